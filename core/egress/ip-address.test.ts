@@ -1,0 +1,162 @@
+// Table-driven tests for IP literal parsing and address classification.
+// These tests only classify: nothing here opens a socket.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  addressesOfInterfaces,
+  checkAddress,
+  cidrContains,
+  formatIp,
+  parseCidr,
+  parseHostLiteral,
+  parseIp,
+  type AddressCheckContext,
+  type Cidr,
+} from './ip-address.js';
+
+test('host literals parse the way WHATWG URL / inet_aton read them', () => {
+  const cases: [string, string][] = [
+    ['127.0.0.1', '127.0.0.1'],
+    ['2130706433', '127.0.0.1'],
+    ['017700000001', '127.0.0.1'],
+    ['0x7f000001', '127.0.0.1'],
+    ['0X7F000001', '127.0.0.1'],
+    ['127.1', '127.0.0.1'],
+    ['127.0.1', '127.0.0.1'],
+    ['0x7f.1', '127.0.0.1'],
+    ['0177.0.0.01', '127.0.0.1'],
+    ['127.0.0.1.', '127.0.0.1'],
+    ['0', '0.0.0.0'],
+    ['0x', '0.0.0.0'],
+    ['169.254.43518', '169.254.169.254'],
+    ['0xa9fea9fe', '169.254.169.254'],
+    ['[::1]', '::1'],
+    ['[::ffff:127.0.0.1]', '::ffff:7f00:1'],
+    ['::ffff:7f00:1', '::ffff:7f00:1'],
+    ['[0:0:0:0:0:0:0:1]', '::1'],
+    ['[FD00:EC2::254]', 'fd00:ec2::254'],
+    ['[2001:db8:0:0:1:0:0:1]', '2001:db8::1:0:0:1'],
+    ['[64:ff9b::10.0.0.1]', '64:ff9b::a00:1'],
+  ];
+  for (const [input, expected] of cases) {
+    const r = parseHostLiteral(input);
+    assert.equal(r.kind, 'ip', `${input} should be an IP literal`);
+    if (r.kind === 'ip') assert.equal(formatIp(r.address), expected, input);
+  }
+});
+
+test('names stay names and broken numbers are invalid, never sent to DNS', () => {
+  const names = ['example.com', 'api.anthropic.com', '127.0.0.1.nip.io', '0x7f.example', 'a.b.c.d.e'];
+  for (const n of names) assert.equal(parseHostLiteral(n).kind, 'name', n);
+  const invalid = ['1.2.3.256', '256.0.0.1', '4294967296', '1.2.3.4.5', '0x7g.1', '08.0.0.1', '1..2.3', '[::1', '[1:2:3:4:5:6:7:8:9]', '[::1%eth0]', '[1::2::3]', '', '[::ffff:1.2.3.999]'];
+  for (const n of invalid) assert.equal(parseHostLiteral(n).kind, 'invalid', n);
+});
+
+test('CIDR parsing and containment', () => {
+  const cases: [string, string, boolean][] = [
+    ['127.0.0.0/8', '127.255.0.1', true],
+    ['127.0.0.0/8', '128.0.0.1', false],
+    ['10.0.0.0/8', '::ffff:10.0.0.1', false], // families never mix
+    ['100.64.0.0/10', '100.127.255.255', true],
+    ['100.64.0.0/10', '100.128.0.0', false],
+    ['fc00::/7', 'fdff::1', true],
+    ['fc00::/7', 'fe00::1', false],
+    ['0.0.0.0/0', '8.8.8.8', true],
+    ['1.2.3.4', '1.2.3.4', true],
+    ['1.2.3.4', '1.2.3.5', false],
+  ];
+  for (const [range, ip, expected] of cases) {
+    const c = parseCidr(range);
+    const a = parseIp(ip);
+    assert.ok(c && a, `${range} / ${ip}`);
+    assert.equal(cidrContains(c, a), expected, `${range} contains ${ip}`);
+  }
+  for (const bad of ['10/8', '1.2.3.4/33', '::/129', 'x/1', '1.2.3.4/', '0x7f000001/32']) {
+    assert.equal(parseCidr(bad), null, bad);
+  }
+});
+
+const noAllow: AddressCheckContext = { allowRanges: [], hostAddresses: [] };
+
+test('blocked address categories (classification only, no dialling)', () => {
+  const cases: [string, string][] = [
+    ['127.0.0.1', 'loopback'],
+    ['2130706433', 'loopback'],
+    ['[::1]', 'loopback'],
+    ['10.1.2.3', 'private'],
+    ['172.16.0.1', 'private'],
+    ['172.31.255.255', 'private'],
+    ['192.168.1.1', 'private'],
+    ['169.254.1.1', 'link_local'],
+    ['[fe80::1]', 'link_local'],
+    ['100.64.0.1', 'cgnat'],
+    ['224.0.0.1', 'multicast'],
+    ['[ff02::1]', 'multicast'],
+    ['0.0.0.0', 'unspecified'],
+    ['[::]', 'unspecified'],
+    ['255.255.255.255', 'broadcast'],
+    ['169.254.169.254', 'cloud_metadata'],
+    ['0xa9fea9fe', 'cloud_metadata'],
+    ['[fd00:ec2::254]', 'cloud_metadata'],
+    ['100.100.100.200', 'cloud_metadata'],
+    ['168.63.129.16', 'cloud_metadata'],
+    ['[fd12:3456::1]', 'unique_local'],
+    ['[::ffff:127.0.0.1]', 'ipv4_embedded'],
+    ['[::ffff:8.8.8.8]', 'ipv4_embedded'],
+    ['[64:ff9b::7f00:1]', 'ipv4_embedded'],
+    ['[2002:7f00:1::1]', 'ipv4_embedded'],
+    ['[2001:0:4136:e378::1]', 'ipv4_embedded'],
+    ['[::127.0.0.1]', 'ipv4_embedded'],
+    ['240.0.0.1', 'reserved'],
+    ['192.0.2.10', 'reserved'],
+  ];
+  for (const [input, category] of cases) {
+    const a = parseIp(input);
+    assert.ok(a, input);
+    assert.deepEqual(checkAddress(a, noAllow), { verdict: 'deny', reason: 'address_blocked', category }, input);
+  }
+});
+
+test('public unicast addresses are allowed', () => {
+  for (const input of ['8.8.8.8', '1.1.1.1', '160.79.104.10', '172.32.0.1', '100.128.0.1', '[2606:4700::1111]', '[2a00:1450::1]']) {
+    const a = parseIp(input);
+    assert.ok(a, input);
+    assert.deepEqual(checkAddress(a, noAllow), { verdict: 'allow' }, input);
+  }
+});
+
+test('allowRanges opens a range, but cloud metadata only by its exact address', () => {
+  const ranges = (...xs: string[]): Cidr[] => xs.map((x) => parseCidr(x)).filter((c): c is Cidr => c !== null);
+  const cases: [string[], string, 'allow' | 'deny'][] = [
+    [['127.0.0.0/8'], '127.0.0.1', 'allow'],
+    [['127.0.0.0/8'], '0x7f000001', 'allow'],
+    [['127.0.0.0/8'], '[::ffff:127.0.0.1]', 'deny'], // v4 range does not open the mapped v6 form
+    [['127.0.0.0/8'], '10.0.0.1', 'deny'],
+    [['169.254.0.0/16'], '169.254.1.1', 'allow'],
+    [['169.254.0.0/16'], '169.254.169.254', 'deny'],
+    [['169.254.169.254/32'], '169.254.169.254', 'allow'],
+    [['::1/128'], '[::1]', 'allow'],
+    [['0.0.0.0/0'], '168.63.129.16', 'deny'],
+  ];
+  for (const [allow, input, verdict] of cases) {
+    const a = parseIp(input);
+    assert.ok(a, input);
+    assert.equal(checkAddress(a, { allowRanges: ranges(...allow), hostAddresses: [] }).verdict, verdict, `${allow.join(',')} ${input}`);
+  }
+});
+
+test("the host's own addresses are refused even when public", () => {
+  const hostAddresses = addressesOfInterfaces({
+    eth0: [{ address: '203.0.114.7' }, { address: '2a01:4f8::7' }],
+    lo: [{ address: '127.0.0.1' }],
+    weird: undefined,
+  });
+  assert.equal(hostAddresses.length, 3);
+  const a = parseIp('203.0.114.7');
+  const b = parseIp('[2a01:4f8::7]');
+  const c = parseIp('203.0.114.8');
+  assert.ok(a && b && c);
+  assert.deepEqual(checkAddress(a, { allowRanges: [], hostAddresses }), { verdict: 'deny', reason: 'address_blocked', category: 'host_address' });
+  assert.equal(checkAddress(b, { allowRanges: [], hostAddresses }).verdict, 'deny');
+  assert.equal(checkAddress(c, { allowRanges: [], hostAddresses }).verdict, 'allow');
+});
