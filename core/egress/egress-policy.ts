@@ -1,0 +1,185 @@
+/**
+ * The `egress` and `providers` policy keys (issue 3, item 3): zod schemas that
+ * are the source of truth for their types, pattern validation at load, the
+ * default telemetry deny list, and compilation into the form the proxy checks.
+ */
+import { z } from 'zod';
+import { parseHostPattern, normaliseHost, type HostPattern, type HostRules } from './host-match.js';
+import { parseCidr, parseIp, type Cidr, type IpAddress } from './ip-address.js';
+
+/** A host entry that is validated at load, so an over-broad pattern never reaches a running proxy. */
+const hostPatternString = z.string().superRefine((value, ctx) => {
+  const r = parseHostPattern(value);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.why });
+});
+
+const cidrString = z.string().superRefine((value, ctx) => {
+  const c = parseCidr(value);
+  if (!c) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a CIDR range like 127.0.0.0/8 or ::1/128` });
+  } else if (c.prefix === 0) {
+    // A /0 would switch off every address check, including loopback and private ranges.
+    ctx.addIssue({ code: 'custom', message: `"${value}" would allow every address; name the ranges you need` });
+  }
+});
+
+const pinnedAddress = z.string().superRefine((value, ctx) => {
+  if (!parseIp(value)) ctx.addIssue({ code: 'custom', message: `"${value}" is not an IP address` });
+});
+
+/** Schema of the `egress` policy key. */
+export const EgressPolicySchema = z
+  .strictObject({
+    mode: z
+      .enum(['enforce', 'report'])
+      .default('enforce')
+      .describe('"enforce" refuses what the policy does not allow; "report" lets it through but records a would-deny audit event.'),
+    allow: z
+      .array(hostPatternString)
+      .default([])
+      .describe(
+        'Hosts the agent may reach. "host" allows ports 443 and 80, "host:port" that port only, "*.example.com" its subdomains but not example.com itself. Empty: nothing is allowed.',
+      ),
+    deny: z
+      .array(hostPatternString)
+      .default([])
+      .describe('Hosts refused even when "allow" matches; checked first. An entry without a port denies every port.'),
+    allowRanges: z
+      .array(cidrString)
+      .default([])
+      .describe(
+        'CIDR ranges the proxy may dial although they are loopback, private, link-local or otherwise blocked (e.g. "127.0.0.0/8" for a local test server). Cloud metadata addresses open only to a range naming that exact address.',
+      ),
+    resolve: z
+      .record(z.string(), z.union([pinnedAddress, z.array(pinnedAddress).min(1)]))
+      .default({})
+      .describe('Pins host names to addresses instead of asking DNS, like curl --resolve. Pinned addresses are still checked.'),
+  })
+  .describe('What may leave the sandbox over the network, and how destinations are checked.');
+
+/** The `egress` key after parsing (defaults applied). */
+export type EgressPolicy = z.infer<typeof EgressPolicySchema>;
+
+/** Schema of one model provider. */
+export const ProviderSchema = z
+  .strictObject({
+    baseUrl: z
+      .url({ protocol: /^https$/ })
+      .describe('HTTPS base URL the model route forwards to, e.g. "https://api.anthropic.com". TLS is always verified.'),
+    caFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('PEM file of extra CA certificates trusted for this provider, in addition to the system CAs.'),
+  })
+  .describe('A model API the proxy forwards /model/<name>/ requests to.');
+
+/** Schema of the `providers` policy key: provider name to its settings. */
+export const ProvidersSchema = z
+  .record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'provider names are lower-case letters, digits and "-"'), ProviderSchema)
+  .describe('Model providers reachable through the model route at /model/<name>/.');
+
+export type ProviderConfig = z.infer<typeof ProviderSchema>;
+export type Providers = z.infer<typeof ProvidersSchema>;
+
+/** A deny-list entry with what it is, so a reviewer can see why it is there. */
+export interface DescribedHost {
+  readonly host: string;
+  readonly description: string;
+}
+
+/**
+ * Vendor telemetry and error-reporting hosts denied by default, even where the
+ * vendor's own domain is allowed (issue 3, item 8): they carry usage data and
+ * crash reports (which can include prompts and file paths) off the machine.
+ */
+export const DEFAULT_TELEMETRY_DENY: readonly DescribedHost[] = [
+  { host: 'statsig.anthropic.com', description: 'Statsig feature-flag and usage analytics used by Claude Code' },
+  { host: 'statsig.com', description: 'Statsig analytics service (apex)' },
+  { host: '*.statsig.com', description: 'Statsig analytics API and event ingestion' },
+  { host: 'featuregates.org', description: 'Statsig feature-gate endpoint (apex)' },
+  { host: '*.featuregates.org', description: 'Statsig feature-gate endpoints' },
+  { host: 'sentry.io', description: 'Sentry error reporting (apex)' },
+  { host: '*.sentry.io', description: 'Sentry error reporting, including *.ingest.sentry.io crash upload' },
+  { host: '*.datadoghq.com', description: 'Datadog metrics, logs and RUM intake (US)' },
+  { host: '*.datadoghq.eu', description: 'Datadog metrics, logs and RUM intake (EU)' },
+  { host: 'browser-intake-datadoghq.com', description: 'Datadog browser RUM intake' },
+  { host: '*.segment.io', description: 'Segment product analytics' },
+  { host: '*.segment.com', description: 'Segment product analytics CDN and API' },
+  { host: '*.amplitude.com', description: 'Amplitude product analytics' },
+  { host: '*.mixpanel.com', description: 'Mixpanel product analytics' },
+  { host: '*.bugsnag.com', description: 'Bugsnag error reporting' },
+  { host: '*.honeycomb.io', description: 'Honeycomb tracing and telemetry' },
+  { host: '*.nr-data.net', description: 'New Relic telemetry ingestion' },
+  { host: '*.posthog.com', description: 'PostHog product analytics' },
+  { host: 'dc.services.visualstudio.com', description: 'Azure Application Insights telemetry (VS Code family)' },
+  { host: '*.applicationinsights.azure.com', description: 'Azure Application Insights ingestion' },
+  { host: 'firebaselogging-pa.googleapis.com', description: 'Google Firebase client logging' },
+];
+
+/** The provider used when a policy names none. */
+export const DEFAULT_PROVIDERS: Providers = {
+  anthropic: { baseUrl: 'https://api.anthropic.com' },
+};
+
+/**
+ * The default egress policy: enforce, allow only the providers' API hosts (so
+ * an agent that ignores the model route still reaches its vendor and nothing
+ * else), deny the telemetry list, no extra ranges, no pinned names.
+ */
+export function defaultEgressPolicy(providers: Providers = DEFAULT_PROVIDERS): EgressPolicy {
+  const allow = Object.values(providers).map((p) => new URL(p.baseUrl).host);
+  return {
+    mode: 'enforce',
+    allow: [...new Set(allow)],
+    deny: DEFAULT_TELEMETRY_DENY.map((d) => d.host),
+    allowRanges: [],
+    resolve: {},
+  };
+}
+
+/** An egress policy in the form the proxy evaluates on every connection. */
+export interface CompiledEgressPolicy extends HostRules {
+  readonly mode: 'enforce' | 'report';
+  readonly allowRanges: readonly Cidr[];
+  /** Normalised host name to pinned addresses, in the order given. */
+  readonly resolve: ReadonlyMap<string, readonly IpAddress[]>;
+}
+
+/** Compile result: the policy, or every problem found (for a message a person can act on). */
+export type CompileResult = { readonly ok: true; readonly policy: CompiledEgressPolicy } | { readonly ok: false; readonly errors: readonly string[] };
+
+/**
+ * Validates raw input against {@link EgressPolicySchema} and compiles it. Accepts
+ * untrusted input (a policy file, an IPC message); never throws.
+ */
+export function compileEgressPolicy(input: unknown): CompileResult {
+  const parsed = EgressPolicySchema.safeParse(input);
+  if (!parsed.success) {
+    return { ok: false, errors: parsed.error.issues.map((i) => `egress.${i.path.join('.')}: ${i.message}`) };
+  }
+  const p = parsed.data;
+  const errors: string[] = [];
+  const patterns = (list: readonly string[]): HostPattern[] =>
+    list.flatMap((entry) => {
+      const r = parseHostPattern(entry);
+      if (r.ok) return [r.pattern];
+      errors.push(r.why);
+      return [];
+    });
+  const allow = patterns(p.allow);
+  const deny = patterns(p.deny);
+  const allowRanges = p.allowRanges.map((c) => parseCidr(c)).filter((c): c is Cidr => c !== null);
+  const resolve = new Map<string, IpAddress[]>();
+  for (const [name, value] of Object.entries(p.resolve)) {
+    const n = normaliseHost(name);
+    if (!n.ok || n.isIp) {
+      errors.push(`egress.resolve: "${name}" is not a host name`);
+      continue;
+    }
+    const addrs = (Array.isArray(value) ? value : [value]).map((v) => parseIp(v)).filter((a): a is IpAddress => a !== null);
+    resolve.set(n.host, addrs);
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, policy: { mode: p.mode, allow, deny, allowRanges, resolve } };
+}
