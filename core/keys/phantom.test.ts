@@ -1,0 +1,247 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock } from './clock.js';
+import {
+  PHANTOM_PREFIX,
+  PHANTOM_TOKEN_PATTERN,
+  PhantomAuthority,
+  isPhantomToken,
+  mintPhantomToken,
+  phantomFingerprint,
+  type PhantomRejectReason,
+} from './phantom.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const anthropic = { provider: 'anthropic', providerHost: 'api.anthropic.com' } as const;
+
+// The DLP engine's contract: `cdn_ph_` followed by 43+ base64url characters.
+const DLP_CONTRACT = /cdn_ph_[A-Za-z0-9_-]{43,}/;
+
+test('minted phantoms carry the prefix, 256 bits of base64url and match the DLP contract', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    const token = mintPhantomToken();
+    assert.ok(token.startsWith(PHANTOM_PREFIX));
+    assert.match(token, PHANTOM_TOKEN_PATTERN);
+    assert.match(token, DLP_CONTRACT);
+    assert.equal(Buffer.from(token.slice(PHANTOM_PREFIX.length), 'base64url').length, 32);
+    seen.add(token);
+  }
+  assert.equal(seen.size, 200);
+});
+
+test('mintPhantomToken refuses a short entropy source instead of minting a weak token', () => {
+  assert.throws(() => mintPhantomToken(() => Buffer.alloc(16)), /expected 32/);
+});
+
+test('isPhantomToken rejects near misses', () => {
+  const token = mintPhantomToken();
+  assert.equal(isPhantomToken(token), true);
+  assert.equal(isPhantomToken(token.slice(0, -1)), false);
+  assert.equal(isPhantomToken(`${token}A`), false);
+  assert.equal(isPhantomToken(token.replace('cdn_ph_', 'cdn_px_')), false);
+  assert.equal(isPhantomToken(` ${token}`), false);
+});
+
+test('fingerprints are short, stable and do not contain the token', () => {
+  const token = mintPhantomToken();
+  const fp = phantomFingerprint(token);
+  assert.match(fp, /^[0-9a-f]{12}$/);
+  assert.equal(fp, phantomFingerprint(token));
+  assert.ok(!token.includes(fp));
+});
+
+function setup(ttlMs = HOUR) {
+  const clock = new ManualClock();
+  const authority = new PhantomAuthority({ clock, ttlMs });
+  const mine = authority.issue({ sessionId: 's1', ...anthropic });
+  const other = authority.issue({ sessionId: 's2', ...anthropic });
+  return { clock, authority, mine, other };
+}
+
+test('validation table: each way a phantom can be wrong has its own reason', () => {
+  const cases: { name: string; expect: PhantomRejectReason | 'ok'; run: () => ReturnType<PhantomAuthority['validate']> }[] = [
+    {
+      name: 'valid',
+      expect: 'ok',
+      run: () => {
+        const { authority, mine } = setup();
+        return authority.validate(mine.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' });
+      },
+    },
+    {
+      name: 'host is compared case-insensitively and ignores a trailing dot',
+      expect: 'ok',
+      run: () => {
+        const { authority, mine } = setup();
+        return authority.validate(mine.token, { sessionId: 's1', provider: 'anthropic', host: 'API.Anthropic.com.' });
+      },
+    },
+    {
+      name: 'malformed: a real-looking vendor key',
+      expect: 'malformed',
+      run: () => setup().authority.validate('sk-ant-api03-abcdefghijklmnopqrstuvwxyz', { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }),
+    },
+    {
+      name: 'malformed: truncated phantom',
+      expect: 'malformed',
+      run: () => {
+        const { authority, mine } = setup();
+        return authority.validate(mine.token.slice(0, 30), { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' });
+      },
+    },
+    {
+      name: 'malformed: empty',
+      expect: 'malformed',
+      run: () => setup().authority.validate('', { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }),
+    },
+    {
+      name: 'unknown: well-formed but never issued',
+      expect: 'unknown',
+      run: () => setup().authority.validate(mintPhantomToken(), { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }),
+    },
+    {
+      name: 'unknown: issued by a different authority (another proxy)',
+      expect: 'unknown',
+      run: () => {
+        const elsewhere = setup().mine.token;
+        return setup().authority.validate(elsewhere, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' });
+      },
+    },
+    {
+      name: 'foreign session',
+      expect: 'foreign_session',
+      run: () => {
+        const { authority, other } = setup();
+        return authority.validate(other.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' });
+      },
+    },
+    {
+      name: 'revoked',
+      expect: 'revoked',
+      run: () => {
+        const { authority, mine } = setup();
+        assert.equal(authority.revoke('s1'), 1);
+        return authority.validate(mine.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' });
+      },
+    },
+    {
+      name: 'expired (session no longer alive, so no renewal)',
+      expect: 'expired',
+      run: () => {
+        const clock = new ManualClock();
+        const authority = new PhantomAuthority({ clock, ttlMs: HOUR });
+        const grant = authority.issue({ sessionId: 's1', ...anthropic }, { isSessionAlive: () => false });
+        clock.advance(HOUR);
+        return authority.validate(grant.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' });
+      },
+    },
+    {
+      name: 'wrong host',
+      expect: 'wrong_host',
+      run: () => {
+        const { authority, mine } = setup();
+        return authority.validate(mine.token, { sessionId: 's1', provider: 'anthropic', host: 'evil.example' });
+      },
+    },
+    {
+      name: 'wrong provider',
+      expect: 'wrong_provider',
+      run: () => {
+        const { authority, mine } = setup();
+        return authority.validate(mine.token, { sessionId: 's1', provider: 'openai', host: 'api.anthropic.com' });
+      },
+    },
+  ];
+  for (const c of cases) {
+    const result = c.run();
+    if (c.expect === 'ok') assert.equal(result.ok, true, c.name);
+    else assert.deepEqual(result, { ok: false, reject: c.expect }, c.name);
+  }
+});
+
+test('a foreign phantom is reported as foreign even when it is also revoked: the copy across sessions is the finding', () => {
+  const { authority, other } = setup();
+  authority.revoke('s2');
+  assert.deepEqual(authority.validate(other.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }), {
+    ok: false,
+    reject: 'foreign_session',
+  });
+});
+
+test('renewal keeps a live session working for a simulated day with the same token', () => {
+  const { clock, authority, mine } = setup();
+  const where = { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' };
+  for (let minute = 0; minute < 24 * 60; minute += 7) {
+    clock.advance(7 * MINUTE);
+    const result = authority.validate(mine.token, where);
+    assert.equal(result.ok, true, `rejected after ${minute + 7} minutes`);
+  }
+  // The authorisation window never grows beyond one TTL ahead: renewal extends, it does not accumulate.
+  const result = authority.validate(mine.token, where);
+  assert.ok(result.ok && result.expiresAt - clock.now() <= HOUR);
+});
+
+test('a revoked session stays dead through renewal ticks, and its timers are cancelled', () => {
+  const clock = new ManualClock();
+  const authority = new PhantomAuthority({ clock, ttlMs: HOUR });
+  const grant = authority.issue({ sessionId: 's1', ...anthropic });
+  clock.advance(30 * MINUTE);
+  authority.revoke('s1');
+  assert.equal(clock.pendingTimers(), 0);
+  assert.equal(authority.renew('s1'), 0);
+  clock.advance(3 * HOUR);
+  assert.deepEqual(authority.validate(grant.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }), {
+    ok: false,
+    reject: 'revoked',
+  });
+});
+
+test('an ended session (isSessionAlive false) lapses at expiry and is not revived by a later renew', () => {
+  const clock = new ManualClock();
+  const authority = new PhantomAuthority({ clock, ttlMs: HOUR });
+  let alive = true;
+  const grant = authority.issue({ sessionId: 's1', ...anthropic }, { isSessionAlive: () => alive });
+  const where = { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' };
+  clock.advance(2 * HOUR);
+  assert.equal(authority.validate(grant.token, where).ok, true);
+  alive = false;
+  clock.advance(HOUR + MINUTE);
+  assert.deepEqual(authority.validate(grant.token, where), { ok: false, reject: 'expired' });
+  alive = true;
+  assert.equal(authority.renew('s1'), 0);
+  assert.deepEqual(authority.validate(grant.token, where), { ok: false, reject: 'expired' });
+});
+
+test('revoking one session leaves the others working', () => {
+  const { authority, other } = setup();
+  authority.revoke('s1');
+  assert.equal(authority.validate(other.token, { sessionId: 's2', provider: 'anthropic', host: 'api.anthropic.com' }).ok, true);
+});
+
+test('expired and revoked records are forgotten after the retention period', () => {
+  const clock = new ManualClock();
+  const authority = new PhantomAuthority({ clock, ttlMs: HOUR, retainMs: HOUR });
+  const grant = authority.issue({ sessionId: 's1', ...anthropic });
+  authority.revoke('s1');
+  clock.advance(2 * HOUR);
+  authority.issue({ sessionId: 's3', ...anthropic });
+  assert.deepEqual(authority.validate(grant.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }), {
+    ok: false,
+    reject: 'unknown',
+  });
+});
+
+test('the authority refuses nonsensical TTLs', () => {
+  const clock = new ManualClock();
+  assert.throws(() => new PhantomAuthority({ clock, ttlMs: 0 }), RangeError);
+  assert.throws(() => new PhantomAuthority({ clock, ttlMs: HOUR, renewBeforeMs: HOUR }), RangeError);
+});
+
+test('dispose revokes everything and leaves no timers', () => {
+  const { clock, authority, mine } = setup();
+  authority.dispose();
+  assert.equal(clock.pendingTimers(), 0);
+  assert.equal(authority.validate(mine.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }).ok, false);
+});
