@@ -19,6 +19,6 @@ export function isValidProviderName(name: string): boolean {
  * goes must not see it printed back into their terminal scrollback or CI log.
  */
 export function invalidProviderMessage(name: string): string {
-  const shown = /^[a-zA-Z0-9_.-]{1,32}$/.test(name) ? `"${name}"` : 'the given name';
-  return `invalid provider name ${shown}: use lowercase letters, digits, "-" or "_", starting with a letter, at most 32 characters (e.g. anthropic)`;
+  const shown = /^[a-zA-Z0-9_.-]{1,32}$/.test(name) ? ` "${name}"` : '';
+  return `invalid provider name${shown}: use lowercase letters, digits, "-" or "_", starting with a letter, at most 32 characters (e.g. anthropic)`;
 }
