@@ -11,7 +11,7 @@ import { MemoryKeyStore } from './key-store.js';
 let dir = '';
 const TOKEN = 'short-lived-token-ABCDEF0123456789abcdef0123456789';
 
-before(() => {
+void before(() => {
   dir = mkdtempSync(join(tmpdir(), 'cordon-credcmd-'));
   // Prints a token that expires `argv[2]` ms after the time given in argv[3], and
   // counts its invocations in a file so tests can see when it was re-run.
@@ -31,7 +31,7 @@ before(() => {
   writeFileSync(join(dir, 'flood.mjs'), `const s = 'a'.repeat(1 << 20); process.stdout.write(s);`);
 });
 
-after(() => {
+void after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -54,7 +54,7 @@ function assertFailure(result: CredentialResult, reason: string): string {
   return result.message;
 }
 
-test('command success: token kept in memory and reused until shortly before expiry, then refreshed', async () => {
+void test('command success: token kept in memory and reused until shortly before expiry, then refreshed', async () => {
   const clock = new ManualClock();
   const counter = counterFile('success');
   const source = new CommandCredentialSource({
@@ -74,7 +74,7 @@ test('command success: token kept in memory and reused until shortly before expi
   assert.equal(runs(counter), 2);
 });
 
-test('concurrent requests during a refresh share one child process', async () => {
+void test('concurrent requests during a refresh share one child process', async () => {
   const clock = new ManualClock();
   const counter = counterFile('concurrent');
   const source = new CommandCredentialSource({
@@ -87,23 +87,23 @@ test('concurrent requests during a refresh share one child process', async () =>
   assert.equal(runs(counter), 1);
 });
 
-test('command exiting non-zero: clear error with its stderr, no token', async () => {
+void test('command exiting non-zero: clear error with its stderr, no token', async () => {
   const source = new CommandCredentialSource({ provider: 'anthropic', argv: [process.execPath, join(dir, 'fail.mjs')], clock: new ManualClock() });
   const message = assertFailure(await source.get(), 'command_failed');
   assert.match(message, /credential command for anthropic \(.*\) exited with status 3: profile "dev" not found/);
 });
 
-test('a failing command that echoes a token on stderr does not leak it into the error', async () => {
+void test('a failing command that echoes a token on stderr does not leak it into the error', async () => {
   const source = new CommandCredentialSource({ provider: 'anthropic', argv: [process.execPath, join(dir, 'fail-leaky.mjs')], clock: new ManualClock() });
   assert.match(assertFailure(await source.get(), 'command_failed'), /\[redacted\]/);
 });
 
-test('command not found: failed_to_start with a hint', async () => {
+void test('command not found: failed_to_start with a hint', async () => {
   const source = new CommandCredentialSource({ provider: 'anthropic', argv: [join(dir, 'does-not-exist')], clock: new ManualClock() });
   assert.match(assertFailure(await source.get(), 'command_failed_to_start'), /was not found/);
 });
 
-test('hanging command is killed at the timeout', async () => {
+void test('hanging command is killed at the timeout', async () => {
   const source = new CommandCredentialSource({
     provider: 'anthropic',
     argv: [process.execPath, join(dir, 'hang.mjs')],
@@ -116,7 +116,7 @@ test('hanging command is killed at the timeout', async () => {
   assert.match(message, /did not finish within 300 ms/);
 });
 
-test('garbage, missing expiry and floods are bad output, described without quoting it', async () => {
+void test('garbage, missing expiry and floods are bad output, described without quoting it', async () => {
   const clock = new ManualClock();
   for (const script of ['garbage.mjs', 'no-expiry.mjs', 'flood.mjs']) {
     const source = new CommandCredentialSource({ provider: 'anthropic', argv: [process.execPath, join(dir, script)], clock });
@@ -124,7 +124,7 @@ test('garbage, missing expiry and floods are bad output, described without quoti
   }
 });
 
-test('a failed refresh during a session fails closed, then recovers when the command works again', async () => {
+void test('a failed refresh during a session fails closed, then recovers when the command works again', async () => {
   const clock = new ManualClock();
   const counter = counterFile('failclosed');
   const lifetime = 10 * 60_000;
@@ -152,7 +152,7 @@ test('a failed refresh during a session fails closed, then recovers when the com
   assert.equal(recovered.ok, true);
 });
 
-test('parseCredentialOutput checks every field and never quotes the output', () => {
+void test('parseCredentialOutput checks every field and never quotes the output', () => {
   const now = Date.parse('2026-01-01T00:00:00Z');
   const ok = parseCredentialOutput(JSON.stringify({ token: TOKEN, expiresAt: '2026-01-01T01:00:00Z' }), now);
   assert.deepEqual(ok, { ok: true, token: TOKEN, expiresAt: Date.parse('2026-01-01T01:00:00Z') });
@@ -175,7 +175,7 @@ test('parseCredentialOutput checks every field and never quotes the output', () 
   }
 });
 
-test('KeyStoreCredentialSource caches successes briefly and never caches failures', async () => {
+void test('KeyStoreCredentialSource caches successes briefly and never caches failures', async () => {
   const clock = new ManualClock();
   const store = new MemoryKeyStore(clock);
   const source = new KeyStoreCredentialSource({ store, provider: 'anthropic', clock, cacheMs: 2_000 });

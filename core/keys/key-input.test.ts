@@ -6,13 +6,13 @@ import { keyStatusJson, keyStatusText } from './key-status-report.js';
 
 const KEY = 'sk-ant-api03-input-0123456789abcdefghij';
 
-test('piped keys lose one trailing newline and surrounding spaces', async () => {
+void test('piped keys lose one trailing newline and surrounding spaces', async () => {
   assert.deepEqual(await readKeyFromStream(Readable.from([Buffer.from(`${KEY}\n`)])), { ok: true, value: KEY });
   assert.deepEqual(await readKeyFromStream(Readable.from([`  ${KEY}\r\n`])), { ok: true, value: KEY });
   assert.deepEqual(normaliseKeyInput(KEY), { ok: true, value: KEY });
 });
 
-test('empty, multi-line and oversized input is refused without echoing it', async () => {
+void test('empty, multi-line and oversized input is refused without echoing it', async () => {
   const empty = await readKeyFromStream(Readable.from([]));
   assert.ok(!empty.ok && /no key on standard input/.test(empty.error.message));
   const twoLines = await readKeyFromStream(Readable.from([`${KEY}\n${KEY}\n`]));
@@ -21,7 +21,7 @@ test('empty, multi-line and oversized input is refused without echoing it', asyn
   assert.ok(!huge.ok && /longer than/.test(huge.error.message));
 });
 
-test('status report: JSON shape and text table, never a value', () => {
+void test('status report: JSON shape and text table, never a value', () => {
   const entries = [
     { ok: true as const, status: { provider: 'anthropic', state: 'present' as const, lastSetAt: '2026-01-01T00:00:00.000Z', rotatedAt: null } },
     { ok: true as const, status: { provider: 'openai', state: 'absent' as const } },

@@ -74,19 +74,19 @@ async function exerciseContract(store: KeyStore, clock: ManualClock): Promise<vo
   assert.ok(!badSecret.ok && badSecret.error.code === 'invalid_secret' && !badSecret.error.message.includes('two words'));
 }
 
-test('MemoryKeyStore meets the KeyStore contract', async () => {
+void test('MemoryKeyStore meets the KeyStore contract', async () => {
   const clock = new ManualClock();
   await exerciseContract(new MemoryKeyStore(clock), clock);
 });
 
-test('KeyringKeyStore meets the KeyStore contract over a fake platform keychain', async () => {
+void test('KeyringKeyStore meets the KeyStore contract over a fake platform keychain', async () => {
   const clock = new ManualClock();
   const backend = new FakeBackend();
   await exerciseContract(new KeyringKeyStore({ clock, backend, service: 'cordon-test' }), clock);
   assert.equal(backend.items.size, 0, 'remove deletes the metadata entry too');
 });
 
-test('KeyringKeyStore keeps metadata in a separate entry that never holds the key', async () => {
+void test('KeyringKeyStore keeps metadata in a separate entry that never holds the key', async () => {
   const clock = new ManualClock();
   const backend = new FakeBackend();
   const store = new KeyringKeyStore({ clock, backend });
@@ -97,7 +97,7 @@ test('KeyringKeyStore keeps metadata in a separate entry that never holds the ke
   assert.deepEqual(JSON.parse(meta), { v: 1, lastSetAt: new Date(clock.now()).toISOString(), rotatedAt: null });
 });
 
-test('a key written by another tool (no metadata) reads as present with unknown timestamps', async () => {
+void test('a key written by another tool (no metadata) reads as present with unknown timestamps', async () => {
   const backend = new FakeBackend();
   backend.items.set('cordon/anthropic', KEY);
   backend.items.set('cordon/meta:anthropic', 'not json');
@@ -108,7 +108,7 @@ test('a key written by another tool (no metadata) reads as present with unknown 
   });
 });
 
-test('platform failures become typed errors with a fix, never exceptions', async () => {
+void test('platform failures become typed errors with a fix, never exceptions', async () => {
   const backend = new FakeBackend();
   const store = new KeyringKeyStore({ clock: new ManualClock(), backend });
   backend.throwWith = new Error('Platform failure: DBus error: Failed to connect to socket /run/user/1000/bus: No such file or directory');
@@ -123,7 +123,7 @@ test('platform failures become typed errors with a fix, never exceptions', async
   assert.ok(!locked.ok && !locked.error.message.includes(KEY));
 });
 
-test('classifyKeyringError scrubs long tokens from platform text and drops decode errors entirely', () => {
+void test('classifyKeyringError scrubs long tokens from platform text and drops decode errors entirely', () => {
   const secretish = 'A'.repeat(20) + 'b'.repeat(20);
   const generic = classifyKeyringError(new Error(`something odd near ${secretish}`));
   assert.equal(generic.code, 'backend_error');
@@ -134,7 +134,7 @@ test('classifyKeyringError scrubs long tokens from platform text and drops decod
   assert.equal(classifyKeyringError(undefined).code, 'backend_error');
 });
 
-test('validateSecret refuses empty, oversized and header-smuggling values without echoing them', () => {
+void test('validateSecret refuses empty, oversized and header-smuggling values without echoing them', () => {
   assert.equal(validateSecret(KEY).ok, true);
   for (const bad of ['', 'x'.repeat(8193), 'sk-abc\r\nX-Injected: 1', 'sk abc', 'sk-ä']) {
     const result = validateSecret(bad);
@@ -143,7 +143,7 @@ test('validateSecret refuses empty, oversized and header-smuggling values withou
   }
 });
 
-test('provider names: a small boring alphabet', () => {
+void test('provider names: a small boring alphabet', () => {
   for (const ok of ['anthropic', 'openai', 'azure-openai', 'my_llm2', 'a']) assert.equal(isValidProviderName(ok), true, ok);
   for (const bad of ['', 'Anthropic', '1abc', '-x', 'meta:anthropic', '../x', 'a'.repeat(33), 'sk-ant api']) {
     assert.equal(isValidProviderName(bad), false, bad);

@@ -22,7 +22,7 @@ async function setup(header: KeyHeaderStyle = 'x-api-key', storeKey = true) {
   return { clock, store, authority, grant, audit, filter };
 }
 
-test('x-api-key phantom is swapped for the real key; other headers pass through untouched', async () => {
+void test('x-api-key phantom is swapped for the real key; other headers pass through untouched', async () => {
   const { grant, filter, audit } = await setup('x-api-key');
   const result = await filter({
     host: HOST,
@@ -35,19 +35,19 @@ test('x-api-key phantom is swapped for the real key; other headers pass through 
   assert.equal(audit.events.length, 0);
 });
 
-test('Authorization: Bearer phantom is swapped into the provider header style', async () => {
+void test('Authorization: Bearer phantom is swapped into the provider header style', async () => {
   const { grant, filter } = await setup('authorization-bearer');
   const result = await filter({ host: HOST, headers: { authorization: `Bearer ${grant.token}`, accept: '*/*' } });
   assert.deepEqual(result, { action: 'rewrite', headers: { authorization: `Bearer ${REAL_KEY}`, accept: '*/*' } });
 });
 
-test('a phantom sent as Bearer to an x-api-key provider is accepted and the Authorization header is dropped', async () => {
+void test('a phantom sent as Bearer to an x-api-key provider is accepted and the Authorization header is dropped', async () => {
   const { grant, filter } = await setup('x-api-key');
   const result = await filter({ host: HOST, headers: { authorization: `bearer ${grant.token}` } });
   assert.deepEqual(result, { action: 'rewrite', headers: { 'x-api-key': REAL_KEY } });
 });
 
-test('the same phantom in both headers is fine; two different credentials are refused', async () => {
+void test('the same phantom in both headers is fine; two different credentials are refused', async () => {
   const { grant, filter } = await setup('x-api-key');
   const same = await filter({ host: HOST, headers: { 'x-api-key': grant.token, authorization: `Bearer ${grant.token}` } });
   assert.equal(same.action, 'rewrite');
@@ -56,7 +56,7 @@ test('the same phantom in both headers is fine; two different credentials are re
   assert.equal(different.action === 'reject' && different.reason, 'ambiguous_credentials');
 });
 
-test('no credential at all is a 401 with an audit event', async () => {
+void test('no credential at all is a 401 with an audit event', async () => {
   const { filter, audit } = await setup();
   const result = await filter({ host: HOST, headers: { 'content-type': 'application/json' } });
   assert.equal(result.action, 'reject');
@@ -64,7 +64,7 @@ test('no credential at all is a 401 with an audit event', async () => {
   assert.equal(audit.events[0]?.kind, 'key.phantom_rejected');
 });
 
-test('rejections: status, reason and a detection_finding audit event without the token', async () => {
+void test('rejections: status, reason and a detection_finding audit event without the token', async () => {
   const { grant, filter, audit, authority, clock } = await setup();
   const foreign = authority.issue({ sessionId: 's2', provider: 'anthropic', providerHost: HOST });
 
@@ -99,7 +99,7 @@ test('rejections: status, reason and a detection_finding audit event without the
   assert.match(String(audit.events[0]?.details?.['phantomFingerprint']), /^[0-9a-f]{12}$/);
 });
 
-test('no stored key: 401 telling the user which command to run, audited as api_activity', async () => {
+void test('no stored key: 401 telling the user which command to run, audited as api_activity', async () => {
   const { grant, filter, audit } = await setup('x-api-key', false);
   const result = await filter({ host: HOST, headers: { 'x-api-key': grant.token } });
   assert.deepEqual(result, {
@@ -112,14 +112,14 @@ test('no stored key: 401 telling the user which command to run, audited as api_a
   assert.equal(audit.events[0]?.ocsfClass, 'api_activity');
 });
 
-test('a locked keychain fails closed with the store message', async () => {
+void test('a locked keychain fails closed with the store message', async () => {
   const { grant, filter, store } = await setup();
   store.failWith = { code: 'locked', message: 'the keychain is locked or refused access: unlock it' };
   const result = await filter({ host: HOST, headers: { 'x-api-key': grant.token } });
   assert.ok(result.action === 'reject' && result.reason === 'no_credential' && result.message.startsWith('the keychain is locked'));
 });
 
-test('rotation reaches a running session once the short cache lapses, without a restart', async () => {
+void test('rotation reaches a running session once the short cache lapses, without a restart', async () => {
   const { grant, filter, store, clock } = await setup();
   const first = await filter({ host: HOST, headers: { 'x-api-key': grant.token } });
   assert.equal(first.action === 'rewrite' && first.headers['x-api-key'], REAL_KEY);
@@ -130,7 +130,7 @@ test('rotation reaches a running session once the short cache lapses, without a 
   assert.equal(second.action === 'rewrite' && second.headers['x-api-key'], rotated);
 });
 
-test('the credential source is not consulted for a refused phantom', async () => {
+void test('the credential source is not consulted for a refused phantom', async () => {
   const clock = new ManualClock();
   const authority = new PhantomAuthority({ clock });
   let calls = 0;

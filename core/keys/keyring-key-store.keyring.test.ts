@@ -15,11 +15,11 @@ import { PhantomAuthority } from './phantom.js';
 const service = `cordon-test-${process.pid}-${randomBytes(4).toString('hex')}`;
 const KEY = `sk-ant-api03-${randomBytes(24).toString('base64url')}`;
 
-test('the test runs against a Secret Service session bus', () => {
+void test('the test runs against a Secret Service session bus', () => {
   assert.ok(process.env['DBUS_SESSION_BUS_ADDRESS'], 'no DBUS_SESSION_BUS_ADDRESS: run under scripts/with-secret-service.sh');
 });
 
-test('real Secret Service round trip: set, get, status, rotate, remove', async () => {
+void test('real Secret Service round trip: set, get, status, rotate, remove', async () => {
   const clock = new ManualClock(Date.parse('2026-03-01T09:00:00Z'));
   const store = new KeyringKeyStore({ clock, service });
   assert.deepEqual(await store.status('anthropic'), { ok: true, value: { provider: 'anthropic', state: 'absent' } });
@@ -48,7 +48,7 @@ test('real Secret Service round trip: set, get, status, rotate, remove', async (
   assert.deepEqual(await store.remove('anthropic'), { ok: true, value: false });
 });
 
-test('the key is stored in the Secret Service, and the metadata entry beside it holds no key', async () => {
+void test('the key is stored in the Secret Service, and the metadata entry beside it holds no key', async () => {
   const store = new KeyringKeyStore({ clock: systemClock, service });
   assert.equal((await store.set('openai', KEY)).ok, true);
   try {
@@ -62,7 +62,7 @@ test('the key is stored in the Secret Service, and the metadata entry beside it 
   }
 });
 
-test('end to end over the real keychain: phantom in, real key out, rotation picked up live', async () => {
+void test('end to end over the real keychain: phantom in, real key out, rotation picked up live', async () => {
   const clock = new ManualClock();
   const store = new KeyringKeyStore({ clock, service });
   assert.equal((await store.set('anthropic', KEY)).ok, true);

@@ -25,7 +25,7 @@ function assertClean(text: string, secrets: readonly string[], where: string): v
   }
 }
 
-test('no refusal message or audit event on any path contains the real key or a phantom', async () => {
+void test('no refusal message or audit event on any path contains the real key or a phantom', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cordon-leak-'));
   try {
     const clock = new ManualClock();

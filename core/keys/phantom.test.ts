@@ -18,7 +18,7 @@ const anthropic = { provider: 'anthropic', providerHost: 'api.anthropic.com' } a
 // The DLP engine's contract: `cdn_ph_` followed by 43+ base64url characters.
 const DLP_CONTRACT = /cdn_ph_[A-Za-z0-9_-]{43,}/;
 
-test('minted phantoms carry the prefix, 256 bits of base64url and match the DLP contract', () => {
+void test('minted phantoms carry the prefix, 256 bits of base64url and match the DLP contract', () => {
   const seen = new Set<string>();
   for (let i = 0; i < 200; i++) {
     const token = mintPhantomToken();
@@ -31,11 +31,11 @@ test('minted phantoms carry the prefix, 256 bits of base64url and match the DLP 
   assert.equal(seen.size, 200);
 });
 
-test('mintPhantomToken refuses a short entropy source instead of minting a weak token', () => {
+void test('mintPhantomToken refuses a short entropy source instead of minting a weak token', () => {
   assert.throws(() => mintPhantomToken(() => Buffer.alloc(16)), /expected 32/);
 });
 
-test('isPhantomToken rejects near misses', () => {
+void test('isPhantomToken rejects near misses', () => {
   const token = mintPhantomToken();
   assert.equal(isPhantomToken(token), true);
   assert.equal(isPhantomToken(token.slice(0, -1)), false);
@@ -44,7 +44,7 @@ test('isPhantomToken rejects near misses', () => {
   assert.equal(isPhantomToken(` ${token}`), false);
 });
 
-test('fingerprints are short, stable and do not contain the token', () => {
+void test('fingerprints are short, stable and do not contain the token', () => {
   const token = mintPhantomToken();
   const fp = phantomFingerprint(token);
   assert.match(fp, /^[0-9a-f]{12}$/);
@@ -60,7 +60,7 @@ function setup(ttlMs = HOUR) {
   return { clock, authority, mine, other };
 }
 
-test('validation table: each way a phantom can be wrong has its own reason', () => {
+void test('validation table: each way a phantom can be wrong has its own reason', () => {
   const cases: { name: string; expect: PhantomRejectReason | 'ok'; run: () => ReturnType<PhantomAuthority['validate']> }[] = [
     {
       name: 'valid',
@@ -161,7 +161,7 @@ test('validation table: each way a phantom can be wrong has its own reason', () 
   }
 });
 
-test('a foreign phantom is reported as foreign even when it is also revoked: the copy across sessions is the finding', () => {
+void test('a foreign phantom is reported as foreign even when it is also revoked: the copy across sessions is the finding', () => {
   const { authority, other } = setup();
   authority.revoke('s2');
   assert.deepEqual(authority.validate(other.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }), {
@@ -170,7 +170,7 @@ test('a foreign phantom is reported as foreign even when it is also revoked: the
   });
 });
 
-test('renewal keeps a live session working for a simulated day with the same token', () => {
+void test('renewal keeps a live session working for a simulated day with the same token', () => {
   const { clock, authority, mine } = setup();
   const where = { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' };
   for (let minute = 0; minute < 24 * 60; minute += 7) {
@@ -183,7 +183,7 @@ test('renewal keeps a live session working for a simulated day with the same tok
   assert.ok(result.ok && result.expiresAt - clock.now() <= HOUR);
 });
 
-test('a revoked session stays dead through renewal ticks, and its timers are cancelled', () => {
+void test('a revoked session stays dead through renewal ticks, and its timers are cancelled', () => {
   const clock = new ManualClock();
   const authority = new PhantomAuthority({ clock, ttlMs: HOUR });
   const grant = authority.issue({ sessionId: 's1', ...anthropic });
@@ -198,7 +198,7 @@ test('a revoked session stays dead through renewal ticks, and its timers are can
   });
 });
 
-test('an ended session (isSessionAlive false) lapses at expiry and is not revived by a later renew', () => {
+void test('an ended session (isSessionAlive false) lapses at expiry and is not revived by a later renew', () => {
   const clock = new ManualClock();
   const authority = new PhantomAuthority({ clock, ttlMs: HOUR });
   let alive = true;
@@ -214,13 +214,13 @@ test('an ended session (isSessionAlive false) lapses at expiry and is not revive
   assert.deepEqual(authority.validate(grant.token, where), { ok: false, reject: 'expired' });
 });
 
-test('revoking one session leaves the others working', () => {
+void test('revoking one session leaves the others working', () => {
   const { authority, other } = setup();
   authority.revoke('s1');
   assert.equal(authority.validate(other.token, { sessionId: 's2', provider: 'anthropic', host: 'api.anthropic.com' }).ok, true);
 });
 
-test('expired and revoked records are forgotten after the retention period', () => {
+void test('expired and revoked records are forgotten after the retention period', () => {
   const clock = new ManualClock();
   const authority = new PhantomAuthority({ clock, ttlMs: HOUR, retainMs: HOUR });
   const grant = authority.issue({ sessionId: 's1', ...anthropic });
@@ -233,13 +233,13 @@ test('expired and revoked records are forgotten after the retention period', () 
   });
 });
 
-test('the authority refuses nonsensical TTLs', () => {
+void test('the authority refuses nonsensical TTLs', () => {
   const clock = new ManualClock();
   assert.throws(() => new PhantomAuthority({ clock, ttlMs: 0 }), RangeError);
   assert.throws(() => new PhantomAuthority({ clock, ttlMs: HOUR, renewBeforeMs: HOUR }), RangeError);
 });
 
-test('dispose revokes everything and leaves no timers', () => {
+void test('dispose revokes everything and leaves no timers', () => {
   const { clock, authority, mine } = setup();
   authority.dispose();
   assert.equal(clock.pendingTimers(), 0);
