@@ -1,0 +1,565 @@
+// Integration tests for the egress proxy over real sockets. Every destination
+// is a loopback server; blocked private/metadata addresses are only classified.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { MemoryAuditSink } from '../audit/audit-event.js';
+import { compileEgressPolicy, type CompiledEgressPolicy } from './egress-policy.js';
+import { EgressProxy, type EgressProxyOptions, type HostResolver } from './egress-proxy.js';
+import { parseIp, type IpAddress } from './ip-address.js';
+import { upstreamProxyFromEnv } from './upstream-proxy.js';
+import { makeTestCerts, type TestCerts } from './test-certs.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cordon-egress-'));
+let sockCounter = 0;
+const proxies: EgressProxy[] = [];
+let target: http.Server;
+let targetPort = 0;
+let certs: TestCerts;
+
+function policy(input: unknown): CompiledEgressPolicy {
+  const r = compileEgressPolicy(input);
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  return r.policy;
+}
+
+/** A resolver that must never be asked: tests pin or use literals, and never touch real DNS. */
+const noDns: HostResolver = async () => ({ ok: false, why: 'ENOTFOUND' });
+
+async function startProxy(p: unknown, extra: Partial<EgressProxyOptions> = {}): Promise<{ proxy: EgressProxy; audit: MemoryAuditSink; socketPath: string }> {
+  const audit = new MemoryAuditSink();
+  const socketPath = join(dir, `p${++sockCounter}.sock`);
+  const proxy = new EgressProxy({ socketPath, policy: policy(p), audit, resolver: noDns, hostAddresses: () => [], sessionId: 'test-session', ...extra });
+  await proxy.start();
+  proxies.push(proxy);
+  return { proxy, audit, socketPath };
+}
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** A proxy-form (absolute-URI) request sent over the proxy's Unix socket. */
+function viaProxy(socketPath: string, url: string, opts: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, path: url, method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** Sends raw bytes and returns everything the proxy sends back until it closes (or `waitMs`). */
+function raw(socketPath: string, text: string | Buffer, waitMs = 3000): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    let out = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(out);
+    }, waitMs);
+    s.on('data', (c: Buffer) => (out += c.toString('latin1')));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    s.on('error', () => undefined);
+    s.write(text);
+  });
+}
+
+/** Opens a CONNECT tunnel; resolves with the status and, on 200, the socket. */
+function connectTunnel(socketPath: string, authority: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; socket: net.Socket | null; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method: 'CONNECT', path: authority, agent: false });
+    req.on('connect', (res: http.IncomingMessage, socket: net.Socket) => resolve({ status: res.statusCode ?? 0, headers: res.headers, socket, body: '' }));
+    req.on('response', (res: http.IncomingMessage) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, socket: null, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Sends one HTTP/1.0 GET over an open tunnel socket and returns the whole reply. */
+function getOverSocket(socket: net.Socket, host: string): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    socket.on('data', (c: Buffer) => (out += c.toString()));
+    socket.on('end', () => resolve(out));
+    socket.write(`GET /tunnel HTTP/1.0\r\nHost: ${host}\r\n\r\n`);
+  });
+}
+
+before(async () => {
+  target = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-seen-host': req.headers.host ?? '' });
+      res.end(`hello ${req.method} ${req.url} ${body}`);
+    });
+  });
+  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+  targetPort = (target.address() as net.AddressInfo).port;
+  certs = makeTestCerts(['provider.test']);
+});
+
+after(async () => {
+  for (const p of proxies) await p.stop();
+  target.close();
+  target.closeAllConnections();
+  certs.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('allowed name reaches a loopback server through resolve + allowRanges, with an audit record', async () => {
+  const { socketPath, audit } = await startProxy({ allow: [`example.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'example.test': '127.0.0.1' } });
+  const r = await viaProxy(socketPath, `http://Example.Test.:${targetPort}/path?q=1`, { method: 'POST', body: 'abc', headers: { 'proxy-authorization': 'Basic c2VjcmV0', host: 'evil.test' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body, 'hello POST /path?q=1 abc');
+  assert.equal(r.headers['x-seen-host'], `example.test:${targetPort}`, 'Host header rebuilt from the checked URL');
+  await new Promise((res) => setTimeout(res, 50));
+  const ev = audit.events.find((e) => e.kind === 'egress.allow');
+  assert.ok(ev, 'allow event recorded');
+  assert.equal(ev.sessionId, 'test-session');
+  assert.equal(ev.details?.['host'], 'example.test');
+  assert.equal(ev.details?.['address'], '127.0.0.1');
+  assert.equal(ev.details?.['bytesUp'], 3);
+  assert.ok(Number(ev.details?.['bytesDown']) > 0);
+  assert.equal(typeof ev.details?.['durationMs'], 'number');
+  assert.doesNotMatch(JSON.stringify(audit.events), /c2VjcmV0/, 'proxy credentials never reach the audit log');
+});
+
+test('unlisted host gets 403 with a reason code and a one-line body', async () => {
+  const { socketPath, audit } = await startProxy({ allow: ['api.example.test'] });
+  const r = await viaProxy(socketPath, 'http://unlisted.example/');
+  assert.equal(r.status, 403);
+  assert.equal(r.headers['x-cordon-deny'], 'host_not_allowed');
+  assert.match(r.body, /^Cordon blocked unlisted\.example:80: .*allow list\.\n$/);
+  const t = await connectTunnel(socketPath, 'unlisted.example:443');
+  assert.equal(t.status, 403);
+  assert.equal(t.headers['x-cordon-deny'], 'host_not_allowed');
+  const denies = audit.events.filter((e) => e.kind === 'egress.deny');
+  assert.equal(denies.length, 2);
+  assert.equal(denies[0]?.outcome, 'failure');
+  assert.equal(denies[0]?.details?.['reason'], 'host_not_allowed');
+});
+
+test('every spelling of loopback is refused when loopback is not in allowRanges', async () => {
+  const p = targetPort;
+  const { socketPath } = await startProxy({
+    allow: [`127.0.0.1:${p}`, `[::ffff:127.0.0.1]:${p}`, `[::1]:${p}`, `loop.test:${p}`],
+    resolve: { 'loop.test': '127.0.0.1' },
+  });
+  for (const url of [`http://[::ffff:127.0.0.1]:${p}/`, `http://0x7f000001:${p}/`, `http://017700000001:${p}/`, `http://2130706433:${p}/`, `http://127.1:${p}/`, `http://loop.test:${p}/`]) {
+    const r = await viaProxy(socketPath, url);
+    assert.equal(r.status, 403, url);
+    assert.equal(r.headers['x-cordon-deny'], 'address_blocked', url);
+  }
+  for (const authority of [`0x7f000001:${p}`, `017700000001:${p}`, `2130706433:${p}`, `0x7f.1:${p}`, `[::ffff:127.0.0.1]:${p}`, `loop.test:${p}`]) {
+    const t = await connectTunnel(socketPath, authority);
+    assert.equal(t.status, 403, authority);
+    assert.equal(t.headers['x-cordon-deny'], 'address_blocked', authority);
+  }
+});
+
+test('CONNECT tunnel relays both ways and records bytes on close', async () => {
+  const { socketPath, audit } = await startProxy({ allow: [`tunnel.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'tunnel.test': '127.0.0.1' } });
+  const t = await connectTunnel(socketPath, `tunnel.test:${targetPort}`);
+  assert.equal(t.status, 200);
+  assert.ok(t.socket);
+  const reply = await getOverSocket(t.socket, 'tunnel.test');
+  assert.match(reply, /^HTTP\/1\.1 200/);
+  assert.match(reply, /hello GET \/tunnel/);
+  await new Promise((r) => setTimeout(r, 100));
+  const ev = audit.events.find((e) => e.kind === 'egress.allow');
+  assert.ok(ev);
+  assert.equal(ev.details?.['channel'], 'connect');
+  assert.ok(Number(ev.details?.['bytesUp']) > 20);
+  assert.ok(Number(ev.details?.['bytesDown']) > 20);
+});
+
+test('every resolved address is checked, the name is resolved once, and only the checked address is dialled', async () => {
+  let calls = 0;
+  const answers: IpAddress[][] = [[parseIp('127.0.0.1')!], [parseIp('127.0.0.1')!, parseIp('10.0.0.1')!]];
+  const resolver: HostResolver = async () => ({ ok: true, addresses: answers[Math.min(calls++, 1)]! });
+  const { socketPath } = await startProxy({ allow: [`rebind.test:${targetPort}`], allowRanges: ['127.0.0.0/8'] }, { resolver });
+  const ok = await viaProxy(socketPath, `http://rebind.test:${targetPort}/`);
+  assert.equal(ok.status, 200);
+  assert.equal(calls, 1, 'one lookup per request');
+  // Second answer mixes in a private address: refused without dialling anything.
+  const bad = await viaProxy(socketPath, `http://rebind.test:${targetPort}/`);
+  assert.equal(bad.status, 403);
+  assert.equal(bad.headers['x-cordon-deny'], 'address_blocked');
+  assert.match(bad.body, /10\.0\.0\.1 is private/);
+});
+
+test('metadata, private and link-local names are refused by classification alone', async () => {
+  const { socketPath, audit } = await startProxy({
+    mode: 'report',
+    allow: ['meta.test'],
+    resolve: { 'meta.test': '169.254.169.254' },
+  });
+  // Even report mode keeps cloud metadata closed; nothing is dialled.
+  const t = await connectTunnel(socketPath, 'meta.test:80');
+  assert.equal(t.status, 403);
+  assert.equal(t.headers['x-cordon-deny'], 'address_blocked');
+  assert.equal(audit.events[0]?.details?.['addressCategory'], 'cloud_metadata');
+});
+
+test('deny beats allow, telemetry host denied while the vendor API host is allowed', async () => {
+  const { socketPath } = await startProxy({ allow: ['*.vendor.test', `api.vendor.test:${targetPort}`], deny: ['statsig.vendor.test'], allowRanges: ['127.0.0.0/8'], resolve: { 'api.vendor.test': '127.0.0.1', 'statsig.vendor.test': '127.0.0.1' } });
+  const api = await viaProxy(socketPath, `http://api.vendor.test:${targetPort}/`);
+  assert.equal(api.status, 200);
+  const telemetry = await viaProxy(socketPath, 'http://statsig.vendor.test/');
+  assert.equal(telemetry.status, 403);
+  assert.equal(telemetry.headers['x-cordon-deny'], 'host_denied');
+  const apex = await viaProxy(socketPath, 'http://vendor.test/');
+  assert.equal(apex.headers['x-cordon-deny'], 'host_not_allowed');
+});
+
+test('report mode lets a would-deny through and records it', async () => {
+  const { socketPath, audit } = await startProxy({ mode: 'report', allow: [], resolve: { 'anything.test': '127.0.0.1' } });
+  const r = await viaProxy(socketPath, `http://anything.test:${targetPort}/`);
+  assert.equal(r.status, 200);
+  await new Promise((res) => setTimeout(res, 50));
+  const ev = audit.events.find((e) => e.kind === 'egress.would_deny');
+  assert.ok(ev);
+  assert.equal(ev.details?.['reason'], 'host_not_allowed');
+});
+
+test('setPolicy applies to the next connection without a restart', async () => {
+  const { proxy, socketPath } = await startProxy({ allow: [] , allowRanges: ['127.0.0.0/8'], resolve: { 'live.test': '127.0.0.1' } });
+  assert.equal((await viaProxy(socketPath, `http://live.test:${targetPort}/`)).status, 403);
+  proxy.setPolicy(policy({ allow: [`live.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'live.test': '127.0.0.1' } }));
+  assert.equal((await viaProxy(socketPath, `http://live.test:${targetPort}/`)).status, 200);
+  proxy.setPolicy(policy({ allow: [`live.test:${targetPort}`], resolve: { 'live.test': '127.0.0.1' } }));
+  assert.equal((await viaProxy(socketPath, `http://live.test:${targetPort}/`)).headers['x-cordon-deny'], 'address_blocked');
+});
+
+test('malformed requests get 400 and the proxy keeps serving', async () => {
+  const { socketPath } = await startProxy({ allow: [`ok.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'ok.test': '127.0.0.1' } });
+  const badConnects = ['nonsense', 'host:0', 'host:99999', 'host:', '[::1', ':443', 'a b:443', '1.2.3.256:443', 'host:443:1'];
+  for (const t of badConnects) {
+    const reply = await raw(socketPath, `CONNECT ${t} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.match(reply, /^HTTP\/1\.1 400/, t);
+    assert.match(reply, /X-Cordon-Deny: bad_target/, t);
+  }
+  assert.match(await raw(socketPath, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400/);
+  assert.match(await raw(socketPath, 'GET /etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400/);
+  assert.match(await raw(socketPath, 'GET https://ok.test/ HTTP/1.1\r\nHost: ok.test\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400/);
+  assert.match(await raw(socketPath, 'GET http://bad host/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400/);
+  assert.match(await raw(socketPath, 'GET http://a..b/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400/);
+  assert.equal((await viaProxy(socketPath, `http://ok.test:${targetPort}/`)).status, 200);
+});
+
+test('oversized headers get 431; a slowloris client is cut off while others are served', async () => {
+  const { socketPath } = await startProxy(
+    { allow: [`ok.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'ok.test': '127.0.0.1' } },
+    { limits: { maxHeaderBytes: 4096, headerTimeoutMs: 400 } },
+  );
+  const big = await raw(socketPath, `GET http://ok.test:${targetPort}/ HTTP/1.1\r\nHost: ok.test\r\nX-Big: ${'a'.repeat(8000)}\r\n\r\n`);
+  assert.match(big, /^HTTP\/1\.1 431/);
+  assert.match(big, /X-Cordon-Deny: headers_too_large/);
+  // Slowloris: send a partial head and trickle bytes; meanwhile a normal client succeeds.
+  const slow = net.connect(socketPath);
+  slow.on('error', () => undefined);
+  let slowOut = '';
+  slow.on('data', (c: Buffer) => (slowOut += c.toString()));
+  const slowClosed = new Promise<number>((r) => {
+    const t0 = Date.now();
+    slow.on('close', () => r(Date.now() - t0));
+  });
+  slow.write(`GET http://ok.test:${targetPort}/ HTTP/1.1\r\nHost: ok.test\r\n`);
+  const trickle = setInterval(() => slow.writable && slow.write('X-A: b\r\n'), 100);
+  assert.equal((await viaProxy(socketPath, `http://ok.test:${targetPort}/`)).status, 200);
+  const closedAfter = await slowClosed;
+  clearInterval(trickle);
+  assert.ok(closedAfter < 3000, `slow client closed after ${closedAfter} ms`);
+  assert.match(slowOut, /^(HTTP\/1\.1 408|)/);
+});
+
+test('request rate and concurrent tunnel caps answer 429 and 503', async () => {
+  const { socketPath } = await startProxy({ allow: [] }, { limits: { requestsPerSecond: 0.001, requestBurst: 2 } });
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) statuses.push((await viaProxy(socketPath, 'http://x.test/')).status);
+  assert.deepEqual(statuses, [403, 403, 429, 429]);
+  const limited = await viaProxy(socketPath, 'http://x.test/');
+  assert.equal(limited.headers['x-cordon-deny'], 'rate_limited');
+
+  const t = await startProxy({ allow: [`t.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 't.test': '127.0.0.1' } }, { limits: { maxConcurrentTunnels: 1 } });
+  const first = await connectTunnel(t.socketPath, `t.test:${targetPort}`);
+  assert.equal(first.status, 200);
+  const second = await connectTunnel(t.socketPath, `t.test:${targetPort}`);
+  assert.equal(second.status, 503);
+  assert.equal(second.headers['x-cordon-deny'], 'too_many_tunnels');
+  first.socket?.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  const third = await connectTunnel(t.socketPath, `t.test:${targetPort}`);
+  assert.equal(third.status, 200);
+  third.socket?.destroy();
+});
+
+/** A minimal loopback corporate proxy: CONNECT only, requires Basic auth, records targets. */
+async function startCorporateProxy(expectedAuth: string): Promise<{ server: net.Server; port: number; seen: string[] }> {
+  const seen: string[] = [];
+  const server = net.createServer((client) => {
+    client.on('error', () => undefined);
+    let buf = '';
+    const onData = (c: Buffer): void => {
+      buf += c.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      client.removeListener('data', onData);
+      const [line, ...hdrs] = buf.slice(0, end).split('\r\n');
+      const m = /^CONNECT (\S+) HTTP/.exec(line ?? '');
+      const auth = hdrs.find((h) => h.toLowerCase().startsWith('proxy-authorization:'))?.split(': ')[1];
+      if (!m?.[1] || auth !== expectedAuth) {
+        client.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n');
+        return;
+      }
+      seen.push(m[1]);
+      const [h, p] = [m[1].slice(0, m[1].lastIndexOf(':')), Number(m[1].slice(m[1].lastIndexOf(':') + 1))];
+      // Test-only: this fake corporate proxy only ever dials loopback.
+      if (h !== '127.0.0.1') {
+        client.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+        return;
+      }
+      const up = net.connect(p, '127.0.0.1', () => {
+        client.write('HTTP/1.1 200 OK\r\n\r\n');
+        client.pipe(up);
+        up.pipe(client);
+      });
+      up.on('error', () => client.destroy());
+    };
+    client.on('data', onData);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as net.AddressInfo).port, seen };
+}
+
+test('tunnels chain through an upstream proxy with basic auth, and NO_PROXY bypasses it', async () => {
+  const auth = `Basic ${Buffer.from('alice:s3cret').toString('base64')}`;
+  const corp = await startCorporateProxy(auth);
+  try {
+    const env = upstreamProxyFromEnv({ HTTPS_PROXY: `http://alice:s3cret@127.0.0.1:${corp.port}`, NO_PROXY: 'direct.test,.internal' });
+    assert.ok(env.ok && env.config);
+    if (!env.ok || !env.config) return;
+    assert.equal(env.config.https?.display, `http://127.0.0.1:${corp.port}`);
+    const { socketPath, audit } = await startProxy(
+      { allow: [`chain.test:${targetPort}`, `direct.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'chain.test': '127.0.0.1', 'direct.test': '127.0.0.1' } },
+      { upstreamProxy: env.config },
+    );
+    const t = await connectTunnel(socketPath, `chain.test:${targetPort}`);
+    assert.equal(t.status, 200);
+    assert.ok(t.socket);
+    assert.match(await getOverSocket(t.socket, 'chain.test'), /hello GET \/tunnel/);
+    assert.deepEqual(corp.seen, [`127.0.0.1:${targetPort}`]);
+    const d = await connectTunnel(socketPath, `direct.test:${targetPort}`);
+    assert.equal(d.status, 200);
+    d.socket?.destroy();
+    assert.equal(corp.seen.length, 1, 'NO_PROXY host went direct');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.doesNotMatch(JSON.stringify(audit.events), /s3cret|YWxpY2U6czNjcmV0/);
+    assert.ok(audit.events.some((e) => e.details?.['upstreamProxy'] === `http://127.0.0.1:${corp.port}`));
+  } finally {
+    corp.server.close();
+  }
+});
+
+test('upstreamProxyFromEnv: lower-case wins, bad schemes are errors, no vars means none', () => {
+  assert.deepEqual(upstreamProxyFromEnv({}), { ok: true, config: null });
+  const r = upstreamProxyFromEnv({ https_proxy: 'proxy.corp:3128', HTTPS_PROXY: 'http://other:1', NO_PROXY: '*' });
+  assert.ok(r.ok && r.config?.https);
+  if (r.ok && r.config?.https) {
+    assert.equal(r.config.https.host, 'proxy.corp');
+    assert.equal(r.config.https.port, 3128);
+    assert.equal(r.config.https.authorization, null);
+  }
+  const bad = upstreamProxyFromEnv({ HTTPS_PROXY: 'socks5://x:1' });
+  assert.equal(bad.ok, false);
+});
+
+// ---- model route --------------------------------------------------------------
+
+interface FakeProvider {
+  server: https.Server;
+  port: number;
+  seen: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }[];
+  releaseSecondEvent: () => void;
+}
+
+async function startFakeProvider(): Promise<FakeProvider> {
+  const seen: FakeProvider['seen'] = [];
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  const server = https.createServer({ key: certs.keyPem, cert: certs.certPem }, (req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      if (req.url?.includes('/v1/stream')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: one\ndata: first\n\n');
+        // The second event is held until the client has seen the first: proves streaming.
+        void gate.then(() => res.end('event: two\ndata: second\n\n'));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, echo: body }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as net.AddressInfo).port, seen, releaseSecondEvent: () => release() };
+}
+
+/** An origin-form request to the proxy, as an agent with ANTHROPIC_BASE_URL pointing at it sends. */
+function modelRequest(socketPath: string, path: string, body: string, headers: http.OutgoingHttpHeaders = {}): Promise<{ res: http.IncomingMessage }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, agent: false }, (res) => resolve({ res }));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function readAll(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => (out += c));
+    res.on('end', () => resolve(out));
+  });
+}
+
+test('model route: filters rewrite the key, TLS is verified with caFile, SSE streams incrementally', async () => {
+  const provider = await startFakeProvider();
+  try {
+    const { proxy, socketPath, audit } = await startProxy(
+      { allow: [], allowRanges: ['127.0.0.0/8'], resolve: { 'provider.test': '127.0.0.1' } },
+      { providers: { fake: { baseUrl: `https://provider.test:${provider.port}/base`, caFile: certs.caFile } } },
+    );
+    proxy.addRequestFilter({
+      name: 'phantom-key-swap',
+      apply: async (req) => (req.headers['x-api-key'] === 'phantom' ? { action: 'rewrite', headers: { ...req.headers, 'x-api-key': 'real-key' } } : { action: 'allow' }),
+    });
+    proxy.addRequestFilter({
+      name: 'no-secrets',
+      apply: async (req) => (req.body.toString().includes('TOPSECRET') ? { action: 'reject', status: 403, reason: 'dlp_blocked', message: 'Cordon DLP blocked a secret in the request.' } : { action: 'allow' }),
+    });
+
+    const { res } = await modelRequest(socketPath, '/model/fake/v1/messages?beta=true', '{"hi":1}', { 'x-api-key': 'phantom' });
+    assert.equal(res.statusCode, 200);
+    assert.match(await readAll(res), /"ok":true/);
+    assert.equal(provider.seen[0]?.url, '/base/v1/messages?beta=true');
+    assert.equal(provider.seen[0]?.headers['x-api-key'], 'real-key');
+    assert.equal(provider.seen[0]?.headers.host, `provider.test:${provider.port}`);
+
+    const rej = await modelRequest(socketPath, '/model/fake/v1/messages', 'TOPSECRET');
+    assert.equal(rej.res.statusCode, 403);
+    assert.equal(rej.res.headers['x-cordon-deny'], 'dlp_blocked');
+    assert.equal(await readAll(rej.res), 'Cordon DLP blocked a secret in the request.\n');
+    assert.equal(provider.seen.length, 1, 'rejected request never left');
+
+    const sse = await modelRequest(socketPath, '/model/fake/v1/stream', '{}');
+    assert.equal(sse.res.statusCode, 200);
+    const first = await new Promise<string>((resolve) => sse.res.once('data', (c: Buffer) => resolve(c.toString())));
+    assert.match(first, /data: first/);
+    assert.doesNotMatch(first, /second/, 'first event arrived before the upstream finished');
+    provider.releaseSecondEvent();
+    assert.match(await readAll(sse.res), /data: second/);
+
+    const unknown = await modelRequest(socketPath, '/model/nope/v1/messages', '{}');
+    assert.equal(unknown.res.statusCode, 404);
+    assert.equal(unknown.res.headers['x-cordon-deny'], 'unknown_provider');
+    await readAll(unknown.res);
+
+    await new Promise((r) => setTimeout(r, 50));
+    const modelEvents = audit.events.filter((e) => e.details?.['channel'] === 'model');
+    assert.ok(modelEvents.length >= 4);
+    assert.doesNotMatch(JSON.stringify(audit.events), /real-key|"phantom"|TOPSECRET/, 'no key or body in audit records');
+    const okEv = modelEvents.find((e) => e.kind === 'egress.allow');
+    assert.deepEqual(okEv?.details?.['filters'], [
+      { name: 'phantom-key-swap', action: 'rewrite' },
+      { name: 'no-secrets', action: 'allow' },
+    ]);
+  } finally {
+    provider.server.close();
+    provider.server.closeAllConnections();
+  }
+});
+
+test('model route: response transform, body limit, untrusted certificate and blocked provider address', async () => {
+  const provider = await startFakeProvider();
+  try {
+    const upper = (): Transform =>
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          cb(null, Buffer.from(chunk.toString().toUpperCase()));
+        },
+      });
+    const { socketPath } = await startProxy(
+      { allow: [], allowRanges: ['127.0.0.0/8'] },
+      {
+        providers: {
+          good: { baseUrl: `https://127.0.0.1:${provider.port}`, caFile: certs.caFile },
+          untrusted: { baseUrl: `https://127.0.0.1:${provider.port}` },
+        },
+        responseTransforms: [() => upper()],
+        limits: { maxInspectedBodyBytes: 1024 },
+      },
+    );
+    const ok = await modelRequest(socketPath, '/model/good/v1/messages', '{"a":"b"}');
+    assert.equal(ok.res.statusCode, 200);
+    assert.equal(ok.res.headers['content-length'], undefined);
+    assert.match(await readAll(ok.res), /"OK":TRUE/);
+    assert.equal(provider.seen[0]?.headers['accept-encoding'], 'identity');
+
+    const big = await modelRequest(socketPath, '/model/good/v1/messages', 'x'.repeat(5000));
+    assert.equal(big.res.statusCode, 413);
+    assert.equal(big.res.headers['x-cordon-deny'], 'body_too_large');
+
+    const bad = await modelRequest(socketPath, '/model/untrusted/v1/messages', '{}');
+    assert.equal(bad.res.statusCode, 502);
+    assert.equal(bad.res.headers['x-cordon-deny'], 'upstream_failed');
+    await readAll(bad.res);
+    assert.equal(provider.seen.length, 1, 'nothing was sent over the unverified connection');
+
+    const blocked = await startProxy({ allow: [] }, { providers: { good: { baseUrl: `https://127.0.0.1:${provider.port}`, caFile: certs.caFile } } });
+    const b = await modelRequest(blocked.socketPath, '/model/good/v1/messages', '{}');
+    assert.equal(b.res.statusCode, 403);
+    assert.equal(b.res.headers['x-cordon-deny'], 'address_blocked');
+    await readAll(b.res);
+  } finally {
+    provider.server.close();
+    provider.server.closeAllConnections();
+  }
+});
+
+test('a filter that throws fails closed', async () => {
+  const { socketPath } = await startProxy({ allow: [] }, { providers: { p: { baseUrl: 'https://127.0.0.1:1' } }, filters: [{ name: 'broken', apply: async () => Promise.reject(new Error('boom')) }] });
+  const r = await modelRequest(socketPath, '/model/p/v1/messages', '{}');
+  assert.equal(r.res.statusCode, 500);
+  assert.equal(r.res.headers['x-cordon-deny'], 'filter_failed');
+  await readAll(r.res);
+});
+
+test('stop() closes the socket; new connections then fail (fail closed)', async () => {
+  const { proxy, socketPath } = await startProxy({ allow: [] });
+  await proxy.stop();
+  await assert.rejects(viaProxy(socketPath, 'http://x.test/'));
+});

@@ -1,0 +1,109 @@
+/**
+ * Request-filter chain and response-transform hook of the model route
+ * (issue 3, item 6). The DLP issue plugs in a filter that redacts the request
+ * and a transform that rehydrates the response; the keys issue plugs in a
+ * filter that swaps the session's phantom token for the real key.
+ */
+import type { Transform } from 'node:stream';
+
+/** One model-route request as filters see it. Header names are lower-case. */
+export interface ModelRequest {
+  /** Provider name from `/model/<provider>/…`. */
+  readonly provider: string;
+  readonly method: string;
+  /** Path and query sent upstream, relative to the provider's base URL (starts with "/"). */
+  readonly path: string;
+  /** Request headers without hop-by-hop and proxy headers; `host` and `content-length` are set by the proxy. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The whole request body (bounded by the inspected-body limit). */
+  readonly body: Buffer;
+  readonly sessionId: string | undefined;
+}
+
+/**
+ * What a filter decides. `rewrite` replaces the headers and/or body it names
+ * (whole map / whole body; e.g. set `x-api-key`). `reject` answers the agent
+ * with `status`, an `X-Cordon-Deny: <reason>` header and `message` as body.
+ */
+export type FilterResult =
+  | { readonly action: 'allow' }
+  | { readonly action: 'rewrite'; readonly headers?: Readonly<Record<string, string>>; readonly body?: Buffer; readonly note?: string }
+  | { readonly action: 'reject'; readonly status: number; readonly reason: string; readonly message: string };
+
+/** A step in the model-route chain. Filters run in registration order; the first reject stops the chain. */
+export interface RequestFilter {
+  /** Stable name recorded in audit events. */
+  readonly name: string;
+  /** Must not throw for expected outcomes; a throw is treated as a reject (fail closed). */
+  apply(req: ModelRequest): Promise<FilterResult>;
+}
+
+/**
+ * Creates a stream transform for one response (raw body bytes in, bytes to the
+ * agent out), or returns null to leave the response untouched. Called after the
+ * upstream answered, with the final request and the response status/headers.
+ */
+export type ResponseTransformFactory = (ctx: ResponseContext) => Transform | null;
+
+/** What a response transform knows about its exchange. */
+export interface ResponseContext {
+  readonly request: ModelRequest;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** Trace of one filter in an exchange, for the audit record (never header values or body). */
+export interface FilterTrace {
+  readonly name: string;
+  readonly action: FilterResult['action'] | 'error';
+  readonly reason?: string;
+  readonly note?: string;
+}
+
+/** Outcome of the whole chain. */
+export type ChainResult =
+  | { readonly ok: true; readonly request: ModelRequest; readonly trace: readonly FilterTrace[] }
+  | { readonly ok: false; readonly status: number; readonly reason: string; readonly message: string; readonly trace: readonly FilterTrace[] };
+
+/** Reason codes must be safe to put in a header and a log line. */
+const REASON = /^[a-z][a-z0-9_]{0,63}$/;
+
+/**
+ * Runs `filters` in order over `request`. A filter that throws or returns a
+ * malformed reject stops the chain with 500 `filter_failed`: an inspection step
+ * that cannot run must not let the request through unseen.
+ */
+export async function runFilterChain(filters: readonly RequestFilter[], request: ModelRequest): Promise<ChainResult> {
+  let current = request;
+  const trace: FilterTrace[] = [];
+  for (const f of filters) {
+    let r: FilterResult;
+    try {
+      r = await f.apply(current);
+    } catch {
+      trace.push({ name: f.name, action: 'error' });
+      return { ok: false, status: 500, reason: 'filter_failed', message: `Cordon: request filter "${f.name}" failed, so the request was not sent.`, trace };
+    }
+    switch (r.action) {
+      case 'allow':
+        trace.push({ name: f.name, action: 'allow' });
+        break;
+      case 'rewrite': {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(r.headers ?? current.headers)) headers[k.toLowerCase()] = v;
+        current = { ...current, headers, body: r.body ?? current.body };
+        trace.push(r.note === undefined ? { name: f.name, action: 'rewrite' } : { name: f.name, action: 'rewrite', note: r.note });
+        break;
+      }
+      case 'reject': {
+        const valid = REASON.test(r.reason) && r.status >= 400 && r.status <= 599;
+        trace.push({ name: f.name, action: 'reject', reason: valid ? r.reason : 'filter_failed' });
+        if (!valid) {
+          return { ok: false, status: 500, reason: 'filter_failed', message: `Cordon: request filter "${f.name}" gave an invalid answer, so the request was not sent.`, trace };
+        }
+        return { ok: false, status: r.status, reason: r.reason, message: r.message.replace(/[\r\n]+/g, ' '), trace };
+      }
+    }
+  }
+  return { ok: true, request: current, trace };
+}
