@@ -193,3 +193,17 @@ void test('KeyStoreCredentialSource caches successes briefly and never caches fa
   const fresh = await source.get();
   assert.ok(fresh.ok && fresh.secret === 'key-two-0123456789');
 });
+
+void test('after a failure the command is not re-run for retryAfterMs, then is tried again', async () => {
+  const clock = new ManualClock();
+  const counter = counterFile('retry');
+  const script = join(dir, 'count-fail.mjs');
+  writeFileSync(script, `import { appendFileSync } from 'node:fs'; appendFileSync(process.argv[2], 'x'); process.exit(1);`);
+  const source = new CommandCredentialSource({ provider: 'anthropic', argv: [process.execPath, script, counter], clock, retryAfterMs: 1_000 });
+  assertFailure(await source.get(), 'command_failed');
+  assertFailure(await source.get(), 'command_failed');
+  assert.equal(runs(counter), 1);
+  clock.advance(1_001);
+  assertFailure(await source.get(), 'command_failed');
+  assert.equal(runs(counter), 2);
+});

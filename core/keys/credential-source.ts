@@ -94,6 +94,12 @@ export interface CommandCredentialSourceOptions {
   /** Environment for the command. Default: Cordon's own environment. */
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /**
+   * After a failure, return that same failure without re-running the command
+   * for this long. Default 1 s: a chatty agent retrying in a loop must not turn
+   * a broken command into a fork storm. 0 retries on every request.
+   */
+  readonly retryAfterMs?: number;
 }
 
 /** Most a credential command may print before it is treated as broken. */
@@ -121,7 +127,9 @@ export class CommandCredentialSource implements CredentialSource {
   readonly #refreshBeforeMs: number;
   readonly #env: NodeJS.ProcessEnv | undefined;
   readonly #cwd: string | undefined;
+  readonly #retryAfterMs: number;
   #token: CommandToken | null = null;
+  #lastFailure: { readonly result: CredentialResult; readonly until: number } | null = null;
   #inflight: Promise<CredentialResult> | null = null;
 
   constructor(options: CommandCredentialSourceOptions) {
@@ -134,16 +142,24 @@ export class CommandCredentialSource implements CredentialSource {
     this.#refreshBeforeMs = options.refreshBeforeMs ?? 60_000;
     this.#env = options.env;
     this.#cwd = options.cwd;
+    this.#retryAfterMs = Math.max(0, options.retryAfterMs ?? 1000);
   }
 
   get(): Promise<CredentialResult> {
+    const now = this.#clock.now();
     const token = this.#token;
-    if (token !== null && this.#clock.now() < token.refreshAt) {
+    if (token !== null && now < token.refreshAt) {
       return Promise.resolve({ ok: true, secret: token.secret, expiresAt: token.expiresAt });
     }
-    this.#inflight ??= this.#refresh().finally(() => {
-      this.#inflight = null;
-    });
+    if (this.#lastFailure !== null && now < this.#lastFailure.until) return Promise.resolve(this.#lastFailure.result);
+    this.#inflight ??= this.#refresh()
+      .then((result) => {
+        this.#lastFailure = result.ok ? null : { result, until: this.#clock.now() + this.#retryAfterMs };
+        return result;
+      })
+      .finally(() => {
+        this.#inflight = null;
+      });
     return this.#inflight;
   }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from './clock.js';
-import { MemoryKeyStore, validateSecret, type KeyStore } from './key-store.js';
+import { MemoryKeyStore, requireStoredKey, validateSecret, type KeyStore } from './key-store.js';
 import { KeyringKeyStore, classifyKeyringError, type KeyringBackend, type KeyringEntry } from './keyring-key-store.js';
 import { isValidProviderName } from './provider-name.js';
 
@@ -148,4 +148,18 @@ void test('provider names: a small boring alphabet', () => {
   for (const bad of ['', 'Anthropic', '1abc', '-x', 'meta:anthropic', '../x', 'a'.repeat(33), 'sk-ant api']) {
     assert.equal(isValidProviderName(bad), false, bad);
   }
+});
+
+void test('requireStoredKey: launch preflight passes only with a stored key, and explains every failure', async () => {
+  const clock = new ManualClock();
+  const store = new MemoryKeyStore(clock);
+  assert.deepEqual(await requireStoredKey(store, 'anthropic'), {
+    ok: false,
+    error: { code: 'not_found', message: 'no API key for anthropic: run `cordon keys set anthropic`' },
+  });
+  await store.set('anthropic', KEY);
+  assert.deepEqual(await requireStoredKey(store, 'anthropic'), { ok: true, value: undefined });
+  store.failWith = { code: 'no_secret_service', message: 'no Secret Service on the D-Bus session bus: start gnome-keyring' };
+  const failed = await requireStoredKey(store, 'anthropic');
+  assert.ok(!failed.ok && failed.error.code === 'no_secret_service');
 });

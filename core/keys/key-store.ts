@@ -88,6 +88,19 @@ export function notFoundError(provider: string): KeyStoreError {
   return { code: 'not_found', message: `no API key for ${provider}: run \`cordon keys set ${provider}\`` };
 }
 
+/**
+ * Launch preflight: succeeds when a key is stored for `provider`, otherwise
+ * returns the store's error (`not_found`, `locked`, `no_secret_service`, …)
+ * whose message says how to fix it. Used by `cordon launch` of a profile whose
+ * agent needs the key; `exec`/`demo` skip it and let the model route answer 401.
+ */
+export async function requireStoredKey(store: KeyStore, provider: string): Promise<KeyStoreResult<void>> {
+  const status = await store.status(provider);
+  if (!status.ok) return status;
+  if (status.value.state === 'absent') return { ok: false, error: notFoundError(provider) };
+  return { ok: true, value: undefined };
+}
+
 /** Builds a failed result. */
 export function fail<T>(code: KeyStoreErrorCode, message: string): KeyStoreResult<T> {
   return { ok: false, error: { code, message } };
