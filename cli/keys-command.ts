@@ -114,8 +114,10 @@ function promptHidden(io: KeysCommandIo, prompt: string): Promise<KeyStoreResult
   const { stdin, stderr } = io;
   return new Promise((resolve) => {
     let typed = '';
+    const onEnd = (): void => done({ ok: false, error: { code: 'invalid_secret', message: 'input ended before a key was entered; no key was stored' } });
     const done = (result: KeyStoreResult<string>): void => {
       stdin.removeListener('data', onData);
+      stdin.removeListener('end', onEnd);
       stdin.setRawMode?.(false);
       stdin.pause();
       stderr.write('\n');
@@ -134,6 +136,7 @@ function promptHidden(io: KeysCommandIo, prompt: string): Promise<KeyStoreResult
     stderr.write(prompt);
     stdin.setRawMode?.(true);
     stdin.on('data', onData);
+    stdin.once('end', onEnd);
     stdin.resume();
   });
 }
