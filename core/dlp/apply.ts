@@ -1,0 +1,105 @@
+// Turning findings plus per-finding actions into the text that is sent.
+// Overlapping findings (a marker inside a secret, a custom pattern over a
+// built-in one) are merged into one span handled by the strictest action.
+
+import { ACTION_STRICTNESS, type DetectorId, type DlpAction, type DlpCategory, type Finding } from './types.js';
+import type { TokenVault } from './vault.js';
+
+/** A finding and the action the policy chose for it. */
+export interface DecidedFinding {
+  readonly finding: Finding;
+  readonly action: DlpAction;
+}
+
+/**
+ * Audit-safe summary of a body's findings: how many times each detector fired
+ * and what was done. Never carries the matched value or its position.
+ */
+export interface FindingSummary {
+  readonly detector: DetectorId;
+  readonly category: DlpCategory;
+  readonly count: number;
+  readonly action: DlpAction;
+}
+
+/** The text after actions, and whether any finding demands a block. */
+export interface AppliedText {
+  readonly text: string;
+  readonly changed: boolean;
+  readonly blocked: boolean;
+}
+
+/** The label a redacted span is replaced with. */
+export function redactionLabel(detector: DetectorId): string {
+  return `[REDACTED:${detector}]`;
+}
+
+/**
+ * Applies decided findings to `text`. `tokenize` falls back to `redact` when
+ * there is no vault or the vault refuses (expired, full): losing
+ * reversibility is acceptable, sending the value is not. A `block` finding
+ * still has its span redacted in the returned text, so a caller that ignores
+ * `blocked` does not leak it either.
+ */
+export function applyDecisions(text: string, decided: readonly DecidedFinding[], vault: TokenVault | null): AppliedText {
+  const active = decided.filter((d) => d.action !== 'allow');
+  const blocked = decided.some((d) => d.action === 'block');
+  if (active.length === 0) return { text, changed: false, blocked };
+  const sorted = [...active].sort((a, b) => a.finding.start - b.finding.start || b.finding.end - a.finding.end);
+  const parts: string[] = [];
+  let cursor = 0;
+  let i = 0;
+  while (i < sorted.length) {
+    const first = sorted[i] as DecidedFinding;
+    let start = first.finding.start;
+    let end = first.finding.end;
+    let lead = first;
+    i++;
+    // Merge every finding that overlaps the span so far.
+    while (i < sorted.length && (sorted[i] as DecidedFinding).finding.start < end) {
+      const d = sorted[i] as DecidedFinding;
+      end = Math.max(end, d.finding.end);
+      if (ACTION_STRICTNESS[d.action] > ACTION_STRICTNESS[lead.action]) lead = d;
+      i++;
+    }
+    start = Math.max(start, cursor);
+    parts.push(text.slice(cursor, start));
+    parts.push(replacement(text.slice(start, end), lead, vault));
+    cursor = end;
+  }
+  parts.push(text.slice(cursor));
+  return { text: parts.join(''), changed: true, blocked };
+}
+
+function replacement(value: string, lead: DecidedFinding, vault: TokenVault | null): string {
+  switch (lead.action) {
+    case 'tokenize': {
+      if (vault !== null) {
+        const r = vault.tokenize(value, lead.finding.detector);
+        if (r.ok) return r.token;
+      }
+      return redactionLabel(lead.finding.detector);
+    }
+    case 'redact':
+    case 'block':
+      return redactionLabel(lead.finding.detector);
+    case 'allow':
+      // Unreachable: allow-only spans are filtered out, and a merged span takes its strictest action.
+      return value;
+  }
+}
+
+/** Folds decided findings into per-(detector, action) counts. */
+export function summarize(decided: readonly DecidedFinding[], into: Map<string, FindingSummary> = new Map()): Map<string, FindingSummary> {
+  for (const d of decided) {
+    const key = `${d.finding.detector}\u0000${d.action}`;
+    const prev = into.get(key);
+    into.set(key, {
+      detector: d.finding.detector,
+      category: d.finding.category,
+      action: d.action,
+      count: (prev?.count ?? 0) + 1,
+    });
+  }
+  return into;
+}

@@ -1,0 +1,311 @@
+// The scan: literal prefilter -> anchored detectors, one linear pass for
+// numeric PII, then policy patterns and markers, then allowlists and overlap
+// resolution. Pure: no I/O; the clock is injectable for the time budget.
+
+import { ANCHORED_DETECTORS, detectorRank, type AnchoredDetector, type Candidate } from './detectors.js';
+import { checkCustomPattern } from './custom-patterns.js';
+import { detectInRun, forEachDigitRun, type NumericConfig } from './numeric-detectors.js';
+import {
+  VAULT_TOKEN_HEX_LENGTH,
+  VAULT_TOKEN_PREFIX,
+  type BuiltinDetectorId,
+  type DetectorId,
+  type DlpCategory,
+  type Finding,
+  type ScanResult,
+} from './types.js';
+import { parseIpv4Cidr, type Ipv4Cidr } from './validators.js';
+
+const VAULT_TOKEN_RE = new RegExp(`^${VAULT_TOKEN_PREFIX}[0-9a-f]{${VAULT_TOKEN_HEX_LENGTH}}$`);
+
+/**
+ * Published example values that are not secrets (AWS's documentation key
+ * pair, jwt.io's sample token). Matching one is not a finding.
+ */
+export const PUBLISHED_EXAMPLE_VALUES: readonly string[] = [
+  'AKIAIOSFODNN7EXAMPLE',
+  'ASIAIOSFODNN7EXAMPLE',
+  'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+  'je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY',
+  'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c',
+];
+
+/** A policy pattern, already checked by `checkCustomPattern`. */
+export interface CustomPatternSpec {
+  readonly id: string;
+  readonly pattern: string;
+  readonly caseInsensitive: boolean;
+  /** Literals of which at least one must occur (case-insensitively) before the pattern runs; empty = always run. */
+  readonly keywords: readonly string[];
+  readonly confidence: number;
+}
+
+/** A classification marker such as `CONFIDENTIAL`, matched as whole words. */
+export interface MarkerSpec {
+  readonly id: string;
+  readonly text: string;
+  readonly caseSensitive: boolean;
+}
+
+/** Per-scan limits. Exceeding either fails closed (`budget_exceeded`). */
+export interface ScanBudget {
+  /** Largest input, in UTF-16 code units, that will be scanned. */
+  readonly maxInputChars: number;
+  /** Wall-clock milliseconds a scan may take. */
+  readonly maxScanMillis: number;
+}
+
+/** Everything a scanner needs; built once per policy and reused for every scan. */
+export interface ScannerConfig {
+  /** Built-in detectors to skip entirely. */
+  readonly disabledDetectors?: ReadonlySet<BuiltinDetectorId>;
+  readonly customPatterns?: readonly CustomPatternSpec[];
+  readonly markers?: readonly MarkerSpec[];
+  /** Case-insensitive substrings: a match whose value contains one is dropped. */
+  readonly stopwords?: readonly string[];
+  /** Exact values never reported (in addition to PUBLISHED_EXAMPLE_VALUES). */
+  readonly allowValues?: readonly string[];
+  /** IPv4 CIDRs whose addresses are `corporate_ip` findings; empty = detector off. */
+  readonly corporateCidrs?: readonly string[];
+  readonly budget?: ScanBudget;
+  /** Monotonic milliseconds; defaults to performance.now. */
+  readonly clock?: () => number;
+}
+
+/** A compiled scanner. `scan` is safe to call concurrently (no shared mutable state across calls). */
+export interface Scanner {
+  scan(text: string): ScanResult;
+}
+
+/** Defaults sized for model requests: a 16 MiB body in half a second. */
+export const DEFAULT_SCAN_BUDGET: ScanBudget = { maxInputChars: 16 * 1024 * 1024, maxScanMillis: 500 };
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+interface AnchorIndex {
+  readonly re: RegExp;
+  /** anchor (lower-cased when case-insensitive) -> detectors whose anchor is a prefix of it, with that anchor. */
+  readonly byAnchor: ReadonlyMap<string, readonly { detector: AnchoredDetector; anchor: string }[]>;
+  readonly caseInsensitive: boolean;
+}
+
+/**
+ * Builds one alternation of every anchor, longest first, so a single regex
+ * search finds them all. Because the longest anchor at a position wins, each
+ * anchor also lists the shorter anchors that are its prefixes (`sk-ant-` also
+ * triggers the `sk-` detector) so no detector misses its spot.
+ */
+function buildAnchorIndex(detectors: readonly AnchoredDetector[], caseInsensitive: boolean): AnchorIndex | null {
+  const entries: { detector: AnchoredDetector; anchor: string }[] = [];
+  for (const d of detectors) {
+    if (d.caseInsensitive !== caseInsensitive) continue;
+    for (const a of d.anchors) entries.push({ detector: d, anchor: caseInsensitive ? a.toLowerCase() : a });
+  }
+  if (entries.length === 0) return null;
+  const anchors = [...new Set(entries.map((e) => e.anchor))].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
+  const byAnchor = new Map<string, { detector: AnchoredDetector; anchor: string }[]>();
+  for (const a of anchors) byAnchor.set(a, entries.filter((e) => a.startsWith(e.anchor)));
+  const re = new RegExp(anchors.map(escapeRegex).join('|'), caseInsensitive ? 'gi' : 'g');
+  return { re, byAnchor, caseInsensitive };
+}
+
+class BudgetExceeded extends Error {}
+
+interface CompiledCustom {
+  readonly id: DetectorId;
+  readonly category: DlpCategory;
+  readonly re: RegExp;
+  readonly keywordRe: RegExp | null;
+  readonly confidence: number;
+  readonly isMarker: boolean;
+}
+
+function compileCustom(spec: CustomPatternSpec): CompiledCustom {
+  const check = checkCustomPattern(spec.pattern);
+  if (!check.ok) throw new Error(`custom DLP pattern '${spec.id}' rejected: ${check.reason}`);
+  return {
+    id: `custom:${spec.id}`,
+    category: 'custom',
+    re: new RegExp(spec.pattern, spec.caseInsensitive ? 'giu' : 'gu'),
+    keywordRe: spec.keywords.length > 0 ? new RegExp(spec.keywords.map(escapeRegex).join('|'), 'i') : null,
+    confidence: spec.confidence,
+    isMarker: false,
+  };
+}
+
+function compileMarker(spec: MarkerSpec): CompiledCustom {
+  // Words of the marker may be separated by any short run of spaces/tabs.
+  const body = spec.text.trim().split(/\s+/).map(escapeRegex).join('[ \\t]{1,4}');
+  return {
+    id: `marker:${spec.id}`,
+    category: 'custom',
+    re: new RegExp(`(?<![A-Za-z0-9])${body}(?![A-Za-z0-9])`, spec.caseSensitive ? 'g' : 'gi'),
+    keywordRe: null,
+    confidence: 1,
+    isMarker: true,
+  };
+}
+
+/**
+ * Compiles a scanner. Throws if a custom pattern is outside the safe subset
+ * or a CIDR is malformed; policy validation reports those first, so this only
+ * fires on configurations that bypassed the schema.
+ */
+export function createScanner(config: ScannerConfig = {}): Scanner {
+  const disabled = config.disabledDetectors ?? new Set<BuiltinDetectorId>();
+  const enabled = ANCHORED_DETECTORS.filter((d) => d.ids.some((id) => !disabled.has(id)));
+  const indexes = [buildAnchorIndex(enabled, false), buildAnchorIndex(enabled, true)].filter(
+    (x): x is AnchorIndex => x !== null,
+  );
+  const cidrs: Ipv4Cidr[] = [];
+  for (const c of config.corporateCidrs ?? []) {
+    const parsed = parseIpv4Cidr(c);
+    if (parsed === null) throw new Error(`corporate CIDR '${c}' is not an IPv4 CIDR`);
+    cidrs.push(parsed);
+  }
+  const numeric: NumericConfig = {
+    card: !disabled.has('credit_card'),
+    ssn: !disabled.has('us_ssn'),
+    phone: !disabled.has('phone'),
+    iban: !disabled.has('iban'),
+    cidrs: disabled.has('corporate_ip') ? [] : cidrs,
+  };
+  const customs = [...(config.customPatterns ?? []).map(compileCustom), ...(config.markers ?? []).map(compileMarker)];
+  const allowValues = new Set([...PUBLISHED_EXAMPLE_VALUES, ...(config.allowValues ?? [])]);
+  const stopwords = (config.stopwords ?? []).map((s) => s.toLowerCase()).filter((s) => s.length > 0);
+  const budget = config.budget ?? DEFAULT_SCAN_BUDGET;
+  const clock = config.clock ?? (() => performance.now());
+
+  function allowed(text: string, c: { start: number; end: number; detector: DetectorId }): boolean {
+    const value = text.slice(c.start, c.end);
+    if (allowValues.has(value)) return true;
+    // Our own vault tokens come back in conversation history; they are opaque, not secrets.
+    if (VAULT_TOKEN_RE.test(value)) return true;
+    // AWS marks every documentation credential with EXAMPLE.
+    if ((c.detector === 'aws_access_key_id' || c.detector === 'aws_secret_access_key') && /EXAMPLE/.test(value)) return true;
+    if (stopwords.length > 0) {
+      const lower = value.toLowerCase();
+      for (const w of stopwords) if (lower.includes(w)) return true;
+    }
+    return false;
+  }
+
+  return {
+    scan(text: string): ScanResult {
+      if (text.length > budget.maxInputChars) {
+        return { status: 'budget_exceeded', reason: 'input_too_large', findings: [] };
+      }
+      const deadline = clock() + budget.maxScanMillis;
+      const candidates: Candidate[] = [];
+      const extra: Finding[] = [];
+      let ticks = 0;
+      const tick = (): void => {
+        // Reading the clock is cheap but not free; every 256 steps is plenty
+        // because each step does bounded work.
+        if ((++ticks & 255) === 0 && clock() > deadline) throw new BudgetExceeded();
+      };
+      try {
+        for (const idx of indexes) {
+          // scan() is synchronous, so reusing the compiled regex (and its lastIndex) is safe.
+          const re = idx.re;
+          re.lastIndex = 0;
+          for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+            const key = idx.caseInsensitive ? m[0].toLowerCase() : m[0];
+            const at = m.index;
+            for (const { detector, anchor } of idx.byAnchor.get(key) ?? []) {
+              const c = detector.matchAt(text, at, anchor);
+              if (c !== null && !disabled.has(c.detector)) candidates.push(c);
+            }
+            // Anchors can overlap (`ghp_` inside a longer token is still worth a look).
+            re.lastIndex = at + 1;
+            tick();
+          }
+        }
+        forEachDigitRun(text, numeric.cidrs.length > 0, (run) => {
+          if (run.digits < 2) return;
+          detectInRun(text, run, numeric, candidates);
+          tick();
+        });
+        for (const cp of customs) {
+          if (clock() > deadline) throw new BudgetExceeded();
+          if (cp.keywordRe !== null && !cp.keywordRe.test(text)) continue;
+          const re = cp.re;
+          re.lastIndex = 0;
+          for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+            if (m[0].length === 0) {
+              re.lastIndex++;
+              continue;
+            }
+            const f: Finding = { detector: cp.id, category: cp.category, start: m.index, end: m.index + m[0].length, confidence: cp.confidence };
+            if (cp.isMarker || !allowed(text, f)) extra.push(f);
+            tick();
+          }
+        }
+      } catch (e) {
+        if (e instanceof BudgetExceeded) return { status: 'budget_exceeded', reason: 'time_budget', findings: [] };
+        throw e;
+      }
+      if (clock() > deadline) return { status: 'budget_exceeded', reason: 'time_budget', findings: [] };
+      const kept = resolveOverlaps(candidates.filter((c) => !allowed(text, c)));
+      const findings: Finding[] = kept.map((c) => ({
+        detector: c.detector,
+        category: categoryOf(c.detector),
+        start: c.start,
+        end: c.end,
+        confidence: c.confidence,
+      }));
+      if (extra.length > 0) {
+        findings.push(...extra);
+        findings.sort((a, b) => a.start - b.start || b.end - a.end);
+      }
+      return { status: 'complete', findings };
+    },
+  };
+}
+
+const PII_IDS = new Set<BuiltinDetectorId>(['credit_card', 'us_ssn', 'iban', 'email', 'phone', 'corporate_ip']);
+
+/** The category of a built-in detector. */
+export function categoryOf(id: BuiltinDetectorId): 'secret' | 'pii' {
+  return PII_IDS.has(id) ? 'pii' : 'secret';
+}
+
+/**
+ * Keeps a non-overlapping subset: candidates are grouped into clusters of
+ * transitively overlapping spans (linear after sorting), and inside each
+ * cluster the highest rank, then longest, span is kept first.
+ */
+function resolveOverlaps(cands: Candidate[]): Candidate[] {
+  if (cands.length <= 1) return cands;
+  cands.sort((a, b) => a.start - b.start || b.end - a.end);
+  const out: Candidate[] = [];
+  let cluster: Candidate[] = [];
+  let clusterEnd = -1;
+  const flush = (): void => {
+    if (cluster.length === 1) {
+      out.push(cluster[0] as Candidate);
+    } else if (cluster.length > 1) {
+      const byPref = [...cluster].sort(
+        (a, b) => detectorRank(b.detector) - detectorRank(a.detector) || b.end - b.start - (a.end - a.start) || a.start - b.start,
+      );
+      const chosen: Candidate[] = [];
+      for (const c of byPref) if (chosen.every((k) => c.end <= k.start || c.start >= k.end)) chosen.push(c);
+      chosen.sort((a, b) => a.start - b.start);
+      out.push(...chosen);
+    }
+    cluster = [];
+  };
+  for (const c of cands) {
+    if (c.start >= clusterEnd) {
+      flush();
+      clusterEnd = c.end;
+    } else if (c.end > clusterEnd) {
+      clusterEnd = c.end;
+    }
+    cluster.push(c);
+  }
+  flush();
+  return out;
+}
