@@ -1,0 +1,68 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Where Cordon keeps its state on this machine. Every path is absolute. */
+export interface CordonPaths {
+  /** Per-user state: `$CORDON_HOME`, else the platform's per-user app-data folder. */
+  readonly home: string;
+  /** The user's own settings file (`$CORDON_HOME/policy.json`). */
+  readonly userPolicyFile: string;
+  /** Managed (MDM) policy root: `$CORDON_POLICY_DIR`, else `/etc/cordon/policies` (Linux). */
+  readonly policyDir: string;
+  /** Hash-chained audit log folder. */
+  readonly auditDir: string;
+  /** One folder per live session (private state, sockets, placeholders to clean up). */
+  readonly sessionsDir: string;
+  /** Downloads and build inputs that can be thrown away. */
+  readonly cacheDir: string;
+  /** The invoking user's home folder, used by the mount deny rules. */
+  readonly userHome: string;
+}
+
+/**
+ * Resolves Cordon's folders from the environment. `CORDON_HOME` relocates all
+ * per-user state and `CORDON_POLICY_DIR` the managed-policy folder (tests use both).
+ */
+export function resolveCordonPaths(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+  userHome: string = env['HOME'] && env['HOME'].length > 0 ? env['HOME'] : homedir(),
+): CordonPaths {
+  const home = nonEmpty(env['CORDON_HOME']) ?? defaultHome(env, platform, userHome);
+  const policyDir = nonEmpty(env['CORDON_POLICY_DIR']) ?? defaultPolicyDir(env, platform);
+  return {
+    home,
+    userPolicyFile: join(home, 'policy.json'),
+    policyDir,
+    auditDir: join(home, 'audit'),
+    sessionsDir: join(home, 'sessions'),
+    cacheDir: join(home, 'cache'),
+    userHome,
+  };
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v !== undefined && v.length > 0 ? v : undefined;
+}
+
+function defaultHome(env: NodeJS.ProcessEnv, platform: NodeJS.Platform, userHome: string): string {
+  switch (platform) {
+    case 'darwin':
+      return join(userHome, 'Library', 'Application Support', 'Cordon');
+    case 'win32':
+      return join(nonEmpty(env['APPDATA']) ?? join(userHome, 'AppData', 'Roaming'), 'Cordon');
+    default:
+      return join(nonEmpty(env['XDG_DATA_HOME']) ?? join(userHome, '.local', 'share'), 'cordon');
+  }
+}
+
+function defaultPolicyDir(env: NodeJS.ProcessEnv, platform: NodeJS.Platform): string {
+  switch (platform) {
+    case 'darwin':
+      return '/Library/Application Support/Cordon/policies';
+    case 'win32':
+      return join(nonEmpty(env['ProgramData']) ?? 'C:\\ProgramData', 'Cordon', 'policies');
+    default:
+      return '/etc/cordon/policies';
+  }
+}
