@@ -1,0 +1,66 @@
+import type { ContainerCreateOptions } from 'dockerode';
+import type { SandboxSpec } from './sandbox-engine.js';
+
+/**
+ * Maps a SandboxSpec to Docker's create options. Pure, so the hardening can be
+ * asserted by unit tests line by line, and again against `docker inspect`.
+ */
+export function toDockerCreateOptions(spec: SandboxSpec): ContainerCreateOptions {
+  const securityOpt = ['no-new-privileges:true', `seccomp=${spec.seccompProfile}`];
+  if (spec.apparmorProfile !== null) securityOpt.push(`apparmor=${spec.apparmorProfile}`);
+  const [uid, gid] = spec.user.split(':');
+  const tmpfsSize = Math.max(1, Math.floor(spec.limits.tmpfsBytes));
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Cmd: [...spec.command],
+    User: spec.user,
+    WorkingDir: spec.workdir,
+    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    Labels: { ...spec.labels },
+    Tty: spec.tty,
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    NetworkDisabled: false,
+    HostConfig: {
+      Runtime: spec.runtime,
+      // The agent has no network of its own: only a loopback interface.
+      NetworkMode: 'none',
+      IpcMode: 'private',
+      PidMode: '',
+      Privileged: false,
+      CapDrop: ['ALL'],
+      CapAdd: [],
+      SecurityOpt: securityOpt,
+      ReadonlyRootfs: true,
+      Devices: [],
+      // tini as PID 1: signals reach the command and zombies are reaped.
+      Init: true,
+      Memory: spec.limits.memoryBytes,
+      // Equal to Memory: no swap beyond the limit.
+      MemorySwap: spec.limits.memoryBytes,
+      NanoCpus: spec.limits.nanoCpus,
+      PidsLimit: spec.limits.pids,
+      // Core dumps could carry whatever the agent held in memory.
+      Ulimits: [{ Name: 'core', Soft: 0, Hard: 0 }],
+      Tmpfs: {
+        '/tmp': `rw,noexec,nosuid,nodev,size=${tmpfsSize}`,
+        [spec.homeDir]: `rw,noexec,nosuid,nodev,size=${tmpfsSize},uid=${uid ?? ''},gid=${gid ?? ''},mode=0700`,
+      },
+      Mounts: spec.mounts.map((m) => ({
+        Type: 'bind' as const,
+        Source: m.hostPath,
+        Target: m.containerPath,
+        ReadOnly: m.readOnly,
+        BindOptions: { Propagation: 'rprivate' as const },
+      })),
+      // Output goes to the attached CLI only; the engine keeps no copy on disk.
+      LogConfig: { Type: 'none', Config: {} },
+      AutoRemove: false,
+      RestartPolicy: { Name: 'no' },
+    },
+  };
+}

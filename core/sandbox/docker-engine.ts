@@ -1,0 +1,176 @@
+import Docker from 'dockerode';
+import { PassThrough } from 'node:stream';
+import { toDockerCreateOptions } from './container-spec.js';
+import {
+  EngineUnavailableError,
+  type EngineProbe,
+  type RunningSandbox,
+  type SandboxEngine,
+  type SandboxInfo,
+  type SandboxIo,
+  type SandboxSpec,
+} from './sandbox-engine.js';
+
+/** Where dockerode will connect, for messages. */
+function engineAddress(): string {
+  return process.env['DOCKER_HOST'] ?? '/var/run/docker.sock';
+}
+
+const HOW_TO_START =
+  'Start Docker Engine (`sudo systemctl start docker`, or `sudo scripts/start-dockerd.sh` in a Cordon checkout) and make sure your user may use it, then run `cordon doctor`.';
+
+/** Turns a connection error into one sentence that says what to do. */
+export function explainEngineError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { statusCode?: number; json?: { message?: string } };
+  switch (e.code) {
+    case 'ENOENT':
+    case 'ECONNREFUSED':
+      return `Docker Engine is not running (nothing answers at ${engineAddress()}). ${HOW_TO_START}`;
+    case 'EACCES':
+      return `Permission denied on ${engineAddress()}: your user may not use Docker Engine. Add it to the "docker" group or run as an administrator.`;
+    default:
+      break;
+  }
+  const msg = e.json?.message ?? e.message ?? String(err);
+  return `Docker Engine error: ${msg.trim()}`;
+}
+
+/** SandboxEngine over Docker Engine's API (runc, or gVisor's runsc runtime). */
+export class DockerEngine implements SandboxEngine {
+  readonly name = 'docker';
+  private readonly docker: Docker;
+
+  constructor(docker?: Docker) {
+    this.docker = docker ?? new Docker();
+  }
+
+  async probe(): Promise<EngineProbe> {
+    try {
+      const info = (await this.docker.info()) as {
+        ServerVersion?: string;
+        Runtimes?: Record<string, unknown>;
+        SecurityOptions?: string[];
+      };
+      const sec = info.SecurityOptions ?? [];
+      return {
+        ok: true,
+        version: info.ServerVersion ?? 'unknown',
+        runtimes: Object.keys(info.Runtimes ?? {}),
+        apparmor: sec.some((s) => s.includes('apparmor')),
+        seccomp: sec.some((s) => s.includes('seccomp')),
+      };
+    } catch (err) {
+      return { ok: false, message: explainEngineError(err) };
+    }
+  }
+
+  async hasImage(ref: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).inspect();
+      return true;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return false;
+      throw new EngineUnavailableError(explainEngineError(err));
+    }
+  }
+
+  async start(spec: SandboxSpec, io: SandboxIo): Promise<RunningSandbox> {
+    let container: Docker.Container;
+    try {
+      container = await this.docker.createContainer(toDockerCreateOptions(spec));
+    } catch (err) {
+      throw new EngineUnavailableError(explainEngineError(err));
+    }
+    try {
+      const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
+      const outputDone = new Promise<void>((resolve) => {
+        stream.once('end', resolve);
+        stream.once('close', resolve);
+        stream.once('error', () => resolve());
+      });
+      if (spec.tty) {
+        stream.pipe(io.stdout, { end: false });
+      } else {
+        const out = new PassThrough();
+        const errOut = new PassThrough();
+        out.pipe(io.stdout, { end: false });
+        errOut.pipe(io.stderr, { end: false });
+        container.modem.demuxStream(stream, out, errOut);
+      }
+      // Exit status is only trustworthy once the engine reports it: wait first,
+      // then drain output, so a fast command's last lines are not cut off.
+      // "next-exit": the default condition (not-running) is already true for a created
+      // container and would report 0 before the command even started.
+      const waitPromise = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
+      await container.start();
+      if (io.stdin) {
+        io.stdin.pipe(stream as unknown as NodeJS.WritableStream);
+      } else {
+        // Half-close: the command sees end-of-file on stdin.
+        (stream as unknown as { end: () => void }).end();
+      }
+      const id = container.id;
+      return {
+        id,
+        wait: async () => {
+          const res = await waitPromise;
+          await Promise.race([outputDone, delay(2000)]);
+          return res.StatusCode;
+        },
+        kill: async () => {
+          try {
+            await container.kill({ signal: 'SIGKILL' });
+          } catch {
+            // Already stopped.
+          }
+        },
+        resize: async (rows, cols) => {
+          try {
+            await container.resize({ h: rows, w: cols });
+          } catch {
+            // The container may be gone.
+          }
+        },
+      };
+    } catch (err) {
+      await this.remove(container.id);
+      throw new EngineUnavailableError(explainEngineError(err));
+    }
+  }
+
+  async list(filter: Readonly<Record<string, string>>): Promise<SandboxInfo[]> {
+    const label = Object.entries(filter).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    let items: Docker.ContainerInfo[];
+    try {
+      items = await this.docker.listContainers({ all: true, filters: { label } });
+    } catch (err) {
+      throw new EngineUnavailableError(explainEngineError(err));
+    }
+    return items.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      state: c.State,
+      labels: c.Labels,
+      createdAt: new Date(c.Created * 1000),
+    }));
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code === 404 || code === 409) return; // Gone, or removal already in progress.
+      throw new EngineUnavailableError(explainEngineError(err));
+    }
+  }
+
+  /** The raw client, for the image builder and tests that inspect containers. */
+  get client(): Docker {
+    return this.docker;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

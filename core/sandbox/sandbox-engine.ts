@@ -1,0 +1,86 @@
+import type { Readable, Writable } from 'node:stream';
+import type { PlannedMount } from '../workspace/mount-plan.js';
+
+/**
+ * The one interface between Cordon's session logic and whatever isolates the
+ * agent. The Docker Engine implementation (runc or gVisor) lives beside it; a
+ * microVM driver is meant to slot in behind the same shape.
+ */
+export interface SandboxEngine {
+  readonly name: string;
+  /** Is the engine reachable, which version, which runtimes and security features. */
+  probe(): Promise<EngineProbe>;
+  hasImage(ref: string): Promise<boolean>;
+  /** Creates, attaches to and starts a sandbox. Output is wired before start, so nothing is lost. */
+  start(spec: SandboxSpec, io: SandboxIo): Promise<RunningSandbox>;
+  /** Sandboxes carrying every label in FILTER (value "" matches any value). */
+  list(filter: Readonly<Record<string, string>>): Promise<SandboxInfo[]>;
+  /** Kills (if running) and removes a sandbox; a missing one is not an error. */
+  remove(id: string): Promise<void>;
+}
+
+export type EngineProbe =
+  | {
+      readonly ok: true;
+      readonly version: string;
+      readonly runtimes: readonly string[];
+      readonly apparmor: boolean;
+      readonly seccomp: boolean;
+    }
+  | { readonly ok: false; readonly message: string };
+
+export interface SandboxLimits {
+  readonly memoryBytes: number;
+  readonly nanoCpus: number;
+  readonly pids: number;
+  readonly tmpfsBytes: number;
+}
+
+/** Everything needed to create one hardened sandbox. Pure data. */
+export interface SandboxSpec {
+  readonly name: string;
+  readonly image: string;
+  readonly command: readonly string[];
+  /** "uid:gid", never 0. */
+  readonly user: string;
+  readonly runtime: 'runc' | 'runsc';
+  readonly workdir: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly mounts: readonly PlannedMount[];
+  readonly limits: SandboxLimits;
+  /** Seccomp profile JSON text. */
+  readonly seccompProfile: string;
+  /** AppArmor profile to apply, or null where the host has no AppArmor. */
+  readonly apparmorProfile: string | null;
+  /** The agent's writable home (a tmpfs; the root file system is read-only). */
+  readonly homeDir: string;
+  readonly tty: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface SandboxIo {
+  readonly stdin: Readable | null;
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+}
+
+export interface RunningSandbox {
+  readonly id: string;
+  /** Resolves with the exit code once the command ended and its output drained. */
+  wait(): Promise<number>;
+  kill(): Promise<void>;
+  resize(rows: number, cols: number): Promise<void>;
+}
+
+export interface SandboxInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly state: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly createdAt: Date;
+}
+
+/** Thrown (and caught at the CLI edge) when the engine cannot be used; the message says how to fix it. */
+export class EngineUnavailableError extends Error {
+  override readonly name = 'EngineUnavailableError';
+}

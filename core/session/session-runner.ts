@@ -1,0 +1,322 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AuditSink } from '../audit/audit-event.js';
+import type { CordonPaths } from '../paths/cordon-paths.js';
+import type { EffectivePolicy } from '../policy/policy-schema.js';
+import { loadProfile, type LoadedProfile } from '../profiles/profile-loader.js';
+import { EngineUnavailableError, type SandboxEngine, type SandboxIo, type SandboxSpec } from '../sandbox/sandbox-engine.js';
+import { materializePlaceholders, planMounts, removePlaceholders, type MountRefusal, type PlannedWorkspace, type WorkspaceRequest } from '../workspace/mount-plan.js';
+import type { MountRuleContext } from '../workspace/mount-rules.js';
+import { currentOwner } from './owner-process.js';
+import { SessionStore, type SessionRecord } from './session-store.js';
+
+/** Labels on every Cordon container; orphan cleanup and `cordon ps` find sessions by them. */
+export const LABELS = {
+  session: 'dev.cordon.session',
+  ownerPid: 'dev.cordon.owner-pid',
+  ownerStart: 'dev.cordon.owner-start',
+  profile: 'dev.cordon.profile',
+  kind: 'dev.cordon.kind',
+} as const;
+
+export interface SessionRequest {
+  readonly kind: SessionRecord['kind'];
+  /** Profile name; the policy's default when absent. */
+  readonly profile?: string;
+  readonly workspaces: readonly WorkspaceRequest[];
+  /** Extra environment (`--env K=V`). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Command to run; the profile's agent command when absent. */
+  readonly command?: readonly string[];
+  readonly tty: boolean;
+}
+
+export interface SessionDeps {
+  readonly engine: SandboxEngine;
+  readonly audit: AuditSink;
+  readonly paths: CordonPaths;
+  readonly policy: EffectivePolicy;
+  readonly io: SandboxIo;
+  /** Called once the sandbox runs (the CLI wires terminal resize here). */
+  readonly onStarted?: (session: StartedSession) => void;
+}
+
+export interface StartedSession {
+  readonly id: string;
+  readonly containerId: string;
+  resize(rows: number, cols: number): Promise<void>;
+}
+
+/** Why a session did not start. Every variant carries a message a person can act on. */
+export type SessionFailure =
+  | { readonly code: 'policy'; readonly message: string }
+  | { readonly code: 'profile'; readonly message: string }
+  | { readonly code: 'engine'; readonly message: string }
+  | { readonly code: 'runtime'; readonly message: string }
+  | { readonly code: 'image'; readonly message: string }
+  | { readonly code: 'mount'; readonly message: string; readonly refusals: readonly MountRefusal[] };
+
+export type SessionResult =
+  | { readonly ok: true; readonly sessionId: string; readonly exitCode: number; readonly cancelled: boolean }
+  | { readonly ok: false; readonly failure: SessionFailure };
+
+/**
+ * Runs one sandboxed session from start to teardown. Every check (policy,
+ * profile, engine, runtime, image, mounts) happens before anything is created;
+ * a refusal is audited and returned as a value. Aborting SIGNAL (Ctrl-C,
+ * SIGTERM) kills the sandbox; teardown always removes the container, the
+ * placeholders and the session folder.
+ */
+export async function runSession(req: SessionRequest, deps: SessionDeps, signal?: AbortSignal): Promise<SessionResult> {
+  const prepared = await prepareSession(req, deps);
+  if (!prepared.ok) return prepared;
+  const { loaded, plan, spec, sessionId } = prepared;
+  const { audit, engine } = deps;
+  const store = new SessionStore(deps.paths.sessionsDir);
+  const owner = currentOwner();
+  const record: SessionRecord = {
+    id: sessionId,
+    kind: req.kind,
+    profile: loaded.profile.name,
+    runtime: loaded.profile.runtime,
+    owner,
+    createdAt: new Date().toISOString(),
+    containerId: null,
+    workspaces: plan.workspaces.map((w) => ({ path: w.realPath, mode: w.mode })),
+    // Recorded before they exist: a launcher killed mid-way still leaves a list to clean.
+    placeholders: [...plan.placeholders],
+  };
+  store.create(record);
+  let created = materializePlaceholders(plan.placeholders);
+  store.write({ ...record, placeholders: created });
+
+  const started = Date.now();
+  let containerId: string | null = null;
+  let cancelled = false;
+  try {
+    let running;
+    try {
+      running = await engine.start(spec, deps.io);
+    } catch (err) {
+      const message = err instanceof EngineUnavailableError ? err.message : `sandbox failed to start: ${(err as Error).message}`;
+      audit.record({
+        kind: 'session.fail',
+        ocsfClass: 'process_activity',
+        activity: { id: 1, name: 'Launch' },
+        outcome: 'failure',
+        message,
+        sessionId,
+        details: { profile: loaded.profile.name, runtime: loaded.profile.runtime },
+      });
+      return { ok: false, failure: { code: 'engine', message } };
+    }
+    containerId = running.id;
+    store.write({ ...record, placeholders: created, containerId });
+    audit.record({
+      kind: 'session.start',
+      ocsfClass: 'process_activity',
+      activity: { id: 1, name: 'Launch' },
+      outcome: 'success',
+      message: `session ${sessionId} started (${req.kind}, profile ${loaded.profile.name}, ${loaded.profile.runtime})`,
+      sessionId,
+      details: {
+        session_kind: req.kind,
+        profile: loaded.profile.name,
+        runtime: loaded.profile.runtime,
+        image: spec.image,
+        container_id: running.id,
+        user: spec.user,
+        workspaces: record.workspaces,
+        protected_paths: plan.mounts.filter((m) => m.kind === 'protect').length,
+        // The command is the user's own input; it is recorded, the environment is not.
+        command: spec.command,
+      },
+    });
+    deps.onStarted?.({ id: sessionId, containerId: running.id, resize: (r, c) => running.resize(r, c) });
+    const onAbort = (): void => {
+      cancelled = true;
+      void running.kill();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    const exitCode = await running.wait();
+    signal?.removeEventListener('abort', onAbort);
+    audit.record({
+      kind: 'session.stop',
+      ocsfClass: 'process_activity',
+      activity: { id: 2, name: 'Terminate' },
+      outcome: 'success',
+      message: `session ${sessionId} ended with exit code ${exitCode}${cancelled ? ' (stopped by the user)' : ''}`,
+      sessionId,
+      details: { exit_code: exitCode, duration_ms: Date.now() - started, cancelled },
+    });
+    return { ok: true, sessionId, exitCode, cancelled };
+  } finally {
+    if (containerId !== null) await engine.remove(containerId).catch(() => undefined);
+    const cleaned = removePlaceholders(created);
+    created = [];
+    if (cleaned.kept.length > 0) {
+      audit.record({
+        kind: 'session.placeholders_kept',
+        ocsfClass: 'file_activity',
+        activity: { id: 4, name: 'Delete' },
+        outcome: 'failure',
+        severity: 'low',
+        message: `placeholders not removed because they are no longer empty: ${cleaned.kept.join(', ')}`,
+        sessionId,
+        details: { kept: cleaned.kept },
+      });
+    }
+    store.delete(sessionId);
+  }
+}
+
+type Prepared =
+  | { ok: true; loaded: LoadedProfile; plan: Extract<ReturnType<typeof planMounts>, { ok: true }>; spec: SandboxSpec; sessionId: string }
+  | { ok: false; failure: SessionFailure };
+
+async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<Prepared> {
+  const { policy, paths, audit, engine } = deps;
+  const sessionId = randomBytes(6).toString('hex');
+  const profileName = req.profile ?? policy.sandbox.profile;
+  if (policy.sandbox.allowedProfiles !== null && !policy.sandbox.allowedProfiles.includes(profileName)) {
+    return fail(audit, sessionId, { code: 'policy', message: `profile "${profileName}" is not allowed by policy (allowed: ${policy.sandbox.allowedProfiles.join(', ') || 'none'})` });
+  }
+  const prof = loadProfile(profileName, join(paths.home, 'profiles'));
+  if (!prof.ok) {
+    return fail(audit, sessionId, { code: 'profile', message: `invalid profile: ${prof.issues.map((i) => `${i.source}: ${i.path}: ${i.message}`).join('; ')}` });
+  }
+  const loaded = prof.value;
+  const profile = loaded.profile;
+
+  let seccompProfile: string;
+  try {
+    seccompProfile = JSON.stringify(JSON.parse(readFileSync(join(loaded.baseDir, profile.seccomp), 'utf8')));
+  } catch (err) {
+    return fail(audit, sessionId, { code: 'profile', message: `profile ${profile.name}: seccomp profile ${profile.seccomp} cannot be read as JSON (${(err as Error).message})` });
+  }
+
+  const probe = await engine.probe();
+  if (!probe.ok) return fail(audit, sessionId, { code: 'engine', message: probe.message });
+  if (!probe.runtimes.includes(profile.runtime)) {
+    const hint =
+      profile.runtime === 'runsc'
+        ? 'gVisor is not registered with Docker Engine: install it (`sudo apt-get install runsc`), add {"runtimes":{"runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none","--host-uds=open"]}}} to /etc/docker/daemon.json and restart dockerd, or use --profile standard'
+        : `the "${profile.runtime}" runtime is not available in Docker Engine`;
+    return fail(audit, sessionId, { code: 'runtime', message: `profile ${profile.name} needs runtime "${profile.runtime}": ${hint}` });
+  }
+  if (!(await engine.hasImage(profile.image))) {
+    return fail(audit, sessionId, { code: 'image', message: `image ${profile.image} is not in Docker Engine; build it with \`cordon image build\`` });
+  }
+
+  const ctx = mountRuleContext(paths, policy);
+  const requests = [...profile.mounts, ...req.workspaces];
+  const writeProtected = [...new Set([...profile.writeProtected, ...policy.workspaces.writeProtected])];
+  const plan = planMounts(requests, ctx, writeProtected);
+  if (!plan.ok) {
+    for (const r of plan.refusals) {
+      audit.record({
+        kind: 'mount.deny',
+        ocsfClass: 'file_activity',
+        activity: { id: 12, name: 'Mount' },
+        outcome: 'failure',
+        severity: r.rule === 'credential_store' || r.rule === 'docker_socket' ? 'high' : 'medium',
+        message: `mount refused: ${r.message}`,
+        sessionId,
+        details: { requested: r.requested, real_path: r.realPath, rule: r.rule },
+      });
+    }
+    return { ok: false, failure: { code: 'mount', message: plan.refusals.map((r) => `${r.message} [rule: ${r.rule}]`).join('\n'), refusals: plan.refusals } };
+  }
+  for (const w of plan.workspaces) auditMountAllow(audit, sessionId, w);
+
+  const user = resolveUser(profile.user);
+  const homeDir = profile.env['HOME'] ?? '/home/agent';
+  const first = plan.workspaces.find((w) => req.workspaces.some((r) => sameWorkspace(r, w, ctx.home))) ?? plan.workspaces[0];
+  const spec: SandboxSpec = {
+    name: `cordon-${sessionId}`,
+    image: profile.image,
+    command: req.command && req.command.length > 0 ? req.command : profile.command,
+    user,
+    runtime: profile.runtime,
+    workdir: first?.realPath ?? homeDir,
+    env: { ...profile.env, HOME: homeDir, ...req.env, CORDON_SESSION: sessionId },
+    mounts: plan.mounts,
+    limits: {
+      memoryBytes: profile.limits.memoryMiB * 1024 * 1024,
+      nanoCpus: Math.round(profile.limits.cpus * 1e9),
+      pids: profile.limits.pids,
+      tmpfsBytes: profile.limits.tmpfsMiB * 1024 * 1024,
+    },
+    seccompProfile,
+    apparmorProfile: probe.apparmor ? profile.apparmor : null,
+    homeDir,
+    tty: req.tty,
+    labels: {
+      [LABELS.session]: sessionId,
+      [LABELS.ownerPid]: String(process.pid),
+      [LABELS.ownerStart]: currentOwner().start,
+      [LABELS.profile]: profile.name,
+      [LABELS.kind]: req.kind,
+    },
+  };
+  return { ok: true, loaded, plan, spec, sessionId };
+}
+
+function sameWorkspace(r: WorkspaceRequest, w: PlannedWorkspace, _home: string): boolean {
+  return r.path === w.requested;
+}
+
+/** Mount-rule context with every path resolved to its realpath. */
+export function mountRuleContext(paths: CordonPaths, policy: EffectivePolicy): MountRuleContext {
+  return {
+    home: realOrSelf(paths.userHome),
+    cordonHome: realOrSelf(paths.home),
+    policyDeny: policy.workspaces.deny.map((p) => realOrSelf(p.startsWith('~/') ? join(paths.userHome, p.slice(2)) : p)),
+  };
+}
+
+function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/**
+ * "auto": the invoking user's uid:gid, so files the agent writes belong to them;
+ * when that user is root, an unprivileged 1000:1000 instead (the sandbox never runs as root).
+ */
+export function resolveUser(user: string): string {
+  if (user !== 'auto') return user;
+  const uid = process.getuid?.() ?? 1000;
+  const gid = process.getgid?.() ?? 1000;
+  return uid === 0 ? '1000:1000' : `${uid}:${gid === 0 ? uid : gid}`;
+}
+
+function auditMountAllow(audit: AuditSink, sessionId: string, w: PlannedWorkspace): void {
+  audit.record({
+    kind: 'mount.allow',
+    ocsfClass: 'file_activity',
+    activity: { id: 12, name: 'Mount' },
+    outcome: 'success',
+    message: `workspace ${w.realPath} mounted ${w.mode === 'ro' ? 'read-only' : 'read-write'}`,
+    sessionId,
+    details: { requested: w.requested, real_path: w.realPath, mode: w.mode },
+  });
+}
+
+function fail(audit: AuditSink, sessionId: string, failure: SessionFailure): { ok: false; failure: SessionFailure } {
+  audit.record({
+    kind: 'session.refused',
+    ocsfClass: 'process_activity',
+    activity: { id: 1, name: 'Launch' },
+    outcome: 'failure',
+    message: `session not started: ${failure.message}`,
+    sessionId,
+    details: { reason: failure.code },
+  });
+  return { ok: false, failure };
+}
