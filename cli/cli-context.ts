@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { FileAuditLog } from '../core/audit/audit-log.js';
+import { resolveCordonPaths, type CordonPaths } from '../core/paths/cordon-paths.js';
+import { loadPolicy } from '../core/policy/policy-loader.js';
+import type { EffectivePolicy } from '../core/policy/policy-schema.js';
+import { DockerEngine } from '../core/sandbox/docker-engine.js';
+import { reapOrphans, hasOrphanRecords } from '../core/session/session-reaper.js';
+import { SessionStore } from '../core/session/session-store.js';
+import { EXIT } from './exit-codes.js';
+
+/** Raised inside a command to end the CLI with a message and an exit code; never a stack trace. */
+export class CliExit extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function productVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Everything a command needs, built once per invocation from the environment. */
+export class CliContext {
+  readonly paths: CordonPaths = resolveCordonPaths();
+  private auditLog: FileAuditLog | undefined;
+  private engineInstance: DockerEngine | undefined;
+
+  get audit(): FileAuditLog {
+    this.auditLog ??= new FileAuditLog({ dir: this.paths.auditDir, productVersion: productVersion() });
+    return this.auditLog;
+  }
+
+  get engine(): DockerEngine {
+    this.engineInstance ??= new DockerEngine();
+    return this.engineInstance;
+  }
+
+  get sessions(): SessionStore {
+    return new SessionStore(this.paths.sessionsDir);
+  }
+
+  /** The effective policy, or a CliExit naming every problem: a broken policy stops launches. */
+  policy(): EffectivePolicy {
+    const res = loadPolicy(this.paths);
+    if (!res.ok) {
+      const lines = res.issues.map((i) => `  ${i.source}: ${i.path}: ${i.message}`);
+      throw new CliExit(EXIT.policyInvalid, `policy is invalid, so no session may start:\n${lines.join('\n')}\nFix the file(s) above (\`cordon policy validate FILE\` checks one).`);
+    }
+    return res.policy;
+  }
+
+  /**
+   * Removes sessions left by launchers that died. With `engineKnownUp` false it
+   * touches the engine only when a session folder belongs to a dead launcher.
+   */
+  async reap(engineKnownUp: boolean): Promise<void> {
+    if (!engineKnownUp && !hasOrphanRecords(this.sessions)) return;
+    try {
+      const reaped = await reapOrphans(this.engine, this.sessions, this.audit);
+      if (reaped.length > 0) process.stderr.write(`cordon: cleaned up ${reaped.length} session(s) left by a launcher that died: ${reaped.join(', ')}\n`);
+    } catch {
+      // The engine is down: the orphan cannot run either; the next command retries.
+    }
+  }
+}

