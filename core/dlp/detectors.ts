@@ -48,6 +48,11 @@ function execAt(re: RegExp, text: string, at: number): RegExpExecArray | null {
   return re.exec(text);
 }
 
+function anchorLength(value: string, anchors: readonly string[]): number {
+  for (const a of anchors) if (value.startsWith(a)) return a.length;
+  return 0;
+}
+
 /**
  * A detector for tokens with a vendor prefix: the anchor is the prefix and
  * `re` (sticky) must match starting at it.
@@ -70,6 +75,9 @@ function prefixed(
       const m = execAt(re, text, at);
       if (m === null) return null;
       if (validate !== undefined && !validate(m[0])) return null;
+      // `ghp_xxxxxxxx…` and `sk_live_YOUR_KEY_HERE…` in docs are placeholders, not keys.
+      const body = m[0].slice(anchorLength(m[0], anchors));
+      if (looksLikePlaceholder(body) || (body.length >= 16 && shannonEntropy(body) < 2.5)) return null;
       return { detector: id, start: at, end: at + m[0].length, confidence };
     },
   };
