@@ -816,7 +816,10 @@ export class EgressProxy {
   private providerAgent(name: string, cfg: ProviderConfig): https.Agent {
     let agent = this.providerAgents.get(name);
     if (!agent) {
-      agent = new https.Agent({ keepAlive: true, maxFreeSockets: 16, ca: this.providerCa(cfg) });
+      // One secure context per provider: passing `ca` per connection would re-parse
+      // hundreds of certificates each time and put them all in the agent's pool key.
+      const secureContext = tls.createSecureContext({ ca: this.providerCa(cfg) });
+      agent = new https.Agent({ keepAlive: true, maxFreeSockets: 16, secureContext });
       this.providerAgents.set(name, agent);
     }
     return agent;
@@ -945,8 +948,9 @@ export class EgressProxy {
       // A transform may change the length; let Node chunk the response instead.
       const drop = stages.length > 0 ? ['content-length'] : [];
       res.writeHead(status, endToEndHeaders(upRes.rawHeaders, drop).flat());
-      // Send the head now: an SSE client waits on it before the first event.
-      res.flushHeaders();
+      // An SSE client waits for the head before the first event: send it now.
+      // Other responses go out with their first body chunk (one write, not two).
+      if (String(upRes.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
       upRes.on('data', (c: Buffer) => (bytesDown += c.length));
       const done2 = (): void => finish();
       if (stages.length === 0) pipeline(upRes, res, done2);

@@ -1,0 +1,377 @@
+/**
+ * Egress proxy benchmark (issue 3, "Benchmark"): loopback only, direct and
+ * through Cordon in the same run.
+ *
+ *   npm run bench:proxy              full counts
+ *   node dist/bench/proxy-bench.js --quick   smaller counts for a smoke run
+ *
+ * Three processes so the proxy does not share an event loop with the load:
+ * this one (clients), a servers child (HTTPS target, download server, fake
+ * model provider) and a proxy child (EgressProxy on a Unix socket). When gcc
+ * is available the clients go through the in-sandbox relay (loopback TCP ->
+ * Unix socket), the path an agent really takes; otherwise straight to the socket.
+ *
+ * Figures: (a) p50/p99 of HTTPS requests each on a new CONNECT tunnel, (b)
+ * p50/p99 of keep-alive requests through the model route, (c) throughput of a
+ * download through a tunnel, (d) proxy RSS holding idle tunnels.
+ * Targets: added p50 <= 0.5 ms in (a) and (b); tunnel throughput >= 85% of
+ * direct; RSS <= 150 MB in (d). Bounded: the run aborts after 4 minutes.
+ */
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import type { AuditEventInput, AuditSink } from '../core/audit/audit-event.js';
+import { compileEgressPolicy } from '../core/egress/egress-policy.js';
+import { EgressProxy } from '../core/egress/egress-proxy.js';
+import { makeTestCerts } from '../core/egress/test-certs.js';
+
+const HOST = 'bench.test';
+const self = fileURLToPath(import.meta.url);
+
+interface ServerPorts {
+  https: number;
+  download: number;
+  provider: number;
+}
+
+interface ServersInit {
+  role: 'servers';
+  keyPem: string;
+  certPem: string;
+  downloadBytes: number;
+}
+
+interface ProxyInit {
+  role: 'proxy';
+  socketPath: string;
+  ports: ServerPorts;
+  caFile: string;
+  maxTunnels: number;
+}
+
+type ChildMessage = { type: 'ready'; ports?: ServerPorts } | { type: 'rss'; rss: number; tunnels: number };
+
+// ---- child roles ----------------------------------------------------------
+
+async function runServers(init: ServersInit): Promise<void> {
+  const chunk = Buffer.alloc(1024 * 1024, 0x61);
+  const hs = https.createServer({ key: init.keyPem, cert: init.certPem }, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2, connection: 'close' });
+    res.end('ok');
+  });
+  hs.keepAliveTimeout = 60_000;
+  const dl = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': init.downloadBytes, connection: 'close' });
+    let left = init.downloadBytes;
+    const pump = (): void => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    pump();
+  });
+  const provider = https.createServer({ key: init.keyPem, cert: init.certPem }, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const body = '{"id":"msg_bench","type":"message","content":[{"type":"text","text":"hi"}]}';
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  provider.keepAliveTimeout = 60_000;
+  const listen = (s: net.Server): Promise<number> => new Promise((r) => s.listen(0, '127.0.0.1', () => r((s.address() as net.AddressInfo).port)));
+  const ports = { https: await listen(hs), download: await listen(dl), provider: await listen(provider) };
+  process.send?.({ type: 'ready', ports } satisfies ChildMessage);
+}
+
+/** Counts events instead of keeping them, so the benchmark measures the proxy, not a growing array. */
+class CountingSink implements AuditSink {
+  count = 0;
+  record(_event: AuditEventInput): void {
+    this.count++;
+  }
+}
+
+async function runProxy(init: ProxyInit): Promise<void> {
+  const r = compileEgressPolicy({
+    allow: [`${HOST}:${init.ports.https}`, `${HOST}:${init.ports.download}`],
+    allowRanges: ['127.0.0.0/8'],
+    resolve: { [HOST]: '127.0.0.1' },
+  });
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  const proxy = new EgressProxy({
+    socketPath: init.socketPath,
+    policy: r.policy,
+    providers: { bench: { baseUrl: `https://${HOST}:${init.ports.provider}`, caFile: init.caFile } },
+    audit: new CountingSink(),
+    limits: { maxConcurrentTunnels: init.maxTunnels, requestsPerSecond: 1e6, requestBurst: 1e6, maxClientConnections: init.maxTunnels * 2 + 100 },
+  });
+  await proxy.start();
+  process.on('message', (m: unknown) => {
+    if (m === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss, tunnels: proxy.openTunnels } satisfies ChildMessage);
+  });
+  process.send?.({ type: 'ready' } satisfies ChildMessage);
+}
+
+// ---- client helpers -------------------------------------------------------
+
+/** How clients reach Cordon: the relay's TCP port, or the proxy socket directly. */
+type Entry = { kind: 'tcp'; port: number } | { kind: 'unix'; path: string };
+
+function dialEntry(entry: Entry): net.Socket {
+  const s = entry.kind === 'tcp' ? net.connect(entry.port, '127.0.0.1') : net.connect(entry.path);
+  s.setNoDelay(true);
+  return s;
+}
+
+/** Opens a CONNECT tunnel and resolves once the proxy said 200. */
+function openTunnel(entry: Entry, authority: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = dialEntry(entry);
+    let buf = '';
+    const onData = (c: Buffer): void => {
+      buf += c.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      s.removeListener('data', onData);
+      if (!buf.startsWith('HTTP/1.1 200')) {
+        s.destroy();
+        reject(new Error(`tunnel refused: ${buf.split('\r\n')[0] ?? ''}`));
+        return;
+      }
+      resolve(s);
+    };
+    s.on('data', onData);
+    s.once('error', reject);
+    s.once('connect', () => s.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
+  });
+}
+
+/** One HTTPS request with Connection: close over `raw` (or a fresh TCP connection); resolves when the server closed. */
+function httpsOnce(ca: string, port: number, raw: net.Socket | null): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const opts: tls.ConnectionOptions = raw ? { socket: raw, servername: HOST, ca } : { host: '127.0.0.1', port, servername: HOST, ca };
+    const t = tls.connect(opts, () => t.write(`GET / HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`));
+    let got = '';
+    t.on('data', (c: Buffer) => (got += c.toString('latin1')));
+    t.once('end', () => {
+      t.destroy();
+      if (got.startsWith('HTTP/1.1 200')) resolve();
+      else reject(new Error('bad HTTPS reply'));
+    });
+    t.once('error', reject);
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] ?? NaN;
+}
+
+async function timeEach(n: number, fn: () => Promise<void>): Promise<{ p50: number; p99: number }> {
+  for (let i = 0; i < Math.min(50, n); i++) await fn(); // warm-up: JIT, TLS session setup, pools
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  samples.sort((a, b) => a - b);
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+/** Reads a whole HTTP response from a raw socket, returns body-ish byte count and seconds. */
+function download(s: net.Socket, authority: string): Promise<{ bytes: number; seconds: number }> {
+  return new Promise((resolve, reject) => {
+    let bytes = 0;
+    const t0 = process.hrtime.bigint();
+    s.on('data', (c: Buffer) => (bytes += c.length));
+    s.once('end', () => {
+      s.destroy();
+      resolve({ bytes, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
+    });
+    s.once('error', reject);
+    s.write(`GET /download HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+function keepAliveRequest(agent: http.Agent | https.Agent, secure: boolean, opts: https.RequestOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const body = '{"model":"bench","messages":[{"role":"user","content":"hi"}],"max_tokens":8}';
+    const req = (secure ? https : http).request({ ...opts, agent, method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'phantom', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.once('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+function waitReady(child: ChildProcess): Promise<ChildMessage> {
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: unknown) => resolve(m as ChildMessage));
+    child.once('exit', (code) => reject(new Error(`child exited early (${code})`)));
+  });
+}
+
+const fmt = (x: number): string => x.toFixed(3);
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const counts = quick
+    ? { tunnelRequests: 200, modelRequests: 200, downloadMb: 20, idleTunnels: 200 }
+    : { tunnelRequests: 2000, modelRequests: 2000, downloadMb: 200, idleTunnels: 1000 };
+  const guard = setTimeout(() => {
+    console.error('proxy-bench: aborted after 4 minutes');
+    process.exit(1);
+  }, 240_000);
+  guard.unref();
+
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-bench-'));
+  const certs = makeTestCerts([HOST]);
+  const children: ChildProcess[] = [];
+  try {
+    console.log(`proxy-bench: node ${process.version}, loopback only, ${quick ? 'quick' : 'full'} counts: ${JSON.stringify(counts)}`);
+    const servers = fork(self, ['--role', 'servers'], { stdio: 'inherit' });
+    children.push(servers);
+    servers.send({ role: 'servers', keyPem: certs.keyPem, certPem: certs.certPem, downloadBytes: counts.downloadMb * 1024 * 1024 } satisfies ServersInit);
+    const ready = await waitReady(servers);
+    if (ready.type !== 'ready' || !ready.ports) throw new Error('servers did not start');
+    const ports = ready.ports;
+
+    const socketPath = join(dir, 'proxy.sock');
+    // BENCH_PROXY_PROF=<dir> writes a CPU profile of the proxy process there.
+    const profDir = process.env['BENCH_PROXY_PROF'];
+    const proxyChild = fork(self, ['--role', 'proxy'], { stdio: 'inherit', execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] });
+    children.push(proxyChild);
+    proxyChild.send({ role: 'proxy', socketPath, ports, caFile: certs.caFile, maxTunnels: counts.idleTunnels + 100 } satisfies ProxyInit);
+    await waitReady(proxyChild);
+
+    // The relay is the path an agent takes; fall back to the socket if it cannot be built.
+    let entry: Entry = { kind: 'unix', path: socketPath };
+    let relay: ChildProcess | null = null;
+    const relayBin = join(dir, 'cordon-relay');
+    const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+    const build = spawnSync('sh', [join(repoRoot, 'sandbox-profiles/relay/build.sh'), relayBin], { encoding: 'utf8' });
+    if (build.status === 0 && !process.argv.includes('--no-relay')) {
+      const probe = net.createServer();
+      await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+      const relayPort = (probe.address() as net.AddressInfo).port;
+      await new Promise<void>((r) => probe.close(() => r()));
+      relay = spawn(relayBin, ['--listen', `127.0.0.1:${relayPort}`, '--to', socketPath], { stdio: 'inherit' });
+      children.push(relay);
+      entry = { kind: 'tcp', port: relayPort };
+      for (let i = 0; i < 100; i++) {
+        const ok = await new Promise<boolean>((r) => {
+          const s = net.connect(relayPort, '127.0.0.1', () => (s.destroy(), r(true)));
+          s.once('error', () => r(false));
+        });
+        if (ok) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      console.log(`path through Cordon: client -> cordon-relay 127.0.0.1:${relayPort} -> ${socketPath} -> EgressProxy -> server`);
+    } else {
+      console.log(`path through Cordon: client -> ${socketPath} -> EgressProxy -> server (relay not built: ${build.stderr.trim()})`);
+    }
+
+    // (a) HTTPS, one new tunnel per request.
+    const httpsAuthority = `${HOST}:${ports.https}`;
+    const aDirect = await timeEach(counts.tunnelRequests, () => httpsOnce(certs.caPem, ports.https, null));
+    const aCordon = await timeEach(counts.tunnelRequests, async () => httpsOnce(certs.caPem, ports.https, await openTunnel(entry, httpsAuthority)));
+    const aAdded = aCordon.p50 - aDirect.p50;
+    console.log(`\n(a) ${counts.tunnelRequests} HTTPS requests, each on a new connection / CONNECT tunnel (ms)`);
+    console.log(`    direct   p50 ${fmt(aDirect.p50)}  p99 ${fmt(aDirect.p99)}`);
+    console.log(`    cordon   p50 ${fmt(aCordon.p50)}  p99 ${fmt(aCordon.p99)}`);
+    console.log(`    added p50 ${fmt(aAdded)} ms (target <= 0.5: ${aAdded <= 0.5 ? 'MET' : 'MISSED'}), p50 ratio ${fmt(aCordon.p50 / aDirect.p50)}, p99 ratio ${fmt(aCordon.p99 / aDirect.p99)}`);
+
+    // (b) keep-alive requests through the model route.
+    const directAgent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: certs.caPem });
+    const bDirect = await timeEach(counts.modelRequests, () =>
+      keepAliveRequest(directAgent, true, { host: '127.0.0.1', port: ports.provider, servername: HOST, path: '/v1/messages', headers: { host: HOST } }),
+    );
+    directAgent.destroy();
+    const modelAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const modelTarget: http.RequestOptions = entry.kind === 'tcp' ? { host: '127.0.0.1', port: entry.port } : { socketPath: entry.path };
+    const bCordon = await timeEach(counts.modelRequests, () => keepAliveRequest(modelAgent, false, { ...modelTarget, path: '/model/bench/v1/messages' }));
+    modelAgent.destroy();
+    const bAdded = bCordon.p50 - bDirect.p50;
+    console.log(`\n(b) ${counts.modelRequests} keep-alive POSTs to the model API (ms)`);
+    console.log(`    direct (HTTPS keep-alive to provider)     p50 ${fmt(bDirect.p50)}  p99 ${fmt(bDirect.p99)}`);
+    console.log(`    cordon (HTTP keep-alive to model route)   p50 ${fmt(bCordon.p50)}  p99 ${fmt(bCordon.p99)}`);
+    console.log(`    added p50 ${fmt(bAdded)} ms (target <= 0.5: ${bAdded <= 0.5 ? 'MET' : 'MISSED'}), p50 ratio ${fmt(bCordon.p50 / bDirect.p50)}, p99 ratio ${fmt(bCordon.p99 / bDirect.p99)}`);
+
+    // (c) download throughput through a tunnel.
+    const dlAuthority = `${HOST}:${ports.download}`;
+    const direct = await download(net.connect(ports.download, '127.0.0.1'), dlAuthority);
+    const viaCordon = await download(await openTunnel(entry, dlAuthority), dlAuthority);
+    const mbps = (r: { bytes: number; seconds: number }): number => r.bytes / 1024 / 1024 / r.seconds;
+    const ratio = mbps(viaCordon) / mbps(direct);
+    console.log(`\n(c) ${counts.downloadMb} MiB download over plain HTTP`);
+    console.log(`    direct   ${fmt(mbps(direct))} MiB/s (${(direct.bytes / 1048576).toFixed(1)} MiB in ${fmt(direct.seconds)} s)`);
+    console.log(`    tunnel   ${fmt(mbps(viaCordon))} MiB/s (${(viaCordon.bytes / 1048576).toFixed(1)} MiB in ${fmt(viaCordon.seconds)} s)`);
+    console.log(`    ratio ${fmt(ratio)} (target >= 0.85: ${ratio >= 0.85 ? 'MET' : 'MISSED'})`);
+
+    // (d) RSS holding idle tunnels.
+    const askRss = (): Promise<{ rss: number; tunnels: number }> =>
+      new Promise((resolve) => {
+        proxyChild.once('message', (m: unknown) => {
+          const msg = m as ChildMessage;
+          resolve(msg.type === 'rss' ? { rss: msg.rss, tunnels: msg.tunnels } : { rss: NaN, tunnels: 0 });
+        });
+        proxyChild.send('rss');
+      });
+    const before = await askRss();
+    const idle: net.Socket[] = [];
+    for (let i = 0; i < counts.idleTunnels; i += 50) {
+      const batch = await Promise.all(Array.from({ length: Math.min(50, counts.idleTunnels - i) }, () => openTunnel(entry, httpsAuthority)));
+      idle.push(...batch);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const held = await askRss();
+    const relayRss = relay?.pid ? spawnSync('sh', ['-c', `grep VmRSS /proc/${relay.pid}/status`], { encoding: 'utf8' }).stdout.trim() : 'n/a';
+    for (const s of idle) s.destroy();
+    const mb = (x: number): string => (x / 1024 / 1024).toFixed(1);
+    console.log(`\n(d) proxy RSS holding ${held.tunnels} idle tunnels`);
+    console.log(`    before ${mb(before.rss)} MiB, holding ${mb(held.rss)} MiB (target <= 150: ${held.rss / 1048576 <= 150 ? 'MET' : 'MISSED'}); relay ${relayRss}`);
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    certs.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+    clearTimeout(guard);
+  }
+}
+
+const roleIndex = process.argv.indexOf('--role');
+if (roleIndex >= 0) {
+  // Child: wait for the init message from the parent, then serve until killed.
+  process.once('message', (m: unknown) => {
+    const init = m as ServersInit | ProxyInit;
+    const run = init.role === 'servers' ? runServers(init) : runProxy(init);
+    run.catch((e: unknown) => {
+      console.error(`proxy-bench ${init.role}: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(1);
+    });
+  });
+  process.once('disconnect', () => process.exit(0));
+  process.once('SIGTERM', () => process.exit(0)); // exit normally so a requested CPU profile is written
+} else {
+  main().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      console.error(`proxy-bench: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(1);
+    },
+  );
+}
