@@ -280,6 +280,11 @@ const sendgrid = prefixed(
   1,
 );
 
+/** Largest key body searched for its END line (an 8192-bit RSA key is ~6.5 KB of base64). */
+const MAX_KEY_BODY = 65536;
+/** How much of a key with no END line is claimed: more than any real key body, little enough to stay linear. */
+const MAX_TRUNCATED_KEY_BODY = 8192;
+
 const pemHeaderRe =
   /-----BEGIN (?:(RSA |DSA |EC |ENCRYPTED |)PRIVATE KEY|(OPENSSH) PRIVATE KEY|(PGP) PRIVATE KEY BLOCK)-----/y;
 const privateKey: AnchoredDetector = {
@@ -294,15 +299,18 @@ const privateKey: AnchoredDetector = {
     const detector: BuiltinDetectorId =
       m[2] !== undefined ? 'openssh_private_key' : m[3] !== undefined ? 'pgp_private_key' : 'pem_private_key';
     const bodyStart = at + m[0].length;
-    const endMarker = text.indexOf('-----END ', bodyStart);
-    if (endMarker >= 0 && endMarker - bodyStart <= 65536) {
+    // Search a bounded window so a body full of BEGIN lines stays linear.
+    const window = text.slice(bodyStart, bodyStart + MAX_KEY_BODY);
+    const rel = window.indexOf('-----END ');
+    const endMarker = rel < 0 ? -1 : bodyStart + rel;
+    if (endMarker >= 0) {
       const close = text.indexOf('-----', endMarker + 9);
       const end = close >= 0 && close - endMarker < 64 ? close + 5 : endMarker + 9;
       return { detector, start: at, end, confidence: 1 };
     }
     // A truncated key still leaks key material: claim the base64 body that follows.
     let end = bodyStart;
-    const limit = Math.min(text.length, bodyStart + 65536);
+    const limit = Math.min(text.length, bodyStart + MAX_TRUNCATED_KEY_BODY);
     while (end < limit) {
       const c = text.charCodeAt(end);
       if (isAlnum(c) || c === 43 || c === 47 || c === 61 || c === 10 || c === 13 || c === 32 || c === 92 || c === 58 || c === 45) {
@@ -315,7 +323,7 @@ const privateKey: AnchoredDetector = {
   },
 };
 
-const jwtRe = /eyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{2,8192}\.[A-Za-z0-9_-]{0,4096}(?![A-Za-z0-9_.-])/y;
+const jwtRe = /eyJ[A-Za-z0-9_-]{8,1024}\.eyJ[A-Za-z0-9_-]{2,8192}\.[A-Za-z0-9_-]{0,4096}(?![A-Za-z0-9_.-])/y;
 const jwt: AnchoredDetector = {
   ids: ['jwt'],
   category: 'secret',

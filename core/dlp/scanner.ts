@@ -211,12 +211,23 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
           // scan() is synchronous, so reusing the compiled regex (and its lastIndex) is safe.
           const re = idx.re;
           re.lastIndex = 0;
+          // Anchors inside a whole-structure finding (a private key block, a
+          // service-account file) belong to it; skipping them keeps a body of
+          // repeated BEGIN lines linear.
+          let claimedUntil = 0;
           for (let m = re.exec(text); m !== null; m = re.exec(text)) {
             const key = idx.caseInsensitive ? m[0].toLowerCase() : m[0];
             const at = m.index;
+            if (at < claimedUntil) {
+              re.lastIndex = claimedUntil;
+              continue;
+            }
             for (const { detector, anchor } of idx.byAnchor.get(key) ?? []) {
               const c = detector.matchAt(text, at, anchor);
-              if (c !== null && !disabled.has(c.detector)) candidates.push(c);
+              if (c !== null && !disabled.has(c.detector)) {
+                candidates.push(c);
+                if (detectorRank(c.detector) === 5 && c.start === at) claimedUntil = Math.max(claimedUntil, c.end);
+              }
             }
             // Anchors can overlap (`ghp_` inside a longer token is still worth a look).
             re.lastIndex = at + 1;

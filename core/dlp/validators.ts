@@ -94,17 +94,46 @@ export function ibanValid(compact: string): boolean {
   return rem === 1;
 }
 
+// Scratch counters for ASCII; entropy runs on every context-word hit, so it
+// must not allocate. Safe because JavaScript runs this synchronously.
+const asciiCounts = new Uint32Array(128);
+
 /** Shannon entropy in bits per character. */
 export function shannonEntropy(s: string): number {
-  if (s.length === 0) return 0;
+  const n = s.length;
+  if (n === 0) return 0;
+  let ascii = true;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128) {
+      ascii = false;
+      break;
+    }
+  }
+  let h = 0;
+  if (ascii) {
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      asciiCounts[c] = (asciiCounts[c] ?? 0) + 1;
+    }
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      const k = asciiCounts[c] ?? 0;
+      if (k > 0) {
+        const p = k / n;
+        h -= p * Math.log2(p);
+        asciiCounts[c] = 0;
+      }
+    }
+    return h;
+  }
   const counts = new Map<number, number>();
-  for (let i = 0; i < s.length; i++) {
+  for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     counts.set(c, (counts.get(c) ?? 0) + 1);
   }
-  let h = 0;
-  for (const n of counts.values()) {
-    const p = n / s.length;
+  for (const k of counts.values()) {
+    const p = k / n;
     h -= p * Math.log2(p);
   }
   return h;

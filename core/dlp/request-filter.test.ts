@@ -1,0 +1,167 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createModelRequestFilter, type DlpRequestDecision } from './request-filter.js';
+import { DEFAULT_DLP_POLICY, DlpPolicySchema, resolveAction } from './policy.js';
+import { TokenVault } from './vault.js';
+import { checkCustomPattern } from './custom-patterns.js';
+
+const j = (...xs: string[]): string => xs.join('');
+const AWS_ID = 'AKIAQ3EGRJ2KZ7XNP4VB';
+const CARD = '4539 1488 0343 6467';
+const PEM = j('-----BEGIN ', 'PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----');
+
+function messages(text: string): string {
+  return JSON.stringify({ model: 'claude', max_tokens: 1024, messages: [{ role: 'user', content: text }] });
+}
+
+function assertNoValues(d: DlpRequestDecision, ...values: string[]): void {
+  const meta = JSON.stringify({ ...d, body: undefined });
+  for (const v of values) assert.equal(meta.includes(v), false, 'decision metadata must not contain a matched value');
+}
+
+describe('model request filter', () => {
+  it('tokenizes secrets and redacts cards in a Messages API body, keeping JSON valid and numbers intact', () => {
+    const vault = new TokenVault({ ttlMillis: 60_000 });
+    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'anthropic', vault });
+    // A raw integer beyond 2^53 proves untouched parts keep their exact spelling.
+    const body = messages(`my key ${AWS_ID} and card ${CARD}`).replace(/"max_tokens":[0-9]+/, '"max_tokens":90071992547409931');
+    const d = filter({ body, contentType: 'application/json' });
+    assert.equal(d.action, 'rewrite');
+    assert.ok(d.action === 'rewrite');
+    assert.ok(d.body.includes('90071992547409931'));
+    const parsed = JSON.parse(d.body) as { messages: { content: string }[] };
+    const content = parsed.messages[0]?.content ?? '';
+    assert.equal(content.includes(AWS_ID), false);
+    assert.equal(content.includes(CARD), false);
+    assert.ok(content.includes('[REDACTED:credit_card]'));
+    assert.match(content, /cdntk_[0-9a-f]{32}/);
+    assert.deepEqual(
+      [...d.findings].sort((a, b) => a.detector.localeCompare(b.detector)),
+      [
+        { detector: 'aws_access_key_id', category: 'secret', action: 'tokenize', count: 1 },
+        { detector: 'credit_card', category: 'pii', action: 'redact', count: 1 },
+      ],
+    );
+    assertNoValues(d, AWS_ID, CARD);
+    assert.equal(vault.rehydrate(d.body, 'json').includes(AWS_ID), true);
+  });
+
+  it('blocks a private key with a reason the agent can read and no value in it', () => {
+    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'anthropic', vault: null });
+    const d = filter({ body: messages(`deploy with\n${PEM}`), contentType: 'application/json' });
+    assert.equal(d.action, 'block');
+    assert.ok(d.action === 'block');
+    assert.equal(d.reason, 'blocked_by_rule');
+    assert.match(d.message, /pem_private_key/);
+    assertNoValues(d, 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC');
+  });
+
+  it('allows clean bodies untouched, and records allow-only findings', () => {
+    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'anthropic', vault: null });
+    assert.deepEqual(filter({ body: messages('hello world') }), { action: 'allow', findings: [] });
+    const d = filter({ body: 'CONFIDENTIAL: roadmap' });
+    assert.deepEqual(d, { action: 'allow', findings: [{ detector: 'marker:confidential', category: 'custom', action: 'allow', count: 1 }] });
+  });
+
+  it('falls back from tokenize to redact without a vault', () => {
+    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null });
+    const d = filter({ body: `key ${AWS_ID}` });
+    assert.deepEqual(d.action === 'rewrite' ? d.body : d.action, 'key [REDACTED:aws_access_key_id]');
+  });
+
+  it('fails closed on bodies over budget and on undecodable bytes', () => {
+    const policy = DlpPolicySchema.parse({ budget: { maxInputBytes: 100, maxScanMillis: 100 } });
+    const filter = createModelRequestFilter({ policy, destination: 'x', vault: null });
+    const big = filter({ body: 'a'.repeat(101) });
+    assert.equal(big.action === 'block' && big.reason, 'scan_budget_exceeded');
+    const bad = filter({ body: new Uint8Array([0x68, 0xff, 0xfe]) });
+    assert.equal(bad.action === 'block' && bad.reason, 'undecodable_body');
+    let t = 0;
+    const slow = createModelRequestFilter({
+      policy: DlpPolicySchema.parse({ budget: { maxInputBytes: 1e6, maxScanMillis: 10 } }),
+      destination: 'x',
+      vault: null,
+      clock: () => (t += 3),
+    });
+    const d = slow({ body: messages('a b c d e f g h i j k l m n o p'.repeat(50)) });
+    assert.equal(d.action === 'block' && d.reason, 'scan_budget_exceeded');
+  });
+
+  it('a JSON string whose value is "budget" is just text', () => {
+    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null });
+    assert.equal(filter({ body: '{"a":"budget","b":"over-budget"}' }).action, 'allow');
+  });
+
+  it('applies per-destination overrides before global rules', () => {
+    const policy = DlpPolicySchema.parse({
+      destinations: { 'local-llm': { categories: { pii: 'allow' }, detectors: { aws_access_key_id: 'block' } } },
+    });
+    assert.equal(resolveAction(policy, 'email', 'pii', 'local-llm'), 'allow');
+    assert.equal(resolveAction(policy, 'email', 'pii', 'anthropic'), 'tokenize');
+    assert.equal(resolveAction(policy, 'aws_access_key_id', 'secret', 'local-llm'), 'block');
+    assert.equal(resolveAction(policy, 'credit_card', 'pii', 'anthropic'), 'redact');
+    // No prototype keys leak in as destinations.
+    assert.equal(resolveAction(policy, 'email', 'pii', '__proto__'), 'tokenize');
+  });
+
+  it('runs custom patterns and markers with their own actions', () => {
+    const policy = DlpPolicySchema.parse({
+      customPatterns: [{ id: 'project', pattern: 'PRJ-[0-9]{4,6}', keywords: ['prj-'], action: 'redact' }],
+      markers: [{ id: 'top-secret', text: 'TOP SECRET', action: 'block' }],
+    });
+    const filter = createModelRequestFilter({ policy, destination: 'x', vault: null });
+    const d1 = filter({ body: 'see PRJ-12345' });
+    assert.deepEqual(d1.action === 'rewrite' ? d1.body : d1.action, 'see [REDACTED:custom:project]');
+    assert.equal(filter({ body: 'TOP SECRET plans' }).action, 'block');
+  });
+
+  it('does nothing when disabled', () => {
+    const filter = createModelRequestFilter({ policy: DlpPolicySchema.parse({ enabled: false }), destination: 'x', vault: null });
+    assert.deepEqual(filter({ body: PEM }), { action: 'allow', findings: [] });
+  });
+});
+
+describe('dlp policy schema', () => {
+  it('parses {} to the default: secrets tokenized, private keys blocked, cards redacted', () => {
+    assert.equal(resolveAction(DEFAULT_DLP_POLICY, 'github_pat', 'secret', 'anthropic'), 'tokenize');
+    assert.equal(resolveAction(DEFAULT_DLP_POLICY, 'pem_private_key', 'secret', 'anthropic'), 'block');
+    assert.equal(resolveAction(DEFAULT_DLP_POLICY, 'credit_card', 'pii', 'anthropic'), 'redact');
+    assert.equal(resolveAction(DEFAULT_DLP_POLICY, 'email', 'pii', 'anthropic'), 'tokenize');
+  });
+
+  it('rejects unknown keys, unknown detectors, bad CIDRs and unsafe patterns with actionable messages', () => {
+    const cases: unknown[] = [
+      { enabeld: true },
+      { detectors: { aws_key: { action: 'block' } } },
+      { destinations: { a: { detectors: { 'custom:nope': 'block' } } } },
+      { corporateCidrs: ['10.0.0.0/33'] },
+      { customPatterns: [{ id: 'evil', pattern: '(a+)+$', action: 'block' }] },
+    ];
+    for (const c of cases) {
+      const r = DlpPolicySchema.safeParse(c);
+      assert.equal(r.success, false, JSON.stringify(c));
+    }
+  });
+});
+
+describe('custom pattern safety check', () => {
+  const table: readonly (readonly [string, boolean])[] = [
+    ['PRJ-[0-9]{4,6}', true],
+    ['(?:foo|bar)-[a-z]{1,8}', true],
+    ['(?:ab){1,4}', true],
+    ['a+', false],
+    ['a*', false],
+    ['a{2,}', false],
+    ['(a{1,3}){1,5}', false],
+    ['(a|ab){1,9}', false],
+    ['(a)\\1', false],
+    ['(?<=x)y', false],
+    ['[a-z]{1,1000}', false],
+    ['(', false],
+  ];
+  for (const [src, ok] of table) {
+    it(`${ok ? 'accepts' : 'rejects'} ${src}`, () => {
+      assert.equal(checkCustomPattern(src).ok, ok);
+    });
+  }
+});
