@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadPolicy } from '../core/policy/policy-loader.js';
 import { loadProfile } from '../core/profiles/profile-loader.js';
 import type { CliContext } from './cli-context.js';
@@ -37,7 +37,7 @@ export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise
     image = prof.value.profile.image;
     runtime = prof.value.profile.runtime;
     try {
-      JSON.parse(readFileSync(join(prof.value.baseDir, prof.value.profile.seccomp), 'utf8'));
+      JSON.parse(readFileSync(resolve(prof.value.baseDir, prof.value.profile.seccomp), 'utf8'));
       checks.push({ check: 'profile', status: 'ok', detail: `${profileName}: ${prof.value.profile.description}` });
     } catch {
       checks.push({ check: 'profile', status: 'fail', detail: `${profileName}: seccomp profile ${prof.value.profile.seccomp} is unreadable`, fix: 'reinstall Cordon or fix the profile' });

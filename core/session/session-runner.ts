@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { AuditSink } from '../audit/audit-event.js';
 import type { CordonPaths } from '../paths/cordon-paths.js';
 import type { EffectivePolicy } from '../policy/policy-schema.js';
@@ -192,7 +192,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
 
   let seccompProfile: string;
   try {
-    seccompProfile = JSON.stringify(JSON.parse(readFileSync(join(loaded.baseDir, profile.seccomp), 'utf8')));
+    seccompProfile = JSON.stringify(JSON.parse(readFileSync(resolve(loaded.baseDir, profile.seccomp), 'utf8')));
   } catch (err) {
     return fail(audit, sessionId, { code: 'profile', message: `profile ${profile.name}: seccomp profile ${profile.seccomp} cannot be read as JSON (${(err as Error).message})` });
   }

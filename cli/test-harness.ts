@@ -1,0 +1,131 @@
+/**
+ * Test support for end-to-end tests of the `cordon` command against the real
+ * Docker Engine: a throwaway HOME, CORDON_HOME and policy folder per test file,
+ * workspaces owned by the sandbox user, and helpers that run the real CLI.
+ * Not a test itself; imported by *.docker.test.ts files.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CORDON_BIN = join(REPO_ROOT, 'bin', 'cordon.js');
+/** The unprivileged user sandboxes run as when tests run as root. */
+export const SANDBOX_UID = 1000;
+
+export interface CordonResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export class TestEnv {
+  readonly root: string;
+  readonly home: string;
+  readonly cordonHome: string;
+  readonly policyDir: string;
+  readonly env: NodeJS.ProcessEnv;
+
+  constructor(name: string, extraEnv: NodeJS.ProcessEnv = {}) {
+    this.root = realpathSync(mkdtempSync(join(tmpdir(), `cordon-${name}-`)));
+    this.home = join(this.root, 'home');
+    this.cordonHome = join(this.home, '.local', 'share', 'cordon');
+    this.policyDir = join(this.root, 'policies');
+    mkdirSync(this.cordonHome, { recursive: true });
+    mkdirSync(join(this.policyDir, 'managed'), { recursive: true });
+    this.env = { ...process.env, HOME: this.home, CORDON_HOME: this.cordonHome, CORDON_POLICY_DIR: this.policyDir, ...extraEnv };
+  }
+
+  /** A fresh folder the sandbox user may write to. */
+  workspace(name: string): string {
+    const ws = join(this.root, name);
+    mkdirSync(ws, { recursive: true });
+    chownTree(ws);
+    return ws;
+  }
+
+  /**
+   * Writes a user profile derived from a built-in one (smaller limits make the
+   * pids and memory tests fast) and returns its name.
+   */
+  profile(name: string, base: 'standard' | 'strict', patch: Record<string, unknown>): string {
+    const dir = join(this.cordonHome, 'profiles');
+    mkdirSync(dir, { recursive: true });
+    const builtin = JSON.parse(readFileSync(join(REPO_ROOT, 'sandbox-profiles', `${base}.json`), 'utf8')) as Record<string, unknown>;
+    delete builtin['$schema'];
+    // Seccomp paths are relative to the profile folder; point at the built-in one.
+    const p = { ...builtin, name, seccomp: join(REPO_ROOT, 'sandbox-profiles', builtin['seccomp'] as string), ...patch };
+    writeFileSync(join(dir, `${name}.json`), JSON.stringify(p, null, 2));
+    return name;
+  }
+
+  run(args: readonly string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CordonResult> {
+    return collect(this.spawn(args, opts.env), opts.input, opts.timeoutMs ?? 120_000);
+  }
+
+  spawn(args: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess {
+    return spawn(process.execPath, [CORDON_BIN, ...args], { env: { ...this.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  }
+
+  auditRecords(): Array<Record<string, unknown> & { cordon: Record<string, unknown> }> {
+    let text = '';
+    try {
+      text = readFileSync(join(this.cordonHome, 'audit', 'audit.jsonl'), 'utf8');
+    } catch {
+      return [];
+    }
+    return text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown> & { cordon: Record<string, unknown> });
+  }
+
+  cleanup(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+export function chownTree(p: string): void {
+  if (process.getuid?.() === 0) chownSync(p, SANDBOX_UID, SANDBOX_UID);
+}
+
+export function collect(child: ChildProcess, input: string | undefined, timeoutMs: number): Promise<CordonResult> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`cordon did not finish within ${timeoutMs} ms; stdout: ${stdout.slice(-500)} stderr: ${stderr.slice(-500)}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+    else child.stdin?.end();
+  });
+}
+
+/** Cordon containers in the engine right now (any state). */
+export async function cordonContainers(sessionId?: string): Promise<Docker.ContainerInfo[]> {
+  const docker = new Docker();
+  const label = sessionId ? [`dev.cordon.session=${sessionId}`] : ['dev.cordon.session'];
+  return docker.listContainers({ all: true, filters: { label } });
+}
+
+/** Waits until PRED holds or TIMEOUT passes; returns whether it held. */
+export async function eventually(pred: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await pred()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
