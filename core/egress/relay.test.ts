@@ -115,14 +115,20 @@ test('reaps orphaned grandchildren (no zombies)', async () => {
   // The command orphans a `sleep`, checks the relay adopted it, waits for it to
   // exit, then fails with 3 if any zombie child of the relay is left.
   const script = [
-    '(sleep 0.2 &)',
-    'sleep 0.1',
-    'adopted=0',
-    'for f in /proc/[0-9]*/status; do grep -q "^Name:[[:space:]]*sleep$" $f 2>/dev/null && grep -q "^PPid:[[:space:]]*$PPID$" $f 2>/dev/null && adopted=1; done',
-    '[ $adopted = 1 ] || exit 4',
-    'sleep 0.5',
-    'for f in /proc/[0-9]*/status; do grep -q "^PPid:[[:space:]]*$PPID$" $f 2>/dev/null && grep -q "^State:[[:space:]]*Z" $f 2>/dev/null && exit 3; done',
-    'exit 0',
+    '(sleep 1.5 &)',
+    'orphan=""',
+    'for try in 1 2 3 4 5 6 7 8 9 10; do',
+    '  for f in /proc/[0-9]*/status; do',
+    '    grep -q "^Name:[[:space:]]*sleep$" $f 2>/dev/null && grep -q "^PPid:[[:space:]]*$PPID$" $f 2>/dev/null && orphan=${f%/status}',
+    '  done',
+    '  [ -n "$orphan" ] && break',
+    '  sleep 0.05',
+    'done',
+    '[ -n "$orphan" ] || exit 4',
+    // Once the orphan has exited, the relay must reap it: its /proc entry disappears.
+    'for try in $(seq 1 100); do [ -e $orphan ] || exit 0; sleep 0.05; done',
+    'grep -q "^State:[[:space:]]*Z" $orphan/status && exit 3',
+    'exit 5',
   ].join('\n');
   const r = runRelay(await freePort(), echoPath, ['sh', '-c', script]);
   assert.equal((await r.exited).code, 0);
