@@ -68,7 +68,7 @@ function curlViaRelay(relayPort: number, socketPath: string, args: string[]): Pr
   });
 }
 
-test('curl through relay and proxy: allowed, denied, https tunnel, then fail closed when the proxy dies', async () => {
+void test('curl through relay and proxy: allowed, denied, https tunnel, then fail closed when the proxy dies', async () => {
   const socketPath = join(dir, 'proxy.sock');
   const audit = new MemoryAuditSink();
   const r = compileEgressPolicy({
@@ -78,7 +78,7 @@ test('curl through relay and proxy: allowed, denied, https tunnel, then fail clo
   });
   assert.ok(r.ok);
   if (!r.ok) return;
-  const proxy = new EgressProxy({ socketPath, policy: r.policy, audit, hostAddresses: () => [], resolver: async () => ({ ok: false, why: 'ENOTFOUND' }) });
+  const proxy = new EgressProxy({ socketPath, policy: r.policy, audit, hostAddresses: () => [], resolver: () => Promise.resolve({ ok: false, why: 'ENOTFOUND' }) });
   await proxy.start();
   try {
     // The relay starts listening before curl runs, so curl's first connect finds it.

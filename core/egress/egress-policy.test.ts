@@ -10,7 +10,7 @@ import {
 } from './egress-policy.js';
 import { decideHost, parseHostPattern } from './host-match.js';
 
-test('the issue example parses and compiles', () => {
+void test('the issue example parses and compiles', () => {
   const r = compileEgressPolicy({
     mode: 'enforce',
     allow: ['api.anthropic.com', '*.github.com', 'example.test:8443'],
@@ -27,7 +27,7 @@ test('the issue example parses and compiles', () => {
   assert.ok(providers.success);
 });
 
-test('defaults: empty object means enforce and nothing allowed', () => {
+void test('defaults: empty object means enforce and nothing allowed', () => {
   const r = compileEgressPolicy({});
   assert.ok(r.ok);
   if (r.ok) {
@@ -36,7 +36,7 @@ test('defaults: empty object means enforce and nothing allowed', () => {
   }
 });
 
-test('bad input is rejected with a reason naming the field', () => {
+void test('bad input is rejected with a reason naming the field', () => {
   const cases: [unknown, RegExp][] = [
     [{ allow: ['*'] }, /egress\.allow\.0: .*every host/],
     [{ allow: ['*.com'] }, /top-level domain/],
@@ -58,12 +58,12 @@ test('bad input is rejected with a reason naming the field', () => {
   assert.equal(ProvidersSchema.safeParse({ 'Bad Name': { baseUrl: 'https://x' } }).success, false);
 });
 
-test('every field is described (JSON Schema generation relies on it)', () => {
+void test('every field is described (JSON Schema generation relies on it)', () => {
   const shape = EgressPolicySchema.shape;
   for (const [key, field] of Object.entries(shape)) assert.ok(field.description, key);
 });
 
-test('default policy: provider hosts allowed, telemetry denied even under an allowed vendor domain', () => {
+void test('default policy: provider hosts allowed, telemetry denied even under an allowed vendor domain', () => {
   const p = defaultEgressPolicy();
   const r = compileEgressPolicy({ ...p, allow: [...p.allow, '*.anthropic.com'] });
   assert.ok(r.ok);

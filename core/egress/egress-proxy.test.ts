@@ -30,7 +30,7 @@ function policy(input: unknown): CompiledEgressPolicy {
 }
 
 /** A resolver that must never be asked: tests pin or use literals, and never touch real DNS. */
-const noDns: HostResolver = async () => ({ ok: false, why: 'ENOTFOUND' });
+const noDns: HostResolver = () => Promise.resolve({ ok: false, why: 'ENOTFOUND' });
 
 async function startProxy(p: unknown, extra: Partial<EgressProxyOptions> = {}): Promise<{ proxy: EgressProxy; audit: MemoryAuditSink; socketPath: string }> {
   const audit = new MemoryAuditSink();
@@ -127,7 +127,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('allowed name reaches a loopback server through resolve + allowRanges, with an audit record', async () => {
+void test('allowed name reaches a loopback server through resolve + allowRanges, with an audit record', async () => {
   const { socketPath, audit } = await startProxy({ allow: [`example.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'example.test': '127.0.0.1' } });
   const r = await viaProxy(socketPath, `http://Example.Test.:${targetPort}/path?q=1`, { method: 'POST', body: 'abc', headers: { 'proxy-authorization': 'Basic c2VjcmV0', host: 'evil.test' } });
   assert.equal(r.status, 200);
@@ -145,7 +145,7 @@ test('allowed name reaches a loopback server through resolve + allowRanges, with
   assert.doesNotMatch(JSON.stringify(audit.events), /c2VjcmV0/, 'proxy credentials never reach the audit log');
 });
 
-test('unlisted host gets 403 with a reason code and a one-line body', async () => {
+void test('unlisted host gets 403 with a reason code and a one-line body', async () => {
   const { socketPath, audit } = await startProxy({ allow: ['api.example.test'] });
   const r = await viaProxy(socketPath, 'http://unlisted.example/');
   assert.equal(r.status, 403);
@@ -160,7 +160,7 @@ test('unlisted host gets 403 with a reason code and a one-line body', async () =
   assert.equal(denies[0]?.details?.['reason'], 'host_not_allowed');
 });
 
-test('every spelling of loopback is refused when loopback is not in allowRanges', async () => {
+void test('every spelling of loopback is refused when loopback is not in allowRanges', async () => {
   const p = targetPort;
   const { socketPath } = await startProxy({
     allow: [`127.0.0.1:${p}`, `[::ffff:127.0.0.1]:${p}`, `[::1]:${p}`, `loop.test:${p}`],
@@ -178,7 +178,7 @@ test('every spelling of loopback is refused when loopback is not in allowRanges'
   }
 });
 
-test('CONNECT tunnel relays both ways and records bytes on close', async () => {
+void test('CONNECT tunnel relays both ways and records bytes on close', async () => {
   const { socketPath, audit } = await startProxy({ allow: [`tunnel.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'tunnel.test': '127.0.0.1' } });
   const t = await connectTunnel(socketPath, `tunnel.test:${targetPort}`);
   assert.equal(t.status, 200);
@@ -194,10 +194,10 @@ test('CONNECT tunnel relays both ways and records bytes on close', async () => {
   assert.ok(Number(ev.details?.['bytesDown']) > 20);
 });
 
-test('every resolved address is checked, the name is resolved once, and only the checked address is dialled', async () => {
+void test('every resolved address is checked, the name is resolved once, and only the checked address is dialled', async () => {
   let calls = 0;
   const answers: IpAddress[][] = [[parseIp('127.0.0.1')!], [parseIp('127.0.0.1')!, parseIp('10.0.0.1')!]];
-  const resolver: HostResolver = async () => ({ ok: true, addresses: answers[Math.min(calls++, 1)]! });
+  const resolver: HostResolver = () => Promise.resolve({ ok: true, addresses: answers[Math.min(calls++, 1)]! });
   const { socketPath } = await startProxy({ allow: [`rebind.test:${targetPort}`], allowRanges: ['127.0.0.0/8'] }, { resolver });
   const ok = await viaProxy(socketPath, `http://rebind.test:${targetPort}/`);
   assert.equal(ok.status, 200);
@@ -209,7 +209,7 @@ test('every resolved address is checked, the name is resolved once, and only the
   assert.match(bad.body, /10\.0\.0\.1 is private/);
 });
 
-test('metadata, private and link-local names are refused by classification alone', async () => {
+void test('metadata, private and link-local names are refused by classification alone', async () => {
   const { socketPath, audit } = await startProxy({
     mode: 'report',
     allow: ['meta.test'],
@@ -222,7 +222,7 @@ test('metadata, private and link-local names are refused by classification alone
   assert.equal(audit.events[0]?.details?.['addressCategory'], 'cloud_metadata');
 });
 
-test('deny beats allow, telemetry host denied while the vendor API host is allowed', async () => {
+void test('deny beats allow, telemetry host denied while the vendor API host is allowed', async () => {
   const { socketPath } = await startProxy({ allow: ['*.vendor.test', `api.vendor.test:${targetPort}`], deny: ['statsig.vendor.test'], allowRanges: ['127.0.0.0/8'], resolve: { 'api.vendor.test': '127.0.0.1', 'statsig.vendor.test': '127.0.0.1' } });
   const api = await viaProxy(socketPath, `http://api.vendor.test:${targetPort}/`);
   assert.equal(api.status, 200);
@@ -233,7 +233,7 @@ test('deny beats allow, telemetry host denied while the vendor API host is allow
   assert.equal(apex.headers['x-cordon-deny'], 'host_not_allowed');
 });
 
-test('report mode lets a would-deny through and records it', async () => {
+void test('report mode lets a would-deny through and records it', async () => {
   const { socketPath, audit } = await startProxy({ mode: 'report', allow: [], resolve: { 'anything.test': '127.0.0.1' } });
   const r = await viaProxy(socketPath, `http://anything.test:${targetPort}/`);
   assert.equal(r.status, 200);
@@ -243,7 +243,7 @@ test('report mode lets a would-deny through and records it', async () => {
   assert.equal(ev.details?.['reason'], 'host_not_allowed');
 });
 
-test('setPolicy applies to the next connection without a restart', async () => {
+void test('setPolicy applies to the next connection without a restart', async () => {
   const { proxy, socketPath } = await startProxy({ allow: [] , allowRanges: ['127.0.0.0/8'], resolve: { 'live.test': '127.0.0.1' } });
   assert.equal((await viaProxy(socketPath, `http://live.test:${targetPort}/`)).status, 403);
   proxy.setPolicy(policy({ allow: [`live.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'live.test': '127.0.0.1' } }));
@@ -252,7 +252,7 @@ test('setPolicy applies to the next connection without a restart', async () => {
   assert.equal((await viaProxy(socketPath, `http://live.test:${targetPort}/`)).headers['x-cordon-deny'], 'address_blocked');
 });
 
-test('malformed requests get 400 and the proxy keeps serving', async () => {
+void test('malformed requests get 400 and the proxy keeps serving', async () => {
   const { socketPath } = await startProxy({ allow: [`ok.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'ok.test': '127.0.0.1' } });
   const badConnects = ['nonsense', 'host:0', 'host:99999', 'host:', '[::1', ':443', 'a b:443', '1.2.3.256:443', 'host:443:1'];
   for (const t of badConnects) {
@@ -268,7 +268,7 @@ test('malformed requests get 400 and the proxy keeps serving', async () => {
   assert.equal((await viaProxy(socketPath, `http://ok.test:${targetPort}/`)).status, 200);
 });
 
-test('oversized headers get 431; a slowloris client is cut off while others are served', async () => {
+void test('oversized headers get 431; a slowloris client is cut off while others are served', async () => {
   const { socketPath } = await startProxy(
     { allow: [`ok.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'ok.test': '127.0.0.1' } },
     { limits: { maxHeaderBytes: 4096, headerTimeoutMs: 400 } },
@@ -294,7 +294,7 @@ test('oversized headers get 431; a slowloris client is cut off while others are 
   assert.match(slowOut, /^(HTTP\/1\.1 408|)/);
 });
 
-test('request rate and concurrent tunnel caps answer 429 and 503', async () => {
+void test('request rate and concurrent tunnel caps answer 429 and 503', async () => {
   const { socketPath } = await startProxy({ allow: [] }, { limits: { requestsPerSecond: 0.001, requestBurst: 2 } });
   const statuses: number[] = [];
   for (let i = 0; i < 4; i++) statuses.push((await viaProxy(socketPath, 'http://x.test/')).status);
@@ -353,7 +353,7 @@ async function startCorporateProxy(expectedAuth: string): Promise<{ server: net.
   return { server, port: (server.address() as net.AddressInfo).port, seen };
 }
 
-test('tunnels chain through an upstream proxy with basic auth, and NO_PROXY bypasses it', async () => {
+void test('tunnels chain through an upstream proxy with basic auth, and NO_PROXY bypasses it', async () => {
   const auth = `Basic ${Buffer.from('alice:s3cret').toString('base64')}`;
   const corp = await startCorporateProxy(auth);
   try {
@@ -382,7 +382,7 @@ test('tunnels chain through an upstream proxy with basic auth, and NO_PROXY bypa
   }
 });
 
-test('upstreamProxyFromEnv: lower-case wins, bad schemes are errors, no vars means none', () => {
+void test('upstreamProxyFromEnv: lower-case wins, bad schemes are errors, no vars means none', () => {
   assert.deepEqual(upstreamProxyFromEnv({}), { ok: true, config: null });
   const r = upstreamProxyFromEnv({ https_proxy: 'proxy.corp:3128', HTTPS_PROXY: 'http://other:1', NO_PROXY: '*' });
   assert.ok(r.ok && r.config?.https);
@@ -446,7 +446,7 @@ function readAll(res: http.IncomingMessage): Promise<string> {
   });
 }
 
-test('model route: filters rewrite the key, TLS is verified with caFile, SSE streams incrementally', async () => {
+void test('model route: filters rewrite the key, TLS is verified with caFile, SSE streams incrementally', async () => {
   const provider = await startFakeProvider();
   try {
     const { proxy, socketPath, audit } = await startProxy(
@@ -455,11 +455,11 @@ test('model route: filters rewrite the key, TLS is verified with caFile, SSE str
     );
     proxy.addRequestFilter({
       name: 'phantom-key-swap',
-      apply: async (req) => (req.headers['x-api-key'] === 'phantom' ? { action: 'rewrite', headers: { ...req.headers, 'x-api-key': 'real-key' } } : { action: 'allow' }),
+      apply: (req) => Promise.resolve(req.headers['x-api-key'] === 'phantom' ? { action: 'rewrite', headers: { ...req.headers, 'x-api-key': 'real-key' } } : { action: 'allow' }),
     });
     proxy.addRequestFilter({
       name: 'no-secrets',
-      apply: async (req) => (req.body.toString().includes('TOPSECRET') ? { action: 'reject', status: 403, reason: 'dlp_blocked', message: 'Cordon DLP blocked a secret in the request.' } : { action: 'allow' }),
+      apply: (req) => Promise.resolve(req.body.toString().includes('TOPSECRET') ? { action: 'reject', status: 403, reason: 'dlp_blocked', message: 'Cordon DLP blocked a secret in the request.' } : { action: 'allow' }),
     });
 
     const { res } = await modelRequest(socketPath, '/model/fake/v1/messages?beta=true', '{"hi":1}', { 'x-api-key': 'phantom' });
@@ -503,7 +503,7 @@ test('model route: filters rewrite the key, TLS is verified with caFile, SSE str
   }
 });
 
-test('model route: response transform, body limit, untrusted certificate and blocked provider address', async () => {
+void test('model route: response transform, body limit, untrusted certificate and blocked provider address', async () => {
   const provider = await startFakeProvider();
   try {
     const upper = (): Transform =>
@@ -550,15 +550,15 @@ test('model route: response transform, body limit, untrusted certificate and blo
   }
 });
 
-test('a filter that throws fails closed', async () => {
-  const { socketPath } = await startProxy({ allow: [] }, { providers: { p: { baseUrl: 'https://127.0.0.1:1' } }, filters: [{ name: 'broken', apply: async () => Promise.reject(new Error('boom')) }] });
+void test('a filter that throws fails closed', async () => {
+  const { socketPath } = await startProxy({ allow: [] }, { providers: { p: { baseUrl: 'https://127.0.0.1:1' } }, filters: [{ name: 'broken', apply: () => Promise.reject(new Error('boom')) }] });
   const r = await modelRequest(socketPath, '/model/p/v1/messages', '{}');
   assert.equal(r.res.statusCode, 500);
   assert.equal(r.res.headers['x-cordon-deny'], 'filter_failed');
   await readAll(r.res);
 });
 
-test('stop() closes the socket; new connections then fail (fail closed)', async () => {
+void test('stop() closes the socket; new connections then fail (fail closed)', async () => {
   const { proxy, socketPath } = await startProxy({ allow: [] });
   await proxy.stop();
   await assert.rejects(viaProxy(socketPath, 'http://x.test/'));

@@ -226,15 +226,10 @@ class RateLimiter {
 function pinnedLookup(addr: IpAddress): net.LookupFunction {
   const address = formatIp(addr);
   const family = addr.family;
-  const lookup = (
-    _host: string,
-    options: dns.LookupOptions,
-    callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void,
-  ): void => {
+  return (_host, options, callback) => {
     if (options.all) callback(null, [{ address, family }]);
     else callback(null, address, family);
   };
-  return lookup as net.LookupFunction;
 }
 
 /** `host:port` with IPv6 bracketed, for messages and CONNECT lines. */
@@ -513,21 +508,12 @@ export class EgressProxy {
 
   private onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
     const started = this.now();
-    let reason: DenyReason;
-    switch (err.code) {
-      case 'HPE_HEADER_OVERFLOW':
-        reason = 'headers_too_large';
-        break;
-      case 'ERR_HTTP_REQUEST_TIMEOUT':
-        reason = 'header_timeout';
-        break;
-      case 'ECONNRESET':
-      case 'EPIPE':
-        socket.destroy();
-        return;
-      default:
-        reason = 'bad_target';
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+      socket.destroy();
+      return;
     }
+    const reason: DenyReason =
+      err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'header_timeout' : 'bad_target';
     const detail = reason === 'bad_target' ? 'unparseable HTTP request' : '';
     const message = denyMessage(reason, '', detail);
     this.recordDeny('http', { host: '', port: 0, reason }, message, started);

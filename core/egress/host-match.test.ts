@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideHost, normaliseHost, parseHostPattern, splitHostPort, type HostPattern, type HostRules } from './host-match.js';
 
-test('hosts normalise to one comparable form', () => {
+void test('hosts normalise to one comparable form', () => {
   const cases: [string, string][] = [
     ['API.Anthropic.COM', 'api.anthropic.com'],
     ['api.anthropic.com.', 'api.anthropic.com'],
@@ -24,7 +24,7 @@ test('hosts normalise to one comparable form', () => {
   }
 });
 
-test('splitHostPort handles names, IPv6 brackets and bare IPv6', () => {
+void test('splitHostPort handles names, IPv6 brackets and bare IPv6', () => {
   assert.deepEqual(splitHostPort('a.com'), { host: 'a.com', port: null });
   assert.deepEqual(splitHostPort('a.com:8443'), { host: 'a.com', port: '8443' });
   assert.deepEqual(splitHostPort('[::1]:443'), { host: '[::1]', port: '443' });
@@ -33,7 +33,7 @@ test('splitHostPort handles names, IPv6 brackets and bare IPv6', () => {
   assert.equal(splitHostPort('[::1]x'), null);
 });
 
-test('over-broad and malformed patterns are rejected with a reason', () => {
+void test('over-broad and malformed patterns are rejected with a reason', () => {
   const rejected: [string, RegExp][] = [
     ['*', /every host/],
     ['*.com', /top-level domain/],
@@ -57,7 +57,7 @@ test('over-broad and malformed patterns are rejected with a reason', () => {
   }
 });
 
-test('valid patterns compile', () => {
+void test('valid patterns compile', () => {
   const cases: [string, Omit<HostPattern, 'source'>][] = [
     ['api.anthropic.com', { kind: 'exact', host: 'api.anthropic.com', port: null }],
     ['*.github.com', { kind: 'subdomains', host: 'github.com', port: null }],
@@ -83,7 +83,7 @@ function rules(allow: string[], deny: string[]): HostRules {
   return { allow: compile(allow), deny: compile(deny) };
 }
 
-test('decisions: deny before allow, subdomains not apex, default ports, nothing by default', () => {
+void test('decisions: deny before allow, subdomains not apex, default ports, nothing by default', () => {
   const r = rules(
     ['api.anthropic.com', '*.anthropic.com', '*.github.com', 'example.test:8443', '127.0.0.1:9000'],
     ['statsig.anthropic.com', 'evil.github.com:443'],

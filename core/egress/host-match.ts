@@ -63,7 +63,7 @@ export function normaliseHost(raw: string): NormalisedHost {
   if (name.endsWith('.')) name = name.slice(0, -1);
   // domainToASCII parses like a URL and would turn "foo/bar" into "foo": refuse
   // every ASCII character that cannot be part of a DNS name before it sees them.
-  if (/[\x00-\x2c/:-@[-^`{-\x7f]/.test(name)) return { ok: false, why: 'not a valid host name' };
+  if (/[^A-Za-z0-9._\-\u{80}-\u{10FFFF}]/u.test(name)) return { ok: false, why: 'not a valid host name' };
   // domainToASCII lower-cases, applies IDNA/UTS-46 and returns '' for invalid input.
   const ascii = domainToASCII(name);
   if (ascii === '') return { ok: false, why: 'not a valid host name' };

@@ -14,7 +14,7 @@ import {
   type Cidr,
 } from './ip-address.js';
 
-test('host literals parse the way WHATWG URL / inet_aton read them', () => {
+void test('host literals parse the way WHATWG URL / inet_aton read them', () => {
   const cases: [string, string][] = [
     ['127.0.0.1', '127.0.0.1'],
     ['2130706433', '127.0.0.1'],
@@ -45,14 +45,14 @@ test('host literals parse the way WHATWG URL / inet_aton read them', () => {
   }
 });
 
-test('names stay names and broken numbers are invalid, never sent to DNS', () => {
+void test('names stay names and broken numbers are invalid, never sent to DNS', () => {
   const names = ['example.com', 'api.anthropic.com', '127.0.0.1.nip.io', '0x7f.example', 'a.b.c.d.e'];
   for (const n of names) assert.equal(parseHostLiteral(n).kind, 'name', n);
   const invalid = ['1.2.3.256', '256.0.0.1', '4294967296', '1.2.3.4.5', '0x7g.1', '08.0.0.1', '1..2.3', '[::1', '[1:2:3:4:5:6:7:8:9]', '[::1%eth0]', '[1::2::3]', '', '[::ffff:1.2.3.999]'];
   for (const n of invalid) assert.equal(parseHostLiteral(n).kind, 'invalid', n);
 });
 
-test('CIDR parsing and containment', () => {
+void test('CIDR parsing and containment', () => {
   const cases: [string, string, boolean][] = [
     ['127.0.0.0/8', '127.255.0.1', true],
     ['127.0.0.0/8', '128.0.0.1', false],
@@ -78,7 +78,7 @@ test('CIDR parsing and containment', () => {
 
 const noAllow: AddressCheckContext = { allowRanges: [], hostAddresses: [] };
 
-test('blocked address categories (classification only, no dialling)', () => {
+void test('blocked address categories (classification only, no dialling)', () => {
   const cases: [string, string][] = [
     ['127.0.0.1', 'loopback'],
     ['2130706433', 'loopback'],
@@ -117,7 +117,7 @@ test('blocked address categories (classification only, no dialling)', () => {
   }
 });
 
-test('public unicast addresses are allowed', () => {
+void test('public unicast addresses are allowed', () => {
   for (const input of ['8.8.8.8', '1.1.1.1', '160.79.104.10', '172.32.0.1', '100.128.0.1', '[2606:4700::1111]', '[2a00:1450::1]']) {
     const a = parseIp(input);
     assert.ok(a, input);
@@ -125,7 +125,7 @@ test('public unicast addresses are allowed', () => {
   }
 });
 
-test('allowRanges opens a range, but cloud metadata only by its exact address', () => {
+void test('allowRanges opens a range, but cloud metadata only by its exact address', () => {
   const ranges = (...xs: string[]): Cidr[] => xs.map((x) => parseCidr(x)).filter((c): c is Cidr => c !== null);
   const cases: [string[], string, 'allow' | 'deny'][] = [
     [['127.0.0.0/8'], '127.0.0.1', 'allow'],
@@ -145,7 +145,7 @@ test('allowRanges opens a range, but cloud metadata only by its exact address', 
   }
 });
 
-test("the host's own addresses are refused even when public", () => {
+void test("the host's own addresses are refused even when public", () => {
   const hostAddresses = addressesOfInterfaces({
     eth0: [{ address: '203.0.114.7' }, { address: '2a01:4f8::7' }],
     lo: [{ address: '127.0.0.1' }],

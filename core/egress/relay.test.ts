@@ -73,7 +73,7 @@ function roundTrip(s: net.Socket, payload: Buffer): Promise<Buffer> {
   });
 }
 
-test('relays many concurrent connections to the Unix socket, byte for byte', async () => {
+void test('relays many concurrent connections to the Unix socket, byte for byte', async () => {
   const port = await freePort();
   const r = runRelay(port, echoPath, ['sleep', '30']);
   try {
@@ -89,7 +89,7 @@ test('relays many concurrent connections to the Unix socket, byte for byte', asy
   }
 });
 
-test("exits with the command's status", async () => {
+void test("exits with the command's status", async () => {
   const r = runRelay(await freePort(), echoPath, ['sh', '-c', 'exit 7']);
   assert.equal((await r.exited).code, 7);
   const missing = runRelay(await freePort(), echoPath, ['/nonexistent/cmd']);
@@ -97,7 +97,7 @@ test("exits with the command's status", async () => {
   assert.match(missing.stderr(), /cannot run \/nonexistent\/cmd/);
 });
 
-test('forwards SIGTERM, SIGINT and SIGHUP to the command', async () => {
+void test('forwards SIGTERM, SIGINT and SIGHUP to the command', async () => {
   for (const [sig, code] of [['SIGTERM', 42], ['SIGINT', 43], ['SIGHUP', 44]] as const) {
     const port = await freePort();
     const name = sig.slice(3);
@@ -111,7 +111,7 @@ test('forwards SIGTERM, SIGINT and SIGHUP to the command', async () => {
   }
 });
 
-test('reaps orphaned grandchildren (no zombies)', async () => {
+void test('reaps orphaned grandchildren (no zombies)', async () => {
   // The command orphans a `sleep`, checks the relay adopted it, waits for it to
   // exit, then fails with 3 if any zombie child of the relay is left.
   const script = [
@@ -134,7 +134,7 @@ test('reaps orphaned grandchildren (no zombies)', async () => {
   assert.equal((await r.exited).code, 0);
 });
 
-test('fails closed: with the proxy socket gone, connections are closed without data', async () => {
+void test('fails closed: with the proxy socket gone, connections are closed without data', async () => {
   const port = await freePort();
   const r = runRelay(port, join(dir, 'missing.sock'), ['sleep', '30']);
   try {
@@ -147,7 +147,7 @@ test('fails closed: with the proxy socket gone, connections are closed without d
   }
 });
 
-test('bad arguments exit 2 with usage', () => {
+void test('bad arguments exit 2 with usage', () => {
   const res = spawnSync(relayBin, ['--listen', 'nope'], { encoding: 'utf8' });
   assert.equal(res.status, 2);
   assert.match(res.stderr, /usage: cordon-relay/);
