@@ -9,7 +9,7 @@
 // IBANs, IPs) live in numeric-detectors.ts.
 
 import type { BuiltinDetectorId } from './types.js';
-import { decodeBase64Url, looksLikePlaceholder, shannonEntropy } from './validators.js';
+import { decodeBase64Url, looksLikePlaceholder, looksLikeTokenPlaceholder, shannonEntropy } from './validators.js';
 
 /** A span a detector claims, before allowlists and overlap resolution. */
 export interface Candidate {
@@ -77,7 +77,7 @@ function prefixed(
       if (validate !== undefined && !validate(m[0])) return null;
       // `ghp_xxxxxxxx…` and `sk_live_YOUR_KEY_HERE…` in docs are placeholders, not keys.
       const body = m[0].slice(anchorLength(m[0], anchors));
-      if (looksLikePlaceholder(body) || (body.length >= 16 && shannonEntropy(body) < 2.5)) return null;
+      if (looksLikeTokenPlaceholder(body) || (body.length >= 16 && shannonEntropy(body) < 2.5)) return null;
       return { detector: id, start: at, end: at + m[0].length, confidence };
     },
   };

@@ -123,6 +123,24 @@ export function forEachDigitRun(text: string, singleDigits: boolean, onRun: (run
   }
 }
 
+function isAlnum(c: number): boolean {
+  return isDigit(c) || isUpper(c) || (c >= 97 && c <= 122);
+}
+
+/**
+ * True when [start, end) is not glued to surrounding alphanumerics, directly
+ * or through a single `-`/`.`: digits inside a UUID, a hash or a version
+ * string are not phone or card numbers. Checks the full text, because the
+ * patterns only see the digit run.
+ */
+function isolated(text: string, start: number, end: number): boolean {
+  const b1 = text.charCodeAt(start - 1);
+  if (isAlnum(b1) || ((b1 === 45 || b1 === 46) && isAlnum(text.charCodeAt(start - 2)))) return false;
+  const a1 = text.charCodeAt(end);
+  if (isAlnum(a1) || ((a1 === 45 || a1 === 46) && isAlnum(text.charCodeAt(end + 1)))) return false;
+  return true;
+}
+
 /** Splits a card-shaped stretch into digit groups; null when separators are mixed. */
 function cardGroups(s: string): { digits: string; groups: number[] } | null {
   let sep = '';
@@ -191,7 +209,7 @@ function detectCards(text: string, run: DigitRun, out: Candidate[]): void {
         best = { end: b, g2 };
       }
     }
-    if (best !== null) {
+    if (best !== null && isolated(text, run.start + (groupStarts[g] ?? 0), run.start + best.end)) {
       out.push({ detector: 'credit_card', start: run.start + (groupStarts[g] ?? 0), end: run.start + best.end, confidence: 0.97 });
       g = best.g2 + 1;
     } else {
@@ -207,7 +225,7 @@ function detectSsn(text: string, run: DigitRun, out: Candidate[]): void {
     const area = m[1] ?? '';
     const group = m[2] ?? m[3] ?? '';
     const serial = m[4] ?? '';
-    if (ssnValid(area, group, serial)) {
+    if (ssnValid(area, group, serial) && isolated(text, run.start + m.index, run.start + m.index + m[0].length)) {
       out.push({ detector: 'us_ssn', start: run.start + m.index, end: run.start + m.index + m[0].length, confidence: 0.9 });
     }
   }
@@ -239,7 +257,7 @@ function detectPhones(text: string, run: DigitRun, out: Candidate[]): void {
       // A dangling '(' of the next group is not part of the number.
       while (end > m.index && !isDigit(s.charCodeAt(end - 1))) end--;
       const d = countDigits(s.slice(m.index, end));
-      if (d >= min && d <= max) out.push({ detector: 'phone', start: run.start + m.index, end: run.start + end, confidence });
+      if (d >= min && d <= max && isolated(text, run.start + m.index, run.start + end)) out.push({ detector: 'phone', start: run.start + m.index, end: run.start + end, confidence });
     }
   };
   push(nanpRe, 10, 11, 0.85);
@@ -253,7 +271,7 @@ function detectIps(text: string, run: DigitRun, cidrs: readonly Ipv4Cidr[], out:
   ipv4Re.lastIndex = 0;
   for (let m = ipv4Re.exec(s); m !== null; m = ipv4Re.exec(s)) {
     const ip = parseIpv4(m[0]);
-    if (ip !== null && ipv4InAny(ip, cidrs)) {
+    if (ip !== null && ipv4InAny(ip, cidrs) && isolated(text, run.start + m.index, run.start + m.index + m[0].length)) {
       out.push({ detector: 'corporate_ip', start: run.start + m.index, end: run.start + m.index + m[0].length, confidence: 1 });
     }
   }

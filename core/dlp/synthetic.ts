@@ -323,19 +323,40 @@ export function hardNegatives(r: Rng): string[] {
   ];
 }
 
-/** A deterministic labelled eval set: `perDetector` positives per detector plus repeated hard negatives. */
+/**
+ * A deterministic labelled eval set: `perDetector` single-value samples per
+ * detector, `perDetector` mixed documents (filler prose and code with three
+ * values at random spots), and repeated rounds of hard negatives.
+ */
 export function buildEvalSet(seed: number, perDetector: number): LabelledSample[] {
   const r = new Rng(seed);
   const out: LabelledSample[] = [];
-  for (const [id, gen] of Object.entries(POSITIVE_GENERATORS) as [BuiltinDetectorId, Gen][]) {
+  const gens = Object.entries(POSITIVE_GENERATORS) as [BuiltinDetectorId, Gen][];
+  for (const [id, gen] of gens) {
     for (let i = 0; i < perDetector; i++) {
       const g = gen(r);
       out.push(embed(r.pick(g.templates), g.value, id));
     }
   }
-  const rounds = Math.max(1, Math.ceil(perDetector / 4));
+  for (let i = 0; i < perDetector; i++) out.push(mixedDocument(r, gens));
+  const rounds = Math.max(1, Math.ceil(perDetector / 2));
   for (let i = 0; i < rounds; i++) for (const text of hardNegatives(r)) out.push({ text, labels: [] });
   return out;
+}
+
+function mixedDocument(r: Rng, gens: readonly [BuiltinDetectorId, Gen][]): LabelledSample {
+  let text = '';
+  const labels: { detector: BuiltinDetectorId; start: number; end: number }[] = [];
+  for (let k = 0; k < 3; k++) {
+    text += r.next() < 0.5 ? r.pick(PROSE) + '\n' : r.pick(CODE);
+    const [id, gen] = r.pick(gens);
+    const g = gen(r);
+    const sample = embed(r.pick(g.templates), g.value, id);
+    for (const l of sample.labels) labels.push({ detector: l.detector, start: l.start + text.length, end: l.end + text.length });
+    text += sample.text + '\n';
+  }
+  text += r.pick(PROSE);
+  return { text, labels };
 }
 
 const PROSE = [

@@ -78,6 +78,9 @@ export function ibanLength(country: string): number | undefined {
 export function ibanValid(compact: string): boolean {
   const expected = IBAN_LENGTHS[compact.slice(0, 2)];
   if (expected === undefined || compact.length !== expected) return false;
+  // ISO 7064 check digits are 02..98; 00, 01 and 99 never occur in a real IBAN.
+  const check = Number(compact.slice(2, 4));
+  if (!(check >= 2 && check <= 98)) return false;
   const rearranged = compact.slice(4) + compact.slice(0, 4);
   // Piecewise mod keeps every intermediate below 2^53 without BigInt.
   let rem = 0;
@@ -203,4 +206,14 @@ export function looksLikePlaceholder(value: string): boolean {
   // One repeated character (aaaaaaaa, 00000000) or a strict run (12345678, abcdefgh).
   if (/^(.)\1*$/.test(v)) return true;
   return false;
+}
+
+/**
+ * The narrower placeholder test for values with a vendor prefix: their bodies
+ * are random, so ordinary words like "todo" occur by chance and must not veto
+ * a finding; only unmistakable filler does (`xxxx`, `EXAMPLE`, `YOUR_KEY_HERE`,
+ * one repeated character).
+ */
+export function looksLikeTokenPlaceholder(body: string): boolean {
+  return /x{4}|X{4}|\*{4}|\.{4}|example|your_?(?:api_?)?(?:key|token|secret)|_here|placeholder|^(.)\1*$/i.test(body);
 }
