@@ -329,6 +329,19 @@ async function startCorporateProxy(expectedAuth: string): Promise<{ server: net.
       const [line, ...hdrs] = buf.slice(0, end).split('\r\n');
       const m = /^CONNECT (\S+) HTTP/.exec(line ?? '');
       const auth = hdrs.find((h) => h.toLowerCase().startsWith('proxy-authorization:'))?.split(': ')[1];
+      const fwd = /^(GET|POST) http:\/\/127\.0\.0\.1:(\d+)(\S*) (HTTP\/1\.1)$/.exec(line ?? '');
+      if (fwd && auth === expectedAuth) {
+        // Plain-HTTP forwarding (absolute URI), loopback targets only.
+        seen.push(`${fwd[1]} http://127.0.0.1:${fwd[2]}${fwd[3]}`);
+        const rest = hdrs.filter((h) => !h.toLowerCase().startsWith('proxy-authorization:')).join('\r\n');
+        const up = net.connect(Number(fwd[2]), '127.0.0.1', () => {
+          up.write(`${fwd[1]} ${fwd[3]} ${fwd[4]}\r\n${rest}\r\n\r\n${buf.slice(end + 4)}`);
+          client.pipe(up);
+          up.pipe(client);
+        });
+        up.on('error', () => client.destroy());
+        return;
+      }
       if (!m?.[1] || auth !== expectedAuth) {
         client.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n');
         return;
@@ -379,6 +392,33 @@ void test('tunnels chain through an upstream proxy with basic auth, and NO_PROXY
     assert.ok(audit.events.some((e) => e.details?.['upstreamProxy'] === `http://127.0.0.1:${corp.port}`));
   } finally {
     corp.server.close();
+  }
+});
+
+void test('plain HTTP forwards and the model route also chain through the upstream proxy', async () => {
+  const auth = `Basic ${Buffer.from('bob:pw').toString('base64')}`;
+  const corp = await startCorporateProxy(auth);
+  const provider = await startFakeProvider();
+  try {
+    const env = upstreamProxyFromEnv({ http_proxy: `http://bob:pw@127.0.0.1:${corp.port}`, https_proxy: `http://bob:pw@127.0.0.1:${corp.port}` });
+    assert.ok(env.ok && env.config);
+    if (!env.ok || !env.config) return;
+    const { socketPath } = await startProxy(
+      { allow: [`fwd.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'fwd.test': '127.0.0.1' } },
+      { upstreamProxy: env.config, providers: { fake: { baseUrl: `https://127.0.0.1:${provider.port}`, caFile: certs.caFile } } },
+    );
+    const r = await viaProxy(socketPath, `http://fwd.test:${targetPort}/via-corp`, { headers: { connection: 'close' } });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body, 'hello GET /via-corp ');
+    assert.equal(corp.seen[0], `GET http://127.0.0.1:${targetPort}/via-corp`);
+    const m = await modelRequest(socketPath, '/model/fake/v1/messages', '{"x":1}');
+    assert.equal(m.res.statusCode, 200, m.res.statusCode === 200 ? '' : await readAll(m.res));
+    assert.match(await readAll(m.res), /"ok":true/);
+    assert.equal(corp.seen[1], `127.0.0.1:${provider.port}`, 'model route tunnelled through the corporate proxy');
+  } finally {
+    corp.server.close();
+    provider.server.close();
+    provider.server.closeAllConnections();
   }
 });
 

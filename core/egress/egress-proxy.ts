@@ -903,7 +903,9 @@ export class EgressProxy {
         this.track(tunnel.socket);
         const tlsSocket = tls.connect({ socket: tunnel.socket, servername: net.isIP(v.host) ? '' : v.host, ca: this.providerCa(cfg), checkServerIdentity: (_h, cert) => tls.checkServerIdentity(v.host, cert) });
         tunnel.socket.resume();
-        upstreamReq = https.request({ ...common, host: v.host, port, agent: false, createConnection: () => tlsSocket });
+        // No `agent` key at all: with `agent: false` Node builds a fresh agent that
+        // ignores createConnection and dials the provider directly, around the corporate proxy.
+        upstreamReq = https.request({ ...common, host: v.host, port, createConnection: () => tlsSocket });
       }
     } catch {
       refuse(502, 'proxy_error', denyMessage('proxy_error', provider, 'provider TLS settings unreadable'), v.host, v.port);
