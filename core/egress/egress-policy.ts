@@ -33,7 +33,7 @@ export const EgressPolicySchema = z
     mode: z
       .enum(['enforce', 'report'])
       .default('enforce')
-      .describe('"enforce" refuses what the policy does not allow; "report" lets it through but records a would-deny audit event.'),
+      .describe('"enforce" refuses what the policy does not allow; "report" lets it through but records a would-deny audit event (cloud metadata addresses stay blocked in both).'),
     allow: z
       .array(hostPatternString)
       .default([])

@@ -209,6 +209,16 @@ void test('every resolved address is checked, the name is resolved once, and onl
   assert.match(bad.body, /10\.0\.0\.1 is private/);
 });
 
+void test('a dual-stack name falls back to its next checked address when the first refuses', async () => {
+  const resolver: HostResolver = () => Promise.resolve({ ok: true, addresses: [parseIp('::1')!, parseIp('127.0.0.1')!] });
+  const { socketPath } = await startProxy({ allow: [`dual.test:${targetPort}`], allowRanges: ['127.0.0.0/8', '::1/128'] }, { resolver });
+  // The target listens on 127.0.0.1 only, so [::1] is refused and 127.0.0.1 answers.
+  const t = await connectTunnel(socketPath, `dual.test:${targetPort}`);
+  assert.equal(t.status, 200);
+  assert.ok(t.socket);
+  assert.match(await getOverSocket(t.socket, 'dual.test'), /hello GET/);
+});
+
 void test('metadata, private and link-local names are refused by classification alone', async () => {
   const { socketPath, audit } = await startProxy({
     mode: 'report',

@@ -108,7 +108,8 @@ export interface EgressProxyOptions {
 }
 
 /** Where a checked destination is dialled. */
-type Route = { readonly kind: 'direct'; readonly address: IpAddress } | { readonly kind: 'proxy'; readonly endpoint: ProxyEndpoint; readonly target: string; readonly address: IpAddress | null };
+/** `direct`: `addresses` are every resolved address, all checked; they are tried in order, `address` first. */
+type Route = { readonly kind: 'direct'; readonly address: IpAddress; readonly addresses: readonly IpAddress[] } | { readonly kind: 'proxy'; readonly endpoint: ProxyEndpoint; readonly target: string; readonly address: IpAddress | null };
 
 type Channel = 'connect' | 'http' | 'model';
 
@@ -222,13 +223,16 @@ class RateLimiter {
   }
 }
 
-/** A `lookup` that answers with one already-checked address, so the socket layer never asks DNS again. */
-function pinnedLookup(addr: IpAddress): net.LookupFunction {
-  const address = formatIp(addr);
-  const family = addr.family;
+/**
+ * A `lookup` that answers only with already-checked addresses, so the socket
+ * layer never asks DNS again (and cannot be handed a rebound answer).
+ */
+function pinnedLookup(addrs: readonly IpAddress[]): net.LookupFunction {
+  const all = addrs.map((a) => ({ address: formatIp(a), family: a.family }));
+  const first = all[0] ?? { address: '0.0.0.0', family: 4 };
   return (_host, options, callback) => {
-    if (options.all) callback(null, [{ address, family }]);
-    else callback(null, address, family);
+    if (options.all) callback(null, all);
+    else callback(null, first.address, first.family);
   };
 }
 
@@ -580,7 +584,7 @@ export class EgressProxy {
       const target = literal || pinned ? authority(formatIp(first), port) : authority(host, port);
       return { ok: true, host, port, route: { kind: 'proxy', endpoint: proxy, target, address: first }, wouldDeny, category };
     }
-    return { ok: true, host, port, route: { kind: 'direct', address: first }, wouldDeny, category };
+    return { ok: true, host, port, route: { kind: 'direct', address: first, addresses }, wouldDeny, category };
   }
 
   private withTimeout(p: Promise<ResolveOutcome>): Promise<ResolveOutcome> {
@@ -591,11 +595,21 @@ export class EgressProxy {
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
-  /** Opens a TCP stream to a checked route: the address itself, or a tunnel through the upstream proxy. */
-  private dial(route: Route, port: number): Promise<{ ok: true; socket: net.Socket; head: Buffer } | { ok: false; why: string }> {
+  /** Opens a TCP stream to a checked route: its addresses in order (dual-stack hosts), or a tunnel through the upstream proxy. */
+  private async dial(route: Route, port: number): Promise<{ ok: true; socket: net.Socket; head: Buffer } | { ok: false; why: string }> {
     if (route.kind === 'proxy') return openTunnelVia(route.endpoint, route.target, this.limits.upstreamConnectTimeoutMs);
+    let why = 'no addresses';
+    for (const address of route.addresses) {
+      const r = await this.dialOne(address, port);
+      if (r.ok) return r;
+      why = r.why;
+    }
+    return { ok: false, why };
+  }
+
+  private dialOne(address: IpAddress, port: number): Promise<{ ok: true; socket: net.Socket; head: Buffer } | { ok: false; why: string }> {
     return new Promise((resolve) => {
-      const socket = net.connect({ host: formatIp(route.address), port, noDelay: true });
+      const socket = net.connect({ host: formatIp(address), port, noDelay: true });
       const timer = setTimeout(() => {
         socket.destroy();
         resolve({ ok: false, why: 'connect timeout' });
@@ -811,20 +825,27 @@ export class EgressProxy {
     return agent;
   }
 
+  /** Reads a model-route body up to the inspection limit; null once it is exceeded (without reading the rest). */
   private readBody(req: http.IncomingMessage): Promise<Buffer | null> {
     const max = this.limits.maxInspectedBodyBytes;
     return new Promise((resolve) => {
       const chunks: Buffer[] = [];
       let size = 0;
-      let over = false;
-      req.on('data', (c: Buffer) => {
+      const onData = (c: Buffer): void => {
         size += c.length;
-        if (size > max) over = true;
-        else chunks.push(c);
-      });
-      req.once('end', () => resolve(over ? null : Buffer.concat(chunks)));
+        if (size <= max) {
+          chunks.push(c);
+          return;
+        }
+        // Over the limit: stop buffering now rather than drain an endless upload.
+        req.removeListener('data', onData);
+        req.pause();
+        resolve(null);
+      };
+      req.on('data', onData);
+      req.once('end', () => resolve(Buffer.concat(chunks)));
       req.once('error', () => resolve(null));
-      req.once('close', () => resolve(over || !req.complete ? null : Buffer.concat(chunks)));
+      req.once('close', () => resolve(req.complete ? Buffer.concat(chunks) : null));
     });
   }
 
@@ -893,7 +914,7 @@ export class EgressProxy {
     try {
       const common = { method: final.method, path: final.path, headers: outHeaders, setHost: false };
       if (v.route.kind === 'direct') {
-        upstreamReq = https.request({ ...common, host: v.host, port, servername: net.isIP(v.host) ? '' : v.host, lookup: pinnedLookup(v.route.address), agent: this.providerAgent(provider, cfg) });
+        upstreamReq = https.request({ ...common, host: v.host, port, servername: net.isIP(v.host) ? '' : v.host, lookup: pinnedLookup(v.route.addresses), agent: this.providerAgent(provider, cfg) });
       } else {
         const tunnel = await openTunnelVia(v.route.endpoint, v.route.target, this.limits.upstreamConnectTimeoutMs);
         if (!tunnel.ok) {
