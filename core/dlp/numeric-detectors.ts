@@ -65,15 +65,17 @@ function isSeparator(c: number): boolean {
 /**
  * Calls `onRun` for each digit run in `text`, in order. A run starts at a
  * digit (or a `+`/`(` right before one) and continues while digit groups are
- * separated by at most two separator characters. With `singleDigits` false,
- * runs whose groups are all one digit long may be skipped: every detector
- * except corporate_ip needs a group of two or more digits.
+ * separated by at most two separator characters. Runs whose groups are all
+ * one digit long may be skipped (every detector needs a group of two or more
+ * digits), except that with `singleDigits` a digit followed by a dot counts,
+ * for dotted IPv4 addresses.
  */
 export function forEachDigitRun(text: string, singleDigits: boolean, onRun: (run: DigitRun) => void): void {
   const n = text.length;
   // The regex engine skips non-digits far faster than a charCodeAt loop
   // (Boyer-Moore over the fixed-length class), so it drives the outer loop.
-  const finder = singleDigits ? /[0-9]/g : /[0-9]{2}/g;
+  // With corporate CIDRs, a digit followed by a dot also starts a run (`8.8.8.8`).
+  const finder = singleDigits ? /[0-9][0-9.]/g : /[0-9]{2}/g;
   let lastEnd = 0;
   for (let m = finder.exec(text); m !== null; m = finder.exec(text)) {
     // Walk back over digits and separators that connect to this group.
