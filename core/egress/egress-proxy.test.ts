@@ -608,6 +608,44 @@ void test('a filter that throws fails closed', async () => {
   await readAll(r.res);
 });
 
+void test('clients that vanish mid-request, mid-body or mid-tunnel do not disturb the proxy', async () => {
+  const provider = await startFakeProvider();
+  try {
+    const { socketPath } = await startProxy(
+      { allow: [`ok.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'ok.test': '127.0.0.1' } },
+      { providers: { fake: { baseUrl: `https://127.0.0.1:${provider.port}`, caFile: certs.caFile } } },
+    );
+    const abrupt = (text: string, afterMs: number): Promise<void> =>
+      new Promise((resolve) => {
+        const s = net.connect(socketPath, () => {
+          s.write(text);
+          setTimeout(() => {
+            s.destroy();
+            resolve();
+          }, afterMs);
+        });
+        s.on('error', () => resolve());
+      });
+    const attempts: Promise<void>[] = [];
+    for (let i = 0; i < 20; i++) {
+      attempts.push(abrupt(`POST http://ok.test:${targetPort}/ HTTP/1.1\r\nHost: ok.test\r\nContent-Length: 100000\r\n\r\npartial`, i % 5));
+      attempts.push(abrupt(`CONNECT ok.test:${targetPort} HTTP/1.1\r\nHost: ok.test\r\n\r\nGET / HTTP/1.1\r\n`, i % 5));
+      attempts.push(abrupt(`POST /model/fake/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{"a":`, i % 5));
+      attempts.push(abrupt(`POST /model/fake/v1/stream HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}`, 20 + (i % 5)));
+      attempts.push(abrupt('GET http://ok.test', 0));
+    }
+    await Promise.all(attempts);
+    assert.equal((await viaProxy(socketPath, `http://ok.test:${targetPort}/`)).status, 200);
+    const m = await modelRequest(socketPath, '/model/fake/v1/messages', '{}');
+    assert.equal(m.res.statusCode, 200);
+    await readAll(m.res);
+  } finally {
+    provider.releaseSecondEvent();
+    provider.server.close();
+    provider.server.closeAllConnections();
+  }
+});
+
 void test('stop() closes the socket; new connections then fail (fail closed)', async () => {
   const { proxy, socketPath } = await startProxy({ allow: [] });
   await proxy.stop();

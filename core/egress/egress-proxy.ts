@@ -708,6 +708,9 @@ export class EgressProxy {
   // ---- plain HTTP and the model route --------------------------------------
 
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // Aborted uploads surface as 'error' on the request; with no listener that would be fatal.
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
     const url = req.url ?? '';
     if (url.startsWith('/')) {
       const m = /^\/model\/([^/?#]+)(\/[^#]*)?$/.exec(url);
@@ -803,6 +806,8 @@ export class EgressProxy {
       if (!res.writableFinished) upstreamReq.destroy();
       finish();
     });
+    // A client that vanishes mid-body must abort the upstream request, not crash the proxy.
+    req.once('error', () => upstreamReq.destroy());
     req.pipe(upstreamReq);
   }
 
