@@ -38,7 +38,7 @@ export function checkCustomPattern(source: string): PatternCheck {
   let lastAtom: Frame | 'atom' | null = null;
   let i = 0;
   while (i < source.length) {
-    const ch = source[i];
+    const ch = source[i] ?? '';
     const top = stack[stack.length - 1];
     if (top === undefined) return { ok: false, reason: 'unbalanced parentheses' };
     switch (ch) {

@@ -67,23 +67,23 @@ const NEGATIVES: readonly string[] = [
   'isbn 978-3-16-148410-0',
 ];
 
-describe('built-in detectors: hand-written cases', () => {
+void describe('built-in detectors: hand-written cases', () => {
   for (const [detector, text, expected] of POSITIVES) {
-    it(`${detector} finds ${JSON.stringify(text.slice(0, 40))}`, () => {
+    void it(`${detector} finds ${JSON.stringify(text.slice(0, 40))}`, () => {
       const found = scan(text).filter((f) => f.detector === detector).map((f) => text.slice(f.start, f.end));
       assert.deepEqual(found, [expected]);
     });
   }
   for (const text of NEGATIVES) {
-    it(`finds nothing in ${JSON.stringify(text.slice(0, 50))}`, () => {
+    void it(`finds nothing in ${JSON.stringify(text.slice(0, 50))}`, () => {
       assert.deepEqual(scan(text).map((f) => f.detector), []);
     });
   }
 });
 
-describe('built-in detectors: generated true positives (every detector)', () => {
+void describe('built-in detectors: generated true positives (every detector)', () => {
   for (const id of BUILTIN_DETECTOR_IDS) {
-    it(`${id}: 40 generated samples are each found exactly`, () => {
+    void it(`${id}: 40 generated samples are each found exactly`, () => {
       const rng = new Rng(id.length * 7919);
       for (let i = 0; i < 40; i++) {
         const g = POSITIVE_GENERATORS[id](rng);
@@ -98,8 +98,8 @@ describe('built-in detectors: generated true positives (every detector)', () => 
   }
 });
 
-describe('built-in detectors: generated hard negatives', () => {
-  it('UUIDs, SHAs, hashes, base64 blobs, bad checksums, placeholders and examples produce no finding', () => {
+void describe('built-in detectors: generated hard negatives', () => {
+  void it('UUIDs, SHAs, hashes, base64 blobs, bad checksums, placeholders and examples produce no finding', () => {
     const rng = new Rng(99);
     for (let round = 0; round < 20; round++) {
       for (const text of hardNegatives(rng)) {
@@ -114,51 +114,51 @@ describe('built-in detectors: generated hard negatives', () => {
   });
 });
 
-describe('scanner behaviour', () => {
-  it('reports UTF-16 indices after astral characters', () => {
+void describe('scanner behaviour', () => {
+  void it('reports UTF-16 indices after astral characters', () => {
     const text = '😀😀 key AKIAQ3EGRJ2KZ7XNP4VB';
     const f = scan(text)[0];
     assert.ok(f !== undefined);
     assert.equal(text.slice(f.start, f.end), 'AKIAQ3EGRJ2KZ7XNP4VB');
   });
 
-  it('prefers the whole private key over tokens inside it', () => {
+  void it('prefers the whole private key over tokens inside it', () => {
     const key = j('-----BEGIN ', 'RSA PRIVATE KEY-----\n', 'AKIAQ3EGRJ2KZ7XNP4VB', '\n-----END RSA PRIVATE KEY-----');
     assert.deepEqual(scan(key).map((f) => f.detector), ['pem_private_key']);
   });
 
-  it('claims a truncated private key up to where its body ends', () => {
+  void it('claims a truncated private key up to where its body ends', () => {
     const text = j('-----BEGIN ', 'OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\nAAAA', '" rest');
     const f = scan(text)[0];
     assert.equal(f?.detector, 'openssh_private_key');
     assert.equal(text.slice(f.start, f.end).endsWith('AAAA'), true);
   });
 
-  it('fails closed when the input is larger than the budget', () => {
+  void it('fails closed when the input is larger than the budget', () => {
     const small = createScanner({ budget: { maxInputChars: 10, maxScanMillis: 1000 } });
     assert.deepEqual(small.scan('x'.repeat(11)), { status: 'budget_exceeded', reason: 'input_too_large', findings: [] });
   });
 
-  it('fails closed when the clock runs past the time budget', () => {
+  void it('fails closed when the clock runs past the time budget', () => {
     let t = 0;
     const slow = createScanner({ budget: { maxInputChars: 1e6, maxScanMillis: 5 }, clock: () => (t += 1) });
     const r = slow.scan('password=Xk9#mP2$vL5q '.repeat(2000));
     assert.equal(r.status, 'budget_exceeded');
   });
 
-  it('applies stopwords and allowValues', () => {
+  void it('applies stopwords and allowValues', () => {
     const s = createScanner({ stopwords: ['fixture'], allowValues: ['AKIAQ3EGRJ2KZ7XNP4VB'] });
     const r = s.scan('AKIAQ3EGRJ2KZ7XNP4VB and password = "fixture-Xk9#mP2$vL5q"');
     assert.deepEqual(r.status === 'complete' ? r.findings : ['bad'], []);
   });
 
-  it('skips disabled detectors', () => {
+  void it('skips disabled detectors', () => {
     const s = createScanner({ disabledDetectors: new Set(['email'] as const) });
     const r = s.scan('bob@acme-corp.com');
     assert.deepEqual(r.status === 'complete' ? r.findings : ['bad'], []);
   });
 
-  it('finds custom patterns and markers with their own ids', () => {
+  void it('finds custom patterns and markers with their own ids', () => {
     const s = createScanner({
       customPatterns: [{ id: 'project', pattern: 'PRJ-[0-9]{4,6}', caseInsensitive: false, keywords: ['PRJ-'], confidence: 0.8 }],
       markers: [{ id: 'confidential', text: 'Internal Only', caseSensitive: false }],
@@ -174,7 +174,7 @@ describe('scanner behaviour', () => {
     );
   });
 
-  it('does not report the vault tokens Cordon itself issued', () => {
+  void it('does not report the vault tokens Cordon itself issued', () => {
     assert.deepEqual(scan('token = cdntk_0123456789abcdef0123456789abcdef'), []);
   });
 });

@@ -16,16 +16,16 @@ import { checkCustomPattern } from './custom-patterns.js';
 
 const ALL_PATTERNS: readonly RegExp[] = [...ANCHORED_DETECTORS.flatMap((d) => d.patterns), ...NUMERIC_PATTERNS];
 
-describe('ReDoS: recheck proves every built-in pattern safe as the engine runs it', () => {
-  it('has patterns to check', () => assert.ok(ALL_PATTERNS.length > 30));
+void describe('ReDoS: recheck proves every built-in pattern safe as the engine runs it', () => {
+  void it('has patterns to check', () => assert.ok(ALL_PATTERNS.length > 30));
   for (const re of ALL_PATTERNS) {
-    it(`safe: /${re.source.slice(0, 60)}${re.source.length > 60 ? '…' : ''}/`, async () => {
+    void it(`safe: /${re.source.slice(0, 60)}${re.source.length > 60 ? '…' : ''}/`, async () => {
       const flags = re.flags.replace(/[gyd]/g, '');
       const r = await check(`^(?:${re.source})`, flags, { timeout: 30_000 });
       assert.equal(r.status, 'safe', r.status === 'vulnerable' ? `attack: ${r.attack.pattern}` : r.status);
     });
   }
-  it('the custom-pattern subset check rejects the classic exponential shapes', () => {
+  void it('the custom-pattern subset check rejects the classic exponential shapes', () => {
     for (const src of ['(a+)+$', '(a|a)*', '(a*)*b', '([a-z]{1,9}){1,9}x', '(\\w|\\d){1,50}!']) {
       assert.equal(checkCustomPattern(src).ok, false, src);
     }
@@ -70,13 +70,13 @@ const ADVERSARIAL: Readonly<Record<string, string>> = {
   'colons and slashes': fill(':/'),
 };
 
-describe('ReDoS: adversarial 100 KB inputs finish quickly for every detector', () => {
+void describe('ReDoS: adversarial 100 KB inputs finish quickly for every detector', () => {
   const scanner = createScanner({
     corporateCidrs: ['10.0.0.0/8'],
     budget: { maxInputChars: 10 * SIZE, maxScanMillis: 60_000 },
   });
   for (const [name, input] of Object.entries(ADVERSARIAL)) {
-    it(name, () => {
+    void it(name, () => {
       const t0 = performance.now();
       const r = scanner.scan(input);
       const ms = performance.now() - t0;

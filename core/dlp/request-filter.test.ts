@@ -19,8 +19,8 @@ function assertNoValues(d: DlpRequestDecision, ...values: string[]): void {
   for (const v of values) assert.equal(meta.includes(v), false, 'decision metadata must not contain a matched value');
 }
 
-describe('model request filter', () => {
-  it('tokenizes secrets and redacts cards in a Messages API body, keeping JSON valid and numbers intact', () => {
+void describe('model request filter', () => {
+  void it('tokenizes secrets and redacts cards in a Messages API body, keeping JSON valid and numbers intact', () => {
     const vault = new TokenVault({ ttlMillis: 60_000 });
     const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'anthropic', vault });
     // A raw integer beyond 2^53 proves untouched parts keep their exact spelling.
@@ -46,7 +46,7 @@ describe('model request filter', () => {
     assert.equal(vault.rehydrate(d.body, 'json').includes(AWS_ID), true);
   });
 
-  it('blocks a private key with a reason the agent can read and no value in it', () => {
+  void it('blocks a private key with a reason the agent can read and no value in it', () => {
     const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'anthropic', vault: null });
     const d = filter({ body: messages(`deploy with\n${PEM}`), contentType: 'application/json' });
     assert.equal(d.action, 'block');
@@ -56,20 +56,20 @@ describe('model request filter', () => {
     assertNoValues(d, 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC');
   });
 
-  it('allows clean bodies untouched, and records allow-only findings', () => {
+  void it('allows clean bodies untouched, and records allow-only findings', () => {
     const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'anthropic', vault: null });
     assert.deepEqual(filter({ body: messages('hello world') }), { action: 'allow', findings: [] });
     const d = filter({ body: 'CONFIDENTIAL: roadmap' });
     assert.deepEqual(d, { action: 'allow', findings: [{ detector: 'marker:confidential', category: 'custom', action: 'allow', count: 1 }] });
   });
 
-  it('falls back from tokenize to redact without a vault', () => {
+  void it('falls back from tokenize to redact without a vault', () => {
     const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null });
     const d = filter({ body: `key ${AWS_ID}` });
     assert.deepEqual(d.action === 'rewrite' ? d.body : d.action, 'key [REDACTED:aws_access_key_id]');
   });
 
-  it('fails closed on bodies over budget and on undecodable bytes', () => {
+  void it('fails closed on bodies over budget and on undecodable bytes', () => {
     const policy = DlpPolicySchema.parse({ budget: { maxInputBytes: 100, maxScanMillis: 100 } });
     const filter = createModelRequestFilter({ policy, destination: 'x', vault: null });
     const big = filter({ body: 'a'.repeat(101) });
@@ -87,12 +87,12 @@ describe('model request filter', () => {
     assert.equal(d.action === 'block' && d.reason, 'scan_budget_exceeded');
   });
 
-  it('a JSON string whose value is "budget" is just text', () => {
+  void it('a JSON string whose value is "budget" is just text', () => {
     const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null });
     assert.equal(filter({ body: '{"a":"budget","b":"over-budget"}' }).action, 'allow');
   });
 
-  it('applies per-destination overrides before global rules', () => {
+  void it('applies per-destination overrides before global rules', () => {
     const policy = DlpPolicySchema.parse({
       destinations: { 'local-llm': { categories: { pii: 'allow' }, detectors: { aws_access_key_id: 'block' } } },
     });
@@ -104,7 +104,7 @@ describe('model request filter', () => {
     assert.equal(resolveAction(policy, 'email', 'pii', '__proto__'), 'tokenize');
   });
 
-  it('runs custom patterns and markers with their own actions', () => {
+  void it('runs custom patterns and markers with their own actions', () => {
     const policy = DlpPolicySchema.parse({
       customPatterns: [{ id: 'project', pattern: 'PRJ-[0-9]{4,6}', keywords: ['prj-'], action: 'redact' }],
       markers: [{ id: 'top-secret', text: 'TOP SECRET', action: 'block' }],
@@ -115,21 +115,21 @@ describe('model request filter', () => {
     assert.equal(filter({ body: 'TOP SECRET plans' }).action, 'block');
   });
 
-  it('does nothing when disabled', () => {
+  void it('does nothing when disabled', () => {
     const filter = createModelRequestFilter({ policy: DlpPolicySchema.parse({ enabled: false }), destination: 'x', vault: null });
     assert.deepEqual(filter({ body: PEM }), { action: 'allow', findings: [] });
   });
 });
 
-describe('dlp policy schema', () => {
-  it('parses {} to the default: secrets tokenized, private keys blocked, cards redacted', () => {
+void describe('dlp policy schema', () => {
+  void it('parses {} to the default: secrets tokenized, private keys blocked, cards redacted', () => {
     assert.equal(resolveAction(DEFAULT_DLP_POLICY, 'github_pat', 'secret', 'anthropic'), 'tokenize');
     assert.equal(resolveAction(DEFAULT_DLP_POLICY, 'pem_private_key', 'secret', 'anthropic'), 'block');
     assert.equal(resolveAction(DEFAULT_DLP_POLICY, 'credit_card', 'pii', 'anthropic'), 'redact');
     assert.equal(resolveAction(DEFAULT_DLP_POLICY, 'email', 'pii', 'anthropic'), 'tokenize');
   });
 
-  it('rejects unknown keys, unknown detectors, bad CIDRs and unsafe patterns with actionable messages', () => {
+  void it('rejects unknown keys, unknown detectors, bad CIDRs and unsafe patterns with actionable messages', () => {
     const cases: unknown[] = [
       { enabeld: true },
       { detectors: { aws_key: { action: 'block' } } },
@@ -144,7 +144,7 @@ describe('dlp policy schema', () => {
   });
 });
 
-describe('custom pattern safety check', () => {
+void describe('custom pattern safety check', () => {
   const table: readonly (readonly [string, boolean])[] = [
     ['PRJ-[0-9]{4,6}', true],
     ['(?:foo|bar)-[a-z]{1,8}', true],
@@ -160,7 +160,7 @@ describe('custom pattern safety check', () => {
     ['(', false],
   ];
   for (const [src, ok] of table) {
-    it(`${ok ? 'accepts' : 'rejects'} ${src}`, () => {
+    void it(`${ok ? 'accepts' : 'rejects'} ${src}`, () => {
       assert.equal(checkCustomPattern(src).ok, ok);
     });
   }

@@ -41,8 +41,8 @@ async function runTransform(vault: TokenVault, chunks: readonly Buffer[]): Promi
   return Buffer.concat(out).toString('utf8');
 }
 
-describe('TokenVault', () => {
-  it('issues stable, opaque tokens per vault and different ones across vaults', () => {
+void describe('TokenVault', () => {
+  void it('issues stable, opaque tokens per vault and different ones across vaults', () => {
     const a = new TokenVault({ ttlMillis: 60_000 });
     const b = new TokenVault({ ttlMillis: 60_000 });
     const t1 = a.tokenize('4539 1488 0343 6467');
@@ -55,7 +55,7 @@ describe('TokenVault', () => {
     assert.equal(t1.token.includes('4539'), false);
   });
 
-  it('never rehydrates tokens it did not issue (forgery) and forgets everything on expiry', () => {
+  void it('never rehydrates tokens it did not issue (forgery) and forgets everything on expiry', () => {
     let now = 0;
     const v = new TokenVault({ ttlMillis: 1000, clock: () => now });
     const r = v.tokenize('s3cr3t-value');
@@ -68,14 +68,14 @@ describe('TokenVault', () => {
     assert.equal(v.size, 0);
   });
 
-  it('refuses new values when full', () => {
+  void it('refuses new values when full', () => {
     const v = new TokenVault({ ttlMillis: 1000, maxEntries: 1 });
     assert.ok(v.tokenize('a').ok);
     assert.ok(v.tokenize('a').ok);
     assert.deepEqual(v.tokenize('b'), { ok: false, reason: 'vault_full' });
   });
 
-  it('JSON-escapes values when rehydrating into JSON', () => {
+  void it('JSON-escapes values when rehydrating into JSON', () => {
     const v = new TokenVault({ ttlMillis: 1000 });
     const r = v.tokenize('pa"ss\\word\n');
     assert.ok(r.ok);
@@ -83,7 +83,7 @@ describe('TokenVault', () => {
     assert.deepEqual(JSON.parse(v.rehydrate(json, 'json')), { text: 'x pa"ss\\word\n y' });
   });
 
-  it('holds back only a bounded tail that could start a token, never the inside of a complete token', () => {
+  void it('holds back only a bounded tail that could start a token, never the inside of a complete token', () => {
     assert.equal(safeEmitLength('hello c'), 6);
     assert.equal(safeEmitLength('hello cdntk_01'), 6);
     assert.equal(safeEmitLength('hello world'), 11);
@@ -93,8 +93,8 @@ describe('TokenVault', () => {
   });
 });
 
-describe('tokenize then rehydrate (property)', () => {
-  it('returns the exact original text for arbitrary text with secrets in it', () => {
+void describe('tokenize then rehydrate (property)', () => {
+  void it('returns the exact original text for arbitrary text with secrets in it', () => {
     fc.assert(
       fc.property(textWithSecrets, (text) => {
         const vault = new TokenVault({ ttlMillis: 60_000 });
@@ -108,7 +108,7 @@ describe('tokenize then rehydrate (property)', () => {
     );
   });
 
-  it('returns the exact original JSON body (structure-aware) for arbitrary message text', () => {
+  void it('returns the exact original JSON body (structure-aware) for arbitrary message text', () => {
     fc.assert(
       fc.property(textWithSecrets, (text) => {
         const vault = new TokenVault({ ttlMillis: 60_000 });
@@ -123,7 +123,7 @@ describe('tokenize then rehydrate (property)', () => {
     );
   });
 
-  it('rehydrates an SSE stream split at every byte', async () => {
+  void it('rehydrates an SSE stream split at every byte', async () => {
     const vault = new TokenVault({ ttlMillis: 60_000 });
     const secret = 'é-S3cr3t-🔑-"quoted"';
     const r = vault.tokenize(secret);
@@ -143,7 +143,7 @@ describe('tokenize then rehydrate (property)', () => {
     assert.equal(await runTransform(vault, bytes), expected);
   });
 
-  it('rehydrates arbitrary text streamed in arbitrary chunkings', async () => {
+  void it('rehydrates arbitrary text streamed in arbitrary chunkings', async () => {
     await fc.assert(
       fc.asyncProperty(textWithSecrets, fc.array(fc.nat(), { maxLength: 10 }), async (text, cuts) => {
         const vault = new TokenVault({ ttlMillis: 60_000 });
