@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { FileAuditLog } from '../core/audit/audit-log.js';
 import { resolveCordonPaths, type CordonPaths } from '../core/paths/cordon-paths.js';
 import { loadPolicy } from '../core/policy/policy-loader.js';
@@ -6,22 +5,10 @@ import type { EffectivePolicy } from '../core/policy/policy-schema.js';
 import { DockerEngine } from '../core/sandbox/docker-engine.js';
 import { reapOrphans, hasOrphanRecords } from '../core/session/session-reaper.js';
 import { SessionStore } from '../core/session/session-store.js';
+import { CliExit, productVersion } from './cli-exit.js';
 import { EXIT } from './exit-codes.js';
 
-/** Raised inside a command to end the CLI with a message and an exit code; never a stack trace. */
-export class CliExit extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export function productVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+export { CliExit } from './cli-exit.js';
 
 /** Everything a command needs, built once per invocation from the environment. */
 export class CliContext {

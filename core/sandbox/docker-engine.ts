@@ -1,4 +1,6 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { PassThrough } from 'node:stream';
 import { toDockerCreateOptions } from './container-spec.js';
 import {
@@ -10,6 +12,40 @@ import {
   type SandboxIo,
   type SandboxSpec,
 } from './sandbox-engine.js';
+
+/**
+ * Loads dockerode without the transports Cordon never uses. dockerode requires
+ * gRPC (BuildKit sessions), ssh2 (ssh:// engines), tar-fs (build contexts from
+ * folders) and uuid at load time; together they cost ~90 ms of every `cordon`
+ * start-up, most of the launch-overhead budget. Cordon talks to a local
+ * socket, so those modules are replaced by stubs that throw if ever used.
+ */
+function loadDockerode(): typeof Docker {
+  const require = createRequire(import.meta.url);
+  const stubbed = ['@grpc/grpc-js', '@grpc/proto-loader', 'ssh2', 'tar-fs', 'uuid'];
+  const dockerodeMain = require.resolve('dockerode');
+  const fromDockerode = createRequire(dockerodeMain);
+  const modemMain = fromDockerode.resolve('docker-modem');
+  for (const name of stubbed) {
+    for (const base of [fromDockerode, createRequire(modemMain)]) {
+      let resolved: string;
+      try {
+        resolved = base.resolve(name);
+      } catch {
+        continue;
+      }
+      if (require.cache[resolved]) continue;
+      const refuse = (): never => {
+        throw new Error(`Cordon does not support the Docker feature that needs ${name} (remote ssh:// engines, BuildKit sessions, folder build contexts)`);
+      };
+      // Members are looked up at load time (`require('ssh2').Client`) but only
+      // used by those features: hand out functions that refuse when called.
+      const stub = new Proxy({}, { get: (_t, prop) => (prop === '__esModule' || typeof prop === 'symbol' ? undefined : refuse) });
+      require.cache[resolved] = { id: resolved, filename: resolved, loaded: true, exports: stub } as unknown as NodeJS.Module;
+    }
+  }
+  return require('dockerode') as typeof Docker;
+}
 
 /** Where dockerode will connect, for messages. */
 function engineAddress(): string {
@@ -41,7 +77,24 @@ export class DockerEngine implements SandboxEngine {
   private readonly docker: Docker;
 
   constructor(docker?: Docker) {
-    this.docker = docker ?? new Docker();
+    this.docker = docker ?? new (loadDockerode())();
+  }
+
+  /**
+   * Whether the host applies AppArmor profiles. Read from the kernel for a local
+   * engine (no API round trip on the launch path); asked of the engine otherwise.
+   */
+  async apparmorEnabled(): Promise<boolean> {
+    const host = process.env['DOCKER_HOST'];
+    if (host === undefined || host.startsWith('unix://')) {
+      try {
+        return readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y' && existsSync('/sys/kernel/security/apparmor');
+      } catch {
+        return false;
+      }
+    }
+    const probe = await this.probe();
+    return probe.ok && probe.apparmor;
   }
 
   async probe(): Promise<EngineProbe> {
@@ -79,7 +132,9 @@ export class DockerEngine implements SandboxEngine {
     try {
       container = await this.docker.createContainer(toDockerCreateOptions(spec));
     } catch (err) {
-      throw new EngineUnavailableError(explainEngineError(err));
+      // No separate probe on the launch path: the engine's own refusal says
+      // what is missing, and nothing was created.
+      throw classifyCreateError(err, spec);
     }
     try {
       const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
@@ -169,6 +224,22 @@ export class DockerEngine implements SandboxEngine {
   get client(): Docker {
     return this.docker;
   }
+}
+
+function classifyCreateError(err: unknown, spec: SandboxSpec): EngineUnavailableError {
+  const e = err as { statusCode?: number; json?: { message?: string }; message?: string };
+  const msg = (e.json?.message ?? e.message ?? '').toLowerCase();
+  if (e.statusCode === 404 && msg.includes('image')) {
+    return new EngineUnavailableError(`image ${spec.image} is not in Docker Engine; build it with \`cordon image build\``, 'image');
+  }
+  if (msg.includes('runtime')) {
+    const hint =
+      spec.runtime === 'runsc'
+        ? 'gVisor is not registered with Docker Engine: install it (`sudo apt-get install runsc`), add {"runtimes":{"runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none","--host-uds=open"]}}} to /etc/docker/daemon.json and restart dockerd, or use --profile standard'
+        : `the "${spec.runtime}" runtime is not available in Docker Engine`;
+    return new EngineUnavailableError(`this profile needs runtime "${spec.runtime}": ${hint}`, 'runtime');
+  }
+  return new EngineUnavailableError(explainEngineError(err), 'engine');
 }
 
 function delay(ms: number): Promise<void> {

@@ -11,7 +11,13 @@ export interface SandboxEngine {
   /** Is the engine reachable, which version, which runtimes and security features. */
   probe(): Promise<EngineProbe>;
   hasImage(ref: string): Promise<boolean>;
-  /** Creates, attaches to and starts a sandbox. Output is wired before start, so nothing is lost. */
+  /** Whether AppArmor profiles can be applied (cheap: no API call for a local engine). */
+  apparmorEnabled(): Promise<boolean>;
+  /**
+   * Creates, attaches to and starts a sandbox. Output is wired before start, so
+   * nothing is lost. Throws EngineUnavailableError (with `reason`) when the
+   * engine is down or lacks the image or runtime; nothing is left behind then.
+   */
   start(spec: SandboxSpec, io: SandboxIo): Promise<RunningSandbox>;
   /** Sandboxes carrying every label in FILTER (value "" matches any value). */
   list(filter: Readonly<Record<string, string>>): Promise<SandboxInfo[]>;
@@ -83,4 +89,10 @@ export interface SandboxInfo {
 /** Thrown (and caught at the CLI edge) when the engine cannot be used; the message says how to fix it. */
 export class EngineUnavailableError extends Error {
   override readonly name = 'EngineUnavailableError';
+  constructor(
+    message: string,
+    readonly reason: 'engine' | 'image' | 'runtime' = 'engine',
+  ) {
+    super(message);
+  }
 }

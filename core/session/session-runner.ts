@@ -99,7 +99,8 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     try {
       running = await engine.start(spec, deps.io);
     } catch (err) {
-      const message = err instanceof EngineUnavailableError ? err.message : `sandbox failed to start: ${(err as Error).message}`;
+      const known = err instanceof EngineUnavailableError;
+      const message = known ? err.message : `sandbox failed to start: ${(err as Error).message}`;
       audit.record({
         kind: 'session.fail',
         ocsfClass: 'process_activity',
@@ -109,7 +110,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         sessionId,
         details: { profile: loaded.profile.name, runtime: loaded.profile.runtime },
       });
-      return { ok: false, failure: { code: 'engine', message } };
+      return { ok: false, failure: { code: known ? err.reason : 'engine', message } };
     }
     containerId = running.id;
     store.write({ ...record, placeholders: created, containerId });
@@ -197,19 +198,6 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
     return fail(audit, sessionId, { code: 'profile', message: `profile ${profile.name}: seccomp profile ${profile.seccomp} cannot be read as JSON (${(err as Error).message})` });
   }
 
-  const probe = await engine.probe();
-  if (!probe.ok) return fail(audit, sessionId, { code: 'engine', message: probe.message });
-  if (!probe.runtimes.includes(profile.runtime)) {
-    const hint =
-      profile.runtime === 'runsc'
-        ? 'gVisor is not registered with Docker Engine: install it (`sudo apt-get install runsc`), add {"runtimes":{"runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none","--host-uds=open"]}}} to /etc/docker/daemon.json and restart dockerd, or use --profile standard'
-        : `the "${profile.runtime}" runtime is not available in Docker Engine`;
-    return fail(audit, sessionId, { code: 'runtime', message: `profile ${profile.name} needs runtime "${profile.runtime}": ${hint}` });
-  }
-  if (!(await engine.hasImage(profile.image))) {
-    return fail(audit, sessionId, { code: 'image', message: `image ${profile.image} is not in Docker Engine; build it with \`cordon image build\`` });
-  }
-
   const ctx = mountRuleContext(paths, policy);
   const requests = [...profile.mounts, ...req.workspaces];
   const writeProtected = [...new Set([...profile.writeProtected, ...policy.workspaces.writeProtected])];
@@ -250,7 +238,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
       tmpfsBytes: profile.limits.tmpfsMiB * 1024 * 1024,
     },
     seccompProfile,
-    apparmorProfile: probe.apparmor ? profile.apparmor : null,
+    apparmorProfile: (await engine.apparmorEnabled()) ? profile.apparmor : null,
     homeDir,
     tty: req.tty,
     labels: {
