@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -644,6 +644,16 @@ void test('clients that vanish mid-request, mid-body or mid-tunnel do not distur
     provider.server.close();
     provider.server.closeAllConnections();
   }
+});
+
+void test('start() explains an over-long socket path and refuses to replace a non-socket file', async () => {
+  const audit = new MemoryAuditSink();
+  const long = new EgressProxy({ socketPath: join(dir, 'x'.repeat(120)), policy: policy({}), audit });
+  await assert.rejects(long.start(), /at most 103/);
+  const file = join(dir, 'not-a-socket');
+  writeFileSync(file, 'keep me');
+  const clash = new EgressProxy({ socketPath: file, policy: policy({}), audit });
+  await assert.rejects(clash.start(), /not a socket/);
 });
 
 void test('stop() closes the socket; new connections then fail (fail closed)', async () => {

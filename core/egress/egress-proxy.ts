@@ -345,6 +345,10 @@ export class EgressProxy {
   async start(): Promise<void> {
     if (this.server) return;
     const path = this.options.socketPath;
+    // sockaddr_un holds 108 bytes on Linux (104 on macOS); a longer path fails with an opaque EINVAL.
+    if (Buffer.byteLength(path) > 103) {
+      throw new Error(`egress proxy: socket path is ${Buffer.byteLength(path)} bytes; Unix sockets allow at most 103. Use a shorter session folder.`);
+    }
     try {
       if (lstatSync(path).isSocket()) unlinkSync(path);
       else throw new Error(`egress proxy: ${path} exists and is not a socket`);
