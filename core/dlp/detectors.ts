@@ -344,8 +344,14 @@ const jwt: AnchoredDetector = {
   },
 };
 
+/** RFC 2606/6761 names reserved for documentation and testing. */
+const EXAMPLE_DOMAIN_RE = /(?:^|\.)(?:example\.(?:com|org|net)|example|test|invalid|localhost|local)$/i;
+
+/** Hosts only documentation uses; `localhost` and `.local` are real (developer) hosts, so they still count. */
+const DOC_HOST_RE = /(?:^|\.)(?:example\.(?:com|org|net)|example|test|invalid)$/i;
+
 const urlSchemeRe = /[A-Za-z][A-Za-z0-9+.-]{0,30}$/;
-const urlUserinfoRe = /[^\s:@/?#"'<>\\]{1,128}:([^\s@/?#"'<>\\]{1,256})@[A-Za-z0-9[]/dy;
+const urlUserinfoRe = /[^\s:@/?#"'<>\\]{1,128}:([^\s@/?#"'<>\\]{1,256})@([A-Za-z0-9.-]{1,253}|\[)/dy;
 const urlCredentials: AnchoredDetector = {
   ids: ['url_credentials'],
   category: 'secret',
@@ -359,6 +365,8 @@ const urlCredentials: AnchoredDetector = {
     const pass = m?.[1];
     if (span === undefined || pass === undefined) return null;
     if (looksLikePlaceholder(pass) || /^(?:pass(?:word)?|pwd|secret|x+|\*+|user|token)$/i.test(pass)) return null;
+    // Documentation URLs (`https://abc:xyz@example.com`) carry sample credentials.
+    if (DOC_HOST_RE.test(m?.[2] ?? '')) return null;
     // Only the password is claimed: the redacted URL still shows host and user.
     return { detector: 'url_credentials', start: span[0], end: span[1], confidence: 0.9 };
   },
@@ -374,6 +382,7 @@ const phantom = prefixed(
 const genericRe = new RegExp(`${ASSIGN}([^\\s"'\\x60\\\\,;<>(){}\\[\\]]{8,200})`, 'dy');
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MEMBER_ACCESS_RE = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/;
+const TYPE_NAME_RE = /^(?:[A-Z]{1,5}[a-z]{0,12}[0-9]{0,2})+$/;
 const CHAR_CLASSES = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/];
 
 /**
@@ -386,9 +395,13 @@ export function passesSecretEntropyGate(value: string): number | null {
   if (UUID_RE.test(value) || MEMBER_ACCESS_RE.test(value) || /^[./~]|\.(?:json|ya?ml|txt|pem|key|env)$/i.test(value)) {
     return null;
   }
+  const h = shannonEntropy(value);
+  // Lower-case words joined by - _ or . (`same-origin`, `read_only`) are settings, not secrets.
+  if (/^[a-z]+(?:[-_.][a-z]+)*$/.test(value)) return null;
+  // Letters only: a type annotation (`token: CommentOrToken`) or a word, unless long and random.
+  if (/^[A-Za-z_]+$/.test(value) && (value.length < 24 || h < 4)) return null;
   let classes = 0;
   for (const re of CHAR_CLASSES) if (re.test(value)) classes++;
-  const h = shannonEntropy(value);
   const needed = value.length >= 20 ? 3.2 : 2.8;
   if (classes < 2 || h < needed) return null;
   return Math.min(0.9, 0.5 + (h - needed) / 4);
@@ -410,6 +423,11 @@ const genericAssignment: AnchoredDetector = {
     if (span === undefined || value === undefined) return null;
     // `token = makeToken(x)`: the value stops at `(`, and a call is not a secret.
     if (text.charCodeAt(span[1]) === 40) return null;
+    // `ArrowToken = ArrowToken$1`: a value naming the concept is an identifier, not a secret.
+    if (value.toLowerCase().includes(anchor.toLowerCase())) return null;
+    // `secret: Uint8Array)` / `creds: OAuth2Client,`: a CamelCase type name in a
+    // parameter list or generic, not a value. (A YAML value ends at the line end.)
+    if (TYPE_NAME_RE.test(value) && /[),;<>[\]{|=]/.test(text[span[1]] ?? '')) return null;
     const c = passesSecretEntropyGate(value);
     if (c === null) return null;
     return { detector: 'generic_secret_assignment', start: span[0], end: span[1], confidence: c };
@@ -422,7 +440,6 @@ const NOT_TLDS = new Set([
   'png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'ico', 'js', 'mjs', 'cjs', 'ts', 'tsx', 'jsx', 'css', 'scss', 'map', 'json',
   'html', 'md', 'txt', 'py', 'rb', 'go', 'rs', 'java', 'lock', 'yaml', 'yml', 'toml', 'xml', 'wasm', 'pdf', 'zip', 'gz',
 ]);
-const EXAMPLE_DOMAIN_RE = /(?:^|\.)(?:example\.(?:com|org|net)|example|test|invalid|localhost|local)$/i;
 const email: AnchoredDetector = {
   ids: ['email'],
   category: 'pii',
@@ -446,6 +463,8 @@ const email: AnchoredDetector = {
     if (NOT_TLDS.has(tld.toLowerCase())) return null;
     const domain = m[0];
     if (EXAMPLE_DOMAIN_RE.test(domain)) return null;
+    // `git@github.com:org/repo` is an SSH remote, and GitHub's noreply addresses identify no one.
+    if (text.slice(start, at) === 'git' || /users\.noreply\.github\.com$/i.test(domain)) return null;
     return { detector: 'email', start, end: at + 1 + domain.length, confidence: 0.95 };
   },
 };

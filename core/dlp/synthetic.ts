@@ -191,7 +191,7 @@ export const POSITIVE_GENERATORS: Readonly<Record<BuiltinDetectorId, Gen>> = {
     value: r.str(ALNUM, 6) + r.pick(['!', '%21', '9', 'x']) + r.str(ALNUM, r.int(6, 14)),
     templates: [
       'DATABASE_URL=postgres://app:{}@db.internal:5432/main',
-      'git clone https://deploy:{}@git.corp.example.net/repo.git',
+      'git clone https://deploy:{}@git.corp.internal/repo.git',
       'redis://default:{}@cache:6379/0',
       'amqp://svc:{}@mq.local/vhost',
     ],
@@ -320,6 +320,14 @@ export function hardNegatives(r: Rng): string[] {
     `price 1234 5678 units`,
     `isbn 978-3-16-148410-0`,
     `coordinates 40.7128, -74.0060`,
+    // Shapes seen in real code (a scan of node_modules) that must stay quiet:
+    `declare function isArrowToken(token: CommentOrToken): token is ArrowToken;`,
+    `type ArrowToken = ArrowToken$1;`,
+    `setSecret(secret: Uint8Array, signal?: AbortSignal): void`,
+    `fetch(url, { credentials: "same-origin" })`,
+    `new URL('https://abc:xyz@example.com')`,
+    `git clone git@github.com:org/repo.git`,
+    `const tokenizer = new Tokenizer(options);`,
   ];
 }
 
