@@ -194,6 +194,37 @@ void test('CONNECT tunnel relays both ways and records bytes on close', async ()
   assert.ok(Number(ev.details?.['bytesDown']) > 20);
 });
 
+void test('a tunnel delivers every byte to a slow reader after the server closes', async () => {
+  const size = 8 * 1024 * 1024;
+  const bulk = net.createServer((s) => {
+    s.on('error', () => undefined);
+    s.once('data', () => s.end(Buffer.alloc(size, 7)));
+  });
+  await new Promise<void>((r) => bulk.listen(0, '127.0.0.1', r));
+  const port = (bulk.address() as net.AddressInfo).port;
+  try {
+    const { socketPath } = await startProxy({ allow: [`bulk.test:${port}`], allowRanges: ['127.0.0.0/8'], resolve: { 'bulk.test': '127.0.0.1' } });
+    const t = await connectTunnel(socketPath, `bulk.test:${port}`);
+    assert.ok(t.socket);
+    const sock = t.socket;
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      sock.on('data', (c: Buffer) => (got += c.length));
+      sock.on('close', () => resolve());
+      sock.write('go');
+      // Read in short bursts so the proxy is still buffering when the server closes.
+      const iv = setInterval(() => {
+        sock.resume();
+        setTimeout(() => sock.pause(), 2);
+      }, 5);
+      sock.on('close', () => clearInterval(iv));
+    });
+    assert.equal(got, size);
+  } finally {
+    bulk.close();
+  }
+});
+
 void test('every resolved address is checked, the name is resolved once, and only the checked address is dialled', async () => {
   let calls = 0;
   const answers: IpAddress[][] = [[parseIp('127.0.0.1')!], [parseIp('127.0.0.1')!, parseIp('10.0.0.1')!]];

@@ -687,16 +687,22 @@ export class EgressProxy {
       upstream.setNoDelay(true);
       upstream.on('error', () => upstream.destroy());
       let closed = 0;
-      const onClose = (): void => {
-        client.destroy();
-        upstream.destroy();
+      const onClose = (other: net.Socket) => (hadError: boolean): void => {
+        if (hadError) {
+          other.destroy();
+        } else if (!other.destroyed) {
+          // Let the other side flush what it still buffers, but do not let a
+          // peer that never closes hold the tunnel slot forever.
+          other.end();
+          setTimeout(() => other.destroy(), 10_000).unref();
+        }
         if (++closed === 2) {
           release();
           this.recordClose('connect', v, upstream.bytesWritten, upstream.bytesRead, started);
         }
       };
-      client.once('close', onClose);
-      upstream.once('close', onClose);
+      client.once('close', onClose(upstream));
+      upstream.once('close', onClose(client));
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (up.head.length > 0) client.write(up.head);
       if (head.length > 0) upstream.write(head);
