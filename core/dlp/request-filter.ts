@@ -172,7 +172,8 @@ function rewriteJsonStrings(json: string, fn: (value: string) => string | typeof
   const re = new RegExp(JSON_STRING_RE.source, 'g');
   for (let m = re.exec(json); m !== null; m = re.exec(json)) {
     const literal = m[0];
-    const decoded = JSON.parse(literal) as string;
+    // Most literals (keys, short values) have no escapes: skip the JSON parser for them.
+    const decoded = literal.includes('\\') ? (JSON.parse(literal) as string) : literal.slice(1, -1);
     const next = fn(decoded);
     if (next === OVER_BUDGET) return OVER_BUDGET;
     if (next !== decoded) {
