@@ -160,3 +160,51 @@ void test("the host's own addresses are refused even when public", () => {
   assert.equal(checkAddress(b, { allowRanges: [], hostAddresses }).verdict, 'deny');
   assert.equal(checkAddress(c, { allowRanges: [], hostAddresses }).verdict, 'allow');
 });
+
+/** Small deterministic PRNG so the differential tests are repeatable. */
+function prng(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 2 ** 32;
+  };
+}
+
+void test('differential: numeric hosts parse exactly as WHATWG URL parses them', () => {
+  const rand = prng(3);
+  const alphabet = '0123456789abcdefx.X';
+  for (let i = 0; i < 30000; i++) {
+    let h = '';
+    const len = 1 + Math.floor(rand() * 14);
+    for (let j = 0; j < len; j++) h += alphabet[Math.floor(rand() * alphabet.length)];
+    let want: string;
+    try {
+      const host = new URL(`http://${h}/`).hostname;
+      want = /^\d+\.\d+\.\d+\.\d+$/.test(host) ? `ip:${host}` : 'name';
+    } catch {
+      want = 'invalid';
+    }
+    const r = parseHostLiteral(h);
+    const got = r.kind === 'ip' ? `ip:${formatIp(r.address)}` : r.kind;
+    // URL also rejects some non-numeric names ("a..b"); normaliseHost refuses those separately.
+    if (!(want === 'invalid' && got === 'name')) assert.equal(got, want, JSON.stringify(h));
+  }
+});
+
+void test('differential: bracketed IPv6 parses exactly as WHATWG URL parses it', () => {
+  const rand = prng(7);
+  const alphabet = '0123:45:6f:f:::.1..';
+  for (let i = 0; i < 30000; i++) {
+    let h = '';
+    const len = 2 + Math.floor(rand() * 20);
+    for (let j = 0; j < len; j++) h += alphabet[Math.floor(rand() * alphabet.length)];
+    let want: string;
+    try {
+      want = `ip:${new URL(`http://[${h}]/`).hostname.slice(1, -1)}`;
+    } catch {
+      want = 'invalid';
+    }
+    const r = parseHostLiteral(`[${h}]`);
+    assert.equal(r.kind === 'ip' ? `ip:${formatIp(r.address)}` : r.kind, want, JSON.stringify(h));
+  }
+});

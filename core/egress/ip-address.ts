@@ -100,9 +100,9 @@ export function parseIpv6(text: string): IpAddress | null {
   let tailV4: Uint8Array | null = null;
   const lastColon = text.lastIndexOf(':');
   if (lastColon >= 0 && text.slice(lastColon + 1).includes('.')) {
-    // Embedded dotted quad (::ffff:1.2.3.4); only strict dotted-decimal is valid here.
+    // Embedded dotted quad (::ffff:1.2.3.4); only strict dotted-decimal, no leading zeros (as WHATWG).
     const quad = text.slice(lastColon + 1);
-    if (!/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(quad)) return null;
+    if (!/^(?:(?:0|[1-9]\d{0,2})\.){3}(?:0|[1-9]\d{0,2})$/.test(quad)) return null;
     const nums = quad.split('.').map(Number);
     if (nums.some((x) => x > 255)) return null;
     tailV4 = Uint8Array.from(nums);
