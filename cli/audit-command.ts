@@ -2,7 +2,7 @@ import { verifyAuditLog } from '../core/audit/audit-verify.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
 
-export async function auditVerify(ctx: CliContext, opts: { dir?: string; json?: boolean }): Promise<number> {
+export function auditVerify(ctx: CliContext, opts: { dir?: string; json?: boolean }): number {
   const dir = opts.dir ?? ctx.paths.auditDir;
   const res = verifyAuditLog(dir);
   if (opts.json) {

@@ -19,7 +19,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return context;
   };
   const act =
-    <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<number>) =>
+    <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<number> | number) =>
     async (...args: A): Promise<void> => {
       exitCode = await fn(await getContext(), ...args);
     };

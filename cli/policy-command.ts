@@ -4,7 +4,7 @@ import { profileJsonSchema } from '../core/profiles/profile-json-schema.js';
 import { CliExit, type CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
 
-export async function policyShow(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
+export function policyShow(ctx: CliContext, opts: { json?: boolean }): number {
   const res = loadPolicy(ctx.paths);
   if (!res.ok) throw new CliExit(EXIT.policyInvalid, `policy is invalid:\n${res.issues.map((i) => `  ${i.source}: ${i.path}: ${i.message}`).join('\n')}`);
   const sources = res.sources.map((s) => ({ kind: s.kind, file: s.file }));
@@ -17,7 +17,7 @@ export async function policyShow(ctx: CliContext, opts: { json?: boolean }): Pro
   return EXIT.ok;
 }
 
-export async function policyValidate(file: string): Promise<number> {
+export function policyValidate(file: string): number {
   const issues = validatePolicyFile(file);
   if (issues.length === 0) {
     process.stdout.write(`${file}: valid\n`);
@@ -27,12 +27,12 @@ export async function policyValidate(file: string): Promise<number> {
   return EXIT.checkFailed;
 }
 
-export async function policySchema(): Promise<number> {
+export function policySchema(): number {
   process.stdout.write(JSON.stringify(policyJsonSchema(), null, 2) + '\n');
   return EXIT.ok;
 }
 
-export async function profileSchema(): Promise<number> {
+export function profileSchema(): number {
   process.stdout.write(JSON.stringify(profileJsonSchema(), null, 2) + '\n');
   return EXIT.ok;
 }

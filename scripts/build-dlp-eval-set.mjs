@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-/* global URL, process, console */
 // Writes Cordon's labelled DLP evaluation set as JSON lines:
 //   {"text": "...", "labels": [{"detector": "...", "start": N, "end": N}]}
 // start/end are JavaScript string indices into text; an empty labels list is

@@ -101,7 +101,7 @@ async function fetchClaudeBinary(cache: string, progress: (l: string) => void): 
 async function importRootfs(docker: Docker, rootfs: string, tag: string): Promise<void> {
   const [repo, version] = splitTag(tag);
   const tar = spawn('tar', ['--numeric-owner', '--exclude=./.cordon-complete', '-C', rootfs, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const stream = await docker.importImage(tar.stdout as unknown as string, {
+  const stream = await docker.importImage(tar.stdout, {
     repo,
     tag: version,
     changes: [

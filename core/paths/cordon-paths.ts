@@ -46,23 +46,14 @@ function nonEmpty(v: string | undefined): string | undefined {
 }
 
 function defaultHome(env: NodeJS.ProcessEnv, platform: NodeJS.Platform, userHome: string): string {
-  switch (platform) {
-    case 'darwin':
-      return join(userHome, 'Library', 'Application Support', 'Cordon');
-    case 'win32':
-      return join(nonEmpty(env['APPDATA']) ?? join(userHome, 'AppData', 'Roaming'), 'Cordon');
-    default:
-      return join(nonEmpty(env['XDG_DATA_HOME']) ?? join(userHome, '.local', 'share'), 'cordon');
-  }
+  if (platform === 'darwin') return join(userHome, 'Library', 'Application Support', 'Cordon');
+  if (platform === 'win32') return join(nonEmpty(env['APPDATA']) ?? join(userHome, 'AppData', 'Roaming'), 'Cordon');
+  // Linux and other Unixes: the XDG data folder.
+  return join(nonEmpty(env['XDG_DATA_HOME']) ?? join(userHome, '.local', 'share'), 'cordon');
 }
 
 function defaultPolicyDir(env: NodeJS.ProcessEnv, platform: NodeJS.Platform): string {
-  switch (platform) {
-    case 'darwin':
-      return '/Library/Application Support/Cordon/policies';
-    case 'win32':
-      return join(nonEmpty(env['ProgramData']) ?? 'C:\\ProgramData', 'Cordon', 'policies');
-    default:
-      return '/etc/cordon/policies';
-  }
+  if (platform === 'darwin') return '/Library/Application Support/Cordon/policies';
+  if (platform === 'win32') return join(nonEmpty(env['ProgramData']) ?? 'C:\\ProgramData', 'Cordon', 'policies');
+  return '/etc/cordon/policies';
 }

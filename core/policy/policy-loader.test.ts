@@ -9,7 +9,7 @@ import { loadPolicy, parsePolicyText } from './policy-loader.js';
 const root = mkdtempSync(join(tmpdir(), 'cordon-policy-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-function setup(name: string, user: unknown, managed: Record<string, unknown | string>): ReturnType<typeof resolveCordonPaths> {
+function setup(name: string, user: unknown, managed: Record<string, unknown>): ReturnType<typeof resolveCordonPaths> {
   const home = join(root, name, 'home');
   const pol = join(root, name, 'policies');
   mkdirSync(home, { recursive: true });

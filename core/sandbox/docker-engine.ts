@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { PassThrough } from 'node:stream';
 import { toDockerCreateOptions } from './container-spec.js';
+import { demuxDockerStream } from './docker-stream.js';
 import {
   EngineUnavailableError,
   type EngineProbe,
@@ -58,14 +59,11 @@ const HOW_TO_START =
 /** Turns a connection error into one sentence that says what to do. */
 export function explainEngineError(err: unknown): string {
   const e = err as NodeJS.ErrnoException & { statusCode?: number; json?: { message?: string } };
-  switch (e.code) {
-    case 'ENOENT':
-    case 'ECONNREFUSED':
-      return `Docker Engine is not running (nothing answers at ${engineAddress()}). ${HOW_TO_START}`;
-    case 'EACCES':
-      return `Permission denied on ${engineAddress()}: your user may not use Docker Engine. Add it to the "docker" group or run as an administrator.`;
-    default:
-      break;
+  if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') {
+    return `Docker Engine is not running (nothing answers at ${engineAddress()}). ${HOW_TO_START}`;
+  }
+  if (e.code === 'EACCES') {
+    return `Permission denied on ${engineAddress()}: your user may not use Docker Engine. Add it to the "docker" group or run as an administrator.`;
   }
   const msg = e.json?.message ?? e.message ?? String(err);
   return `Docker Engine error: ${msg.trim()}`;
@@ -137,7 +135,7 @@ export class DockerEngine implements SandboxEngine {
       throw classifyCreateError(err, spec);
     }
     try {
-      const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
+      const stream = await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true });
       const outputDone = new Promise<void>((resolve) => {
         stream.once('end', resolve);
         stream.once('close', resolve);
@@ -150,7 +148,7 @@ export class DockerEngine implements SandboxEngine {
         const errOut = new PassThrough();
         out.pipe(io.stdout, { end: false });
         errOut.pipe(io.stderr, { end: false });
-        container.modem.demuxStream(stream, out, errOut);
+        demuxDockerStream(stream, out, errOut);
       }
       // Exit status is only trustworthy once the engine reports it: wait first,
       // then drain output, so a fast command's last lines are not cut off.
@@ -159,7 +157,7 @@ export class DockerEngine implements SandboxEngine {
       const waitPromise = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
       await container.start();
       if (io.stdin) {
-        io.stdin.pipe(stream as unknown as NodeJS.WritableStream);
+        io.stdin.pipe(stream);
       } else {
         // Half-close: the command sees end-of-file on stdin.
         (stream as unknown as { end: () => void }).end();

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Sets up everything Cordon needs on a Debian/Ubuntu machine, idempotently:
+#   - Debian packages: Docker Engine (docker.io), gVisor (runsc), debootstrap,
+#     gnome-keyring + D-Bus (a real Secret Service), Xvfb, xclip, Chromium,
+#     util-linux's script(1), gcc (the static in-sandbox relay);
+#   - a running Docker Engine (systemd when present, else scripts/start-dockerd.sh);
+#   - npm dependencies and the compiled CLI;
+#   - the default agent image (cordon image build), unless it already exists.
+# Needs root for apt-get, dockerd and debootstrap: it re-runs those parts with
+# sudo when started as another user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+need_pkgs=()
+need() { dpkg -s "$1" >/dev/null 2>&1 || need_pkgs+=("$1"); }
+for p in docker.io runsc debootstrap gnome-keyring dbus dbus-x11 libsecret-tools xvfb xclip xdotool chromium util-linux gcc libc6-dev ca-certificates curl; do need "$p"; done
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  echo "setup: installing ${need_pkgs[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Cordon needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
+    as_root systemctl start docker
+  else
+    as_root bash scripts/start-dockerd.sh
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build --silent
+
+if ! docker image inspect cordon/agent:1 >/dev/null 2>&1; then
+  as_root env "PATH=$PATH" node bin/cordon.js image build
+fi
+echo "setup: done. Try: npx cordon doctor && npx cordon demo"
