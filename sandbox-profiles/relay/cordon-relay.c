@@ -189,31 +189,44 @@ static void accept_all(int lfd) {
   }
 }
 
-/* Moves bytes src -> dst for one direction. Returns -1 on a hard error. */
+/* Moves bytes src -> dst for one direction. After poll says the source is
+ * readable, keep reading and writing until one side would block (bounded), so a
+ * bulk transfer costs one poll per several buffers, not one per buffer.
+ * Returns -1 on a hard error. */
 static int pump(int src, int dst, struct pipe_dir *d, short src_rev, short dst_rev) {
-  if (!d->buf && !d->eof && (src_rev & (POLLIN | POLLHUP | POLLERR))) {
-    d->buf = malloc(BUF_SIZE);
-    if (!d->buf) return -1;
-    ssize_t n = read(src, d->buf, BUF_SIZE);
-    if (n > 0) {
-      d->len = (size_t)n;
-      d->off = 0;
-      dst_rev |= POLLOUT; /* try writing at once: usually the socket has room */
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-      d->eof = 1;
-      free_dir(d);
-    } else {
-      free_dir(d);
+  int may_read = (src_rev & (POLLIN | POLLHUP | POLLERR)) != 0;
+  int may_write = (dst_rev & (POLLOUT | POLLERR | POLLHUP)) != 0;
+  for (int round = 0; round < 16; round++) {
+    int progress = 0;
+    if (!d->buf && !d->eof && may_read) {
+      d->buf = malloc(BUF_SIZE);
+      if (!d->buf) return -1;
+      ssize_t n = read(src, d->buf, BUF_SIZE);
+      if (n > 0) {
+        d->len = (size_t)n;
+        d->off = 0;
+        may_write = 1; /* try writing at once: usually the socket has room */
+        progress = 1;
+      } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        d->eof = 1;
+        free_dir(d);
+      } else {
+        free_dir(d);
+        may_read = 0;
+      }
     }
-  }
-  if (d->buf && (dst_rev & (POLLOUT | POLLERR | POLLHUP))) {
-    ssize_t n = send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno != EAGAIN && errno != EINTR) return -1;
-    } else {
-      d->off += (size_t)n;
-      if (d->off == d->len) free_dir(d);
+    if (d->buf && may_write) {
+      ssize_t n = send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) return -1;
+        may_write = 0;
+      } else {
+        d->off += (size_t)n;
+        if (d->off == d->len) free_dir(d);
+        progress = 1;
+      }
     }
+    if (!progress) break;
   }
   if (d->eof && !d->buf && !d->shut) {
     shutdown(dst, SHUT_WR); /* pass the half-close on, as a TCP proxy should */
