@@ -27,3 +27,4 @@ export type {
 export { TokenVault, createRehydrateTransform, safeEmitLength } from './vault.js';
 export type { TokenVaultOptions, TokenizeResult, RehydrateEncoding, RehydrateTransformOptions } from './vault.js';
 export { checkCustomPattern } from './custom-patterns.js';
+export { createSseRehydrateTransform, createResponseRehydrator } from './sse-rehydrate.js';
