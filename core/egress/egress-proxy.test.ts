@@ -242,12 +242,14 @@ void test('every resolved address is checked, the name is resolved once, and onl
 
 void test('a dual-stack name falls back to its next checked address when the first refuses', async () => {
   const resolver: HostResolver = () => Promise.resolve({ ok: true, addresses: [parseIp('::1')!, parseIp('127.0.0.1')!] });
-  const { socketPath } = await startProxy({ allow: [`dual.test:${targetPort}`], allowRanges: ['127.0.0.0/8', '::1/128'] }, { resolver });
+  const { socketPath, audit } = await startProxy({ allow: [`dual.test:${targetPort}`], allowRanges: ['127.0.0.0/8', '::1/128'] }, { resolver });
   // The target listens on 127.0.0.1 only, so [::1] is refused and 127.0.0.1 answers.
   const t = await connectTunnel(socketPath, `dual.test:${targetPort}`);
   assert.equal(t.status, 200);
   assert.ok(t.socket);
   assert.match(await getOverSocket(t.socket, 'dual.test'), /hello GET/);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(audit.events.find((e) => e.kind === 'egress.allow')?.details?.['address'], '127.0.0.1', 'audit names the address really dialled');
 });
 
 void test('metadata, private and link-local names are refused by classification alone', async () => {

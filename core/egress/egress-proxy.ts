@@ -679,13 +679,16 @@ export class EgressProxy {
       }
       const upstream = up.socket;
       this.track(upstream);
-      if (client.destroyed) {
+      // The client gave up, or the proxy was stopped, while we were dialling.
+      if (client.destroyed || !this.server) {
         upstream.destroy();
+        client.destroy();
         release();
         return;
       }
       upstream.setNoDelay(true);
       upstream.on('error', () => upstream.destroy());
+      const dialled = v.route.kind === 'direct' ? (upstream.remoteAddress ?? null) : null;
       let closed = 0;
       const onClose = (other: net.Socket) => (hadError: boolean): void => {
         if (hadError) {
@@ -698,7 +701,8 @@ export class EgressProxy {
         }
         if (++closed === 2) {
           release();
-          this.recordClose('connect', v, upstream.bytesWritten, upstream.bytesRead, started);
+          // The address actually dialled (a dual-stack host may have fallen back to its second address).
+          this.recordClose('connect', v, upstream.bytesWritten, upstream.bytesRead, started, dialled ? { address: dialled } : {});
         }
       };
       client.once('close', onClose(upstream));
