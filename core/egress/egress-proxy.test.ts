@@ -284,6 +284,13 @@ void test('report mode lets a would-deny through and records it', async () => {
   const ev = audit.events.find((e) => e.kind === 'egress.would_deny');
   assert.ok(ev);
   assert.equal(ev.details?.['reason'], 'host_not_allowed');
+  // An allowed name on a blocked (non-metadata) address is also let through and recorded.
+  const r2 = await startProxy({ mode: 'report', allow: [`loop.test:${targetPort}`], resolve: { 'loop.test': '127.0.0.1' } });
+  assert.equal((await viaProxy(r2.socketPath, `http://loop.test:${targetPort}/`)).status, 200);
+  await new Promise((res) => setTimeout(res, 50));
+  const ev2 = r2.audit.events.find((e) => e.kind === 'egress.would_deny');
+  assert.equal(ev2?.details?.['reason'], 'address_blocked');
+  assert.equal(ev2?.details?.['addressCategory'], 'loopback');
 });
 
 void test('setPolicy applies to the next connection without a restart', async () => {
