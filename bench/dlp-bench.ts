@@ -11,6 +11,7 @@
 import { createModelRequestFilter } from '../core/dlp/request-filter.js';
 import { DlpPolicySchema } from '../core/dlp/policy.js';
 import { createScanner } from '../core/dlp/scanner.js';
+import { BUILTIN_DETECTOR_IDS } from '../core/dlp/types.js';
 import { buildEvalSet, cleanCorpus, denseCorpus } from '../core/dlp/synthetic.js';
 import { evaluate, formatEvalReport } from '../core/dlp/eval.js';
 
@@ -43,7 +44,7 @@ function main(): void {
   // Redact everything (block too) so the rewrite path runs for every finding.
   const policy = DlpPolicySchema.parse({
     categories: { secret: 'redact', pii: 'redact', custom: 'redact' },
-    detectors: {},
+    detectors: Object.fromEntries(BUILTIN_DETECTOR_IDS.map((id) => [id, { action: 'redact' }])),
     corporateCidrs: CORPORATE_CIDRS,
     budget: UNLIMITED,
   });

@@ -13,6 +13,13 @@
 /** Largest repeat count a custom pattern may use. */
 export const MAX_BOUND = 256;
 
+/**
+ * Cap on the product of (bound + 1) over all quantifiers: consecutive bounded
+ * quantifiers over overlapping classes (`\d{0,256}\d{0,256}\d{0,256}`) can
+ * backtrack through every split, so their combined range is what costs.
+ */
+export const MAX_BOUND_PRODUCT = 1_000_000;
+
 /** Result of checking a custom pattern. */
 export type PatternCheck = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
@@ -36,6 +43,7 @@ export function checkCustomPattern(source: string): PatternCheck {
   const stack: Frame[] = [{ hasQuantifier: false, hasAlternation: false }];
   // What the next quantifier would apply to: a closed group's frame, or a plain atom.
   let lastAtom: Frame | 'atom' | null = null;
+  let boundProduct = 1;
   let i = 0;
   while (i < source.length) {
     const ch = source[i] ?? '';
@@ -116,6 +124,10 @@ export function checkCustomPattern(source: string): PatternCheck {
         }
         if (lastAtom !== 'atom' && max > 1 && (lastAtom.hasQuantifier || lastAtom.hasAlternation)) {
           return { ok: false, reason: `a repeated group may not contain a quantifier or '|' (at ${i})` };
+        }
+        boundProduct *= max + 1;
+        if (boundProduct > MAX_BOUND_PRODUCT) {
+          return { ok: false, reason: `quantifier bounds multiply to more than ${MAX_BOUND_PRODUCT}: use fewer or smaller repeats` };
         }
         top.hasQuantifier = true;
         lastAtom = null;

@@ -100,8 +100,12 @@ const BudgetSchema = z
   })
   .describe('Per-scan limits.');
 
-/** Actions for the built-in detectors that differ from their category default. */
-const DEFAULT_DETECTOR_RULES: Record<string, z.infer<typeof DetectorRuleSchema>> = {
+/**
+ * Actions for the built-in detectors that differ from their category default.
+ * They stay in force for every detector a policy's `detectors` map does not
+ * mention, so listing one detector cannot silently unblock private keys.
+ */
+export const DEFAULT_DETECTOR_RULES: Readonly<Record<string, z.infer<typeof DetectorRuleSchema>>> = {
   // Private keys and service-account files are never needed by a model and
   // cannot be partially useful: stop the request.
   pem_private_key: { action: 'block' },
@@ -134,7 +138,9 @@ export const DlpPolicySchema = z
     detectors: z
       .record(z.string(), DetectorRuleSchema)
       .default(DEFAULT_DETECTOR_RULES)
-      .describe('Per-detector rules keyed by built-in detector id. Replaces the defaults as a whole when given.'),
+      .describe(
+        'Per-detector rules keyed by built-in detector id. Each field you set overrides the built-in default for that detector; detectors you do not list keep their defaults (private keys and service-account files: block; phantom tokens, cards, SSNs, IBANs, corporate IPs: redact).',
+      ),
     destinations: z
       .record(z.string().min(1), DestinationSchema)
       .default({})
@@ -209,8 +215,8 @@ export function resolveAction(policy: DlpPolicy, detector: DetectorId, category:
   if (destDetector !== undefined) return destDetector;
   const destCategory = dest?.categories?.[category];
   if (destCategory !== undefined) return destCategory;
-  const rule = Object.hasOwn(policy.detectors, detector) ? policy.detectors[detector] : undefined;
-  if (rule?.action !== undefined) return rule.action;
+  const rule = detectorRule(policy, detector);
+  if (rule.action !== undefined) return rule.action;
   if (detector.startsWith('custom:')) {
     const c = policy.customPatterns.find((x) => `custom:${x.id}` === detector);
     if (c !== undefined) return c.action;
@@ -221,12 +227,18 @@ export function resolveAction(policy: DlpPolicy, detector: DetectorId, category:
   return policy.categories[category];
 }
 
+/** A detector's effective rule: the policy's fields over the built-in default's. */
+function detectorRule(policy: DlpPolicy, detector: string): z.infer<typeof DetectorRuleSchema> {
+  const base = Object.hasOwn(DEFAULT_DETECTOR_RULES, detector) ? DEFAULT_DETECTOR_RULES[detector] : undefined;
+  const own = Object.hasOwn(policy.detectors, detector) ? policy.detectors[detector] : undefined;
+  return { ...base, ...own };
+}
+
 /** The scanner configuration a policy implies. */
 export function scannerConfigFromPolicy(policy: DlpPolicy): ScannerConfig {
   const disabled = new Set<BuiltinDetectorId>();
   for (const id of BUILTIN_DETECTOR_IDS) {
-    const rule = Object.hasOwn(policy.detectors, id) ? policy.detectors[id] : undefined;
-    if (rule?.enabled === false) disabled.add(id);
+    if (detectorRule(policy, id).enabled === false) disabled.add(id);
   }
   return {
     disabledDetectors: disabled,

@@ -100,6 +100,11 @@ void describe('model request filter', () => {
     assert.equal(resolveAction(policy, 'email', 'pii', 'anthropic'), 'tokenize');
     assert.equal(resolveAction(policy, 'aws_access_key_id', 'secret', 'local-llm'), 'block');
     assert.equal(resolveAction(policy, 'credit_card', 'pii', 'anthropic'), 'redact');
+    // Listing one detector keeps the built-in defaults of the others.
+    const partial = DlpPolicySchema.parse({ detectors: { email: { enabled: false } } });
+    assert.equal(resolveAction(partial, 'pem_private_key', 'secret', 'anthropic'), 'block');
+    const relaxed = DlpPolicySchema.parse({ detectors: { pem_private_key: { action: 'redact' } } });
+    assert.equal(resolveAction(relaxed, 'pem_private_key', 'secret', 'anthropic'), 'redact');
     // No prototype keys leak in as destinations.
     assert.equal(resolveAction(policy, 'email', 'pii', '__proto__'), 'tokenize');
   });
@@ -157,6 +162,8 @@ void describe('custom pattern safety check', () => {
     ['(a)\\1', false],
     ['(?<=x)y', false],
     ['[a-z]{1,1000}', false],
+    ['[0-9]{0,256}[0-9]{0,256}[0-9]{0,256}', false],
+    ['[a-z]{1,64}@[a-z]{1,64}\\.[a-z]{2,8}', true],
     ['(', false],
   ];
   for (const [src, ok] of table) {

@@ -10,7 +10,8 @@ import { BUILTIN_DETECTOR_IDS, VAULT_TOKEN_LENGTH } from './types.js';
 /** A policy that tokenizes everything, so every finding must round-trip. */
 const TOKENIZE_ALL = DlpPolicySchema.parse({
   categories: { secret: 'tokenize', pii: 'tokenize', custom: 'tokenize' },
-  detectors: {},
+  // Every detector explicitly, because unlisted ones keep their built-in defaults (private keys: block).
+  detectors: Object.fromEntries(BUILTIN_DETECTOR_IDS.map((id) => [id, { action: 'tokenize' }])),
   corporateCidrs: ['10.0.0.0/8'],
   budget: { maxInputBytes: 16 * 1024 * 1024, maxScanMillis: 10_000 },
 });

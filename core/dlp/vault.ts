@@ -58,7 +58,8 @@ export class TokenVault {
     this.#clock = options.clock ?? (() => Date.now());
     this.#expiresAt = this.#clock() + options.ttlMillis;
     this.#maxEntries = options.maxEntries ?? 100_000;
-    this.#key = options.key ?? randomBytes(32);
+    // Our own copy, so dispose() can wipe it without touching the caller's buffer.
+    this.#key = Uint8Array.from(options.key ?? randomBytes(32));
     if (this.#key.length < 32) throw new Error('vault key must be at least 32 bytes');
   }
 
@@ -112,6 +113,8 @@ export class TokenVault {
   dispose(): void {
     this.#disposed = true;
     this.#values.clear();
+    // Best effort: overwrite the key bytes we hold (JS cannot promise no copies remain).
+    this.#key.fill(0);
   }
 }
 
