@@ -31,6 +31,7 @@ const POSITIVES: readonly (readonly [BuiltinDetectorId, string, string])[] = [
   ['url_credentials', 'postgres://admin:S3cr3tP4ss@db.internal:5432/app', 'S3cr3tP4ss'],
   ['generic_secret_assignment', 'password = "Xk9#mP2$vL5q"', 'Xk9#mP2$vL5q'],
   ['generic_secret_assignment', 'DB_PASSWORD=Tr0ub4dor&3x', 'Tr0ub4dor&3x'],
+  ['generic_secret_assignment', 'Authorization: Bearer 7f3kQ9x2LmP8vR4tZ1wY6bN0', '7f3kQ9x2LmP8vR4tZ1wY6bN0'],
   ['credit_card', 'card 4539 1488 0343 6467 exp 12/29', '4539 1488 0343 6467'],
   ['credit_card', 'amex 3782 822463 10005', '3782 822463 10005'],
   ['credit_card', 'mc 5555-5555-5555-4444.', '5555-5555-5555-4444'],
@@ -65,6 +66,8 @@ const NEGATIVES: readonly string[] = [
   'host 192.168.1.10 and 8.8.8.8',
   'date 2024-01-15, version 10.2.3',
   'isbn 978-3-16-148410-0',
+  'Authorization: Bearer <token>',
+  'set the Bearer token header',
 ];
 
 void describe('built-in detectors: hand-written cases', () => {

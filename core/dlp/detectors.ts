@@ -407,17 +407,20 @@ export function passesSecretEntropyGate(value: string): number | null {
   return Math.min(0.9, 0.5 + (h - needed) / 4);
 }
 
+const bearerRe = /[ \t]{0,4}([A-Za-z0-9._~+/-]{16,512}=*)(?![A-Za-z0-9._~+/=-])/dy;
+
 const genericAssignment: AnchoredDetector = {
   ids: ['generic_secret_assignment'],
   category: 'secret',
   anchors: [
     'password', 'passwd', 'passphrase', 'secret', 'token', 'api_key', 'apikey', 'api-key', 'access_key', 'accesskey',
-    'auth_key', 'credential', 'private_key', 'client_secret', 'pwd',
+    'auth_key', 'credential', 'private_key', 'client_secret', 'pwd', 'bearer ',
   ],
   caseInsensitive: true,
-  patterns: [genericRe],
+  patterns: [genericRe, bearerRe],
   matchAt(text, at, anchor) {
-    const m = execAt(genericRe, text, at + anchor.length);
+    // `Authorization: Bearer <opaque>` has no assignment operator: the scheme word is the context.
+    const m = execAt(anchor === 'bearer ' ? bearerRe : genericRe, text, at + anchor.length);
     const span = m?.indices?.[1];
     const value = m?.[1];
     if (span === undefined || value === undefined) return null;
