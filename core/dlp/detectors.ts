@@ -398,8 +398,17 @@ export function passesSecretEntropyGate(value: string): number | null {
   const h = shannonEntropy(value);
   // Lower-case words joined by - _ or . (`same-origin`, `read_only`) are settings, not secrets.
   if (/^[a-z]+(?:[-_.][a-z]+)*$/.test(value)) return null;
-  // Letters only: a type annotation (`token: CommentOrToken`) or a word, unless long and random.
-  if (/^[A-Za-z_]+$/.test(value) && (value.length < 24 || h < 4)) return null;
+  // Letters only: a word, a constant or a CamelCase type (`token: CommentOrToken`)
+  // unless the case is as mixed as random text (30-70% capitals) and long enough.
+  if (/^[A-Za-z_]+$/.test(value)) {
+    let upper = 0;
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 65 && c <= 90) upper++;
+    }
+    const ratio = upper / value.length;
+    if (value.length < 12 || ratio < 0.3 || ratio > 0.7 || h < 3.5) return null;
+  }
   let classes = 0;
   for (const re of CHAR_CLASSES) if (re.test(value)) classes++;
   const needed = value.length >= 20 ? 3.2 : 2.8;
