@@ -23,6 +23,7 @@ Exit codes:
   2    usage error
   3    policy is malformed (nothing may launch until it is fixed)
   4    Docker Engine is not reachable
-  125  exec/launch/demo: the sandbox was refused or could not start
+  125  exec/launch/demo: the sandbox was refused or could not start,
+       or Cordon ended it because its egress proxy stopped (fail closed)
   N    exec/launch: otherwise the sandboxed command's own exit code
        (130/143 when stopped by Ctrl-C/SIGTERM)`;

@@ -148,9 +148,15 @@ for (const { runtime, base } of RUNTIMES) {
       await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
       const port = (server.address() as AddressInfo).port;
       try {
-        const r = await exec(null, `tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; curl -sS -m 5 http://127.0.0.1:${port}/; echo "curl=$?"`);
-        assert.deepEqual(r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('curl=')), ['lo']);
-        assert.match(r.stdout, /curl=7/); // connection refused: the sandbox's own loopback
+        const r = await exec(
+          null,
+          `tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; curl -sS -m 5 --noproxy '*' http://127.0.0.1:${port}/; echo "direct=$?"; curl -s -m 5 -o /dev/null -w 'proxied=%{http_code}\\n' http://127.0.0.1:${port}/`,
+        );
+        assert.deepEqual(r.stdout.split('\n').filter((l) => /^[a-z0-9]+$/.test(l)), ['lo']);
+        // Around the proxy: connection refused, the sandbox's own loopback has nothing there.
+        assert.match(r.stdout, /direct=7/);
+        // Through the proxy: the host's loopback is a blocked address.
+        assert.match(r.stdout, /proxied=403/);
         assert.ok(!r.stdout.includes('host-server'));
       } finally {
         server.close();
@@ -158,7 +164,7 @@ for (const { runtime, base } of RUNTIMES) {
     });
 
     test('DNS lookups fail', async () => {
-      const r = await exec(null, 'getent hosts example.com; echo "getent=$?"; curl -sS -m 5 https://example.com; echo "curl=$?"');
+      const r = await exec(null, 'getent hosts example.com; echo "getent=$?"; curl -sS -m 5 --noproxy "*" https://example.com; echo "curl=$?"');
       assert.match(r.stdout, /getent=2/);
       assert.match(r.stdout, /curl=6/);
       assert.match(r.stderr, /Could not resolve host/);

@@ -72,6 +72,7 @@ async function runInteractive(ctx: CliContext, req: SessionRequest): Promise<num
       // 125 even when the engine is down: any other code could be the command's own.
       throw new CliExit(EXIT.sandboxNotStarted, res.failure.message);
     }
+    if (res.endedByCordon !== null) throw new CliExit(EXIT.sandboxNotStarted, res.endedByCordon);
     return res.cancelled && signalCode !== 0 ? signalCode : res.exitCode;
   } finally {
     restoreTty();

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CordonPaths } from '../paths/cordon-paths.js';
+import type { Providers } from '../egress/egress-policy.js';
 import {
   DEFAULT_POLICY,
   PolicySchema,
@@ -15,6 +16,8 @@ export interface PolicySource {
   readonly kind: 'user' | 'managed';
   readonly file: string;
   readonly document: PolicyDocument;
+  /** The JSON as written, to tell a key that was set from one filled by a default. */
+  readonly raw: unknown;
 }
 
 export type PolicyLoadResult =
@@ -52,7 +55,7 @@ export function validatePolicyFile(file: string): PolicyIssue[] {
 }
 
 /** Parses a policy document from text; pure, used by the loader and tests. */
-export function parsePolicyText(source: string, text: string): { ok: true; document: PolicyDocument } | { ok: false; issues: PolicyIssue[] } {
+export function parsePolicyText(source: string, text: string): { ok: true; document: PolicyDocument; raw: unknown } | { ok: false; issues: PolicyIssue[] } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -61,12 +64,14 @@ export function parsePolicyText(source: string, text: string): { ok: true; docum
   }
   const parsed = PolicySchema.safeParse(raw);
   if (!parsed.success) return { ok: false, issues: describeZodIssues(source, parsed.error) };
-  return { ok: true, document: parsed.data };
+  return { ok: true, document: parsed.data, raw };
 }
 
 /**
- * Merges sources in precedence order (later wins for scalars). Deny lists and
- * write-protected lists are unions: no source can remove another's protection.
+ * Merges sources in precedence order: defaults < user < managed (later wins for
+ * scalars). Deny lists and write-protected lists are unions: no source can
+ * remove another's protection. Allow lists and allowed ranges loosen the
+ * sandbox, so a managed source that sets one replaces what users set.
  */
 export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   const ordered = [...sources.filter((s) => s.kind === 'user'), ...sources.filter((s) => s.kind === 'managed')];
@@ -74,16 +79,60 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   let allowedProfiles: readonly string[] | null = DEFAULT_POLICY.sandbox.allowedProfiles;
   const deny = new Set<string>(DEFAULT_POLICY.workspaces.deny);
   const writeProtected = new Set<string>(DEFAULT_POLICY.workspaces.writeProtected);
-  for (const { document: d } of ordered) {
+  const providers: Record<string, Providers[string]> = { ...DEFAULT_POLICY.providers };
+  let mode = DEFAULT_POLICY.egress.mode;
+  const egressDeny = new Set<string>(DEFAULT_POLICY.egress.deny);
+  let allow: string[] | null = null;
+  let allowRanges: string[] = [...DEFAULT_POLICY.egress.allowRanges];
+  let managedAllow = false;
+  let managedRanges = false;
+  const resolve: Record<string, string | string[]> = { ...DEFAULT_POLICY.egress.resolve };
+  for (const { document: d, raw, kind } of ordered) {
     if (d.sandbox?.profile !== undefined) profile = d.sandbox.profile;
     if (d.sandbox?.allowedProfiles !== undefined) allowedProfiles = d.sandbox.allowedProfiles;
     for (const p of d.workspaces?.deny ?? []) deny.add(p);
     for (const p of d.workspaces?.writeProtected ?? []) writeProtected.add(p);
+    Object.assign(providers, d.providers ?? {});
+    const e = d.egress;
+    if (e === undefined) continue;
+    if (isSet(raw, 'egress', 'mode')) mode = e.mode;
+    for (const h of e.deny) egressDeny.add(h);
+    if (isSet(raw, 'egress', 'allow')) {
+      if (kind === 'managed') {
+        allow = managedAllow ? [...(allow ?? []), ...e.allow] : [...e.allow];
+        managedAllow = true;
+      } else if (!managedAllow) {
+        allow = [...(allow ?? []), ...e.allow];
+      }
+    }
+    if (isSet(raw, 'egress', 'allowRanges')) {
+      if (kind === 'managed') {
+        allowRanges = managedRanges ? [...allowRanges, ...e.allowRanges] : [...e.allowRanges];
+        managedRanges = true;
+      } else if (!managedRanges) {
+        allowRanges = [...allowRanges, ...e.allowRanges];
+      }
+    }
+    Object.assign(resolve, e.resolve);
   }
+  // The providers' API hosts stay reachable unless a managed allowlist says otherwise.
+  const providerHosts = Object.values(providers).map((p) => new URL(p.baseUrl).host);
+  const effectiveAllow = managedAllow ? (allow ?? []) : [...providerHosts, ...(allow ?? [])];
   return {
     sandbox: { profile, allowedProfiles },
     workspaces: { deny: [...deny], writeProtected: [...writeProtected] },
+    egress: { mode, allow: [...new Set(effectiveAllow)], deny: [...egressDeny], allowRanges: [...new Set(allowRanges)], resolve },
+    providers,
   };
+}
+
+function isSet(raw: unknown, ...path: string[]): boolean {
+  let cur: unknown = raw;
+  for (const key of path) {
+    if (typeof cur !== 'object' || cur === null || !(key in cur)) return false;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return true;
 }
 
 function readSource(
@@ -106,7 +155,7 @@ function readSource(
     issues.push(...res.issues);
     return undefined;
   }
-  return { kind, file, document: res.document };
+  return { kind, file, document: res.document, raw: res.raw };
 }
 
 function listJsonFiles(dir: string, issues: PolicyIssue[]): string[] {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EgressPolicySchema, ProvidersSchema, defaultEgressPolicy, DEFAULT_PROVIDERS, type EgressPolicy, type Providers } from '../egress/egress-policy.js';
 
 /**
  * Cordon's policy, first version: the one zod schema that user settings
@@ -46,6 +47,8 @@ export const PolicySchema = z
     $schema: z.string().optional().describe('Editor hint; ignored.'),
     sandbox: SandboxPolicySchema.optional(),
     workspaces: WorkspacesPolicySchema.optional(),
+    egress: EgressPolicySchema.optional(),
+    providers: ProvidersSchema.optional(),
   })
   .describe('Cordon policy.');
 
@@ -55,11 +58,16 @@ export type PolicyDocument = z.infer<typeof PolicySchema>;
 export interface EffectivePolicy {
   readonly sandbox: { readonly profile: string; readonly allowedProfiles: readonly string[] | null };
   readonly workspaces: { readonly deny: readonly string[]; readonly writeProtected: readonly string[] };
+  /** What may leave the sandbox; the default allows only the providers' API hosts and denies telemetry. */
+  readonly egress: EgressPolicy;
+  readonly providers: Providers;
 }
 
 export const DEFAULT_POLICY: EffectivePolicy = {
   sandbox: { profile: 'standard', allowedProfiles: null },
   workspaces: { deny: [], writeProtected: [] },
+  egress: defaultEgressPolicy(DEFAULT_PROVIDERS),
+  providers: DEFAULT_PROVIDERS,
 };
 
 /** One problem in one policy source, phrased so a person can fix it. */

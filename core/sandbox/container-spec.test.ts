@@ -6,6 +6,7 @@ import type { SandboxSpec } from './sandbox-engine.js';
 const spec: SandboxSpec = {
   name: 'cordon-abc',
   image: 'cordon/agent:1',
+  entrypoint: null,
   command: ['true'],
   user: '1000:1000',
   runtime: 'runc',

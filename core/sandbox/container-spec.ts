@@ -13,6 +13,7 @@ export function toDockerCreateOptions(spec: SandboxSpec): ContainerCreateOptions
   return {
     name: spec.name,
     Image: spec.image,
+    ...(spec.entrypoint !== null ? { Entrypoint: [...spec.entrypoint] } : {}),
     Cmd: [...spec.command],
     User: spec.user,
     WorkingDir: spec.workdir,
@@ -37,8 +38,9 @@ export function toDockerCreateOptions(spec: SandboxSpec): ContainerCreateOptions
       SecurityOpt: securityOpt,
       ReadonlyRootfs: true,
       Devices: [],
-      // tini as PID 1: signals reach the command and zombies are reaped.
-      Init: true,
+      // Some PID 1 must forward signals and reap zombies: the relay does when it
+      // is the entrypoint, tini otherwise.
+      Init: spec.entrypoint === null,
       Memory: spec.limits.memoryBytes,
       // Equal to Memory: no swap beyond the limit.
       MemorySwap: spec.limits.memoryBytes,

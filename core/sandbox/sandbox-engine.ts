@@ -46,6 +46,8 @@ export interface SandboxLimits {
 export interface SandboxSpec {
   readonly name: string;
   readonly image: string;
+  /** Runs before the command (the egress relay, which is then PID 1); null keeps the image's and uses tini as init. */
+  readonly entrypoint: readonly string[] | null;
   readonly command: readonly string[];
   /** "uid:gid", never 0. */
   readonly user: string;

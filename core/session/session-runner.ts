@@ -8,7 +8,10 @@ import { loadProfile, type LoadedProfile } from '../profiles/profile-loader.js';
 import { EngineUnavailableError, type SandboxEngine, type SandboxIo, type SandboxSpec } from '../sandbox/sandbox-engine.js';
 import { materializePlaceholders, planMounts, removePlaceholders, type MountRefusal, type PlannedWorkspace, type WorkspaceRequest } from '../workspace/mount-plan.js';
 import type { MountRuleContext } from '../workspace/mount-rules.js';
+import { compileEgressPolicy } from '../egress/egress-policy.js';
+import { watchPolicy } from '../policy/policy-watch.js';
 import { currentOwner } from './owner-process.js';
+import { ensureRelay, startSessionEgress, type SessionEgress } from './session-egress.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
 
 /** Labels on every Cordon container; orphan cleanup and `cordon ps` find sessions by them. */
@@ -55,10 +58,18 @@ export type SessionFailure =
   | { readonly code: 'engine'; readonly message: string }
   | { readonly code: 'runtime'; readonly message: string }
   | { readonly code: 'image'; readonly message: string }
+  | { readonly code: 'egress'; readonly message: string }
   | { readonly code: 'mount'; readonly message: string; readonly refusals: readonly MountRefusal[] };
 
 export type SessionResult =
-  | { readonly ok: true; readonly sessionId: string; readonly exitCode: number; readonly cancelled: boolean }
+  | {
+      readonly ok: true;
+      readonly sessionId: string;
+      readonly exitCode: number;
+      readonly cancelled: boolean;
+      /** Set when Cordon ended the session itself (its egress proxy stopped): fail closed. */
+      readonly endedByCordon: string | null;
+    }
   | { readonly ok: false; readonly failure: SessionFailure };
 
 /**
@@ -94,10 +105,27 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   const started = Date.now();
   let containerId: string | null = null;
   let cancelled = false;
+  let endedByCordon: string | null = null;
+  let egress: SessionEgress | null = null;
+  let stopWatching: (() => void) | null = null;
+  let watchdog: NodeJS.Timeout | null = null;
   try {
+    const eg = await startSessionEgress({ sessionDir: store.sessionDir(sessionId), sessionId, policy: deps.policy, audit, relayPath: prepared.relayPath });
+    if (!eg.ok) return fail(audit, sessionId, { code: 'egress', message: eg.message });
+    egress = eg.value;
+    const live = egress;
+    // The sandbox's only way out: the relay is PID 1 and the proxy variables
+    // come last, so nothing the profile or --env sets can point elsewhere.
+    const fullSpec: SandboxSpec = {
+      ...spec,
+      entrypoint: live.entrypoint,
+      mounts: [...spec.mounts, ...live.mounts],
+      env: { ...spec.env, ...live.env },
+    };
+    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, live, audit, sessionId));
     let running;
     try {
-      running = await engine.start(spec, deps.io);
+      running = await engine.start(fullSpec, deps.io);
     } catch (err) {
       const known = err instanceof EngineUnavailableError;
       const message = known ? err.message : `sandbox failed to start: ${(err as Error).message}`;
@@ -141,8 +169,32 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
+    // If the proxy stops, the sandbox already has no network (the relay fails
+    // closed); the session is ended and recorded as failed rather than left
+    // running without its controls.
+    watchdog = setInterval(() => {
+      void live.isServing().then((up) => {
+        if (up || endedByCordon !== null) return;
+        endedByCordon = 'the egress proxy stopped, so the session was ended (fail closed)';
+        void running.kill();
+      });
+    }, 1000);
+    watchdog.unref();
     const exitCode = await running.wait();
     signal?.removeEventListener('abort', onAbort);
+    if (endedByCordon !== null) {
+      audit.record({
+        kind: 'session.fail',
+        ocsfClass: 'process_activity',
+        activity: { id: 2, name: 'Terminate' },
+        outcome: 'failure',
+        severity: 'high',
+        message: `session ${sessionId}: ${endedByCordon}`,
+        sessionId,
+        details: { exit_code: exitCode, duration_ms: Date.now() - started, reason: 'egress_proxy_down' },
+      });
+      return { ok: true, sessionId, exitCode, cancelled, endedByCordon };
+    }
     audit.record({
       kind: 'session.stop',
       ocsfClass: 'process_activity',
@@ -152,9 +204,12 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       sessionId,
       details: { exit_code: exitCode, duration_ms: Date.now() - started, cancelled },
     });
-    return { ok: true, sessionId, exitCode, cancelled };
+    return { ok: true, sessionId, exitCode, cancelled, endedByCordon };
   } finally {
+    if (watchdog) clearInterval(watchdog);
+    stopWatching?.();
     if (containerId !== null) await engine.remove(containerId).catch(() => undefined);
+    await egress?.stop().catch(() => undefined);
     const cleaned = removePlaceholders(created);
     created = [];
     if (cleaned.kept.length > 0) {
@@ -174,7 +229,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
 }
 
 type Prepared =
-  | { ok: true; loaded: LoadedProfile; plan: Extract<ReturnType<typeof planMounts>, { ok: true }>; spec: SandboxSpec; sessionId: string }
+  | { ok: true; loaded: LoadedProfile; plan: Extract<ReturnType<typeof planMounts>, { ok: true }>; spec: SandboxSpec; sessionId: string; relayPath: string }
   | { ok: false; failure: SessionFailure };
 
 async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<Prepared> {
@@ -197,6 +252,9 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
   } catch (err) {
     return fail(audit, sessionId, { code: 'profile', message: `profile ${profile.name}: seccomp profile ${profile.seccomp} cannot be read as JSON (${(err as Error).message})` });
   }
+
+  const relay = ensureRelay(paths.cacheDir);
+  if (!relay.ok) return fail(audit, sessionId, { code: 'egress', message: relay.message });
 
   const ctx = mountRuleContext(paths, policy);
   const requests = [...profile.mounts, ...req.workspaces];
@@ -225,6 +283,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
   const spec: SandboxSpec = {
     name: `cordon-${sessionId}`,
     image: profile.image,
+    entrypoint: null,
     command: req.command && req.command.length > 0 ? req.command : profile.command,
     user,
     runtime: profile.runtime,
@@ -249,7 +308,48 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
       [LABELS.kind]: req.kind,
     },
   };
-  return { ok: true, loaded, plan, spec, sessionId };
+  return { ok: true, loaded, plan, spec, sessionId, relayPath: relay.value };
+}
+
+/** Live policy: a valid change reaches the running proxy for new connections; an invalid one is refused. */
+function applyPolicyChange(change: import('../policy/policy-watch.js').PolicyChange, egress: SessionEgress, audit: AuditSink, sessionId: string): void {
+  if (!change.ok) {
+    audit.record({
+      kind: 'policy.reload_rejected',
+      ocsfClass: 'config_state',
+      activity: { id: 3, name: 'Update' },
+      outcome: 'failure',
+      severity: 'medium',
+      message: `policy change rejected, the last good policy stays in force: ${change.issues.map((i) => `${i.source}: ${i.path}: ${i.message}`).join('; ')}`,
+      sessionId,
+      details: { issues: change.issues.length },
+    });
+    return;
+  }
+  const compiled = compileEgressPolicy(change.policy.egress);
+  if (!compiled.ok) {
+    audit.record({
+      kind: 'policy.reload_rejected',
+      ocsfClass: 'config_state',
+      activity: { id: 3, name: 'Update' },
+      outcome: 'failure',
+      message: `egress policy change rejected: ${compiled.errors.join('; ')}`,
+      sessionId,
+    });
+    return;
+  }
+  egress.proxy.setPolicy(compiled.policy);
+  egress.proxy.setProviders(change.policy.providers);
+  const e = change.policy.egress;
+  audit.record({
+    kind: 'policy.reloaded',
+    ocsfClass: 'config_state',
+    activity: { id: 3, name: 'Update' },
+    outcome: 'success',
+    message: `policy reloaded: egress ${e.mode}, ${e.allow.length} allowed, ${e.deny.length} denied host patterns`,
+    sessionId,
+    details: { egress_mode: e.mode, allow: e.allow, deny_count: e.deny.length, allow_ranges: e.allowRanges },
+  });
 }
 
 function sameWorkspace(r: WorkspaceRequest, w: PlannedWorkspace, _home: string): boolean {

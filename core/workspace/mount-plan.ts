@@ -34,8 +34,11 @@ export interface PlannedMount {
   /** Workspaces appear at the same absolute path inside the sandbox as on the host. */
   readonly containerPath: string;
   readonly readOnly: boolean;
-  /** workspace: a requested folder; protect: a write-protected path; anchor: a folder kept from being renamed. */
-  readonly kind: 'workspace' | 'protect' | 'anchor';
+  /**
+   * workspace: a requested folder; protect: a write-protected path; anchor: a
+   * folder kept from being renamed; cordon: Cordon's own plumbing (proxy socket, relay).
+   */
+  readonly kind: 'workspace' | 'protect' | 'anchor' | 'cordon';
 }
 
 export interface Placeholder {
