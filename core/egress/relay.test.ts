@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +86,45 @@ void test('relays many concurrent connections to the Unix socket, byte for byte'
     const e = await r.exited;
     // SIGTERM was forwarded to `sleep`, which died of it: 128 + 15.
     assert.equal(e.code, 143);
+  }
+});
+
+/** CPU time (user+system, ms) the process has used, from /proc. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+void test('a paused reader costs the relay no CPU, and every byte still arrives', async () => {
+  const bulkPath = join(dir, 'bulk.sock');
+  const bulk = net.createServer((s) => {
+    s.on('error', () => undefined);
+    s.end(Buffer.alloc(4 * 1024 * 1024, 1));
+  });
+  await new Promise<void>((r) => bulk.listen(bulkPath, r));
+  const port = await freePort();
+  const r = runRelay(port, bulkPath, ['sleep', '30']);
+  try {
+    const s = await connect(port);
+    s.pause(); // the relay and the kernel now hold data for us; the relay must sleep, not poll in a loop
+    await new Promise((res) => setTimeout(res, 300));
+    const pid = r.child.pid ?? 0;
+    const before = cpuMs(pid);
+    await new Promise((res) => setTimeout(res, 1000));
+    const spent = cpuMs(pid) - before;
+    assert.ok(spent < 200, `relay used ${spent} ms of CPU in 1 s while waiting`);
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      s.on('data', (c: Buffer) => (got += c.length));
+      s.on('close', () => resolve());
+      s.resume();
+    });
+    assert.equal(got, 4 * 1024 * 1024);
+  } finally {
+    r.child.kill('SIGTERM');
+    await r.exited;
+    bulk.close();
   }
 });
 

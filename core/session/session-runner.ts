@@ -105,7 +105,8 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   const started = Date.now();
   let containerId: string | null = null;
   let cancelled = false;
-  let endedByCordon: string | null = null;
+  // Set from the watchdog callback; a holder keeps TypeScript from narrowing it to null.
+  const ended: { reason: string | null } = { reason: null };
   let egress: SessionEgress | null = null;
   let stopWatching: (() => void) | null = null;
   let watchdog: NodeJS.Timeout | null = null;
@@ -174,14 +175,15 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     // running without its controls.
     watchdog = setInterval(() => {
       void live.isServing().then((up) => {
-        if (up || endedByCordon !== null) return;
-        endedByCordon = 'the egress proxy stopped, so the session was ended (fail closed)';
+        if (up || ended.reason !== null) return;
+        ended.reason = 'the egress proxy stopped, so the session was ended (fail closed)';
         void running.kill();
       });
     }, 1000);
     watchdog.unref();
     const exitCode = await running.wait();
     signal?.removeEventListener('abort', onAbort);
+    const endedByCordon = ended.reason;
     if (endedByCordon !== null) {
       audit.record({
         kind: 'session.fail',
@@ -204,7 +206,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       sessionId,
       details: { exit_code: exitCode, duration_ms: Date.now() - started, cancelled },
     });
-    return { ok: true, sessionId, exitCode, cancelled, endedByCordon };
+    return { ok: true, sessionId, exitCode, cancelled, endedByCordon: null };
   } finally {
     if (watchdog) clearInterval(watchdog);
     stopWatching?.();

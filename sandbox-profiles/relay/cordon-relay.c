@@ -315,8 +315,11 @@ int main(int argc, char **argv) {
         if (!c->down.buf && !c->down.eof) pe |= POLLIN;
         if (c->down.buf) ce |= POLLOUT;
       }
-      pfd[n++] = (struct pollfd){.fd = c->client, .events = ce};
-      pfd[n++] = (struct pollfd){.fd = c->proxy, .events = pe}; /* fd -1 is ignored by poll */
+      /* A socket we want nothing from is left out (fd -1 is ignored by poll):
+       * otherwise a peer that hung up would report POLLHUP on every call and
+       * spin this loop while we wait for the other side to drain. */
+      pfd[n++] = (struct pollfd){.fd = ce ? c->client : -1, .events = ce};
+      pfd[n++] = (struct pollfd){.fd = pe ? c->proxy : -1, .events = pe};
     }
     int r = poll(pfd, (nfds_t)n, timeout);
     if (r < 0 && errno != EINTR) die("poll");
