@@ -103,6 +103,12 @@ export interface EgressProxyOptions {
   readonly responseTransforms?: readonly ResponseTransformFactory[];
   /** Extra CA certificates (PEM) trusted for every provider, besides the system store and each `caFile`. */
   readonly extraCa?: readonly string[];
+  /**
+   * host:port forms under which the sandbox reaches this proxy (the relay's
+   * address, e.g. "127.0.0.1:3128"); absolute-form requests to them are served
+   * like origin-form ones (model route), never forwarded.
+   */
+  readonly selfAuthorities?: readonly string[];
   /** Milliseconds clock; injectable for rate-limit tests. */
   readonly now?: () => number;
 }
@@ -725,7 +731,7 @@ export class EgressProxy {
     // Aborted uploads surface as 'error' on the request; with no listener that would be fatal.
     req.on('error', () => undefined);
     res.on('error', () => undefined);
-    const url = req.url ?? '';
+    const url = this.originForm(req.url ?? '');
     if (url.startsWith('/')) {
       const m = /^\/model\/([^/?#]+)(\/[^#]*)?$/.exec(url);
       if (m?.[1]) {
@@ -744,6 +750,21 @@ export class EgressProxy {
       return;
     }
     await this.onForward(req, res, url);
+  }
+
+  /**
+   * Inside the sandbox the proxy variables point at the relay and NO_PROXY is
+   * empty, so a client sends even its model-route calls (ANTHROPIC_BASE_URL =
+   * http://127.0.0.1:PORT/model/…) to the proxy in absolute form. A request
+   * addressed to the proxy's own in-sandbox authority is therefore served as if
+   * it had been sent directly.
+   */
+  private originForm(url: string): string {
+    const self = this.options.selfAuthorities ?? [];
+    if (self.length === 0 || !url.startsWith('http://')) return url;
+    const slash = url.indexOf('/', 7);
+    const auth = (slash < 0 ? url.slice(7) : url.slice(7, slash)).toLowerCase();
+    return self.includes(auth) ? (slash < 0 ? '/' : url.slice(slash)) : url;
   }
 
   private async onForward(req: http.IncomingMessage, res: http.ServerResponse, rawUrl: string): Promise<void> {

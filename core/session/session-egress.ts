@@ -109,6 +109,7 @@ export async function startSessionEgress(opts: {
     audit: opts.audit,
     sessionId: opts.sessionId,
     upstreamProxy: upstream.config,
+    selfAuthorities: [`127.0.0.1:${RELAY_PORT}`, `localhost:${RELAY_PORT}`],
   });
   try {
     await proxy.start();
