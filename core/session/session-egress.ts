@@ -23,7 +23,8 @@ import type { PlannedMount } from '../workspace/mount-plan.js';
 /** Loopback port the relay listens on inside every sandbox (each has its own network namespace). */
 export const RELAY_PORT = 3128;
 /** Where the proxy socket and the relay appear inside the sandbox. */
-export const SANDBOX_SOCKET = '/run/cordon/proxy.sock';
+export const SANDBOX_SOCKET_DIR = '/run/cordon/egress';
+export const SANDBOX_SOCKET = `${SANDBOX_SOCKET_DIR}/proxy.sock`;
 export const SANDBOX_RELAY = '/run/cordon/cordon-relay';
 /** Unix socket paths are limited to 108 bytes on Linux (104 on macOS). */
 const MAX_SOCKET_PATH = 100;
@@ -91,7 +92,13 @@ export async function startSessionEgress(opts: {
   readonly relayPath: string;
   readonly hostEnv?: NodeJS.ProcessEnv;
 }): Promise<Result<SessionEgress>> {
-  const socketPath = join(opts.sessionDir, 'proxy.sock');
+  // The socket gets a folder of its own, and the folder is what is mounted: a
+  // mount of the socket file would keep pointing at a stale inode if the
+  // socket were ever recreated, and session.json stays out of the sandbox.
+  const socketDir = join(opts.sessionDir, 'egress');
+  mkdirSync(socketDir, { mode: 0o755 });
+  chmodSync(socketDir, 0o755);
+  const socketPath = join(socketDir, 'proxy.sock');
   if (socketPath.length > MAX_SOCKET_PATH) {
     return { ok: false, message: `the session folder path is too long for a Unix socket (${socketPath.length} > ${MAX_SOCKET_PATH} bytes); set CORDON_HOME to a shorter path` };
   }
@@ -122,7 +129,7 @@ export async function startSessionEgress(opts: {
     value: {
       proxy,
       mounts: [
-        { hostPath: socketPath, containerPath: SANDBOX_SOCKET, readOnly: true, kind: 'cordon' },
+        { hostPath: socketDir, containerPath: SANDBOX_SOCKET_DIR, readOnly: true, kind: 'cordon' },
         { hostPath: opts.relayPath, containerPath: SANDBOX_RELAY, readOnly: true, kind: 'cordon' },
       ],
       env: {

@@ -1,0 +1,220 @@
+/**
+ * Egress from real sessions (issue 3): curl inside `cordon exec` against test
+ * servers on the host's loopback, through the relay and the session's proxy.
+ * Every name is pinned with `egress.resolve`, so no test asks DNS and no
+ * traffic leaves the machine.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
+import { collect, cordonContainers, eventually, TestEnv } from './test-harness.js';
+
+const t = new TestEnv('egress');
+let server: Server;
+let port = 0;
+let hits = 0;
+before(async () => {
+  server = createHttpServer((req, res) => {
+    hits++;
+    res.end(`hello-from-host ${req.headers.host ?? ''}\n`);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+after(() => {
+  server.close();
+  t.cleanup();
+});
+
+function setPolicy(policy: unknown): void {
+  writeFileSync(join(t.cordonHome, 'policy.json'), JSON.stringify(policy));
+}
+
+/** Shell that prints `RESULT <label> <http code> <X-Cordon-Deny>` for each URL. */
+const PROBE = `probe() { out=$(curl -s -m 10 -o /dev/null -D - "$2" 2>/dev/null); code=$(printf '%s' "$out" | head -1 | cut -d' ' -f2); deny=$(printf '%s\\n' "$out" | grep -i '^x-cordon-deny:' | cut -d' ' -f2 | tr -d '\\r'); echo "RESULT $1 \${code:-none} \${deny:--}"; }`;
+
+function results(stdout: string): Map<string, { code: string; deny: string }> {
+  const m = new Map<string, { code: string; deny: string }>();
+  for (const line of stdout.split('\n')) {
+    const f = /^RESULT (\S+) (\S+) (\S+)$/.exec(line);
+    if (f) m.set(f[1] as string, { code: f[2] as string, deny: f[3] as string });
+  }
+  return m;
+}
+
+describe('egress through the session proxy', () => {
+  test('an allowed, pinned name reaches a loopback server when allowRanges names loopback; an unlisted host gets 403 with a reason', async () => {
+    setPolicy({ egress: { allow: [`example.test:${port}`], allowRanges: ['127.0.0.0/8'], resolve: { 'example.test': '127.0.0.1' } } });
+    const r = await t.run(['exec', '--', 'sh', '-c', `curl -sS -m 10 http://example.test:${port}/; curl -s -m 10 -i http://unlisted.test/ | tr -d '\\r' | grep -E '^(HTTP|X-Cordon-Deny)|refuse|not allowed'`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`hello-from-host example.test:${port}`));
+    assert.match(r.stdout, /^HTTP\/1\.1 403/m);
+    assert.match(r.stdout, /^X-Cordon-Deny: host_not_allowed$/m);
+    const allow = t.auditRecords().find((e) => e.cordon['kind'] === 'egress.allow' && e.cordon['host'] === 'example.test');
+    assert.ok(allow, 'allowed connection audited');
+    assert.equal(allow.cordon['address'], '127.0.0.1');
+    assert.equal(typeof allow.cordon['bytesDown'], 'number');
+    assert.ok(t.auditRecords().some((e) => e.cordon['kind'] === 'egress.deny' && e.cordon['host'] === 'unlisted.test' && e.cordon['reason'] === 'host_not_allowed'));
+  });
+
+  test('without loopback in allowRanges, every spelling of loopback is refused and nothing reaches the server', async () => {
+    setPolicy({ egress: { allow: [`example.test:${port}`, `127.0.0.1:${port}`], resolve: { 'example.test': '127.0.0.1' } } });
+    const before = hits;
+    const urls: Array<[string, string]> = [
+      ['name', `http://example.test:${port}/`],
+      ['mapped', `http://[::ffff:127.0.0.1]:${port}/`],
+      ['hex', `http://0x7f000001:${port}/`],
+      ['octal', `http://017700000001:${port}/`],
+      ['decimal', `http://2130706433:${port}/`],
+      ['dotted', `http://127.0.0.1:${port}/`],
+      ['short', `http://127.1:${port}/`],
+    ];
+    const script = [PROBE, ...urls.map(([l, u]) => `probe ${l} '${u}'`), `curl -s -m 5 --noproxy '*' http://127.0.0.1:${port}/; echo "RESULT direct curl-exit-$? -"`].join('\n');
+    const r = await t.run(['exec', '--', 'sh', '-c', script]);
+    const res = results(r.stdout);
+    for (const [label] of urls) {
+      const v = res.get(label);
+      assert.equal(v?.code, '403', `${label}: ${JSON.stringify(v)}\n${r.stdout}`);
+      assert.ok(v?.deny === 'address_blocked' || v?.deny === 'host_not_allowed', `${label}: ${JSON.stringify(v)}`);
+    }
+    assert.equal(res.get('name')?.deny, 'address_blocked');
+    assert.equal(res.get('dotted')?.deny, 'address_blocked');
+    assert.equal(res.get('direct')?.code, 'curl-exit-7');
+    assert.equal(hits, before, 'a refused request reached the loopback server');
+  });
+
+  test('a telemetry host is denied while its vendor API host is allowed', async () => {
+    setPolicy({
+      egress: {
+        allow: [`api.anthropic.com:${port}`, `statsig.anthropic.com:${port}`],
+        allowRanges: ['127.0.0.0/8'],
+        resolve: { 'api.anthropic.com': '127.0.0.1', 'statsig.anthropic.com': '127.0.0.1' },
+      },
+    });
+    const r = await t.run(['exec', '--', 'sh', '-c', `${PROBE}\nprobe api http://api.anthropic.com:${port}/\nprobe telemetry http://statsig.anthropic.com:${port}/`]);
+    const res = results(r.stdout);
+    assert.deepEqual(res.get('api'), { code: '200', deny: '-' });
+    assert.deepEqual(res.get('telemetry'), { code: '403', deny: 'host_denied' });
+  });
+
+  test('the sandbox chains through the host corporate proxy when HTTPS_PROXY/HTTP_PROXY are set', async () => {
+    setPolicy({ egress: { allow: [`example.test:${port}`], allowRanges: ['127.0.0.0/8'], resolve: { 'example.test': '127.0.0.1' } } });
+    const seen: string[] = [];
+    // A minimal corporate proxy on loopback: forwards absolute-form requests and CONNECT.
+    const upstream = createHttpServer((req: IncomingMessage, res) => {
+      seen.push(`${req.method ?? ''} ${req.url ?? ''}`);
+      const u = new URL(req.url ?? '');
+      const fwd = httpRequest({ host: '127.0.0.1', port: Number(u.port), path: u.pathname, method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(fwd);
+    });
+    upstream.on('connect', (req: IncomingMessage, sock: Socket) => {
+      seen.push(`CONNECT ${req.url ?? ''}`);
+      const [, p] = (req.url ?? '').split(':');
+      const out = connect(Number(p), '127.0.0.1', () => {
+        sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        out.pipe(sock);
+        sock.pipe(out);
+      });
+      out.on('error', () => sock.destroy());
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const up = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    try {
+      const r = await t.run(['exec', '--', 'sh', '-c', `curl -sS -m 10 http://example.test:${port}/chained`], { env: { HTTP_PROXY: up, HTTPS_PROXY: up, NO_PROXY: '' } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /hello-from-host/);
+      assert.ok(seen.some((s) => s.includes(`:${port}`)), `upstream proxy saw: ${JSON.stringify(seen)}`);
+    } finally {
+      upstream.close();
+    }
+  });
+
+  test('a changed egress policy applies to a running session without a restart', async () => {
+    setPolicy({ egress: { allow: [`example.test:${port}`], allowRanges: ['127.0.0.0/8'], resolve: { 'example.test': '127.0.0.1' } } });
+    const ws = t.workspace('ws-live');
+    const script = `${PROBE}
+      i=0; while [ $i -lt 150 ]; do
+        probe live http://example.test:${port}/ > ${ws}/last
+        cat ${ws}/last
+        grep -q ' 403 ' ${ws}/last && exit 0
+        sleep 0.1; i=$((i+1))
+      done; exit 3`;
+    const child = t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', script]);
+    const done = collect(child, undefined, 60_000);
+    assert.ok(await eventually(() => existsSync(join(ws, 'last'))), 'session did not start probing');
+    // The policy now drops the host from the allowlist.
+    const changedAt = Date.now();
+    setPolicy({ egress: { allow: [], allowRanges: ['127.0.0.0/8'], resolve: { 'example.test': '127.0.0.1' } } });
+    const r = await done;
+    const elapsed = Date.now() - changedAt;
+    assert.equal(r.code, 0, `still allowed after the change:\n${r.stdout.slice(-400)}`);
+    assert.match(r.stdout, /RESULT live 200 -/);
+    assert.match(r.stdout, /RESULT live 403 host_not_allowed/);
+    assert.ok(elapsed < 5000, `took ${elapsed} ms`);
+    assert.ok(t.auditRecords().some((e) => e.cordon['kind'] === 'policy.reloaded'));
+  });
+
+  test('SSE from the model route reaches the sandbox incrementally, over verified TLS to the provider', async () => {
+    const certs: TestCerts = makeTestCerts(['api.anthropic.test']);
+    let sawPath = '';
+    const vendor = createHttpsServer({ key: certs.keyPem, cert: certs.certPem }, (req, res) => {
+      sawPath = req.url ?? '';
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write('event: first\ndata: {"n":1}\n\n');
+      setTimeout(() => res.end('event: second\ndata: {"n":2}\n\n'), 1500);
+    });
+    await new Promise<void>((r) => vendor.listen(0, '127.0.0.1', r));
+    const vport = (vendor.address() as AddressInfo).port;
+    setPolicy({
+      providers: { anthropic: { baseUrl: `https://api.anthropic.test:${vport}`, caFile: certs.caFile } },
+      egress: { allowRanges: ['127.0.0.0/8'], resolve: { 'api.anthropic.test': '127.0.0.1' } },
+    });
+    try {
+      const script = `curl -sN -m 20 "$ANTHROPIC_BASE_URL/v1/messages" -H 'content-type: application/json' -d '{"stream":true}' | while IFS= read -r line; do if [ -n "$line" ]; then echo "$(date +%s%3N) $line"; fi; done`;
+      const r = await t.run(['exec', '--', 'sh', '-c', script]);
+      assert.equal(r.code, 0, r.stderr);
+      const first = /^(\d+) event: first$/m.exec(r.stdout);
+      const second = /^(\d+) event: second$/m.exec(r.stdout);
+      assert.ok(first && second, r.stdout);
+      const gap = Number(second[1]) - Number(first[1]);
+      assert.ok(gap >= 1000, `first event arrived only ${gap} ms before the second: the response was buffered`);
+      assert.equal(sawPath, '/v1/messages');
+    } finally {
+      vendor.close();
+      certs.cleanup();
+    }
+  });
+
+  test('if the proxy stops, the session is ended and recorded as failed (fail closed)', async () => {
+    setPolicy({});
+    const child = t.spawn(['exec', '--', 'sh', '-c', 'sleep 60']);
+    const done = collect(child, undefined, 60_000);
+    let sessionId = '';
+    assert.ok(
+      await eventually(async () => {
+        const c = (await cordonContainers()).find((x) => x.Labels['dev.cordon.owner-pid'] === String(child.pid) && x.State === 'running');
+        sessionId = c?.Labels['dev.cordon.session'] ?? '';
+        return sessionId !== '';
+      }),
+    );
+    const sock = join(t.cordonHome, 'sessions', sessionId, 'egress', 'proxy.sock');
+    assert.ok(existsSync(sock));
+    rmSync(sock);
+    const r = await done;
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /egress proxy stopped.*fail closed/);
+    assert.deepEqual(await cordonContainers(sessionId), []);
+    const fail = t.auditRecords().find((e) => e.cordon['kind'] === 'session.fail' && e.cordon['session_id'] === sessionId);
+    assert.equal(fail?.cordon['reason'], 'egress_proxy_down');
+    assert.deepEqual(readdirSync(join(t.cordonHome, 'sessions')), []);
+  });
+});
