@@ -16,7 +16,9 @@ test('cordon demo runs a real sandbox and every verdict matches what Cordon shou
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.ok(!r.stdout.includes('unexpected'), r.stdout);
   assert.equal((r.stdout.match(/^\s+ALLOWED$/gm) ?? []).length, 3, r.stdout);
-  assert.equal((r.stdout.match(/^\s+STOPPED/gm) ?? []).length, 8, r.stdout);
+  assert.equal((r.stdout.match(/^\s+STOPPED/gm) ?? []).length, 10, r.stdout);
+  assert.match(r.stdout, /STOPPED: proxy answered 403, X-Cordon-Deny: host_not_allowed/);
+  assert.match(r.stdout, /STOPPED: proxy answered 403, X-Cordon-Deny: host_denied/);
   assert.match(r.stdout, /hash chain intact/);
   const kinds = t.auditRecords().map((e) => e.cordon['kind']);
   for (const k of ['session.start', 'session.stop', 'mount.allow', 'mount.deny']) assert.ok(kinds.includes(k), k);

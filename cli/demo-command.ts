@@ -19,6 +19,13 @@ interface Probe {
   readonly expect: 'allowed' | 'blocked';
   /** Shell run inside the sandbox; exit 0 means the action succeeded. */
   readonly shell: string;
+  /** Optional shell whose one-line output explains the verdict (e.g. the proxy's deny reason). */
+  readonly detail?: string;
+}
+
+/** Prints the X-Cordon-Deny reason Cordon's proxy gave for URL (or the HTTP status). */
+function denyReason(url: string): string {
+  return `curl -s -m 10 -o /dev/null -D - ${url} 2>/dev/null | tr -d '\\r' | awk 'tolower($1)=="x-cordon-deny:" {print "proxy answered 403, X-Cordon-Deny: " $2}'`;
 }
 
 function probes(ws: string, hostHome: string): Probe[] {
@@ -30,7 +37,9 @@ function probes(ws: string, hostHome: string): Probe[] {
     { id: 'hook', title: 'Git hooks cannot be planted (.git/hooks/pre-commit)', expect: 'blocked', shell: `printf '#!/bin/sh\\nexit 0\\n' > ${ws}/.git/hooks/pre-commit` },
     { id: 'rename', title: 'Protected folders cannot be swapped out by renaming (.git)', expect: 'blocked', shell: `mv ${ws}/.git ${ws}/.git-old` },
     { id: 'home', title: 'Your credential folders (~/.ssh, ~/.aws, ~/.gnupg, ~/.config/gcloud) are not in the sandbox', expect: 'blocked', shell: ['.ssh', '.aws', '.gnupg', '.config/gcloud'].map((d) => `[ -e ${hostHome}/${d} ]`).join(' || ') },
-    { id: 'net', title: 'There is no network: only a loopback interface, no DNS', expect: 'blocked', shell: `[ "$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')" != "lo" ] || curl -sS -m 5 -o /dev/null https://example.com` },
+    { id: 'net', title: 'The sandbox has no network of its own: only loopback, no DNS; a program that ignores the proxy gets nowhere', expect: 'blocked', shell: `[ "$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')" != "lo" ] || curl -sS -m 5 --noproxy '*' -o /dev/null https://example.com` },
+    { id: 'egress', title: "Web requests go through Cordon's egress proxy, which refuses sites not on the allowlist (https://example.com)", expect: 'blocked', shell: 'curl -sS -m 10 -o /dev/null https://example.com', detail: denyReason('https://example.com') },
+    { id: 'telemetry', title: "Vendor telemetry is refused even though the vendor's API is allowed (statsig.anthropic.com)", expect: 'blocked', shell: 'curl -sS -m 10 -o /dev/null https://statsig.anthropic.com', detail: denyReason('https://statsig.anthropic.com') },
     { id: 'rootfs', title: 'System files are read-only', expect: 'blocked', shell: 'touch /usr/bin/cordon-was-here' },
     { id: 'procs', title: 'Host processes are invisible', expect: 'blocked', shell: `[ "$(ls -d /proc/[0-9]* | wc -l)" -gt 10 ]` },
   ];
@@ -55,7 +64,12 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
   out('Cordon demo: a real sandbox on a demo workspace, no API key needed.');
   out(`  workspace: ${ws} (read-write)\n`);
   const list = probes(ws, ctx.paths.userHome);
-  const script = list.map((p) => `( ${p.shell} ) >/dev/null 2>&1 && echo "CORDON_PROBE ${p.id} ok" || echo "CORDON_PROBE ${p.id} failed"`).join('\n');
+  const script = list
+    .map((p) => {
+      const verdict = `( ${p.shell} ) >/dev/null 2>&1 && echo "CORDON_PROBE ${p.id} ok" || echo "CORDON_PROBE ${p.id} failed"`;
+      return p.detail ? `${verdict}\necho "CORDON_DETAIL ${p.id} $( ${p.detail} )"` : verdict;
+    })
+    .join('\n');
   let captured = '';
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -84,7 +98,9 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
     const happened = m?.[1] === 'ok' ? 'allowed' : m?.[1] === 'failed' ? 'blocked' : 'unknown';
     const asExpected = happened === p.expect;
     if (!asExpected) surprises++;
-    out(`  ${String(n).padStart(2)}. ${p.title}\n      ${happened === 'allowed' ? 'ALLOWED' : happened === 'blocked' ? 'STOPPED' : 'NO RESULT'}${asExpected ? '' : '   <-- unexpected!'}`);
+    const detail = new RegExp(`^CORDON_DETAIL ${p.id} (.+)$`, 'm').exec(captured)?.[1]?.trim();
+    const verdict = happened === 'allowed' ? 'ALLOWED' : happened === 'blocked' ? 'STOPPED' : 'NO RESULT';
+    out(`  ${String(n).padStart(2)}. ${p.title}\n      ${verdict}${detail ? `: ${detail}` : ''}${asExpected ? '' : '   <-- unexpected!'}`);
   }
 
   n++;

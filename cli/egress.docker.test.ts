@@ -48,9 +48,10 @@ function results(stdout: string): Map<string, { code: string; deny: string }> {
 }
 
 describe('egress through the session proxy', () => {
-  test('an allowed, pinned name reaches a loopback server when allowRanges names loopback; an unlisted host gets 403 with a reason', async () => {
+  for (const profile of ['standard', 'strict']) {
+  test(`[${profile}] an allowed, pinned name reaches a loopback server when allowRanges names loopback; an unlisted host gets 403 with a reason`, async () => {
     setPolicy({ egress: { allow: [`example.test:${port}`], allowRanges: ['127.0.0.0/8'], resolve: { 'example.test': '127.0.0.1' } } });
-    const r = await t.run(['exec', '--', 'sh', '-c', `curl -sS -m 10 http://example.test:${port}/; curl -s -m 10 -i http://unlisted.test/ | tr -d '\\r' | grep -E '^(HTTP|X-Cordon-Deny)|refuse|not allowed'`]);
+    const r = await t.run(['exec', '--profile', profile, '--', 'sh', '-c', `curl -sS -m 10 http://example.test:${port}/; curl -s -m 10 -i http://unlisted.test/ | tr -d '\\r' | grep -E '^(HTTP|X-Cordon-Deny)|refuse|not allowed'`]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`hello-from-host example.test:${port}`));
     assert.match(r.stdout, /^HTTP\/1\.1 403/m);
@@ -61,6 +62,7 @@ describe('egress through the session proxy', () => {
     assert.equal(typeof allow.cordon['bytesDown'], 'number');
     assert.ok(t.auditRecords().some((e) => e.cordon['kind'] === 'egress.deny' && e.cordon['host'] === 'unlisted.test' && e.cordon['reason'] === 'host_not_allowed'));
   });
+  }
 
   test('without loopback in allowRanges, every spelling of loopback is refused and nothing reaches the server', async () => {
     setPolicy({ egress: { allow: [`example.test:${port}`, `127.0.0.1:${port}`], resolve: { 'example.test': '127.0.0.1' } } });
