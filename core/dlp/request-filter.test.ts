@@ -120,6 +120,18 @@ void describe('model request filter', () => {
     assert.equal(filter({ body: 'TOP SECRET plans' }).action, 'block');
   });
 
+  void it('serves repeated strings from its cache with the same output and counts', () => {
+    const vault = new TokenVault({ ttlMillis: 60_000 });
+    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault });
+    const long = `history ${'lorem ipsum '.repeat(40)} key ${AWS_ID} card ${CARD}`;
+    const first = filter({ body: messages(long) });
+    const second = filter({ body: messages(long) });
+    assert.equal(first.action, 'rewrite');
+    assert.deepEqual(second, first);
+    const uncached = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault, cacheChars: 0 });
+    assert.deepEqual(uncached({ body: messages(long) }), first);
+  });
+
   void it('does nothing when disabled', () => {
     const filter = createModelRequestFilter({ policy: DlpPolicySchema.parse({ enabled: false }), destination: 'x', vault: null });
     assert.deepEqual(filter({ body: PEM }), { action: 'allow', findings: [] });

@@ -3,6 +3,7 @@
 // (the Messages API) only string values change, so the vendor still receives
 // valid JSON with every number, key order and structure untouched.
 
+import { createHash } from 'node:crypto';
 import { applyDecisions, summarize, type DecidedFinding, type FindingSummary } from './apply.js';
 import { resolveAction, scannerConfigFromPolicy, type DlpPolicy } from './policy.js';
 import { createScanner, type Scanner } from './scanner.js';
@@ -53,6 +54,22 @@ export interface ModelRequestFilterOptions {
   readonly vault: TokenVault | null;
   /** Monotonic milliseconds for the whole-body time budget; defaults to performance.now. */
   readonly clock?: () => number;
+  /** Size of the per-filter cache of scan outcomes, in characters; 0 disables it. Default 8 Mi. */
+  readonly cacheChars?: number;
+}
+
+/** A remembered outcome for one string: its decided findings and, if it changed, the text sent instead. */
+interface CachedOutcome {
+  readonly decided: readonly DecidedFinding[];
+  readonly blocked: boolean;
+  readonly output: string | null;
+}
+
+/** Strings shorter than this are rescanned: hashing them would cost about as much. */
+const CACHE_MIN_CHARS = 256;
+
+function cacheKey(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('base64');
 }
 
 // JSON string literals in already-validated JSON: the two alternatives never
@@ -73,10 +90,34 @@ const MIN_SCANNABLE = 5;
 export function createModelRequestFilter(options: ModelRequestFilterOptions): DlpRequestFilter {
   const { policy, destination, vault } = options;
   const clock = options.clock ?? (() => performance.now());
+  const maxCacheChars = options.cacheChars ?? 8 * 1024 * 1024;
   const scanner: Scanner | null = policy.enabled ? createScanner({ ...scannerConfigFromPolicy(policy), clock }) : null;
+
+  // Agents re-send the whole conversation every turn, so most of a request's
+  // strings were scanned before. Outcomes are cached per filter (one vault,
+  // one destination) under a SHA-256 of the string, so the cache holds no
+  // input text; tokenization is deterministic per vault, so a cached output
+  // is exactly what a new scan would produce.
+  const cache = new Map<string, CachedOutcome>();
+  let cachedChars = 0;
+  const remember = (key: string, outcome: CachedOutcome): void => {
+    const size = key.length + (outcome.output?.length ?? 0) + 64;
+    if (size > maxCacheChars) return;
+    cache.set(key, outcome);
+    cachedChars += size;
+    for (const [k, v] of cache) {
+      if (cachedChars <= maxCacheChars) break;
+      cache.delete(k);
+      cachedChars -= k.length + (v.output?.length ?? 0) + 64;
+    }
+  };
 
   return (request) => {
     if (scanner === null) return { action: 'allow', findings: [] };
+    if (vault?.expired === true && cache.size > 0) {
+      cache.clear();
+      cachedChars = 0;
+    }
     let body: string;
     if (typeof request.body === 'string') {
       body = request.body;
@@ -102,14 +143,25 @@ export function createModelRequestFilter(options: ModelRequestFilterOptions): Dl
     let changed = false;
 
     const processText = (text: string): string | typeof OVER_BUDGET => {
+      const key = text.length >= CACHE_MIN_CHARS ? cacheKey(text) : null;
+      const hit = key === null ? undefined : cache.get(key);
+      if (hit !== undefined && key !== null) {
+        // Refresh its place in the LRU order.
+        cache.delete(key);
+        cache.set(key, hit);
+        summarize(hit.decided, summaries);
+        if (hit.blocked) blocked = true;
+        if (hit.output !== null) changed = true;
+        return hit.output ?? text;
+      }
       const result = scanner.scan(text);
       if (result.status === 'budget_exceeded') return OVER_BUDGET;
-      if (result.findings.length === 0) return text;
       const decided = result.findings.map((finding) => ({ finding, action: decide(finding) }));
       summarize(decided, summaries);
-      const applied = applyDecisions(text, decided, vault);
+      const applied = decided.length === 0 ? { text, changed: false, blocked: false } : applyDecisions(text, decided, vault);
       if (applied.blocked) blocked = true;
       if (applied.changed) changed = true;
+      if (key !== null) remember(key, { decided, blocked: applied.blocked, output: applied.changed ? applied.text : null });
       return applied.text;
     };
 
