@@ -95,9 +95,10 @@ export function createModelRequestFilter(options: ModelRequestFilterOptions): Dl
 
   // Agents re-send the whole conversation every turn, so most of a request's
   // strings were scanned before. Outcomes are cached per filter (one vault,
-  // one destination) under a SHA-256 of the string, so the cache holds no
-  // input text; tokenization is deterministic per vault, so a cached output
-  // is exactly what a new scan would produce.
+  // one destination) under a SHA-256 of the string, so the cache holds only
+  // rewritten text (what was sent), never an original value; tokenization is
+  // deterministic per vault, so a cached output is exactly what a new scan
+  // would produce.
   const cache = new Map<string, CachedOutcome>();
   let cachedChars = 0;
   const remember = (key: string, outcome: CachedOutcome): void => {
