@@ -4,7 +4,7 @@ import { createScanner } from './scanner.js';
 import { BUILTIN_DETECTOR_IDS, type BuiltinDetectorId, type Finding } from './types.js';
 import { POSITIVE_GENERATORS, Rng, embed, hardNegatives } from './synthetic.js';
 
-const scanner = createScanner({ corporateCidrs: ['10.0.0.0/8', '172.16.0.0/12'] });
+const scanner = createScanner({ corporateCidrs: ['10.0.0.0/8', '172.16.0.0/12', 'fd00::/8'] });
 
 function scan(text: string): readonly Finding[] {
   const r = scanner.scan(text);
@@ -45,6 +45,9 @@ const POSITIVES: readonly (readonly [BuiltinDetectorId, string, string])[] = [
   ['phone', 'office 020 7946 0958', '020 7946 0958'],
   ['corporate_ip', 'host 10.20.30.40 is down', '10.20.30.40'],
   ['corporate_ip', 'host 172.20.1.2', '172.20.1.2'],
+  ['corporate_ip', 'host fd12:3456:789a::1 is internal', 'fd12:3456:789a::1'],
+  ['corporate_ip', 'curl http://[fd00::10]:8443/health', 'fd00::10'],
+  ['corporate_ip', 'mapped fd00::ffff:10.1.2.3.', 'fd00::ffff:10.1.2.3'],
 ];
 
 // Hand-written look-alikes that must produce no finding at all.
@@ -67,6 +70,9 @@ const NEGATIVES: readonly string[] = [
   'date 2024-01-15, version 10.2.3',
   'isbn 978-3-16-148410-0',
   'Authorization: Bearer <token>',
+  'std::vector<int> v; a::b::c',
+  'at 10:30:00 and mac 00:1a:2b:3c:4d:5e',
+  'public v6 2001:db8::1 and fe80::1',
   'set the Bearer token header',
 ];
 

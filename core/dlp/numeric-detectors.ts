@@ -10,10 +10,13 @@ import {
   ibanLength,
   ibanValid,
   ipv4InAny,
+  ipv6InAny,
   luhnValid,
   parseIpv4,
+  parseIpv6,
   ssnValid,
   type Ipv4Cidr,
+  type Ipv6Cidr,
 } from './validators.js';
 
 /** Longest digit run we examine; longer runs are split (numeric tables, hex dumps). */
@@ -307,6 +310,34 @@ function detectIban(text: string, run: DigitRun, out: Candidate[]): number {
   if (!ibanValid(compact)) return -1;
   out.push({ detector: 'iban', start: at, end: at + k, confidence: 1 });
   return at + k;
+}
+
+const IPV6_CHARS = /[0-9A-Fa-f:.]/;
+
+/**
+ * Finds IPv6 addresses inside `cidrs`. Anchored on a colon followed by a hex
+ * digit or another colon; from there the candidate is extended over hex,
+ * colons and dots (at most 45 characters each way) and parsed strictly. The
+ * search resumes after the candidate, so the pass is linear.
+ */
+export function detectIpv6(text: string, cidrs: readonly Ipv6Cidr[], out: Candidate[]): void {
+  if (cidrs.length === 0) return;
+  const finder = /:[0-9A-Fa-f:]/g;
+  for (let m = finder.exec(text); m !== null; m = finder.exec(text)) {
+    let start = m.index;
+    while (start > 0 && m.index - start < 45 && IPV6_CHARS.test(text[start - 1] ?? '')) start--;
+    let end = m.index + 1;
+    while (end < text.length && end - m.index < 45 && IPV6_CHARS.test(text[end] ?? '')) end++;
+    finder.lastIndex = end;
+    // Trailing punctuation (`fd00::1.` at a sentence end, `…:` before a port) is not part of it.
+    let e = end;
+    while (e > start && (text[e - 1] === '.' || (text[e - 1] === ':' && text[e - 2] !== ':'))) e--;
+    const b = text.charCodeAt(start - 1);
+    // `std::vector`: a candidate glued to letters is an identifier, not an address.
+    if (isAlnum(b) || isAlnum(text.charCodeAt(e))) continue;
+    const ip = parseIpv6(text.slice(start, e));
+    if (ip !== null && ipv6InAny(ip, cidrs)) out.push({ detector: 'corporate_ip', start, end: e, confidence: 1 });
+  }
 }
 
 /** Runs the enabled numeric detectors on one digit run, appending candidates to `out`. */

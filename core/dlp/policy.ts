@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { checkCustomPattern } from './custom-patterns.js';
 import { BUILTIN_DETECTOR_IDS, type BuiltinDetectorId, type DetectorId, type DlpAction, type DlpCategory } from './types.js';
-import { parseIpv4Cidr } from './validators.js';
+import { parseIpv4Cidr, parseIpv6Cidr } from './validators.js';
 import type { ScannerConfig } from './scanner.js';
 
 const ActionSchema = z
@@ -159,11 +159,15 @@ export const DlpPolicySchema = z
       .describe('Exact values never reported, in addition to published example values such as AWS documentation keys.'),
     corporateCidrs: z
       .array(
-        z.string().refine((s) => parseIpv4Cidr(s) !== null, { message: 'must be an IPv4 CIDR such as 10.0.0.0/8' }),
+        z
+          .string()
+          .refine((s) => parseIpv4Cidr(s) !== null || parseIpv6Cidr(s) !== null, {
+            message: 'must be an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8',
+          }),
       )
       .max(256)
       .default([])
-      .describe('IPv4 networks whose addresses are reported as corporate_ip. Empty: the detector finds nothing.'),
+      .describe('IPv4 and IPv6 networks whose addresses are reported as corporate_ip. Empty: the detector finds nothing.'),
     budget: BudgetSchema.default({ maxInputBytes: 16 * 1024 * 1024, maxScanMillis: 500 }),
     tokenTtlSeconds: z
       .number()

@@ -68,11 +68,14 @@ const ADVERSARIAL: Readonly<Record<string, string>> = {
   'ssn shapes': fill('123-45-'),
   'at signs': fill('@'),
   'colons and slashes': fill(':/'),
+  'ipv6 colons': fill('a:'),
+  'ipv6 compressions': fill('fd00::'),
+  'colon runs': fill(':'),
 };
 
 void describe('ReDoS: adversarial 100 KB inputs finish quickly for every detector', () => {
   const scanner = createScanner({
-    corporateCidrs: ['10.0.0.0/8'],
+    corporateCidrs: ['10.0.0.0/8', 'fd00::/8'],
     budget: { maxInputChars: 10 * SIZE, maxScanMillis: 60_000 },
   });
   for (const [name, input] of Object.entries(ADVERSARIAL)) {

@@ -4,7 +4,7 @@
 
 import { ANCHORED_DETECTORS, detectorRank, type AnchoredDetector, type Candidate } from './detectors.js';
 import { checkCustomPattern } from './custom-patterns.js';
-import { detectInRun, forEachDigitRun, type NumericConfig } from './numeric-detectors.js';
+import { detectInRun, detectIpv6, forEachDigitRun, type NumericConfig } from './numeric-detectors.js';
 import {
   VAULT_TOKEN_HEX_LENGTH,
   VAULT_TOKEN_PREFIX,
@@ -14,7 +14,7 @@ import {
   type Finding,
   type ScanResult,
 } from './types.js';
-import { parseIpv4Cidr, type Ipv4Cidr } from './validators.js';
+import { parseIpv4Cidr, parseIpv6Cidr, type Ipv4Cidr, type Ipv6Cidr } from './validators.js';
 
 const VAULT_TOKEN_RE = new RegExp(`^${VAULT_TOKEN_PREFIX}[0-9a-f]{${VAULT_TOKEN_HEX_LENGTH}}$`);
 
@@ -65,7 +65,7 @@ export interface ScannerConfig {
   readonly stopwords?: readonly string[];
   /** Exact values never reported (in addition to PUBLISHED_EXAMPLE_VALUES). */
   readonly allowValues?: readonly string[];
-  /** IPv4 CIDRs whose addresses are `corporate_ip` findings; empty = detector off. */
+  /** IPv4 and IPv6 CIDRs whose addresses are `corporate_ip` findings; empty = detector off. */
   readonly corporateCidrs?: readonly string[];
   readonly budget?: ScanBudget;
   /** Monotonic milliseconds; defaults to performance.now. */
@@ -160,10 +160,13 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
     (x): x is AnchorIndex => x !== null,
   );
   const cidrs: Ipv4Cidr[] = [];
+  const cidrs6: Ipv6Cidr[] = [];
   for (const c of config.corporateCidrs ?? []) {
-    const parsed = parseIpv4Cidr(c);
-    if (parsed === null) throw new Error(`corporate CIDR '${c}' is not an IPv4 CIDR`);
-    cidrs.push(parsed);
+    const v4 = parseIpv4Cidr(c);
+    const v6 = v4 === null ? parseIpv6Cidr(c) : null;
+    if (v4 !== null) cidrs.push(v4);
+    else if (v6 !== null && !disabled.has('corporate_ip')) cidrs6.push(v6);
+    else if (v6 === null) throw new Error(`corporate CIDR '${c}' is neither an IPv4 nor an IPv6 CIDR`);
   }
   const numeric: NumericConfig = {
     card: !disabled.has('credit_card'),
@@ -234,6 +237,7 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
             tick();
           }
         }
+        detectIpv6(text, cidrs6, candidates);
         forEachDigitRun(text, numeric.cidrs.length > 0, (run) => {
           if (run.digits < 2) return;
           detectInRun(text, run, numeric, candidates);

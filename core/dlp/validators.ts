@@ -182,6 +182,76 @@ export function ipv4InAny(ip: number, blocks: readonly Ipv4Cidr[]): boolean {
   return false;
 }
 
+/** A parsed IPv6 CIDR block: network address and mask as 128-bit integers. */
+export interface Ipv6Cidr {
+  readonly network: bigint;
+  readonly mask: bigint;
+}
+
+const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
+
+function hexGroups(part: string): number[] | null {
+  if (part === '') return [];
+  const out: number[] = [];
+  for (const g of part.split(':')) {
+    if (!HEX_GROUP.test(g)) return null;
+    out.push(parseInt(g, 16));
+  }
+  return out;
+}
+
+/**
+ * Parses an IPv6 address in standard text form (RFC 4291: eight groups, one
+ * `::`, optional dotted IPv4 tail; no zone id) to a 128-bit integer, or null.
+ */
+export function parseIpv6(s: string): bigint | null {
+  if (s.length < 2 || s.length > 45) return null;
+  let text = s;
+  let tail4: number | null = null;
+  const lastColon = s.lastIndexOf(':');
+  if (lastColon < 0) return null;
+  if (s.includes('.', lastColon)) {
+    tail4 = parseIpv4(s.slice(lastColon + 1));
+    if (tail4 === null) return null;
+    text = s.slice(0, lastColon + 1) + '0:0';
+  }
+  const dbl = text.indexOf('::');
+  let groups: number[] | null;
+  if (dbl >= 0) {
+    if (text.indexOf('::', dbl + 1) >= 0) return null;
+    const head = hexGroups(text.slice(0, dbl));
+    const tail = hexGroups(text.slice(dbl + 2));
+    if (head === null || tail === null || head.length + tail.length > 7) return null;
+    groups = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  } else {
+    groups = hexGroups(text);
+    if (groups === null || groups.length !== 8) return null;
+  }
+  let v = 0n;
+  for (const g of groups) v = (v << 16n) | BigInt(g);
+  if (tail4 !== null) v = (v & ~0xffffffffn) | BigInt(tail4);
+  return v;
+}
+
+/** Parses `addr/n` for IPv6; null when malformed. */
+export function parseIpv6Cidr(s: string): Ipv6Cidr | null {
+  const slash = s.indexOf('/');
+  if (slash < 0) return null;
+  const ip = parseIpv6(s.slice(0, slash));
+  const bitsText = s.slice(slash + 1);
+  if (ip === null || !/^(?:[0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$/.test(bitsText)) return null;
+  const bits = BigInt(Number(bitsText));
+  const all = (1n << 128n) - 1n;
+  const mask = bits === 0n ? 0n : (all << (128n - bits)) & all;
+  return { network: ip & mask, mask };
+}
+
+/** True when the 128-bit address falls inside any of the blocks. */
+export function ipv6InAny(ip: bigint, blocks: readonly Ipv6Cidr[]): boolean {
+  for (const b of blocks) if ((ip & b.mask) === b.network) return true;
+  return false;
+}
+
 /** Decodes base64url (no padding needed) to a latin1 string, or null when it is not base64url. */
 export function decodeBase64Url(s: string): string | null {
   if (!/^[A-Za-z0-9_-]*$/.test(s)) return null;
