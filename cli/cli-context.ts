@@ -7,6 +7,8 @@ import { reapOrphans, hasOrphanRecords } from '../core/session/session-reaper.js
 import { SessionStore } from '../core/session/session-store.js';
 import { CliExit, productVersion } from './cli-exit.js';
 import { EXIT } from './exit-codes.js';
+import type { KeyStore } from '../core/keys/key-store.js';
+import { lazyKeyringStore } from './lazy-key-store.js';
 
 export { CliExit } from './cli-exit.js';
 
@@ -25,6 +27,18 @@ export class CliContext {
     this.engineInstance ??= new DockerEngine();
     return this.engineInstance;
   }
+
+  private keyStoreInstance: KeyStore | undefined;
+
+  /**
+   * The OS keychain (Secret Service, macOS Keychain, Windows Credential
+   * Manager). Its native binding loads on first use, so commands that never
+   * touch a key do not pay for it.
+   */
+  readonly keyStore = (): KeyStore => {
+    this.keyStoreInstance ??= lazyKeyringStore();
+    return this.keyStoreInstance;
+  };
 
   get sessions(): SessionStore {
     return new SessionStore(this.paths.sessionsDir);
@@ -54,3 +68,4 @@ export class CliContext {
     }
   }
 }
+

@@ -66,13 +66,17 @@ export function registerDlpCommands(program: Command, loadDlpPolicy: () => DlpPo
     .argument('[file]', 'file to scan; "-" or omitted reads stdin')
     .option('--json', 'one JSON object per line: {"detector","category","start","end","confidence","action","line","column"}')
     .option('--destination <name>', 'model route whose per-destination rules decide the action shown', 'default')
+    .option('--no-budget', "ignore the policy's size and time budget (for scanning large files; the model route always applies it)")
     .addHelpText('after', EXIT_HELP)
-    .action(async (file: string | undefined, options: { json?: boolean; destination: string }) => {
+    .action(async (file: string | undefined, options: { json?: boolean; destination: string; budget: boolean }) => {
       const input = await readInput(io, file);
       if (input === null) return;
       const policy = loadPolicy(io, loadDlpPolicy);
       if (policy === null) return;
-      const scanner = createScanner(scannerConfigFromPolicy(policy));
+      const config = scannerConfigFromPolicy(policy);
+      const scanner = createScanner(
+        options.budget ? config : { ...config, budget: { maxInputChars: Number.MAX_SAFE_INTEGER, maxScanMillis: Number.MAX_SAFE_INTEGER } },
+      );
       const result = scanner.scan(input);
       if (result.status === 'budget_exceeded') {
         io.stderr.write(`cordon dlp: input not fully scanned (${result.reason.replace(/_/g, ' ')}); the model route would block it\n`);

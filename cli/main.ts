@@ -2,6 +2,8 @@ import { Command, CommanderError, Option } from 'commander';
 import type { CliContext } from './cli-context.js';
 import { CliExit, productVersion } from './cli-exit.js';
 import { EXIT, EXIT_CODE_HELP } from './exit-codes.js';
+import { registerKeysCommands } from './keys-command.js';
+import { lazyKeyringStore } from './lazy-key-store.js';
 
 /**
  * The `cordon` command. Each action imports what it needs when it runs, so
@@ -114,6 +116,9 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .command('schema')
     .description('Print the JSON Schema of the policy file.')
     .action(act(async () => (await import('./policy-command.js')).policySchema()));
+
+  // keys set|rotate|remove|status: the real key goes to the OS keychain, never argv.
+  registerKeysCommands(program, lazyKeyringStore);
 
   const profile = program.command('profile').description('Sandbox profiles.');
   profile

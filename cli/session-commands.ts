@@ -58,6 +58,7 @@ async function runInteractive(ctx: CliContext, req: SessionRequest): Promise<num
         audit: ctx.audit,
         paths: ctx.paths,
         policy,
+        keyStore: ctx.keyStore,
         io: { stdin: req.tty || !stdin.isTTY ? stdin : null, stdout: process.stdout, stderr: process.stderr },
         onStarted: (s) => {
           if (!req.tty) return;

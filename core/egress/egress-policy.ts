@@ -71,6 +71,13 @@ export const ProviderSchema = z
       .min(1)
       .optional()
       .describe('PEM file of extra CA certificates trusted for this provider, in addition to the system CAs.'),
+    credentialCommand: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe(
+        'Command (program and arguments, no shell) printing {"token": "...", "expiresAt": "<ISO 8601>"}, like AWS credential_process. When set, its short-lived token is injected instead of the key stored in the OS keychain; kept in memory only and refreshed before it expires.',
+      ),
   })
   .describe('A model API the proxy forwards /model/<name>/ requests to.');
 

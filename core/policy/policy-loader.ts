@@ -87,7 +87,9 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   let managedAllow = false;
   let managedRanges = false;
   const resolve: Record<string, string | string[]> = { ...DEFAULT_POLICY.egress.resolve };
+  let phantomTtlMinutes = DEFAULT_POLICY.keys.phantomTtlMinutes;
   for (const { document: d, raw, kind } of ordered) {
+    if (d.keys?.phantomTtlMinutes !== undefined) phantomTtlMinutes = d.keys.phantomTtlMinutes;
     if (d.sandbox?.profile !== undefined) profile = d.sandbox.profile;
     if (d.sandbox?.allowedProfiles !== undefined) allowedProfiles = d.sandbox.allowedProfiles;
     for (const p of d.workspaces?.deny ?? []) deny.add(p);
@@ -123,6 +125,7 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
     workspaces: { deny: [...deny], writeProtected: [...writeProtected] },
     egress: { mode, allow: [...new Set(effectiveAllow)], deny: [...egressDeny], allowRanges: [...new Set(allowRanges)], resolve },
     providers,
+    keys: { phantomTtlMinutes },
   };
 }
 

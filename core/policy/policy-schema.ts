@@ -42,6 +42,18 @@ export const SandboxPolicySchema = z
   })
   .describe('Sandbox choice.');
 
+export const KeysPolicySchema = z
+  .strictObject({
+    phantomTtlMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60)
+      .optional()
+      .describe('Lifetime of the authorisation behind a session\'s phantom token; renewed while the session runs, dead once it ends. Default 60.'),
+  })
+  .describe('API keys: the sandbox only ever holds a per-session phantom token; the real key stays in the OS keychain.');
+
 export const PolicySchema = z
   .strictObject({
     $schema: z.string().optional().describe('Editor hint; ignored.'),
@@ -49,6 +61,7 @@ export const PolicySchema = z
     workspaces: WorkspacesPolicySchema.optional(),
     egress: EgressPolicySchema.optional(),
     providers: ProvidersSchema.optional(),
+    keys: KeysPolicySchema.optional(),
   })
   .describe('Cordon policy.');
 
@@ -61,6 +74,7 @@ export interface EffectivePolicy {
   /** What may leave the sandbox; the default allows only the providers' API hosts and denies telemetry. */
   readonly egress: EgressPolicy;
   readonly providers: Providers;
+  readonly keys: { readonly phantomTtlMinutes: number };
 }
 
 export const DEFAULT_POLICY: EffectivePolicy = {
@@ -68,6 +82,7 @@ export const DEFAULT_POLICY: EffectivePolicy = {
   workspaces: { deny: [], writeProtected: [] },
   egress: defaultEgressPolicy(DEFAULT_PROVIDERS),
   providers: DEFAULT_PROVIDERS,
+  keys: { phantomTtlMinutes: 60 },
 };
 
 /** One problem in one policy source, phrased so a person can fix it. */

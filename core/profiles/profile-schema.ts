@@ -53,6 +53,14 @@ export const ProfileSchema = z
       .array(protectedPath)
       .describe('Workspace-relative paths that stay read-only inside writable mounts (trailing "/" marks a folder). Host tools later run what an agent leaves there.'),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).describe('Environment set in the sandbox.'),
+    provider: z
+      .strictObject({
+        name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).describe('Provider in policy `providers` whose model route the agent uses.'),
+        keyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).describe('Variable that carries the session\'s phantom token in the sandbox (e.g. ANTHROPIC_API_KEY).'),
+        header: z.enum(['x-api-key', 'authorization-bearer']).describe('Where the real key goes on the way to the vendor.'),
+      })
+      .optional()
+      .describe('The model provider the agent needs a key for. `cordon launch` refuses to start when no key is available for it.'),
   })
   .describe('Cordon sandbox profile.');
 

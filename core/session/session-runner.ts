@@ -12,6 +12,8 @@ import { compileEgressPolicy } from '../egress/egress-policy.js';
 import { watchPolicy } from '../policy/policy-watch.js';
 import { currentOwner } from './owner-process.js';
 import { ensureRelay, startSessionEgress, type SessionEgress } from './session-egress.js';
+import { setupSessionKeys, type SessionKeys } from './session-keys.js';
+import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
 
 /** Labels on every Cordon container; orphan cleanup and `cordon ps` find sessions by them. */
@@ -41,6 +43,8 @@ export interface SessionDeps {
   readonly paths: CordonPaths;
   readonly policy: EffectivePolicy;
   readonly io: SandboxIo;
+  /** The OS keychain; created only when a session needs a key. */
+  readonly keyStore: () => KeyStore;
   /** Called once the sandbox runs (the CLI wires terminal resize here). */
   readonly onStarted?: (session: StartedSession) => void;
 }
@@ -59,6 +63,7 @@ export type SessionFailure =
   | { readonly code: 'runtime'; readonly message: string }
   | { readonly code: 'image'; readonly message: string }
   | { readonly code: 'egress'; readonly message: string }
+  | { readonly code: 'keys'; readonly message: string }
   | { readonly code: 'mount'; readonly message: string; readonly refusals: readonly MountRefusal[] };
 
 export type SessionResult =
@@ -108,6 +113,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   // Set from the watchdog callback; a holder keeps TypeScript from narrowing it to null.
   const ended: { reason: string | null } = { reason: null };
   let egress: SessionEgress | null = null;
+  let keys: SessionKeys | null = null;
   let stopWatching: (() => void) | null = null;
   let watchdog: NodeJS.Timeout | null = null;
   try {
@@ -115,13 +121,16 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     if (!eg.ok) return fail(audit, sessionId, { code: 'egress', message: eg.message });
     egress = eg.value;
     const live = egress;
+    keys = setupSessionKeys({ sessionId, profile: loaded.profile, policy: deps.policy, audit, keyStore: deps.keyStore });
+    // First in the chain: later filters (DLP) see the request as the vendor will.
+    if (keys) live.proxy.addRequestFilter(keys.filter);
     // The sandbox's only way out: the relay is PID 1 and the proxy variables
     // come last, so nothing the profile or --env sets can point elsewhere.
     const fullSpec: SandboxSpec = {
       ...spec,
       entrypoint: live.entrypoint,
       mounts: [...spec.mounts, ...live.mounts],
-      env: { ...spec.env, ...live.env },
+      env: { ...spec.env, ...(keys?.env ?? {}), ...live.env },
     };
     stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, live, audit, sessionId));
     let running;
@@ -210,6 +219,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   } finally {
     if (watchdog) clearInterval(watchdog);
     stopWatching?.();
+    keys?.revoke();
     if (containerId !== null) await engine.remove(containerId).catch(() => undefined);
     await egress?.stop().catch(() => undefined);
     const cleaned = removePlaceholders(created);
@@ -253,6 +263,20 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
     seccompProfile = JSON.stringify(JSON.parse(readFileSync(resolve(loaded.baseDir, profile.seccomp), 'utf8')));
   } catch (err) {
     return fail(audit, sessionId, { code: 'profile', message: `profile ${profile.name}: seccomp profile ${profile.seccomp} cannot be read as JSON (${(err as Error).message})` });
+  }
+
+  // `cordon launch` starts the agent itself, which cannot work without a key:
+  // refuse up front with the fix. exec and demo run without one (the model
+  // route then answers 401 with a reason).
+  if (req.kind === 'launch' && profile.provider) {
+    const provider = policy.providers[profile.provider.name];
+    if (!provider) {
+      return fail(audit, sessionId, { code: 'keys', message: `profile ${profile.name} uses provider "${profile.provider.name}", which policy \`providers\` does not define` });
+    }
+    if (!provider.credentialCommand) {
+      const has = await requireStoredKey(deps.keyStore(), profile.provider.name);
+      if (!has.ok) return fail(audit, sessionId, { code: 'keys', message: has.error.message });
+    }
   }
 
   const relay = ensureRelay(paths.cacheDir);
