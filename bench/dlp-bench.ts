@@ -55,7 +55,8 @@ function main(): void {
     corporateCidrs: CORPORATE_CIDRS,
     budget: UNLIMITED,
   });
-  const filter = createModelRequestFilter({ policy, destination: 'bench', vault: null });
+  // No outcome cache: every run must really scan (the cache would answer repeats from a hash).
+  const filter = createModelRequestFilter({ policy, destination: 'bench', vault: null, cacheChars: 0 });
 
   // Warm up the JIT on a slice so the first measured pass is not the compile.
   scanner.scan(corpora.clean.slice(0, 2_000_000));
