@@ -104,6 +104,13 @@ export interface EgressProxyOptions {
   /** Extra CA certificates (PEM) trusted for every provider, besides the system store and each `caFile`. */
   readonly extraCa?: readonly string[];
   /**
+   * Looks at a plain-HTTP request to an ordinary host (URL and raw headers) and
+   * returns a reason when it carries a session credential, such as a phantom
+   * token, that must only ever go to the model route. The request is refused
+   * with 403 `credential_leak`. (Inside CONNECT tunnels the proxy sees nothing.)
+   */
+  readonly credentialGuard?: (url: string, rawHeaders: readonly string[]) => string | null;
+  /**
    * host:port forms under which the sandbox reaches this proxy (the relay's
    * address, e.g. "127.0.0.1:3128"); absolute-form requests to them are served
    * like origin-form ones (model route), never forwarded.
@@ -138,6 +145,7 @@ const STATUS: Record<DenyReason, number> = {
   header_timeout: 408,
   unknown_provider: 404,
   filter_rejected: 403,
+  credential_leak: 403,
   proxy_error: 500,
 };
 
@@ -171,6 +179,8 @@ function denyMessage(reason: DenyReason, target: string, detail: string): string
       return 'Cordon closed the connection: the request headers did not arrive in time.';
     case 'unknown_provider':
       return `Cordon has no model provider named ${target}.`;
+    case 'credential_leak':
+      return `Cordon refused to send a session credential to ${target}${tail}; credentials only go to the model route.`;
     case 'filter_rejected':
       return `Cordon's request filter refused the request${tail}.`;
     case 'proxy_error':
@@ -798,6 +808,11 @@ export class EgressProxy {
     const v = await this.evaluate(url.hostname, port, true, true);
     if (!v.ok) {
       refuse(v.host, v.port, v.reason, v.detail, v.address, v.category);
+      return;
+    }
+    const leak = this.options.credentialGuard?.(rawUrl, req.rawHeaders);
+    if (leak) {
+      refuse(v.host, v.port, 'credential_leak', leak);
       return;
     }
     const headers = endToEndHeaders(req.rawHeaders, ['host']);

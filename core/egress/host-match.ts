@@ -28,6 +28,7 @@ export type DenyReason =
   | 'header_timeout'
   | 'unknown_provider'
   | 'filter_rejected'
+  | 'credential_leak'
   | 'proxy_error';
 
 /** A policy decision on one destination. */

@@ -26,6 +26,7 @@ export const RELAY_PORT = 3128;
 export const SANDBOX_SOCKET_DIR = '/run/cordon/egress';
 export const SANDBOX_SOCKET = `${SANDBOX_SOCKET_DIR}/proxy.sock`;
 export const SANDBOX_RELAY = '/run/cordon/cordon-relay';
+const PHANTOM_ANYWHERE = /cdn_ph_[A-Za-z0-9_-]{43}/;
 /** Unix socket paths are limited to 108 bytes on Linux (104 on macOS). */
 const MAX_SOCKET_PATH = 100;
 
@@ -117,6 +118,9 @@ export async function startSessionEgress(opts: {
     sessionId: opts.sessionId,
     upstreamProxy: upstream.config,
     selfAuthorities: [`127.0.0.1:${RELAY_PORT}`, `localhost:${RELAY_PORT}`],
+    // A phantom token only means something on the model route; seen going to
+    // any other host it is an exfiltration attempt (issue 4).
+    credentialGuard: (url, rawHeaders) => (PHANTOM_ANYWHERE.test(url) || rawHeaders.some((h) => PHANTOM_ANYWHERE.test(h)) ? 'a Cordon phantom token' : null),
   });
   try {
     await proxy.start();
