@@ -144,7 +144,7 @@ export function createModelRequestFilter(options: ModelRequestFilterOptions): Dl
     let changed = false;
 
     const processText = (text: string): string | typeof OVER_BUDGET => {
-      const key = text.length >= CACHE_MIN_CHARS ? cacheKey(text) : null;
+      const key = maxCacheChars > 0 && text.length >= CACHE_MIN_CHARS ? cacheKey(text) : null;
       const hit = key === null ? undefined : cache.get(key);
       if (hit !== undefined && key !== null) {
         // Refresh its place in the LRU order.
