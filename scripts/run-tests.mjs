@@ -39,9 +39,10 @@ if (files.length === 0) {
 }
 console.log(`run-tests: ${files.length} test files`);
 const nodeArgs = ['--enable-source-maps', '--test', '--test-reporter=spec', ...files];
-// Keychain tests talk to a real Secret Service: when none is on the session
-// bus, run the whole suite inside a throwaway one (one run, one summary).
-const needsKeyring = files.some((f) => f.endsWith('.keyring.test.js')) && !process.env.DBUS_SESSION_BUS_ADDRESS;
+// Keychain tests (and end-to-end tests that store keys) talk to a real Secret
+// Service: when none is on the session bus, run the suite inside a throwaway
+// one (one run, one summary). Unit-only runs need none.
+const needsKeyring = !unitOnly && !process.env.DBUS_SESSION_BUS_ADDRESS;
 const [cmd, cmdArgs] = needsKeyring
   ? [join(root, 'scripts', 'with-secret-service.sh'), [process.execPath, ...nodeArgs]]
   : [process.execPath, nodeArgs];
