@@ -2,7 +2,8 @@
 // corporate IPs. They have no literal anchor, so the scanner makes one linear
 // pass that finds "digit runs" (digit groups joined by short separators) and
 // hands only runs with enough digits to these checks. Every pattern here is
-// sticky or runs on a run (at most MAX_RUN characters), and bounded.
+// sticky or runs on a run (at most MAX_RUN characters), and bounded. IPv6
+// has its own colon-anchored pass (detectIpv6), run only with IPv6 CIDRs.
 
 import type { Candidate } from './detectors.js';
 import {
@@ -42,8 +43,12 @@ const nationalRe = /(?<![0-9.])0[1-9][0-9]{1,4}[ -][0-9]{3,4}[ -]?[0-9]{3,4}(?![
 const ipv4Re = /(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])/g;
 const ibanRe = /[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){1,8}(?:[ ]?[A-Z0-9]{1,3})?/y;
 
+const ipv6FinderRe = /:[0-9A-Fa-f:]/g;
+
 /** Every pattern this module runs; the ReDoS test checks each one. */
-export const NUMERIC_PATTERNS: readonly RegExp[] = [ssnRe, ssnBareRe, ssnContextRe, nanpRe, intlRe, e164CompactRe, nationalRe, ipv4Re, ibanRe];
+export const NUMERIC_PATTERNS: readonly RegExp[] = [
+  ssnRe, ssnBareRe, ssnContextRe, nanpRe, intlRe, e164CompactRe, nationalRe, ipv4Re, ibanRe, ipv6FinderRe,
+];
 
 /** Which numeric detectors are on, and the corporate networks for `corporate_ip`. */
 export interface NumericConfig {
@@ -322,7 +327,8 @@ const IPV6_CHARS = /[0-9A-Fa-f:.]/;
  */
 export function detectIpv6(text: string, cidrs: readonly Ipv6Cidr[], out: Candidate[]): void {
   if (cidrs.length === 0) return;
-  const finder = /:[0-9A-Fa-f:]/g;
+  const finder = ipv6FinderRe;
+  finder.lastIndex = 0;
   for (let m = finder.exec(text); m !== null; m = finder.exec(text)) {
     let start = m.index;
     while (start > 0 && m.index - start < 45 && IPV6_CHARS.test(text[start - 1] ?? '')) start--;
