@@ -120,6 +120,23 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   // keys set|rotate|remove|status: the real key goes to the OS keychain, never argv.
   registerKeysCommands(program, lazyKeyringStore);
 
+  // The DLP engine and the policy loader cost ~80 ms to load: only `cordon dlp`
+  // pays for them; other commands list a stub so help still shows the group.
+  if (argv[2] === 'dlp') {
+    const [{ registerDlpCommands }, { loadDlpPolicyOrExit }] = await Promise.all([import('./dlp-command.js'), import('./dlp-policy-loader.js')]);
+    registerDlpCommands(program, loadDlpPolicyOrExit, {
+      stdin: process.stdin,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      setExitCode: (code: number) => {
+        exitCode = code;
+      },
+      readFile: async (path: string) => (await import('node:fs/promises')).readFile(path),
+    });
+  } else {
+    program.command('dlp').description('Scan or redact text with the DLP policy applied to model requests (`cordon dlp --help`)');
+  }
+
   const profile = program.command('profile').description('Sandbox profiles.');
   profile
     .command('schema')

@@ -88,8 +88,12 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   let managedRanges = false;
   const resolve: Record<string, string | string[]> = { ...DEFAULT_POLICY.egress.resolve };
   let phantomTtlMinutes = DEFAULT_POLICY.keys.phantomTtlMinutes;
+  // The dlp section is taken whole from the highest source that has one: its
+  // rules interlock (destinations name detectors), so fields are not mixed.
+  let dlp = DEFAULT_POLICY.dlp;
   for (const { document: d, raw, kind } of ordered) {
     if (d.keys?.phantomTtlMinutes !== undefined) phantomTtlMinutes = d.keys.phantomTtlMinutes;
+    if (d.dlp !== undefined) dlp = d.dlp;
     if (d.sandbox?.profile !== undefined) profile = d.sandbox.profile;
     if (d.sandbox?.allowedProfiles !== undefined) allowedProfiles = d.sandbox.allowedProfiles;
     for (const p of d.workspaces?.deny ?? []) deny.add(p);
@@ -126,6 +130,7 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
     egress: { mode, allow: [...new Set(effectiveAllow)], deny: [...egressDeny], allowRanges: [...new Set(allowRanges)], resolve },
     providers,
     keys: { phantomTtlMinutes },
+    dlp,
   };
 }
 

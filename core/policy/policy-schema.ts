@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DlpPolicySchema, DEFAULT_DLP_POLICY, type DlpPolicy } from '../dlp/policy.js';
 import { EgressPolicySchema, ProvidersSchema, defaultEgressPolicy, DEFAULT_PROVIDERS, type EgressPolicy, type Providers } from '../egress/egress-policy.js';
 
 /**
@@ -62,6 +63,7 @@ export const PolicySchema = z
     egress: EgressPolicySchema.optional(),
     providers: ProvidersSchema.optional(),
     keys: KeysPolicySchema.optional(),
+    dlp: DlpPolicySchema.optional(),
   })
   .describe('Cordon policy.');
 
@@ -75,6 +77,8 @@ export interface EffectivePolicy {
   readonly egress: EgressPolicy;
   readonly providers: Providers;
   readonly keys: { readonly phantomTtlMinutes: number };
+  /** What is scanned, redacted, tokenized or blocked on the model route. */
+  readonly dlp: DlpPolicy;
 }
 
 export const DEFAULT_POLICY: EffectivePolicy = {
@@ -83,6 +87,7 @@ export const DEFAULT_POLICY: EffectivePolicy = {
   egress: defaultEgressPolicy(DEFAULT_PROVIDERS),
   providers: DEFAULT_PROVIDERS,
   keys: { phantomTtlMinutes: 60 },
+  dlp: DEFAULT_DLP_POLICY,
 };
 
 /** One problem in one policy source, phrased so a person can fix it. */

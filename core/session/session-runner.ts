@@ -13,6 +13,10 @@ import { watchPolicy } from '../policy/policy-watch.js';
 import { currentOwner } from './owner-process.js';
 import { ensureRelay, startSessionEgress, type SessionEgress } from './session-egress.js';
 import { setupSessionKeys, type SessionKeys } from './session-keys.js';
+import { setupSessionDlp, type SessionDlp } from './session-dlp.js';
+import { AuditRedactor } from './audit-redaction.js';
+
+const auditRedactor = new AuditRedactor();
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
 
@@ -114,6 +118,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   const ended: { reason: string | null } = { reason: null };
   let egress: SessionEgress | null = null;
   let keys: SessionKeys | null = null;
+  let dlp: SessionDlp | null = null;
   let stopWatching: (() => void) | null = null;
   let watchdog: NodeJS.Timeout | null = null;
   try {
@@ -124,6 +129,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     keys = setupSessionKeys({ sessionId, profile: loaded.profile, policy: deps.policy, audit, keyStore: deps.keyStore });
     // First in the chain: later filters (DLP) see the request as the vendor will.
     if (keys) live.proxy.addRequestFilter(keys.filter);
+    dlp = setupSessionDlp({ sessionId, policy: deps.policy, audit });
+    live.proxy.addRequestFilter(dlp.filter);
+    live.proxy.addResponseTransform(dlp.rehydrate);
     // The sandbox's only way out: the relay is PID 1 and the proxy variables
     // come last, so nothing the profile or --env sets can point elsewhere.
     const fullSpec: SandboxSpec = {
@@ -168,8 +176,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         user: spec.user,
         workspaces: record.workspaces,
         protected_paths: plan.mounts.filter((m) => m.kind === 'protect').length,
-        // The command is the user's own input; it is recorded, the environment is not.
-        command: spec.command,
+        // The command is recorded with anything secret-looking redacted (people
+        // put keys on command lines); the environment is never recorded.
+        command: spec.command.map((a) => auditRedactor.redact(a)),
       },
     });
     deps.onStarted?.({ id: sessionId, containerId: running.id, resize: (r, c) => running.resize(r, c) });
@@ -220,6 +229,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     if (watchdog) clearInterval(watchdog);
     stopWatching?.();
     keys?.revoke();
+    dlp?.dispose();
     if (containerId !== null) await engine.remove(containerId).catch(() => undefined);
     await egress?.stop().catch(() => undefined);
     const cleaned = removePlaceholders(created);
