@@ -15,7 +15,8 @@ test('cordon demo runs a real sandbox and every verdict matches what Cordon shou
   const r = await t.run(['demo']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.ok(!r.stdout.includes('unexpected'), r.stdout);
-  assert.equal((r.stdout.match(/^\s+ALLOWED$/gm) ?? []).length, 3, r.stdout);
+  assert.equal((r.stdout.match(/^\s+ALLOWED$/gm) ?? []).length, 4, r.stdout);
+  assert.match(r.stdout, /the model received: "deploy with cdntk_[0-9a-f]{32}"/);
   assert.equal((r.stdout.match(/^\s+STOPPED/gm) ?? []).length, 10, r.stdout);
   assert.match(r.stdout, /STOPPED: proxy answered 403, X-Cordon-Deny: host_not_allowed/);
   assert.match(r.stdout, /STOPPED: proxy answered 403, X-Cordon-Deny: host_denied/);

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { verifyAuditLog } from '../core/audit/audit-verify.js';
 import { runSession, resolveUser } from '../core/session/session-runner.js';
 import { CliExit, type CliContext } from './cli-context.js';
+import { startDemoModel } from './demo-model.js';
 import { EXIT } from './exit-codes.js';
 
 /**
@@ -28,6 +29,9 @@ function denyReason(url: string): string {
   return `curl -s -m 10 -o /dev/null -D - ${url} 2>/dev/null | tr -d '\\r' | awk 'tolower($1)=="x-cordon-deny:" {print "proxy answered 403, X-Cordon-Deny: " $2}'`;
 }
 
+/** An AWS-style access key id for the DLP step (not AWS's published example, which DLP allows on purpose). */
+const DEMO_SECRET = 'AKIAQ3EGRJ2KZ7XNP4VB';
+
 function probes(ws: string, hostHome: string): Probe[] {
   return [
     { id: 'user', title: 'The agent runs as an unprivileged user with no capabilities', expect: 'allowed', shell: `[ "$(id -u)" != 0 ] && grep -q '^CapEff:[[:space:]]*0000000000000000' /proc/self/status` },
@@ -40,6 +44,12 @@ function probes(ws: string, hostHome: string): Probe[] {
     { id: 'net', title: 'The sandbox has no network of its own: only loopback, no DNS; a program that ignores the proxy gets nowhere', expect: 'blocked', shell: `[ "$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')" != "lo" ] || curl -sS -m 5 --noproxy '*' -o /dev/null https://example.com` },
     { id: 'egress', title: "Web requests go through Cordon's egress proxy, which refuses sites not on the allowlist (https://example.com)", expect: 'blocked', shell: 'curl -sS -m 10 -o /dev/null https://example.com', detail: denyReason('https://example.com') },
     { id: 'telemetry', title: "Vendor telemetry is refused even though the vendor's API is allowed (statsig.anthropic.com)", expect: 'blocked', shell: 'curl -sS -m 10 -o /dev/null https://statsig.anthropic.com', detail: denyReason('https://statsig.anthropic.com') },
+    {
+      id: 'dlp',
+      title: `A secret sent to the model is tokenized on its way out, and the agent gets it back in the answer (${DEMO_SECRET})`,
+      expect: 'allowed',
+      shell: `curl -s -m 20 "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-key: $ANTHROPIC_API_KEY" -H 'content-type: application/json' -d '{"model":"demo","max_tokens":50,"messages":[{"role":"user","content":"deploy with ${DEMO_SECRET}"}]}' | grep -q ${DEMO_SECRET}`,
+    },
     { id: 'rootfs', title: 'System files are read-only', expect: 'blocked', shell: 'touch /usr/bin/cordon-was-here' },
     { id: 'procs', title: 'Host processes are invisible', expect: 'blocked', shell: `[ "$(ls -d /proc/[0-9]* | wc -l)" -gt 10 ]` },
   ];
@@ -77,6 +87,7 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
       cb();
     },
   });
+  const model = await startDemoModel();
   const res = await runSession(
     {
       kind: 'demo',
@@ -86,8 +97,8 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
       command: ['sh', '-c', script],
       tty: false,
     },
-    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy, keyStore: ctx.keyStore, io: { stdin: null, stdout: sink, stderr: sink } },
-  );
+    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy: model.policyFor(policy), keyStore: ctx.keyStore, io: { stdin: null, stdout: sink, stderr: sink } },
+  ).finally(() => model.close());
   if (!res.ok) throw new CliExit(EXIT.sandboxNotStarted, res.failure.message);
 
   let n = 0;
@@ -101,6 +112,12 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
     const detail = new RegExp(`^CORDON_DETAIL ${p.id} (.+)$`, 'm').exec(captured)?.[1]?.trim();
     const verdict = happened === 'allowed' ? 'ALLOWED' : happened === 'blocked' ? 'STOPPED' : 'NO RESULT';
     out(`  ${String(n).padStart(2)}. ${p.title}\n      ${verdict}${detail ? `: ${detail}` : ''}${asExpected ? '' : '   <-- unexpected!'}`);
+    if (p.id === 'dlp') {
+      const seen = model.received.at(-1);
+      const hidden = seen !== undefined && !seen.includes(DEMO_SECRET);
+      if (!hidden) surprises++;
+      out(`      the model received: "${seen ?? '(nothing)'}"${hidden ? '' : '   <-- unexpected!'}`);
+    }
   }
 
   n++;

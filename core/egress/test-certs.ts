@@ -1,8 +1,9 @@
 /**
  * Throwaway TLS material for the egress tests and the proxy benchmark: a test
  * CA and a server certificate for 127.0.0.1 / ::1 / localhost and any extra
- * names, made with the `openssl` CLI in a fresh temporary folder. Never used
- * outside tests; the keys die with the folder.
+ * names, made with the `openssl` CLI in a fresh temporary folder. Used by
+ * tests, benchmarks and `cordon demo`'s stand-in model, never for real
+ * traffic; the keys die with the folder.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
