@@ -30,7 +30,8 @@ test('cordon launch gives the agent a terminal and returns its exit code', async
   const ws = t.workspace('ws-launch');
   // The terminal size is sent right after start (the engine cannot take it at
   // create time), so the probe waits a moment as a real agent would on SIGWINCH.
-  const profile = t.profile('launch-tty', 'standard', { command: ['sh', '-c', 'sleep 1; test -t 0 && test -t 1 && echo "TTY-OK $(stty size)" && pwd && exit 5'] });
+  // No provider: this profile's command needs no key (launch checks for one otherwise).
+  const profile = t.profile('launch-tty', 'standard', { provider: undefined, command: ['sh', '-c', 'sleep 1; test -t 0 && test -t 1 && echo "TTY-OK $(stty size)" && pwd && exit 5'] });
   assert.ok(existsSync('/usr/bin/script'), 'util-linux script is needed to give cordon a terminal');
   const cmd = `stty rows 33 cols 101; ${JSON.stringify(process.execPath)} ${JSON.stringify(CORDON_BIN)} launch --profile ${profile} --workspace ${ws}`;
   const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: t.env, stdio: ['pipe', 'pipe', 'pipe'] });
