@@ -177,11 +177,18 @@ describe('egress through the session proxy', () => {
     await new Promise<void>((r) => vendor.listen(0, '127.0.0.1', r));
     const vport = (vendor.address() as AddressInfo).port;
     setPolicy({
-      providers: { anthropic: { baseUrl: `https://api.anthropic.test:${vport}`, caFile: certs.caFile } },
+      // A credential command stands in for the keychain, so the key swap passes.
+      providers: {
+        anthropic: {
+          baseUrl: `https://api.anthropic.test:${vport}`,
+          caFile: certs.caFile,
+          credentialCommand: [process.execPath, '-e', 'console.log(JSON.stringify({token:"t",expiresAt:new Date(Date.now()+36e5).toISOString()}))'],
+        },
+      },
       egress: { allowRanges: ['127.0.0.0/8'], resolve: { 'api.anthropic.test': '127.0.0.1' } },
     });
     try {
-      const script = `curl -sN -m 20 "$ANTHROPIC_BASE_URL/v1/messages" -H 'content-type: application/json' -d '{"stream":true}' | while IFS= read -r line; do if [ -n "$line" ]; then echo "$(date +%s%3N) $line"; fi; done`;
+      const script = `curl -sN -m 20 "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-key: $ANTHROPIC_API_KEY" -H 'content-type: application/json' -d '{"stream":true}' | while IFS= read -r line; do if [ -n "$line" ]; then echo "$(date +%s%3N) $line"; fi; done`;
       const r = await t.run(['exec', '--', 'sh', '-c', script]);
       assert.equal(r.code, 0, r.stderr);
       const first = /^(\d+) event: first$/m.exec(r.stdout);
