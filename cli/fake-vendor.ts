@@ -1,0 +1,167 @@
+/**
+ * Test support, not a test: a fake Anthropic Messages API over HTTPS on
+ * 127.0.0.1, for end-to-end tests that run the real Claude Code binary. It
+ * answers the few calls Claude Code makes for `claude -p` with a fixed reply
+ * and records every request it sees, so a test can check what the agent sent
+ * (and what a proxy in between changed).
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** One request as the fake vendor saw it: header names lower-cased, body as UTF-8 text. */
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+export interface FakeVendor {
+  readonly port: number;
+  /** Every request received, in arrival order. */
+  readonly requests: RecordedRequest[];
+  close(): Promise<void>;
+}
+
+export interface FakeVendorOptions {
+  /** PEM private key for the server certificate. */
+  readonly key: string;
+  /** PEM server certificate (for 127.0.0.1 / localhost). */
+  readonly cert: string;
+  /** Text every model reply consists of. */
+  readonly replyText: string;
+}
+
+const FALLBACK_MODEL = 'claude-sonnet-4-5';
+
+/** Starts the server on 127.0.0.1 and an ephemeral port. */
+export async function startFakeVendor(opts: FakeVendorOptions): Promise<FakeVendor> {
+  const requests: RecordedRequest[] = [];
+  const server: Server = createServer({ key: opts.key, cert: opts.cert }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: flatHeaders(req), body });
+      try {
+        route(req.method ?? '', req.url ?? '', body, opts.replyText, res);
+      } catch (err) {
+        sendJson(res, 500, errorBody('api_error', `fake vendor failed: ${String(err)}`));
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function route(method: string, url: string, body: string, replyText: string, res: ServerResponse): void {
+  const path = url.split('?', 1)[0] ?? '';
+  if ((method === 'GET' || method === 'HEAD') && path === '/') {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(method === 'HEAD' ? undefined : 'ok');
+    return;
+  }
+  if (method === 'POST' && path === '/v1/messages') {
+    const parsed = parseObject(body);
+    if (parsed === undefined) {
+      sendJson(res, 400, errorBody('invalid_request_error', 'body is not a JSON object'));
+      return;
+    }
+    const model = typeof parsed['model'] === 'string' ? parsed['model'] : FALLBACK_MODEL;
+    if (parsed['stream'] === true) sendStream(res, model, replyText);
+    else sendJson(res, 200, messageObject(model, replyText));
+    return;
+  }
+  if (method === 'POST' && path === '/v1/messages/count_tokens') {
+    sendJson(res, 200, { input_tokens: 10 });
+    return;
+  }
+  sendJson(res, 404, errorBody('not_found_error', `${method} ${path} not found`));
+}
+
+function messageObject(model: string, text: string): Record<string, unknown> {
+  return {
+    id: newId('msg'),
+    type: 'message',
+    role: 'assistant',
+    model,
+    content: [{ type: 'text', text }],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: 10, output_tokens: outputTokens(text), cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+  };
+}
+
+function sendStream(res: ServerResponse, model: string, text: string): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'request-id': newId('req') });
+  const event = (name: string, data: Record<string, unknown>): void => {
+    res.write(`event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`);
+  };
+  event('message_start', {
+    message: {
+      ...messageObject(model, text),
+      content: [],
+      stop_reason: null,
+      usage: { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    },
+  });
+  event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+  event('content_block_delta', { index: 0, delta: { type: 'text_delta', text } });
+  event('content_block_stop', { index: 0 });
+  event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: outputTokens(text) } });
+  event('message_stop', {});
+  res.end();
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'request-id': newId('req') });
+  res.end(JSON.stringify(value));
+}
+
+function errorBody(type: string, message: string): Record<string, unknown> {
+  return { type: 'error', error: { type, message } };
+}
+
+function parseObject(body: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(body);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function flatHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+function outputTokens(text: string): number {
+  return Math.max(1, Math.ceil(text.length / 4));
+}
+
+function newId(prefix: string): string {
+  return `${prefix}_fake${randomBytes(12).toString('hex')}`;
+}
