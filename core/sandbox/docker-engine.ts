@@ -224,7 +224,8 @@ export class DockerEngine implements SandboxEngine {
   }
 }
 
-function classifyCreateError(err: unknown, spec: SandboxSpec): EngineUnavailableError {
+/** Maps the engine's refusal to create a container to a message that says what is missing. */
+export function classifyCreateError(err: unknown, spec: Pick<SandboxSpec, 'image' | 'runtime'>): EngineUnavailableError {
   const e = err as { statusCode?: number; json?: { message?: string }; message?: string };
   const msg = (e.json?.message ?? e.message ?? '').toLowerCase();
   if (e.statusCode === 404 && msg.includes('image')) {

@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { classifyCreateError, explainEngineError } from './docker-engine.js';
+
+// Shapes of the errors dockerode raises, as seen from Docker Engine 20.10.
+const engineError = (statusCode: number, message: string): Error & { statusCode: number; json: { message: string } } =>
+  Object.assign(new Error(`(HTTP code ${statusCode}) ${message}`), { statusCode, json: { message } });
+
+test('a missing gVisor runtime says how to install and register runsc', () => {
+  const e = classifyCreateError(engineError(400, 'Unknown runtime specified runsc'), { image: 'cordon/agent:1', runtime: 'runsc' });
+  assert.equal(e.reason, 'runtime');
+  assert.match(e.message, /apt-get install runsc/);
+  assert.match(e.message, /daemon\.json/);
+  assert.match(e.message, /--profile standard/);
+});
+
+test('a missing image says to build it', () => {
+  const e = classifyCreateError(engineError(404, 'No such image: cordon/agent:1'), { image: 'cordon/agent:1', runtime: 'runc' });
+  assert.equal(e.reason, 'image');
+  assert.match(e.message, /cordon image build/);
+});
+
+test('an unreachable engine says how to start it, and no stack trace is part of the message', () => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED /var/run/docker.sock'), { code: 'ECONNREFUSED' });
+  const e = classifyCreateError(refused, { image: 'x', runtime: 'runc' });
+  assert.equal(e.reason, 'engine');
+  assert.match(e.message, /Docker Engine is not running/);
+  assert.ok(!e.message.includes('\n    at '));
+  assert.match(explainEngineError(Object.assign(new Error('x'), { code: 'EACCES' })), /docker" group/);
+});
