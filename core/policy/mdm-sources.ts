@@ -68,7 +68,16 @@ export type MacLayout = 'flat' | 'mcx';
 export function readMacManagedPreferences(plistText: string, bundleId: string = MAC_BUNDLE_ID): (ManagedSourceResult & { readonly layout?: MacLayout }) {
   const parsed = parsePlistXml(plistText);
   if (!parsed.ok) return { ok: false, message: `not a valid XML property list: ${parsed.message} (binary plists must be converted with \`plutil -convert xml1\`)` };
-  const root = parsed.value;
+  return managedDocumentsFromPlist(parsed.value, bundleId);
+}
+
+/**
+ * The managed levels of an already parsed plist: a managed-preferences file,
+ * or the com.apple.ManagedClient.preferences payload dict of a profile (its
+ * `PayloadContent` dict is the MCX layout; the payload's own Payload* keys
+ * are not read).
+ */
+export function managedDocumentsFromPlist(root: PlistValue, bundleId: string = MAC_BUNDLE_ID): ManagedSourceResult & { readonly layout?: MacLayout } {
   if (!isDict(root)) return { ok: false, message: 'the property list root must be a <dict>' };
 
   const found = findMcxDomain(root, bundleId);
