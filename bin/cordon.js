@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-// Entry point of the `cordon` command. The CLI is compiled to dist/ by `npm run build`.
+// Entry point of the `cordon` command. `npm run build` compiles the CLI with tsc
+// into dist/ and bundles it into dist/bundle/ (faster start-up); the bundle is
+// used when present.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const main = new URL('../dist/cli/main.js', import.meta.url);
+const bundle = new URL('../dist/bundle/main.js', import.meta.url);
+const compiled = new URL('../dist/cli/main.js', import.meta.url);
+const main = existsSync(fileURLToPath(bundle)) ? bundle : compiled;
 if (!existsSync(fileURLToPath(main))) {
   process.stderr.write('cordon: not built yet. Run `npm install && npm run build` in the Cordon checkout.\n');
   process.exit(2);

@@ -1,11 +1,11 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { installRoot } from '../paths/install-root.js';
 import { describeZodIssues, type PolicyIssue } from '../policy/policy-schema.js';
 import { ProfileSchema, type SandboxProfile } from './profile-schema.js';
 
 /** The folder that holds the built-in profiles (repo's `sandbox-profiles/`). */
-export const BUILTIN_PROFILE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'sandbox-profiles');
+export const BUILTIN_PROFILE_DIR = join(installRoot(), 'sandbox-profiles');
 
 /** A validated profile and the folder its relative files (seccomp) resolve against. */
 export interface LoadedProfile {
