@@ -1,10 +1,23 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { FileSerialStore, generateBundleKeyPair, keyIdOf, publicKeyIdFromPem, signBundle, signatureFileFor, verifyBundle, type BundleMeta } from './signed-bundle.js';
+import {
+  FileSerialStore,
+  bundleMetaFromOptions,
+  bundlePathFor,
+  generateBundleKeyPair,
+  isBundleDocument,
+  keyIdOf,
+  loadSignedBundle,
+  publicKeyIdFromPem,
+  signBundle,
+  signatureFileFor,
+  verifyBundle,
+  type BundleMeta,
+} from './signed-bundle.js';
 
 const signer = generateBundleKeyPair();
 const stranger = generateBundleKeyPair();
@@ -171,4 +184,51 @@ test('a corrupt serial state file is an error, not an empty state', () => {
   assert.equal(r.ok, false);
   if (!r.ok) assert.match(r.message, /restore it from backup/);
   assert.equal(store.record('managed', 9, 'a'.repeat(64), new Date()).ok, false);
+});
+
+test('sign options: serial, issued-at and validity parse into bundle dates, with actionable errors', () => {
+  const now = new Date('2026-03-01T00:00:00Z');
+  const r = bundleMetaFromOptions({ serial: '12', validFor: '30d' }, now);
+  assert.ok(r.ok);
+  if (r.ok) {
+    assert.equal(r.meta.serial, 12);
+    assert.equal(r.meta.issuedAt.toISOString(), '2026-03-01T00:00:00.000Z');
+    assert.equal(r.meta.expiresAt.toISOString(), '2026-03-31T00:00:00.000Z');
+  }
+  const dflt = bundleMetaFromOptions({ serial: '1', issuedAt: '2026-01-01T00:00:00Z' }, now);
+  assert.ok(dflt.ok && dflt.meta.expiresAt.toISOString() === '2026-04-01T00:00:00.000Z');
+  const bad = [bundleMetaFromOptions({ serial: '-1' }, now), bundleMetaFromOptions({ serial: '1', validFor: '3 weeks' }, now), bundleMetaFromOptions({ serial: '1', issuedAt: 'yesterday' }, now), bundleMetaFromOptions({ serial: '1', validFor: '0d' }, now)];
+  for (const b of bad) assert.equal(b.ok, false);
+  assert.equal(bundlePathFor('/tmp/enterprise.json'), '/tmp/enterprise.bundle.json');
+  assert.equal(isBundleDocument({ format: 'cordon-policy-bundle/1' }), true);
+  assert.equal(isBundleDocument({ egress: {} }), false);
+});
+
+test('loadSignedBundle: accepts and records, then refuses an older bundle and a missing signature, naming the file', () => {
+  const base = join(dir, 'load');
+  const store = new FileSerialStore(join(base, 'state'));
+  mkdirSync(base, { recursive: true });
+  const write = (name: string, serial: number, withSig = true): string => {
+    const r = signBundle(policy, signer.privateKeyPem, { ...meta, serial });
+    assert.ok(r.ok);
+    const file = join(base, name);
+    if (r.ok) {
+      writeFileSync(file, r.bundleText);
+      if (withSig) writeFileSync(signatureFileFor(file), r.signature);
+    }
+    return file;
+  };
+  const newer = write('newer.bundle.json', 8);
+  const older = write('older.bundle.json', 7);
+  const unsigned = write('unsigned.bundle.json', 9, false);
+  const ok = loadSignedBundle(newer, [signer.publicKeyPem], store, 'managed', during.now);
+  assert.ok(ok.ok && ok.serial === 8 && ok.file === newer);
+  assert.ok(loadSignedBundle(newer, [signer.publicKeyPem], store, 'managed', during.now).ok, 'the bundle in force loads again');
+  const back = loadSignedBundle(older, [signer.publicKeyPem], store, 'managed', during.now);
+  assert.equal(back.ok ? 'ok' : back.reason, 'rollback');
+  assert.equal(back.file, older);
+  const noSig = loadSignedBundle(unsigned, [signer.publicKeyPem], store, 'managed', during.now);
+  assert.equal(noSig.ok ? 'ok' : noSig.reason, 'malformed');
+  if (!noSig.ok) assert.match(noSig.message, /signature file is missing/);
+  assert.ok(loadSignedBundle(older, [signer.publicKeyPem], store, 'recommended', during.now).ok, 'serials are per channel');
 });

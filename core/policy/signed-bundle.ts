@@ -314,6 +314,81 @@ export function generateBundleKeyPair(): { privateKeyPem: string; publicKeyPem: 
   };
 }
 
+/** Result of {@link bundleMetaFromOptions}. */
+export type BundleMetaResult = { readonly ok: true; readonly meta: BundleMeta } | { readonly ok: false; readonly message: string };
+
+/**
+ * Turns `cordon policy sign` option strings into {@link BundleMeta}:
+ * `serial` a non-negative integer (required: only IT knows the last one it
+ * published), `issuedAt` an ISO 8601 time (default `now`), `validFor` a
+ * duration like "90d", "12h" or "30m" (default 90 days). Errors name the
+ * option and an accepted form.
+ */
+export function bundleMetaFromOptions(opts: { readonly serial: string; readonly issuedAt?: string; readonly validFor?: string }, now: Date): BundleMetaResult {
+  if (!/^\d{1,15}$/.test(opts.serial)) return { ok: false, message: `--serial must be a non-negative integer, e.g. --serial 12 (got "${opts.serial}")` };
+  const serial = Number(opts.serial);
+  let issuedAt = now;
+  if (opts.issuedAt !== undefined) {
+    if (!isoDate.safeParse(opts.issuedAt).success) return { ok: false, message: `--issued-at must be an ISO 8601 time, e.g. 2026-03-01T09:00:00Z (got "${opts.issuedAt}")` };
+    issuedAt = new Date(opts.issuedAt);
+  }
+  const m = /^(\d{1,5})([dhm])$/.exec(opts.validFor ?? '90d');
+  if (m === null) return { ok: false, message: `--valid-for must be a duration like 90d, 12h or 30m (got "${opts.validFor ?? ''}")` };
+  const unitMs = m[2] === 'd' ? 86_400_000 : m[2] === 'h' ? 3_600_000 : 60_000;
+  const lifetime = Number(m[1]) * unitMs;
+  if (lifetime <= 0) return { ok: false, message: '--valid-for must be longer than zero' };
+  return { ok: true, meta: { serial, issuedAt, expiresAt: new Date(issuedAt.getTime() + lifetime) } };
+}
+
+/** Where `cordon policy sign` writes the bundle for `policy.json`: `policy.bundle.json` (its signature: `policy.bundle.json.sig`). */
+export function bundlePathFor(policyPath: string): string {
+  return `${policyPath.replace(/\.json$/i, '')}.bundle.json`;
+}
+
+/** True when parsed JSON declares itself a signed bundle, so a loader can tell a bundle from a plain policy file. */
+export function isBundleDocument(json: unknown): boolean {
+  return typeof json === 'object' && json !== null && 'format' in json && json.format === BUNDLE_FORMAT;
+}
+
+/** Result of {@link loadSignedBundle}: the verified policy, or the refusal with the file it concerns. */
+export type LoadBundleResult =
+  | (Extract<VerifyBundleResult, { ok: true }> & { readonly file: string })
+  | { readonly ok: false; readonly file: string; readonly reason: BundleRefusal | 'unreadable' | 'state'; readonly message: string };
+
+/**
+ * Reads `bundlePath` and its `.sig`, verifies them against the trusted keys
+ * and the serial recorded for `channel`, and records the accepted serial. A
+ * missing signature file is `malformed` (a bundle without one is never
+ * accepted as unsigned); an unreadable or corrupt serial state is `state`.
+ */
+export function loadSignedBundle(bundlePath: string, trustedPublicKeysPem: readonly string[], store: SerialStore, channel: string, now: Date): LoadBundleResult {
+  let bytes: Buffer;
+  let sig: string;
+  try {
+    bytes = readFileSync(bundlePath);
+  } catch (err) {
+    return { ok: false, file: bundlePath, reason: 'unreadable', message: `cannot read the bundle: ${(err as NodeJS.ErrnoException).code ?? 'error'}` };
+  }
+  const sigPath = signatureFileFor(bundlePath);
+  try {
+    sig = readFileSync(sigPath, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, file: sigPath, reason: 'malformed', message: code === 'ENOENT' ? 'the signature file is missing; deploy the .sig written by `cordon policy sign` next to the bundle' : `cannot read the signature file: ${code ?? 'error'}` };
+  }
+  const last = store.read(channel);
+  if (!last.ok) return { ok: false, file: bundlePath, reason: 'state', message: last.message };
+  const r = verifyBundle(bytes, sig, trustedPublicKeysPem, {
+    now,
+    lastSeenSerial: last.record?.serial ?? null,
+    ...(last.record !== null ? { lastSeenSha256: last.record.sha256 } : {}),
+  });
+  if (!r.ok) return { ...r, file: bundlePath };
+  const rec = store.record(channel, r.serial, r.sha256, now);
+  if (!rec.ok) return { ok: false, file: bundlePath, reason: 'state', message: rec.message };
+  return { ...r, file: bundlePath };
+}
+
 /** The last bundle accepted on one channel (e.g. "managed", "recommended"). */
 export interface SerialRecord {
   readonly serial: number;
