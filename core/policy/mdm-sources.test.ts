@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { decodeRegBytes, macManagedPreferencesPath, parseRegFile, readMacManagedPreferences, readWindowsRegExport } from './mdm-sources.js';
+import { decodeRegBytes, macManagedPreferencesPath, parseRegFile, readMacManagedPreferences, readWindowsRegExport, windowsRegExportArgs } from './mdm-sources.js';
 import { parsePlistXml } from './plist-xml.js';
 import { policyJsonSchema } from './policy-json-schema.js';
 import { policyLeaves } from './policy-leaves.js';
@@ -156,6 +156,10 @@ test('.reg: values the convention does not know are refused, naming key and valu
   const sub = readWindowsRegExport(Buffer.from('Windows Registry Editor Version 5.00\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Cordon\\Extra]\r\n"x"="y"\r\n'), leaves);
   assert.equal(sub.ok, false);
   assert.equal(readWindowsRegExport(Buffer.from('REGEDIT4\r\n'), leaves).ok, false);
+});
+
+test('reg.exe export arguments name the mandatory key, whose export includes Recommended', () => {
+  assert.deepEqual(windowsRegExportArgs('C:\\Temp\\p.reg'), ['export', 'HKLM\\SOFTWARE\\Policies\\Cordon', 'C:\\Temp\\p.reg', '/y']);
 });
 
 test('.reg: no Cordon key means no managed policy; an empty key is null too', () => {

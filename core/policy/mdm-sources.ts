@@ -47,6 +47,16 @@ export const WINDOWS_RECOMMENDED_KEY = `${WINDOWS_POLICY_KEY}\\Recommended`;
 /** The registry value holding a whole policy document as JSON. */
 export const POLICY_JSON_VALUE = 'PolicyJSON';
 
+/**
+ * Arguments for `reg.exe` that export both policy keys (the Recommended subkey
+ * comes with its parent) to `file`, UTF-16LE with BOM as
+ * {@link readWindowsRegExport} reads it. `reg export` exits 1 when the key does
+ * not exist, which means "no managed policy", not an error.
+ */
+export function windowsRegExportArgs(file: string): readonly string[] {
+  return ['export', `HKLM\\${WINDOWS_POLICY_KEY}`, file, '/y'];
+}
+
 /** Policy documents found in one managed source; null where the level is absent. Not yet schema-validated. */
 export interface ManagedDocuments {
   readonly mandatory: unknown;
