@@ -12,5 +12,10 @@ if (!existsSync(fileURLToPath(main))) {
   process.stderr.write('cordon: not built yet. Run `npm install && npm run build` in the Cordon checkout.\n');
   process.exit(2);
 }
+// `cordon policy show | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 const { runCli } = await import(main.href);
 process.exitCode = await runCli(process.argv);

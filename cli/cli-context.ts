@@ -1,6 +1,7 @@
 import { FileAuditLog } from '../core/audit/audit-log.js';
 import { resolveCordonPaths, type CordonPaths } from '../core/paths/cordon-paths.js';
-import { loadPolicy } from '../core/policy/policy-loader.js';
+import { loadPolicy, type PolicyLoadResult } from '../core/policy/policy-loader.js';
+import { platformPolicySource } from '../core/policy/platform-sources.js';
 import type { EffectivePolicy } from '../core/policy/policy-schema.js';
 import { DockerEngine } from '../core/sandbox/docker-engine.js';
 import { reapOrphans, hasOrphanRecords } from '../core/session/session-reaper.js';
@@ -45,8 +46,11 @@ export class CliContext {
   }
 
   /** The effective policy, or a CliExit naming every problem: a broken policy stops launches. */
+  /** Every policy source, including this OS's MDM channel. */
+  readonly loadPolicy = (): PolicyLoadResult => loadPolicy(this.paths, { platform: platformPolicySource() });
+
   policy(): EffectivePolicy {
-    const res = loadPolicy(this.paths);
+    const res = this.loadPolicy();
     if (!res.ok) {
       const lines = res.issues.map((i) => `  ${i.source}: ${i.path}: ${i.message}`);
       throw new CliExit(EXIT.policyInvalid, `policy is invalid, so no session may start:\n${lines.join('\n')}\nFix the file(s) above (\`cordon policy validate FILE\` checks one).`);

@@ -97,7 +97,7 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
       command: ['sh', '-c', script],
       tty: false,
     },
-    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy: model.policyFor(policy), keyStore: ctx.keyStore, io: { stdin: null, stdout: sink, stderr: sink } },
+    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy: model.policyFor(policy), keyStore: ctx.keyStore, reloadPolicy: ctx.loadPolicy, io: { stdin: null, stdout: sink, stderr: sink } },
   ).finally(() => model.close());
   if (!res.ok) throw new CliExit(EXIT.sandboxNotStarted, res.failure.message);
 
@@ -124,7 +124,7 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
   out(`  ${String(n).padStart(2)}. Mounting your whole home folder is refused before any container exists`);
   const refused = await runSession(
     { kind: 'demo', workspaces: [{ path: ctx.paths.userHome, mode: 'rw' }], env: {}, command: ['true'], tty: false },
-    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy, keyStore: ctx.keyStore, io: { stdin: null, stdout: sink, stderr: sink } },
+    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy, keyStore: ctx.keyStore, reloadPolicy: ctx.loadPolicy, io: { stdin: null, stdout: sink, stderr: sink } },
   );
   if (refused.ok) {
     surprises++;

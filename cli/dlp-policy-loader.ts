@@ -1,12 +1,13 @@
 import { loadPolicy } from '../core/policy/policy-loader.js';
 import { resolveCordonPaths } from '../core/paths/cordon-paths.js';
+import { platformPolicySource } from '../core/policy/platform-sources.js';
 import type { DlpPolicy } from '../core/dlp/policy.js';
 import { CliExit } from './cli-exit.js';
 import { EXIT } from './exit-codes.js';
 
 /** The effective `dlp` policy for `cordon dlp`; a malformed policy ends the command with exit 3. */
 export function loadDlpPolicyOrExit(): DlpPolicy {
-  const res = loadPolicy(resolveCordonPaths());
+  const res = loadPolicy(resolveCordonPaths(), { platform: platformPolicySource() });
   if (!res.ok) throw new CliExit(EXIT.policyInvalid, `policy is invalid:\n${res.issues.map((i) => `  ${i.source}: ${i.path}: ${i.message}`).join('\n')}`);
   return res.policy.dlp;
 }

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadPolicy } from '../core/policy/policy-loader.js';
 import { loadProfile } from '../core/profiles/profile-loader.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
@@ -21,7 +20,7 @@ export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise
   const nodeMajor = Number(process.versions.node.split('.')[0]);
   checks.push(nodeMajor >= 20 ? { check: 'node', status: 'ok', detail: `Node.js ${process.versions.node}` } : { check: 'node', status: 'fail', detail: `Node.js ${process.versions.node} is too old`, fix: 'install Node.js 20 or newer' });
 
-  const pol = loadPolicy(ctx.paths);
+  const pol = ctx.loadPolicy();
   let profileName = 'standard';
   if (pol.ok) {
     profileName = pol.policy.sandbox.profile;

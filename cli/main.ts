@@ -113,6 +113,23 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .argument('<file>')
     .action(act(async (_ctx, file: string) => (await import('./policy-command.js')).policyValidate(file)));
   policy
+    .command('set')
+    .description('Change one of your own settings (a dotted path, e.g. egress.mode report). Refused for fields that managed policy locks.')
+    .argument('<path>')
+    .argument('<value>', 'JSON value, or a bare word for a string')
+    .action(act(async (ctx, path: string, value: string) => (await import('./policy-command.js')).policySet(ctx, path, value)));
+  policy
+    .command('sign')
+    .description('Sign a policy file as a bundle for managed deployment: writes POLICY.bundle.json and its .sig (Ed25519).')
+    .argument('<policy>', 'policy JSON file')
+    .requiredOption('--key <file>', 'Ed25519 private key (PEM)')
+    .requiredOption('--serial <n>', 'bundle serial; must increase with every release (anti-rollback)')
+    .option('--valid-for <duration>', 'lifetime, e.g. 90d or 12h', '90d')
+    .option('--issued-at <iso>', 'issue time (default: now)')
+    .action(
+      act(async (_ctx, file: string, opts: { key: string; serial: string; validFor?: string; issuedAt?: string }) => (await import('./policy-command.js')).policySign(file, opts)),
+    );
+  policy
     .command('schema')
     .description('Print the JSON Schema of the policy file.')
     .action(act(async () => (await import('./policy-command.js')).policySchema()));
@@ -148,7 +165,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     // Clean up after launchers that died, before anything else runs.
     const name = actionCommand.name();
     commandName = name;
-    if (name !== 'schema' && name !== 'validate') await (await getContext()).reap(false);
+    if (!['schema', 'validate', 'sign'].includes(name)) await (await getContext()).reap(false);
   });
 
   try {

@@ -36,7 +36,7 @@ export class TestEnv {
     this.cordonHome = join(this.home, '.local', 'share', 'cordon');
     this.policyDir = join(this.root, 'policies');
     mkdirSync(this.cordonHome, { recursive: true });
-    mkdirSync(join(this.policyDir, 'managed'), { recursive: true });
+    for (const d of ['managed', 'recommended', 'trust']) mkdirSync(join(this.policyDir, d), { recursive: true });
     this.env = { ...process.env, HOME: this.home, CORDON_HOME: this.cordonHome, CORDON_POLICY_DIR: this.policyDir, ...extraEnv };
   }
 

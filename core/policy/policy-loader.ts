@@ -1,5 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { installRoot } from '../paths/install-root.js';
+import { FileSerialStore, isBundleDocument, loadSignedBundle, type SerialStore } from './signed-bundle.js';
 import type { CordonPaths } from '../paths/cordon-paths.js';
 import type { Providers } from '../egress/egress-policy.js';
 import {
@@ -11,39 +13,171 @@ import {
   type PolicyIssue,
 } from './policy-schema.js';
 
+/**
+ * Where a policy source sits in the precedence order, lowest first:
+ * built-in defaults < user settings < recommended managed < mandatory managed.
+ */
+export type PolicyLevel = 'user' | 'recommended' | 'managed';
+const LEVEL_RANK: Record<PolicyLevel, number> = { user: 1, recommended: 2, managed: 3 };
+
 /** A policy source after it was read and validated. */
 export interface PolicySource {
-  readonly kind: 'user' | 'managed';
+  readonly kind: PolicyLevel;
+  /** File (or registry key / plist) it came from, for messages and `policy show`. */
   readonly file: string;
   readonly document: PolicyDocument;
   /** The JSON as written, to tell a key that was set from one filled by a default. */
   readonly raw: unknown;
+  /** Set when the source was a signed bundle that verified. */
+  readonly signed?: { readonly keyId: string; readonly serial: number };
+}
+
+/** Which source set each leaf of the effective policy, and which leaves a user may not change. */
+export interface PolicyOrigins {
+  /** Dotted leaf path (`egress.mode`) to the highest source that set it; absent = built-in default. */
+  readonly origins: ReadonlyMap<string, { readonly kind: PolicyLevel; readonly file: string }>;
+  /** Leaves set by recommended or mandatory managed policy: users cannot override them. */
+  readonly locked: ReadonlyMap<string, { readonly kind: PolicyLevel; readonly file: string }>;
 }
 
 export type PolicyLoadResult =
-  | { readonly ok: true; readonly policy: EffectivePolicy; readonly sources: readonly PolicySource[] }
+  | { readonly ok: true; readonly policy: EffectivePolicy; readonly sources: readonly PolicySource[]; readonly provenance: PolicyOrigins }
   | { readonly ok: false; readonly issues: readonly PolicyIssue[] };
 
+/** Managed documents from the OS's own MDM channel (macOS managed preferences, Windows registry). */
+export interface PlatformPolicySource {
+  /** What to call it in messages (a path or registry key). */
+  readonly name: string;
+  /** Null when the platform has no such source configured. */
+  read(): { ok: true; mandatory: unknown; recommended: unknown } | { ok: false; message: string } | null;
+}
+
+export interface PolicyLoadOptions {
+  /** The OS MDM channel; none on Linux, where managed policy is files. */
+  readonly platform?: PlatformPolicySource | null;
+  /** Trusted Ed25519 public keys (PEM) for signed bundles; defaults to the build's and the managed trust folder's. */
+  readonly trustedKeys?: readonly string[];
+  /** Anti-rollback state; defaults to a file under $CORDON_HOME. */
+  readonly serials?: SerialStore;
+  readonly now?: Date;
+}
+
 /**
- * Reads user settings and every managed file, validates each, and merges them:
- * built-in defaults < user < managed. Any malformed source makes the whole load
- * fail: a broken managed file must stop launches, never fall back to defaults.
- * A missing user file or managed folder is simply absent.
+ * Reads every source, validates each, and merges them: built-in defaults <
+ * user < recommended managed < mandatory managed. Managed policy lives in
+ * `$CORDON_POLICY_DIR/{recommended,managed}/*.json` (and, on macOS and
+ * Windows, the OS's MDM channel). When trusted keys are configured, every
+ * managed file must be a signed bundle that verifies and is not a rollback.
+ * Any malformed or badly signed source makes the whole load fail, naming the
+ * file and the reason: launches stop; nothing falls back to defaults.
  */
-export function loadPolicy(paths: CordonPaths): PolicyLoadResult {
+export function loadPolicy(paths: CordonPaths, opts: PolicyLoadOptions = {}): PolicyLoadResult {
   const issues: PolicyIssue[] = [];
   const sources: PolicySource[] = [];
 
   const user = readSource(paths.userPolicyFile, 'user', issues);
   if (user) sources.push(user);
 
-  const managedDir = join(paths.policyDir, 'managed');
-  for (const name of listJsonFiles(managedDir, issues)) {
-    const src = readSource(join(managedDir, name), 'managed', issues);
-    if (src) sources.push(src);
+  const trusted = opts.trustedKeys ?? readTrustedKeys(paths, issues);
+  const serials = opts.serials ?? new FileSerialStore(join(paths.home, 'policy-state'));
+  const now = opts.now ?? new Date();
+  for (const level of ['recommended', 'managed'] as const) {
+    const dir = join(paths.policyDir, level);
+    for (const name of listJsonFiles(dir, issues)) {
+      const src = readManagedFile(join(dir, name), level, trusted, serials, now, issues);
+      if (src) sources.push(src);
+    }
+  }
+  const platform = opts.platform?.read() ?? null;
+  if (platform && !platform.ok) issues.push({ source: opts.platform?.name ?? 'platform policy', path: '(root)', message: platform.message });
+  if (platform?.ok) {
+    for (const [level, doc] of [['recommended', platform.recommended], ['managed', platform.mandatory]] as const) {
+      if (doc === null || doc === undefined) continue;
+      const src = sourceFromJson(opts.platform?.name ?? 'platform policy', level, doc, issues);
+      if (src) sources.push(src);
+    }
   }
   if (issues.length > 0) return { ok: false, issues };
-  return { ok: true, policy: mergePolicy(sources), sources };
+  return { ok: true, policy: mergePolicy(sources), sources, provenance: policyOrigins(sources) };
+}
+
+/** Trusted bundle keys: shipped with the build (`build/policy-trust/`) or deployed by IT (`$CORDON_POLICY_DIR/trust/`). */
+function readTrustedKeys(paths: CordonPaths, issues: PolicyIssue[]): string[] {
+  const keys: string[] = [];
+  for (const dir of [join(installRoot(), 'build', 'policy-trust'), join(paths.policyDir, 'trust')]) {
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => n.endsWith('.pem')).sort();
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      try {
+        keys.push(readFileSync(join(dir, n), 'utf8'));
+      } catch (err) {
+        issues.push({ source: join(dir, n), path: '(root)', message: `cannot read trusted key: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
+      }
+    }
+  }
+  return keys;
+}
+
+function readManagedFile(file: string, level: PolicyLevel, trusted: readonly string[], serials: SerialStore, now: Date, issues: PolicyIssue[]): PolicySource | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    issues.push({ source: file, path: '(root)', message: code ? `cannot read: ${code}` : `not valid JSON: ${(err as Error).message}` });
+    return undefined;
+  }
+  if (isBundleDocument(raw)) {
+    const r = loadSignedBundle(file, trusted, serials, `${level}:${basename(file)}`, now);
+    if (!r.ok) {
+      issues.push({ source: r.file, path: '(root)', message: `signed policy refused (${r.reason}): ${r.message}` });
+      return undefined;
+    }
+    const src = sourceFromJson(file, level, r.policy, issues);
+    return src ? { ...src, signed: { keyId: r.keyId, serial: r.serial } } : undefined;
+  }
+  if (trusted.length > 0) {
+    issues.push({ source: file, path: '(root)', message: 'unsigned managed policy while trusted signing keys are configured; deploy it as a bundle made by `cordon policy sign`' });
+    return undefined;
+  }
+  return sourceFromJson(file, level, raw, issues);
+}
+
+function sourceFromJson(file: string, kind: PolicyLevel, raw: unknown, issues: PolicyIssue[]): PolicySource | undefined {
+  const parsed = PolicySchema.safeParse(raw);
+  if (!parsed.success) {
+    issues.push(...describeZodIssues(file, parsed.error));
+    return undefined;
+  }
+  return { kind, file, document: parsed.data, raw };
+}
+
+/** Leaves (dotted paths) of a raw JSON document: arrays and scalars are leaves. */
+export function leafPaths(raw: unknown, prefix = ''): string[] {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return prefix === '' ? [] : [prefix];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === '$schema') continue;
+    out.push(...leafPaths(v, prefix === '' ? k : `${prefix}.${k}`));
+  }
+  return out;
+}
+
+/** Which source set each leaf (highest precedence wins) and which leaves are locked by managed policy. */
+export function policyOrigins(sources: readonly PolicySource[]): PolicyOrigins {
+  const origins = new Map<string, { kind: PolicyLevel; file: string }>();
+  const locked = new Map<string, { kind: PolicyLevel; file: string }>();
+  for (const s of [...sources].sort((a, b) => LEVEL_RANK[a.kind] - LEVEL_RANK[b.kind])) {
+    for (const leaf of leafPaths(s.raw)) {
+      origins.set(leaf, { kind: s.kind, file: s.file });
+      if (s.kind !== 'user') locked.set(leaf, { kind: s.kind, file: s.file });
+    }
+  }
+  return { origins, locked };
 }
 
 /** Validates one policy file without merging; used by `cordon policy validate`. */
@@ -68,13 +202,14 @@ export function parsePolicyText(source: string, text: string): { ok: true; docum
 }
 
 /**
- * Merges sources in precedence order: defaults < user < managed (later wins for
- * scalars). Deny lists and write-protected lists are unions: no source can
- * remove another's protection. Allow lists and allowed ranges loosen the
- * sandbox, so a managed source that sets one replaces what users set.
+ * Merges sources in precedence order: defaults < user < recommended < managed
+ * (the higher wins for scalars). Deny lists and write-protected lists are
+ * unions: no source can remove another's protection. Allow lists and allowed
+ * ranges loosen the sandbox, so a higher level that sets one replaces what
+ * lower levels set.
  */
 export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
-  const ordered = [...sources.filter((s) => s.kind === 'user'), ...sources.filter((s) => s.kind === 'managed')];
+  const ordered = [...sources].sort((a, b) => LEVEL_RANK[a.kind] - LEVEL_RANK[b.kind]);
   let profile = DEFAULT_POLICY.sandbox.profile;
   let allowedProfiles: readonly string[] | null = DEFAULT_POLICY.sandbox.allowedProfiles;
   const deny = new Set<string>(DEFAULT_POLICY.workspaces.deny);
@@ -84,8 +219,10 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   const egressDeny = new Set<string>(DEFAULT_POLICY.egress.deny);
   let allow: string[] | null = null;
   let allowRanges: string[] = [...DEFAULT_POLICY.egress.allowRanges];
-  let managedAllow = false;
-  let managedRanges = false;
+  // Rank of the source that last set each loosening list: a higher level
+  // replaces what lower ones set; the same level adds to it.
+  let allowRank = 0;
+  let rangesRank = 0;
   const resolve: Record<string, string | string[]> = { ...DEFAULT_POLICY.egress.resolve };
   let phantomTtlMinutes = DEFAULT_POLICY.keys.phantomTtlMinutes;
   // The dlp section is taken whole from the highest source that has one: its
@@ -103,27 +240,20 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
     if (e === undefined) continue;
     if (isSet(raw, 'egress', 'mode')) mode = e.mode;
     for (const h of e.deny) egressDeny.add(h);
+    const rank = LEVEL_RANK[kind];
     if (isSet(raw, 'egress', 'allow')) {
-      if (kind === 'managed') {
-        allow = managedAllow ? [...(allow ?? []), ...e.allow] : [...e.allow];
-        managedAllow = true;
-      } else if (!managedAllow) {
-        allow = [...(allow ?? []), ...e.allow];
-      }
+      allow = rank > allowRank ? [...e.allow] : [...(allow ?? []), ...e.allow];
+      allowRank = rank;
     }
     if (isSet(raw, 'egress', 'allowRanges')) {
-      if (kind === 'managed') {
-        allowRanges = managedRanges ? [...allowRanges, ...e.allowRanges] : [...e.allowRanges];
-        managedRanges = true;
-      } else if (!managedRanges) {
-        allowRanges = [...allowRanges, ...e.allowRanges];
-      }
+      allowRanges = rank > rangesRank ? [...e.allowRanges] : [...allowRanges, ...e.allowRanges];
+      rangesRank = rank;
     }
     Object.assign(resolve, e.resolve);
   }
   // The providers' API hosts stay reachable unless a managed allowlist says otherwise.
   const providerHosts = Object.values(providers).map((p) => new URL(p.baseUrl).host);
-  const effectiveAllow = managedAllow ? (allow ?? []) : [...providerHosts, ...(allow ?? [])];
+  const effectiveAllow = allowRank > LEVEL_RANK.user ? (allow ?? []) : [...providerHosts, ...(allow ?? [])];
   return {
     sandbox: { profile, allowedProfiles },
     workspaces: { deny: [...deny], writeProtected: [...writeProtected] },

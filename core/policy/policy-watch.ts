@@ -1,7 +1,7 @@
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { CordonPaths } from '../paths/cordon-paths.js';
-import { loadPolicy } from './policy-loader.js';
+import { loadPolicy, type PolicyLoadResult } from './policy-loader.js';
 import type { EffectivePolicy, PolicyIssue } from './policy-schema.js';
 
 export type PolicyChange = { readonly ok: true; readonly policy: EffectivePolicy } | { readonly ok: false; readonly issues: readonly PolicyIssue[] };
@@ -12,13 +12,18 @@ export type PolicyChange = { readonly ok: true; readonly policy: EffectivePolicy
  * An invalid result is reported as such; the caller keeps the last good policy.
  * Returns a function that stops watching.
  */
-export function watchPolicy(paths: CordonPaths, onChange: (change: PolicyChange) => void, debounceMs = 150): () => void {
+export function watchPolicy(
+  paths: CordonPaths,
+  onChange: (change: PolicyChange) => void,
+  load: () => PolicyLoadResult = () => loadPolicy(paths),
+  debounceMs = 150,
+): () => void {
   const watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
   const fire = (): void => {
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
-      const res = loadPolicy(paths);
+      const res = load();
       onChange(res.ok ? { ok: true, policy: res.policy } : { ok: false, issues: res.issues });
     }, debounceMs);
     timer.unref();
@@ -29,7 +34,9 @@ export function watchPolicy(paths: CordonPaths, onChange: (change: PolicyChange)
   // watch on the old inode would miss.
   const targets: Array<[string, (name: string | null) => boolean]> = [
     [userDir, (name) => name === null || name === userName || name.startsWith(`${userName}`)],
-    [join(paths.policyDir, 'managed'), (name) => name === null || name.endsWith('.json')],
+    [join(paths.policyDir, 'managed'), (name) => name === null || name.endsWith('.json') || name.endsWith('.sig')],
+    [join(paths.policyDir, 'recommended'), (name) => name === null || name.endsWith('.json') || name.endsWith('.sig')],
+    [join(paths.policyDir, 'trust'), (name) => name === null || name.endsWith('.pem')],
   ];
   for (const [dir, relevant] of targets) {
     if (!existsSync(dir)) continue;

@@ -47,6 +47,8 @@ export interface SessionDeps {
   readonly paths: CordonPaths;
   readonly policy: EffectivePolicy;
   readonly io: SandboxIo;
+  /** Reloads the effective policy from every source (live reload); defaults to the files only. */
+  readonly reloadPolicy?: () => import('../policy/policy-loader.js').PolicyLoadResult;
   /** The OS keychain; created only when a session needs a key. */
   readonly keyStore: () => KeyStore;
   /** Called once the sandbox runs (the CLI wires terminal resize here). */
@@ -140,7 +142,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       mounts: [...spec.mounts, ...live.mounts],
       env: { ...spec.env, ...(keys?.env ?? {}), ...live.env },
     };
-    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, live, audit, sessionId));
+    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, live, audit, sessionId), deps.reloadPolicy);
     let running;
     try {
       running = await engine.start(fullSpec, deps.io);

@@ -1,0 +1,156 @@
+/**
+ * Issue 6: the precedence matrix (every pair of sources, for scalars, for
+ * allow lists that loosen the sandbox and for deny lists that tighten it),
+ * locks, and signed bundles (valid, tampered, wrong key, rollback, expired)
+ * as the loader sees them, with real files in temporary folders.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { resolveCordonPaths } from '../paths/cordon-paths.js';
+import { loadPolicy, type PolicyLevel } from './policy-loader.js';
+import { generateBundleKeyPair, signBundle, signatureFileFor } from './signed-bundle.js';
+
+const root = mkdtempSync(join(tmpdir(), 'cordon-precedence-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+
+type Docs = Partial<Record<PolicyLevel, unknown>>;
+function setup(docs: Docs): ReturnType<typeof resolveCordonPaths> {
+  const dir = join(root, String(n++));
+  const paths = resolveCordonPaths({ CORDON_HOME: join(dir, 'home'), CORDON_POLICY_DIR: join(dir, 'pol'), HOME: dir }, 'linux');
+  mkdirSync(paths.home, { recursive: true });
+  for (const level of ['managed', 'recommended', 'trust'] as const) mkdirSync(join(paths.policyDir, level), { recursive: true });
+  if (docs.user !== undefined) writeFileSync(paths.userPolicyFile, JSON.stringify(docs.user));
+  if (docs.recommended !== undefined) writeFileSync(join(paths.policyDir, 'recommended', 'r.json'), JSON.stringify(docs.recommended));
+  if (docs.managed !== undefined) writeFileSync(join(paths.policyDir, 'managed', 'm.json'), JSON.stringify(docs.managed));
+  return paths;
+}
+
+const LEVELS: PolicyLevel[] = ['user', 'recommended', 'managed'];
+const rank = (l: PolicyLevel): number => LEVELS.indexOf(l);
+
+describe('precedence matrix', () => {
+  for (const low of LEVELS) {
+    for (const high of LEVELS) {
+      if (rank(high) <= rank(low)) continue;
+      test(`${high} beats ${low} for a scalar, and locks it when managed`, () => {
+        const res = loadPolicy(setup({ [low]: { egress: { mode: 'report' } }, [high]: { egress: { mode: 'enforce' } } }), { trustedKeys: [] });
+        assert.ok(res.ok);
+        if (!res.ok) return;
+        assert.equal(res.policy.egress.mode, 'enforce');
+        assert.equal(res.provenance.origins.get('egress.mode')?.kind, high);
+        assert.equal(res.provenance.locked.has('egress.mode'), high !== 'user');
+      });
+      test(`${high}'s allowlist replaces ${low}'s`, () => {
+        const res = loadPolicy(setup({ [low]: { egress: { allow: ['low.example'] } }, [high]: { egress: { allow: ['high.example'] } } }), { trustedKeys: [] });
+        assert.ok(res.ok);
+        if (!res.ok) return;
+        assert.ok(res.policy.egress.allow.includes('high.example'));
+        assert.ok(!res.policy.egress.allow.includes('low.example'));
+      });
+      test(`deny lists of ${low} and ${high} are a union`, () => {
+        const res = loadPolicy(setup({ [low]: { egress: { deny: ['low.example'] }, workspaces: { deny: ['/low'] } }, [high]: { egress: { deny: ['high.example'] }, workspaces: { deny: ['/high'] } } }), { trustedKeys: [] });
+        assert.ok(res.ok);
+        if (!res.ok) return;
+        for (const h of ['low.example', 'high.example', 'statsig.anthropic.com']) assert.ok(res.policy.egress.deny.includes(h), h);
+        assert.deepEqual([...res.policy.workspaces.deny].sort(), ['/high', '/low']);
+      });
+    }
+  }
+  test('each level alone over the built-in defaults', () => {
+    for (const level of LEVELS) {
+      const res = loadPolicy(setup({ [level]: { sandbox: { profile: 'strict' } } }), { trustedKeys: [] });
+      assert.ok(res.ok && res.policy.sandbox.profile === 'strict', level);
+    }
+    const none = loadPolicy(setup({}), { trustedKeys: [] });
+    assert.ok(none.ok && none.policy.sandbox.profile === 'standard' && none.provenance.origins.size === 0);
+  });
+  test('a broken recommended file stops the load, naming it', () => {
+    const paths = setup({});
+    writeFileSync(join(paths.policyDir, 'recommended', 'bad.json'), '{"egress": {"mode": "sometimes"}}');
+    const res = loadPolicy(paths, { trustedKeys: [] });
+    assert.ok(!res.ok && /recommended\/bad\.json/.test(res.issues[0]?.source ?? '') && res.issues[0]?.path === 'egress.mode');
+  });
+});
+
+describe('signed managed policy', () => {
+  const it = generateBundleKeyPair();
+  const other = generateBundleKeyPair();
+  const now = new Date();
+  const day = 86_400_000;
+  function deploy(paths: ReturnType<typeof resolveCordonPaths>, doc: unknown, serial: number, key = it.privateKeyPem, issued = now, expires = new Date(now.getTime() + 30 * day)): string {
+    const signed = signBundle(doc, key, { serial, issuedAt: issued, expiresAt: expires });
+    assert.ok(signed.ok);
+    if (!signed.ok) return '';
+    const file = join(paths.policyDir, 'managed', 'it.bundle.json');
+    writeFileSync(file, signed.bundleText);
+    writeFileSync(signatureFileFor(file), signed.signature);
+    return file;
+  }
+  test('a valid bundle is accepted and reported as signed', () => {
+    const paths = setup({});
+    deploy(paths, { egress: { mode: 'report' } }, 1);
+    const res = loadPolicy(paths, { trustedKeys: [it.publicKeyPem] });
+    assert.ok(res.ok);
+    if (res.ok) {
+      assert.equal(res.policy.egress.mode, 'report');
+      assert.equal(res.sources.find((s) => s.kind === 'managed')?.signed?.serial, 1);
+    }
+  });
+  const refusals: Array<[string, (p: ReturnType<typeof resolveCordonPaths>) => void, RegExp]> = [
+    ['tampered', (p) => {
+      const f = deploy(p, { egress: { mode: 'enforce' } }, 1);
+      writeFileSync(f, readFileSync(f, 'utf8').replace('enforce', 'report '));
+    }, /bad_signature/],
+    ['signed with an untrusted key', (p) => deploy(p, { egress: { mode: 'report' } }, 1, other.privateKeyPem), /untrusted_key/],
+    ['expired', (p) => deploy(p, {}, 1, it.privateKeyPem, new Date(now.getTime() - 40 * day), new Date(now.getTime() - day)), /expired/],
+    ['missing its signature', (p) => rmSync(signatureFileFor(deploy(p, {}, 1))), /signature file is missing/],
+    ['unsigned while keys are trusted', (p) => writeFileSync(join(p.policyDir, 'managed', 'plain.json'), '{}'), /unsigned managed policy/],
+  ];
+  for (const [name, make, want] of refusals) {
+    test(`a bundle ${name} stops launches, naming the file and the reason`, () => {
+      const paths = setup({ user: { sandbox: { profile: 'strict' } } });
+      make(paths);
+      const res = loadPolicy(paths, { trustedKeys: [it.publicKeyPem] });
+      assert.equal(res.ok, false);
+      if (!res.ok) {
+        assert.match(res.issues[0]?.source ?? '', /managed\//);
+        assert.match(res.issues[0]?.message ?? '', want);
+      }
+    });
+  }
+  test('a rollback to an older serial is refused after a newer one was seen', () => {
+    const paths = setup({});
+    deploy(paths, { egress: { mode: 'report' } }, 5);
+    assert.ok(loadPolicy(paths, { trustedKeys: [it.publicKeyPem] }).ok);
+    deploy(paths, { egress: { mode: 'report' } }, 4);
+    const res = loadPolicy(paths, { trustedKeys: [it.publicKeyPem] });
+    assert.ok(!res.ok && /rollback/.test(res.issues[0]?.message ?? ''), JSON.stringify(res));
+  });
+  test('with no trusted key configured, unsigned managed policy is accepted', () => {
+    const res = loadPolicy(setup({ managed: { egress: { mode: 'report' } } }), { trustedKeys: [] });
+    assert.ok(res.ok && res.policy.egress.mode === 'report');
+  });
+});
+
+describe('platform MDM channel', () => {
+  test('mandatory and recommended documents from the OS channel take their levels; an unreadable channel stops the load', () => {
+    const paths = setup({ user: { egress: { mode: 'report' }, sandbox: { profile: 'strict' } } });
+    const res = loadPolicy(paths, {
+      trustedKeys: [],
+      platform: { name: 'fixture', read: () => ({ ok: true, mandatory: { egress: { mode: 'enforce' } }, recommended: { sandbox: { profile: 'standard' } } }) },
+    });
+    assert.ok(res.ok);
+    if (res.ok) {
+      assert.equal(res.policy.egress.mode, 'enforce');
+      assert.equal(res.provenance.origins.get('egress.mode')?.kind, 'managed');
+      assert.equal(res.policy.sandbox.profile, 'standard');
+      assert.equal(res.provenance.origins.get('sandbox.profile')?.kind, 'recommended');
+    }
+    const broken = loadPolicy(paths, { trustedKeys: [], platform: { name: 'fixture', read: () => ({ ok: false, message: 'not a valid XML property list' }) } });
+    assert.ok(!broken.ok && broken.issues[0]?.source === 'fixture');
+  });
+});
