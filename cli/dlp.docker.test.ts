@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
-import { TestEnv } from './test-harness.js';
+import { collect, eventually, TestEnv } from './test-harness.js';
 
 const t = new TestEnv('dlp');
 const AWS_KEY = 'AKIAQ3EGRJ2KZ7XNP4VB';
@@ -106,6 +106,30 @@ describe('DLP on the model route', () => {
       assert.deepEqual(detectors, ['aws_access_key_id:tokenize:1', 'credit_card:redact:1']);
     });
   }
+
+  test('a DLP policy change reaches a running session within 2 seconds', async () => {
+    const file = join(t.cordonHome, 'policy.json');
+    const before = readFileSync(file, 'utf8');
+    const ws = t.workspace('ws-dlp-live');
+    const probe = `${send(false)} -o /dev/null -w '%{http_code}'`;
+    const script = `i=0; while [ $i -lt 100 ]; do echo "CODE $(${probe}) at $(date +%s%3N)"; [ -e ${ws}/stop ] && exit 0; sleep 0.1; i=$((i+1)); done`;
+    received.length = 0;
+    const child = t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', script]);
+    const done = collect(child, undefined, 60_000);
+    assert.ok(await eventually(() => received.length > 0), 'no request before the change');
+    const policy = JSON.parse(before) as Record<string, unknown>;
+    const changedAt = Date.now();
+    writeFileSync(file, JSON.stringify({ ...policy, dlp: { categories: { secret: 'block', pii: 'redact', custom: 'redact' } } }));
+    assert.ok(await eventually(() => t.auditRecords().some((e) => e.cordon['kind'] === 'dlp.block'), 5000), 'no request was blocked after the change');
+    writeFileSync(join(ws, 'stop'), '');
+    const r = await done;
+    writeFileSync(file, before);
+    const blocked = /CODE 403 at (\d+)/.exec(r.stdout);
+    assert.ok(blocked, r.stdout);
+    assert.ok(Number(blocked[1]) - changedAt < 2000, `took ${Number(blocked[1]) - changedAt} ms`);
+    const reload = t.auditRecords().filter((e) => e.cordon['kind'] === 'policy.reloaded').at(-1);
+    assert.ok(((reload?.cordon['changed'] as string[] | undefined) ?? []).includes('dlp.categories.secret'), JSON.stringify(reload));
+  });
 
   test('a private key in a request blocks it: the agent is told why and the vendor sees nothing', async () => {
     received.length = 0;

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { policyJsonSchema } from '../core/policy/policy-json-schema.js';
-import { leafPaths, parsePolicyText, validatePolicyFile, type PolicyLoadResult } from '../core/policy/policy-loader.js';
+import { leafPaths, parsePolicyText, validatePolicyFile, valueAt, type PolicyLoadResult } from '../core/policy/policy-loader.js';
 import { bundleMetaFromOptions, bundlePathFor, signatureFileFor, signBundle } from '../core/policy/signed-bundle.js';
 import { profileJsonSchema } from '../core/profiles/profile-json-schema.js';
 import { CliExit, type CliContext } from './cli-context.js';
@@ -115,12 +115,6 @@ export function policySchema(): number {
 export function profileSchema(): number {
   process.stdout.write(JSON.stringify(profileJsonSchema(), null, 2) + '\n');
   return EXIT.ok;
-}
-
-function valueAt(obj: Record<string, unknown>, path: string): unknown {
-  let cur: unknown = obj;
-  for (const k of path.split('.')) cur = typeof cur === 'object' && cur !== null ? (cur as Record<string, unknown>)[k] : undefined;
-  return cur;
 }
 
 function setPath(doc: Record<string, unknown>, keys: readonly string[], value: unknown): void {

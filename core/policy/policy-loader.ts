@@ -167,6 +167,13 @@ export function leafPaths(raw: unknown, prefix = ''): string[] {
   return out;
 }
 
+/** The value at a dotted path, or undefined. */
+export function valueAt(obj: Record<string, unknown>, path: string): unknown {
+  let cur: unknown = obj;
+  for (const k of path.split('.')) cur = typeof cur === 'object' && cur !== null ? (cur as Record<string, unknown>)[k] : undefined;
+  return cur;
+}
+
 /** Which source set each leaf (highest precedence wins) and which leaves are locked by managed policy. */
 export function policyOrigins(sources: readonly PolicySource[]): PolicyOrigins {
   const origins = new Map<string, { kind: PolicyLevel; file: string }>();

@@ -15,12 +15,14 @@ import type { EffectivePolicy } from '../policy/policy-schema.js';
 export interface SessionDlp {
   readonly filter: RequestFilter;
   readonly rehydrate: ResponseTransformFactory;
+  /** Applies a changed DLP policy to the next request (live reload); the vault keeps its tokens. */
+  setPolicy(dlp: EffectivePolicy['dlp']): void;
   /** Forgets every tokenized value (session end). */
   dispose(): void;
 }
 
 export function setupSessionDlp(opts: { readonly sessionId: string; readonly policy: EffectivePolicy; readonly audit: AuditSink }): SessionDlp {
-  const dlp = opts.policy.dlp;
+  let dlp = opts.policy.dlp;
   const vault = new TokenVault({ ttlMillis: dlp.tokenTtlSeconds * 1000 });
   // One compiled filter per model route, built on first use.
   const filters = new Map<string, ReturnType<typeof createModelRequestFilter>>();
@@ -67,6 +69,10 @@ export function setupSessionDlp(opts: { readonly sessionId: string; readonly pol
     rehydrate: (ctx) => {
       const ct = ctx.headers['content-type'];
       return createResponseRehydrator(vault, Array.isArray(ct) ? ct[0] : ct);
+    },
+    setPolicy: (next) => {
+      dlp = next;
+      filters.clear();
     },
     dispose: () => vault.dispose(),
   };

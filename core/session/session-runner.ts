@@ -10,6 +10,7 @@ import { materializePlaceholders, planMounts, removePlaceholders, type MountRefu
 import type { MountRuleContext } from '../workspace/mount-rules.js';
 import { compileEgressPolicy } from '../egress/egress-policy.js';
 import { watchPolicy } from '../policy/policy-watch.js';
+import { leafPaths, valueAt } from '../policy/policy-loader.js';
 import { currentOwner } from './owner-process.js';
 import { ensureRelay, startSessionEgress, type SessionEgress } from './session-egress.js';
 import { setupSessionKeys, type SessionKeys } from './session-keys.js';
@@ -142,7 +143,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       mounts: [...spec.mounts, ...live.mounts],
       env: { ...spec.env, ...(keys?.env ?? {}), ...live.env },
     };
-    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, live, audit, sessionId), deps.reloadPolicy);
+    const inForce = { policy: deps.policy };
+    const liveDlp = dlp;
+    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, inForce }, audit, sessionId), deps.reloadPolicy);
     let running;
     try {
       running = await engine.start(fullSpec, deps.io);
@@ -350,7 +353,13 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
 }
 
 /** Live policy: a valid change reaches the running proxy for new connections; an invalid one is refused. */
-function applyPolicyChange(change: import('../policy/policy-watch.js').PolicyChange, egress: SessionEgress, audit: AuditSink, sessionId: string): void {
+function applyPolicyChange(
+  change: import('../policy/policy-watch.js').PolicyChange,
+  target: { egress: SessionEgress; dlp: SessionDlp; inForce: { policy: EffectivePolicy } },
+  audit: AuditSink,
+  sessionId: string,
+): void {
+  const egress = target.egress;
   if (!change.ok) {
     audit.record({
       kind: 'policy.reload_rejected',
@@ -376,18 +385,32 @@ function applyPolicyChange(change: import('../policy/policy-watch.js').PolicyCha
     });
     return;
   }
+  const changed = changedLeaves(target.inForce.policy, change.policy);
+  if (changed.length === 0) return;
   egress.proxy.setPolicy(compiled.policy);
   egress.proxy.setProviders(change.policy.providers);
+  target.dlp.setPolicy(change.policy.dlp);
+  target.inForce.policy = change.policy;
   const e = change.policy.egress;
+  // The summary names what changed; values are left out (they could be long
+  // or, for providers' credential commands, sensitive), except the allowlist.
   audit.record({
     kind: 'policy.reloaded',
     ocsfClass: 'config_state',
     activity: { id: 3, name: 'Update' },
     outcome: 'success',
-    message: `policy reloaded: egress ${e.mode}, ${e.allow.length} allowed, ${e.deny.length} denied host patterns`,
+    message: `policy reloaded; changed: ${changed.slice(0, 20).join(', ')}${changed.length > 20 ? ` and ${changed.length - 20} more` : ''}`,
     sessionId,
-    details: { egress_mode: e.mode, allow: e.allow, deny_count: e.deny.length, allow_ranges: e.allowRanges },
+    details: { changed: changed.slice(0, 100), egress_mode: e.mode, allow: e.allow, deny_count: e.deny.length, allow_ranges: e.allowRanges },
   });
+}
+
+/** Dotted leaf paths whose values differ between two effective policies. */
+function changedLeaves(before: EffectivePolicy, after: EffectivePolicy): string[] {
+  const a = before as unknown as Record<string, unknown>;
+  const b = after as unknown as Record<string, unknown>;
+  const paths = new Set([...leafPaths(a), ...leafPaths(b)]);
+  return [...paths].filter((p) => JSON.stringify(valueAt(a, p)) !== JSON.stringify(valueAt(b, p))).sort();
 }
 
 function sameWorkspace(r: WorkspaceRequest, w: PlannedWorkspace, _home: string): boolean {
