@@ -124,7 +124,13 @@ export function cordonTemplateInputs(): TemplateInputs {
   const { leaves } = policyLeaves(jsonSchema);
   return {
     jsonSchema,
-    example: examplePolicy(leaves, DEFAULT_POLICY, { 'sandbox.allowedProfiles': ['standard', 'strict'] }),
+    example: examplePolicy(leaves, DEFAULT_POLICY, {
+      'sandbox.allowedProfiles': ['standard', 'strict'],
+      // Leaves without a built-in value get a realistic example, not an empty one
+      // (an empty workspace allowlist would allow no folder at all).
+      'workspaces.allow': ['~/projects', '~/work'],
+      'audit.export.destination': '/var/log/cordon/audit-export.jsonl',
+    }),
     version: TEMPLATES_SUPPORTED_SINCE,
   };
 }

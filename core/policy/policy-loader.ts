@@ -220,6 +220,9 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   let profile = DEFAULT_POLICY.sandbox.profile;
   let allowedProfiles: readonly string[] | null = DEFAULT_POLICY.sandbox.allowedProfiles;
   const deny = new Set<string>(DEFAULT_POLICY.workspaces.deny);
+  // Folders users may mount: like every allowlist, a higher level replaces lower ones.
+  let wsAllow: string[] | null = null;
+  let wsAllowRank = 0;
   const writeProtected = new Set<string>(DEFAULT_POLICY.workspaces.writeProtected);
   const providers: Record<string, Providers[string]> = { ...DEFAULT_POLICY.providers };
   let mode = DEFAULT_POLICY.egress.mode;
@@ -241,6 +244,11 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
     if (d.sandbox?.profile !== undefined) profile = d.sandbox.profile;
     if (d.sandbox?.allowedProfiles !== undefined) allowedProfiles = d.sandbox.allowedProfiles;
     for (const p of d.workspaces?.deny ?? []) deny.add(p);
+    if (d.workspaces?.allow !== undefined) {
+      const r = LEVEL_RANK[kind];
+      wsAllow = r > wsAllowRank ? [...d.workspaces.allow] : [...(wsAllow ?? []), ...d.workspaces.allow];
+      wsAllowRank = r;
+    }
     for (const p of d.workspaces?.writeProtected ?? []) writeProtected.add(p);
     Object.assign(providers, d.providers ?? {});
     const e = d.egress;
@@ -263,7 +271,7 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   const effectiveAllow = allowRank > LEVEL_RANK.user ? (allow ?? []) : [...providerHosts, ...(allow ?? [])];
   return {
     sandbox: { profile, allowedProfiles },
-    workspaces: { deny: [...deny], writeProtected: [...writeProtected] },
+    workspaces: { allow: wsAllow, deny: [...deny], writeProtected: [...writeProtected] },
     egress: { mode, allow: [...new Set(effectiveAllow)], deny: [...egressDeny], allowRanges: [...new Set(allowRanges)], resolve },
     providers,
     keys: { phantomTtlMinutes },

@@ -18,6 +18,10 @@ const relativeProtectedPath = z
 
 export const WorkspacesPolicySchema = z
   .strictObject({
+    allow: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('If set, only folders inside one of these (absolute, or starting with "~/") may be mounted as workspaces. Absent: any folder the deny rules do not refuse.'),
     deny: z
       .array(z.string().min(1))
       .optional()
@@ -43,6 +47,71 @@ export const SandboxPolicySchema = z
   })
   .describe('Sandbox choice.');
 
+const GATE_ACTION = z.enum(['allow', 'scan', 'redact', 'ask', 'deny']);
+
+/**
+ * Sections for capabilities that ship after this version: they are part of
+ * the one schema now so IT can stage policy and templates ahead of them.
+ * Descriptions say so; nothing reads them yet.
+ */
+export const GatesPolicySchema = z
+  .strictObject({
+    clipboard: z
+      .strictObject({
+        toSandbox: GATE_ACTION.optional().describe('Host clipboard pasted into the agent: allow, scan (record findings), redact, ask the user, or deny.'),
+        fromSandbox: GATE_ACTION.optional().describe('Text the agent copies out to the host clipboard.'),
+        maxBytes: z.number().int().positive().max(16 * 1024 * 1024).optional().describe('Largest clipboard payload considered; larger is denied.'),
+      })
+      .optional()
+      .describe('Clipboard gate (tray app; not enforced by this version).'),
+    dragDrop: z
+      .strictObject({
+        toSandbox: GATE_ACTION.optional().describe('Files dropped onto the agent window.'),
+        fromSandbox: GATE_ACTION.optional().describe('Files dragged out of the agent window.'),
+      })
+      .optional()
+      .describe('Drag-and-drop gate (tray app; not enforced by this version).'),
+  })
+  .describe('Clipboard and drag-and-drop gates.');
+
+export const ApprovalsPolicySchema = z
+  .strictObject({
+    fileAccess: z.enum(['ask', 'deny']).optional().describe('A request for a folder outside the workspaces: ask the user, or deny outright.'),
+    timeoutSeconds: z.number().int().min(5).max(3600).optional().describe('How long a prompt waits; no answer is a deny.'),
+  })
+  .describe('File-access approval prompts (tray app; not enforced by this version).');
+
+export const AuditPolicySchema = z
+  .strictObject({
+    retentionDays: z.number().int().min(1).max(3650).optional().describe('How long rotated audit files are kept.'),
+    export: z
+      .strictObject({
+        format: z.enum(['ocsf-jsonl', 'cef', 'syslog']).optional().describe('Format sent to the SIEM.'),
+        destination: z.string().min(1).optional().describe('Where exported records go (a file path or syslog URL).'),
+      })
+      .optional()
+      .describe('SIEM export (not enforced by this version; the log itself is always written).'),
+  })
+  .describe('Audit log retention and export.');
+
+export const MonitoringPolicySchema = z
+  .strictObject({
+    alerts: z.boolean().optional().describe('Raise alerts from anomaly rules.'),
+    quarantineOnAlert: z.boolean().optional().describe('Quarantine a session automatically when a high-severity alert fires.'),
+  })
+  .describe('Anomaly monitoring and quarantine (not enforced by this version).');
+
+export const FeaturesPolicySchema = z
+  .record(
+    z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'role names are lower-case letters, digits and "-"'),
+    z.strictObject({
+      launch: z.boolean().optional().describe('May start interactive agent sessions.'),
+      exec: z.boolean().optional().describe('May run one-shot sandboxed commands.'),
+      changeSettings: z.boolean().optional().describe('May change user settings that policy does not lock.'),
+    }),
+  )
+  .describe('Feature switches per role (role assignment comes with the tray app; not enforced by this version).');
+
 export const KeysPolicySchema = z
   .strictObject({
     phantomTtlMinutes: z
@@ -64,6 +133,11 @@ export const PolicySchema = z
     providers: ProvidersSchema.optional(),
     keys: KeysPolicySchema.optional(),
     dlp: DlpPolicySchema.optional(),
+    gates: GatesPolicySchema.optional(),
+    approvals: ApprovalsPolicySchema.optional(),
+    audit: AuditPolicySchema.optional(),
+    monitoring: MonitoringPolicySchema.optional(),
+    features: FeaturesPolicySchema.optional(),
   })
   .describe('Cordon policy.');
 
@@ -72,7 +146,7 @@ export type PolicyDocument = z.infer<typeof PolicySchema>;
 /** The effective policy after merging every source; every field present. */
 export interface EffectivePolicy {
   readonly sandbox: { readonly profile: string; readonly allowedProfiles: readonly string[] | null };
-  readonly workspaces: { readonly deny: readonly string[]; readonly writeProtected: readonly string[] };
+  readonly workspaces: { readonly allow: readonly string[] | null; readonly deny: readonly string[]; readonly writeProtected: readonly string[] };
   /** What may leave the sandbox; the default allows only the providers' API hosts and denies telemetry. */
   readonly egress: EgressPolicy;
   readonly providers: Providers;
@@ -83,7 +157,7 @@ export interface EffectivePolicy {
 
 export const DEFAULT_POLICY: EffectivePolicy = {
   sandbox: { profile: 'standard', allowedProfiles: null },
-  workspaces: { deny: [], writeProtected: [] },
+  workspaces: { allow: null, deny: [], writeProtected: [] },
   egress: defaultEgressPolicy(DEFAULT_PROVIDERS),
   providers: DEFAULT_PROVIDERS,
   keys: { phantomTtlMinutes: 60 },

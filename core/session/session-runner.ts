@@ -423,6 +423,7 @@ export function mountRuleContext(paths: CordonPaths, policy: EffectivePolicy): M
     home: realOrSelf(paths.userHome),
     cordonHome: realOrSelf(paths.home),
     policyDeny: policy.workspaces.deny.map((p) => realOrSelf(p.startsWith('~/') ? join(paths.userHome, p.slice(2)) : p)),
+    policyAllow: policy.workspaces.allow?.map((p) => realOrSelf(p.startsWith('~/') ? join(paths.userHome, p.slice(2)) : p)) ?? null,
   };
 }
 

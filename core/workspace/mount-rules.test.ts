@@ -65,3 +65,15 @@ test('a refusal message names the area it protects', () => {
   const h = decideMount('/home', ctx);
   assert.ok(h.verdict === 'deny' && /contains .*\/home\/ana\/\.aws|contains/.test(h.message), JSON.stringify(h));
 });
+
+test('a workspace allowlist narrows what may be mounted; denies still win inside it', () => {
+  const narrowed: MountRuleContext = { ...ctx, policyAllow: ['/home/ana/projects', '/srv'] };
+  assert.equal(decideMount('/home/ana/projects/app', narrowed).verdict, 'allow');
+  assert.equal(decideMount('/home/ana/projects', narrowed).verdict, 'allow');
+  const outside = decideMount('/tmp/work', narrowed);
+  assert.ok(outside.verdict === 'deny' && outside.rule === 'not_in_allowlist' && outside.message.includes('/home/ana/projects'));
+  const denied = decideMount('/srv/secrets', narrowed);
+  assert.ok(denied.verdict === 'deny' && denied.rule === 'policy_deny');
+  const none = decideMount('/home/ana/projects', { ...ctx, policyAllow: [] });
+  assert.ok(none.verdict === 'deny' && none.rule === 'not_in_allowlist');
+});

@@ -10,7 +10,7 @@ export type MountDecision =
   | { readonly verdict: 'deny'; readonly rule: MountRuleCode; readonly message: string };
 
 /** Stable reason codes; audit records and tests key on them. */
-export type MountRuleCode = 'credential_store' | 'system_area' | 'home_folder' | 'docker_socket' | 'cordon_state' | 'policy_deny';
+export type MountRuleCode = 'credential_store' | 'system_area' | 'home_folder' | 'docker_socket' | 'cordon_state' | 'policy_deny' | 'not_in_allowlist';
 
 /** A protected area: a folder or file that no mount may be, contain, or lie inside. */
 export interface ProtectedArea {
@@ -72,6 +72,8 @@ export interface MountRuleContext {
   readonly cordonHome: string;
   /** Realpaths of extra folders the policy denies. */
   readonly policyDeny: readonly string[];
+  /** Realpaths of the only folders (and what is inside them) that may be mounted; null = no such limit. */
+  readonly policyAllow?: readonly string[] | null;
 }
 
 /** Builds the full list of protected areas for a user. */
@@ -110,6 +112,11 @@ export function decideMount(realPath: string, ctx: MountRuleContext): MountDecis
   if (around) return deny(around.rule, `${p} lies inside ${around.what} (${around.path}) and is never mounted`);
   const inside = areas.find((a) => a.blocksParents && isInside(a.path, p));
   if (inside) return deny(inside.rule, `${p} contains ${inside.what} (${inside.path}); mount a narrower folder`);
+  // Denies first; the allowlist can only narrow what is left.
+  const allow = ctx.policyAllow;
+  if (allow && !allow.some((a) => p === stripTrailingSlash(a) || isInside(p, stripTrailingSlash(a)))) {
+    return deny('not_in_allowlist', `${p} is not inside a folder policy allows as a workspace (${allow.join(', ') || 'none'})`);
+  }
   return { verdict: 'allow' };
 }
 
