@@ -19,9 +19,13 @@ need_pkgs=()
 need() { dpkg -s "$1" >/dev/null 2>&1 || need_pkgs+=("$1"); }
 for p in docker.io runsc debootstrap gnome-keyring dbus dbus-x11 libsecret-tools xvfb xclip xdotool chromium util-linux gcc libc6-dev ca-certificates curl openssl; do need "$p"; done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  # Written before docker.io is installed: a systemd host starts the engine
+  # during installation, and it must never come up with a private-range bridge.
+  as_root mkdir -p /etc/docker
+  [ -f /etc/docker/daemon.json ] || echo '{"bridge":"none","iptables":false,"ip-forward":false,"ip-masq":false}' | as_root tee /etc/docker/daemon.json >/dev/null
   echo "setup: installing ${need_pkgs[*]}"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
@@ -30,13 +34,9 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-if ! docker info >/dev/null 2>&1; then
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
-    as_root systemctl start docker
-  else
-    as_root bash scripts/start-dockerd.sh
-  fi
-fi
+# Writes Cordon's daemon.json (no bridge, runsc registered) and (re)starts the
+# engine with it, under systemd or by hand.
+as_root bash scripts/start-dockerd.sh
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
