@@ -2,7 +2,7 @@ import { FileAuditLog } from '../core/audit/audit-log.js';
 import { resolveCordonPaths, type CordonPaths } from '../core/paths/cordon-paths.js';
 import { loadPolicy, type PolicyLoadResult } from '../core/policy/policy-loader.js';
 import { platformPolicySource } from '../core/policy/platform-sources.js';
-import type { EffectivePolicy } from '../core/policy/policy-schema.js';
+import { formatPolicyIssue, type EffectivePolicy } from '../core/policy/policy-schema.js';
 import { DockerEngine } from '../core/sandbox/docker-engine.js';
 import { reapOrphans, hasOrphanRecords } from '../core/session/session-reaper.js';
 import { SessionStore } from '../core/session/session-store.js';
@@ -52,7 +52,7 @@ export class CliContext {
   policy(): EffectivePolicy {
     const res = this.loadPolicy();
     if (!res.ok) {
-      const lines = res.issues.map((i) => `  ${i.source}: ${i.path}: ${i.message}`);
+      const lines = res.issues.map((i) => `  ${formatPolicyIssue(i)}`);
       throw new CliExit(EXIT.policyInvalid, `policy is invalid, so no session may start:\n${lines.join('\n')}\nFix the file(s) above (\`cordon policy validate FILE\` checks one).`);
     }
     return res.policy;

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { loadProfile } from '../core/profiles/profile-loader.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
+import { formatPolicyIssue } from '../core/policy/policy-schema.js';
 
 export interface DoctorCheck {
   readonly check: string;
@@ -26,7 +27,7 @@ export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise
     profileName = pol.policy.sandbox.profile;
     checks.push({ check: 'policy', status: 'ok', detail: `valid (${pol.sources.length} source(s): ${pol.sources.map((s) => s.file).join(', ') || 'built-in defaults only'})` });
   } else {
-    checks.push({ check: 'policy', status: 'fail', detail: pol.issues.map((i) => `${i.source}: ${i.path}: ${i.message}`).join('; '), fix: 'fix the policy file named above; `cordon policy validate FILE` checks one' });
+    checks.push({ check: 'policy', status: 'fail', detail: pol.issues.map(formatPolicyIssue).join('; '), fix: 'fix the policy file named above; `cordon policy validate FILE` checks one' });
   }
 
   const prof = loadProfile(profileName, join(ctx.paths.home, 'profiles'));

@@ -6,10 +6,11 @@ import { bundleMetaFromOptions, bundlePathFor, signatureFileFor, signBundle } fr
 import { profileJsonSchema } from '../core/profiles/profile-json-schema.js';
 import { CliExit, type CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
+import { formatPolicyIssue } from '../core/policy/policy-schema.js';
 
 function loaded(ctx: CliContext): Extract<PolicyLoadResult, { ok: true }> {
   const res = ctx.loadPolicy();
-  if (!res.ok) throw new CliExit(EXIT.policyInvalid, `policy is invalid:\n${res.issues.map((i) => `  ${i.source}: ${i.path}: ${i.message}`).join('\n')}`);
+  if (!res.ok) throw new CliExit(EXIT.policyInvalid, `policy is invalid:\n${res.issues.map((i) => `  ${formatPolicyIssue(i)}`).join('\n')}`);
   return res;
 }
 
@@ -103,7 +104,7 @@ export function policyValidate(file: string): number {
     process.stdout.write(`${file}: valid\n`);
     return EXIT.ok;
   }
-  for (const i of issues) process.stdout.write(`${i.source}: ${i.path}: ${i.message}\n`);
+  for (const i of issues) process.stdout.write(`${formatPolicyIssue(i)}\n`);
   return EXIT.checkFailed;
 }
 

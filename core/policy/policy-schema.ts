@@ -171,6 +171,11 @@ export interface PolicyIssue {
   readonly message: string;
 }
 
+/** One issue as a line a person can act on: `file: path: message`. */
+export function formatPolicyIssue(i: PolicyIssue): string {
+  return `${i.source}: ${i.path}: ${i.message}`;
+}
+
 /** Turns zod issues into `{path, message}` pairs with dotted paths (`workspaces.deny[2]`). */
 export function describeZodIssues(source: string, error: z.ZodError): PolicyIssue[] {
   return error.issues.map((issue) => {

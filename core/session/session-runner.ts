@@ -3,7 +3,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AuditSink } from '../audit/audit-event.js';
 import type { CordonPaths } from '../paths/cordon-paths.js';
-import type { EffectivePolicy } from '../policy/policy-schema.js';
+import { formatPolicyIssue, type EffectivePolicy } from '../policy/policy-schema.js';
 import { loadProfile, type LoadedProfile } from '../profiles/profile-loader.js';
 import { EngineUnavailableError, type SandboxEngine, type SandboxIo, type SandboxSpec } from '../sandbox/sandbox-engine.js';
 import { materializePlaceholders, planMounts, removePlaceholders, type MountRefusal, type PlannedWorkspace, type WorkspaceRequest } from '../workspace/mount-plan.js';
@@ -268,7 +268,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
   }
   const prof = loadProfile(profileName, join(paths.home, 'profiles'));
   if (!prof.ok) {
-    return fail(audit, sessionId, { code: 'profile', message: `invalid profile: ${prof.issues.map((i) => `${i.source}: ${i.path}: ${i.message}`).join('; ')}` });
+    return fail(audit, sessionId, { code: 'profile', message: `invalid profile: ${prof.issues.map(formatPolicyIssue).join('; ')}` });
   }
   const loaded = prof.value;
   const profile = loaded.profile;
@@ -360,29 +360,24 @@ function applyPolicyChange(
   sessionId: string,
 ): void {
   const egress = target.egress;
-  if (!change.ok) {
+  const reject = (why: string, issues: number): void =>
     audit.record({
       kind: 'policy.reload_rejected',
       ocsfClass: 'config_state',
       activity: { id: 3, name: 'Update' },
       outcome: 'failure',
       severity: 'medium',
-      message: `policy change rejected, the last good policy stays in force: ${change.issues.map((i) => `${i.source}: ${i.path}: ${i.message}`).join('; ')}`,
+      message: `policy change rejected, the last good policy stays in force: ${why}`,
       sessionId,
-      details: { issues: change.issues.length },
+      details: { issues },
     });
+  if (!change.ok) {
+    reject(change.issues.map(formatPolicyIssue).join('; '), change.issues.length);
     return;
   }
   const compiled = compileEgressPolicy(change.policy.egress);
   if (!compiled.ok) {
-    audit.record({
-      kind: 'policy.reload_rejected',
-      ocsfClass: 'config_state',
-      activity: { id: 3, name: 'Update' },
-      outcome: 'failure',
-      message: `egress policy change rejected: ${compiled.errors.join('; ')}`,
-      sessionId,
-    });
+    reject(compiled.errors.join('; '), compiled.errors.length);
     return;
   }
   const changed = changedLeaves(target.inForce.policy, change.policy);
