@@ -16,8 +16,6 @@ import { ensureRelay, startSessionEgress, type SessionEgress } from './session-e
 import { setupSessionKeys, type SessionKeys } from './session-keys.js';
 import { setupSessionDlp, type SessionDlp } from './session-dlp.js';
 import { AuditRedactor } from './audit-redaction.js';
-
-const auditRedactor = new AuditRedactor();
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
 
@@ -183,7 +181,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         protected_paths: plan.mounts.filter((m) => m.kind === 'protect').length,
         // The command is recorded with anything secret-looking redacted (people
         // put keys on command lines); the environment is never recorded.
-        command: spec.command.map((a) => auditRedactor.redact(a)),
+        command: redactArgs(spec.command),
       },
     });
     deps.onStarted?.({ id: sessionId, containerId: running.id, resize: (r, c) => running.resize(r, c) });
@@ -398,6 +396,11 @@ function applyPolicyChange(
     sessionId,
     details: { changed: changed.slice(0, 100), egress_mode: e.mode, allow: e.allow, deny_count: e.deny.length, allow_ranges: e.allowRanges },
   });
+}
+
+function redactArgs(args: readonly string[]): string[] {
+  const redactor = new AuditRedactor();
+  return args.map((a) => redactor.redact(a));
 }
 
 /** Dotted leaf paths whose values differ between two effective policies. */
