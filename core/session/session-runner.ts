@@ -318,7 +318,8 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
 
   const user = resolveUser(profile.user);
   const homeDir = profile.env['HOME'] ?? '/home/agent';
-  const first = plan.workspaces.find((w) => req.workspaces.some((r) => sameWorkspace(r, w, ctx.home))) ?? plan.workspaces[0];
+  // The working directory is the first folder the user named (profile mounts come first in the plan).
+  const first = plan.workspaces.find((w) => req.workspaces.some((r) => r.path === w.requested)) ?? plan.workspaces[0];
   const spec: SandboxSpec = {
     name: `cordon-${sessionId}`,
     image: profile.image,
@@ -411,9 +412,6 @@ function changedLeaves(before: EffectivePolicy, after: EffectivePolicy): string[
   return [...paths].filter((p) => JSON.stringify(valueAt(a, p)) !== JSON.stringify(valueAt(b, p))).sort();
 }
 
-function sameWorkspace(r: WorkspaceRequest, w: PlannedWorkspace, _home: string): boolean {
-  return r.path === w.requested;
-}
 
 /** Mount-rule context with every path resolved to its realpath. */
 export function mountRuleContext(paths: CordonPaths, policy: EffectivePolicy): MountRuleContext {
