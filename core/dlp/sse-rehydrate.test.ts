@@ -1,22 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Transform } from 'node:stream';
 import fc from 'fast-check';
 import { createResponseRehydrator, createSseRehydrateTransform } from './sse-rehydrate.js';
+import { runTransform } from './stream-test-support.js';
 import { TokenVault } from './vault.js';
 
-async function run(t: Transform, chunks: readonly Buffer[]): Promise<string> {
-  const out: Buffer[] = [];
-  t.on('data', (b: Buffer) => out.push(b));
-  const done = new Promise<void>((resolve, reject) => {
-    t.on('end', resolve);
-    t.on('error', reject);
-  });
-  for (const c of chunks) t.write(c);
-  t.end();
-  await done;
-  return Buffer.concat(out).toString('utf8');
-}
+const run = runTransform;
 
 function splitBytes(buf: Buffer, cuts: readonly number[]): Buffer[] {
   const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);

@@ -6,6 +6,7 @@ import { createModelRequestFilter } from './request-filter.js';
 import { DlpPolicySchema } from './policy.js';
 import { POSITIVE_GENERATORS, Rng } from './synthetic.js';
 import { BUILTIN_DETECTOR_IDS, VAULT_TOKEN_LENGTH } from './types.js';
+import { runTransform as runThrough } from './stream-test-support.js';
 
 /** A policy that tokenizes everything, so every finding must round-trip. */
 const TOKENIZE_ALL = DlpPolicySchema.parse({
@@ -28,18 +29,8 @@ const textWithSecrets = fc
   .array(fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.nat().map(secretFromSeed)), { maxLength: 8 })
   .map((parts) => parts.join(' '));
 
-async function runTransform(vault: TokenVault, chunks: readonly Buffer[]): Promise<string> {
-  const t = createRehydrateTransform(vault);
-  const out: Buffer[] = [];
-  t.on('data', (b: Buffer) => out.push(b));
-  const done = new Promise<void>((resolve, reject) => {
-    t.on('end', resolve);
-    t.on('error', reject);
-  });
-  for (const c of chunks) t.write(c);
-  t.end();
-  await done;
-  return Buffer.concat(out).toString('utf8');
+function runTransform(vault: TokenVault, chunks: readonly Buffer[]): Promise<string> {
+  return runThrough(createRehydrateTransform(vault), chunks);
 }
 
 void describe('TokenVault', () => {

@@ -15,6 +15,7 @@ import { MemoryAuditSink } from '../audit/audit-event.js';
 import { compileEgressPolicy } from './egress-policy.js';
 import { EgressProxy } from './egress-proxy.js';
 import { makeTestCerts, type TestCerts } from './test-certs.js';
+import { freePort } from './free-port.js';
 
 const repoRoot = process.env['CORDON_REPO_ROOT'] ?? fileURLToPath(new URL('../../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'cordon-channel-'));
@@ -45,13 +46,6 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Runs `curl ARGS` as the relay's command, with the proxy variables a sandbox gets. */
 function curlViaRelay(relayPort: number, socketPath: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
