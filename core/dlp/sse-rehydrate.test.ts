@@ -2,35 +2,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createResponseRehydrator, createSseRehydrateTransform } from './sse-rehydrate.js';
-import { runTransform } from './stream-test-support.js';
+import { runTransform, splitAt } from './stream-test-support.js';
 import { TokenVault } from './vault.js';
 
 const run = runTransform;
 
-function splitBytes(buf: Buffer, cuts: readonly number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(buf.subarray(prev, p));
-    prev = p;
-  }
-  out.push(buf.subarray(prev));
-  return out;
-}
-
+const splitBytes = (buf: Buffer, cuts: readonly number[]): Buffer[] => splitAt(buf, cuts);
 /** Splits `text` into deltas at the given character offsets. */
-function deltas(text: string, cuts: readonly number[]): string[] {
-  const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-  const out: string[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(text.slice(prev, p));
-    prev = p;
-  }
-  out.push(text.slice(prev));
-  return out;
-}
+const deltas = (text: string, cuts: readonly number[]): string[] => splitAt(text, cuts);
 
 function anthropicStream(textDeltas: readonly string[], toolDeltas: readonly string[]): string {
   const ev = (type: string, data: unknown): string => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;

@@ -6,7 +6,7 @@ import { createModelRequestFilter } from './request-filter.js';
 import { DlpPolicySchema } from './policy.js';
 import { POSITIVE_GENERATORS, Rng } from './synthetic.js';
 import { BUILTIN_DETECTOR_IDS, VAULT_TOKEN_LENGTH } from './types.js';
-import { runTransform as runThrough } from './stream-test-support.js';
+import { runTransform as runThrough, splitAt } from './stream-test-support.js';
 
 /** A policy that tokenizes everything, so every finding must round-trip. */
 const TOKENIZE_ALL = DlpPolicySchema.parse({
@@ -142,22 +142,8 @@ void describe('tokenize then rehydrate (property)', () => {
         const filter = createModelRequestFilter({ policy: TOKENIZE_ALL, destination: 'test', vault });
         const d = filter({ body: text });
         const sent = Buffer.from(d.action === 'rewrite' ? d.body : text, 'utf8');
-        const points = [...new Set(cuts.map((c) => c % (sent.length + 1)))].sort((a, b) => a - b);
-        const chunks: Buffer[] = [];
-        let prev = 0;
-        for (const p of points) {
-          chunks.push(sent.subarray(prev, p));
-          prev = p;
-        }
-        chunks.push(sent.subarray(prev));
-        const vaultRaw = createRehydrateTransform(vault, { encoding: 'raw' });
-        const out: Buffer[] = [];
-        vaultRaw.on('data', (b: Buffer) => out.push(b));
-        const done = new Promise<void>((resolve) => vaultRaw.on('end', resolve));
-        for (const c of chunks) vaultRaw.write(c);
-        vaultRaw.end();
-        await done;
-        assert.equal(Buffer.concat(out).toString('utf8'), Buffer.from(text, 'utf8').toString('utf8'));
+        const rehydrated = await runThrough(createRehydrateTransform(vault, { encoding: 'raw' }), splitAt(sent, cuts));
+        assert.equal(rehydrated, Buffer.from(text, 'utf8').toString('utf8'));
       }),
       { numRuns: 150 },
     );

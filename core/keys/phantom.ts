@@ -25,6 +25,9 @@ export const PHANTOM_RANDOM_BYTES = 32;
 /** A whole phantom token, anchored. Matches exactly what `mintPhantomToken` produces. */
 export const PHANTOM_TOKEN_PATTERN = /^cdn_ph_[A-Za-z0-9_-]{43}$/;
 
+/** A phantom anywhere in a larger text (a header value, a URL): for spotting one where it does not belong. */
+export const PHANTOM_IN_TEXT = /cdn_ph_[A-Za-z0-9_-]{43}/;
+
 /** Default lifetime of the authorisation behind a phantom when policy names none: one hour. */
 export const DEFAULT_PHANTOM_TTL_MS = 60 * 60 * 1000;
 

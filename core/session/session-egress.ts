@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { AuditSink } from '../audit/audit-event.js';
 import { compileEgressPolicy } from '../egress/egress-policy.js';
 import { EgressProxy } from '../egress/egress-proxy.js';
+import { PHANTOM_IN_TEXT } from '../keys/phantom.js';
 import { upstreamProxyFromEnv } from '../egress/upstream-proxy.js';
 import type { EffectivePolicy } from '../policy/policy-schema.js';
 import { BUILTIN_PROFILE_DIR } from '../profiles/profile-loader.js';
@@ -26,7 +27,6 @@ export const RELAY_PORT = 3128;
 export const SANDBOX_SOCKET_DIR = '/run/cordon/egress';
 export const SANDBOX_SOCKET = `${SANDBOX_SOCKET_DIR}/proxy.sock`;
 export const SANDBOX_RELAY = '/run/cordon/cordon-relay';
-const PHANTOM_ANYWHERE = /cdn_ph_[A-Za-z0-9_-]{43}/;
 /** Unix socket paths are limited to 108 bytes on Linux (104 on macOS). */
 const MAX_SOCKET_PATH = 100;
 
@@ -120,7 +120,7 @@ export async function startSessionEgress(opts: {
     selfAuthorities: [`127.0.0.1:${RELAY_PORT}`, `localhost:${RELAY_PORT}`],
     // A phantom token only means something on the model route; seen going to
     // any other host it is an exfiltration attempt (issue 4).
-    credentialGuard: (url, rawHeaders) => (PHANTOM_ANYWHERE.test(url) || rawHeaders.some((h) => PHANTOM_ANYWHERE.test(h)) ? 'a Cordon phantom token' : null),
+    credentialGuard: (url, rawHeaders) => (PHANTOM_IN_TEXT.test(url) || rawHeaders.some((h) => PHANTOM_IN_TEXT.test(h)) ? 'a Cordon phantom token' : null),
   });
   try {
     await proxy.start();

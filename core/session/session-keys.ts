@@ -4,7 +4,7 @@ import { systemClock } from '../keys/clock.js';
 import { CommandCredentialSource, KeyStoreCredentialSource, type CredentialSource } from '../keys/credential-source.js';
 import type { KeyStore } from '../keys/key-store.js';
 import { createKeySwapFilter } from '../keys/key-swap-filter.js';
-import { PhantomAuthority } from '../keys/phantom.js';
+import { PHANTOM_IN_TEXT, PhantomAuthority } from '../keys/phantom.js';
 import type { EffectivePolicy } from '../policy/policy-schema.js';
 import type { SandboxProfile } from '../profiles/profile-schema.js';
 
@@ -22,9 +22,6 @@ export interface SessionKeys {
   /** Kills the phantom at once (stop, quarantine, teardown). */
   revoke(): void;
 }
-
-/** A phantom anywhere in a request's headers (for routes where no phantom belongs). */
-const PHANTOM_IN_TEXT = /cdn_ph_[A-Za-z0-9_-]{43}/;
 
 export function setupSessionKeys(opts: {
   readonly sessionId: string;

@@ -6,7 +6,7 @@ import type { CordonPaths } from '../paths/cordon-paths.js';
 import { formatPolicyIssue, type EffectivePolicy } from '../policy/policy-schema.js';
 import { loadProfile, type LoadedProfile } from '../profiles/profile-loader.js';
 import { EngineUnavailableError, type SandboxEngine, type SandboxIo, type SandboxSpec } from '../sandbox/sandbox-engine.js';
-import { materializePlaceholders, planMounts, removePlaceholders, type MountRefusal, type PlannedWorkspace, type WorkspaceRequest } from '../workspace/mount-plan.js';
+import { expandPath, materializePlaceholders, planMounts, removePlaceholders, type MountRefusal, type PlannedWorkspace, type WorkspaceRequest } from '../workspace/mount-plan.js';
 import type { MountRuleContext } from '../workspace/mount-rules.js';
 import { compileEgressPolicy } from '../egress/egress-policy.js';
 import { watchPolicy } from '../policy/policy-watch.js';
@@ -418,8 +418,8 @@ export function mountRuleContext(paths: CordonPaths, policy: EffectivePolicy): M
   return {
     home: realOrSelf(paths.userHome),
     cordonHome: realOrSelf(paths.home),
-    policyDeny: policy.workspaces.deny.map((p) => realOrSelf(p.startsWith('~/') ? join(paths.userHome, p.slice(2)) : p)),
-    policyAllow: policy.workspaces.allow?.map((p) => realOrSelf(p.startsWith('~/') ? join(paths.userHome, p.slice(2)) : p)) ?? null,
+    policyDeny: policy.workspaces.deny.map((p) => realOrSelf(expandPath(p, paths.userHome, process.cwd()))),
+    policyAllow: policy.workspaces.allow?.map((p) => realOrSelf(expandPath(p, paths.userHome, process.cwd()))) ?? null,
   };
 }
 
