@@ -49,13 +49,18 @@ export class CliContext {
   /** Every policy source, including this OS's MDM channel. */
   readonly loadPolicy = (): PolicyLoadResult => loadPolicy(this.paths, { platform: platformPolicySource() });
 
-  policy(): EffectivePolicy {
+  /** The loaded policy with its sources, or a CliExit naming every problem. */
+  loadedPolicy(): Extract<PolicyLoadResult, { ok: true }> {
     const res = this.loadPolicy();
     if (!res.ok) {
       const lines = res.issues.map((i) => `  ${formatPolicyIssue(i)}`);
       throw new CliExit(EXIT.policyInvalid, `policy is invalid, so no session may start:\n${lines.join('\n')}\nFix the file(s) above (\`cordon policy validate FILE\` checks one).`);
     }
-    return res.policy;
+    return res;
+  }
+
+  policy(): EffectivePolicy {
+    return this.loadedPolicy().policy;
   }
 
   /**

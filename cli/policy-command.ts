@@ -1,18 +1,12 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { policyJsonSchema } from '../core/policy/policy-json-schema.js';
-import { leafPaths, parsePolicyText, validatePolicyFile, valueAt, type PolicyLoadResult } from '../core/policy/policy-loader.js';
+import { leafPaths, parsePolicyText, validatePolicyFile, valueAt } from '../core/policy/policy-loader.js';
 import { bundleMetaFromOptions, bundlePathFor, signatureFileFor, signBundle } from '../core/policy/signed-bundle.js';
 import { profileJsonSchema } from '../core/profiles/profile-json-schema.js';
 import { CliExit, type CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
 import { formatPolicyIssue } from '../core/policy/policy-schema.js';
-
-function loaded(ctx: CliContext): Extract<PolicyLoadResult, { ok: true }> {
-  const res = ctx.loadPolicy();
-  if (!res.ok) throw new CliExit(EXIT.policyInvalid, `policy is invalid:\n${res.issues.map((i) => `  ${formatPolicyIssue(i)}`).join('\n')}`);
-  return res;
-}
 
 /**
  * `cordon policy show`: the effective policy with the source of every value
@@ -20,7 +14,7 @@ function loaded(ctx: CliContext): Extract<PolicyLoadResult, { ok: true }> {
  * chrome://policy.
  */
 export function policyShow(ctx: CliContext, opts: { json?: boolean }): number {
-  const res = loaded(ctx);
+  const res = ctx.loadedPolicy();
   const effective = res.policy as unknown as Record<string, unknown>;
   const rows = leafPaths(effective).map((path) => {
     const origin = res.provenance.origins.get(path) ?? originOfParent(path, res.provenance.origins);
@@ -47,7 +41,7 @@ export function policyShow(ctx: CliContext, opts: { json?: boolean }): number {
  * source that manages it. The result must validate, or nothing is written.
  */
 export function policySet(ctx: CliContext, path: string, rawValue: string): number {
-  const res = loaded(ctx);
+  const res = ctx.loadedPolicy();
   const lock = res.provenance.locked.get(path) ?? originOfParent(path, res.provenance.locked) ?? childLock(path, res.provenance.locked);
   if (lock) {
     throw new CliExit(EXIT.checkFailed, `${path} is locked by ${lock.kind === 'managed' ? 'mandatory' : 'recommended'} managed policy (${lock.file}); ask your IT administrator to change it`);
