@@ -1,9 +1,9 @@
 import type Docker from 'dockerode';
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { PassThrough } from 'node:stream';
 import { toDockerCreateOptions } from './container-spec.js';
 import { demuxDockerStream } from './docker-stream.js';
+import { loadDockerode } from './dockerode-loader.js';
 import {
   EngineUnavailableError,
   type EngineProbe,
@@ -14,39 +14,6 @@ import {
   type SandboxSpec,
 } from './sandbox-engine.js';
 
-/**
- * Loads dockerode without the transports Cordon never uses. dockerode requires
- * gRPC (BuildKit sessions), ssh2 (ssh:// engines), tar-fs (build contexts from
- * folders) and uuid at load time; together they cost ~90 ms of every `cordon`
- * start-up, most of the launch-overhead budget. Cordon talks to a local
- * socket, so those modules are replaced by stubs that throw if ever used.
- */
-function loadDockerode(): typeof Docker {
-  const require = createRequire(import.meta.url);
-  const stubbed = ['@grpc/grpc-js', '@grpc/proto-loader', 'ssh2', 'tar-fs', 'uuid'];
-  const dockerodeMain = require.resolve('dockerode');
-  const fromDockerode = createRequire(dockerodeMain);
-  const modemMain = fromDockerode.resolve('docker-modem');
-  for (const name of stubbed) {
-    for (const base of [fromDockerode, createRequire(modemMain)]) {
-      let resolved: string;
-      try {
-        resolved = base.resolve(name);
-      } catch {
-        continue;
-      }
-      if (require.cache[resolved]) continue;
-      const refuse = (): never => {
-        throw new Error(`Cordon does not support the Docker feature that needs ${name} (remote ssh:// engines, BuildKit sessions, folder build contexts)`);
-      };
-      // Members are looked up at load time (`require('ssh2').Client`) but only
-      // used by those features: hand out functions that refuse when called.
-      const stub = new Proxy({}, { get: (_t, prop) => (prop === '__esModule' || typeof prop === 'symbol' ? undefined : refuse) });
-      require.cache[resolved] = { id: resolved, filename: resolved, loaded: true, exports: stub } as unknown as NodeJS.Module;
-    }
-  }
-  return require('dockerode') as typeof Docker;
-}
 
 /** Where dockerode will connect, for messages. */
 function engineAddress(): string {
