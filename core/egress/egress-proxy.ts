@@ -9,7 +9,7 @@
  * is what makes DNS rebinding useless: there is no second lookup to win.
  */
 import dns from 'node:dns';
-import { chmodSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -17,6 +17,7 @@ import os from 'node:os';
 import { pipeline, type Transform } from 'node:stream';
 import tls from 'node:tls';
 import type { AuditEventInput, AuditSink } from '../audit/audit-event.js';
+import { ConnectionGate } from './connection-gate.js';
 import type { CompiledEgressPolicy, ProviderConfig, Providers } from './egress-policy.js';
 import { decideHost, normaliseHost, splitHostPort, type DenyReason } from './host-match.js';
 import { addressesOfInterfaces, checkAddress, formatIp, type AddressCategory, type IpAddress, parseIp } from './ip-address.js';
@@ -87,6 +88,12 @@ export interface EgressProxyOptions {
   readonly socketPath: string;
   /** File mode of the socket; the sandbox user must be able to connect (default 0o600). */
   readonly socketMode?: number;
+  /**
+   * A gate already listening on socketPath, holding the connections that
+   * arrived before the proxy was ready; the proxy takes it over (and closes it
+   * on stop). Without one, start() binds socketPath itself.
+   */
+  readonly gate?: ConnectionGate;
   readonly policy: CompiledEgressPolicy;
   /** Providers reachable at `/model/<name>/`; empty means the model route answers 404. */
   readonly providers?: Providers;
@@ -292,6 +299,7 @@ export class EgressProxy {
   private providerAgents = new Map<string, https.Agent>();
   private caCache: string[] | null = null;
   private server: http.Server | null = null;
+  private gate: ConnectionGate | null = null;
   private activeTunnels = 0;
 
   constructor(private readonly options: EgressProxyOptions) {
@@ -360,18 +368,12 @@ export class EgressProxy {
   /** Starts listening. Rejects if the socket path is taken by something that is not a socket. */
   async start(): Promise<void> {
     if (this.server) return;
-    const path = this.options.socketPath;
-    // sockaddr_un holds 108 bytes on Linux (104 on macOS); a longer path fails with an opaque EINVAL.
-    if (Buffer.byteLength(path) > 103) {
-      throw new Error(`egress proxy: socket path is ${Buffer.byteLength(path)} bytes; Unix sockets allow at most 103. Use a shorter session folder.`);
-    }
-    try {
-      if (lstatSync(path).isSocket()) unlinkSync(path);
-      else throw new Error(`egress proxy: ${path} exists and is not a socket`);
-    } catch (e) {
-      if (!(typeof e === 'object' && e !== null && 'code' in e && e.code === 'ENOENT')) throw e;
-    }
     const l = this.limits;
+    const gate = this.options.gate ?? (await ConnectionGate.listen(this.options.socketPath, { mode: this.options.socketMode ?? 0o600 }));
+    if (gate.path !== this.options.socketPath) throw new Error(`egress proxy: the gate listens on ${gate.path}, not ${this.options.socketPath}`);
+    gate.limitConnections(l.maxClientConnections);
+    // The gate owns the listening socket; the HTTP server only parses the
+    // connections it is handed.
     const server = http.createServer({
       maxHeaderSize: l.maxHeaderBytes,
       headersTimeout: l.headerTimeoutMs,
@@ -381,7 +383,6 @@ export class EgressProxy {
       keepAliveTimeout: 5000,
       noDelay: true,
     });
-    server.maxConnections = l.maxClientConnections;
     server.on('connection', (s: net.Socket) => this.track(s));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.onRequest(req, res).catch(() => this.failResponse(res));
@@ -390,23 +391,26 @@ export class EgressProxy {
       this.onConnect(req, socket, head).catch(() => socket.destroy());
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => this.onClientError(err, socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.removeListener('error', reject);
-        resolve();
-      });
-    });
-    chmodSync(path, this.options.socketMode ?? 0o600);
+    // The HTTP server never listens itself, so start its header/request timeout
+    // checks (what cuts slowloris clients) the way listening would.
+    server.emit('listening');
     this.server = server;
+    this.gate = gate;
+    gate.open((socket) => {
+      socket.setNoDelay(true);
+      server.emit('connection', socket);
+    });
   }
 
-  /** Stops listening and closes every client and upstream connection. Idempotent. */
   async stop(): Promise<void> {
     const server = this.server;
+    const gate = this.gate;
     this.server = null;
+    this.gate = null;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Stop listening first: from here on the relay's connections fail (closed).
+    const closed = gate?.close() ?? Promise.resolve();
+    server.close();
     for (const s of this.sockets) s.destroy();
     this.httpAgent.destroy();
     for (const a of this.providerAgents.values()) a.destroy();

@@ -12,8 +12,32 @@ import {
   type SandboxInfo,
   type SandboxIo,
   type SandboxSpec,
+  type StartHooks,
 } from './sandbox-engine.js';
 
+
+/** Carries a start hook's own error through the clean-up path unchanged. */
+class StartHookFailed extends Error {
+  constructor(readonly original: unknown) {
+    super('the start hook failed');
+  }
+}
+
+/**
+ * Runs the start hook once the start request has had the event-loop turns it
+ * needs to reach the engine (connect, then write), so the hook's work overlaps
+ * the engine's. Returns its failure, if any, as a value.
+ */
+async function runWhileStarting(hook: () => Promise<void>): Promise<{ error: unknown } | null> {
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  try {
+    await hook();
+    return null;
+  } catch (error) {
+    return { error };
+  }
+}
 
 /** Where dockerode will connect, for messages. */
 function engineAddress(): string {
@@ -92,7 +116,7 @@ export class DockerEngine implements SandboxEngine {
     }
   }
 
-  async start(spec: SandboxSpec, io: SandboxIo): Promise<RunningSandbox> {
+  async start(spec: SandboxSpec, io: SandboxIo, hooks?: StartHooks): Promise<RunningSandbox> {
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer(toDockerCreateOptions(spec));
@@ -122,7 +146,14 @@ export class DockerEngine implements SandboxEngine {
       // "next-exit": the default condition (not-running) is already true for a created
       // container and would report 0 before the command even started.
       const waitPromise = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
-      await container.start();
+      const starting = container.start() as Promise<unknown>;
+      let hookFailure: { error: unknown } | null = null;
+      if (hooks?.whileStarting) {
+        starting.catch(() => undefined);
+        hookFailure = await runWhileStarting(hooks.whileStarting);
+      }
+      await starting;
+      if (hookFailure) throw new StartHookFailed(hookFailure.error);
       if (io.stdin) {
         io.stdin.pipe(stream);
       } else {
@@ -154,6 +185,7 @@ export class DockerEngine implements SandboxEngine {
       };
     } catch (err) {
       await this.remove(container.id);
+      if (err instanceof StartHookFailed) throw err.original;
       throw new EngineUnavailableError(explainEngineError(err));
     }
   }

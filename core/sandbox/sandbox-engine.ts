@@ -17,12 +17,23 @@ export interface SandboxEngine {
    * Creates, attaches to and starts a sandbox. Output is wired before start, so
    * nothing is lost. Throws EngineUnavailableError (with `reason`) when the
    * engine is down or lacks the image or runtime; nothing is left behind then.
+   * HOOKS.whileStarting runs once the start request is on its way; if it
+   * fails, the sandbox is removed and its error is thrown as it is.
    */
-  start(spec: SandboxSpec, io: SandboxIo): Promise<RunningSandbox>;
+  start(spec: SandboxSpec, io: SandboxIo, hooks?: StartHooks): Promise<RunningSandbox>;
   /** Sandboxes carrying every label in FILTER (value "" matches any value). */
   list(filter: Readonly<Record<string, string>>): Promise<SandboxInfo[]>;
   /** Kills (if running) and removes a sandbox; a missing one is not an error. */
   remove(id: string): Promise<void>;
+}
+
+export interface StartHooks {
+  /**
+   * Work to overlap with the engine starting the container, its slowest step
+   * (a runtime spawn, ~150 ms with runc): set-up that must be done before the
+   * sandbox is used but not before it is created.
+   */
+  readonly whileStarting?: () => Promise<void>;
 }
 
 export type EngineProbe =

@@ -4,10 +4,12 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { AuditSink } from '../audit/audit-event.js';
-import { compileEgressPolicy } from '../egress/egress-policy.js';
-import { EgressProxy } from '../egress/egress-proxy.js';
+import { ConnectionGate } from '../egress/connection-gate.js';
+import { compileEgressPolicy, type CompiledEgressPolicy } from '../egress/egress-policy.js';
+import type { EgressProxy } from '../egress/egress-proxy.js';
+import type { RequestFilter, ResponseTransformFactory } from '../egress/model-route.js';
 import { PHANTOM_IN_TEXT } from '../keys/phantom.js';
-import { upstreamProxyFromEnv } from '../egress/upstream-proxy.js';
+import { upstreamProxyFromEnv, type UpstreamProxyConfig } from '../egress/upstream-proxy.js';
 import type { EffectivePolicy } from '../policy/policy-schema.js';
 import { BUILTIN_PROFILE_DIR } from '../profiles/profile-loader.js';
 import type { PlannedMount } from '../workspace/mount-plan.js';
@@ -59,12 +61,28 @@ export function ensureRelay(cacheDir: string, sourceDir: string = join(BUILTIN_P
   return { ok: true, value: bin };
 }
 
-export interface SessionEgress {
-  readonly proxy: EgressProxy;
+/** How the sandbox is wired to its proxy; the proxy itself starts later (startSessionEgress). */
+export interface EgressWiring {
   readonly mounts: readonly PlannedMount[];
   readonly env: Readonly<Record<string, string>>;
   /** The relay as PID 1, followed by the command. */
   readonly entrypoint: readonly string[];
+}
+
+/**
+ * The session's egress, checked and bound but not yet serving: the policy is
+ * compiled, the host's proxy settings parsed, and the socket is listening
+ * behind a gate that holds connections until the proxy takes it over.
+ */
+export interface PreparedEgress extends EgressWiring {
+  readonly socketPath: string;
+  readonly policy: CompiledEgressPolicy;
+  readonly upstream: UpstreamProxyConfig | null;
+  readonly gate: ConnectionGate;
+}
+
+export interface SessionEgress extends EgressWiring {
+  readonly proxy: EgressProxy;
   /** True while the proxy accepts connections on its socket (what the relay dials). */
   isServing(): Promise<boolean>;
   stop(): Promise<void>;
@@ -84,18 +102,17 @@ function socketAnswers(path: string): Promise<boolean> {
   });
 }
 
-/** Starts the session's proxy and describes how to wire the sandbox to it. */
-export async function startSessionEgress(opts: {
+/**
+ * Everything about the session's egress that can fail, done before the
+ * sandbox exists: the proxy socket is bound (a connection that arrives before
+ * the proxy is loaded waits, it is not refused) and the wiring is known.
+ */
+export async function prepareSessionEgress(opts: {
   readonly sessionDir: string;
-  readonly sessionId: string;
   readonly policy: EffectivePolicy;
-  readonly audit: AuditSink;
   readonly relayPath: string;
   readonly hostEnv?: NodeJS.ProcessEnv;
-}): Promise<Result<SessionEgress>> {
-  // The socket gets a folder of its own, and the folder is what is mounted: a
-  // mount of the socket file would keep pointing at a stale inode if the
-  // socket were ever recreated, and session.json stays out of the sandbox.
+}): Promise<Result<PreparedEgress>> {
   const socketDir = join(opts.sessionDir, 'egress');
   mkdirSync(socketDir, { mode: 0o755 });
   chmodSync(socketDir, 0o755);
@@ -107,23 +124,9 @@ export async function startSessionEgress(opts: {
   if (!compiled.ok) return { ok: false, message: `egress policy is invalid: ${compiled.errors.join('; ')}` };
   const upstream = upstreamProxyFromEnv(opts.hostEnv ?? process.env);
   if (!upstream.ok) return { ok: false, message: `host proxy settings are invalid: ${upstream.error}` };
-  const proxy = new EgressProxy({
-    socketPath,
-    // The socket sits in a 0700 folder; it is reachable only through the bind
-    // mount, by the sandbox's unprivileged user.
-    socketMode: 0o666,
-    policy: compiled.policy,
-    providers: opts.policy.providers,
-    audit: opts.audit,
-    sessionId: opts.sessionId,
-    upstreamProxy: upstream.config,
-    selfAuthorities: [`127.0.0.1:${RELAY_PORT}`, `localhost:${RELAY_PORT}`],
-    // A phantom token only means something on the model route; seen going to
-    // any other host it is an exfiltration attempt (issue 4).
-    credentialGuard: (url, rawHeaders) => (PHANTOM_IN_TEXT.test(url) || rawHeaders.some((h) => PHANTOM_IN_TEXT.test(h)) ? 'a Cordon phantom token' : null),
-  });
+  let gate: ConnectionGate;
   try {
-    await proxy.start();
+    gate = await ConnectionGate.listen(socketPath, { mode: 0o666 });
   } catch (err) {
     return { ok: false, message: `egress proxy could not start: ${(err as Error).message}` };
   }
@@ -131,7 +134,10 @@ export async function startSessionEgress(opts: {
   return {
     ok: true,
     value: {
-      proxy,
+      socketPath,
+      policy: compiled.policy,
+      upstream: upstream.config,
+      gate,
       mounts: [
         { hostPath: socketDir, containerPath: SANDBOX_SOCKET_DIR, readOnly: true, kind: 'cordon' },
         { hostPath: opts.relayPath, containerPath: SANDBOX_RELAY, readOnly: true, kind: 'cordon' },
@@ -141,13 +147,61 @@ export async function startSessionEgress(opts: {
         HTTPS_PROXY: proxyUrl,
         http_proxy: proxyUrl,
         https_proxy: proxyUrl,
-        // Empty: nothing bypasses the proxy (there is no other route anyway).
         NO_PROXY: '',
         no_proxy: '',
         ANTHROPIC_BASE_URL: `${proxyUrl}/model/anthropic`,
       },
       entrypoint: [SANDBOX_RELAY, '--listen', `127.0.0.1:${RELAY_PORT}`, '--to', SANDBOX_SOCKET, '--'],
-      isServing: () => socketAnswers(socketPath),
+    },
+  };
+}
+
+/**
+ * Loads the proxy and has it take over the prepared socket. The proxy (with
+ * TLS, the model route and their Node built-ins) is imported here, not when
+ * the session starts, so a launcher can load it while the engine starts the
+ * container.
+ */
+export async function startSessionEgress(
+  prepared: PreparedEgress,
+  opts: {
+    readonly sessionId: string;
+    readonly policy: EffectivePolicy;
+    readonly audit: AuditSink;
+    /** In order, in place before the first request is served. */
+    readonly requestFilters?: readonly RequestFilter[];
+    readonly responseTransforms?: readonly ResponseTransformFactory[];
+  },
+): Promise<Result<SessionEgress>> {
+  const { EgressProxy } = await import('../egress/egress-proxy.js');
+  const proxy = new EgressProxy({
+    socketPath: prepared.socketPath,
+    socketMode: 0o666,
+    gate: prepared.gate,
+    policy: prepared.policy,
+    providers: opts.policy.providers,
+    audit: opts.audit,
+    sessionId: opts.sessionId,
+    upstreamProxy: prepared.upstream,
+    selfAuthorities: [`127.0.0.1:${RELAY_PORT}`, `localhost:${RELAY_PORT}`],
+    credentialGuard: (url, rawHeaders) => (PHANTOM_IN_TEXT.test(url) || rawHeaders.some((h) => PHANTOM_IN_TEXT.test(h)) ? 'a Cordon phantom token' : null),
+  });
+  for (const f of opts.requestFilters ?? []) proxy.addRequestFilter(f);
+  for (const t of opts.responseTransforms ?? []) proxy.addResponseTransform(t);
+  try {
+    await proxy.start();
+  } catch (err) {
+    await prepared.gate.close();
+    return { ok: false, message: `egress proxy could not start: ${(err as Error).message}` };
+  }
+  return {
+    ok: true,
+    value: {
+      proxy,
+      mounts: prepared.mounts,
+      env: prepared.env,
+      entrypoint: prepared.entrypoint,
+      isServing: () => socketAnswers(prepared.socketPath),
       stop: () => proxy.stop(),
     },
   };

@@ -12,10 +12,9 @@ import { compileEgressPolicy } from '../egress/egress-policy.js';
 import { watchPolicy } from '../policy/policy-watch.js';
 import { leafPaths, valueAt } from '../policy/policy-loader.js';
 import { currentOwner } from './owner-process.js';
-import { ensureRelay, startSessionEgress, type SessionEgress } from './session-egress.js';
+import { ensureRelay, prepareSessionEgress, startSessionEgress, type PreparedEgress, type SessionEgress } from './session-egress.js';
 import { setupSessionKeys, type SessionKeys } from './session-keys.js';
-import { setupSessionDlp, type SessionDlp } from './session-dlp.js';
-import { AuditRedactor } from './audit-redaction.js';
+import type { SessionDlp } from './session-dlp.js';
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
 
@@ -117,37 +116,48 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   let cancelled = false;
   // Set from the watchdog callback; a holder keeps TypeScript from narrowing it to null.
   const ended: { reason: string | null } = { reason: null };
-  let egress: SessionEgress | null = null;
+  let wiring: PreparedEgress | null = null;
+  // Set while the engine starts the sandbox; a holder keeps TypeScript from narrowing them to null.
+  const parts: { egress: SessionEgress | null; dlp: SessionDlp | null } = { egress: null, dlp: null };
   let keys: SessionKeys | null = null;
-  let dlp: SessionDlp | null = null;
   let stopWatching: (() => void) | null = null;
   let watchdog: NodeJS.Timeout | null = null;
   try {
-    const eg = await startSessionEgress({ sessionDir: store.sessionDir(sessionId), sessionId, policy: deps.policy, audit, relayPath: prepared.relayPath });
-    if (!eg.ok) return fail(audit, sessionId, { code: 'egress', message: eg.message });
-    egress = eg.value;
-    const live = egress;
+    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy: deps.policy, relayPath: prepared.relayPath });
+    if (!prep.ok) return fail(audit, sessionId, { code: 'egress', message: prep.message });
+    wiring = prep.value;
     keys = setupSessionKeys({ sessionId, profile: loaded.profile, policy: deps.policy, audit, keyStore: deps.keyStore });
-    // First in the chain: later filters (DLP) see the request as the vendor will.
-    if (keys) live.proxy.addRequestFilter(keys.filter);
-    dlp = setupSessionDlp({ sessionId, policy: deps.policy, audit });
-    live.proxy.addRequestFilter(dlp.filter);
-    live.proxy.addResponseTransform(dlp.rehydrate);
     // The sandbox's only way out: the relay is PID 1 and the proxy variables
     // come last, so nothing the profile or --env sets can point elsewhere.
     const fullSpec: SandboxSpec = {
       ...spec,
-      entrypoint: live.entrypoint,
-      mounts: [...spec.mounts, ...live.mounts],
-      env: { ...spec.env, ...(keys?.env ?? {}), ...live.env },
+      entrypoint: wiring.entrypoint,
+      mounts: [...spec.mounts, ...wiring.mounts],
+      env: { ...spec.env, ...(keys?.env ?? {}), ...wiring.env },
     };
-    const inForce = { policy: deps.policy };
-    const liveDlp = dlp;
-    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, inForce }, audit, sessionId), deps.reloadPolicy);
+    // The proxy, DLP and their modules load while the engine starts the
+    // container; its socket is already bound, so an early connection waits.
+    // Every filter is in place before the first request is served.
+    const startEgress = async (): Promise<void> => {
+      const { setupSessionDlp } = await import('./session-dlp.js');
+      const dlp = setupSessionDlp({ sessionId, policy: deps.policy, audit });
+      parts.dlp = dlp;
+      const eg = await startSessionEgress(prep.value, {
+        sessionId,
+        policy: deps.policy,
+        audit,
+        // Key swap first: DLP sees the request as the vendor will.
+        requestFilters: [...(keys ? [keys.filter] : []), dlp.filter],
+        responseTransforms: [dlp.rehydrate],
+      });
+      if (!eg.ok) throw new EgressStartError(eg.message);
+      parts.egress = eg.value;
+    };
     let running;
     try {
-      running = await engine.start(fullSpec, deps.io);
+      running = await engine.start(fullSpec, deps.io, { whileStarting: startEgress });
     } catch (err) {
+      if (err instanceof EgressStartError) return fail(audit, sessionId, { code: 'egress', message: err.message });
       const known = err instanceof EngineUnavailableError;
       const message = known ? err.message : `sandbox failed to start: ${(err as Error).message}`;
       audit.record({
@@ -161,6 +171,11 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       });
       return { ok: false, failure: { code: known ? err.reason : 'engine', message } };
     }
+    const live = parts.egress;
+    const liveDlp = parts.dlp;
+    if (!live || !liveDlp) throw new Error('session egress did not start');
+    const inForce = { policy: deps.policy };
+    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, inForce }, audit, sessionId), deps.reloadPolicy);
     containerId = running.id;
     store.write({ ...record, placeholders: created, containerId });
     audit.record({
@@ -181,7 +196,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         protected_paths: plan.mounts.filter((m) => m.kind === 'protect').length,
         // The command is recorded with anything secret-looking redacted (people
         // put keys on command lines); the environment is never recorded.
-        command: redactArgs(spec.command),
+        command: await redactArgs(spec.command),
       },
     });
     deps.onStarted?.({ id: sessionId, containerId: running.id, resize: (r, c) => running.resize(r, c) });
@@ -232,9 +247,11 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     if (watchdog) clearInterval(watchdog);
     stopWatching?.();
     keys?.revoke();
-    dlp?.dispose();
+    parts.dlp?.dispose();
     if (containerId !== null) await engine.remove(containerId).catch(() => undefined);
-    await egress?.stop().catch(() => undefined);
+    await parts.egress?.stop().catch(() => undefined);
+    // The socket was bound before the sandbox started; it closes even if the proxy never took it over.
+    await wiring?.gate.close().catch(() => undefined);
     const cleaned = removePlaceholders(created);
     created = [];
     if (cleaned.kept.length > 0) {
@@ -252,6 +269,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     store.delete(sessionId);
   }
 }
+
+/** The proxy could not take over its socket while the sandbox started. */
+class EgressStartError extends Error {}
 
 type Prepared =
   | { ok: true; loaded: LoadedProfile; plan: Extract<ReturnType<typeof planMounts>, { ok: true }>; spec: SandboxSpec; sessionId: string; relayPath: string }
@@ -399,7 +419,8 @@ function applyPolicyChange(
   });
 }
 
-function redactArgs(args: readonly string[]): string[] {
+async function redactArgs(args: readonly string[]): Promise<string[]> {
+  const { AuditRedactor } = await import('./audit-redaction.js');
   const redactor = new AuditRedactor();
   return args.map((a) => redactor.redact(a));
 }
