@@ -61,7 +61,10 @@ export function toDockerCreateOptions(spec: SandboxSpec): ContainerCreateOptions
       })),
       // Output goes to the attached CLI only; the engine keeps no copy on disk.
       LogConfig: { Type: 'none', Config: {} },
-      AutoRemove: false,
+      // The engine removes the container as soon as it exits, while Cordon tears
+      // down the rest (`docker run --rm` does the same); teardown's own remove
+      // covers a container that never started.
+      AutoRemove: true,
       RestartPolicy: { Name: 'no' },
     },
   };

@@ -207,13 +207,21 @@ export class DockerEngine implements SandboxEngine {
     }));
   }
 
+  /** Resolves once the sandbox is gone, including when the engine is already removing it (AutoRemove). */
   async remove(id: string): Promise<void> {
+    const container = this.docker.getContainer(id);
     try {
-      await this.docker.getContainer(id).remove({ force: true, v: true });
+      await container.remove({ force: true, v: true });
     } catch (err) {
       const code = (err as { statusCode?: number }).statusCode;
-      if (code === 404 || code === 409) return; // Gone, or removal already in progress.
-      throw new EngineUnavailableError(explainEngineError(err));
+      if (code === 404) return;
+      if (code !== 409) throw new EngineUnavailableError(explainEngineError(err));
+      // Removal already in progress: wait until it is done, so nothing is left when we return.
+      try {
+        await container.wait({ condition: 'removed' });
+      } catch (waitErr) {
+        if ((waitErr as { statusCode?: number }).statusCode !== 404) throw new EngineUnavailableError(explainEngineError(waitErr));
+      }
     }
   }
 
