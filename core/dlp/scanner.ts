@@ -2,7 +2,14 @@
 // numeric PII, then policy patterns and markers, then allowlists and overlap
 // resolution. Pure: no I/O; the clock is injectable for the time budget.
 
-import { ANCHORED_DETECTORS, detectorRank, type AnchoredDetector, type Candidate } from './detectors.js';
+import {
+  ENTRY_SLOTS,
+  anchorEntries,
+  compileAnchorSearch,
+  exhaustiveAnchorHits,
+  type AnchorEntry,
+} from './anchor-search.js';
+import { ANCHORED_DETECTORS, detectorRank, type Candidate } from './detectors.js';
 import { checkCustomPattern } from './custom-patterns.js';
 import { detectInRun, detectIpv6, forEachDigitRun, type NumericConfig } from './numeric-detectors.js';
 import {
@@ -70,6 +77,12 @@ export interface ScannerConfig {
   readonly budget?: ScanBudget;
   /** Monotonic milliseconds; defaults to performance.now. */
   readonly clock?: () => number;
+  /**
+   * How anchors are found. `prefilter` (the default) uses rare-character
+   * triggers; `exhaustive` tries every anchor at every position, far slower,
+   * and exists as the reference the prefilter is tested against.
+   */
+  readonly anchorSearch?: 'prefilter' | 'exhaustive';
 }
 
 /** A compiled scanner. `scan` is safe to call concurrently (no shared mutable state across calls). */
@@ -82,33 +95,6 @@ export const DEFAULT_SCAN_BUDGET: ScanBudget = { maxInputChars: 16 * 1024 * 1024
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-}
-
-interface AnchorIndex {
-  readonly re: RegExp;
-  /** anchor (lower-cased when case-insensitive) -> detectors whose anchor is a prefix of it, with that anchor. */
-  readonly byAnchor: ReadonlyMap<string, readonly { detector: AnchoredDetector; anchor: string }[]>;
-  readonly caseInsensitive: boolean;
-}
-
-/**
- * Builds one alternation of every anchor, longest first, so a single regex
- * search finds them all. Because the longest anchor at a position wins, each
- * anchor also lists the shorter anchors that are its prefixes (`sk-ant-` also
- * triggers the `sk-` detector) so no detector misses its spot.
- */
-function buildAnchorIndex(detectors: readonly AnchoredDetector[], caseInsensitive: boolean): AnchorIndex | null {
-  const entries: { detector: AnchoredDetector; anchor: string }[] = [];
-  for (const d of detectors) {
-    if (d.caseInsensitive !== caseInsensitive) continue;
-    for (const a of d.anchors) entries.push({ detector: d, anchor: caseInsensitive ? a.toLowerCase() : a });
-  }
-  if (entries.length === 0) return null;
-  const anchors = [...new Set(entries.map((e) => e.anchor))].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
-  const byAnchor = new Map<string, { detector: AnchoredDetector; anchor: string }[]>();
-  for (const a of anchors) byAnchor.set(a, entries.filter((e) => a.startsWith(e.anchor)));
-  const re = new RegExp(anchors.map(escapeRegex).join('|'), caseInsensitive ? 'gi' : 'g');
-  return { re, byAnchor, caseInsensitive };
 }
 
 class BudgetExceeded extends Error {}
@@ -156,9 +142,14 @@ function compileMarker(spec: MarkerSpec): CompiledCustom {
 export function createScanner(config: ScannerConfig = {}): Scanner {
   const disabled = config.disabledDetectors ?? new Set<BuiltinDetectorId>();
   const enabled = ANCHORED_DETECTORS.filter((d) => d.ids.some((id) => !disabled.has(id)));
-  const indexes = [buildAnchorIndex(enabled, false), buildAnchorIndex(enabled, true)].filter(
-    (x): x is AnchorIndex => x !== null,
-  );
+  // Case-sensitive anchors first, then context words, each set in position
+  // order: the order the findings' tie-breaks and the claims below rely on.
+  const entries = [anchorEntries(enabled, false), anchorEntries(enabled, true)] as const;
+  const compiled = compileAnchorSearch(entries[0], entries[1]);
+  const findAnchors =
+    config.anchorSearch === 'exhaustive'
+      ? (text: string): Float64Array[] => [exhaustiveAnchorHits(text, entries[0], false), exhaustiveAnchorHits(text, entries[1], true)]
+      : (text: string, tick: () => void): Float64Array[] => compiled.find(text, tick);
   const cidrs: Ipv4Cidr[] = [];
   const cidrs6: Ipv6Cidr[] = [];
   for (const c of config.corporateCidrs ?? []) {
@@ -210,31 +201,33 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
         if ((++ticks & 255) === 0 && clock() > deadline) throw new BudgetExceeded();
       };
       try {
-        for (const idx of indexes) {
-          // scan() is synchronous, so reusing the compiled regex (and its lastIndex) is safe.
-          const re = idx.re;
-          re.lastIndex = 0;
+        const found = findAnchors(text, tick);
+        for (let side = 0; side < 2; side++) {
+          const hits = found[side] ?? new Float64Array(0);
+          const sideEntries = entries[side === 0 ? 0 : 1];
           // Anchors inside a whole-structure finding (a private key block, a
           // service-account file) belong to it; skipping them keeps a body of
           // repeated BEGIN lines linear.
           let claimedUntil = 0;
-          for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-            const key = idx.caseInsensitive ? m[0].toLowerCase() : m[0];
-            const at = m.index;
-            if (at < claimedUntil) {
-              re.lastIndex = claimedUntil;
-              continue;
+          let lastAt = -1;
+          let skip = false;
+          for (let k = 0; k < hits.length; k++) {
+            const key = hits[k] as number;
+            const at = Math.floor(key / ENTRY_SLOTS);
+            if (at !== lastAt) {
+              // The claim is decided once per position: every anchor at the
+              // position that made the claim still gets its look.
+              lastAt = at;
+              skip = at < claimedUntil;
+              tick();
             }
-            for (const { detector, anchor } of idx.byAnchor.get(key) ?? []) {
-              const c = detector.matchAt(text, at, anchor);
-              if (c !== null && !disabled.has(c.detector)) {
-                candidates.push(c);
-                if (detectorRank(c.detector) === 5 && c.start === at) claimedUntil = Math.max(claimedUntil, c.end);
-              }
+            if (skip) continue;
+            const { detector, anchor } = sideEntries[key - at * ENTRY_SLOTS] as AnchorEntry;
+            const c = detector.matchAt(text, at, anchor);
+            if (c !== null && !disabled.has(c.detector)) {
+              candidates.push(c);
+              if (detectorRank(c.detector) === 5 && c.start === at) claimedUntil = Math.max(claimedUntil, c.end);
             }
-            // Anchors can overlap (`ghp_` inside a longer token is still worth a look).
-            re.lastIndex = at + 1;
-            tick();
           }
         }
         detectIpv6(text, cidrs6, candidates);
