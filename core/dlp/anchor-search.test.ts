@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ENTRY_SLOTS, anchorEntries, compileAnchorSearch, exhaustiveAnchorHits } from './anchor-search.js';
+import { anchorEntries, compileAnchorSearch, exhaustiveAnchorHits, type AnchorHits } from './anchor-search.js';
 import { ANCHORED_DETECTORS } from './detectors.js';
 import { createScanner } from './scanner.js';
 import { POSITIVE_GENERATORS, Rng, hardNegatives } from './synthetic.js';
@@ -13,15 +13,20 @@ import { BUILTIN_DETECTOR_IDS } from './types.js';
 const CS = anchorEntries(ANCHORED_DETECTORS, false);
 const CI = anchorEntries(ANCHORED_DETECTORS, true);
 const search = compileAnchorSearch(CS, CI);
-const noTick = (): void => {};
+const noTick = { tick: (): void => {} };
 
-function hits(text: string): [number[], number[]] {
-  const [cs, ci] = search.find(text, noTick);
-  return [[...cs], [...ci]];
+/** Hits as `position:entry` strings, in the order returned. */
+function listed(h: AnchorHits): string[] {
+  return [...h.pos].map((p, k) => `${p}:${h.entry[k] ?? -1}`);
 }
 
-function reference(text: string): [number[], number[]] {
-  return [[...exhaustiveAnchorHits(text, CS, false)], [...exhaustiveAnchorHits(text, CI, true)]];
+function hits(text: string): [string[], string[]] {
+  const [cs, ci] = search.find(text, noTick);
+  return [listed(cs), listed(ci)];
+}
+
+function reference(text: string): [string[], string[]] {
+  return [listed(exhaustiveAnchorHits(text, CS, false)), listed(exhaustiveAnchorHits(text, CI, true))];
 }
 
 /** Flips the case of each letter with probability 1/2 (context words are case-insensitive). */
@@ -63,7 +68,7 @@ void describe('anchor prefilter', () => {
     const check = (list: typeof CS, side: 0 | 1, spell: (a: string) => string): void => {
       list.forEach((e, entry) => {
         const text = `x ${spell(e.anchor)} y`;
-        assert.ok(hits(text)[side].includes(2 * ENTRY_SLOTS + entry), `${e.detector.ids[0] ?? ''}: ${JSON.stringify(text)}`);
+        assert.ok(hits(text)[side].includes(`2:${entry}`), `${e.detector.ids[0] ?? ''}: ${JSON.stringify(text)}`);
       });
     };
     check(CS, 0, (a) => a);
@@ -75,9 +80,9 @@ void describe('anchor prefilter', () => {
   void it('finds anchors at the very start and end of the text', () => {
     for (const [list, side] of [[CS, 0], [CI, 1]] as const) {
       list.forEach((e, entry) => {
-        assert.ok(hits(e.anchor)[side].includes(entry), e.anchor);
+        assert.ok(hits(e.anchor)[side].includes(`0:${entry}`), e.anchor);
         const end = `..${e.anchor}`;
-        assert.ok(hits(end)[side].includes(2 * ENTRY_SLOTS + entry), end);
+        assert.ok(hits(end)[side].includes(`2:${entry}`), end);
       });
     }
   });
@@ -98,9 +103,14 @@ void describe('anchor prefilter', () => {
 
   void it('orders hits by position, then by detector order, however many triggers fire', () => {
     const text = scrambleCase(ALL_ANCHORS.join(' '), 3).repeat(3) + ALL_ANCHORS.join('');
-    const [cs, ci] = hits(text);
-    for (const side of [cs, ci]) for (let k = 1; k < side.length; k++) assert.ok((side[k - 1] as number) < (side[k] as number));
-    assert.deepEqual([cs, ci], reference(text));
+    const found = search.find(text, noTick);
+    for (const h of found) {
+      for (let k = 1; k < h.pos.length; k++) {
+        const [p0, p1, e0, e1] = [h.pos[k - 1] ?? 0, h.pos[k] ?? 0, h.entry[k - 1] ?? 0, h.entry[k] ?? 0];
+        assert.ok(p0 < p1 || (p0 === p1 && e0 < e1), `hit ${k} out of order`);
+      }
+    }
+    assert.deepEqual([listed(found[0]), listed(found[1])], reference(text));
   });
 });
 

@@ -22,11 +22,17 @@ export interface AnchorEntry {
 }
 
 /**
- * A hit is encoded as one number, `position * ENTRY_SLOTS + entry index`, so
- * a typed-array sort orders hits by position and, at one position, by entry
- * order (the order detectors are listed in).
+ * Anchor occurrences in position order and, at one position, in entry order
+ * (the order detectors are listed in): `entry[k]` occurs at `pos[k]`.
+ * Positions are string indices, so they always fit in an Int32Array.
  */
-export const ENTRY_SLOTS = 256;
+export interface AnchorHits {
+  readonly pos: Int32Array;
+  readonly entry: Uint8Array;
+}
+
+/** Entry indexes are stored in a byte. */
+const MAX_ENTRIES = 256;
 
 /**
  * The anchors of `detectors` with the given case sensitivity, in detector
@@ -38,7 +44,7 @@ export function anchorEntries(detectors: readonly AnchoredDetector[], caseInsens
     if (d.caseInsensitive !== caseInsensitive) continue;
     for (const a of d.anchors) entries.push({ detector: d, anchor: caseInsensitive ? a.toLowerCase() : a });
   }
-  if (entries.length >= ENTRY_SLOTS) throw new Error(`too many DLP anchors (${entries.length})`);
+  if (entries.length >= MAX_ENTRIES) throw new Error(`too many DLP anchors (${entries.length})`);
   return entries;
 }
 
@@ -68,15 +74,18 @@ interface LiteralTrigger {
   readonly atStart: readonly TriggerTarget[];
 }
 
+/** Called once per bounded step so the caller can enforce a time budget (by throwing). */
+export interface BudgetTicker {
+  tick(): void;
+}
+
 /** Compiled search for the case-sensitive and the case-insensitive anchors together. */
 export interface AnchorSearch {
   /**
-   * Every anchor occurrence in `text`, as sorted hit codes (see ENTRY_SLOTS):
-   * `[case-sensitive hits, case-insensitive hits]`, entry indexes into the
-   * respective entry lists. `tick` is called every 256 trigger hits so a
-   * caller can enforce a time budget.
+   * Every anchor occurrence in `text`: `[case-sensitive hits,
+   * case-insensitive hits]`, entry indexes into the respective entry lists.
    */
-  find(text: string, tick: () => void): [Float64Array, Float64Array];
+  find(text: string, ticker: BudgetTicker): [AnchorHits, AnchorHits];
 }
 
 function fold(c: number): number {
@@ -122,31 +131,35 @@ function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
 
-/** Hit codes of one entry set while a search runs. */
+/** The hits of one entry set while a search runs. */
 class HitList {
-  readonly keys: number[] = [];
+  readonly pos: number[] = [];
+  readonly entry: number[] = [];
   // Each trigger's hits come in position order, give or take an anchor's
   // length; `runs` marks where each trigger's hits start so they can be put
   // in order and merged without a full sort.
   readonly runs: number[] = [0];
   sorted = true;
-  last = -1;
+  lastPos = -1;
+  lastEntry = -1;
 
   startRun(): void {
-    if (this.keys.length > (this.runs[this.runs.length - 1] as number)) this.runs.push(this.keys.length);
+    if (this.pos.length > (this.runs[this.runs.length - 1] as number)) this.runs.push(this.pos.length);
   }
 
-  push(key: number): void {
-    if (key < this.last) this.sorted = false;
-    this.last = key;
-    this.keys.push(key);
+  push(pos: number, entry: number): void {
+    if (pos < this.lastPos || (pos === this.lastPos && entry < this.lastEntry)) this.sorted = false;
+    this.lastPos = pos;
+    this.lastEntry = entry;
+    this.pos.push(pos);
+    this.entry.push(entry);
   }
 
-  result(): Float64Array {
-    const out = Float64Array.from(this.keys);
-    if (this.sorted) return out;
-    this.runs.push(this.keys.length);
-    return mergeRuns(out, this.runs);
+  result(): AnchorHits {
+    const hits = { pos: Int32Array.from(this.pos), entry: Uint8Array.from(this.entry) };
+    if (this.sorted) return hits;
+    this.runs.push(this.pos.length);
+    return mergeRuns(hits, this.runs);
   }
 }
 
@@ -203,79 +216,108 @@ export function compileAnchorSearch(csEntries: readonly AnchorEntry[], ciEntries
   });
 
   return {
-    find(text, tick) {
-      const lists = [new HitList(), new HitList()] as const;
-      let hits = 0;
-      for (const trig of literals) {
-        lists[0].startRun();
-        lists[1].startRun();
-        const lit = trig.literal;
-        const { atStart, byPrev } = trig;
-        for (let h = text.indexOf(lit); h >= 0; h = text.indexOf(lit, h + 1)) {
-          if ((++hits & 255) === 0) tick();
-          let bucket: readonly TriggerTarget[] | undefined = undefined;
-          if (h > 0) {
-            const p = text.charCodeAt(h - 1);
-            if (p < 128) bucket = byPrev[p >= 65 && p <= 90 ? p | 32 : p];
-          }
-          for (let round = 0; round < 2; round++) {
-            const targets = round === 0 ? atStart : bucket;
-            if (targets === undefined) continue;
-            for (let k = 0; k < targets.length; k++) {
-              const t = targets[k] as TriggerTarget;
-              const pos = h - t.offset;
-              if (pos >= 0 && anchorAt(text, pos, t.anchor, t.side === 1)) lists[t.side].push(pos * ENTRY_SLOTS + t.entry);
-            }
-          }
-        }
-      }
+    find(text, ticker) {
+      const lists: readonly [HitList, HitList] = [new HitList(), new HitList()];
+      // One small function per pass: each is optimized on its own after a few
+      // calls, instead of one long-running function that V8 must optimize
+      // mid-loop and throws back to the interpreter when a later pass starts.
+      for (const trig of literals) literalPass(text, trig, lists, ticker);
       for (let side = 0; side < 2; side++) {
         const re = restRes[side];
-        const list = lists[side === 0 ? 0 : 1];
-        const targets = rest[side] ?? [];
-        if (re === null || re === undefined) continue;
-        list.startRun();
-        // find() is synchronous, so reusing the compiled regex (and its lastIndex) is safe.
-        re.lastIndex = 0;
-        for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-          tick();
-          const pos = m.index;
-          for (const r of targets) if (anchorAt(text, pos, r.anchor, side === 1)) list.push(pos * ENTRY_SLOTS + r.entry);
-          // Anchors can overlap (`secret` inside `client_secret` is its own entry).
-          re.lastIndex = pos + 1;
-        }
+        if (re !== null && re !== undefined) regexPass(text, re, rest[side] ?? [], side === 1, lists[side === 0 ? 0 : 1], ticker);
       }
       return [lists[0].result(), lists[1].result()];
     },
   };
 }
 
+/** Every hit of one literal trigger, checked against the anchors it may belong to. */
+function literalPass(text: string, trig: LiteralTrigger, lists: readonly [HitList, HitList], ticker: BudgetTicker): void {
+  lists[0].startRun();
+  lists[1].startRun();
+  const { literal, atStart, byPrev } = trig;
+  let hits = 0;
+  for (let h = text.indexOf(literal); h >= 0; h = text.indexOf(literal, h + 1)) {
+    if ((++hits & 255) === 0) ticker.tick();
+    if (atStart.length > 0) checkTargets(text, h, atStart, lists);
+    if (h > 0) {
+      const p = text.charCodeAt(h - 1);
+      const bucket = p < 128 ? byPrev[p >= 65 && p <= 90 ? p | 32 : p] : undefined;
+      if (bucket !== undefined) checkTargets(text, h, bucket, lists);
+    }
+  }
+}
+
+function checkTargets(text: string, h: number, targets: readonly TriggerTarget[], lists: readonly [HitList, HitList]): void {
+  for (let k = 0; k < targets.length; k++) {
+    const t = targets[k] as TriggerTarget;
+    const pos = h - t.offset;
+    if (pos >= 0 && anchorAt(text, pos, t.anchor, t.side === 1)) lists[t.side].push(pos, t.entry);
+  }
+}
+
+/** Every match of the alternation of anchors that have no trigger character. */
+function regexPass(
+  text: string,
+  re: RegExp,
+  targets: readonly { entry: number; anchor: string }[],
+  caseInsensitive: boolean,
+  list: HitList,
+  ticker: BudgetTicker,
+): void {
+  list.startRun();
+  // The scan is synchronous, so reusing the compiled regex (and its lastIndex) is safe.
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    ticker.tick();
+    const pos = m.index;
+    for (const r of targets) if (anchorAt(text, pos, r.anchor, caseInsensitive)) list.push(pos, r.entry);
+    // Anchors can overlap (`secret` inside `client_secret` is its own entry).
+    re.lastIndex = pos + 1;
+  }
+}
+
+/** Whether hit `i` of (p, e) sorts after hit `j` of (q, f). */
+function after(p: Int32Array, e: Uint8Array, i: number, q: Int32Array, f: Uint8Array, j: number): boolean {
+  const a = p[i] as number;
+  const b = q[j] as number;
+  return a > b || (a === b && (e[i] as number) > (f[j] as number));
+}
+
 /**
- * Sorts `keys`, made of consecutive runs (`bounds` holds each run's start,
- * then the end) that are each nearly sorted (an element is out of place by at
- * most the hits of one anchor's length): insertion sort inside each run, then
- * pairwise merges. Linear in practice; a full comparison sort of a large
- * Float64Array costs far more.
+ * Sorts hits made of consecutive runs (`bounds` holds each run's start, then
+ * the end) that are each nearly sorted (a hit is out of place by at most the
+ * hits within one anchor's length): insertion sort inside each run, then
+ * pairwise merges. Linear in practice, where a comparison sort of all hits
+ * would not be.
  */
-function mergeRuns(keys: Float64Array, bounds: readonly number[]): Float64Array {
+function mergeRuns(hits: AnchorHits, bounds: readonly number[]): AnchorHits {
+  const { pos, entry } = hits;
   for (let r = 0; r + 1 < bounds.length; r++) {
     const lo = bounds[r] as number;
     const hi = bounds[r + 1] as number;
     for (let i = lo + 1; i < hi; i++) {
-      const v = keys[i] as number;
+      const p = pos[i] as number;
+      const e = entry[i] as number;
       let j = i - 1;
-      while (j >= lo && (keys[j] as number) > v) {
-        keys[j + 1] = keys[j] as number;
+      while (j >= lo && ((pos[j] as number) > p || ((pos[j] as number) === p && (entry[j] as number) > e))) {
+        pos[j + 1] = pos[j] as number;
+        entry[j + 1] = entry[j] as number;
         j--;
       }
-      keys[j + 1] = v;
+      pos[j + 1] = p;
+      entry[j + 1] = e;
     }
   }
-  let src: Float64Array = keys;
-  let dst: Float64Array = new Float64Array(keys.length);
+  let src: AnchorHits = hits;
+  let dst: AnchorHits = { pos: new Int32Array(pos.length), entry: new Uint8Array(pos.length) };
   let b = [...bounds];
   while (b.length > 2) {
     const next: number[] = [0];
+    const sp = src.pos;
+    const se = src.entry;
+    const dp = dst.pos;
+    const de = dst.entry;
     for (let r = 0; r + 1 < b.length; r += 2) {
       const lo = b[r] as number;
       const mid = b[r + 1] as number;
@@ -283,9 +325,13 @@ function mergeRuns(keys: Float64Array, bounds: readonly number[]): Float64Array 
       let i = lo;
       let j = mid;
       let o = lo;
-      while (i < mid && j < hi) dst[o++] = (src[i] as number) <= (src[j] as number) ? (src[i++] as number) : (src[j++] as number);
-      while (i < mid) dst[o++] = src[i++] as number;
-      while (j < hi) dst[o++] = src[j++] as number;
+      while (i < mid || j < hi) {
+        const fromRight = i >= mid || (j < hi && after(sp, se, i, sp, se, j));
+        const k = fromRight ? j++ : i++;
+        dp[o] = sp[k] as number;
+        de[o] = se[k] as number;
+        o++;
+      }
       next.push(hi);
     }
     [src, dst] = [dst, src];
@@ -299,12 +345,12 @@ function mergeRuns(keys: Float64Array, bounds: readonly number[]): Float64Array 
  * (positions x anchors) and only for tests, which check that
  * `compileAnchorSearch(...).find` returns exactly this.
  */
-export function exhaustiveAnchorHits(text: string, entries: readonly AnchorEntry[], caseInsensitive: boolean): Float64Array {
-  const keys: number[] = [];
+export function exhaustiveAnchorHits(text: string, entries: readonly AnchorEntry[], caseInsensitive: boolean): AnchorHits {
+  const list = new HitList();
   for (let pos = 0; pos < text.length; pos++) {
     entries.forEach((e, entry) => {
-      if (anchorAt(text, pos, e.anchor, caseInsensitive)) keys.push(pos * ENTRY_SLOTS + entry);
+      if (anchorAt(text, pos, e.anchor, caseInsensitive)) list.push(pos, entry);
     });
   }
-  return Float64Array.from(keys);
+  return list.result();
 }

@@ -70,25 +70,33 @@ function isSeparator(c: number): boolean {
   return c === 32 || c === 40 || c === 41 || c === 43 || c === 45 || c === 46 || c === 47;
 }
 
+/** Receives digit runs; an object (not a callback) so the hot call site stays monomorphic across scans. */
+export interface DigitRunVisitor {
+  visit(run: DigitRun): void;
+}
+
 /**
- * Calls `onRun` for each digit run in `text`, in order. A run starts at a
+ * Calls `visitor.visit` for each digit run in `text`, in order. A run starts at a
  * digit (or a `+`/`(` right before one) and continues while digit groups are
  * separated by at most two separator characters. Runs whose groups are all
  * one digit long may be skipped (every detector needs a group of two or more
  * digits), except that with `singleDigits` a digit followed by a dot counts,
  * for dotted IPv4 addresses.
  */
-export function forEachDigitRun(text: string, singleDigits: boolean, onRun: (run: DigitRun) => void): void {
+export function forEachDigitRun(text: string, singleDigits: boolean, visitor: DigitRunVisitor): void {
   const n = text.length;
   // The regex engine skips non-digits far faster than a charCodeAt loop
   // (Boyer-Moore over the fixed-length class), so it drives the outer loop.
   // With corporate CIDRs, a digit followed by a dot also starts a run (`8.8.8.8`).
   const finder = singleDigits ? /[0-9][0-9.]/g : /[0-9]{2}/g;
   let lastEnd = 0;
-  for (let m = finder.exec(text); m !== null; m = finder.exec(text)) {
+  // test() rather than exec(): the match is always two characters, so its
+  // position is lastIndex - 2, and no match array is allocated per run.
+  while (finder.test(text)) {
+    const found = finder.lastIndex - 2;
     // Walk back over digits and separators that connect to this group.
-    let i = m.index;
-    while (i > lastEnd && m.index - i < MAX_RUN) {
+    let i = found;
+    while (i > lastEnd && found - i < MAX_RUN) {
       const p = text.charCodeAt(i - 1);
       if (isDigit(p)) i--;
       else if (isSeparator(p) && i - 2 >= lastEnd && isDigit(text.charCodeAt(i - 2))) i -= 2;
@@ -127,9 +135,9 @@ export function forEachDigitRun(text: string, singleDigits: boolean, onRun: (run
       }
       break;
     }
-    onRun({ start, end, digits, hasDot });
+    visitor.visit({ start, end, digits, hasDot });
     lastEnd = end;
-    finder.lastIndex = Math.max(end, m.index + 1);
+    finder.lastIndex = Math.max(end, found + 1);
   }
 }
 

@@ -3,15 +3,23 @@
 // resolution. Pure: no I/O; the clock is injectable for the time budget.
 
 import {
-  ENTRY_SLOTS,
   anchorEntries,
   compileAnchorSearch,
   exhaustiveAnchorHits,
   type AnchorEntry,
+  type AnchorHits,
+  type BudgetTicker,
 } from './anchor-search.js';
 import { ANCHORED_DETECTORS, detectorRank, type Candidate } from './detectors.js';
 import { checkCustomPattern } from './custom-patterns.js';
-import { detectInRun, detectIpv6, forEachDigitRun, type NumericConfig } from './numeric-detectors.js';
+import {
+  detectInRun,
+  detectIpv6,
+  forEachDigitRun,
+  type DigitRun,
+  type DigitRunVisitor,
+  type NumericConfig,
+} from './numeric-detectors.js';
 import {
   VAULT_TOKEN_HEX_LENGTH,
   VAULT_TOKEN_PREFIX,
@@ -99,6 +107,41 @@ function escapeRegex(s: string): string {
 
 class BudgetExceeded extends Error {}
 
+/**
+ * Counts bounded steps of one scan and throws BudgetExceeded past the
+ * deadline. A class rather than a per-scan closure: hot loops then call one
+ * stable method, which V8 keeps inlined from scan to scan.
+ */
+class ScanTicker implements BudgetTicker {
+  #ticks = 0;
+  constructor(
+    private readonly clock: () => number,
+    private readonly deadline: number,
+  ) {}
+
+  tick(): void {
+    // Reading the clock is cheap but not free; every 256 steps is plenty
+    // because each step does bounded work.
+    if ((++this.#ticks & 255) === 0 && this.clock() > this.deadline) throw new BudgetExceeded();
+  }
+}
+
+/** Runs the numeric detectors on each digit run of one scan. */
+class NumericPass implements DigitRunVisitor {
+  constructor(
+    private readonly text: string,
+    private readonly config: NumericConfig,
+    private readonly out: Candidate[],
+    private readonly ticker: ScanTicker,
+  ) {}
+
+  visit(run: DigitRun): void {
+    if (run.digits < 2) return;
+    detectInRun(this.text, run, this.config, this.out);
+    this.ticker.tick();
+  }
+}
+
 interface CompiledCustom {
   readonly id: DetectorId;
   readonly category: DlpCategory;
@@ -148,8 +191,8 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
   const compiled = compileAnchorSearch(entries[0], entries[1]);
   const findAnchors =
     config.anchorSearch === 'exhaustive'
-      ? (text: string): Float64Array[] => [exhaustiveAnchorHits(text, entries[0], false), exhaustiveAnchorHits(text, entries[1], true)]
-      : (text: string, tick: () => void): Float64Array[] => compiled.find(text, tick);
+      ? (text: string): AnchorHits[] => [exhaustiveAnchorHits(text, entries[0], false), exhaustiveAnchorHits(text, entries[1], true)]
+      : (text: string, ticker: BudgetTicker): AnchorHits[] => compiled.find(text, ticker);
   const cidrs: Ipv4Cidr[] = [];
   const cidrs6: Ipv6Cidr[] = [];
   for (const c of config.corporateCidrs ?? []) {
@@ -194,16 +237,13 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
       const deadline = clock() + budget.maxScanMillis;
       const candidates: Candidate[] = [];
       const extra: Finding[] = [];
-      let ticks = 0;
-      const tick = (): void => {
-        // Reading the clock is cheap but not free; every 256 steps is plenty
-        // because each step does bounded work.
-        if ((++ticks & 255) === 0 && clock() > deadline) throw new BudgetExceeded();
-      };
+      const ticker = new ScanTicker(clock, deadline);
       try {
-        const found = findAnchors(text, tick);
+        const found = findAnchors(text, ticker);
         for (let side = 0; side < 2; side++) {
-          const hits = found[side] ?? new Float64Array(0);
+          const hits = found[side];
+          if (hits === undefined) continue;
+          const { pos, entry } = hits;
           const sideEntries = entries[side === 0 ? 0 : 1];
           // Anchors inside a whole-structure finding (a private key block, a
           // service-account file) belong to it; skipping them keeps a body of
@@ -211,18 +251,17 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
           let claimedUntil = 0;
           let lastAt = -1;
           let skip = false;
-          for (let k = 0; k < hits.length; k++) {
-            const key = hits[k] as number;
-            const at = Math.floor(key / ENTRY_SLOTS);
+          for (let k = 0; k < pos.length; k++) {
+            const at = pos[k] as number;
             if (at !== lastAt) {
               // The claim is decided once per position: every anchor at the
               // position that made the claim still gets its look.
               lastAt = at;
               skip = at < claimedUntil;
-              tick();
+              ticker.tick();
             }
             if (skip) continue;
-            const { detector, anchor } = sideEntries[key - at * ENTRY_SLOTS] as AnchorEntry;
+            const { detector, anchor } = sideEntries[entry[k] as number] as AnchorEntry;
             const c = detector.matchAt(text, at, anchor);
             if (c !== null && !disabled.has(c.detector)) {
               candidates.push(c);
@@ -231,11 +270,7 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
           }
         }
         detectIpv6(text, cidrs6, candidates);
-        forEachDigitRun(text, numeric.cidrs.length > 0, (run) => {
-          if (run.digits < 2) return;
-          detectInRun(text, run, numeric, candidates);
-          tick();
-        });
+        forEachDigitRun(text, numeric.cidrs.length > 0, new NumericPass(text, numeric, candidates, ticker));
         for (const cp of customs) {
           if (clock() > deadline) throw new BudgetExceeded();
           if (cp.keywordRe !== null && !cp.keywordRe.test(text)) continue;
@@ -248,7 +283,7 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
             }
             const f: Finding = { detector: cp.id, category: cp.category, start: m.index, end: m.index + m[0].length, confidence: cp.confidence };
             if (cp.isMarker || !allowed(text, f)) extra.push(f);
-            tick();
+            ticker.tick();
           }
         }
       } catch (e) {
