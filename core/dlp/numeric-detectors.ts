@@ -70,9 +70,13 @@ function isSeparator(c: number): boolean {
   return c === 32 || c === 40 || c === 41 || c === 43 || c === 45 || c === 46 || c === 47;
 }
 
-/** Receives digit runs; an object (not a callback) so the hot call site stays monomorphic across scans. */
+/**
+ * Receives digit runs as plain numbers (no object per run: most runs are a
+ * year or a pixel size and need no look). An object rather than a callback so
+ * the hot call site keeps one target across scans.
+ */
 export interface DigitRunVisitor {
-  visit(run: DigitRun): void;
+  visit(start: number, end: number, digits: number, hasDot: boolean): void;
 }
 
 /**
@@ -135,7 +139,7 @@ export function forEachDigitRun(text: string, singleDigits: boolean, visitor: Di
       }
       break;
     }
-    visitor.visit({ start, end, digits, hasDot });
+    visitor.visit(start, end, digits, hasDot);
     lastEnd = end;
     finder.lastIndex = Math.max(end, found + 1);
   }
@@ -352,6 +356,18 @@ export function detectIpv6(text: string, cidrs: readonly Ipv6Cidr[], out: Candid
     const ip = parseIpv6(text.slice(start, e));
     if (ip !== null && ipv6InAny(ip, cidrs)) out.push({ detector: 'corporate_ip', start, end: e, confidence: 1 });
   }
+}
+
+/**
+ * Whether `detectInRun` could find anything in the run: the same entry
+ * conditions it checks, without building the run. Most digit runs in prose
+ * and code (years, sizes, counts) fail all of them.
+ */
+export function runMayMatch(text: string, start: number, digits: number, hasDot: boolean, cfg: NumericConfig): boolean {
+  if (digits >= 8) return true;
+  if (cfg.cidrs.length > 0 && hasDot && digits >= 4) return true;
+  // An IBAN's digits follow its two-letter country code.
+  return cfg.iban && digits >= 2 && start >= 2 && isUpper(text.charCodeAt(start - 2)) && isUpper(text.charCodeAt(start - 1));
 }
 
 /** Runs the enabled numeric detectors on one digit run, appending candidates to `out`. */

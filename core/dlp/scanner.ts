@@ -16,7 +16,7 @@ import {
   detectInRun,
   detectIpv6,
   forEachDigitRun,
-  type DigitRun,
+  runMayMatch,
   type DigitRunVisitor,
   type NumericConfig,
 } from './numeric-detectors.js';
@@ -135,9 +135,9 @@ class NumericPass implements DigitRunVisitor {
     private readonly ticker: ScanTicker,
   ) {}
 
-  visit(run: DigitRun): void {
-    if (run.digits < 2) return;
-    detectInRun(this.text, run, this.config, this.out);
+  visit(start: number, end: number, digits: number, hasDot: boolean): void {
+    if (digits < 2) return;
+    if (runMayMatch(this.text, start, digits, hasDot, this.config)) detectInRun(this.text, { start, end, digits, hasDot }, this.config, this.out);
     this.ticker.tick();
   }
 }
