@@ -60,6 +60,7 @@ const fragment = fc.oneof(
   fc.tuple(fc.constantFrom(...ALL_ANCHORS), fc.nat()).map(([a, n]) => a.slice(0, n % (a.length + 1))),
   fc.nat().map(positiveFromSeed),
   fc.constantFrom(...NEGATIVES),
+  fc.constantFrom('CONFIDENTIAL', 'xCONFIDENTIAL', 'CONFIDENTIALS', 'INTERNAL', 'INTERNAL \t ONLY', 'INTERNAL  ONLY', 'Secret  SAUCE', 'ONLY'),
 );
 const textOnEdges = fc.array(fragment, { maxLength: 12 }).map((parts) => parts.join(''));
 
@@ -115,7 +116,15 @@ void describe('anchor prefilter', () => {
 });
 
 void describe('prefiltered scan', () => {
-  const config = { corporateCidrs: ['10.0.0.0/8', 'fd00::/8'], stopwords: ['fixture'] };
+  const config = {
+    corporateCidrs: ['10.0.0.0/8', 'fd00::/8'],
+    stopwords: ['fixture'],
+    markers: [
+      { id: 'confidential', text: 'CONFIDENTIAL', caseSensitive: true },
+      { id: 'internal-only', text: 'INTERNAL ONLY', caseSensitive: true },
+      { id: 'secret-sauce', text: 'secret sauce', caseSensitive: false },
+    ],
+  };
   const fast = createScanner(config);
   const full = createScanner({ ...config, anchorSearch: 'exhaustive' });
 
@@ -136,6 +145,14 @@ void describe('prefiltered scan', () => {
     assert.equal(r.status, 'complete');
     const found = new Set(r.findings.map((f) => f.detector));
     for (const id of BUILTIN_DETECTOR_IDS) assert.ok(found.has(id), id);
+  });
+
+  void it('finds markers as whole words, beside the anchor prefilter', () => {
+    const text = 'CONFIDENTIAL: xCONFIDENTIAL, INTERNAL \t ONLY and CONFIDENTIAL';
+    const r = fast.scan(text);
+    assert.deepEqual(r, full.scan(text));
+    const spans = r.status === 'complete' ? r.findings.map((f) => `${f.detector}@${f.start}`) : [];
+    assert.deepEqual(spans, ['marker:confidential@0', 'marker:internal-only@29', 'marker:confidential@49']);
   });
 
   void it('fails closed on the time budget while only trigger characters are being searched', () => {
