@@ -1,7 +1,8 @@
 // Built-in anchored detectors. Each one names literal anchors (a fixed prefix
 // such as `ghp_` or a context word such as `password`); the scanner finds
-// anchors with one combined literal search and only then runs the detector's
-// sticky, bounded pattern at that spot. That is what keeps a scan linear: no
+// anchors with a literal prefilter (anchor-search.ts: one memchr-speed pass
+// per rare trigger character) and only then runs the detector's sticky,
+// bounded pattern at that spot. That is what keeps a scan linear: no
 // pattern ever runs across the whole input, and every quantifier is bounded.
 //
 // Formats were read from the vendors' public token documentation and written

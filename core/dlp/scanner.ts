@@ -1,4 +1,4 @@
-// The scan: literal prefilter -> anchored detectors, one linear pass for
+// The scan: literal prefilter (anchor-search.ts) -> anchored detectors, one linear pass for
 // numeric PII, then policy patterns and markers, then allowlists and overlap
 // resolution. Pure: no I/O; the clock is injectable for the time budget.
 
