@@ -4,15 +4,18 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { anchorEntries, compileAnchorSearch, exhaustiveAnchorHits, type AnchorHits } from './anchor-search.js';
+import { anchorEntries, compileAnchorSearch, exhaustiveAnchorHits, type AnchorHits, type AnchorSearch } from './anchor-search.js';
 import { ANCHORED_DETECTORS } from './detectors.js';
 import { createScanner } from './scanner.js';
-import { POSITIVE_GENERATORS, Rng, hardNegatives } from './synthetic.js';
+import { POSITIVE_GENERATORS, Rng, denseCorpus, hardNegatives } from './synthetic.js';
 import { BUILTIN_DETECTOR_IDS } from './types.js';
 
 const CS = anchorEntries(ANCHORED_DETECTORS, false);
 const CI = anchorEntries(ANCHORED_DETECTORS, true);
 const search = compileAnchorSearch(CS, CI);
+// Windows of a few characters put window edges everywhere: anchors straddle
+// them and hits are held back across many of them.
+const TINY_WINDOWS = [1, 2, 7, 31].map((w) => compileAnchorSearch(CS, CI, w));
 const noTick = { tick: (): void => {} };
 
 /** Hits as `position:entry` strings, in the order returned. */
@@ -20,9 +23,11 @@ function listed(h: AnchorHits): string[] {
   return [...h.pos].map((p, k) => `${p}:${h.entry[k] ?? -1}`);
 }
 
-function hits(text: string): [string[], string[]] {
-  const [cs, ci] = search.find(text, noTick);
-  return [listed(cs), listed(ci)];
+/** Hits per side as `position:entry` strings, in the order reported. */
+function hits(text: string, using: AnchorSearch = search): [string[], string[]] {
+  const out: [string[], string[]] = [[], []];
+  using.find(text, noTick, { hit: (side, pos, entry) => out[side].push(`${pos}:${entry}`) });
+  return out;
 }
 
 function reference(text: string): [string[], string[]] {
@@ -96,7 +101,9 @@ void describe('anchor prefilter', () => {
   void it('returns exactly the hits of trying every anchor at every position (property)', () => {
     fc.assert(
       fc.property(textOnEdges, (text) => {
-        assert.deepEqual(hits(text), reference(text));
+        const expected = reference(text);
+        assert.deepEqual(hits(text), expected);
+        for (const s of TINY_WINDOWS) assert.deepEqual(hits(text, s), expected);
       }),
       { numRuns: 400 },
     );
@@ -104,14 +111,16 @@ void describe('anchor prefilter', () => {
 
   void it('orders hits by position, then by detector order, however many triggers fire', () => {
     const text = scrambleCase(ALL_ANCHORS.join(' '), 3).repeat(3) + ALL_ANCHORS.join('');
-    const found = search.find(text, noTick);
-    for (const h of found) {
-      for (let k = 1; k < h.pos.length; k++) {
-        const [p0, p1, e0, e1] = [h.pos[k - 1] ?? 0, h.pos[k] ?? 0, h.entry[k - 1] ?? 0, h.entry[k] ?? 0];
-        assert.ok(p0 < p1 || (p0 === p1 && e0 < e1), `hit ${k} out of order`);
+    const found = hits(text);
+    for (const side of found) {
+      for (let k = 1; k < side.length; k++) {
+        const [p0, e0] = (side[k - 1] ?? '').split(':').map(Number);
+        const [p1, e1] = (side[k] ?? '').split(':').map(Number);
+        assert.ok((p0 ?? 0) < (p1 ?? 0) || (p0 === p1 && (e0 ?? 0) < (e1 ?? 0)), `hit ${k} out of order`);
       }
     }
-    assert.deepEqual([listed(found[0]), listed(found[1])], reference(text));
+    assert.deepEqual(found, reference(text));
+    for (const s of TINY_WINDOWS) assert.deepEqual(hits(text, s), found);
   });
 });
 
@@ -145,6 +154,14 @@ void describe('prefiltered scan', () => {
     assert.equal(r.status, 'complete');
     const found = new Set(r.findings.map((f) => f.detector));
     for (const id of BUILTIN_DETECTOR_IDS) assert.ok(found.has(id), id);
+  });
+
+  void it('reports what the exhaustive scan reports on a body spanning several search windows', () => {
+    const text = denseCorpus(200_000, 150, 9);
+    const r = fast.scan(text);
+    assert.equal(r.status, 'complete');
+    assert.ok(r.findings.length > 500);
+    assert.deepEqual(r, full.scan(text));
   });
 
   void it('finds markers as whole words, beside the anchor prefilter', () => {

@@ -79,13 +79,20 @@ export interface BudgetTicker {
   tick(): void;
 }
 
+/** Receives anchor occurrences. An object, not a callback, so the hot call site keeps one target across scans. */
+export interface AnchorHitVisitor {
+  /** Entry `entry` of the case-sensitive (side 0) or case-insensitive (side 1) entry list occurs at `pos`. */
+  hit(side: 0 | 1, pos: number, entry: number): void;
+}
+
 /** Compiled search for the case-sensitive and the case-insensitive anchors together. */
 export interface AnchorSearch {
   /**
-   * Every anchor occurrence in `text`: `[case-sensitive hits,
-   * case-insensitive hits]`, entry indexes into the respective entry lists.
+   * Reports every anchor occurrence in `text` to `visitor`: on each side in
+   * position order and, at one position, in entry order (the order
+   * detectors are listed in). The two sides may interleave.
    */
-  find(text: string, ticker: BudgetTicker): [AnchorHits, AnchorHits];
+  find(text: string, ticker: BudgetTicker, visitor: AnchorHitVisitor): void;
 }
 
 function fold(c: number): number {
@@ -131,58 +138,110 @@ function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
 
-/** The hits of one entry set while a search runs. */
-class HitList {
-  readonly pos: number[] = [];
-  readonly entry: number[] = [];
-  // Each trigger's hits come in position order, give or take an anchor's
-  // length; `runs` marks where each trigger's hits start so they can be put
-  // in order and merged without a full sort.
-  readonly runs: number[] = [0];
-  sorted = true;
-  lastPos = -1;
-  lastEntry = -1;
-
-  startRun(): void {
-    if (this.pos.length > (this.runs[this.runs.length - 1] as number)) this.runs.push(this.pos.length);
-  }
+/**
+ * Hits of one side not yet reported. Triggers are searched window by window;
+ * a hit's anchor starts at most `maxOffset` before the trigger, so once every
+ * trigger has been searched to `end`, no later hit can start before
+ * `end - maxOffset` and everything before it can be reported in order. Only
+ * the hits of one window are ever held, whatever the size of the text.
+ */
+class PendingHits {
+  // Typed buffers reused from window to window (grown by doubling): a body
+  // that is one anchor after another costs a few bytes per held hit and no
+  // garbage per hit.
+  #pos = new Int32Array(64);
+  #entry = new Uint8Array(64);
+  #length = 0;
+  #sorted = true;
 
   push(pos: number, entry: number): void {
-    if (pos < this.lastPos || (pos === this.lastPos && entry < this.lastEntry)) this.sorted = false;
-    this.lastPos = pos;
-    this.lastEntry = entry;
-    this.pos.push(pos);
-    this.entry.push(entry);
+    const n = this.#length;
+    if (n > 0) {
+      const lastPos = this.#pos[n - 1] as number;
+      if (pos < lastPos || (pos === lastPos && entry < (this.#entry[n - 1] as number))) this.#sorted = false;
+    }
+    if (n === this.#pos.length) this.#grow();
+    this.#pos[n] = pos;
+    this.#entry[n] = entry;
+    this.#length = n + 1;
   }
 
-  result(): AnchorHits {
-    const hits = { pos: Int32Array.from(this.pos), entry: Uint8Array.from(this.entry) };
-    if (this.sorted) return hits;
-    this.runs.push(this.pos.length);
-    return mergeRuns(hits, this.runs);
+  #grow(): void {
+    const pos = new Int32Array(this.#pos.length * 2);
+    pos.set(this.#pos);
+    this.#pos = pos;
+    const entry = new Uint8Array(this.#entry.length * 2);
+    entry.set(this.#entry);
+    this.#entry = entry;
+  }
+
+  /** Reports, in order, every held hit before `limit`, and keeps the rest. */
+  flush(limit: number, side: 0 | 1, visitor: AnchorHitVisitor): void {
+    const n = this.#length;
+    if (n === 0) return;
+    if (!this.#sorted) this.#sort();
+    const pos = this.#pos;
+    const entry = this.#entry;
+    let k = 0;
+    for (; k < n && (pos[k] as number) < limit; k++) visitor.hit(side, pos[k] as number, entry[k] as number);
+    if (k > 0 && k < n) {
+      pos.copyWithin(0, k, n);
+      entry.copyWithin(0, k, n);
+    }
+    this.#length = n - k;
+  }
+
+  #sort(): void {
+    // Held hits span one window plus an anchor's length, so (pos - min, entry)
+    // packs into an int32 and a typed-array sort orders them.
+    const n = this.#length;
+    const pos = this.#pos;
+    const entry = this.#entry;
+    let min = Infinity;
+    for (let k = 0; k < n; k++) min = Math.min(min, pos[k] as number);
+    const keys = new Int32Array(n);
+    for (let k = 0; k < n; k++) keys[k] = ((pos[k] as number) - min) * MAX_ENTRIES + (entry[k] as number);
+    keys.sort();
+    for (let k = 0; k < n; k++) {
+      const key = keys[k] as number;
+      pos[k] = min + Math.floor(key / MAX_ENTRIES);
+      entry[k] = key % MAX_ENTRIES;
+    }
+    this.#sorted = true;
   }
 }
+
+/** Characters searched per window: hits of one window are all that is held at a time. */
+const DEFAULT_WINDOW = 1 << 16;
 
 /**
  * Compiles the trigger plan for case-sensitive and case-insensitive entries
  * (as returned by `anchorEntries`). Both sets share one pass per trigger.
+ * `window` is how many characters are searched before held hits are
+ * reported (tests make it tiny to exercise the window edges).
  */
-export function compileAnchorSearch(csEntries: readonly AnchorEntry[], ciEntries: readonly AnchorEntry[]): AnchorSearch {
+export function compileAnchorSearch(
+  csEntries: readonly AnchorEntry[],
+  ciEntries: readonly AnchorEntry[],
+  window = DEFAULT_WINDOW,
+): AnchorSearch {
   const byLiteral = new Map<string, TriggerTarget[]>();
-  const rest: { side: 0 | 1; entry: number; anchor: string }[][] = [[], []];
+  const rest: { entry: number; anchor: string }[][] = [[], []];
+  let maxOffset = 0;
   const plan = (entries: readonly AnchorEntry[], side: 0 | 1): void => {
     const ci = side === 1;
     const prefs = ci ? CASE_INSENSITIVE_TRIGGERS : CASE_SENSITIVE_TRIGGERS;
     entries.forEach((e, entry) => {
       const trigger = prefs.find((t) => e.anchor.includes(ci ? t.toLowerCase() : t));
       if (trigger === undefined) {
-        rest[side]?.push({ side, entry, anchor: e.anchor });
+        rest[side]?.push({ entry, anchor: e.anchor });
         return;
       }
       const t = ci ? trigger.toLowerCase() : trigger;
       // Prefer an occurrence with a character before it: that character picks the bucket.
       const later = e.anchor.indexOf(t, 1);
       const offset = later > 0 ? later : e.anchor.indexOf(t);
+      maxOffset = Math.max(maxOffset, offset);
       for (const v of ci ? caseVariants(t) : [t]) {
         const list = byLiteral.get(v) ?? [];
         list.push({ side, entry, offset, anchor: e.anchor });
@@ -214,132 +273,97 @@ export function compileAnchorSearch(csEntries: readonly AnchorEntry[], ciEntries
     const anchors = [...new Set(list.map((r) => r.anchor))].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
     return anchors.length === 0 ? null : new RegExp(anchors.map(escapeRegex).join('|'), side === 1 ? 'gi' : 'g');
   });
+  const step = Math.max(1, window);
 
   return {
-    find(text, ticker) {
-      const lists: readonly [HitList, HitList] = [new HitList(), new HitList()];
-      // One small function per pass: each is optimized on its own after a few
-      // calls, instead of one long-running function that V8 must optimize
-      // mid-loop and throws back to the interpreter when a later pass starts.
-      for (const trig of literals) literalPass(text, trig, lists, ticker);
-      for (let side = 0; side < 2; side++) {
-        const re = restRes[side];
-        if (re !== null && re !== undefined) regexPass(text, re, rest[side] ?? [], side === 1, lists[side === 0 ? 0 : 1], ticker);
+    find(text, ticker, visitor) {
+      const held: readonly [PendingHits, PendingHits] = [new PendingHits(), new PendingHits()];
+      // Next unsearched hit of each trigger (-1: none left). Each pass resumes
+      // where it stopped, so every trigger still reads the text once.
+      const nextLiteral = literals.map((t) => text.indexOf(t.literal));
+      const nextMatch = restRes.map((re) => firstMatch(re, text, 0));
+      for (let end = step; ; end += step) {
+        const last = end >= text.length;
+        const bound = last ? text.length : end;
+        // One small function per pass: each is optimized on its own after a
+        // few calls, instead of one long-running function that V8 must
+        // optimize mid-loop.
+        for (let t = 0; t < literals.length; t++) {
+          nextLiteral[t] = literalPass(text, literals[t] as LiteralTrigger, nextLiteral[t] as number, bound, held, ticker);
+        }
+        for (let side = 0; side < 2; side++) {
+          const re = restRes[side];
+          if (re === null || re === undefined) continue;
+          nextMatch[side] = regexPass(text, re, nextMatch[side] ?? -1, bound, rest[side] ?? [], side === 1, held[side === 0 ? 0 : 1], ticker);
+        }
+        const limit = last ? Infinity : bound - maxOffset;
+        held[0].flush(limit, 0, visitor);
+        held[1].flush(limit, 1, visitor);
+        if (last) return;
       }
-      return [lists[0].result(), lists[1].result()];
     },
   };
 }
 
-/** Every hit of one literal trigger, checked against the anchors it may belong to. */
-function literalPass(text: string, trig: LiteralTrigger, lists: readonly [HitList, HitList], ticker: BudgetTicker): void {
-  lists[0].startRun();
-  lists[1].startRun();
+function firstMatch(re: RegExp | null | undefined, text: string, from: number): number {
+  if (re === null || re === undefined) return -1;
+  re.lastIndex = from;
+  const m = re.exec(text);
+  return m === null ? -1 : m.index;
+}
+
+/** Trigger hits from `h` up to `bound`, checked against the anchors each may belong to; returns the next hit. */
+function literalPass(
+  text: string,
+  trig: LiteralTrigger,
+  h: number,
+  bound: number,
+  held: readonly [PendingHits, PendingHits],
+  ticker: BudgetTicker,
+): number {
   const { literal, atStart, byPrev } = trig;
-  for (let h = text.indexOf(literal); h >= 0; h = text.indexOf(literal, h + 1)) {
+  for (; h >= 0 && h < bound; h = text.indexOf(literal, h + 1)) {
     // Every hit, not every 256th: the ticker counts for itself, and a call
     // site first reached deep into a large input would throw V8 out of
     // optimized code there.
     ticker.tick();
-    if (atStart.length > 0) checkTargets(text, h, atStart, lists);
+    if (atStart.length > 0) checkTargets(text, h, atStart, held);
     if (h > 0) {
       const p = text.charCodeAt(h - 1);
       const bucket = p < 128 ? byPrev[p >= 65 && p <= 90 ? p | 32 : p] : undefined;
-      if (bucket !== undefined) checkTargets(text, h, bucket, lists);
+      if (bucket !== undefined) checkTargets(text, h, bucket, held);
     }
   }
+  return h;
 }
 
-function checkTargets(text: string, h: number, targets: readonly TriggerTarget[], lists: readonly [HitList, HitList]): void {
+function checkTargets(text: string, h: number, targets: readonly TriggerTarget[], held: readonly [PendingHits, PendingHits]): void {
   for (let k = 0; k < targets.length; k++) {
     const t = targets[k] as TriggerTarget;
     const pos = h - t.offset;
-    if (pos >= 0 && anchorAt(text, pos, t.anchor, t.side === 1)) lists[t.side].push(pos, t.entry);
+    if (pos >= 0 && anchorAt(text, pos, t.anchor, t.side === 1)) held[t.side].push(pos, t.entry);
   }
 }
 
-/** Every match of the alternation of anchors that have no trigger character. */
+/** Matches of the alternation of trigger-less anchors from `at` up to `bound`; returns the next match. */
 function regexPass(
   text: string,
   re: RegExp,
+  at: number,
+  bound: number,
   targets: readonly { entry: number; anchor: string }[],
   caseInsensitive: boolean,
-  list: HitList,
+  held: PendingHits,
   ticker: BudgetTicker,
-): void {
-  list.startRun();
-  // The scan is synchronous, so reusing the compiled regex (and its lastIndex) is safe.
-  re.lastIndex = 0;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+): number {
+  while (at >= 0 && at < bound) {
     ticker.tick();
-    const pos = m.index;
-    for (const r of targets) if (anchorAt(text, pos, r.anchor, caseInsensitive)) list.push(pos, r.entry);
+    for (const r of targets) if (anchorAt(text, at, r.anchor, caseInsensitive)) held.push(at, r.entry);
     // Anchors can overlap (`secret` inside `client_secret` is its own entry).
-    re.lastIndex = pos + 1;
+    // The scan is synchronous, so the shared regex's lastIndex is ours here.
+    at = firstMatch(re, text, at + 1);
   }
-}
-
-/** Whether hit `i` of (p, e) sorts after hit `j` of (q, f). */
-function after(p: Int32Array, e: Uint8Array, i: number, q: Int32Array, f: Uint8Array, j: number): boolean {
-  const a = p[i] as number;
-  const b = q[j] as number;
-  return a > b || (a === b && (e[i] as number) > (f[j] as number));
-}
-
-/**
- * Sorts hits made of consecutive runs (`bounds` holds each run's start, then
- * the end) that are each nearly sorted (a hit is out of place by at most the
- * hits within one anchor's length): insertion sort inside each run, then
- * pairwise merges. Linear in practice, where a comparison sort of all hits
- * would not be.
- */
-function mergeRuns(hits: AnchorHits, bounds: readonly number[]): AnchorHits {
-  const { pos, entry } = hits;
-  for (let r = 0; r + 1 < bounds.length; r++) {
-    const lo = bounds[r] as number;
-    const hi = bounds[r + 1] as number;
-    for (let i = lo + 1; i < hi; i++) {
-      const p = pos[i] as number;
-      const e = entry[i] as number;
-      let j = i - 1;
-      while (j >= lo && ((pos[j] as number) > p || ((pos[j] as number) === p && (entry[j] as number) > e))) {
-        pos[j + 1] = pos[j] as number;
-        entry[j + 1] = entry[j] as number;
-        j--;
-      }
-      pos[j + 1] = p;
-      entry[j + 1] = e;
-    }
-  }
-  let src: AnchorHits = hits;
-  let dst: AnchorHits = { pos: new Int32Array(pos.length), entry: new Uint8Array(pos.length) };
-  let b = [...bounds];
-  while (b.length > 2) {
-    const next: number[] = [0];
-    const sp = src.pos;
-    const se = src.entry;
-    const dp = dst.pos;
-    const de = dst.entry;
-    for (let r = 0; r + 1 < b.length; r += 2) {
-      const lo = b[r] as number;
-      const mid = b[r + 1] as number;
-      const hi = r + 2 < b.length ? (b[r + 2] as number) : mid;
-      let i = lo;
-      let j = mid;
-      let o = lo;
-      while (i < mid || j < hi) {
-        const fromRight = i >= mid || (j < hi && after(sp, se, i, sp, se, j));
-        const k = fromRight ? j++ : i++;
-        dp[o] = sp[k] as number;
-        de[o] = se[k] as number;
-        o++;
-      }
-      next.push(hi);
-    }
-    [src, dst] = [dst, src];
-    b = next;
-  }
-  return src;
+  return at;
 }
 
 /**
@@ -348,11 +372,15 @@ function mergeRuns(hits: AnchorHits, bounds: readonly number[]): AnchorHits {
  * `compileAnchorSearch(...).find` returns exactly this.
  */
 export function exhaustiveAnchorHits(text: string, entries: readonly AnchorEntry[], caseInsensitive: boolean): AnchorHits {
-  const list = new HitList();
-  for (let pos = 0; pos < text.length; pos++) {
-    entries.forEach((e, entry) => {
-      if (anchorAt(text, pos, e.anchor, caseInsensitive)) list.push(pos, entry);
+  const pos: number[] = [];
+  const entry: number[] = [];
+  for (let p = 0; p < text.length; p++) {
+    entries.forEach((e, k) => {
+      if (anchorAt(text, p, e.anchor, caseInsensitive)) {
+        pos.push(p);
+        entry.push(k);
+      }
     });
   }
-  return list.result();
+  return { pos: Int32Array.from(pos), entry: Uint8Array.from(entry) };
 }

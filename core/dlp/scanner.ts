@@ -7,7 +7,7 @@ import {
   compileAnchorSearch,
   exhaustiveAnchorHits,
   type AnchorEntry,
-  type AnchorHits,
+  type AnchorHitVisitor,
   type BudgetTicker,
 } from './anchor-search.js';
 import { ANCHORED_DETECTORS, detectorRank, type Candidate } from './detectors.js';
@@ -126,6 +126,44 @@ class ScanTicker implements BudgetTicker {
   }
 }
 
+/**
+ * Runs each anchor's detector at the anchor, for one scan. Anchors inside a
+ * whole-structure finding (a private key block, a service-account file)
+ * belong to it and are skipped, which keeps a body of repeated BEGIN lines
+ * linear; claims are kept per side (case-sensitive anchors, context words).
+ */
+class AnchorPass implements AnchorHitVisitor {
+  readonly candidates: [Candidate[], Candidate[]] = [[], []];
+  readonly #claimedUntil = [0, 0];
+  readonly #lastAt = [-1, -1];
+  readonly #skip = [false, false];
+
+  constructor(
+    private readonly text: string,
+    private readonly entries: readonly [readonly AnchorEntry[], readonly AnchorEntry[]],
+    private readonly disabled: ReadonlySet<BuiltinDetectorId>,
+    private readonly ticker: ScanTicker,
+  ) {}
+
+  hit(side: 0 | 1, at: number, entry: number): void {
+    if (at !== this.#lastAt[side]) {
+      // The claim is decided once per position: every anchor at the position
+      // that made the claim still gets its look.
+      this.#lastAt[side] = at;
+      this.#skip[side] = at < (this.#claimedUntil[side] as number);
+      this.ticker.tick();
+    }
+    if (this.#skip[side] === true) return;
+    const { detector, anchor } = this.entries[side][entry] as AnchorEntry;
+    const c = detector.matchAt(this.text, at, anchor);
+    if (c === null || this.disabled.has(c.detector)) return;
+    this.candidates[side].push(c);
+    if (detectorRank(c.detector) === 5 && c.start === at) {
+      this.#claimedUntil[side] = Math.max(this.#claimedUntil[side] as number, c.end);
+    }
+  }
+}
+
 /** Runs the numeric detectors on each digit run of one scan. */
 class NumericPass implements DigitRunVisitor {
   constructor(
@@ -191,8 +229,13 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
   const compiled = compileAnchorSearch(entries[0], entries[1]);
   const findAnchors =
     config.anchorSearch === 'exhaustive'
-      ? (text: string): AnchorHits[] => [exhaustiveAnchorHits(text, entries[0], false), exhaustiveAnchorHits(text, entries[1], true)]
-      : (text: string, ticker: BudgetTicker): AnchorHits[] => compiled.find(text, ticker);
+      ? (text: string, _ticker: BudgetTicker, visitor: AnchorHitVisitor): void => {
+          for (const side of [0, 1] as const) {
+            const { pos, entry } = exhaustiveAnchorHits(text, entries[side], side === 1);
+            for (let k = 0; k < pos.length; k++) visitor.hit(side, pos[k] as number, entry[k] as number);
+          }
+        }
+      : (text: string, ticker: BudgetTicker, visitor: AnchorHitVisitor): void => compiled.find(text, ticker, visitor);
   const cidrs: Ipv4Cidr[] = [];
   const cidrs6: Ipv6Cidr[] = [];
   for (const c of config.corporateCidrs ?? []) {
@@ -239,36 +282,11 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
       const extra: Finding[] = [];
       const ticker = new ScanTicker(clock, deadline);
       try {
-        const found = findAnchors(text, ticker);
-        for (let side = 0; side < 2; side++) {
-          const hits = found[side];
-          if (hits === undefined) continue;
-          const { pos, entry } = hits;
-          const sideEntries = entries[side === 0 ? 0 : 1];
-          // Anchors inside a whole-structure finding (a private key block, a
-          // service-account file) belong to it; skipping them keeps a body of
-          // repeated BEGIN lines linear.
-          let claimedUntil = 0;
-          let lastAt = -1;
-          let skip = false;
-          for (let k = 0; k < pos.length; k++) {
-            const at = pos[k] as number;
-            if (at !== lastAt) {
-              // The claim is decided once per position: every anchor at the
-              // position that made the claim still gets its look.
-              lastAt = at;
-              skip = at < claimedUntil;
-              ticker.tick();
-            }
-            if (skip) continue;
-            const { detector, anchor } = sideEntries[entry[k] as number] as AnchorEntry;
-            const c = detector.matchAt(text, at, anchor);
-            if (c !== null && !disabled.has(c.detector)) {
-              candidates.push(c);
-              if (detectorRank(c.detector) === 5 && c.start === at) claimedUntil = Math.max(claimedUntil, c.end);
-            }
-          }
-        }
+        const anchors = new AnchorPass(text, entries, disabled, ticker);
+        findAnchors(text, ticker, anchors);
+        // Case-sensitive candidates first, then context words': the order
+        // overlap ties have always been broken in.
+        candidates.push(...anchors.candidates[0], ...anchors.candidates[1]);
         detectIpv6(text, cidrs6, candidates);
         forEachDigitRun(text, numeric.cidrs.length > 0, new NumericPass(text, numeric, candidates, ticker));
         for (const cp of customs) {
