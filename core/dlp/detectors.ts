@@ -1,7 +1,8 @@
 // Built-in anchored detectors. Each one names literal anchors (a fixed prefix
 // such as `ghp_` or a context word such as `password`); the scanner finds
-// anchors with one combined literal search and only then runs the detector's
-// sticky, bounded pattern at that spot. That is what keeps a scan linear: no
+// anchors with a literal prefilter (anchor-search.ts: one memchr-speed pass
+// per rare trigger character) and only then runs the detector's sticky,
+// bounded pattern at that spot. That is what keeps a scan linear: no
 // pattern ever runs across the whole input, and every quantifier is bounded.
 //
 // Formats were read from the vendors' public token documentation and written
@@ -102,6 +103,7 @@ function contextual(
     caseInsensitive: true,
     patterns: [re],
     matchAt(text, at, anchor) {
+      if (!mayStartAssign(text.charCodeAt(at + anchor.length))) return null;
       const m = execAt(re, text, at + anchor.length);
       const span = m?.indices?.[1];
       const value = m?.[1];
@@ -116,6 +118,17 @@ function contextual(
 // Assignment glue between a context word and its value: `_KEY`, a closing quote
 // (possibly JSON-escaped), `=`, `:`, `=>` or `:=`, and an opening quote.
 const ASSIGN = String.raw`[A-Za-z0-9_.-]{0,24}\\?["']?[ \t]{0,4}(?:=>|:=|=|:)[ \t]{0,4}\\?["'\x60]?`;
+
+/**
+ * Whether `c` can be the first character of ASSIGN: a cheap gate that spares
+ * the regex for the common `getToken(`, `tokens.`, `secret)` shapes.
+ */
+function mayStartAssign(c: number): boolean {
+  // A-Z a-z 0-9 _ . - \ " ' space tab = :
+  return (
+    isAlnum(c) || c === 95 || c === 46 || c === 45 || c === 92 || c === 34 || c === 39 || c === 32 || c === 9 || c === 61 || c === 58
+  );
+}
 
 const awsAccessKey = prefixed(
   'aws_access_key_id',
@@ -429,7 +442,9 @@ const genericAssignment: AnchoredDetector = {
   patterns: [genericRe, bearerRe],
   matchAt(text, at, anchor) {
     // `Authorization: Bearer <opaque>` has no assignment operator: the scheme word is the context.
-    const m = execAt(anchor === 'bearer ' ? bearerRe : genericRe, text, at + anchor.length);
+    const bearer = anchor === 'bearer ';
+    if (!bearer && !mayStartAssign(text.charCodeAt(at + anchor.length))) return null;
+    const m = execAt(bearer ? bearerRe : genericRe, text, at + anchor.length);
     const span = m?.indices?.[1];
     const value = m?.[1];
     if (span === undefined || value === undefined) return null;

@@ -71,24 +71,36 @@ function isSeparator(c: number): boolean {
 }
 
 /**
- * Calls `onRun` for each digit run in `text`, in order. A run starts at a
+ * Receives digit runs as plain numbers (no object per run: most runs are a
+ * year or a pixel size and need no look). An object rather than a callback so
+ * the hot call site keeps one target across scans.
+ */
+export interface DigitRunVisitor {
+  visit(start: number, end: number, digits: number, hasDot: boolean): void;
+}
+
+/**
+ * Calls `visitor.visit` for each digit run in `text`, in order. A run starts at a
  * digit (or a `+`/`(` right before one) and continues while digit groups are
  * separated by at most two separator characters. Runs whose groups are all
  * one digit long may be skipped (every detector needs a group of two or more
  * digits), except that with `singleDigits` a digit followed by a dot counts,
  * for dotted IPv4 addresses.
  */
-export function forEachDigitRun(text: string, singleDigits: boolean, onRun: (run: DigitRun) => void): void {
+export function forEachDigitRun(text: string, singleDigits: boolean, visitor: DigitRunVisitor): void {
   const n = text.length;
   // The regex engine skips non-digits far faster than a charCodeAt loop
   // (Boyer-Moore over the fixed-length class), so it drives the outer loop.
   // With corporate CIDRs, a digit followed by a dot also starts a run (`8.8.8.8`).
   const finder = singleDigits ? /[0-9][0-9.]/g : /[0-9]{2}/g;
   let lastEnd = 0;
-  for (let m = finder.exec(text); m !== null; m = finder.exec(text)) {
+  // test() rather than exec(): the match is always two characters, so its
+  // position is lastIndex - 2, and no match array is allocated per run.
+  while (finder.test(text)) {
+    const found = finder.lastIndex - 2;
     // Walk back over digits and separators that connect to this group.
-    let i = m.index;
-    while (i > lastEnd && m.index - i < MAX_RUN) {
+    let i = found;
+    while (i > lastEnd && found - i < MAX_RUN) {
       const p = text.charCodeAt(i - 1);
       if (isDigit(p)) i--;
       else if (isSeparator(p) && i - 2 >= lastEnd && isDigit(text.charCodeAt(i - 2))) i -= 2;
@@ -127,9 +139,9 @@ export function forEachDigitRun(text: string, singleDigits: boolean, onRun: (run
       }
       break;
     }
-    onRun({ start, end, digits, hasDot });
+    visitor.visit(start, end, digits, hasDot);
     lastEnd = end;
-    finder.lastIndex = Math.max(end, m.index + 1);
+    finder.lastIndex = Math.max(end, found + 1);
   }
 }
 
@@ -344,6 +356,18 @@ export function detectIpv6(text: string, cidrs: readonly Ipv6Cidr[], out: Candid
     const ip = parseIpv6(text.slice(start, e));
     if (ip !== null && ipv6InAny(ip, cidrs)) out.push({ detector: 'corporate_ip', start, end: e, confidence: 1 });
   }
+}
+
+/**
+ * Whether `detectInRun` could find anything in the run: the same entry
+ * conditions it checks, without building the run. Most digit runs in prose
+ * and code (years, sizes, counts) fail all of them.
+ */
+export function runMayMatch(text: string, start: number, digits: number, hasDot: boolean, cfg: NumericConfig): boolean {
+  if (digits >= 8) return true;
+  if (cfg.cidrs.length > 0 && hasDot && digits >= 4) return true;
+  // An IBAN's digits follow its two-letter country code.
+  return cfg.iban && digits >= 2 && start >= 2 && isUpper(text.charCodeAt(start - 2)) && isUpper(text.charCodeAt(start - 1));
 }
 
 /** Runs the enabled numeric detectors on one digit run, appending candidates to `out`. */

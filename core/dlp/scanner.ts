@@ -1,10 +1,25 @@
-// The scan: literal prefilter -> anchored detectors, one linear pass for
+// The scan: literal prefilter (anchor-search.ts) -> anchored detectors, one linear pass for
 // numeric PII, then policy patterns and markers, then allowlists and overlap
 // resolution. Pure: no I/O; the clock is injectable for the time budget.
 
-import { ANCHORED_DETECTORS, detectorRank, type AnchoredDetector, type Candidate } from './detectors.js';
+import {
+  anchorEntries,
+  compileAnchorSearch,
+  exhaustiveAnchorHits,
+  type AnchorEntry,
+  type AnchorHitVisitor,
+  type BudgetTicker,
+} from './anchor-search.js';
+import { ANCHORED_DETECTORS, detectorRank, type Candidate } from './detectors.js';
 import { checkCustomPattern } from './custom-patterns.js';
-import { detectInRun, detectIpv6, forEachDigitRun, type NumericConfig } from './numeric-detectors.js';
+import {
+  detectInRun,
+  detectIpv6,
+  forEachDigitRun,
+  runMayMatch,
+  type DigitRunVisitor,
+  type NumericConfig,
+} from './numeric-detectors.js';
 import {
   VAULT_TOKEN_HEX_LENGTH,
   VAULT_TOKEN_PREFIX,
@@ -70,6 +85,12 @@ export interface ScannerConfig {
   readonly budget?: ScanBudget;
   /** Monotonic milliseconds; defaults to performance.now. */
   readonly clock?: () => number;
+  /**
+   * How anchors are found. `prefilter` (the default) uses rare-character
+   * triggers; `exhaustive` tries every anchor at every position, far slower,
+   * and exists as the reference the prefilter is tested against.
+   */
+  readonly anchorSearch?: 'prefilter' | 'exhaustive';
 }
 
 /** A compiled scanner. `scan` is safe to call concurrently (no shared mutable state across calls). */
@@ -84,34 +105,80 @@ function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
 
-interface AnchorIndex {
-  readonly re: RegExp;
-  /** anchor (lower-cased when case-insensitive) -> detectors whose anchor is a prefix of it, with that anchor. */
-  readonly byAnchor: ReadonlyMap<string, readonly { detector: AnchoredDetector; anchor: string }[]>;
-  readonly caseInsensitive: boolean;
+class BudgetExceeded extends Error {}
+
+/**
+ * Counts bounded steps of one scan and throws BudgetExceeded past the
+ * deadline. A class rather than a per-scan closure: hot loops then call one
+ * stable method, which V8 keeps inlined from scan to scan.
+ */
+class ScanTicker implements BudgetTicker {
+  #ticks = 0;
+  constructor(
+    private readonly clock: () => number,
+    private readonly deadline: number,
+  ) {}
+
+  tick(): void {
+    // Reading the clock is cheap but not free; every 256 steps is plenty
+    // because each step does bounded work.
+    if ((++this.#ticks & 255) === 0 && this.clock() > this.deadline) throw new BudgetExceeded();
+  }
 }
 
 /**
- * Builds one alternation of every anchor, longest first, so a single regex
- * search finds them all. Because the longest anchor at a position wins, each
- * anchor also lists the shorter anchors that are its prefixes (`sk-ant-` also
- * triggers the `sk-` detector) so no detector misses its spot.
+ * Runs each anchor's detector at the anchor, for one scan. Anchors inside a
+ * whole-structure finding (a private key block, a service-account file)
+ * belong to it and are skipped, which keeps a body of repeated BEGIN lines
+ * linear; claims are kept per side (case-sensitive anchors, context words).
  */
-function buildAnchorIndex(detectors: readonly AnchoredDetector[], caseInsensitive: boolean): AnchorIndex | null {
-  const entries: { detector: AnchoredDetector; anchor: string }[] = [];
-  for (const d of detectors) {
-    if (d.caseInsensitive !== caseInsensitive) continue;
-    for (const a of d.anchors) entries.push({ detector: d, anchor: caseInsensitive ? a.toLowerCase() : a });
+class AnchorPass implements AnchorHitVisitor {
+  readonly candidates: [Candidate[], Candidate[]] = [[], []];
+  readonly #claimedUntil = [0, 0];
+  readonly #lastAt = [-1, -1];
+  readonly #skip = [false, false];
+
+  constructor(
+    private readonly text: string,
+    private readonly entries: readonly [readonly AnchorEntry[], readonly AnchorEntry[]],
+    private readonly disabled: ReadonlySet<BuiltinDetectorId>,
+    private readonly ticker: ScanTicker,
+  ) {}
+
+  hit(side: 0 | 1, at: number, entry: number): void {
+    if (at !== this.#lastAt[side]) {
+      // The claim is decided once per position: every anchor at the position
+      // that made the claim still gets its look.
+      this.#lastAt[side] = at;
+      this.#skip[side] = at < (this.#claimedUntil[side] as number);
+      this.ticker.tick();
+    }
+    if (this.#skip[side] === true) return;
+    const { detector, anchor } = this.entries[side][entry] as AnchorEntry;
+    const c = detector.matchAt(this.text, at, anchor);
+    if (c === null || this.disabled.has(c.detector)) return;
+    this.candidates[side].push(c);
+    if (detectorRank(c.detector) === 5 && c.start === at) {
+      this.#claimedUntil[side] = Math.max(this.#claimedUntil[side] as number, c.end);
+    }
   }
-  if (entries.length === 0) return null;
-  const anchors = [...new Set(entries.map((e) => e.anchor))].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
-  const byAnchor = new Map<string, { detector: AnchoredDetector; anchor: string }[]>();
-  for (const a of anchors) byAnchor.set(a, entries.filter((e) => a.startsWith(e.anchor)));
-  const re = new RegExp(anchors.map(escapeRegex).join('|'), caseInsensitive ? 'gi' : 'g');
-  return { re, byAnchor, caseInsensitive };
 }
 
-class BudgetExceeded extends Error {}
+/** Runs the numeric detectors on each digit run of one scan. */
+class NumericPass implements DigitRunVisitor {
+  constructor(
+    private readonly text: string,
+    private readonly config: NumericConfig,
+    private readonly out: Candidate[],
+    private readonly ticker: ScanTicker,
+  ) {}
+
+  visit(start: number, end: number, digits: number, hasDot: boolean): void {
+    if (digits < 2) return;
+    if (runMayMatch(this.text, start, digits, hasDot, this.config)) detectInRun(this.text, { start, end, digits, hasDot }, this.config, this.out);
+    this.ticker.tick();
+  }
+}
 
 interface CompiledCustom {
   readonly id: DetectorId;
@@ -156,9 +223,19 @@ function compileMarker(spec: MarkerSpec): CompiledCustom {
 export function createScanner(config: ScannerConfig = {}): Scanner {
   const disabled = config.disabledDetectors ?? new Set<BuiltinDetectorId>();
   const enabled = ANCHORED_DETECTORS.filter((d) => d.ids.some((id) => !disabled.has(id)));
-  const indexes = [buildAnchorIndex(enabled, false), buildAnchorIndex(enabled, true)].filter(
-    (x): x is AnchorIndex => x !== null,
-  );
+  // Case-sensitive anchors first, then context words, each set in position
+  // order: the order the findings' tie-breaks and the claims below rely on.
+  const entries = [anchorEntries(enabled, false), anchorEntries(enabled, true)] as const;
+  const compiled = compileAnchorSearch(entries[0], entries[1]);
+  const findAnchors =
+    config.anchorSearch === 'exhaustive'
+      ? (text: string, _ticker: BudgetTicker, visitor: AnchorHitVisitor): void => {
+          for (const side of [0, 1] as const) {
+            const { pos, entry } = exhaustiveAnchorHits(text, entries[side], side === 1);
+            for (let k = 0; k < pos.length; k++) visitor.hit(side, pos[k] as number, entry[k] as number);
+          }
+        }
+      : (text: string, ticker: BudgetTicker, visitor: AnchorHitVisitor): void => compiled.find(text, ticker, visitor);
   const cidrs: Ipv4Cidr[] = [];
   const cidrs6: Ipv6Cidr[] = [];
   for (const c of config.corporateCidrs ?? []) {
@@ -203,46 +280,15 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
       const deadline = clock() + budget.maxScanMillis;
       const candidates: Candidate[] = [];
       const extra: Finding[] = [];
-      let ticks = 0;
-      const tick = (): void => {
-        // Reading the clock is cheap but not free; every 256 steps is plenty
-        // because each step does bounded work.
-        if ((++ticks & 255) === 0 && clock() > deadline) throw new BudgetExceeded();
-      };
+      const ticker = new ScanTicker(clock, deadline);
       try {
-        for (const idx of indexes) {
-          // scan() is synchronous, so reusing the compiled regex (and its lastIndex) is safe.
-          const re = idx.re;
-          re.lastIndex = 0;
-          // Anchors inside a whole-structure finding (a private key block, a
-          // service-account file) belong to it; skipping them keeps a body of
-          // repeated BEGIN lines linear.
-          let claimedUntil = 0;
-          for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-            const key = idx.caseInsensitive ? m[0].toLowerCase() : m[0];
-            const at = m.index;
-            if (at < claimedUntil) {
-              re.lastIndex = claimedUntil;
-              continue;
-            }
-            for (const { detector, anchor } of idx.byAnchor.get(key) ?? []) {
-              const c = detector.matchAt(text, at, anchor);
-              if (c !== null && !disabled.has(c.detector)) {
-                candidates.push(c);
-                if (detectorRank(c.detector) === 5 && c.start === at) claimedUntil = Math.max(claimedUntil, c.end);
-              }
-            }
-            // Anchors can overlap (`ghp_` inside a longer token is still worth a look).
-            re.lastIndex = at + 1;
-            tick();
-          }
-        }
+        const anchors = new AnchorPass(text, entries, disabled, ticker);
+        findAnchors(text, ticker, anchors);
+        // Case-sensitive candidates first, then context words': the order
+        // overlap ties have always been broken in.
+        candidates.push(...anchors.candidates[0], ...anchors.candidates[1]);
         detectIpv6(text, cidrs6, candidates);
-        forEachDigitRun(text, numeric.cidrs.length > 0, (run) => {
-          if (run.digits < 2) return;
-          detectInRun(text, run, numeric, candidates);
-          tick();
-        });
+        forEachDigitRun(text, numeric.cidrs.length > 0, new NumericPass(text, numeric, candidates, ticker));
         for (const cp of customs) {
           if (clock() > deadline) throw new BudgetExceeded();
           if (cp.keywordRe !== null && !cp.keywordRe.test(text)) continue;
@@ -255,7 +301,7 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
             }
             const f: Finding = { detector: cp.id, category: cp.category, start: m.index, end: m.index + m[0].length, confidence: cp.confidence };
             if (cp.isMarker || !allowed(text, f)) extra.push(f);
-            tick();
+            ticker.tick();
           }
         }
       } catch (e) {
