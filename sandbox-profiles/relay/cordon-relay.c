@@ -18,18 +18,20 @@
  *
  * Data path (issue 3, benchmark (a) and (c)): one epoll set, level-triggered,
  * each socket registered only while we want something from it, so a wake-up
- * costs work for the ready sockets only. Bytes move socket -> pipe -> socket
- * with splice(2), so the kernel hands pages on instead of copying them through
- * this process. Pipes come from a small pool and are held only while they
- * hold bytes, so idle tunnels cost no descriptors beyond their two sockets.
- * Where splice is refused (gVisor answers EINVAL for some descriptor pairs, an
- * old kernel ENOSYS) or no pipe can be had, the same loop uses read/send
- * through one shared buffer; a direction that once failed to splice never
- * tries again. CORDON_RELAY_SPLICE=off forces the plain path (tests use it).
+ * costs work for the ready sockets only, and a short read ends a pass instead
+ * of one more read to hear EAGAIN. Client -> proxy bytes move socket -> pipe
+ * -> socket with splice(2), so the kernel hands pages on instead of copying
+ * them through this process (see splice_up for why only that way). Pipes come
+ * from a small pool and are held only while they hold bytes, so idle tunnels
+ * cost no descriptors beyond their two sockets. Where splice is refused (an
+ * old kernel's ENOSYS, EINVAL for a pair of descriptors it cannot splice) or
+ * no pipe can be had, the same loop uses read/send through one shared buffer;
+ * a direction that once failed to splice never tries again.
+ * CORDON_RELAY_SPLICE=off forces read/send both ways (tests use it).
  *
  * Built static (see build.sh) so it runs in images with no libc; every call
- * it makes exists under gVisor, and the optional ones (splice, pipe sizes,
- * TCP_DEFER_ACCEPT) are allowed to fail.
+ * it makes exists under gVisor, and the optional ones (splice, pipe sizes)
+ * are allowed to fail.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -115,8 +117,16 @@ static char scratch[SCRATCH_SIZE];
 static struct pipe_pair *pipe_pool[PIPE_POOL_MAX];
 static int npool;
 /* Whether splice is worth trying per direction: cleared for good the first
- * time the kernel refuses that pair of descriptor types. */
-static int splice_up = 1, splice_down = 1;
+ * time the kernel refuses that pair of descriptor types.
+ * Down (proxy socket -> pipe -> client) starts off, on measurement and on a
+ * gVisor defect: on Linux, splicing out of a Unix socket copies the bytes
+ * into pipe pages anyway, and relay-bench showed no CPU saved over read/send;
+ * under gVisor (runsc, --host-uds=open) splicing out of the host Unix socket
+ * into a 1 MiB pipe handed on wrong bytes after the first 64 KiB. Up (client
+ * -> pipe -> proxy socket) moves pages without copying on Linux (about a third
+ * of the CPU of read/send per GiB) and relay-bench checked every byte of it
+ * under runsc. */
+static int splice_up = 1, splice_down = 0;
 
 static void die(const char *what) {
   fprintf(stderr, "cordon-relay: %s: %s\n", what, strerror(errno));
@@ -162,12 +172,6 @@ static int open_listener(const char *spec) {
   if (fd < 0) die("socket");
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  /* Every client of an HTTP proxy speaks first. Deferring the accept until
-   * its first bytes arrive saves a wake-up per tunnel: accept, connect to the
-   * proxy and the first relay happen in one pass. The kernel still accepts a
-   * silent client after the timeout. Optional: gVisor may not have it. */
-  int defer_s = 5;
-  setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s);
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) die("bind");
   if (listen(fd, 1024) < 0) die("listen");
   return fd;
@@ -480,8 +484,8 @@ static void accept_all(void) {
     c->slot = nconns;
     conns[nconns++] = c;
     note_retrying(c);
-    /* With deferred accept the request is usually here already: relay it now
-     * instead of after another wait. */
+    /* The request may already be here: relay it now rather than after
+     * another wait (one read that hears EAGAIN if not). */
     service(c, 1, 0);
     if (!c->dead) update_interest(c);
   }

@@ -27,17 +27,28 @@ sock="$work/proxy.sock"
 pids="$pids $!"
 while [ ! -S "$sock" ]; do sleep 0.05; done
 
-run_all() { # label, endpoint args
-  label=$1
-  shift
-  echo "== $label"
-  "$work/relay-bench" setup "$@" "$setup_n"
-  "$work/relay-bench" rtt "$@" "$rtt_n"
-  "$work/relay-bench" down "$@" "$mib"
-  "$work/relay-bench" up "$@" "$mib"
+# CPU time (user+system, ms) process $1 has used: on a shared machine the
+# relay's own CPU per step is steadier than wall time.
+cpu_ms() {
+  if [ -z "${1:-}" ]; then echo 0; return; fi
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) * 1000 / hz }' "/proc/$1/stat"
 }
 
-run_all "direct to the Unix socket" --unix "$sock"
+run_all() { # label, relay pid or "", endpoint args
+  label=$1
+  rpid=$2
+  shift 2
+  echo "== $label"
+  for step in "setup $setup_n" "rtt $rtt_n" "down $mib" "up $mib"; do
+    c0=$(cpu_ms "$rpid")
+    # shellcheck disable=SC2086
+    out=$("$work/relay-bench" ${step%% *} "$@" ${step#* })
+    c1=$(cpu_ms "$rpid")
+    if [ -n "$rpid" ]; then echo "$out  [relay cpu $(awk -v a="$c0" -v b="$c1" "BEGIN { print b - a }") ms]"; else echo "$out"; fi
+  done
+}
+
+run_all "direct to the Unix socket" "" --unix "$sock"
 port=$((20000 + $$ % 20000))
 for bin in "$@"; do
   port=$((port + 1))
@@ -45,8 +56,8 @@ for bin in "$@"; do
   rp=$!
   pids="$pids $rp"
   sleep 0.2
-  run_all "through $bin" --tcp "$port"
+  run_all "through $bin" "$rp" --tcp "$port"
   echo "   relay $(grep VmRSS /proc/$rp/status | tr -s ' \t' ' ')"
   kill "$rp"
 done
-run_all "direct to the Unix socket (again)" --unix "$sock"
+run_all "direct to the Unix socket (again)" "" --unix "$sock"
