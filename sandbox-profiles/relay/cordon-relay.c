@@ -130,7 +130,8 @@ static int npool;
  * gVisor defect: on Linux, splicing out of a Unix socket copies the bytes
  * into pipe pages anyway, and relay-bench showed no CPU saved over read/send;
  * under gVisor (runsc, --host-uds=open) splicing out of the host Unix socket
- * into a 1 MiB pipe handed on wrong bytes after the first 64 KiB. Up (client
+ * handed on wrong bytes after the first 64 or 256 KiB (relay-runtime-check.sh
+ * finds it; session tests with curl-sized bodies did not). Up (client
  * -> pipe -> proxy socket) moves pages without copying on Linux (about a third
  * of the CPU of read/send per GiB) and relay-bench checked every byte of it
  * under runsc. */
