@@ -7,6 +7,7 @@
  *   relay-bench rtt    (--tcp PORT | --unix SOCKET) COUNT
  *   relay-bench down   (--tcp PORT | --unix SOCKET) MIB
  *   relay-bench up     (--tcp PORT | --unix SOCKET) MIB
+ *   relay-bench compare SOCKET COUNT PORT...
  *
  * "setup" opens COUNT connections one after another and on each does what a
  * CONNECT tunnel carrying TLS does: four small exchanges, then the server
@@ -14,7 +15,11 @@
  * round trips on one connection. "down"/"up" move MIB MiB of a fixed pattern
  * and check every byte (a mismatch exits 1), so a relay that drops, repeats
  * or reorders data fails loudly. Through the relay (--tcp) minus direct
- * (--unix) is the relay's share. Not built into the sandbox: bench only.
+ * (--unix) is the relay's share. "compare" does the "setup" pattern COUNT
+ * times on each path in turn (direct, then through each relay port), so
+ * background load on a shared machine falls on every path alike, and prints
+ * each path's p50/p99 and the p50 of its per-round difference from direct.
+ * Not built into the sandbox: bench only.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -237,12 +242,48 @@ static void one_session(int rounds) {
   close(fd);
 }
 
+/* Interleaves direct and relayed sessions; see the header. */
+static int compare(const char *sock, long n, int nports, char **ports) {
+  int paths = nports + 1;
+  double *ms = calloc((size_t)(n * paths), sizeof *ms);
+  double *diff = calloc((size_t)n, sizeof *diff);
+  if (!ms || !diff) fail("calloc");
+  for (long i = -50; i < n; i++) {
+    for (int p = 0; p < paths; p++) {
+      if (p == 0) {
+        tcp_port = -1;
+        unix_path = sock;
+      } else {
+        tcp_port = atoi(ports[p - 1]);
+      }
+      double t0 = now_s();
+      one_session(4);
+      if (i >= 0) ms[(size_t)p * (size_t)n + (size_t)i] = (now_s() - t0) * 1e3;
+    }
+  }
+  for (int p = 0; p < paths; p++) {
+    double *mine = ms + (size_t)p * (size_t)n;
+    char label[64];
+    snprintf(label, sizeof label, p == 0 ? "direct %s" : "relay :%s", p == 0 ? "unix" : ports[p - 1]);
+    if (p > 0) {
+      for (long i = 0; i < n; i++) diff[i] = mine[i] - ms[i];
+      qsort(diff, (size_t)n, sizeof *diff, cmp_double);
+    }
+    qsort(mine, (size_t)n, sizeof *mine, cmp_double);
+    printf("%-14s setup+4 exchanges+close p50 %.3f ms  p99 %.3f ms", label, mine[n / 2], mine[(n * 99) / 100]);
+    if (p > 0) printf("  added p50 %.3f ms (per-round difference from direct)", diff[n / 2]);
+    printf("\n");
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof pat; i++) pat[i] = (unsigned char)(((i % PAT_LEN) * 131 + 17) ^ ((i % PAT_LEN) >> 8));
   signal(SIGPIPE, SIG_IGN);
   if (argc == 3 && strcmp(argv[1], "serve") == 0) return serve(argv[2]);
+  if (argc >= 5 && strcmp(argv[1], "compare") == 0) return compare(argv[2], atol(argv[3]), argc - 4, argv + 4);
   if (argc != 5) {
-    fprintf(stderr, "usage: relay-bench serve SOCKET | (setup|rtt|down|up) (--tcp PORT|--unix SOCKET) N\n");
+    fprintf(stderr, "usage: relay-bench serve SOCKET | (setup|rtt|down|up) (--tcp PORT|--unix SOCKET) N | compare SOCKET N PORT...\n");
     return 2;
   }
   if (strcmp(argv[2], "--tcp") == 0) tcp_port = atoi(argv[3]);

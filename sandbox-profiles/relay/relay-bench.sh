@@ -61,3 +61,18 @@ for bin in "$@"; do
   kill "$rp"
 done
 run_all "direct to the Unix socket (again)" "" --unix "$sock"
+
+# Every relay at once, sessions interleaved with direct ones: the steadiest
+# per-tunnel figure on a machine others are using.
+ports=""
+for bin in "$@"; do
+  port=$((port + 1))
+  "$bin" --listen "127.0.0.1:$port" --to "$sock" &
+  pids="$pids $!"
+  ports="$ports $port"
+  echo "   relay :$port is $bin"
+done
+sleep 0.2
+echo "== interleaved"
+# shellcheck disable=SC2086
+"$work/relay-bench" compare "$sock" "$setup_n" $ports
