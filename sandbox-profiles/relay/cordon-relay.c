@@ -16,8 +16,22 @@
  * Fail closed: if the proxy socket is missing or refuses, the incoming
  * connection is closed; there is no fallback route.
  *
- * Built static (see build.sh) so it runs in images with no libc, and uses
- * only poll/accept/connect/fork/exec so it runs under gVisor.
+ * Data path (issue 3, benchmark (a) and (c)): one epoll set, level-triggered,
+ * each socket registered only while we want something from it, so a wake-up
+ * costs work for the ready sockets only, and a short read ends a pass instead
+ * of one more read to hear EAGAIN. Client -> proxy bytes move socket -> pipe
+ * -> socket with splice(2), so the kernel hands pages on instead of copying
+ * them through this process (see splice_up for why only that way). Pipes come
+ * from a small pool and are held only while they hold bytes, so idle tunnels
+ * cost no descriptors beyond their two sockets. Where splice is refused (an
+ * old kernel's ENOSYS, EINVAL for a pair of descriptors it cannot splice) or
+ * no pipe can be had, the same loop uses read/send through one shared buffer;
+ * a direction that once failed to splice never tries again.
+ * CORDON_RELAY_SPLICE=off forces read/send both ways (tests use it).
+ *
+ * Built static (see build.sh) so it runs in images with no libc; every call
+ * it makes exists under gVisor, and the optional ones (splice, pipe sizes)
+ * are allowed to fail.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -25,11 +39,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -38,33 +53,89 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUF_SIZE (64 * 1024)
 #define MAX_CONNS 4096
 /* How long a connection may wait for room in the proxy's accept backlog. */
 #define CONNECT_RETRY_MS 3000
+/* The plain path's one buffer, shared: only bytes a destination refused are
+ * copied out of it into a per-direction allocation. */
+#define SCRATCH_SIZE (256 * 1024)
+/* Pipe size asked for; the kernel may grant less (pipe-max-size, per-user
+ * pipe quota) and that is fine. Fewer, larger splices per MiB moved. */
+#define PIPE_WANT (1024 * 1024)
+/* Idle pipes kept for reuse: enough for the transfers that overlap in
+ * practice, small enough that the pool never matters to RLIMIT_NOFILE. */
+#define PIPE_POOL_MAX 32
+/* A read this large means a bulk transfer, where splice pays; below it (TLS
+ * records, requests, answers) read/send is cheaper: relay-bench measured
+ * about 30 us more relay CPU per new tunnel when small hops were spliced. */
+#define BULK_READ (64 * 1024)
+/* Rounds of read-then-write per direction per wake-up: a bulk transfer keeps
+ * going without a wait, but cannot starve the other connections. */
+#define MAX_ROUNDS 16
 
-/* One direction of a relayed connection. The buffer exists only while it
- * holds unsent bytes, so a thousand idle tunnels cost no buffer memory. */
-struct pipe_dir {
-  char *buf;
+struct pipe_pair {
+  int r, w;
+  size_t cap;
+};
+
+/* One direction of a relayed connection. Pending bytes sit either in a pipe
+ * (splice path) or in `buf` (plain path), never both; both exist only while
+ * they hold bytes, so a thousand idle tunnels cost neither memory nor pipes. */
+struct dir {
+  struct pipe_pair *pipe; /* held while in_pipe > 0 */
+  size_t in_pipe;
+  char *buf; /* bytes the destination has not taken yet */
   size_t len, off;
-  int eof;      /* source said EOF (or failed) */
-  int shut;     /* we already shut down the destination's write side */
+  int eof;  /* source said EOF (or failed) */
+  int shut; /* we already shut down the destination's write side */
+  int bulk; /* a read brought BULK_READ bytes or more: splice from now on */
 };
 
 struct conn {
-  int client;   /* accepted TCP socket */
-  int proxy;    /* Unix socket to the host proxy, -1 until connected */
-  int connecting;            /* nonblocking connect in progress */
-  long long retry_deadline;  /* >0: backlog was full; retry connect until then */
-  struct pipe_dir up;   /* client -> proxy */
-  struct pipe_dir down; /* proxy -> client */
+  int client;               /* accepted TCP socket */
+  int proxy;                /* Unix socket to the host proxy, -1 until connected */
+  int connecting;           /* nonblocking connect in progress */
+  long long retry_deadline; /* >0: backlog was full; retry connect until then */
+  int slot;                 /* index in conns[] */
+  int retrying;             /* counted in nretrying */
+  int dead;                 /* closed; freed once the current batch of events is done */
+  uint32_t want_client, want_proxy; /* epoll interest registered now (0: not registered) */
+  struct dir up;   /* client -> proxy */
+  struct dir down; /* proxy -> client */
+  struct conn *next_dead;
 };
 
+/* epoll tokens: small numbers for our own descriptors, else a conn pointer
+ * with the low bit saying which of its two sockets (malloc aligns to 16). */
+#define TOKEN_SIGNAL 0
+#define TOKEN_LISTEN 1
+#define SIDE_PROXY 1u
+
 static struct conn *conns[MAX_CONNS];
-static int nconns;
+static int nconns, nretrying;
+static struct conn *graveyard;
 static int sig_pipe[2] = {-1, -1};
 static const char *proxy_path;
+static int ep = -1, lfd = -1;
+static int listening; /* the listener is in the epoll set */
+/* Linux copies TCP_NODELAY from the listener to accepted sockets, saving a
+ * call per tunnel; checked on the first one, set one by one where not. */
+static int nodelay_inherited, nodelay_checked;
+static char scratch[SCRATCH_SIZE];
+static struct pipe_pair *pipe_pool[PIPE_POOL_MAX];
+static int npool;
+/* Whether splice is worth trying per direction: cleared for good the first
+ * time the kernel refuses that pair of descriptor types.
+ * Down (proxy socket -> pipe -> client) starts off, on measurement and on a
+ * gVisor defect: on Linux, splicing out of a Unix socket copies the bytes
+ * into pipe pages anyway, and relay-bench showed no CPU saved over read/send;
+ * under gVisor (runsc, --host-uds=open) splicing out of the host Unix socket
+ * handed on wrong bytes after the first 64 or 256 KiB (relay-runtime-check.sh
+ * finds it; session tests with curl-sized bodies did not). Up (client
+ * -> pipe -> proxy socket) moves pages without copying on Linux (about a third
+ * of the CPU of read/send per GiB) and relay-bench checked every byte of it
+ * under runsc. */
+static int splice_up = 1, splice_down = 0;
 
 static void die(const char *what) {
   fprintf(stderr, "cordon-relay: %s: %s\n", what, strerror(errno));
@@ -110,25 +181,120 @@ static int open_listener(const char *spec) {
   if (fd < 0) die("socket");
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  /* Relayed hops go out at once, never held back for Nagle. */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) die("bind");
   if (listen(fd, 1024) < 0) die("listen");
   return fd;
 }
 
-static void free_dir(struct pipe_dir *d) {
+/* ---- pipes --------------------------------------------------------------- */
+
+/* A pipe for one transfer, from the pool or new; NULL when none can be had
+ * (descriptor limit, memory), and the caller then uses the plain path. */
+static struct pipe_pair *pipe_get(void) {
+  if (npool > 0) return pipe_pool[--npool];
+  struct pipe_pair *p = malloc(sizeof *p);
+  if (!p) return NULL;
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+    free(p);
+    return NULL;
+  }
+  p->r = fds[0];
+  p->w = fds[1];
+  int got = fcntl(p->w, F_SETPIPE_SZ, PIPE_WANT);
+  if (got < 0) got = fcntl(p->w, F_GETPIPE_SZ);
+  p->cap = got > 0 ? (size_t)got : 65536;
+  return p;
+}
+
+static void pipe_close(struct pipe_pair *p) {
+  close(p->r);
+  close(p->w);
+  free(p);
+}
+
+/* Only empty pipes go back to the pool; a pipe still holding bytes of a
+ * closed connection is closed, which discards them. */
+static void pipe_put(struct pipe_pair *p, size_t in_pipe) {
+  if (in_pipe == 0 && npool < PIPE_POOL_MAX) pipe_pool[npool++] = p;
+  else pipe_close(p);
+}
+
+static void dir_release(struct dir *d) {
+  if (d->pipe) pipe_put(d->pipe, d->in_pipe);
+  d->pipe = NULL;
+  d->in_pipe = 0;
   free(d->buf);
   d->buf = NULL;
   d->len = d->off = 0;
 }
 
-static void close_conn(int i) {
-  struct conn *c = conns[i];
+static int pending(const struct dir *d) { return d->in_pipe > 0 || d->buf != NULL; }
+
+/* The kernel cannot splice this pair of descriptors (as opposed to a
+ * connection error): stop trying for this direction, for every connection. */
+static int splice_refused(int err) { return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP || err == ESPIPE || err == EBADF; }
+
+/* ---- connections --------------------------------------------------------- */
+
+static void set_interest(struct conn *c, int proxy_side, uint32_t want) {
+  int fd = proxy_side ? c->proxy : c->client;
+  uint32_t *have = proxy_side ? &c->want_proxy : &c->want_client;
+  if (fd < 0 || want == *have) return;
+  struct epoll_event ev = {.events = want, .data.u64 = (uint64_t)(uintptr_t)c | (proxy_side ? SIDE_PROXY : 0)};
+  /* A socket we want nothing from leaves the set: epoll always reports HUP,
+   * so a peer that hung up would otherwise wake this loop on every call while
+   * we wait for the other side to drain. */
+  int op = want == 0 ? EPOLL_CTL_DEL : *have == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+  if (epoll_ctl(ep, op, fd, &ev) == 0) *have = want;
+  else if (op == EPOLL_CTL_DEL) *have = 0;
+}
+
+static void update_interest(struct conn *c) {
+  uint32_t wc = 0, wp = 0;
+  if (c->connecting) {
+    wp = EPOLLOUT;
+  } else if (c->proxy >= 0) {
+    if (!pending(&c->up) && !c->up.eof) wc |= EPOLLIN;
+    if (pending(&c->up)) wp |= EPOLLOUT;
+    if (!pending(&c->down) && !c->down.eof) wp |= EPOLLIN;
+    if (pending(&c->down)) wc |= EPOLLOUT;
+  }
+  set_interest(c, 0, wc);
+  set_interest(c, 1, wp);
+}
+
+static void listener_on(int on) {
+  if (on == listening) return;
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TOKEN_LISTEN};
+  if (epoll_ctl(ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, lfd, &ev) == 0) listening = on;
+}
+
+/* Keeps nretrying (which sets the wait timeout) equal to the number of
+ * connections waiting to retry the proxy's full backlog. */
+static void note_retrying(struct conn *c) {
+  int now = c->retry_deadline && c->proxy < 0 && !c->dead;
+  nretrying += now - c->retrying;
+  c->retrying = now;
+}
+
+static void close_conn(struct conn *c) {
+  if (c->dead) return;
+  /* close() drops the descriptors from the epoll set. */
   close(c->client);
   if (c->proxy >= 0) close(c->proxy);
-  free_dir(&c->up);
-  free_dir(&c->down);
-  free(c);
-  conns[i] = conns[--nconns];
+  dir_release(&c->up);
+  dir_release(&c->down);
+  c->dead = 1;
+  note_retrying(c);
+  conns[c->slot] = conns[--nconns];
+  conns[c->slot]->slot = c->slot;
+  /* Events for c may still be in this batch: free it after the batch. */
+  c->next_dead = graveyard;
+  graveyard = c;
+  listener_on(1); /* a slot (and descriptors) came free */
 }
 
 /* Starts (or retries) the connection to the proxy socket. Returns -1 when the
@@ -141,6 +307,7 @@ static int start_proxy_connect(struct conn *c) {
   if (c->proxy < 0) {
     c->proxy = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->proxy < 0) return -1;
+    c->want_proxy = 0;
   }
   if (connect(c->proxy, (struct sockaddr *)&su, sizeof su) == 0) {
     c->connecting = 0;
@@ -157,21 +324,174 @@ static int start_proxy_connect(struct conn *c) {
     if (now_ms() > c->retry_deadline) return -1;
     close(c->proxy);
     c->proxy = -1;
+    c->want_proxy = 0;
     return 0;
   }
   return -1;
 }
 
-static void accept_all(int lfd) {
-  for (;;) {
-    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return; /* EAGAIN, or a transient error: poll again */
-    if (nconns >= MAX_CONNS) {
-      close(fd);
+/* Fills d from src: into a pipe when splice works, else through the scratch
+ * buffer, sending at once and keeping only what dst refused. Returns the bytes
+ * taken from src; 0 at EOF (or a read error, which ends this direction like
+ * EOF); -1 when src has nothing now; -2 when bytes read cannot be kept (the
+ * connection must close). *asked is what a full read would have been. */
+static ssize_t fill(int src, int dst, struct dir *d, int *use_splice, size_t *asked) {
+  int try_splice = *use_splice && d->bulk;
+  if (try_splice && !d->pipe) d->pipe = pipe_get(); /* none to be had: plain path this time */
+  if (try_splice && d->pipe) {
+    *asked = d->pipe->cap;
+    ssize_t n = splice(src, NULL, d->pipe->w, NULL, d->pipe->cap, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      d->in_pipe = (size_t)n;
+      return n;
+    }
+    if (n == 0) return 0;
+    if (errno == EAGAIN || errno == EINTR) return -1;
+    if (!splice_refused(errno)) return 0;
+    *use_splice = 0; /* the pipe is empty here: nothing is stranded */
+  }
+  if (d->pipe) {
+    pipe_put(d->pipe, 0);
+    d->pipe = NULL;
+  }
+  *asked = sizeof scratch;
+  ssize_t n = read(src, scratch, sizeof scratch);
+  if (n < 0) return errno == EAGAIN || errno == EINTR ? -1 : 0;
+  if (n == 0) return 0;
+  if (n >= BULK_READ) d->bulk = 1;
+  ssize_t sent = send(dst, scratch, (size_t)n, MSG_NOSIGNAL);
+  if (sent < 0) sent = 0; /* would block, or failed: the next flush says which */
+  if (sent < n) {
+    d->buf = malloc((size_t)(n - sent));
+    if (!d->buf) return -2;
+    memcpy(d->buf, scratch + sent, (size_t)(n - sent));
+    d->len = (size_t)(n - sent);
+    d->off = 0;
+  }
+  return n;
+}
+
+/* Sends what d holds to dst. Returns 1 when all of it went, 0 when dst is
+ * full (wait for EPOLLOUT), -1 when dst failed. */
+static int flush(int dst, struct dir *d, int *use_splice) {
+  while (d->in_pipe > 0) {
+    ssize_t n = splice(d->pipe->r, NULL, dst, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      d->in_pipe -= (size_t)n;
       continue;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+    if (n == 0 || !splice_refused(errno)) return -1;
+    /* dst takes no splices: move the bytes into a buffer and go on plainly. */
+    *use_splice = 0;
+    char *b = malloc(d->in_pipe);
+    if (!b) return -1;
+    size_t got = 0;
+    while (got < d->in_pipe) {
+      ssize_t r = read(d->pipe->r, b + got, d->in_pipe - got);
+      if (r <= 0) {
+        free(b);
+        return -1;
+      }
+      got += (size_t)r;
+    }
+    d->in_pipe = 0;
+    d->buf = b;
+    d->len = got;
+    d->off = 0;
+  }
+  if (d->pipe) {
+    pipe_put(d->pipe, 0);
+    d->pipe = NULL;
+  }
+  while (d->buf) {
+    ssize_t n = send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
+    if (n < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    d->off += (size_t)n;
+    if (d->off == d->len) {
+      free(d->buf);
+      d->buf = NULL;
+      d->len = d->off = 0;
+    }
+  }
+  return 1;
+}
+
+/* Moves bytes src -> dst for one direction until src is drained or dst is
+ * full (bounded). Level-triggered epoll reports whatever is left. A short
+ * read means src is very likely empty: we stop there rather than pay one more
+ * call to hear EAGAIN. Returns -1 when the connection must close. */
+static int pump(int src, int dst, struct dir *d, const struct dir *other, int *use_splice, int may_read) {
+  int other_done = other->eof && other->shut;
+  for (int round = 0; round < MAX_ROUNDS; round++) {
+    int had_pending = pending(d);
+    int f = flush(dst, d, use_splice);
+    if (f < 0) return -1;
+    /* Room again after a full destination: the source most likely has more
+     * (we stopped reading it), so read now rather than after another wait. */
+    if (had_pending && f > 0 && round == 0) may_read = 1;
+    if (f == 0 || d->eof || !may_read) break;
+    size_t asked = 0;
+    ssize_t n = fill(src, dst, d, use_splice, &asked);
+    if (n == -2) return -1;
+    if (n < 0) break;
+    if (n == 0) {
+      d->eof = 1;
+      break;
+    }
+    if ((size_t)n < asked) may_read = 0; /* flush once more, then wait */
+  }
+  if (d->eof && !pending(d) && !d->shut) {
+    /* Pass the half-close on, as a TCP proxy should; when the other way is
+     * finished too, the close that follows says the same. */
+    if (!(other_done && !pending(other))) shutdown(dst, SHUT_WR);
+    d->shut = 1;
+  }
+  if (!pending(d) && d->pipe) {
+    pipe_put(d->pipe, 0);
+    d->pipe = NULL;
+  }
+  return 0;
+}
+
+/* Runs both directions of c after an event on either socket. */
+static void service(struct conn *c, int client_ready, int proxy_ready) {
+  if (c->dead || c->connecting || c->proxy < 0) return;
+  if (pump(c->client, c->proxy, &c->up, &c->down, &splice_up, client_ready) < 0 || pump(c->proxy, c->client, &c->down, &c->up, &splice_down, proxy_ready) < 0) {
+    close_conn(c);
+    return;
+  }
+  /* Done when both sides reached EOF and everything was passed on. */
+  if (c->up.eof && c->down.eof && !pending(&c->up) && !pending(&c->down)) {
+    close_conn(c);
+    return;
+  }
+  update_interest(c);
+}
+
+static void accept_all(void) {
+  for (;;) {
+    if (nconns >= MAX_CONNS) {
+      listener_on(0); /* back on when a connection closes */
+      return;
+    }
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0 && nodelay_checked == 0) {
+      int on = 0;
+      socklen_t len = sizeof on;
+      nodelay_inherited = getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 && on;
+      nodelay_checked = 1;
+    }
+    if (fd < 0) {
+      /* Out of descriptors: the listener would stay readable and spin this
+       * loop. Stop listening until a connection closes and frees some. */
+      if ((errno == EMFILE || errno == ENFILE) && nconns > 0) listener_on(0);
+      return; /* EAGAIN, or a transient error: wait for the next event */
+    }
+    if (!nodelay_inherited) {
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
       close(fd);
@@ -185,54 +505,41 @@ static void accept_all(int lfd) {
       free(c);
       continue;
     }
+    c->slot = nconns;
     conns[nconns++] = c;
+    note_retrying(c);
+    /* The request may already be here: relay it now rather than after
+     * another wait (one read that hears EAGAIN if not). */
+    service(c, 1, 0);
+    if (!c->dead) update_interest(c);
   }
 }
 
-/* Moves bytes src -> dst for one direction. After poll says the source is
- * readable, keep reading and writing until one side would block (bounded), so a
- * bulk transfer costs one poll per several buffers, not one per buffer.
- * Returns -1 on a hard error. */
-static int pump(int src, int dst, struct pipe_dir *d, short src_rev, short dst_rev) {
-  int may_read = (src_rev & (POLLIN | POLLHUP | POLLERR)) != 0;
-  int may_write = (dst_rev & (POLLOUT | POLLERR | POLLHUP)) != 0;
-  for (int round = 0; round < 16; round++) {
-    int progress = 0;
-    if (!d->buf && !d->eof && may_read) {
-      d->buf = malloc(BUF_SIZE);
-      if (!d->buf) return -1;
-      ssize_t n = read(src, d->buf, BUF_SIZE);
-      if (n > 0) {
-        d->len = (size_t)n;
-        d->off = 0;
-        may_write = 1; /* try writing at once: usually the socket has room */
-        progress = 1;
-      } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        d->eof = 1;
-        free_dir(d);
-      } else {
-        free_dir(d);
-        may_read = 0;
-      }
-    }
-    if (d->buf && may_write) {
-      ssize_t n = send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR) return -1;
-        may_write = 0;
-      } else {
-        d->off += (size_t)n;
-        if (d->off == d->len) free_dir(d);
-        progress = 1;
-      }
-    }
-    if (!progress) break;
+static void connect_done(struct conn *c) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(c->proxy, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err) {
+    close_conn(c);
+    return;
   }
-  if (d->eof && !d->buf && !d->shut) {
-    shutdown(dst, SHUT_WR); /* pass the half-close on, as a TCP proxy should */
-    d->shut = 1;
+  c->connecting = 0;
+  service(c, 1, 0);
+}
+
+/* Backlog-full connections: try again, or give up after CONNECT_RETRY_MS. */
+static void retry_connects(void) {
+  for (int i = nconns - 1; i >= 0; i--) {
+    struct conn *c = conns[i];
+    if (!c->retrying) continue;
+    if (start_proxy_connect(c) < 0) {
+      close_conn(c);
+      continue;
+    }
+    note_retrying(c);
+    if (!c->retrying) service(c, 1, 0);
+    if (!c->dead) update_interest(c);
   }
-  return 0;
 }
 
 static pid_t spawn(char **argv) {
@@ -267,6 +574,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cordon-relay: socket path too long\n");
     return 2;
   }
+  const char *mode = getenv("CORDON_RELAY_SPLICE");
+  if (mode && strcmp(mode, "off") == 0) splice_up = splice_down = 0;
 
   if (pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) < 0) die("pipe");
   struct sigaction sa;
@@ -279,7 +588,8 @@ int main(int argc, char **argv) {
   sigaction(SIGCHLD, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  /* Each relayed connection holds two descriptors: use the whole hard limit. */
+  /* Each relayed connection holds two sockets, and up to two pipes while
+   * bytes are in flight: use the whole hard limit. */
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
@@ -290,91 +600,72 @@ int main(int argc, char **argv) {
    * subreaper anyway, so orphans of CMD are still ours to reap. */
   if (getpid() != 1) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) die("epoll_create1");
+  struct epoll_event sev = {.events = EPOLLIN, .data.u64 = TOKEN_SIGNAL};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, sig_pipe[0], &sev) < 0) die("epoll_ctl");
+
   /* Listen before starting CMD, so its first request finds the port open. */
-  int lfd = open_listener(listen_spec);
+  lfd = open_listener(listen_spec);
+  listener_on(1);
+  if (!listening) die("epoll_ctl");
   pid_t child = cmd ? spawn(cmd) : -1;
-  int exit_code = 0;
 
-  struct pollfd *pfd = calloc(2 + 2 * MAX_CONNS, sizeof *pfd);
-  if (!pfd) die("calloc");
+  struct epoll_event events[256];
   for (;;) {
-    int n = 0;
-    pfd[n++] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
-    pfd[n++] = (struct pollfd){.fd = lfd, .events = nconns < MAX_CONNS ? POLLIN : 0};
-    int timeout = -1;
-    for (int i = 0; i < nconns; i++) {
-      struct conn *c = conns[i];
-      short ce = 0, pe = 0;
-      if (c->retry_deadline && c->proxy < 0) {
-        timeout = 10;
-      } else if (c->connecting) {
-        pe = POLLOUT;
-      } else {
-        if (!c->up.buf && !c->up.eof) ce |= POLLIN;
-        if (c->up.buf) pe |= POLLOUT;
-        if (!c->down.buf && !c->down.eof) pe |= POLLIN;
-        if (c->down.buf) ce |= POLLOUT;
-      }
-      /* A socket we want nothing from is left out (fd -1 is ignored by poll):
-       * otherwise a peer that hung up would report POLLHUP on every call and
-       * spin this loop while we wait for the other side to drain. */
-      pfd[n++] = (struct pollfd){.fd = ce ? c->client : -1, .events = ce};
-      pfd[n++] = (struct pollfd){.fd = pe ? c->proxy : -1, .events = pe};
+    int n = epoll_wait(ep, events, (int)(sizeof events / sizeof events[0]), nretrying > 0 ? 10 : -1);
+    if (n < 0) {
+      if (errno != EINTR) die("epoll_wait");
+      n = 0;
     }
-    int r = poll(pfd, (nfds_t)n, timeout);
-    if (r < 0 && errno != EINTR) die("poll");
-
-    if (r > 0 && (pfd[0].revents & POLLIN)) {
-      unsigned char sigs[64];
-      ssize_t got;
-      while ((got = read(sig_pipe[0], sigs, sizeof sigs)) > 0) {
-        for (ssize_t k = 0; k < got; k++) {
-          int s = sigs[k];
-          if (s == SIGCHLD) continue;
-          if (child > 0) kill(child, s);
-          else if (s == SIGTERM || s == SIGINT) return 0; /* relay-only mode */
+    for (int k = 0; k < n; k++) {
+      uint64_t tok = events[k].data.u64;
+      uint32_t rev = events[k].events;
+      if (tok == TOKEN_SIGNAL) {
+        unsigned char sigs[64];
+        ssize_t got;
+        while ((got = read(sig_pipe[0], sigs, sizeof sigs)) > 0) {
+          for (ssize_t j = 0; j < got; j++) {
+            int s = sigs[j];
+            if (s == SIGCHLD) continue;
+            if (child > 0) kill(child, s);
+            else if (s == SIGTERM || s == SIGINT) return 0; /* relay-only mode */
+          }
         }
-      }
-      /* Reap everything: as PID 1 we inherit every orphan in the sandbox. */
-      int status;
-      pid_t pid;
-      while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (pid == child) {
-          exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
-          return exit_code;
+        /* Reap everything: as PID 1 we inherit every orphan in the sandbox. */
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+          if (pid == child) return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
         }
-      }
-    }
-
-    /* Connection slots: indexes into pfd match conns[] as built above, so
-     * walk backwards; close_conn moves the last connection into slot i. */
-    for (int i = nconns - 1; i >= 0; i--) {
-      struct conn *c = conns[i];
-      short crev = pfd[2 + 2 * i].revents, prev = pfd[3 + 2 * i].revents;
-      if (c->retry_deadline && c->proxy < 0) {
-        if (start_proxy_connect(c) < 0) close_conn(i);
         continue;
       }
-      if (c->connecting) {
-        if (!prev) continue;
-        int err = 0;
-        socklen_t len = sizeof err;
-        getsockopt(c->proxy, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err) {
-          close_conn(i);
-          continue;
-        }
-        c->connecting = 0;
+      if (tok == TOKEN_LISTEN) {
+        accept_all();
         continue;
       }
-      if (pump(c->client, c->proxy, &c->up, crev, prev) < 0 || pump(c->proxy, c->client, &c->down, prev, crev) < 0) {
-        close_conn(i);
+      struct conn *c = (struct conn *)(uintptr_t)(tok & ~(uint64_t)SIDE_PROXY);
+      int proxy_side = (tok & SIDE_PROXY) != 0;
+      if (c->dead) continue;
+      if (proxy_side && c->connecting) {
+        connect_done(c);
+        if (!c->dead) update_interest(c);
         continue;
       }
-      /* Done when both sides reached EOF and flushed, or one side errored out. */
-      if ((c->up.eof && c->down.eof && !c->up.buf && !c->down.buf) || ((crev | prev) & POLLNVAL)) close_conn(i);
-      else if (((crev & POLLERR) || (prev & POLLERR))) close_conn(i);
+      /* An error (reset) ends the connection, as before: nothing more can be
+       * delivered on that socket. HUP alone is handled by reading EOF. */
+      if (rev & EPOLLERR) {
+        close_conn(c);
+        continue;
+      }
+      int ready = (rev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) != 0;
+      service(c, proxy_side ? 0 : ready, proxy_side ? ready : 0);
     }
-    if (r > 0 && (pfd[1].revents & POLLIN)) accept_all(lfd);
+    if (nretrying > 0) retry_connects();
+    while (graveyard) {
+      struct conn *c = graveyard;
+      graveyard = c->next_dead;
+      free(c);
+    }
   }
 }
