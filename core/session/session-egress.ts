@@ -36,8 +36,8 @@ export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok
 
 /**
  * Returns the path of a built relay, building it into the cache from the
- * shipped source when missing. The cache key is the source's hash, so an
- * updated relay is rebuilt rather than reused.
+ * shipped source when missing. The cache key hashes the source and the build
+ * script, so an updated relay is rebuilt rather than reused.
  */
 export function ensureRelay(cacheDir: string, sourceDir: string = join(BUILTIN_PROFILE_DIR, 'relay')): Result<string> {
   let source: Buffer;
@@ -46,7 +46,14 @@ export function ensureRelay(cacheDir: string, sourceDir: string = join(BUILTIN_P
   } catch {
     return { ok: false, message: `the relay source ${join(sourceDir, 'cordon-relay.c')} is missing; reinstall Cordon` };
   }
-  const digest = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  // The build script is part of the key: a changed flag must rebuild too.
+  let script: Buffer;
+  try {
+    script = readFileSync(join(sourceDir, 'build.sh'));
+  } catch {
+    return { ok: false, message: `the relay build script ${join(sourceDir, 'build.sh')} is missing; reinstall Cordon` };
+  }
+  const digest = createHash('sha256').update(source).update(script).digest('hex').slice(0, 16);
   const dir = join(cacheDir, 'relay', digest);
   const bin = join(dir, 'cordon-relay');
   if (existsSync(bin)) return { ok: true, value: bin };
