@@ -21,6 +21,7 @@ import type { CompiledEgressPolicy, ProviderConfig, Providers } from './egress-p
 import { decideHost, normaliseHost, splitHostPort, type DenyReason } from './host-match.js';
 import { addressesOfInterfaces, checkAddress, formatIp, type AddressCategory, type IpAddress, parseIp } from './ip-address.js';
 import { runFilterChain, type FilterTrace, type ModelRequest, type RequestFilter, type ResponseTransformFactory } from './model-route.js';
+import { stopReading, TunnelSplicer } from './tunnel-splicer.js';
 import {
   httpProxyFor,
   openTunnelVia,
@@ -118,6 +119,15 @@ export interface EgressProxyOptions {
   readonly selfAuthorities?: readonly string[];
   /** Milliseconds clock; injectable for rate-limit tests. */
   readonly now?: () => number;
+  /**
+   * Path of a built `cordon-splice` (see `ensureSpliceHelper`). When set, the
+   * bytes of established CONNECT tunnels move host-side by splice(2) in that
+   * helper instead of through Node; null or absent = Node relays them. If the
+   * helper fails, tunnels fall back to Node and `notice` says so once.
+   */
+  readonly spliceHelper?: string | null;
+  /** Operational notices (a fallback to the slower path); defaults to one line on stderr. */
+  readonly notice?: (message: string) => void;
 }
 
 /** Where a checked destination is dialled. */
@@ -187,6 +197,8 @@ function denyMessage(reason: DenyReason, target: string, detail: string): string
       return `Cordon's proxy could not handle the request${tail}.`;
   }
 }
+
+const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 
 /** Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus proxy credentials. */
 const HOP_BY_HOP = new Set([
@@ -292,6 +304,7 @@ export class EgressProxy {
   private providerAgents = new Map<string, https.Agent>();
   private caCache: string[] | null = null;
   private server: http.Server | null = null;
+  private splicer: TunnelSplicer | null = null;
   private activeTunnels = 0;
 
   constructor(private readonly options: EgressProxyOptions) {
@@ -329,6 +342,16 @@ export class EgressProxy {
   /** Number of CONNECT tunnels currently open. */
   get openTunnels(): number {
     return this.activeTunnels;
+  }
+
+  /** Where established tunnel bytes flow now: `splice` (host-side helper) or `node`. */
+  get tunnelDataPath(): 'splice' | 'node' {
+    return this.splicer?.available ? 'splice' : 'node';
+  }
+
+  /** Process id of the splice helper while it runs, else null. */
+  get spliceHelperPid(): number | null {
+    return this.splicer?.pid ?? null;
   }
 
   /**
@@ -399,6 +422,12 @@ export class EgressProxy {
     });
     chmodSync(path, this.options.socketMode ?? 0o600);
     this.server = server;
+    const helper = this.options.spliceHelper;
+    if (helper) {
+      const notice = this.options.notice ?? ((m: string) => process.stderr.write(`cordon: egress: ${m}\n`));
+      this.splicer = new TunnelSplicer(helper, notice);
+      this.splicer.start();
+    }
   }
 
   /** Stops listening and closes every client and upstream connection. Idempotent. */
@@ -406,6 +435,10 @@ export class EgressProxy {
     const server = this.server;
     this.server = null;
     if (!server) return;
+    // First, so the listening server does not wait on the helper for the
+    // sockets it holds, and so every spliced tunnel is audited before we return.
+    await this.splicer?.stop();
+    this.splicer = null;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
     this.httpAgent.destroy();
@@ -705,6 +738,14 @@ export class EgressProxy {
       upstream.setNoDelay(true);
       upstream.on('error', () => upstream.destroy());
       const dialled = v.route.kind === 'direct' ? (upstream.remoteAddress ?? null) : null;
+      const splicer = this.splicer;
+      if (splicer?.available) {
+        this.spliceTunnel(splicer, client, upstream, head, up.head, (bytesUp, bytesDown, extra) => {
+          release();
+          this.recordClose('connect', v, bytesUp, bytesDown, started, { ...(dialled ? { address: dialled } : {}), ...extra });
+        });
+        return;
+      }
       let closed = 0;
       const onClose = (other: net.Socket) => (hadError: boolean): void => {
         if (hadError) {
@@ -718,12 +759,12 @@ export class EgressProxy {
         if (++closed === 2) {
           release();
           // The address actually dialled (a dual-stack host may have fallen back to its second address).
-          this.recordClose('connect', v, upstream.bytesWritten, upstream.bytesRead, started, dialled ? { address: dialled } : {});
+          this.recordClose('connect', v, upstream.bytesWritten, upstream.bytesRead, started, { ...(dialled ? { address: dialled } : {}), dataPath: 'node' });
         }
       };
       client.once('close', onClose(upstream));
       upstream.once('close', onClose(client));
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      client.write(ESTABLISHED);
       if (up.head.length > 0) client.write(up.head);
       if (head.length > 0) upstream.write(head);
       client.pipe(upstream);
@@ -733,6 +774,52 @@ export class EgressProxy {
       release();
       client.destroy();
     }
+  }
+
+  /**
+   * Answers an established tunnel and hands both sockets to the splice
+   * helper. Bytes Node already read (the CONNECT's `head`, the upstream
+   * proxy's `upHead`, anything in either socket's buffer) are written first,
+   * and the handoff waits until they are flushed: a write still queued in Node
+   * when the descriptor leaves would be lost. `done` runs once, with the bytes
+   * written each way.
+   */
+  private spliceTunnel(splicer: TunnelSplicer, client: net.Socket, upstream: net.Socket, head: Buffer, upHead: Buffer, done: (bytesUp: number, bytesDown: number, extra: Record<string, unknown>) => void): void {
+    const fromClient = stopReading(client);
+    const fromUpstream = stopReading(upstream);
+    const giveUp = (): void => {
+      client.destroy();
+      upstream.destroy();
+      done(upstream.bytesWritten, upstream.bytesRead, { dataPath: 'node' });
+    };
+    if (!fromClient || !fromUpstream) {
+      giveUp();
+      return;
+    }
+    const pending: Promise<void>[] = [];
+    const writeAll = (s: net.Socket, chunks: readonly Buffer[]): void => {
+      const some = chunks.filter((c) => c.length > 0);
+      if (some.length === 0) return;
+      // The last write's callback runs once everything before it has left too (or failed).
+      const flushed = new Promise<void>((resolve) => some.forEach((c, i) => (i === some.length - 1 ? s.write(c, () => resolve()) : s.write(c))));
+      // A write the kernel took at once has already left Node's queue.
+      if (s.writableLength > 0) pending.push(flushed);
+    };
+    writeAll(client, [ESTABLISHED, upHead, ...fromUpstream]);
+    writeAll(upstream, [head, ...fromClient]);
+    const handOff = (): void => {
+      if (client.destroyed || upstream.destroyed || !splicer.available) {
+        giveUp();
+        return;
+      }
+      // Node's share of the counts; the helper reports the rest.
+      const up = upstream.bytesWritten;
+      const down = upstream.bytesRead;
+      splicer.handOff(client, upstream, (end) => done(up + end.up, down + end.down, end.complete ? { dataPath: 'splice' } : { dataPath: 'splice', bytesComplete: false }));
+    };
+    // Usually every write went straight to the kernel: hand over in this tick, adding no latency.
+    if (pending.length === 0) handOff();
+    else void Promise.all(pending).then(handOff);
   }
 
   // ---- plain HTTP and the model route --------------------------------------

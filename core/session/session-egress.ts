@@ -8,6 +8,8 @@ import { compileEgressPolicy } from '../egress/egress-policy.js';
 import { EgressProxy } from '../egress/egress-proxy.js';
 import { PHANTOM_IN_TEXT } from '../keys/phantom.js';
 import { upstreamProxyFromEnv } from '../egress/upstream-proxy.js';
+import { ensureSpliceHelper } from '../egress/tunnel-splicer.js';
+import { resolveCordonPaths } from '../paths/cordon-paths.js';
 import type { EffectivePolicy } from '../policy/policy-schema.js';
 import { BUILTIN_PROFILE_DIR } from '../profiles/profile-loader.js';
 import type { PlannedMount } from '../workspace/mount-plan.js';
@@ -92,6 +94,13 @@ export async function startSessionEgress(opts: {
   readonly audit: AuditSink;
   readonly relayPath: string;
   readonly hostEnv?: NodeJS.ProcessEnv;
+  /**
+   * Built `cordon-splice` that carries tunnel bytes host-side; null = relay in
+   * Node. Absent: built on demand into Cordon's cache folder (the same one
+   * `ensureRelay` is given by the CLI), falling back to Node, with one line on
+   * stderr, when it cannot be built.
+   */
+  readonly spliceHelper?: string | null;
 }): Promise<Result<SessionEgress>> {
   // The socket gets a folder of its own, and the folder is what is mounted: a
   // mount of the socket file would keep pointing at a stale inode if the
@@ -107,8 +116,15 @@ export async function startSessionEgress(opts: {
   if (!compiled.ok) return { ok: false, message: `egress policy is invalid: ${compiled.errors.join('; ')}` };
   const upstream = upstreamProxyFromEnv(opts.hostEnv ?? process.env);
   if (!upstream.ok) return { ok: false, message: `host proxy settings are invalid: ${upstream.error}` };
+  let spliceHelper = opts.spliceHelper;
+  if (spliceHelper === undefined) {
+    const built = ensureSpliceHelper(resolveCordonPaths().cacheDir);
+    if (!built.ok) process.stderr.write(`cordon: egress: ${built.message}; CONNECT tunnels relay through Node (slower)\n`);
+    spliceHelper = built.ok ? built.path : null;
+  }
   const proxy = new EgressProxy({
     socketPath,
+    spliceHelper,
     // The socket sits in a 0700 folder; it is reachable only through the bind
     // mount, by the sandbox's unprivileged user.
     socketMode: 0o666,
