@@ -4,6 +4,12 @@
  *
  *   npm run bench:proxy              full counts
  *   node dist/bench/proxy-bench.js --quick   smaller counts for a smoke run
+ *   --no-relay   clients go straight to the proxy socket
+ *   --no-splice  tunnel bytes relayed in Node only (no cordon-splice, no baseline proxy)
+ *
+ * Tunnel bytes are spliced host-side by cordon-splice when it builds; a second
+ * proxy relaying them in Node is measured in the same run as the baseline
+ * ("node (base)"), so the two data paths are compared under the same load.
  *
  * Three processes so the proxy does not share an event loop with the load:
  * this one (clients), a servers child (HTTPS target, download server, fake
@@ -18,7 +24,7 @@
  * direct; RSS <= 150 MB in (d). Bounded: the run aborts after 4 minutes.
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -30,6 +36,7 @@ import type { AuditEventInput, AuditSink } from '../core/audit/audit-event.js';
 import { compileEgressPolicy } from '../core/egress/egress-policy.js';
 import { EgressProxy } from '../core/egress/egress-proxy.js';
 import { makeTestCerts } from '../core/egress/test-certs.js';
+import { ensureSpliceHelper } from '../core/egress/tunnel-splicer.js';
 
 const HOST = 'bench.test';
 const self = fileURLToPath(import.meta.url);
@@ -53,9 +60,22 @@ interface ProxyInit {
   ports: ServerPorts;
   caFile: string;
   maxTunnels: number;
+  /** Built cordon-splice, or null for the Node data path. */
+  spliceHelper: string | null;
 }
 
-type ChildMessage = { type: 'ready'; ports?: ServerPorts } | { type: 'rss'; rss: number; tunnels: number };
+type ChildMessage = { type: 'ready'; ports?: ServerPorts; dataPath?: 'splice' | 'node' } | { type: 'rss'; rss: number; helperRss: number; tunnels: number };
+
+/** Resident set of another process in bytes (Linux /proc), 0 when unknown. */
+function rssOf(pid: number | null): number {
+  if (!pid) return 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
 
 // ---- child roles ----------------------------------------------------------
 
@@ -117,12 +137,13 @@ async function runProxy(init: ProxyInit): Promise<void> {
     providers: { bench: { baseUrl: `https://${HOST}:${init.ports.provider}`, caFile: init.caFile } },
     audit: new CountingSink(),
     limits: { maxConcurrentTunnels: init.maxTunnels, requestsPerSecond: 1e6, requestBurst: 1e6, maxClientConnections: init.maxTunnels * 2 + 100 },
+    spliceHelper: init.spliceHelper,
   });
   await proxy.start();
   process.on('message', (m: unknown) => {
-    if (m === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss, tunnels: proxy.openTunnels } satisfies ChildMessage);
+    if (m === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss, helperRss: rssOf(proxy.spliceHelperPid), tunnels: proxy.openTunnels } satisfies ChildMessage);
   });
-  process.send?.({ type: 'ready' } satisfies ChildMessage);
+  process.send?.({ type: 'ready', dataPath: proxy.tunnelDataPath } satisfies ChildMessage);
 }
 
 // ---- client helpers -------------------------------------------------------
@@ -251,13 +272,27 @@ async function main(): Promise<void> {
     if (ready.type !== 'ready' || !ready.ports) throw new Error('servers did not start');
     const ports = ready.ports;
 
-    const socketPath = join(dir, 'proxy.sock');
+    // Two proxies: the one under test (tunnel bytes spliced by cordon-splice,
+    // unless --no-splice or it cannot be built) and, as the baseline measured
+    // in the same run, one relaying tunnel bytes in Node.
+    const wantSplice = !process.argv.includes('--no-splice');
+    const helper = wantSplice ? ensureSpliceHelper(join(dir, 'cache')) : ({ ok: false, message: '--no-splice' } as const);
+    if (!helper.ok) console.log(`tunnel splicer not used: ${helper.message}`);
     // BENCH_PROXY_PROF=<dir> writes a CPU profile of the proxy process there.
     const profDir = process.env['BENCH_PROXY_PROF'];
-    const proxyChild = fork(self, ['--role', 'proxy'], { stdio: 'inherit', execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] });
-    children.push(proxyChild);
-    proxyChild.send({ role: 'proxy', socketPath, ports, caFile: certs.caFile, maxTunnels: counts.idleTunnels + 100 } satisfies ProxyInit);
-    await waitReady(proxyChild);
+    const startProxy = async (socketPath: string, spliceHelper: string | null): Promise<{ child: ChildProcess; dataPath: string }> => {
+      const child = fork(self, ['--role', 'proxy'], { stdio: 'inherit', execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] });
+      children.push(child);
+      child.send({ role: 'proxy', socketPath, ports, caFile: certs.caFile, maxTunnels: counts.idleTunnels + 100, spliceHelper } satisfies ProxyInit);
+      const r = await waitReady(child);
+      return { child, dataPath: r.type === 'ready' ? (r.dataPath ?? '?') : '?' };
+    };
+    const socketPath = join(dir, 'proxy.sock');
+    const main = await startProxy(socketPath, helper.ok ? helper.path : null);
+    const proxyChild = main.child;
+    const baseSocket = join(dir, 'proxy-node.sock');
+    const base = helper.ok ? await startProxy(baseSocket, null) : null;
+    console.log(`tunnel data path: ${main.dataPath}${base ? ` (baseline proxy: ${base.dataPath})` : ''}`);
 
     // The relay is the path an agent takes; fall back to the socket if it cannot be built.
     let entry: Entry = { kind: 'unix', path: socketPath };
@@ -289,9 +324,11 @@ async function main(): Promise<void> {
     // Every Cordon figure is measured on each path: through the relay (what an
     // agent uses) and, when the relay is there, straight to the proxy socket, so
     // the relay's share of the cost is visible.
-    const paths: { label: string; entry: Entry }[] = [{ label: entry.kind === 'tcp' ? 'cordon (relay+proxy)' : 'cordon (proxy socket)', entry }];
-    if (entry.kind === 'tcp') paths.push({ label: 'cordon (proxy socket)', entry: { kind: 'unix', path: socketPath } });
-    const pad = (x: string): string => x.padEnd(24);
+    const tag = main.dataPath;
+    const paths: { label: string; entry: Entry }[] = [{ label: entry.kind === 'tcp' ? `cordon relay+proxy ${tag}` : `cordon proxy ${tag}`, entry }];
+    if (entry.kind === 'tcp') paths.push({ label: `cordon proxy ${tag}`, entry: { kind: 'unix', path: socketPath } });
+    if (base) paths.push({ label: 'cordon proxy node (base)', entry: { kind: 'unix', path: baseSocket } });
+    const pad = (x: string): string => x.padEnd(28);
 
     // (a) HTTPS, one new tunnel per request.
     const httpsAuthority = `${HOST}:${ports.https}`;
@@ -339,28 +376,34 @@ async function main(): Promise<void> {
       console.log(`    ${pad(p.label)} ${fmt(c.rate)}  ratio ${fmt(ratio)} (target >= 0.85: ${ratio >= 0.85 ? 'MET' : 'MISSED'})`);
     }
 
-    // (d) RSS holding idle tunnels.
-    const askRss = (): Promise<{ rss: number; tunnels: number }> =>
-      new Promise((resolve) => {
-        proxyChild.once('message', (m: unknown) => {
-          const msg = m as ChildMessage;
-          resolve(msg.type === 'rss' ? { rss: msg.rss, tunnels: msg.tunnels } : { rss: NaN, tunnels: 0 });
-        });
-        proxyChild.send('rss');
-      });
-    const before = await askRss();
-    const idle: net.Socket[] = [];
-    for (let i = 0; i < counts.idleTunnels; i += 50) {
-      const batch = await Promise.all(Array.from({ length: Math.min(50, counts.idleTunnels - i) }, () => openTunnel(entry, httpsAuthority)));
-      idle.push(...batch);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-    const held = await askRss();
-    const relayRss = relay?.pid ? spawnSync('sh', ['-c', `grep VmRSS /proc/${relay.pid}/status`], { encoding: 'utf8' }).stdout.trim() : 'n/a';
-    for (const s of idle) s.destroy();
+    // (d) RSS holding idle tunnels: the proxy, plus the splice helper when it carries them.
     const mb = (x: number): string => (x / 1024 / 1024).toFixed(1);
-    console.log(`\n(d) proxy RSS holding ${held.tunnels} idle tunnels`);
-    console.log(`    before ${mb(before.rss)} MiB, holding ${mb(held.rss)} MiB (target <= 150: ${held.rss / 1048576 <= 150 ? 'MET' : 'MISSED'}); relay ${relayRss}`);
+    const holdIdle = async (child: ChildProcess, via: Entry, label: string): Promise<void> => {
+      const askRss = (): Promise<{ rss: number; helperRss: number; tunnels: number }> =>
+        new Promise((resolve) => {
+          child.once('message', (m: unknown) => {
+            const msg = m as ChildMessage;
+            resolve(msg.type === 'rss' ? { rss: msg.rss, helperRss: msg.helperRss, tunnels: msg.tunnels } : { rss: NaN, helperRss: NaN, tunnels: 0 });
+          });
+          child.send('rss');
+        });
+      const before = await askRss();
+      const idle: net.Socket[] = [];
+      for (let i = 0; i < counts.idleTunnels; i += 50) {
+        const batch = await Promise.all(Array.from({ length: Math.min(50, counts.idleTunnels - i) }, () => openTunnel(via, httpsAuthority)));
+        idle.push(...batch);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const held = await askRss();
+      const relayRss = relay?.pid && via.kind === 'tcp' ? `${mb(rssOf(relay.pid))} MiB` : 'n/a';
+      for (const s of idle) s.destroy();
+      const sum = held.rss + held.helperRss;
+      console.log(`    ${pad(label)} ${held.tunnels} idle tunnels: proxy before ${mb(before.rss)} MiB, holding ${mb(held.rss)} MiB; splice helper ${mb(held.helperRss)} MiB; proxy+helper ${mb(sum)} MiB (target <= 150: ${sum / 1048576 <= 150 ? 'MET' : 'MISSED'}); relay ${relayRss}`);
+      await new Promise((r) => setTimeout(r, 300));
+    };
+    console.log(`\n(d) RSS holding ${counts.idleTunnels} idle tunnels`);
+    await holdIdle(proxyChild, entry, paths[0]?.label ?? 'cordon');
+    if (base) await holdIdle(base.child, { kind: 'unix', path: baseSocket }, 'cordon proxy node (base)');
   } finally {
     for (const c of children) c.kill('SIGTERM');
     certs.cleanup();

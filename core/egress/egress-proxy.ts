@@ -126,6 +126,13 @@ export interface EgressProxyOptions {
    * helper fails, tunnels fall back to Node and `notice` says so once.
    */
   readonly spliceHelper?: string | null;
+  /**
+   * Bytes (both directions together) a tunnel carries through Node before it
+   * moves to the splice helper; default {@link DEFAULT_SPLICE_AFTER_BYTES}.
+   * Handing over costs a few cross-process round trips, so short tunnels stay
+   * with Node and only bulk ones move. 0 = hand over as soon as established.
+   */
+  readonly spliceAfterBytes?: number;
   /** Operational notices (a fallback to the slower path); defaults to one line on stderr. */
   readonly notice?: (message: string) => void;
 }
@@ -196,6 +203,15 @@ function denyMessage(reason: DenyReason, target: string, detail: string): string
     case 'proxy_error':
       return `Cordon's proxy could not handle the request${tail}.`;
   }
+}
+
+/** Tunnel bytes relayed in Node before a tunnel moves to the splice helper; see `spliceAfterBytes`. */
+export const DEFAULT_SPLICE_AFTER_BYTES = 256 * 1024;
+
+/** True once the stream has seen EOF, even if its 'end' event is still pending. */
+function readEnded(s: net.Socket): boolean {
+  const state: unknown = (s as unknown as { _readableState?: unknown })._readableState;
+  return s.readableEnded || (typeof state === 'object' && state !== null && 'ended' in state && state.ended === true);
 }
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
@@ -662,7 +678,8 @@ export class EgressProxy {
 
   private dialOne(address: IpAddress, port: number): Promise<{ ok: true; socket: net.Socket; head: Buffer } | { ok: false; why: string }> {
     return new Promise((resolve) => {
-      const socket = net.connect({ host: formatIp(address), port, noDelay: true });
+      // Half-open allowed: a server that finished sending may still be reading the upload.
+      const socket = net.connect({ host: formatIp(address), port, noDelay: true, allowHalfOpen: true });
       const timer = setTimeout(() => {
         socket.destroy();
         resolve({ ok: false, why: 'connect timeout' });
@@ -738,12 +755,14 @@ export class EgressProxy {
       upstream.setNoDelay(true);
       upstream.on('error', () => upstream.destroy());
       const dialled = v.route.kind === 'direct' ? (upstream.remoteAddress ?? null) : null;
+      const splicedDone = (bytesUp: number, bytesDown: number, extra: Record<string, unknown>): void => {
+        release();
+        this.recordClose('connect', v, bytesUp, bytesDown, started, { ...(dialled ? { address: dialled } : {}), ...extra });
+      };
       const splicer = this.splicer;
-      if (splicer?.available) {
-        this.spliceTunnel(splicer, client, upstream, head, up.head, (bytesUp, bytesDown, extra) => {
-          release();
-          this.recordClose('connect', v, bytesUp, bytesDown, started, { ...(dialled ? { address: dialled } : {}), ...extra });
-        });
+      const spliceAfter = this.options.spliceAfterBytes ?? DEFAULT_SPLICE_AFTER_BYTES;
+      if (splicer?.available && spliceAfter <= 0) {
+        this.spliceTunnel(splicer, client, upstream, [ESTABLISHED, up.head], [head], splicedDone);
         return;
       }
       let closed = 0;
@@ -762,14 +781,48 @@ export class EgressProxy {
           this.recordClose('connect', v, upstream.bytesWritten, upstream.bytesRead, started, { ...(dialled ? { address: dialled } : {}), dataPath: 'node' });
         }
       };
-      client.once('close', onClose(upstream));
-      upstream.once('close', onClose(client));
+      // The server finished sending: the client gets the same grace as after a close.
+      upstream.once('end', () => {
+        setTimeout(() => {
+          client.destroy();
+          upstream.destroy();
+        }, 10_000).unref();
+      });
+      const onClientClose = onClose(upstream);
+      const onUpstreamClose = onClose(client);
+      client.once('close', onClientClose);
+      upstream.once('close', onUpstreamClose);
       client.write(ESTABLISHED);
       if (up.head.length > 0) client.write(up.head);
       if (head.length > 0) upstream.write(head);
       client.pipe(upstream);
       upstream.pipe(client);
       upstream.resume();
+      if (!splicer?.available) return;
+      // Node relays the first bytes; a tunnel that turns out to carry bulk data
+      // moves to the splice helper. A short tunnel (a TLS handshake and one
+      // request) then never waits on the handoff's cross-process round trips.
+      let seen = 0;
+      const watch = (c: Buffer): void => {
+        seen += c.length;
+        if (seen < spliceAfter) return;
+        client.removeListener('data', watch);
+        upstream.removeListener('data', watch);
+        // A side that already ended or closed stays with Node, which handles its close.
+        if (closed > 0 || client.destroyed || upstream.destroyed || !splicer.available) return;
+        if (readEnded(client) || readEnded(upstream) || client.writableEnded || upstream.writableEnded) return;
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+        client.removeListener('close', onClientClose);
+        upstream.removeListener('close', onUpstreamClose);
+        // Out of the 'data' dispatch before reading the sockets' buffers; nothing
+        // is read from the kernel before a next tick runs.
+        process.nextTick(() => this.spliceTunnel(splicer, client, upstream, [], [], splicedDone));
+      };
+      client.on('data', watch);
+      upstream.on('data', watch);
     } catch {
       release();
       client.destroy();
@@ -777,14 +830,15 @@ export class EgressProxy {
   }
 
   /**
-   * Answers an established tunnel and hands both sockets to the splice
-   * helper. Bytes Node already read (the CONNECT's `head`, the upstream
-   * proxy's `upHead`, anything in either socket's buffer) are written first,
+   * Hands both sockets of a tunnel to the splice helper. What Node still
+   * owes each side (`toClient`/`toUpstream`: the 200 answer, the CONNECT's
+   * `head`, the upstream proxy's extra bytes; then anything in either
+   * socket's read buffer, and writes still queued) is written first,
    * and the handoff waits until they are flushed: a write still queued in Node
    * when the descriptor leaves would be lost. `done` runs once, with the bytes
    * written each way.
    */
-  private spliceTunnel(splicer: TunnelSplicer, client: net.Socket, upstream: net.Socket, head: Buffer, upHead: Buffer, done: (bytesUp: number, bytesDown: number, extra: Record<string, unknown>) => void): void {
+  private spliceTunnel(splicer: TunnelSplicer, client: net.Socket, upstream: net.Socket, toClient: readonly Buffer[], toUpstream: readonly Buffer[], done: (bytesUp: number, bytesDown: number, extra: Record<string, unknown>) => void): void {
     const fromClient = stopReading(client);
     const fromUpstream = stopReading(upstream);
     const giveUp = (): void => {
@@ -798,15 +852,13 @@ export class EgressProxy {
     }
     const pending: Promise<void>[] = [];
     const writeAll = (s: net.Socket, chunks: readonly Buffer[]): void => {
-      const some = chunks.filter((c) => c.length > 0);
-      if (some.length === 0) return;
-      // The last write's callback runs once everything before it has left too (or failed).
-      const flushed = new Promise<void>((resolve) => some.forEach((c, i) => (i === some.length - 1 ? s.write(c, () => resolve()) : s.write(c))));
-      // A write the kernel took at once has already left Node's queue.
-      if (s.writableLength > 0) pending.push(flushed);
+      for (const c of chunks) if (c.length > 0) s.write(c);
+      // Writes the kernel took at once have already left Node's queue; for the
+      // rest, an empty write's callback runs once everything before it is out.
+      if (s.writableLength > 0) pending.push(new Promise((resolve) => s.write(Buffer.alloc(0), () => resolve())));
     };
-    writeAll(client, [ESTABLISHED, upHead, ...fromUpstream]);
-    writeAll(upstream, [head, ...fromClient]);
+    writeAll(client, [...toClient, ...fromUpstream]);
+    writeAll(upstream, [...toUpstream, ...fromClient]);
     const handOff = (): void => {
       if (client.destroyed || upstream.destroyed || !splicer.available) {
         giveUp();

@@ -32,7 +32,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-type Mode = 'splice' | 'node';
+/** `splice-now`: handed over as soon as established; `splice`: after the default byte threshold; `node`: no helper. */
+type Mode = 'splice-now' | 'splice' | 'node';
 
 async function startProxy(port: number, mode: Mode, extra: Partial<EgressProxyOptions> = {}): Promise<{ proxy: EgressProxy; audit: MemoryAuditSink; socketPath: string; notices: string[] }> {
   const r = compileEgressPolicy({ allow: [`target.test:${port}`], allowRanges: ['127.0.0.0/8'], resolve: { 'target.test': '127.0.0.1' } });
@@ -46,7 +47,8 @@ async function startProxy(port: number, mode: Mode, extra: Partial<EgressProxyOp
     audit,
     hostAddresses: () => [],
     resolver: () => Promise.resolve({ ok: false, why: 'ENOTFOUND' }),
-    spliceHelper: mode === 'splice' ? helper : null,
+    spliceHelper: mode === 'node' ? null : helper,
+    ...(mode === 'splice-now' ? { spliceAfterBytes: 0 } : {}),
     notice: (m) => notices.push(m),
     ...extra,
   });
@@ -112,7 +114,7 @@ function closeEvent(audit: MemoryAuditSink): Record<string, unknown> | undefined
   return audit.events.find((e) => e.kind === 'egress.allow' && e.details?.['channel'] === 'connect')?.details;
 }
 
-for (const mode of ['splice', 'node'] as const) {
+for (const mode of ['splice-now', 'splice', 'node'] as const) {
   void test(`${mode}: 8 MiB each way arrive intact, audit counts every byte, slot released`, async () => {
     const toServer = randomBytes(8 * 1024 * 1024);
     const toClient = randomBytes(8 * 1024 * 1024 + 13);
@@ -122,7 +124,7 @@ for (const mode of ['splice', 'node'] as const) {
       s.end(toClient);
     });
     const { proxy, audit, socketPath } = await startProxy(port, mode);
-    assert.equal(proxy.tunnelDataPath, mode);
+    assert.equal(proxy.tunnelDataPath, mode === 'node' ? 'node' : 'splice');
     const { socket, rest } = await openTunnel(socketPath, port);
     const got = readAll(socket, rest);
     socket.end(toServer);
@@ -133,7 +135,8 @@ for (const mode of ['splice', 'node'] as const) {
     assert.ok(ev, 'close recorded');
     assert.equal(ev['bytesUp'], toServer.length);
     assert.equal(ev['bytesDown'], toClient.length);
-    assert.equal(ev['dataPath'], mode);
+    // Mid-transfer for `splice`: the threshold is crossed long before 8 MiB.
+    assert.equal(ev['dataPath'], mode === 'node' ? 'node' : 'splice');
     assert.equal(ev['address'], '127.0.0.1');
   });
 
@@ -185,7 +188,7 @@ void test('splice: killing the helper mid-transfer closes its tunnels, audits th
     s.on('error', () => undefined);
     s.once('data', () => s.end(big));
   });
-  const { proxy, audit, socketPath, notices } = await startProxy(port, 'splice');
+  const { proxy, audit, socketPath, notices } = await startProxy(port, 'splice-now');
   const pid = proxy.spliceHelperPid;
   assert.ok(pid, 'helper running');
   const { socket, rest } = await openTunnel(socketPath, port);
@@ -232,7 +235,7 @@ void test('a helper that cannot run leaves the proxy on the Node path, said once
 
 void test('stopping the proxy ends spliced tunnels and the helper', async () => {
   const port = await listen((s) => s.on('error', () => undefined));
-  const { proxy, audit, socketPath } = await startProxy(port, 'splice');
+  const { proxy, audit, socketPath } = await startProxy(port, 'splice-now');
   const pid = proxy.spliceHelperPid;
   assert.ok(pid);
   const { socket } = await openTunnel(socketPath, port);
@@ -273,7 +276,7 @@ void test('the helper refuses to start without a channel', () => {
 
 void test('a tunnel handed to the helper relays in both directions interleaved (request/response turns)', async () => {
   const port = await listen((s) => s.on('data', (c: Buffer) => s.write(`<${c.toString()}>`)));
-  const { socketPath } = await startProxy(port, 'splice');
+  const { socketPath } = await startProxy(port, 'splice-now');
   const { socket } = await openTunnel(socketPath, port);
   socket.resume();
   for (const word of ['one', 'two', 'three']) {
