@@ -42,7 +42,11 @@
 #include <unistd.h>
 
 /* Pipe capacity asked for; bigger pipes mean fewer splice calls per MiB. */
-#define PIPE_WANT (256 * 1024)
+#define PIPE_WANT (1024 * 1024)
+/* Send buffer asked for on a Unix-socket destination once a direction carries
+ * data (the default ~208 KiB makes the reader and this program take turns
+ * far more often). TCP sockets keep the kernel's autotuning. */
+#define UNIX_SNDBUF (1024 * 1024)
 /* A JSON line from Node longer than this is a protocol error. */
 #define MAX_LINE (64 * 1024)
 #define MAX_FDS_QUEUED 64
@@ -212,6 +216,12 @@ static int open_pipe(struct dir *d) {
   d->cap = cap > 0 ? (size_t)cap : 65536;
   d->pipe_r = p[0];
   d->pipe_w = p[1];
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(d->to, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX) {
+    int want = UNIX_SNDBUF; /* capped by net.core.wmem_max; a refusal keeps the default */
+    setsockopt(d->to, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+  }
   return 0;
 }
 
