@@ -201,16 +201,26 @@ function percentile(sorted: number[], p: number): number {
   return sorted[i] ?? NaN;
 }
 
-async function timeEach(n: number, fn: () => Promise<void>): Promise<{ p50: number; p99: number }> {
-  for (let i = 0; i < Math.min(50, n); i++) await fn(); // warm-up: JIT, TLS session setup, pools
-  const samples: number[] = [];
+/**
+ * Times `n` calls of each function, interleaved (one call of each per round,
+ * the order rotating), so load from other work on the machine falls on every
+ * path alike instead of on whichever ran during a busy minute.
+ */
+async function timeInterleaved(n: number, fns: readonly (() => Promise<void>)[]): Promise<{ p50: number; p99: number }[]> {
+  for (let i = 0; i < Math.min(50, n); i++) for (const fn of fns) await fn(); // warm-up: JIT, TLS session setup, pools
+  const samples: number[][] = fns.map(() => []);
   for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    for (let k = 0; k < fns.length; k++) {
+      const j = (i + k) % fns.length;
+      const t0 = process.hrtime.bigint();
+      await fns[j]?.();
+      samples[j]?.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
   }
-  samples.sort((a, b) => a - b);
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+  return samples.map((xs) => {
+    xs.sort((a, b) => a - b);
+    return { p50: percentile(xs, 50), p99: percentile(xs, 99) };
+  });
 }
 
 /** Reads a whole HTTP response from a raw socket, returns body-ish byte count and seconds. */
@@ -332,49 +342,68 @@ async function main(): Promise<void> {
 
     // (a) HTTPS, one new tunnel per request.
     const httpsAuthority = `${HOST}:${ports.https}`;
-    const aDirect = await timeEach(counts.tunnelRequests, () => httpsOnce(certs.caPem, ports.https, null));
-    console.log(`\n(a) ${counts.tunnelRequests} HTTPS requests, each on a new TCP connection / new CONNECT tunnel (ms)`);
+    const aAll = await timeInterleaved(counts.tunnelRequests, [
+      () => httpsOnce(certs.caPem, ports.https, null),
+      ...paths.map((p) => async () => httpsOnce(certs.caPem, ports.https, await openTunnel(p.entry, httpsAuthority))),
+    ]);
+    const aDirect = aAll[0] ?? { p50: NaN, p99: NaN };
+    console.log(`\n(a) ${counts.tunnelRequests} HTTPS requests, each on a new TCP connection / new CONNECT tunnel (ms), paths interleaved`);
     console.log(`    ${pad('direct')} p50 ${fmt(aDirect.p50)}  p99 ${fmt(aDirect.p99)}`);
-    for (const p of paths) {
-      const a = await timeEach(counts.tunnelRequests, async () => httpsOnce(certs.caPem, ports.https, await openTunnel(p.entry, httpsAuthority)));
+    paths.forEach((p, i) => {
+      const a = aAll[i + 1] ?? { p50: NaN, p99: NaN };
       const added = a.p50 - aDirect.p50;
       console.log(`    ${pad(p.label)} p50 ${fmt(a.p50)}  p99 ${fmt(a.p99)}  added p50 ${fmt(added)} (target <= 0.5: ${added <= 0.5 ? 'MET' : 'MISSED'})  ratio p50 ${fmt(a.p50 / aDirect.p50)} p99 ${fmt(a.p99 / aDirect.p99)}`);
-    }
+    });
 
     // (b) keep-alive requests through the model route.
     const directAgent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: certs.caPem });
-    const bDirect = await timeEach(counts.modelRequests, () =>
-      keepAliveRequest(directAgent, true, { host: '127.0.0.1', port: ports.provider, servername: HOST, path: '/v1/messages', headers: { host: HOST } }),
-    );
+    const modelAgents = paths.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+    const bAll = await timeInterleaved(counts.modelRequests, [
+      () => keepAliveRequest(directAgent, true, { host: '127.0.0.1', port: ports.provider, servername: HOST, path: '/v1/messages', headers: { host: HOST } }),
+      ...paths.map((p, i) => {
+        const modelTarget: http.RequestOptions = p.entry.kind === 'tcp' ? { host: '127.0.0.1', port: p.entry.port } : { socketPath: p.entry.path };
+        const agent = modelAgents[i] ?? new http.Agent({ keepAlive: true, maxSockets: 1 });
+        return () => keepAliveRequest(agent, false, { ...modelTarget, path: '/model/bench/v1/messages' });
+      }),
+    ]);
     directAgent.destroy();
-    console.log(`\n(b) ${counts.modelRequests} keep-alive POSTs to the model API (ms); direct = HTTPS keep-alive to the provider, cordon = HTTP keep-alive to the model route`);
+    for (const a of modelAgents) a.destroy();
+    const bDirect = bAll[0] ?? { p50: NaN, p99: NaN };
+    console.log(`\n(b) ${counts.modelRequests} keep-alive POSTs to the model API (ms), paths interleaved; direct = HTTPS keep-alive to the provider, cordon = HTTP keep-alive to the model route`);
     console.log(`    ${pad('direct')} p50 ${fmt(bDirect.p50)}  p99 ${fmt(bDirect.p99)}`);
-    for (const p of paths) {
-      const modelAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      const modelTarget: http.RequestOptions = p.entry.kind === 'tcp' ? { host: '127.0.0.1', port: p.entry.port } : { socketPath: p.entry.path };
-      const b = await timeEach(counts.modelRequests, () => keepAliveRequest(modelAgent, false, { ...modelTarget, path: '/model/bench/v1/messages' }));
-      modelAgent.destroy();
+    paths.forEach((p, i) => {
+      const b = bAll[i + 1] ?? { p50: NaN, p99: NaN };
       const added = b.p50 - bDirect.p50;
       console.log(`    ${pad(p.label)} p50 ${fmt(b.p50)}  p99 ${fmt(b.p99)}  added p50 ${fmt(added)} (target <= 0.5: ${added <= 0.5 ? 'MET' : 'MISSED'})  ratio p50 ${fmt(b.p50 / bDirect.p50)} p99 ${fmt(b.p99 / bDirect.p99)}`);
-    }
+    });
 
-    // (c) download throughput through a tunnel; median of three runs each.
+    // (c) download throughput through a tunnel; median of five interleaved rounds.
     const dlAuthority = `${HOST}:${ports.download}`;
     const mbps = (r: { bytes: number; seconds: number }): number => r.bytes / 1024 / 1024 / r.seconds;
-    const median3 = async (run: () => Promise<{ bytes: number; seconds: number }>): Promise<{ rate: number; bytes: number }> => {
-      const rs: { bytes: number; seconds: number }[] = [];
-      for (let i = 0; i < 3; i++) rs.push(await run());
-      const rates = rs.map(mbps).sort((x, y) => x - y);
-      return { rate: rates[1] ?? NaN, bytes: rs[0]?.bytes ?? 0 };
-    };
-    const direct = await median3(() => download(net.connect(ports.download, '127.0.0.1'), dlAuthority));
-    console.log(`\n(c) ${counts.downloadMb} MiB download over plain HTTP, median of 3 (MiB/s)`);
-    console.log(`    ${pad('direct')} ${fmt(direct.rate)}  (${(direct.bytes / 1048576).toFixed(1)} MiB received)`);
-    for (const p of paths) {
-      const c = await median3(async () => download(await openTunnel(p.entry, dlAuthority), dlAuthority));
-      const ratio = c.rate / direct.rate;
-      console.log(`    ${pad(p.label)} ${fmt(c.rate)}  ratio ${fmt(ratio)} (target >= 0.85: ${ratio >= 0.85 ? 'MET' : 'MISSED'})`);
+    const runs: (() => Promise<{ bytes: number; seconds: number }>)[] = [
+      () => download(net.connect(ports.download, '127.0.0.1'), dlAuthority),
+      ...paths.map((p) => async () => download(await openTunnel(p.entry, dlAuthority), dlAuthority)),
+    ];
+    const rates: number[][] = runs.map(() => []);
+    let received = 0;
+    for (let round = 0; round < 5; round++) {
+      for (let k = 0; k < runs.length; k++) {
+        const j = (round + k) % runs.length;
+        const r = await runs[j]?.();
+        if (r) rates[j]?.push(mbps(r));
+        if (r && j === 0) received = r.bytes;
+      }
     }
+    const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? NaN;
+    const directRate = median(rates[0] ?? []);
+    console.log(`\n(c) ${counts.downloadMb} MiB download over plain HTTP, median of 5 interleaved rounds (MiB/s; every round in brackets)`);
+    const each = (xs: number[] | undefined): string => (xs ?? []).map((x) => x.toFixed(0)).join(' ');
+    console.log(`    ${pad('direct')} ${fmt(directRate)}  (${(received / 1048576).toFixed(1)} MiB received) [${each(rates[0])}]`);
+    paths.forEach((p, i) => {
+      const rate = median(rates[i + 1] ?? []);
+      const ratio = rate / directRate;
+      console.log(`    ${pad(p.label)} ${fmt(rate)}  ratio ${fmt(ratio)} (target >= 0.85: ${ratio >= 0.85 ? 'MET' : 'MISSED'}) [${each(rates[i + 1])}]`);
+    });
 
     // (d) RSS holding idle tunnels: the proxy, plus the splice helper when it carries them.
     const mb = (x: number): string => (x / 1024 / 1024).toFixed(1);

@@ -17,7 +17,9 @@ import { join } from 'node:path';
 import { installRoot } from '../paths/install-root.js';
 
 /** Where the helper's C source ships. */
-export const SPLICE_SOURCE_DIR = join(installRoot(), 'core', 'egress', 'splice');
+export function spliceSourceDir(): string {
+  return join(installRoot(), 'core', 'egress', 'splice');
+}
 
 export type SpliceBuild = { readonly ok: true; readonly path: string } | { readonly ok: false; readonly message: string };
 
@@ -26,22 +28,27 @@ export type SpliceBuild = { readonly ok: true; readonly path: string } | { reado
  * `<cacheDir>/splice/<source hash>/` when missing (gcc, ~0.2 s, once per
  * source version). Never throws. Linux only: it needs splice(2) and epoll.
  */
-export function ensureSpliceHelper(cacheDir: string, sourceDir: string = SPLICE_SOURCE_DIR): SpliceBuild {
+export function ensureSpliceHelper(cacheDir: string, sourceDir?: string): SpliceBuild {
   if (process.platform !== 'linux') return { ok: false, message: 'the tunnel splicer needs Linux (splice, epoll)' };
-  let source: Buffer;
+  let dir: string;
+  let src: string;
   try {
-    source = readFileSync(join(sourceDir, 'cordon-splice.c'));
+    src = sourceDir ?? spliceSourceDir();
+    const digest = createHash('sha256')
+      .update(readFileSync(join(src, 'cordon-splice.c')))
+      .update(readFileSync(join(src, 'build.sh')))
+      .digest('hex')
+      .slice(0, 16);
+    dir = join(cacheDir, 'splice', digest);
   } catch {
-    return { ok: false, message: `the tunnel splicer source ${join(sourceDir, 'cordon-splice.c')} is missing` };
+    return { ok: false, message: `the tunnel splicer source (${join(sourceDir ?? 'core/egress/splice', 'cordon-splice.c')}) is missing` };
   }
-  const digest = createHash('sha256').update(source).update(readFileSync(join(sourceDir, 'build.sh'))).digest('hex').slice(0, 16);
-  const dir = join(cacheDir, 'splice', digest);
   const bin = join(dir, 'cordon-splice');
   if (existsSync(bin)) return { ok: true, path: bin };
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const tmp = `${bin}.${process.pid}.tmp`;
-    const r = spawnSync('sh', [join(sourceDir, 'build.sh'), tmp], { encoding: 'utf8' });
+    const r = spawnSync('sh', [join(src, 'build.sh'), tmp], { encoding: 'utf8' });
     if (r.status !== 0) {
       return { ok: false, message: `cannot build the tunnel splicer: ${(r.stderr || r.error?.message || 'build failed').trim()} (scripts/setup.sh installs gcc)` };
     }
