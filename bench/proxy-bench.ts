@@ -6,6 +6,8 @@
  *   node dist/bench/proxy-bench.js --quick   smaller counts for a smoke run
  *   --no-relay   clients go straight to the proxy socket
  *   --no-splice  tunnel bytes relayed in Node only (no cordon-splice, no baseline proxy)
+ *   --splice-now hand every tunnel to cordon-splice as soon as it is established
+ *                (spliceAfterBytes 0), to see the handoff's own cost in (a) and (d)
  *
  * Tunnel bytes are spliced host-side by cordon-splice when it builds; a second
  * proxy relaying them in Node is measured in the same run as the baseline
@@ -62,6 +64,8 @@ interface ProxyInit {
   maxTunnels: number;
   /** Built cordon-splice, or null for the Node data path. */
   spliceHelper: string | null;
+  /** spliceAfterBytes for the proxy; null = the default. */
+  spliceAfterBytes: number | null;
 }
 
 type ChildMessage = { type: 'ready'; ports?: ServerPorts; dataPath?: 'splice' | 'node' } | { type: 'rss'; rss: number; helperRss: number; tunnels: number };
@@ -138,6 +142,7 @@ async function runProxy(init: ProxyInit): Promise<void> {
     audit: new CountingSink(),
     limits: { maxConcurrentTunnels: init.maxTunnels, requestsPerSecond: 1e6, requestBurst: 1e6, maxClientConnections: init.maxTunnels * 2 + 100 },
     spliceHelper: init.spliceHelper,
+    ...(init.spliceAfterBytes === null ? {} : { spliceAfterBytes: init.spliceAfterBytes }),
   });
   await proxy.start();
   process.on('message', (m: unknown) => {
@@ -293,7 +298,8 @@ async function main(): Promise<void> {
     const startProxy = async (socketPath: string, spliceHelper: string | null): Promise<{ child: ChildProcess; dataPath: string }> => {
       const child = fork(self, ['--role', 'proxy'], { stdio: 'inherit', execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] });
       children.push(child);
-      child.send({ role: 'proxy', socketPath, ports, caFile: certs.caFile, maxTunnels: counts.idleTunnels + 100, spliceHelper } satisfies ProxyInit);
+      const spliceAfterBytes = spliceHelper && process.argv.includes('--splice-now') ? 0 : null;
+      child.send({ role: 'proxy', socketPath, ports, caFile: certs.caFile, maxTunnels: counts.idleTunnels + 100, spliceHelper, spliceAfterBytes } satisfies ProxyInit);
       const r = await waitReady(child);
       return { child, dataPath: r.type === 'ready' ? (r.dataPath ?? '?') : '?' };
     };
@@ -302,7 +308,8 @@ async function main(): Promise<void> {
     const proxyChild = main.child;
     const baseSocket = join(dir, 'proxy-node.sock');
     const base = helper.ok ? await startProxy(baseSocket, null) : null;
-    console.log(`tunnel data path: ${main.dataPath}${base ? ` (baseline proxy: ${base.dataPath})` : ''}`);
+    const when = process.argv.includes('--splice-now') ? 'as soon as established' : 'after the default byte threshold';
+    console.log(`tunnel data path: ${main.dataPath}${main.dataPath === 'splice' ? ` (handed over ${when})` : ''}${base ? `; baseline proxy: ${base.dataPath}` : ''}`);
 
     // The relay is the path an agent takes; fall back to the socket if it cannot be built.
     let entry: Entry = { kind: 'unix', path: socketPath };
