@@ -21,7 +21,7 @@ import type { CompiledEgressPolicy, ProviderConfig, Providers } from './egress-p
 import { decideHost, normaliseHost, splitHostPort, type DenyReason } from './host-match.js';
 import { addressesOfInterfaces, checkAddress, formatIp, type AddressCategory, type IpAddress, parseIp } from './ip-address.js';
 import { runFilterChain, type FilterTrace, type ModelRequest, type RequestFilter, type ResponseTransformFactory } from './model-route.js';
-import { stopReading, TunnelSplicer } from './tunnel-splicer.js';
+import { canHandOff, stopReading, TunnelSplicer } from './tunnel-splicer.js';
 import {
   httpProxyFor,
   openTunnelVia,
@@ -761,7 +761,7 @@ export class EgressProxy {
       };
       const splicer = this.splicer;
       const spliceAfter = this.options.spliceAfterBytes ?? DEFAULT_SPLICE_AFTER_BYTES;
-      if (splicer?.available && spliceAfter <= 0) {
+      if (splicer?.available && spliceAfter <= 0 && canHandOff(client) && canHandOff(upstream)) {
         this.spliceTunnel(splicer, client, upstream, [ESTABLISHED, up.head], [head], splicedDone);
         return;
       }
@@ -811,6 +811,7 @@ export class EgressProxy {
         // A side that already ended or closed stays with Node, which handles its close.
         if (closed > 0 || client.destroyed || upstream.destroyed || !splicer.available) return;
         if (readEnded(client) || readEnded(upstream) || client.writableEnded || upstream.writableEnded) return;
+        if (!canHandOff(client) || !canHandOff(upstream)) return;
         client.unpipe(upstream);
         upstream.unpipe(client);
         client.pause();

@@ -73,6 +73,15 @@ function nativeHandle(s: net.Socket): NativeStreamHandle | null {
 }
 
 /**
+ * True when `s` exposes the native handle a handoff needs. Checked before a
+ * tunnel leaves Node's pipes, so a Node release that reshapes these internals
+ * keeps relaying in Node instead of closing tunnels at the handoff.
+ */
+export function canHandOff(s: net.Socket): boolean {
+  return nativeHandle(s) !== null;
+}
+
+/**
  * Makes Node stop reading `s` for good and returns the bytes it had already
  * read and buffered, which the caller must forward before the handoff. After
  * this, unread bytes stay in the kernel for whoever owns the descriptor next:
