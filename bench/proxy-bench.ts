@@ -4,6 +4,14 @@
  *
  *   npm run bench:proxy              full counts
  *   node dist/bench/proxy-bench.js --quick   smaller counts for a smoke run
+ *   --no-relay   clients go straight to the proxy socket
+ *   --no-splice  tunnel bytes relayed in Node only (no cordon-splice, no baseline proxy)
+ *   --splice-now hand every tunnel to cordon-splice as soon as it is established
+ *                (spliceAfterBytes 0), to see the handoff's own cost in (a) and (d)
+ *
+ * Tunnel bytes are spliced host-side by cordon-splice when it builds; a second
+ * proxy relaying them in Node is measured in the same run as the baseline
+ * ("node (base)"), so the two data paths are compared under the same load.
  *
  * Three processes so the proxy does not share an event loop with the load:
  * this one (clients), a servers child (HTTPS target, download server, fake
@@ -18,7 +26,7 @@
  * direct; RSS <= 150 MB in (d). Bounded: the run aborts after 4 minutes.
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -30,6 +38,7 @@ import type { AuditEventInput, AuditSink } from '../core/audit/audit-event.js';
 import { compileEgressPolicy } from '../core/egress/egress-policy.js';
 import { EgressProxy } from '../core/egress/egress-proxy.js';
 import { makeTestCerts } from '../core/egress/test-certs.js';
+import { ensureSpliceHelper } from '../core/egress/tunnel-splicer.js';
 
 const HOST = 'bench.test';
 const self = fileURLToPath(import.meta.url);
@@ -53,9 +62,24 @@ interface ProxyInit {
   ports: ServerPorts;
   caFile: string;
   maxTunnels: number;
+  /** Built cordon-splice, or null for the Node data path. */
+  spliceHelper: string | null;
+  /** spliceAfterBytes for the proxy; null = the default. */
+  spliceAfterBytes: number | null;
 }
 
-type ChildMessage = { type: 'ready'; ports?: ServerPorts } | { type: 'rss'; rss: number; tunnels: number };
+type ChildMessage = { type: 'ready'; ports?: ServerPorts; dataPath?: 'splice' | 'node' } | { type: 'rss'; rss: number; helperRss: number; tunnels: number };
+
+/** Resident set of another process in bytes (Linux /proc), 0 when unknown. */
+function rssOf(pid: number | null): number {
+  if (!pid) return 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
 
 // ---- child roles ----------------------------------------------------------
 
@@ -117,12 +141,14 @@ async function runProxy(init: ProxyInit): Promise<void> {
     providers: { bench: { baseUrl: `https://${HOST}:${init.ports.provider}`, caFile: init.caFile } },
     audit: new CountingSink(),
     limits: { maxConcurrentTunnels: init.maxTunnels, requestsPerSecond: 1e6, requestBurst: 1e6, maxClientConnections: init.maxTunnels * 2 + 100 },
+    spliceHelper: init.spliceHelper,
+    ...(init.spliceAfterBytes === null ? {} : { spliceAfterBytes: init.spliceAfterBytes }),
   });
   await proxy.start();
   process.on('message', (m: unknown) => {
-    if (m === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss, tunnels: proxy.openTunnels } satisfies ChildMessage);
+    if (m === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss, helperRss: rssOf(proxy.spliceHelperPid), tunnels: proxy.openTunnels } satisfies ChildMessage);
   });
-  process.send?.({ type: 'ready' } satisfies ChildMessage);
+  process.send?.({ type: 'ready', dataPath: proxy.tunnelDataPath } satisfies ChildMessage);
 }
 
 // ---- client helpers -------------------------------------------------------
@@ -180,16 +206,26 @@ function percentile(sorted: number[], p: number): number {
   return sorted[i] ?? NaN;
 }
 
-async function timeEach(n: number, fn: () => Promise<void>): Promise<{ p50: number; p99: number }> {
-  for (let i = 0; i < Math.min(50, n); i++) await fn(); // warm-up: JIT, TLS session setup, pools
-  const samples: number[] = [];
+/**
+ * Times `n` calls of each function, interleaved (one call of each per round,
+ * the order rotating), so load from other work on the machine falls on every
+ * path alike instead of on whichever ran during a busy minute.
+ */
+async function timeInterleaved(n: number, fns: readonly (() => Promise<void>)[]): Promise<{ p50: number; p99: number }[]> {
+  for (let i = 0; i < Math.min(50, n); i++) for (const fn of fns) await fn(); // warm-up: JIT, TLS session setup, pools
+  const samples: number[][] = fns.map(() => []);
   for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    for (let k = 0; k < fns.length; k++) {
+      const j = (i + k) % fns.length;
+      const t0 = process.hrtime.bigint();
+      await fns[j]?.();
+      samples[j]?.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
   }
-  samples.sort((a, b) => a - b);
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+  return samples.map((xs) => {
+    xs.sort((a, b) => a - b);
+    return { p50: percentile(xs, 50), p99: percentile(xs, 99) };
+  });
 }
 
 /** Reads a whole HTTP response from a raw socket, returns body-ish byte count and seconds. */
@@ -251,13 +287,29 @@ async function main(): Promise<void> {
     if (ready.type !== 'ready' || !ready.ports) throw new Error('servers did not start');
     const ports = ready.ports;
 
-    const socketPath = join(dir, 'proxy.sock');
+    // Two proxies: the one under test (tunnel bytes spliced by cordon-splice,
+    // unless --no-splice or it cannot be built) and, as the baseline measured
+    // in the same run, one relaying tunnel bytes in Node.
+    const wantSplice = !process.argv.includes('--no-splice');
+    const helper = wantSplice ? ensureSpliceHelper(join(dir, 'cache')) : ({ ok: false, message: '--no-splice' } as const);
+    if (!helper.ok) console.log(`tunnel splicer not used: ${helper.message}`);
     // BENCH_PROXY_PROF=<dir> writes a CPU profile of the proxy process there.
     const profDir = process.env['BENCH_PROXY_PROF'];
-    const proxyChild = fork(self, ['--role', 'proxy'], { stdio: 'inherit', execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] });
-    children.push(proxyChild);
-    proxyChild.send({ role: 'proxy', socketPath, ports, caFile: certs.caFile, maxTunnels: counts.idleTunnels + 100 } satisfies ProxyInit);
-    await waitReady(proxyChild);
+    const startProxy = async (socketPath: string, spliceHelper: string | null): Promise<{ child: ChildProcess; dataPath: string }> => {
+      const child = fork(self, ['--role', 'proxy'], { stdio: 'inherit', execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] });
+      children.push(child);
+      const spliceAfterBytes = spliceHelper && process.argv.includes('--splice-now') ? 0 : null;
+      child.send({ role: 'proxy', socketPath, ports, caFile: certs.caFile, maxTunnels: counts.idleTunnels + 100, spliceHelper, spliceAfterBytes } satisfies ProxyInit);
+      const r = await waitReady(child);
+      return { child, dataPath: r.type === 'ready' ? (r.dataPath ?? '?') : '?' };
+    };
+    const socketPath = join(dir, 'proxy.sock');
+    const main = await startProxy(socketPath, helper.ok ? helper.path : null);
+    const proxyChild = main.child;
+    const baseSocket = join(dir, 'proxy-node.sock');
+    const base = helper.ok ? await startProxy(baseSocket, null) : null;
+    const when = process.argv.includes('--splice-now') ? 'as soon as established' : 'after the default byte threshold';
+    console.log(`tunnel data path: ${main.dataPath}${main.dataPath === 'splice' ? ` (handed over ${when})` : ''}${base ? `; baseline proxy: ${base.dataPath}` : ''}`);
 
     // The relay is the path an agent takes; fall back to the socket if it cannot be built.
     let entry: Entry = { kind: 'unix', path: socketPath };
@@ -289,78 +341,105 @@ async function main(): Promise<void> {
     // Every Cordon figure is measured on each path: through the relay (what an
     // agent uses) and, when the relay is there, straight to the proxy socket, so
     // the relay's share of the cost is visible.
-    const paths: { label: string; entry: Entry }[] = [{ label: entry.kind === 'tcp' ? 'cordon (relay+proxy)' : 'cordon (proxy socket)', entry }];
-    if (entry.kind === 'tcp') paths.push({ label: 'cordon (proxy socket)', entry: { kind: 'unix', path: socketPath } });
-    const pad = (x: string): string => x.padEnd(24);
+    const tag = main.dataPath;
+    const paths: { label: string; entry: Entry }[] = [{ label: entry.kind === 'tcp' ? `cordon relay+proxy ${tag}` : `cordon proxy ${tag}`, entry }];
+    if (entry.kind === 'tcp') paths.push({ label: `cordon proxy ${tag}`, entry: { kind: 'unix', path: socketPath } });
+    if (base) paths.push({ label: 'cordon proxy node (base)', entry: { kind: 'unix', path: baseSocket } });
+    const pad = (x: string): string => x.padEnd(28);
 
     // (a) HTTPS, one new tunnel per request.
     const httpsAuthority = `${HOST}:${ports.https}`;
-    const aDirect = await timeEach(counts.tunnelRequests, () => httpsOnce(certs.caPem, ports.https, null));
-    console.log(`\n(a) ${counts.tunnelRequests} HTTPS requests, each on a new TCP connection / new CONNECT tunnel (ms)`);
+    const aAll = await timeInterleaved(counts.tunnelRequests, [
+      () => httpsOnce(certs.caPem, ports.https, null),
+      ...paths.map((p) => async () => httpsOnce(certs.caPem, ports.https, await openTunnel(p.entry, httpsAuthority))),
+    ]);
+    const aDirect = aAll[0] ?? { p50: NaN, p99: NaN };
+    console.log(`\n(a) ${counts.tunnelRequests} HTTPS requests, each on a new TCP connection / new CONNECT tunnel (ms), paths interleaved`);
     console.log(`    ${pad('direct')} p50 ${fmt(aDirect.p50)}  p99 ${fmt(aDirect.p99)}`);
-    for (const p of paths) {
-      const a = await timeEach(counts.tunnelRequests, async () => httpsOnce(certs.caPem, ports.https, await openTunnel(p.entry, httpsAuthority)));
+    paths.forEach((p, i) => {
+      const a = aAll[i + 1] ?? { p50: NaN, p99: NaN };
       const added = a.p50 - aDirect.p50;
       console.log(`    ${pad(p.label)} p50 ${fmt(a.p50)}  p99 ${fmt(a.p99)}  added p50 ${fmt(added)} (target <= 0.5: ${added <= 0.5 ? 'MET' : 'MISSED'})  ratio p50 ${fmt(a.p50 / aDirect.p50)} p99 ${fmt(a.p99 / aDirect.p99)}`);
-    }
+    });
 
     // (b) keep-alive requests through the model route.
     const directAgent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: certs.caPem });
-    const bDirect = await timeEach(counts.modelRequests, () =>
-      keepAliveRequest(directAgent, true, { host: '127.0.0.1', port: ports.provider, servername: HOST, path: '/v1/messages', headers: { host: HOST } }),
-    );
+    const modelAgents = paths.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+    const bAll = await timeInterleaved(counts.modelRequests, [
+      () => keepAliveRequest(directAgent, true, { host: '127.0.0.1', port: ports.provider, servername: HOST, path: '/v1/messages', headers: { host: HOST } }),
+      ...paths.map((p, i) => {
+        const modelTarget: http.RequestOptions = p.entry.kind === 'tcp' ? { host: '127.0.0.1', port: p.entry.port } : { socketPath: p.entry.path };
+        const agent = modelAgents[i] ?? new http.Agent({ keepAlive: true, maxSockets: 1 });
+        return () => keepAliveRequest(agent, false, { ...modelTarget, path: '/model/bench/v1/messages' });
+      }),
+    ]);
     directAgent.destroy();
-    console.log(`\n(b) ${counts.modelRequests} keep-alive POSTs to the model API (ms); direct = HTTPS keep-alive to the provider, cordon = HTTP keep-alive to the model route`);
+    for (const a of modelAgents) a.destroy();
+    const bDirect = bAll[0] ?? { p50: NaN, p99: NaN };
+    console.log(`\n(b) ${counts.modelRequests} keep-alive POSTs to the model API (ms), paths interleaved; direct = HTTPS keep-alive to the provider, cordon = HTTP keep-alive to the model route`);
     console.log(`    ${pad('direct')} p50 ${fmt(bDirect.p50)}  p99 ${fmt(bDirect.p99)}`);
-    for (const p of paths) {
-      const modelAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      const modelTarget: http.RequestOptions = p.entry.kind === 'tcp' ? { host: '127.0.0.1', port: p.entry.port } : { socketPath: p.entry.path };
-      const b = await timeEach(counts.modelRequests, () => keepAliveRequest(modelAgent, false, { ...modelTarget, path: '/model/bench/v1/messages' }));
-      modelAgent.destroy();
+    paths.forEach((p, i) => {
+      const b = bAll[i + 1] ?? { p50: NaN, p99: NaN };
       const added = b.p50 - bDirect.p50;
       console.log(`    ${pad(p.label)} p50 ${fmt(b.p50)}  p99 ${fmt(b.p99)}  added p50 ${fmt(added)} (target <= 0.5: ${added <= 0.5 ? 'MET' : 'MISSED'})  ratio p50 ${fmt(b.p50 / bDirect.p50)} p99 ${fmt(b.p99 / bDirect.p99)}`);
-    }
+    });
 
-    // (c) download throughput through a tunnel; median of three runs each.
+    // (c) download throughput through a tunnel; median of five interleaved rounds.
     const dlAuthority = `${HOST}:${ports.download}`;
     const mbps = (r: { bytes: number; seconds: number }): number => r.bytes / 1024 / 1024 / r.seconds;
-    const median3 = async (run: () => Promise<{ bytes: number; seconds: number }>): Promise<{ rate: number; bytes: number }> => {
-      const rs: { bytes: number; seconds: number }[] = [];
-      for (let i = 0; i < 3; i++) rs.push(await run());
-      const rates = rs.map(mbps).sort((x, y) => x - y);
-      return { rate: rates[1] ?? NaN, bytes: rs[0]?.bytes ?? 0 };
-    };
-    const direct = await median3(() => download(net.connect(ports.download, '127.0.0.1'), dlAuthority));
-    console.log(`\n(c) ${counts.downloadMb} MiB download over plain HTTP, median of 3 (MiB/s)`);
-    console.log(`    ${pad('direct')} ${fmt(direct.rate)}  (${(direct.bytes / 1048576).toFixed(1)} MiB received)`);
-    for (const p of paths) {
-      const c = await median3(async () => download(await openTunnel(p.entry, dlAuthority), dlAuthority));
-      const ratio = c.rate / direct.rate;
-      console.log(`    ${pad(p.label)} ${fmt(c.rate)}  ratio ${fmt(ratio)} (target >= 0.85: ${ratio >= 0.85 ? 'MET' : 'MISSED'})`);
+    const runs: (() => Promise<{ bytes: number; seconds: number }>)[] = [
+      () => download(net.connect(ports.download, '127.0.0.1'), dlAuthority),
+      ...paths.map((p) => async () => download(await openTunnel(p.entry, dlAuthority), dlAuthority)),
+    ];
+    const rates: number[][] = runs.map(() => []);
+    let received = 0;
+    for (let round = 0; round < 5; round++) {
+      for (let k = 0; k < runs.length; k++) {
+        const j = (round + k) % runs.length;
+        const r = await runs[j]?.();
+        if (r) rates[j]?.push(mbps(r));
+        if (r && j === 0) received = r.bytes;
+      }
     }
+    const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? NaN;
+    const directRate = median(rates[0] ?? []);
+    console.log(`\n(c) ${counts.downloadMb} MiB download over plain HTTP, median of 5 interleaved rounds (MiB/s; every round in brackets)`);
+    const each = (xs: number[] | undefined): string => (xs ?? []).map((x) => x.toFixed(0)).join(' ');
+    console.log(`    ${pad('direct')} ${fmt(directRate)}  (${(received / 1048576).toFixed(1)} MiB received) [${each(rates[0])}]`);
+    paths.forEach((p, i) => {
+      const rate = median(rates[i + 1] ?? []);
+      const ratio = rate / directRate;
+      console.log(`    ${pad(p.label)} ${fmt(rate)}  ratio ${fmt(ratio)} (target >= 0.85: ${ratio >= 0.85 ? 'MET' : 'MISSED'}) [${each(rates[i + 1])}]`);
+    });
 
-    // (d) RSS holding idle tunnels.
-    const askRss = (): Promise<{ rss: number; tunnels: number }> =>
-      new Promise((resolve) => {
-        proxyChild.once('message', (m: unknown) => {
-          const msg = m as ChildMessage;
-          resolve(msg.type === 'rss' ? { rss: msg.rss, tunnels: msg.tunnels } : { rss: NaN, tunnels: 0 });
-        });
-        proxyChild.send('rss');
-      });
-    const before = await askRss();
-    const idle: net.Socket[] = [];
-    for (let i = 0; i < counts.idleTunnels; i += 50) {
-      const batch = await Promise.all(Array.from({ length: Math.min(50, counts.idleTunnels - i) }, () => openTunnel(entry, httpsAuthority)));
-      idle.push(...batch);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-    const held = await askRss();
-    const relayRss = relay?.pid ? spawnSync('sh', ['-c', `grep VmRSS /proc/${relay.pid}/status`], { encoding: 'utf8' }).stdout.trim() : 'n/a';
-    for (const s of idle) s.destroy();
+    // (d) RSS holding idle tunnels: the proxy, plus the splice helper when it carries them.
     const mb = (x: number): string => (x / 1024 / 1024).toFixed(1);
-    console.log(`\n(d) proxy RSS holding ${held.tunnels} idle tunnels`);
-    console.log(`    before ${mb(before.rss)} MiB, holding ${mb(held.rss)} MiB (target <= 150: ${held.rss / 1048576 <= 150 ? 'MET' : 'MISSED'}); relay ${relayRss}`);
+    const holdIdle = async (child: ChildProcess, via: Entry, label: string): Promise<void> => {
+      const askRss = (): Promise<{ rss: number; helperRss: number; tunnels: number }> =>
+        new Promise((resolve) => {
+          child.once('message', (m: unknown) => {
+            const msg = m as ChildMessage;
+            resolve(msg.type === 'rss' ? { rss: msg.rss, helperRss: msg.helperRss, tunnels: msg.tunnels } : { rss: NaN, helperRss: NaN, tunnels: 0 });
+          });
+          child.send('rss');
+        });
+      const before = await askRss();
+      const idle: net.Socket[] = [];
+      for (let i = 0; i < counts.idleTunnels; i += 50) {
+        const batch = await Promise.all(Array.from({ length: Math.min(50, counts.idleTunnels - i) }, () => openTunnel(via, httpsAuthority)));
+        idle.push(...batch);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const held = await askRss();
+      const relayRss = relay?.pid && via.kind === 'tcp' ? `${mb(rssOf(relay.pid))} MiB` : 'n/a';
+      for (const s of idle) s.destroy();
+      const sum = held.rss + held.helperRss;
+      console.log(`    ${pad(label)} ${held.tunnels} idle tunnels: proxy before ${mb(before.rss)} MiB, holding ${mb(held.rss)} MiB; splice helper ${mb(held.helperRss)} MiB; proxy+helper ${mb(sum)} MiB (target <= 150: ${sum / 1048576 <= 150 ? 'MET' : 'MISSED'}); relay ${relayRss}`);
+      await new Promise((r) => setTimeout(r, 300));
+    };
+    console.log(`\n(d) RSS holding ${counts.idleTunnels} idle tunnels`);
+    await holdIdle(proxyChild, entry, paths[0]?.label ?? 'cordon');
+    if (base) await holdIdle(base.child, { kind: 'unix', path: baseSocket }, 'cordon proxy node (base)');
   } finally {
     for (const c of children) c.kill('SIGTERM');
     certs.cleanup();

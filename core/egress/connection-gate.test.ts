@@ -73,3 +73,24 @@ test('the gate never replaces a file that is not a socket, and refuses a path to
   assert.equal(existsSync(file), true);
   await assert.rejects(ConnectionGate.listen(join(dir, 'x'.repeat(120)), { mode: 0o600 }), /at most 103/);
 });
+
+test('a held connection stays half-open: the client may finish sending and still get the answer', async (t) => {
+  const path = join(tempDir(t), 'proxy.sock');
+  const gate = await ConnectionGate.listen(path, { mode: 0o600 });
+  t.after(() => gate.close());
+  const s = net.connect(path, () => s.end('question'));
+  const reply = new Promise<string>((resolve, reject) => {
+    let got = '';
+    s.on('data', (d) => (got += d.toString()));
+    s.once('end', () => resolve(got));
+    s.once('error', reject);
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  gate.open((socket) => {
+    let heard = '';
+    socket.on('data', (d) => (heard += d.toString()));
+    // The client's end arrives first; the answer still goes back on the same socket.
+    socket.once('end', () => setTimeout(() => socket.end(`heard ${heard}, then EOF`), 30));
+  });
+  assert.equal(await reply, 'heard question, then EOF');
+});

@@ -48,7 +48,9 @@ export class ConnectionGate {
     } catch (e) {
       if (!(typeof e === 'object' && e !== null && 'code' in e && e.code === 'ENOENT')) throw e;
     }
-    const server = net.createServer();
+    // Half-open as an HTTP server's own sockets are: a client's half-close must
+    // reach the handler (and a CONNECT tunnel's far end), not end the socket.
+    const server = net.createServer({ allowHalfOpen: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(path, () => {

@@ -22,6 +22,7 @@ import type { CompiledEgressPolicy, ProviderConfig, Providers } from './egress-p
 import { decideHost, normaliseHost, splitHostPort, type DenyReason } from './host-match.js';
 import { addressesOfInterfaces, checkAddress, formatIp, type AddressCategory, type IpAddress, parseIp } from './ip-address.js';
 import { runFilterChain, type FilterTrace, type ModelRequest, type RequestFilter, type ResponseTransformFactory } from './model-route.js';
+import { canHandOff, stopReading, TunnelSplicer } from './tunnel-splicer.js';
 import {
   httpProxyFor,
   openTunnelVia,
@@ -125,6 +126,22 @@ export interface EgressProxyOptions {
   readonly selfAuthorities?: readonly string[];
   /** Milliseconds clock; injectable for rate-limit tests. */
   readonly now?: () => number;
+  /**
+   * Path of a built `cordon-splice` (see `ensureSpliceHelper`). When set, the
+   * bytes of established CONNECT tunnels move host-side by splice(2) in that
+   * helper instead of through Node; null or absent = Node relays them. If the
+   * helper fails, tunnels fall back to Node and `notice` says so once.
+   */
+  readonly spliceHelper?: string | null;
+  /**
+   * Bytes (both directions together) a tunnel carries through Node before it
+   * moves to the splice helper; default {@link DEFAULT_SPLICE_AFTER_BYTES}.
+   * Handing over costs a few cross-process round trips, so short tunnels stay
+   * with Node and only bulk ones move. 0 = hand over as soon as established.
+   */
+  readonly spliceAfterBytes?: number;
+  /** Operational notices (a fallback to the slower path); defaults to one line on stderr. */
+  readonly notice?: (message: string) => void;
 }
 
 /** Where a checked destination is dialled. */
@@ -194,6 +211,17 @@ function denyMessage(reason: DenyReason, target: string, detail: string): string
       return `Cordon's proxy could not handle the request${tail}.`;
   }
 }
+
+/** Tunnel bytes relayed in Node before a tunnel moves to the splice helper; see `spliceAfterBytes`. */
+export const DEFAULT_SPLICE_AFTER_BYTES = 256 * 1024;
+
+/** True once the stream has seen EOF, even if its 'end' event is still pending. */
+function readEnded(s: net.Socket): boolean {
+  const state: unknown = (s as unknown as { _readableState?: unknown })._readableState;
+  return s.readableEnded || (typeof state === 'object' && state !== null && 'ended' in state && state.ended === true);
+}
+
+const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 
 /** Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus proxy credentials. */
 const HOP_BY_HOP = new Set([
@@ -300,6 +328,7 @@ export class EgressProxy {
   private caCache: string[] | null = null;
   private server: http.Server | null = null;
   private gate: ConnectionGate | null = null;
+  private splicer: TunnelSplicer | null = null;
   private activeTunnels = 0;
 
   constructor(private readonly options: EgressProxyOptions) {
@@ -337,6 +366,16 @@ export class EgressProxy {
   /** Number of CONNECT tunnels currently open. */
   get openTunnels(): number {
     return this.activeTunnels;
+  }
+
+  /** Where established tunnel bytes flow now: `splice` (host-side helper) or `node`. */
+  get tunnelDataPath(): 'splice' | 'node' {
+    return this.splicer?.available ? 'splice' : 'node';
+  }
+
+  /** Process id of the splice helper while it runs, else null. */
+  get spliceHelperPid(): number | null {
+    return this.splicer?.pid ?? null;
   }
 
   /**
@@ -395,6 +434,13 @@ export class EgressProxy {
     // checks (what cuts slowloris clients) the way listening would.
     server.emit('listening');
     this.server = server;
+    const helper = this.options.spliceHelper;
+    if (helper) {
+      const notice = this.options.notice ?? ((m: string) => process.stderr.write(`cordon: egress: ${m}\n`));
+      this.splicer = new TunnelSplicer(helper, notice);
+      this.splicer.start();
+    }
+    // Last: from here on connections (and any the gate held) are served.
     this.gate = gate;
     gate.open((socket) => {
       socket.setNoDelay(true);
@@ -410,6 +456,9 @@ export class EgressProxy {
     if (!server) return;
     // Stop listening first: from here on the relay's connections fail (closed).
     const closed = gate?.close() ?? Promise.resolve();
+    // Then the splice helper, so every spliced tunnel is audited before we return.
+    await this.splicer?.stop();
+    this.splicer = null;
     server.close();
     for (const s of this.sockets) s.destroy();
     this.httpAgent.destroy();
@@ -633,7 +682,8 @@ export class EgressProxy {
 
   private dialOne(address: IpAddress, port: number): Promise<{ ok: true; socket: net.Socket; head: Buffer } | { ok: false; why: string }> {
     return new Promise((resolve) => {
-      const socket = net.connect({ host: formatIp(address), port, noDelay: true });
+      // Half-open allowed: a server that finished sending may still be reading the upload.
+      const socket = net.connect({ host: formatIp(address), port, noDelay: true, allowHalfOpen: true });
       const timer = setTimeout(() => {
         socket.destroy();
         resolve({ ok: false, why: 'connect timeout' });
@@ -709,6 +759,16 @@ export class EgressProxy {
       upstream.setNoDelay(true);
       upstream.on('error', () => upstream.destroy());
       const dialled = v.route.kind === 'direct' ? (upstream.remoteAddress ?? null) : null;
+      const splicedDone = (bytesUp: number, bytesDown: number, extra: Record<string, unknown>): void => {
+        release();
+        this.recordClose('connect', v, bytesUp, bytesDown, started, { ...(dialled ? { address: dialled } : {}), ...extra });
+      };
+      const splicer = this.splicer;
+      const spliceAfter = this.options.spliceAfterBytes ?? DEFAULT_SPLICE_AFTER_BYTES;
+      if (splicer?.available && spliceAfter <= 0 && canHandOff(client) && canHandOff(upstream)) {
+        this.spliceTunnel(splicer, client, upstream, [ESTABLISHED, up.head], [head], splicedDone);
+        return;
+      }
       let closed = 0;
       const onClose = (other: net.Socket) => (hadError: boolean): void => {
         if (hadError) {
@@ -722,21 +782,101 @@ export class EgressProxy {
         if (++closed === 2) {
           release();
           // The address actually dialled (a dual-stack host may have fallen back to its second address).
-          this.recordClose('connect', v, upstream.bytesWritten, upstream.bytesRead, started, dialled ? { address: dialled } : {});
+          this.recordClose('connect', v, upstream.bytesWritten, upstream.bytesRead, started, { ...(dialled ? { address: dialled } : {}), dataPath: 'node' });
         }
       };
-      client.once('close', onClose(upstream));
-      upstream.once('close', onClose(client));
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      // The server finished sending: the client gets the same grace as after a close.
+      upstream.once('end', () => {
+        setTimeout(() => {
+          client.destroy();
+          upstream.destroy();
+        }, 10_000).unref();
+      });
+      const onClientClose = onClose(upstream);
+      const onUpstreamClose = onClose(client);
+      client.once('close', onClientClose);
+      upstream.once('close', onUpstreamClose);
+      client.write(ESTABLISHED);
       if (up.head.length > 0) client.write(up.head);
       if (head.length > 0) upstream.write(head);
       client.pipe(upstream);
       upstream.pipe(client);
       upstream.resume();
+      if (!splicer?.available) return;
+      // Node relays the first bytes; a tunnel that turns out to carry bulk data
+      // moves to the splice helper. A short tunnel (a TLS handshake and one
+      // request) then never waits on the handoff's cross-process round trips.
+      let seen = 0;
+      const watch = (c: Buffer): void => {
+        seen += c.length;
+        if (seen < spliceAfter) return;
+        client.removeListener('data', watch);
+        upstream.removeListener('data', watch);
+        // A side that already ended or closed stays with Node, which handles its close.
+        if (closed > 0 || client.destroyed || upstream.destroyed || !splicer.available) return;
+        if (readEnded(client) || readEnded(upstream) || client.writableEnded || upstream.writableEnded) return;
+        if (!canHandOff(client) || !canHandOff(upstream)) return;
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+        client.removeListener('close', onClientClose);
+        upstream.removeListener('close', onUpstreamClose);
+        // Out of the 'data' dispatch before reading the sockets' buffers; nothing
+        // is read from the kernel before a next tick runs.
+        process.nextTick(() => this.spliceTunnel(splicer, client, upstream, [], [], splicedDone));
+      };
+      client.on('data', watch);
+      upstream.on('data', watch);
     } catch {
       release();
       client.destroy();
     }
+  }
+
+  /**
+   * Hands both sockets of a tunnel to the splice helper. What Node still
+   * owes each side (`toClient`/`toUpstream`: the 200 answer, the CONNECT's
+   * `head`, the upstream proxy's extra bytes; then anything in either
+   * socket's read buffer, and writes still queued) is written first,
+   * and the handoff waits until they are flushed: a write still queued in Node
+   * when the descriptor leaves would be lost. `done` runs once, with the bytes
+   * written each way.
+   */
+  private spliceTunnel(splicer: TunnelSplicer, client: net.Socket, upstream: net.Socket, toClient: readonly Buffer[], toUpstream: readonly Buffer[], done: (bytesUp: number, bytesDown: number, extra: Record<string, unknown>) => void): void {
+    const fromClient = stopReading(client);
+    const fromUpstream = stopReading(upstream);
+    const giveUp = (): void => {
+      client.destroy();
+      upstream.destroy();
+      done(upstream.bytesWritten, upstream.bytesRead, { dataPath: 'node' });
+    };
+    if (!fromClient || !fromUpstream) {
+      giveUp();
+      return;
+    }
+    const pending: Promise<void>[] = [];
+    const writeAll = (s: net.Socket, chunks: readonly Buffer[]): void => {
+      for (const c of chunks) if (c.length > 0) s.write(c);
+      // Writes the kernel took at once have already left Node's queue; for the
+      // rest, an empty write's callback runs once everything before it is out.
+      if (s.writableLength > 0) pending.push(new Promise((resolve) => s.write(Buffer.alloc(0), () => resolve())));
+    };
+    writeAll(client, [...toClient, ...fromUpstream]);
+    writeAll(upstream, [...toUpstream, ...fromClient]);
+    const handOff = (): void => {
+      if (client.destroyed || upstream.destroyed || !splicer.available) {
+        giveUp();
+        return;
+      }
+      // Node's share of the counts; the helper reports the rest.
+      const up = upstream.bytesWritten;
+      const down = upstream.bytesRead;
+      splicer.handOff(client, upstream, (end) => done(up + end.up, down + end.down, end.complete ? { dataPath: 'splice' } : { dataPath: 'splice', bytesComplete: false }));
+    };
+    // Usually every write went straight to the kernel: hand over in this tick, adding no latency.
+    if (pending.length === 0) handOff();
+    else void Promise.all(pending).then(handOff);
   }
 
   // ---- plain HTTP and the model route --------------------------------------

@@ -138,7 +138,8 @@ const MAX_PROXY_REPLY = 16 * 1024;
  */
 export function openTunnelVia(proxy: ProxyEndpoint, target: string, timeoutMs: number): Promise<TunnelResult> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: proxy.host, port: proxy.port });
+    // Half-open allowed, as for direct tunnels: one side's EOF must not cut the other direction.
+    const socket = net.connect({ host: proxy.host, port: proxy.port, allowHalfOpen: true });
     let buffered = Buffer.alloc(0);
     let settled = false;
     const finish = (r: TunnelResult): void => {

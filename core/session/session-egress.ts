@@ -120,6 +120,9 @@ export async function prepareSessionEgress(opts: {
   readonly relayPath: string;
   readonly hostEnv?: NodeJS.ProcessEnv;
 }): Promise<Result<PreparedEgress>> {
+  // The socket gets a folder of its own, and the folder is what is mounted: a
+  // mount of the socket file would keep pointing at a stale inode if the
+  // socket were ever recreated, and session.json stays out of the sandbox.
   const socketDir = join(opts.sessionDir, 'egress');
   mkdirSync(socketDir, { mode: 0o755 });
   chmodSync(socketDir, 0o755);
@@ -154,6 +157,7 @@ export async function prepareSessionEgress(opts: {
         HTTPS_PROXY: proxyUrl,
         http_proxy: proxyUrl,
         https_proxy: proxyUrl,
+        // Empty: nothing bypasses the proxy (there is no other route anyway).
         NO_PROXY: '',
         no_proxy: '',
         ANTHROPIC_BASE_URL: `${proxyUrl}/model/anthropic`,
@@ -178,11 +182,30 @@ export async function startSessionEgress(
     /** In order, in place before the first request is served. */
     readonly requestFilters?: readonly RequestFilter[];
     readonly responseTransforms?: readonly ResponseTransformFactory[];
+    /**
+     * Built `cordon-splice` that carries tunnel bytes host-side; null = relay in
+     * Node. Absent: built on demand into CACHEDIR (default: Cordon's cache
+     * folder, where `ensureRelay` builds the relay), falling back to Node, with
+     * one line on stderr, when it cannot be built.
+     */
+    readonly spliceHelper?: string | null;
+    readonly cacheDir?: string;
   },
 ): Promise<Result<SessionEgress>> {
   const { EgressProxy } = await import('../egress/egress-proxy.js');
+  const { ensureSpliceHelper } = await import('../egress/tunnel-splicer.js');
+  let spliceHelper = opts.spliceHelper;
+  if (spliceHelper === undefined) {
+    const cacheDir = opts.cacheDir ?? (await import('../paths/cordon-paths.js')).resolveCordonPaths().cacheDir;
+    const built = ensureSpliceHelper(cacheDir);
+    if (!built.ok) process.stderr.write(`cordon: egress: ${built.message}; CONNECT tunnels relay through Node (slower)\n`);
+    spliceHelper = built.ok ? built.path : null;
+  }
   const proxy = new EgressProxy({
     socketPath: prepared.socketPath,
+    spliceHelper,
+    // The socket sits in a 0755 folder of the 0700 session folder; it is
+    // reachable only through the bind mount, by the sandbox's unprivileged user.
     socketMode: 0o666,
     gate: prepared.gate,
     policy: prepared.policy,
@@ -191,6 +214,8 @@ export async function startSessionEgress(
     sessionId: opts.sessionId,
     upstreamProxy: prepared.upstream,
     selfAuthorities: [`127.0.0.1:${RELAY_PORT}`, `localhost:${RELAY_PORT}`],
+    // A phantom token only means something on the model route; seen going to
+    // any other host it is an exfiltration attempt (issue 4).
     credentialGuard: (url, rawHeaders) => (PHANTOM_IN_TEXT.test(url) || rawHeaders.some((h) => PHANTOM_IN_TEXT.test(h)) ? 'a Cordon phantom token' : null),
   });
   for (const f of opts.requestFilters ?? []) proxy.addRequestFilter(f);

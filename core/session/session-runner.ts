@@ -144,6 +144,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       parts.dlp = dlp;
       const eg = await startSessionEgress(prep.value, {
         sessionId,
+        cacheDir: deps.paths.cacheDir,
         policy: deps.policy,
         audit,
         // Key swap first: DLP sees the request as the vendor will.

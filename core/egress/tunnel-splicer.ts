@@ -1,0 +1,268 @@
+/**
+ * Takes Node out of the data path of established CONNECT tunnels (issue 3,
+ * benchmark (c)): the proxy decides, dials and answers a tunnel, then hands
+ * both sockets to `cordon-splice` (core/egress/splice/), which moves the bytes
+ * socket -> pipe -> socket with splice(2) and reports the byte counts when the
+ * tunnel ends. Node keeps every decision, limit and audit record.
+ *
+ * The handoff rides Node's own IPC channel: `child.send(msg, socket)` passes
+ * the descriptor with SCM_RIGHTS. If the helper cannot be built or dies, the
+ * proxy relays in Node as before (slower, same decisions).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import type net from 'node:net';
+import { join } from 'node:path';
+import { installRoot } from '../paths/install-root.js';
+
+/** Where the helper's C source ships. */
+export function spliceSourceDir(): string {
+  return join(installRoot(), 'core', 'egress', 'splice');
+}
+
+export type SpliceBuild = { readonly ok: true; readonly path: string } | { readonly ok: false; readonly message: string };
+
+/**
+ * Returns the path of a built `cordon-splice`, building it into
+ * `<cacheDir>/splice/<source hash>/` when missing (gcc, ~0.2 s, once per
+ * source version). Never throws. Linux only: it needs splice(2) and epoll.
+ */
+export function ensureSpliceHelper(cacheDir: string, sourceDir?: string): SpliceBuild {
+  if (process.platform !== 'linux') return { ok: false, message: 'the tunnel splicer needs Linux (splice, epoll)' };
+  let dir: string;
+  let src: string;
+  try {
+    src = sourceDir ?? spliceSourceDir();
+    const digest = createHash('sha256')
+      .update(readFileSync(join(src, 'cordon-splice.c')))
+      .update(readFileSync(join(src, 'build.sh')))
+      .digest('hex')
+      .slice(0, 16);
+    dir = join(cacheDir, 'splice', digest);
+  } catch {
+    return { ok: false, message: `the tunnel splicer source (${join(sourceDir ?? 'core/egress/splice', 'cordon-splice.c')}) is missing` };
+  }
+  const bin = join(dir, 'cordon-splice');
+  if (existsSync(bin)) return { ok: true, path: bin };
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const tmp = `${bin}.${process.pid}.tmp`;
+    const r = spawnSync('sh', [join(src, 'build.sh'), tmp], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      return { ok: false, message: `cannot build the tunnel splicer: ${(r.stderr || r.error?.message || 'build failed').trim()} (scripts/setup.sh installs gcc)` };
+    }
+    chmodSync(tmp, 0o700);
+    renameSync(tmp, bin);
+    return { ok: true, path: bin };
+  } catch (e) {
+    return { ok: false, message: `cannot build the tunnel splicer: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+/** Node's native stream handle, reached through the socket's private `_handle`. */
+interface NativeStreamHandle {
+  reading: boolean;
+  readStop(): number;
+}
+
+function nativeHandle(s: net.Socket): NativeStreamHandle | null {
+  const h: unknown = (s as unknown as { _handle?: unknown })._handle;
+  if (typeof h === 'object' && h !== null && 'readStop' in h && typeof h.readStop === 'function' && 'reading' in h) return h as NativeStreamHandle;
+  return null;
+}
+
+/**
+ * True when `s` exposes the native handle a handoff needs. Checked before a
+ * tunnel leaves Node's pipes, so a Node release that reshapes these internals
+ * keeps relaying in Node instead of closing tunnels at the handoff.
+ */
+export function canHandOff(s: net.Socket): boolean {
+  return nativeHandle(s) !== null;
+}
+
+/**
+ * Makes Node stop reading `s` for good and returns the bytes it had already
+ * read and buffered, which the caller must forward before the handoff. After
+ * this, unread bytes stay in the kernel for whoever owns the descriptor next:
+ * a handed-over socket that Node still read from would lose bytes to it.
+ * Null when the socket has no native handle (it is closed).
+ *
+ * `read()` may restart the handle's reading; the stop right after it runs in
+ * the same tick, before libuv can deliver anything.
+ */
+export function stopReading(s: net.Socket): Buffer[] | null {
+  s.pause();
+  const chunks: Buffer[] = [];
+  for (let c: unknown = s.read(); c !== null; c = s.read()) {
+    if (Buffer.isBuffer(c)) chunks.push(c);
+    else if (typeof c === 'string') chunks.push(Buffer.from(c, 'latin1'));
+  }
+  const h = nativeHandle(s);
+  if (!h) return null;
+  h.reading = false;
+  return h.readStop() === 0 ? chunks : null;
+}
+
+/** What the helper reports when a tunnel ends. */
+export interface SplicedTunnelEnd {
+  /** Bytes the helper wrote to the upstream side. */
+  readonly up: number;
+  /** Bytes the helper wrote to the client side. */
+  readonly down: number;
+  /** False when the helper died first: the counts miss what it had moved (they are 0). */
+  readonly complete: boolean;
+}
+
+interface Handoff {
+  readonly client: net.Socket;
+  readonly upstream: net.Socket;
+  readonly onEnd: (end: SplicedTunnelEnd) => void;
+}
+
+/** A line the helper writes when a tunnel ends. */
+function isTunnelReport(m: unknown): m is { tunnel: number; up: number; down: number } {
+  if (typeof m !== 'object' || m === null) return false;
+  const r = m as Record<string, unknown>;
+  return Number.isSafeInteger(r['tunnel']) && Number.isSafeInteger(r['up']) && Number.isSafeInteger(r['down']);
+}
+
+/**
+ * One long-lived `cordon-splice` child per proxy. `available` is false before
+ * `start()`, once the helper exited, and after `stop()`; the proxy then relays
+ * in Node. Every handed-over tunnel's `onEnd` runs exactly once: with the
+ * helper's counts, or with `complete: false` when the helper died or stopped.
+ */
+export class TunnelSplicer {
+  private child: ChildProcess | null = null;
+  private alive = false;
+  private nextId = 1;
+  private readonly tunnels = new Map<number, Handoff>();
+  private closed: Promise<void> = Promise.resolve();
+  private stopping = false;
+
+  /**
+   * @param binary path of a built `cordon-splice`
+   * @param notice told once, in a sentence, when the helper fails and tunnels fall back to Node
+   */
+  constructor(
+    private readonly binary: string,
+    private readonly notice: (message: string) => void,
+  ) {}
+
+  /** True while new tunnels can be handed over. */
+  get available(): boolean {
+    return this.alive;
+  }
+
+  /** Process id of the helper while it runs (for RSS figures). */
+  get pid(): number | null {
+    return this.alive ? (this.child?.pid ?? null) : null;
+  }
+
+  /** Tunnels the helper currently carries (or is being handed). */
+  get carried(): number {
+    return this.tunnels.size;
+  }
+
+  /** Starts the helper. Spawn failures are reported through `notice` and leave `available` false. */
+  start(): void {
+    if (this.child) return;
+    // No inherited environment: the helper needs none, and the host's may hold secrets.
+    const child = spawn(this.binary, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: {}, serialization: 'json' });
+    this.child = child;
+    this.alive = true;
+    let reported = false;
+    const died = (why: string): void => {
+      this.alive = false;
+      if (!reported && !this.stopping) this.notice(`the tunnel splicer ${why}; CONNECT tunnels now relay through Node (slower)`);
+      reported = true;
+    };
+    child.on('error', (e: NodeJS.ErrnoException) => died(`could not run (${e.code ?? e.message})`));
+    child.on('exit', (code, signal) => died(signal ? `was killed (${signal})` : `exited (status ${code ?? '?'})`));
+    child.on('message', (m: unknown) => {
+      if (!isTunnelReport(m)) return;
+      const t = this.tunnels.get(m.tunnel);
+      if (!t) return;
+      this.tunnels.delete(m.tunnel);
+      t.onEnd({ up: m.up, down: m.down, complete: true });
+    });
+    // 'close' comes after the last message from the channel was delivered, so
+    // every report the helper managed to write has been counted by now.
+    this.closed = new Promise((resolve) => {
+      child.once('close', () => {
+        this.alive = false;
+        this.endAll();
+        resolve();
+      });
+    });
+    // The proxy's own server keeps the process alive; the helper must not.
+    child.unref();
+    (child.channel as { unref?: () => void } | null | undefined)?.unref?.();
+  }
+
+  /**
+   * Hands an established tunnel over. The caller has stopped reading both
+   * sockets ({@link stopReading}), forwarded what was buffered, and seen every
+   * write flushed; it must not touch either socket afterwards. `onEnd` runs
+   * once when the tunnel is over.
+   */
+  handOff(client: net.Socket, upstream: net.Socket, onEnd: (end: SplicedTunnelEnd) => void): void {
+    const child = this.child;
+    const id = this.nextId++;
+    this.tunnels.set(id, { client, upstream, onEnd });
+    if (!child || !this.alive) {
+      this.abandon(id);
+      return;
+    }
+    // The native handle, not the net.Socket: for a socket its server accepted,
+    // Node would make the server poll the helper for "its" connections, and
+    // net.Server.close() never completes once the helper is gone. The
+    // descriptor travels the same way (SCM_RIGHTS) either way.
+    const send = (side: 'client' | 'upstream', s: net.Socket): void => {
+      const h = nativeHandle(s);
+      if (!h) {
+        this.abandon(id);
+        return;
+      }
+      child.send({ tunnel: id, side }, h as unknown as net.Socket, {}, (err) => {
+        if (err) this.abandon(id);
+        // The message, descriptor included, is in the kernel now: the helper
+        // holds its own reference, and closing Node's copy only releases this
+        // process's descriptor (a close, not a shutdown; the connection stays).
+        else s.destroy();
+      });
+    };
+    // Node sends one descriptor at a time and waits for the helper's ACK
+    // before the next, so the two sides arrive in this order.
+    send('client', client);
+    send('upstream', upstream);
+  }
+
+  /** Ends one tunnel on this side: closes what Node still holds, reports it incomplete. */
+  private abandon(id: number): void {
+    const t = this.tunnels.get(id);
+    if (!t) return;
+    this.tunnels.delete(id);
+    t.client.destroy();
+    t.upstream.destroy();
+    t.onEnd({ up: 0, down: 0, complete: false });
+  }
+
+  private endAll(): void {
+    for (const id of [...this.tunnels.keys()]) this.abandon(id);
+  }
+
+  /** Kills the helper, which closes every tunnel it carries, and waits for it (at most 2 s). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.stopping = true;
+    this.alive = false;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.closed, new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
+    this.endAll();
+  }
+}
