@@ -10,6 +10,7 @@ import { createServer as createHttpServer, request as httpRequest, type Incoming
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
 import { collect, cordonContainers, eventually, TestEnv } from './test-harness.js';
@@ -61,6 +62,33 @@ describe('egress through the session proxy', () => {
     assert.equal(allow.cordon['address'], '127.0.0.1');
     assert.equal(typeof allow.cordon['bytesDown'], 'number');
     assert.ok(t.auditRecords().some((e) => e.cordon['kind'] === 'egress.deny' && e.cordon['host'] === 'unlisted.test' && e.cordon['reason'] === 'host_not_allowed'));
+  });
+
+  test(`[${profile}] MiB through a CONNECT tunnel arrive intact both ways, carried host-side by the splice helper and audited with their byte counts`, async (tc) => {
+    // Deterministic bytes down; the server answers an upload with its SHA-256.
+    const blob = Buffer.alloc(16 * 1024 * 1024);
+    for (let i = 0; i < blob.length; i += 32) createHash('sha256').update(String(i)).digest().copy(blob, i);
+    const bulk = createHttpServer((req, res) => {
+      if (req.url === '/blob') return void res.end(blob);
+      const h = createHash('sha256');
+      req.on('data', (d: Buffer) => h.update(d));
+      req.on('end', () => res.end(`${h.digest('hex')}\n`));
+    });
+    await new Promise<void>((r) => bulk.listen(0, '127.0.0.1', r));
+    tc.after(() => bulk.close());
+    const bulkPort = (bulk.address() as AddressInfo).port;
+    setPolicy({ egress: { allow: [`bulk.test:${bulkPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'bulk.test': '127.0.0.1' } } });
+    const url = `http://bulk.test:${bulkPort}`;
+    // curl -p: a CONNECT tunnel even for http://, the path every HTTPS request takes.
+    const script = `set -e; curl -sS -p -m 60 ${url}/blob | sha256sum | cut -d' ' -f1; head -c 8388608 /dev/urandom > /tmp/up; sha256sum /tmp/up | cut -d' ' -f1; curl -sS -p -m 60 --data-binary @/tmp/up ${url}/upload`;
+    const r = await t.run(['exec', '--profile', profile, '--', 'sh', '-c', script]);
+    assert.equal(r.code, 0, r.stderr);
+    const [down, upLocal, upRemote] = r.stdout.trim().split('\n');
+    assert.equal(down, createHash('sha256').update(blob).digest('hex'), 'download intact');
+    assert.equal(upRemote, upLocal, 'upload intact');
+    const tunnels = t.auditRecords().filter((e) => e.cordon['host'] === 'bulk.test' && e.cordon['dataPath'] === 'splice');
+    assert.ok(tunnels.some((e) => Number(e.cordon['bytesDown']) >= blob.length), 'the download tunnel was spliced and its bytes counted');
+    assert.ok(tunnels.some((e) => Number(e.cordon['bytesUp']) >= 8 * 1024 * 1024), 'the upload tunnel was spliced and its bytes counted');
   });
   }
 
