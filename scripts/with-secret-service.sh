@@ -21,9 +21,9 @@ if [ "$#" -eq 0 ]; then
   echo "usage: $0 COMMAND [ARG...]" >&2
   exit 2
 fi
-for tool in dbus-run-session gnome-keyring-daemon; do
+for tool in dbus-run-session gnome-keyring-daemon secret-tool timeout; do
   if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "with-secret-service: '$tool' not found; install the Debian packages gnome-keyring, dbus and dbus-x11 (see docs/keys.md)" >&2
+    echo "with-secret-service: '$tool' not found; install the Debian packages gnome-keyring, dbus, dbus-x11 and libsecret-tools (see docs/keys.md)" >&2
     exit 127
   fi
 done
@@ -39,6 +39,25 @@ HOME="$scratch/home" XDG_DATA_HOME="$scratch/data" XDG_RUNTIME_DIR="$scratch/run
   dbus-run-session -- bash -c '
     set -euo pipefail
     # The password only protects this throwaway keyring; it is not a secret.
-    printf %s cordon-test-keyring | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+    # A store/lookup round trip proves the unlocked service answers before the
+    # command starts. Seen once: the daemon aborted on its first request, and
+    # D-Bus activation then started a locked one that no test could use; so a
+    # failed probe replaces the daemon and tries again.
+    probe() {
+      printf %s probe | timeout 5 secret-tool store --label=cordon-probe cordon-probe 1 2>/dev/null &&
+        [ "$(timeout 5 secret-tool lookup cordon-probe 1 2>/dev/null)" = probe ] &&
+        timeout 5 secret-tool clear cordon-probe 1 2>/dev/null
+    }
+    started=""
+    for attempt in 1 2 3; do
+      printf %s cordon-test-keyring | gnome-keyring-daemon --replace --unlock --components=secrets >/dev/null 2>&1 || true
+      if probe; then started=1; break; fi
+      echo "with-secret-service: the Secret Service did not answer (attempt $attempt); starting it again" >&2
+      sleep 0.5
+    done
+    if [ -z "$started" ]; then
+      echo "with-secret-service: no working Secret Service after 3 attempts" >&2
+      exit 1
+    fi
     exec "$@"
   ' with-secret-service "$@"
