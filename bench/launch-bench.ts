@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const RUNS = Math.max(3, Number(process.env['BENCH_RUNS'] ?? 10));
-const BIN = fileURLToPath(new URL('../../bin/cordon.js', import.meta.url));
+// The command users run (bin/cordon: the npm bin on Linux and macOS), not `node bin/cordon.js`.
+const BIN = fileURLToPath(new URL('../../bin/cordon', import.meta.url));
 const IMAGE = 'cordon/agent:1';
 const home = mkdtempSync(join(tmpdir(), 'cordon-bench-'));
 const env = { ...process.env, CORDON_HOME: join(home, 'state'), HOME: home };
@@ -44,6 +45,8 @@ function measure(label: string, cmd: string, args: string[], runs: number): numb
 
 try {
   console.log(`bench:launch — ${RUNS} runs each, image ${IMAGE}`);
+  // Node parses NODE_EXTRA_CA_CERTS while starting; bin/cordon sets it aside (see there).
+  console.log(`NODE_EXTRA_CA_CERTS is ${process.env['NODE_EXTRA_CA_CERTS'] ? `set (${process.env['NODE_EXTRA_CA_CERTS']})` : 'not set'} in this environment`);
   const results: string[] = [];
   for (const [profile, runtime] of [
     ['standard', 'runc'],
@@ -51,14 +54,14 @@ try {
   ] as const) {
     console.log(`profile ${profile} (${runtime}):`);
     const bare = measure(`docker run --rm --network none (${runtime})`, 'docker', ['run', '--rm', '--network', 'none', '--runtime', runtime, IMAGE, 'true'], RUNS);
-    const cordon = measure(`cordon exec --profile ${profile} -- true`, process.execPath, [BIN, 'exec', '--profile', profile, '--', 'true'], RUNS);
+    const cordon = measure(`cordon exec --profile ${profile} -- true`, BIN, ['exec', '--profile', profile, '--', 'true'], RUNS);
     const ratio = cordon / bare;
     results.push(`${profile}: cordon/docker = ${ratio.toFixed(2)}x${runtime === 'runc' ? ` (target <= 1.50x: ${ratio <= 1.5 ? 'met' : 'NOT met'})` : ''}`);
     console.log(`  ratio cordon / bare docker run: ${ratio.toFixed(2)}x`);
   }
   console.log('CLI start-up:');
   const node = measure('node -e 0 (baseline)', process.execPath, ['-e', '0'], RUNS * 2);
-  const version = measure('cordon --version', process.execPath, [BIN, '--version'], RUNS * 2);
+  const version = measure('cordon --version', BIN, ['--version'], RUNS * 2);
   results.push(`cordon --version: ${version.toFixed(1)} ms (target <= 150 ms: ${version <= 150 ? 'met' : 'NOT met'}; bare node start-up ${node.toFixed(1)} ms)`);
   console.log('summary:');
   for (const r of results) console.log(`  ${r}`);

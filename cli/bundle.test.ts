@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import test from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,7 @@ import { UNUSED_DOCKERODE_MODULES } from '../core/sandbox/dockerode-loader.js';
 const bundleDir = fileURLToPath(new URL('../bundle/', import.meta.url));
 const bundleText = (): string =>
   readdirSync(bundleDir)
-    .filter((f) => f.endsWith('.js'))
+    .filter((f) => f.endsWith('.js') || f.endsWith('.cjs'))
     .map((f) => readFileSync(join(bundleDir, f), 'utf8'))
     .join('\n');
 
@@ -26,4 +27,17 @@ test('the CLI bundle keeps only the English zod messages', () => {
   const text = bundleText();
   assert.match(text, /node_modules\/zod\/v4\/locales\/en\.js/);
   assert.doesNotMatch(text, /node_modules\/zod\/v4\/locales\/(de|fr|ja)\.js/);
+});
+
+test('the single-file bundle that bin/cordon.js runs comes with a V8 code cache that fits it', () => {
+  const require = createRequire(import.meta.url);
+  const loader = require('../../bin/cordon-loader.cjs') as { compile(file: string, cachedData?: Buffer): { cachedDataRejected?: boolean } };
+  const file = join(bundleDir, 'cordon.cjs');
+  const cache = readFileSync(`${file}.cache`);
+  assert.ok(cache.length > 100_000, 'the cache holds the compiled top level, not just a header');
+  assert.equal(loader.compile(file, cache).cachedDataRejected, false);
+  // And a cache that does not fit is refused by V8, never trusted: the bundle then compiles from source.
+  const foreign = Buffer.from(cache);
+  foreign.writeUInt32LE((foreign.readUInt32LE(8) ^ 0xffffffff) >>> 0, 8);
+  assert.equal(loader.compile(file, foreign).cachedDataRejected, true);
 });

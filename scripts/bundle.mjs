@@ -7,6 +7,7 @@
 // too, without its unused transports (~15 ms less per launch than resolving
 // its files from node_modules); the keychain's native binding stays external.
 import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
@@ -51,18 +52,40 @@ const zodEnglishOnly = {
   },
 };
 
-await build({
+const common = {
   entryPoints: { main: 'cli/main.ts' },
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
-  outdir: 'dist/bundle',
   external: ['@napi-rs/keyring'],
   plugins: [dockerodeInBundle, zodEnglishOnly],
+  logLevel: 'warning',
+};
+
+// What bin/cordon.js runs: one CommonJS file, loaded with a V8 code cache
+// (bin/cordon-loader.cjs), so no command compiles the CLI from source.
+await build({
+  ...common,
+  entryPoints: { cordon: 'cli/main.ts' },
+  format: 'cjs',
+  outdir: 'dist/bundle',
+  outExtension: { '.js': '.cjs' },
+  // Modules find their own files (install root, dockerode) from import.meta.url.
+  define: { 'import.meta.url': '__cordonModuleUrl' },
+  banner: { js: "const __cordonModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+// Written by a separate Node, as bin/cordon.js will read it: same binary, same flags.
+const cached = spawnSync(process.execPath, ['-e', "require('./bin/cordon-loader.cjs').writeCache(process.argv[1])", resolve('dist/bundle/cordon.cjs')], { stdio: 'inherit' });
+if (cached.status !== 0) throw new Error('bundle: writing the code cache failed');
+
+// The same CLI as ES modules split into lazily loaded chunks: the fallback, and
+// what `import` from dist/bundle gets.
+await build({
+  ...common,
+  splitting: true,
+  format: 'esm',
+  outdir: 'dist/bundle',
   // CommonJS dependencies (commander) call require() for Node built-ins.
   banner: { js: "import { createRequire as __cordonRequire } from 'node:module'; const require = __cordonRequire(import.meta.url);" },
   sourcemap: 'linked',
-  logLevel: 'warning',
 });
