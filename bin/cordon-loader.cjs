@@ -9,12 +9,14 @@ const path = require('node:path');
 const vm = require('node:vm');
 const { createRequire } = require('node:module');
 
-// Byte-identical when the cache is written and when it is used.
+// Byte-identical when the cache is written and when it is used. The bundle is
+// ASCII (esbuild escapes everything else), so latin1 reads it without UTF-8
+// decoding.
 const wrap = (source) => `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
 
 /** The bundle as a V8 script; `cachedDataRejected` says whether CACHEDDATA fitted. */
 function compile(file, cachedData) {
-  return new vm.Script(wrap(fs.readFileSync(file, 'utf8')), {
+  return new vm.Script(wrap(fs.readFileSync(file, 'latin1')), {
     filename: file,
     cachedData,
     // The bundle still has import() for a few Node built-ins.
@@ -40,12 +42,16 @@ function loadBundle(file) {
 }
 
 /**
- * Writes FILE.cache: the bundle is compiled and its top level run (what every
- * command runs first), so the cache holds everything V8 compiled for that.
+ * Writes FILE.cache. The bundle is compiled, its top level run, and then the
+ * CLI with WARMUP (argv after `cordon`), so the cache also holds every function
+ * that command compiled. The caller points the environment (CORDON_HOME,
+ * DOCKER_HOST …) somewhere harmless: the build uses a launch against an
+ * engine that is not there, which runs everything before the container.
  */
-function writeCache(file) {
+async function writeCache(file, warmup) {
   const script = compile(file, undefined);
-  evaluate(script, file);
+  const cli = evaluate(script, file);
+  if (warmup) await cli.runCli(['node', 'cordon', ...warmup]);
   fs.writeFileSync(`${file}.cache`, script.createCachedData());
 }
 

@@ -8,8 +8,9 @@
 // its files from node_modules); the keychain's native binding stays external.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 
 // tsc has just compiled core/: the bundle stubs the same modules as the unbundled loader.
 const { UNUSED_DOCKERODE_MODULES } = await import('../dist/core/sandbox/dockerode-loader.js');
@@ -68,15 +69,41 @@ await build({
   ...common,
   entryPoints: { cordon: 'cli/main.ts' },
   format: 'cjs',
+  // Smaller source to read and hash on every start; ASCII only (esbuild's
+  // default charset), so the loader reads it as one-byte text.
+  minify: true,
+  keepNames: true,
+  charset: 'ascii',
+  legalComments: 'external',
   outdir: 'dist/bundle',
   outExtension: { '.js': '.cjs' },
   // Modules find their own files (install root, dockerode) from import.meta.url.
   define: { 'import.meta.url': '__cordonModuleUrl' },
   banner: { js: "const __cordonModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
-// Written by a separate Node, as bin/cordon.js will read it: same binary, same flags.
-const cached = spawnSync(process.execPath, ['-e', "require('./bin/cordon-loader.cjs').writeCache(process.argv[1])", resolve('dist/bundle/cordon.cjs')], { stdio: 'inherit' });
-if (cached.status !== 0) throw new Error('bundle: writing the code cache failed');
+if (readFileSync('dist/bundle/cordon.cjs').some((byte) => byte > 0x7f)) throw new Error('bundle: dist/bundle/cordon.cjs must be ASCII (bin/cordon-loader.cjs reads it as latin1)');
+
+// Written by a separate Node, as bin/cordon.js will read it: same binary, same
+// flags. The warm-up is `cordon exec -- true` in a throwaway home against an
+// engine socket that does not exist: it compiles everything a launch runs
+// before the container (policy, profile, mounts, egress set-up, the Docker
+// client), then fails with exit 125, as it should.
+const scratch = mkdtempSync(join(tmpdir(), 'cordon-code-cache-'));
+try {
+  const cached = spawnSync(
+    process.execPath,
+    ['-e', "require('./bin/cordon-loader.cjs').writeCache(process.argv[1], ['exec', '--', 'true']).catch((e) => { console.error(e); process.exit(1); })", resolve('dist/bundle/cordon.cjs')],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, HOME: scratch, CORDON_HOME: join(scratch, 'state'), CORDON_POLICY_DIR: join(scratch, 'policy'), DOCKER_HOST: `unix://${join(scratch, 'no-engine.sock')}` },
+    },
+  );
+  if (cached.status !== 0 || !existsSync('dist/bundle/cordon.cjs.cache')) {
+    throw new Error(`bundle: writing the code cache failed: ${cached.stderr}`);
+  }
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
 
 // The same CLI as ES modules split into lazily loaded chunks: the fallback, and
 // what `import` from dist/bundle gets.
