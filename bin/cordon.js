@@ -4,7 +4,7 @@
 // file loaded with a V8 code cache, and an ES-module build split into chunks.
 // The first of these that exists is used.
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // bin/cordon set NODE_EXTRA_CA_CERTS aside so this process skips parsing it;
 // put it back so the processes Cordon starts (a provider's credential command,
@@ -25,7 +25,7 @@ if (existsSync(single)) {
   const { loadBundle } = (await import('./cordon-loader.cjs')).default;
   cli = loadBundle(single);
 } else if (existsSync(chunked) || existsSync(compiled)) {
-  cli = await import(existsSync(chunked) ? new URL('../dist/bundle/main.js', import.meta.url).href : new URL('../dist/cli/main.js', import.meta.url).href);
+  cli = await import(pathToFileURL(existsSync(chunked) ? chunked : compiled).href);
 } else {
   process.stderr.write('cordon: not built yet. Run `npm install && npm run build` in the Cordon checkout.\n');
   process.exit(2);

@@ -9,55 +9,25 @@
  * the descriptor with SCM_RIGHTS. If the helper cannot be built or dies, the
  * proxy relays in Node as before (slower, same decisions).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type net from 'node:net';
 import { join } from 'node:path';
 import { installRoot } from '../paths/install-root.js';
+import { ensureHelperBuilt, type HelperBuild } from './helper-build.js';
 
 /** Where the helper's C source ships. */
 export function spliceSourceDir(): string {
   return join(installRoot(), 'core', 'egress', 'splice');
 }
 
-export type SpliceBuild = { readonly ok: true; readonly path: string } | { readonly ok: false; readonly message: string };
-
 /**
  * Returns the path of a built `cordon-splice`, building it into
- * `<cacheDir>/splice/<source hash>/` when missing (gcc, ~0.2 s, once per
- * source version). Never throws. Linux only: it needs splice(2) and epoll.
+ * `<cacheDir>/splice/` when missing (gcc, ~0.2 s, once per source version).
+ * Never throws. Linux only: it needs splice(2) and epoll.
  */
-export function ensureSpliceHelper(cacheDir: string, sourceDir?: string): SpliceBuild {
+export function ensureSpliceHelper(cacheDir: string, sourceDir: string = spliceSourceDir()): HelperBuild {
   if (process.platform !== 'linux') return { ok: false, message: 'the tunnel splicer needs Linux (splice, epoll)' };
-  let dir: string;
-  let src: string;
-  try {
-    src = sourceDir ?? spliceSourceDir();
-    const digest = createHash('sha256')
-      .update(readFileSync(join(src, 'cordon-splice.c')))
-      .update(readFileSync(join(src, 'build.sh')))
-      .digest('hex')
-      .slice(0, 16);
-    dir = join(cacheDir, 'splice', digest);
-  } catch {
-    return { ok: false, message: `the tunnel splicer source (${join(sourceDir ?? 'core/egress/splice', 'cordon-splice.c')}) is missing` };
-  }
-  const bin = join(dir, 'cordon-splice');
-  if (existsSync(bin)) return { ok: true, path: bin };
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${bin}.${process.pid}.tmp`;
-    const r = spawnSync('sh', [join(src, 'build.sh'), tmp], { encoding: 'utf8' });
-    if (r.status !== 0) {
-      return { ok: false, message: `cannot build the tunnel splicer: ${(r.stderr || r.error?.message || 'build failed').trim()} (scripts/setup.sh installs gcc)` };
-    }
-    chmodSync(tmp, 0o700);
-    renameSync(tmp, bin);
-    return { ok: true, path: bin };
-  } catch (e) {
-    return { ok: false, message: `cannot build the tunnel splicer: ${e instanceof Error ? e.message : String(e)}` };
-  }
+  return ensureHelperBuilt({ name: 'cordon-splice', what: 'tunnel splicer', sourceDir, cacheDir: join(cacheDir, 'splice'), mode: 0o700 });
 }
 
 /** Node's native stream handle, reached through the socket's private `_handle`. */

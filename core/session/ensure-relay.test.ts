@@ -17,18 +17,18 @@ test('the relay is built once per source and build script, and a changed build s
 
   const first = ensureRelay(cache, src);
   assert.ok(first.ok, first.ok ? '' : first.message);
-  const built = statSync(first.value);
+  const built = statSync(first.path);
   assert.ok(built.mode & 0o111, 'the relay is executable');
   const again = ensureRelay(cache, src);
   assert.ok(again.ok);
-  assert.equal(again.value, first.value);
-  assert.equal(statSync(again.value).mtimeMs, built.mtimeMs, 'a cached relay is reused, not rebuilt');
+  assert.equal(again.path, first.path);
+  assert.equal(statSync(again.path).mtimeMs, built.mtimeMs, 'a cached relay is reused, not rebuilt');
 
   appendFileSync(join(src, 'build.sh'), '# a changed flag\n');
   const rebuilt = ensureRelay(cache, src);
   assert.ok(rebuilt.ok);
-  assert.notEqual(rebuilt.value, first.value);
-  assert.ok(existsSync(rebuilt.value));
+  assert.notEqual(rebuilt.path, first.path);
+  assert.ok(existsSync(rebuilt.path));
 });
 
 test('a missing relay source or build script is an error that says to reinstall', (t) => {

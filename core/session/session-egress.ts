@@ -1,11 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { AuditSink } from '../audit/audit-event.js';
 import { ConnectionGate } from '../egress/connection-gate.js';
 import { compileEgressPolicy, type CompiledEgressPolicy } from '../egress/egress-policy.js';
+import { ensureHelperBuilt, type HelperBuild } from '../egress/helper-build.js';
 import type { EgressProxy } from '../egress/egress-proxy.js';
 import type { RequestFilter, ResponseTransformFactory } from '../egress/model-route.js';
 import { PHANTOM_IN_TEXT } from '../keys/phantom.js';
@@ -36,36 +35,11 @@ export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok
 
 /**
  * Returns the path of a built relay, building it into the cache from the
- * shipped source when missing. The cache key hashes the source and the build
- * script, so an updated relay is rebuilt rather than reused.
+ * shipped source when missing (rebuilt when its source or build script changes).
  */
-export function ensureRelay(cacheDir: string, sourceDir: string = join(BUILTIN_PROFILE_DIR, 'relay')): Result<string> {
-  let source: Buffer;
-  try {
-    source = readFileSync(join(sourceDir, 'cordon-relay.c'));
-  } catch {
-    return { ok: false, message: `the relay source ${join(sourceDir, 'cordon-relay.c')} is missing; reinstall Cordon` };
-  }
-  // The build script is part of the key: a changed flag must rebuild too.
-  let script: Buffer;
-  try {
-    script = readFileSync(join(sourceDir, 'build.sh'));
-  } catch {
-    return { ok: false, message: `the relay build script ${join(sourceDir, 'build.sh')} is missing; reinstall Cordon` };
-  }
-  const digest = createHash('sha256').update(source).update(script).digest('hex').slice(0, 16);
-  const dir = join(cacheDir, 'relay', digest);
-  const bin = join(dir, 'cordon-relay');
-  if (existsSync(bin)) return { ok: true, value: bin };
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const tmp = `${bin}.${process.pid}.tmp`;
-  const r = spawnSync('sh', [join(sourceDir, 'build.sh'), tmp], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    return { ok: false, message: `cannot build the in-sandbox relay: ${(r.stderr || r.error?.message || 'build failed').trim()} (scripts/setup.sh installs gcc)` };
-  }
-  chmodSync(tmp, 0o755);
-  renameSync(tmp, bin);
-  return { ok: true, value: bin };
+export function ensureRelay(cacheDir: string, sourceDir: string = join(BUILTIN_PROFILE_DIR, 'relay')): HelperBuild {
+  // World-readable: the sandbox's unprivileged user runs it through a bind mount.
+  return ensureHelperBuilt({ name: 'cordon-relay', what: 'in-sandbox relay', sourceDir, cacheDir: join(cacheDir, 'relay'), mode: 0o755 });
 }
 
 /** How the sandbox is wired to its proxy; the proxy itself starts later (startSessionEgress). */

@@ -369,7 +369,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
       [LABELS.kind]: req.kind,
     },
   };
-  return { ok: true, loaded, plan, spec, sessionId, relayPath: relay.value };
+  return { ok: true, loaded, plan, spec, sessionId, relayPath: relay.path };
 }
 
 /** Live policy: a valid change reaches the running proxy for new connections; an invalid one is refused. */
