@@ -1,5 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { TYPE_NAME_RE } from './detectors.js';
 import { createScanner } from './scanner.js';
 import { BUILTIN_DETECTOR_IDS, type BuiltinDetectorId, type Finding } from './types.js';
 import { POSITIVE_GENERATORS, Rng, embed, hardNegatives } from './synthetic.js';
@@ -186,4 +188,20 @@ void describe('scanner behaviour', () => {
   void it('does not report the vault tokens Cordon itself issued', () => {
     assert.deepEqual(scan('token = cdntk_0123456789abcdef0123456789abcdef'), []);
   });
+});
+
+void it('the type-name check accepts exactly what its earlier, backtracking definition accepted', () => {
+  // The old pattern, safe to run on short strings only: it split a long capital run exponentially many ways.
+  const earlier = /^(?:[A-Z]{1,5}[a-z]{0,12}[0-9]{0,2})+$/;
+  const run = (chars: string, max: number) => fc.array(fc.constantFrom(...chars), { minLength: 1, maxLength: max }).map((a) => a.join(''));
+  const value = fc.array(fc.oneof(run('ABZ', 3), run('amz', 14), run('059', 3), fc.constantFrom('-', '_', '.', '')), { maxLength: 5 }).map((parts) => parts.join(''));
+  fc.assert(
+    fc.property(value, (v) => {
+      assert.equal(TYPE_NAME_RE.test(v), earlier.test(v), JSON.stringify(v));
+    }),
+    { numRuns: 5000 },
+  );
+  for (const v of ['OAuth2Client', 'Uint8Array', 'HTTPServer', 'ArrowToken', 'AbCdefghijklmn', 'A123', 'a', 'ABC', 'Ab12c']) {
+    assert.equal(TYPE_NAME_RE.test(v), earlier.test(v), v);
+  }
 });

@@ -395,7 +395,14 @@ const phantom = prefixed(
 const genericRe = new RegExp(`${ASSIGN}([^\\s"'\\x60\\\\,;<>(){}\\[\\]]{8,200})`, 'dy');
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MEMBER_ACCESS_RE = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/;
-const TYPE_NAME_RE = /^(?:[A-Z]{1,5}[a-z]{0,12}[0-9]{0,2})+$/;
+/**
+ * A CamelCase type name: capital runs, each followed by at most 12 lower-case
+ * letters and then at most 2 digits, or by at most 2 digits alone. Written
+ * so that every string splits into those parts one way only; the earlier
+ * `^(?:[A-Z]{1,5}[a-z]{0,12}[0-9]{0,2})+$` could split a long capital run
+ * exponentially many ways and hung a scan on `accesskey=AIOSF…NTIALmt-`.
+ */
+export const TYPE_NAME_RE = /^[A-Z]+(?:(?:[a-z]{1,12}[0-9]{0,2}|[0-9]{1,2})[A-Z]+)*(?:[a-z]{1,12}[0-9]{0,2}|[0-9]{1,2})?$/;
 const CHAR_CLASSES = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/];
 
 /**
@@ -495,6 +502,12 @@ const email: AnchoredDetector = {
     return { detector: 'email', start, end: at + 1 + domain.length, confidence: 0.95 };
   },
 };
+
+/**
+ * Patterns detectors run on a value they have already matched (not at an
+ * anchor): listed so the ReDoS check proves them safe too.
+ */
+export const VALUE_CHECK_PATTERNS: readonly RegExp[] = [EXAMPLE_DOMAIN_RE, DOC_HOST_RE, UUID_RE, MEMBER_ACCESS_RE, TYPE_NAME_RE];
 
 /** Every anchored built-in detector, in no particular order. */
 export const ANCHORED_DETECTORS: readonly AnchoredDetector[] = [

@@ -9,12 +9,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { check } from 'recheck';
-import { ANCHORED_DETECTORS } from './detectors.js';
+import { ANCHORED_DETECTORS, VALUE_CHECK_PATTERNS } from './detectors.js';
 import { NUMERIC_PATTERNS } from './numeric-detectors.js';
 import { createScanner } from './scanner.js';
 import { checkCustomPattern } from './custom-patterns.js';
 
-const ALL_PATTERNS: readonly RegExp[] = [...ANCHORED_DETECTORS.flatMap((d) => d.patterns), ...NUMERIC_PATTERNS];
+const ALL_PATTERNS: readonly RegExp[] = [...ANCHORED_DETECTORS.flatMap((d) => d.patterns), ...NUMERIC_PATTERNS, ...VALUE_CHECK_PATTERNS];
 
 void describe('ReDoS: recheck proves every built-in pattern safe as the engine runs it', () => {
   void it('has patterns to check', () => assert.ok(ALL_PATTERNS.length > 30));
@@ -71,6 +71,8 @@ const ADVERSARIAL: Readonly<Record<string, string>> = {
   'ipv6 colons': fill('a:'),
   'ipv6 compressions': fill('fd00::'),
   'colon runs': fill(':'),
+  // A long capital run in an assigned value, failing at its end: the type-name check once backtracked exponentially here.
+  'capital runs in assigned values': fill(`accesskey=${'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.repeat(7)}mt- `),
 };
 
 void describe('ReDoS: adversarial 100 KB inputs finish quickly for every detector', () => {
