@@ -34,12 +34,14 @@ after(() => {
 });
 
 
-/** The relay's two data paths: splice through pipes (the default where the
- * kernel allows it) and read/send, which gVisor falls back to. Both are tested
- * here, on the host, so the fallback is not only exercised under runsc. */
+/** The relay's data paths: splice up only (the default, safe under gVisor),
+ * splice both ways (what runc sessions ask for), and read/send, which gVisor
+ * falls back to. All are tested here, on the host, so the fallback is not only
+ * exercised under runsc. */
 const DATA_PATHS = [
-  { name: 'splice', env: {} },
-  { name: 'read/send', env: { CORDON_RELAY_SPLICE: 'off' } },
+  { name: 'splice', env: {}, args: [] },
+  { name: 'splice both ways', env: {}, args: ['--splice', 'both'] },
+  { name: 'read/send', env: { CORDON_RELAY_SPLICE: 'off' }, args: [] },
 ] as const;
 
 function runRelay(
@@ -47,8 +49,9 @@ function runRelay(
   to: string,
   cmd: string[],
   env: Record<string, string> = {},
+  args: readonly string[] = [],
 ): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; stderr: () => string } {
-  const child = spawn(relayBin, ['--listen', `127.0.0.1:${port}`, '--to', to, '--', ...cmd], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(relayBin, ['--listen', `127.0.0.1:${port}`, '--to', to, ...args, '--', ...cmd], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
@@ -84,7 +87,7 @@ function roundTrip(s: net.Socket, payload: Buffer): Promise<Buffer> {
 for (const path of DATA_PATHS) {
   void test(`relays many concurrent connections to the Unix socket, byte for byte (${path.name})`, async () => {
     const port = await freePort();
-    const r = runRelay(port, echoPath, ['sleep', '30'], path.env);
+    const r = runRelay(port, echoPath, ['sleep', '30'], path.env, path.args);
     try {
       await connect(port).then((s) => s.destroy());
       const payloads = Array.from({ length: 40 }, (_, i) => Buffer.alloc(200_000 + i * 997, i + 1));
@@ -100,7 +103,7 @@ for (const path of DATA_PATHS) {
 
   void test(`moves large random streams both ways at once without losing, repeating or reordering a byte (${path.name})`, async () => {
     const port = await freePort();
-    const r = runRelay(port, echoPath, ['sleep', '30'], path.env);
+    const r = runRelay(port, echoPath, ['sleep', '30'], path.env, path.args);
     try {
       // Random data of uneven sizes: a chunk dropped, doubled or swapped between
       // pipe, buffer and socket changes the digest. The echo makes every
@@ -301,4 +304,7 @@ void test('bad arguments exit 2 with usage', () => {
   const res = spawnSync(relayBin, ['--listen', 'nope'], { encoding: 'utf8' });
   assert.equal(res.status, 2);
   assert.match(res.stderr, /usage: cordon-relay/);
+  const splice = spawnSync(relayBin, ['--listen', '127.0.0.1:1', '--to', echoPath, '--splice', 'sideways'], { encoding: 'utf8' });
+  assert.equal(splice.status, 2);
+  assert.match(splice.stderr, /--splice up\|both\|off/);
 });

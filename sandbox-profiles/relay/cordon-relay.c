@@ -1,7 +1,8 @@
 /*
  * cordon-relay: the sandbox side of Cordon's egress channel (issue 3, item 1).
  *
- *   cordon-relay --listen 127.0.0.1:PORT --to /run/cordon/proxy.sock [-- CMD ARGS...]
+ *   cordon-relay --listen 127.0.0.1:PORT --to /run/cordon/proxy.sock
+ *                [--splice up|both|off] [--handoff /run/cordon/handoff.sock] [-- CMD ARGS...]
  *
  * The sandbox has no network interface but loopback. This program listens on
  * a loopback TCP port inside the sandbox's network namespace and relays every
@@ -28,6 +29,21 @@
  * no pipe can be had, the same loop uses read/send through one shared buffer;
  * a direction that once failed to splice never tries again.
  * CORDON_RELAY_SPLICE=off forces read/send both ways (tests use it).
+ *
+ * --splice says which directions may splice: `up` (the default, safe under
+ * every runtime), `both` (the host passes it under runc, where the kernel is
+ * the host's own), `off`.
+ *
+ * Listener handoff (--handoff PATH, runc only): before starting CMD, the relay
+ * sends its listening socket to Cordon over PATH (one byte 'L' carrying the
+ * descriptor, SCM_RIGHTS). If Cordon answers 'A' it accepts the sandbox's
+ * connections itself and the relay stops accepting and closes its copy: from
+ * then on agent connections reach the proxy with no hop through this process,
+ * and if the proxy goes away so does the listener (no network: fail closed).
+ * Any other answer, or none, and the relay goes on relaying. Until the answer
+ * the relay keeps accepting, so no connection waits on the handoff. Under
+ * gVisor the sandbox's sockets are not host sockets and cannot be handed on:
+ * the host never passes --handoff there.
  *
  * Built static (see build.sh) so it runs in images with no libc; every call
  * it makes exists under gVisor, and the optional ones (splice, pipe sizes)
@@ -109,6 +125,7 @@ struct conn {
  * with the low bit saying which of its two sockets (malloc aligns to 16). */
 #define TOKEN_SIGNAL 0
 #define TOKEN_LISTEN 1
+#define TOKEN_HANDOFF 2
 #define SIDE_PROXY 1u
 
 static struct conn *conns[MAX_CONNS];
@@ -117,6 +134,8 @@ static struct conn *graveyard;
 static int sig_pipe[2] = {-1, -1};
 static const char *proxy_path;
 static int ep = -1, lfd = -1;
+/* The connection that carried our listener to the host, while we wait for its answer. */
+static int handoff_fd = -1;
 static int listening; /* the listener is in the epoll set */
 /* Linux copies TCP_NODELAY from the listener to accepted sockets, saving a
  * call per tunnel; checked on the first one, set one by one where not. */
@@ -126,12 +145,13 @@ static struct pipe_pair *pipe_pool[PIPE_POOL_MAX];
 static int npool;
 /* Whether splice is worth trying per direction: cleared for good the first
  * time the kernel refuses that pair of descriptor types.
- * Down (proxy socket -> pipe -> client) starts off, on measurement and on a
- * gVisor defect: on Linux, splicing out of a Unix socket copies the bytes
- * into pipe pages anyway, and relay-bench showed no CPU saved over read/send;
- * under gVisor (runsc, --host-uds=open) splicing out of the host Unix socket
- * handed on wrong bytes after the first 64 or 256 KiB (relay-runtime-check.sh
- * finds it; session tests with curl-sized bodies did not). Up (client
+ * Down (proxy socket -> pipe -> client) is off unless --splice both: under
+ * gVisor (runsc, --host-uds=open) splicing out of the host Unix socket handed
+ * on wrong bytes after the first 64 or 256 KiB (relay-runtime-check.sh finds
+ * it; session tests with curl-sized bodies did not). Under runc it is sound,
+ * and since cordon-splice splices tunnel bytes into the Unix socket (Linux >=
+ * 6.5 then queues pages, not copies) it moves them on without a copy: about
+ * 45% less relay CPU per GiB downloaded in proxy-bench. Up (client
  * -> pipe -> proxy socket) moves pages without copying on Linux (about a third
  * of the CPU of read/send per GiB) and relay-bench checked every byte of it
  * under runsc. */
@@ -143,7 +163,7 @@ static void die(const char *what) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: cordon-relay --listen 127.0.0.1:PORT --to /path/to/proxy.sock [-- CMD ARGS...]\n");
+  fprintf(stderr, "usage: cordon-relay --listen 127.0.0.1:PORT --to /path/to/proxy.sock [--splice up|both|off] [--handoff /path/to/handoff.sock] [-- CMD ARGS...]\n");
   exit(2);
 }
 
@@ -267,7 +287,7 @@ static void update_interest(struct conn *c) {
 }
 
 static void listener_on(int on) {
-  if (on == listening) return;
+  if (on == listening || lfd < 0) return;
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TOKEN_LISTEN};
   if (epoll_ctl(ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, lfd, &ev) == 0) listening = on;
 }
@@ -542,6 +562,64 @@ static void retry_connects(void) {
   }
 }
 
+/* ---- listener handoff ------------------------------------------------------ */
+
+/* Offers the listening socket to the host (see the header). Never fatal: on
+ * any failure the relay simply keeps the listener and relays. */
+static void offer_listener(const char *path) {
+  struct sockaddr_un su;
+  memset(&su, 0, sizeof su);
+  su.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof su.sun_path) return;
+  strncpy(su.sun_path, path, sizeof su.sun_path - 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  /* A Unix socket connects at once or not at all (EAGAIN: backlog full). */
+  if (connect(fd, (struct sockaddr *)&su, sizeof su) < 0) {
+    close(fd);
+    return;
+  }
+  char byte = 'L';
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &lfd, sizeof(int));
+  if (sendmsg(fd, &mh, MSG_NOSIGNAL) != 1) {
+    close(fd);
+    return;
+  }
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = TOKEN_HANDOFF};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    close(fd);
+    return;
+  }
+  handoff_fd = fd;
+}
+
+/* The host answered (or hung up): 'A' means it accepts connections now. */
+static void handoff_answer(void) {
+  char byte = 0;
+  ssize_t n;
+  do n = read(handoff_fd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  close(handoff_fd); /* also leaves the epoll set */
+  handoff_fd = -1;
+  if (n == 1 && byte == 'A') {
+    listener_on(0);
+    close(lfd);
+    lfd = -1;
+  }
+}
+
 static pid_t spawn(char **argv) {
   pid_t pid = fork();
   if (pid < 0) die("fork");
@@ -559,11 +637,13 @@ static pid_t spawn(char **argv) {
 }
 
 int main(int argc, char **argv) {
-  const char *listen_spec = NULL;
+  const char *listen_spec = NULL, *splice_spec = NULL, *handoff_path = NULL;
   char **cmd = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) listen_spec = argv[++i];
     else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) proxy_path = argv[++i];
+    else if (strcmp(argv[i], "--splice") == 0 && i + 1 < argc) splice_spec = argv[++i];
+    else if (strcmp(argv[i], "--handoff") == 0 && i + 1 < argc) handoff_path = argv[++i];
     else if (strcmp(argv[i], "--") == 0) {
       if (i + 1 < argc) cmd = &argv[i + 1];
       break;
@@ -573,6 +653,12 @@ int main(int argc, char **argv) {
   if (strlen(proxy_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
     fprintf(stderr, "cordon-relay: socket path too long\n");
     return 2;
+  }
+  if (splice_spec) {
+    if (strcmp(splice_spec, "up") == 0) splice_up = 1, splice_down = 0;
+    else if (strcmp(splice_spec, "both") == 0) splice_up = splice_down = 1;
+    else if (strcmp(splice_spec, "off") == 0) splice_up = splice_down = 0;
+    else usage();
   }
   const char *mode = getenv("CORDON_RELAY_SPLICE");
   if (mode && strcmp(mode, "off") == 0) splice_up = splice_down = 0;
@@ -609,6 +695,8 @@ int main(int argc, char **argv) {
   lfd = open_listener(listen_spec);
   listener_on(1);
   if (!listening) die("epoll_ctl");
+  /* Before CMD starts, so nothing in the sandbox can offer a listener first. */
+  if (handoff_path) offer_listener(handoff_path);
   pid_t child = cmd ? spawn(cmd) : -1;
 
   struct epoll_event events[256];
@@ -641,7 +729,11 @@ int main(int argc, char **argv) {
         continue;
       }
       if (tok == TOKEN_LISTEN) {
-        accept_all();
+        if (lfd >= 0) accept_all();
+        continue;
+      }
+      if (tok == TOKEN_HANDOFF) {
+        if (handoff_fd >= 0) handoff_answer();
         continue;
       }
       struct conn *c = (struct conn *)(uintptr_t)(tok & ~(uint64_t)SIDE_PROXY);

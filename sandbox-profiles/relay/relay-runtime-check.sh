@@ -30,14 +30,19 @@ while [ ! -S "$work/sock/proxy.sock" ]; do sleep 0.05; done
 chmod 666 "$work/sock/proxy.sock"
 status=0
 for rt in "$@"; do
-  for mode in default off; do
+  # Splicing both ways is what runc sessions ask for (--splice both); gVisor never gets it.
+  modes="default off"
+  [ "$rt" = runc ] && modes="default both off"
+  for mode in $modes; do
+    extra=""
+    [ "$mode" = both ] && extra="--splice both"
     echo "== $rt, CORDON_RELAY_SPLICE=$mode"
     # Background jobs report through files: `wait` alone would hide a failure.
     if ! docker run --rm --runtime="$rt" --network none --cap-drop ALL --security-opt no-new-privileges \
       -e CORDON_RELAY_SPLICE="$mode" \
       -v "$work/cordon-relay:/run/cordon/cordon-relay:ro" -v "$work/relay-bench:/run/cordon/relay-bench:ro" \
       -v "$work/sock:/run/cordon/egress" --entrypoint /run/cordon/cordon-relay "$image" \
-      --listen 127.0.0.1:3128 --to /run/cordon/egress/proxy.sock -- sh -c "
+      --listen 127.0.0.1:3128 --to /run/cordon/egress/proxy.sock $extra -- sh -c "
         b=/run/cordon/relay-bench
         \$b down --tcp 3128 $mib && \$b up --tcp 3128 $mib || exit 1
         (\$b down --tcp 3128 $((mib / 4)) || echo fail >> /tmp/failed) &
