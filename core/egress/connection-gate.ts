@@ -37,8 +37,10 @@ export class ConnectionGate {
   /**
    * Binds PATH (replacing a stale socket left there, never any other kind of
    * file) and starts listening. MODE is applied to the socket file.
+   * `pauseOnConnect`: Node never reads from a connection (for one whose bytes
+   * and descriptors another process must receive, see the listener handoff).
    */
-  static async listen(path: string, opts: { mode: number }): Promise<ConnectionGate> {
+  static async listen(path: string, opts: { mode: number; pauseOnConnect?: boolean }): Promise<ConnectionGate> {
     if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
       throw new Error(`egress proxy: socket path is ${Buffer.byteLength(path)} bytes; Unix sockets allow at most ${MAX_SOCKET_PATH_BYTES}. Use a shorter session folder.`);
     }
@@ -50,7 +52,7 @@ export class ConnectionGate {
     }
     // Half-open as an HTTP server's own sockets are: a client's half-close must
     // reach the handler (and a CONNECT tunnel's far end), not end the socket.
-    const server = net.createServer({ allowHalfOpen: true });
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: opts.pauseOnConnect ?? false });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(path, () => {

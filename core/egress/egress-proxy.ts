@@ -142,6 +142,16 @@ export interface EgressProxyOptions {
   readonly spliceAfterBytes?: number;
   /** Operational notices (a fallback to the slower path); defaults to one line on stderr. */
   readonly notice?: (message: string) => void;
+  /**
+   * The listener handoff socket of a runc session: the in-sandbox relay offers
+   * its listening TCP socket (127.0.0.1:`port`) there, once, before the agent
+   * starts. The proxy has the splice helper receive and check it, then accepts
+   * the sandbox's connections itself, so they skip the relay's hop. The gate
+   * must not read its connections (`pauseOnConnect`). The first connection is
+   * the only one looked at; the gate closes after it. Without the helper, or
+   * when the offer is not a valid listener, the relay keeps relaying.
+   */
+  readonly handoff?: { readonly gate: ConnectionGate; readonly port: number };
 }
 
 /** Where a checked destination is dialled. */
@@ -330,6 +340,9 @@ export class EgressProxy {
   private gate: ConnectionGate | null = null;
   private splicer: TunnelSplicer | null = null;
   private activeTunnels = 0;
+  private handoffGate: ConnectionGate | null = null;
+  /** The relay's listener, once handed over: the sandbox's connections arrive here. */
+  private listener: net.Server | null = null;
 
   constructor(private readonly options: EgressProxyOptions) {
     this.policy = options.policy;
@@ -371,6 +384,23 @@ export class EgressProxy {
   /** Where established tunnel bytes flow now: `splice` (host-side helper) or `node`. */
   get tunnelDataPath(): 'splice' | 'node' {
     return this.splicer?.available ? 'splice' : 'node';
+  }
+
+  /**
+   * How the sandbox's connections reach the proxy: `relay` (through the
+   * in-sandbox relay and the proxy socket) or `listener` (the relay handed its
+   * listening socket over and the proxy accepts them itself).
+   */
+  get clientPath(): 'relay' | 'listener' {
+    return this.listener ? 'listener' : 'relay';
+  }
+
+  /**
+   * True while the proxy serves the sandbox: started, not stopped, and the
+   * handed-over listener (if any) still listening.
+   */
+  get serving(): boolean {
+    return this.server !== null && (this.listener === null || this.listener.listening);
   }
 
   /** Process id of the splice helper while it runs, else null. */
@@ -442,9 +472,66 @@ export class EgressProxy {
     }
     // Last: from here on connections (and any the gate held) are served.
     this.gate = gate;
-    gate.open((socket) => {
+    const serve = (socket: net.Socket): void => {
       socket.setNoDelay(true);
       server.emit('connection', socket);
+    };
+    gate.open(serve);
+    const handoff = this.options.handoff;
+    if (handoff) this.takeListener(handoff.gate, handoff.port, serve);
+  }
+
+  /** See `EgressProxyOptions.handoff`. Never throws; every failure leaves the relay relaying. */
+  private takeListener(gate: ConnectionGate, port: number, serve: (socket: net.Socket) => void): void {
+    this.handoffGate = gate;
+    const splicer = this.splicer;
+    if (!splicer?.available) {
+      void gate.close(); // the relay hears EOF and goes on relaying
+      return;
+    }
+    const notice = this.options.notice ?? ((m: string) => process.stderr.write(`cordon: egress: ${m}\n`));
+    let taken = false;
+    gate.open((conn) => {
+      if (taken) {
+        conn.destroy();
+        return;
+      }
+      taken = true;
+      void gate.close(); // one offer per session, from the relay, before the agent runs
+      conn.on('error', () => conn.destroy());
+      splicer.adoptListener(conn, port, (r) => {
+        const fallBack = (why: string): void => {
+          notice(`the relay's listener was not taken over (${why}); the sandbox's connections keep going through the relay`);
+          conn.destroy();
+        };
+        if (!r.ok) return fallBack(r.reason);
+        if (!this.server) {
+          (r.handle as { close?: () => void }).close?.();
+          return fallBack('the proxy stopped');
+        }
+        const listener = net.createServer({ allowHalfOpen: true }, serve);
+        listener.maxConnections = this.limits.maxClientConnections;
+        let listening = false;
+        listener.on('error', (e) => {
+          // Before listening: the relay still has its listener and goes on.
+          // After: an accept failed (out of descriptors); Node keeps accepting.
+          if (!listening) fallBack(e.message);
+        });
+        try {
+          listener.listen(r.handle, () => {
+            if (!this.server) {
+              listener.close();
+              return fallBack('the proxy stopped');
+            }
+            listening = true;
+            this.listener = listener;
+            // The relay stops accepting and closes its copy once it reads this.
+            conn.end('A');
+          });
+        } catch (e) {
+          fallBack(e instanceof Error ? e.message : String(e));
+        }
+      });
     });
   }
 
@@ -454,6 +541,13 @@ export class EgressProxy {
     this.server = null;
     this.gate = null;
     if (!server) return;
+    // The handed-over listener first: once it is closed the sandbox's
+    // connections are refused (no relay accepts them any more).
+    const listener = this.listener;
+    this.listener = null;
+    const listenerClosed = listener ? new Promise<void>((r) => listener.close(() => r())) : Promise.resolve();
+    void this.handoffGate?.close();
+    this.handoffGate = null;
     // Stop listening first: from here on the relay's connections fail (closed).
     const closed = gate?.close() ?? Promise.resolve();
     // Then the splice helper, so every spliced tunnel is audited before we return.
@@ -464,6 +558,7 @@ export class EgressProxy {
     this.httpAgent.destroy();
     for (const a of this.providerAgents.values()) a.destroy();
     await closed;
+    await listenerClosed;
   }
 
   // ---- plumbing ------------------------------------------------------------
@@ -542,6 +637,8 @@ export class EgressProxy {
         bytesUp,
         bytesDown,
         durationMs: this.now() - started,
+        // How the sandbox's connections reach the proxy (see clientPath).
+        clientPath: this.clientPath,
         ...extra,
       },
     });

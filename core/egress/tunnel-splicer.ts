@@ -90,6 +90,16 @@ interface Handoff {
   readonly onEnd: (end: SplicedTunnelEnd) => void;
 }
 
+/** How a listener handoff ended: the relay's listening socket (a native TCP handle), or why not. */
+export type ListenerHandoff = { readonly ok: true; readonly handle: object } | { readonly ok: false; readonly reason: string };
+
+/** The helper's answer to a listener offer (the handle, when there is one, comes separately). */
+function isListenerAnswer(m: unknown): m is { listener: number; ok: boolean; reason?: unknown } {
+  if (typeof m !== 'object' || m === null) return false;
+  const r = m as Record<string, unknown>;
+  return Number.isSafeInteger(r['listener']) && typeof r['ok'] === 'boolean';
+}
+
 /** A line the helper writes when a tunnel ends. */
 function isTunnelReport(m: unknown): m is { tunnel: number; up: number; down: number } {
   if (typeof m !== 'object' || m === null) return false;
@@ -108,6 +118,7 @@ export class TunnelSplicer {
   private alive = false;
   private nextId = 1;
   private readonly tunnels = new Map<number, Handoff>();
+  private readonly listenerOffers = new Map<number, (r: ListenerHandoff) => void>();
   private closed: Promise<void> = Promise.resolve();
   private stopping = false;
 
@@ -150,7 +161,17 @@ export class TunnelSplicer {
     };
     child.on('error', (e: NodeJS.ErrnoException) => died(`could not run (${e.code ?? e.message})`));
     child.on('exit', (code, signal) => died(signal ? `was killed (${signal})` : `exited (status ${code ?? '?'})`));
-    child.on('message', (m: unknown) => {
+    child.on('message', (m: unknown, handle: unknown) => {
+      if (isListenerAnswer(m)) {
+        const done = this.listenerOffers.get(m.listener);
+        this.listenerOffers.delete(m.listener);
+        if (m.ok && typeof handle === 'object' && handle !== null) done?.({ ok: true, handle });
+        else {
+          if (typeof handle === 'object' && handle !== null) (handle as { close?: () => void }).close?.();
+          done?.({ ok: false, reason: typeof m.reason === 'string' ? m.reason.slice(0, 120) : 'refused' });
+        }
+        return;
+      }
       if (!isTunnelReport(m)) return;
       const t = this.tunnels.get(m.tunnel);
       if (!t) return;
@@ -209,6 +230,29 @@ export class TunnelSplicer {
     send('upstream', upstream);
   }
 
+  /**
+   * Asks the helper to read the relay's listener offer on `conn` (a connection
+   * on the handoff socket that Node has never read from) and check it is a
+   * listening TCP socket on 127.0.0.1:`port`. `done` runs once, with the
+   * listener's native handle or the reason there is none. Node keeps `conn`
+   * open (the answer to the relay goes back on it).
+   */
+  adoptListener(conn: net.Socket, port: number, done: (r: ListenerHandoff) => void): void {
+    const child = this.child;
+    const h = nativeHandle(conn);
+    if (!child || !this.alive || !h) {
+      done({ ok: false, reason: 'the tunnel splicer is not running' });
+      return;
+    }
+    const id = this.nextId++;
+    this.listenerOffers.set(id, done);
+    child.send({ listener: id, port }, h as unknown as net.Socket, {}, (err) => {
+      if (!err) return;
+      this.listenerOffers.delete(id);
+      done({ ok: false, reason: 'could not pass the offer to the tunnel splicer' });
+    });
+  }
+
   /** Ends one tunnel on this side: closes what Node still holds, reports it incomplete. */
   private abandon(id: number): void {
     const t = this.tunnels.get(id);
@@ -221,6 +265,10 @@ export class TunnelSplicer {
 
   private endAll(): void {
     for (const id of [...this.tunnels.keys()]) this.abandon(id);
+    for (const [id, done] of [...this.listenerOffers]) {
+      this.listenerOffers.delete(id);
+      done({ ok: false, reason: 'the tunnel splicer stopped' });
+    }
   }
 
   /** Kills the helper, which closes every tunnel it carries, and waits for it (at most 2 s). */

@@ -21,6 +21,19 @@
  * Out, one line per finished tunnel: {"tunnel":N,"up":BYTES,"down":BYTES},
  * `up` being what was written to the upstream side, `down` to the client.
  *
+ * Listener handoff (runc sessions): Node may also hand over the connection on
+ * which the in-sandbox relay offered its listening TCP socket,
+ *   {"cmd":"NODE_HANDLE","type":"net.Native","msg":{"listener":N,"port":P}}
+ * (Node cannot receive descriptors on an ordinary socket; this program can).
+ * It reads the relay's one byte 'L' and the descriptor riding on it, checks
+ * that the descriptor is a listening TCP socket bound to 127.0.0.1:P, and
+ * passes it to Node the same way Node passes sockets here:
+ *   {"cmd":"NODE_HANDLE","type":"net.Native","msg":{"listener":N,"ok":true}}
+ * or, when anything is off, {"listener":N,"ok":false,"reason":"..."} without
+ * a descriptor. The sandbox wrote that message, so it is read as hostile:
+ * one byte, at most a few descriptors (every one closed unless it is the
+ * single valid listener), nothing else trusted.
+ *
  * Lifetime: exits when the channel closes (the proxy stopped or died), which
  * closes every tunnel. Killing it closes every tunnel too; the proxy notices
  * the exit and falls back to relaying in Node.
@@ -38,6 +51,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +107,14 @@ static size_t fd_head, fd_count;
 static char *out_buf;
 static size_t out_len, out_cap;
 static int out_waiting; /* EPOLLOUT armed on the channel */
+
+/* The relay's offer being read (at most one at a time); its epoll token is
+ * &offer, which no tunnel pointer can equal. */
+static struct {
+  int fd;
+  uint64_t id;
+  int port;
+} offer = {.fd = -1};
 
 static void fatal(const char *what) {
   fprintf(stderr, "cordon-splice: %s: %s\n", what, strerror(errno));
@@ -351,6 +375,129 @@ static void on_side(uint64_t id, int is_client, int fd) {
   if (t->client >= 0 && t->upstream >= 0) activate(t);
 }
 
+/* ---- listener handoff ------------------------------------------------------ */
+
+static void offer_done(void) {
+  if (offer.fd >= 0) {
+    epoll_ctl(ep, EPOLL_CTL_DEL, offer.fd, NULL);
+    close(offer.fd);
+  }
+  offer.fd = -1;
+}
+
+static void refuse_listener(uint64_t id, const char *reason) {
+  char line[256];
+  int n = snprintf(line, sizeof line, "{\"listener\":%" PRIu64 ",\"ok\":false,\"reason\":\"%s\"}\n", id, reason);
+  send_line(line, (size_t)n);
+}
+
+/* Why FD is not the relay's listener (127.0.0.1:PORT, TCP, listening), or NULL. */
+static const char *listener_problem(int fd, int port) {
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) return "not a socket";
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_INET) return "not an IPv4 socket";
+  len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM) return "not a stream socket";
+  len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) < 0 || v != IPPROTO_TCP) return "not TCP";
+  len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || v != 1) return "not listening";
+  struct sockaddr_in sa;
+  len = sizeof sa;
+  memset(&sa, 0, sizeof sa);
+  if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 || sa.sin_family != AF_INET) return "no address";
+  if (sa.sin_addr.s_addr != htonl(INADDR_LOOPBACK) || ntohs(sa.sin_port) != port) return "not bound to the relay's address";
+  return NULL;
+}
+
+/* Passes a checked listener to Node: the line and its descriptor in one sendmsg. */
+static int pass_listener(uint64_t id, int fd) {
+  flush_out();
+  if (out_len > 0) return -1; /* Node is not reading: the descriptor must not ride a later chunk */
+  char line[128];
+  int n = snprintf(line, sizeof line, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{\"listener\":%" PRIu64 ",\"ok\":true}}\n", id);
+  struct iovec iov = {.iov_base = line, .iov_len = (size_t)n};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  ssize_t sent;
+  do sent = sendmsg(ipc_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (sent < 0 && errno == EINTR);
+  if (sent == n) return 0;
+  if (sent > 0) {
+    /* Part went out with the descriptor; the rest follows as plain bytes. */
+    send_line(line + sent, (size_t)(n - sent));
+    return 0;
+  }
+  return -1;
+}
+
+/* Reads the relay's offer once it is there. */
+static void read_offer(void) {
+  char byte = 0;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * 4)];
+    struct cmsghdr align;
+  } ctl;
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  ssize_t n;
+  do n = recvmsg(offer.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  int got = -1, count = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (count++ == 0) got = fd;
+      else close(fd);
+    }
+  }
+  uint64_t id = offer.id;
+  int port = offer.port;
+  offer_done();
+  const char *problem = n != 1 ? "the relay sent no offer" : byte != 'L' ? "not an offer" : (mh.msg_flags & MSG_CTRUNC) || count != 1 ? "not exactly one descriptor" : listener_problem(got, port);
+  if (!problem && pass_listener(id, got) < 0) problem = "could not pass it to the proxy";
+  if (got >= 0) close(got); /* Node holds its own copy now, or none was wanted */
+  if (problem) refuse_listener(id, problem);
+}
+
+static void on_offer(uint64_t id, int port, int fd) {
+  if (fd < 0) {
+    refuse_listener(id, "no connection was handed over");
+    return;
+  }
+  if (offer.fd >= 0) {
+    close(fd);
+    refuse_listener(id, "another offer is being read");
+    return;
+  }
+  set_nonblock(fd);
+  offer.fd = fd;
+  offer.id = id;
+  offer.port = port;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = &offer};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    offer_done();
+    refuse_listener(id, "epoll");
+    return;
+  }
+  read_offer(); /* the byte is most likely here already */
+}
+
 static void on_line(char *line) {
   if (strstr(line, "\"cmd\":\"NODE_HANDLE\"")) {
     int fd = -1;
@@ -362,6 +509,17 @@ static void on_line(char *line) {
     /* Acknowledge first: Node holds the next tunnel's sockets until it reads this. */
     static const char ack[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
     send_line(ack, sizeof ack - 1);
+    long long lid = number_after(line, "\"msg\":{\"listener\":");
+    if (lid >= 0) {
+      long long port = number_after(line, "\"port\":");
+      if (port < 1 || port > 65535) {
+        if (fd >= 0) close(fd);
+        refuse_listener((uint64_t)lid, "bad port");
+        return;
+      }
+      on_offer((uint64_t)lid, (int)port, fd);
+      return;
+    }
     long long id = number_after(line, "\"msg\":{\"tunnel\":");
     const char *side = strstr(line, "\"side\":\"");
     if (id < 0 || !side) {
@@ -447,6 +605,10 @@ int main(void) {
       fatal("epoll_wait");
     }
     for (int i = 0; i < n; i++) {
+      if (events[i].data.ptr == &offer) {
+        if (offer.fd >= 0) read_offer();
+        continue;
+      }
       struct tunnel *t = events[i].data.ptr;
       if (!t) {
         if (events[i].events & EPOLLOUT) flush_out();
