@@ -86,9 +86,14 @@ describe('egress through the session proxy', () => {
     const [down, upLocal, upRemote] = r.stdout.trim().split('\n');
     assert.equal(down, createHash('sha256').update(blob).digest('hex'), 'download intact');
     assert.equal(upRemote, upLocal, 'upload intact');
-    const tunnels = t.auditRecords().filter((e) => e.cordon['host'] === 'bulk.test' && e.cordon['dataPath'] === 'splice');
+    const tunnels = t.auditRecords().filter((e) => e.cordon['host'] === 'bulk.test' && e.cordon['port'] === bulkPort && e.cordon['dataPath'] === 'splice');
     assert.ok(tunnels.some((e) => Number(e.cordon['bytesDown']) >= blob.length), 'the download tunnel was spliced and its bytes counted');
     assert.ok(tunnels.some((e) => Number(e.cordon['bytesUp']) >= 8 * 1024 * 1024), 'the upload tunnel was spliced and its bytes counted');
+    // runc: the relay handed its listener over and curl's connections went
+    // straight to the proxy. gVisor: its sockets cannot leave the sandbox, so
+    // the relay carried them.
+    const expected = profile === 'standard' ? 'listener' : 'relay';
+    assert.deepEqual([...new Set(tunnels.map((e) => e.cordon['clientPath']))], [expected]);
   });
   }
 

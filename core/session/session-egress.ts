@@ -27,6 +27,8 @@ export const RELAY_PORT = 3128;
 /** Where the proxy socket and the relay appear inside the sandbox. */
 export const SANDBOX_SOCKET_DIR = '/run/cordon/egress';
 export const SANDBOX_SOCKET = `${SANDBOX_SOCKET_DIR}/proxy.sock`;
+/** Where a runc sandbox's relay offers its listening socket to the proxy (see EgressProxyOptions.handoff). */
+export const SANDBOX_HANDOFF_SOCKET = `${SANDBOX_SOCKET_DIR}/handoff.sock`;
 export const SANDBOX_RELAY = '/run/cordon/cordon-relay';
 /** Unix socket paths are limited to 108 bytes on Linux (104 on macOS). */
 const MAX_SOCKET_PATH = 100;
@@ -60,6 +62,10 @@ export interface PreparedEgress extends EgressWiring {
   readonly policy: CompiledEgressPolicy;
   readonly upstream: UpstreamProxyConfig | null;
   readonly gate: ConnectionGate;
+  /** runc only: where the relay offers its listener; null under gVisor, whose sockets cannot leave the sandbox. */
+  readonly handoff: ConnectionGate | null;
+  /** Closes both gates (a no-op for a gate the proxy already closed). */
+  close(): Promise<void>;
 }
 
 export interface SessionEgress extends EgressWiring {
@@ -92,6 +98,14 @@ export async function prepareSessionEgress(opts: {
   readonly sessionDir: string;
   readonly policy: EffectivePolicy;
   readonly relayPath: string;
+  /**
+   * The sandbox's runtime. Under runc the relay's sockets are host kernel
+   * sockets: it may splice both ways and hand its listener to the proxy, so
+   * the sandbox's connections skip its hop. Under gVisor (runsc) neither is
+   * possible: splicing out of the host socket corrupts bytes there, and its
+   * sockets live in the sandbox's own network stack. Default: runsc's rules.
+   */
+  readonly runtime?: 'runc' | 'runsc';
   readonly hostEnv?: NodeJS.ProcessEnv;
 }): Promise<Result<PreparedEgress>> {
   // The socket gets a folder of its own, and the folder is what is mounted: a
@@ -101,18 +115,31 @@ export async function prepareSessionEgress(opts: {
   mkdirSync(socketDir, { mode: 0o755 });
   chmodSync(socketDir, 0o755);
   const socketPath = join(socketDir, 'proxy.sock');
-  if (socketPath.length > MAX_SOCKET_PATH) {
-    return { ok: false, message: `the session folder path is too long for a Unix socket (${socketPath.length} > ${MAX_SOCKET_PATH} bytes); set CORDON_HOME to a shorter path` };
+  const handoffPath = join(socketDir, 'handoff.sock');
+  if (handoffPath.length > MAX_SOCKET_PATH) {
+    return { ok: false, message: `the session folder path is too long for a Unix socket (${handoffPath.length} > ${MAX_SOCKET_PATH} bytes); set CORDON_HOME to a shorter path` };
   }
   const compiled = compileEgressPolicy(opts.policy.egress);
   if (!compiled.ok) return { ok: false, message: `egress policy is invalid: ${compiled.errors.join('; ')}` };
   const upstream = upstreamProxyFromEnv(opts.hostEnv ?? process.env);
   if (!upstream.ok) return { ok: false, message: `host proxy settings are invalid: ${upstream.error}` };
+  const runc = opts.runtime === 'runc';
   let gate: ConnectionGate;
+  let handoff: ConnectionGate | null = null;
   try {
     gate = await ConnectionGate.listen(socketPath, { mode: 0o666 });
   } catch (err) {
     return { ok: false, message: `egress proxy could not start: ${(err as Error).message}` };
+  }
+  if (runc) {
+    // Never read by Node: the relay's descriptor rides on the one byte it sends.
+    // Bound before the sandbox starts, so the relay's offer (made before the
+    // agent runs) always finds it.
+    try {
+      handoff = await ConnectionGate.listen(handoffPath, { mode: 0o666, pauseOnConnect: true });
+    } catch {
+      handoff = null; // the relay then relays, as under gVisor
+    }
   }
   const proxyUrl = `http://127.0.0.1:${RELAY_PORT}`;
   return {
@@ -122,6 +149,11 @@ export async function prepareSessionEgress(opts: {
       policy: compiled.policy,
       upstream: upstream.config,
       gate,
+      handoff,
+      close: async () => {
+        await gate.close();
+        await handoff?.close();
+      },
       mounts: [
         { hostPath: socketDir, containerPath: SANDBOX_SOCKET_DIR, readOnly: true, kind: 'cordon' },
         { hostPath: opts.relayPath, containerPath: SANDBOX_RELAY, readOnly: true, kind: 'cordon' },
@@ -136,7 +168,7 @@ export async function prepareSessionEgress(opts: {
         no_proxy: '',
         ANTHROPIC_BASE_URL: `${proxyUrl}/model/anthropic`,
       },
-      entrypoint: [SANDBOX_RELAY, '--listen', `127.0.0.1:${RELAY_PORT}`, '--to', SANDBOX_SOCKET, '--'],
+      entrypoint: [SANDBOX_RELAY, '--listen', `127.0.0.1:${RELAY_PORT}`, '--to', SANDBOX_SOCKET, ...(runc ? ['--splice', 'both'] : []), ...(handoff ? ['--handoff', SANDBOX_HANDOFF_SOCKET] : []), '--'],
     },
   };
 }
@@ -182,6 +214,7 @@ export async function startSessionEgress(
     // reachable only through the bind mount, by the sandbox's unprivileged user.
     socketMode: 0o666,
     gate: prepared.gate,
+    ...(prepared.handoff ? { handoff: { gate: prepared.handoff, port: RELAY_PORT } } : {}),
     policy: prepared.policy,
     providers: opts.policy.providers,
     audit: opts.audit,
@@ -197,7 +230,7 @@ export async function startSessionEgress(
   try {
     await proxy.start();
   } catch (err) {
-    await prepared.gate.close();
+    await prepared.close();
     return { ok: false, message: `egress proxy could not start: ${(err as Error).message}` };
   }
   return {
@@ -207,7 +240,9 @@ export async function startSessionEgress(
       mounts: prepared.mounts,
       env: prepared.env,
       entrypoint: prepared.entrypoint,
-      isServing: () => socketAnswers(prepared.socketPath),
+      // The socket must answer even after the relay handed its listener over:
+      // a session whose proxy socket vanished is broken and is ended.
+      isServing: async () => proxy.serving && (await socketAnswers(prepared.socketPath)),
       stop: () => proxy.stop(),
     },
   };

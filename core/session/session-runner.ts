@@ -123,7 +123,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   let stopWatching: (() => void) | null = null;
   let watchdog: NodeJS.Timeout | null = null;
   try {
-    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy: deps.policy, relayPath: prepared.relayPath });
+    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy: deps.policy, relayPath: prepared.relayPath, runtime: loaded.profile.runtime });
     if (!prep.ok) return fail(audit, sessionId, { code: 'egress', message: prep.message });
     wiring = prep.value;
     keys = setupSessionKeys({ sessionId, profile: loaded.profile, policy: deps.policy, audit, keyStore: deps.keyStore });
@@ -252,7 +252,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     if (containerId !== null) await engine.remove(containerId).catch(() => undefined);
     await parts.egress?.stop().catch(() => undefined);
     // The socket was bound before the sandbox started; it closes even if the proxy never took it over.
-    await wiring?.gate.close().catch(() => undefined);
+    await wiring?.close().catch(() => undefined);
     const cleaned = removePlaceholders(created);
     created = [];
     if (cleaned.kept.length > 0) {
