@@ -16,12 +16,22 @@
  * Three processes so the proxy does not share an event loop with the load:
  * this one (clients), a servers child (HTTPS target, download server, fake
  * model provider) and a proxy child (EgressProxy on a Unix socket). When gcc
- * is available the clients go through the in-sandbox relay (loopback TCP ->
- * Unix socket), the path an agent really takes; otherwise straight to the socket.
+ * is available the clients also go the ways an agent's connections really
+ * take, through the in-sandbox relay's loopback port, on two relays run as a
+ * session runs them:
+ *   runc:   `--splice both --handoff`: the relay hands its listening socket to
+ *           the proxy, which then accepts the clients' connections itself;
+ *   gVisor: `--splice up`, no handoff: every connection goes through the
+ *           relay's hop to the proxy socket.
+ * (Both relays run on the host here; the runtime only decides which of these
+ * a session uses.) The proxy socket alone and a Node-only baseline proxy are
+ * measured in the same run.
  *
  * Figures: (a) p50/p99 of HTTPS requests each on a new CONNECT tunnel, (b)
  * p50/p99 of keep-alive requests through the model route, (c) throughput of a
- * download through a tunnel, (d) proxy RSS holding idle tunnels.
+ * download through a tunnel, (d) proxy RSS holding idle tunnels. In (c) the
+ * ratio is the median of per-round ratios, each against the direct download of
+ * the same round, so drift in the machine's speed between rounds cancels.
  * Targets: added p50 <= 0.5 ms in (a) and (b); tunnel throughput >= 85% of
  * direct; RSS <= 150 MB in (d). Bounded: the run aborts after 4 minutes.
  */
@@ -35,6 +45,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { AuditEventInput, AuditSink } from '../core/audit/audit-event.js';
+import { ConnectionGate } from '../core/egress/connection-gate.js';
 import { compileEgressPolicy } from '../core/egress/egress-policy.js';
 import { EgressProxy } from '../core/egress/egress-proxy.js';
 import { makeTestCerts } from '../core/egress/test-certs.js';
@@ -66,9 +77,11 @@ interface ProxyInit {
   spliceHelper: string | null;
   /** spliceAfterBytes for the proxy; null = the default. */
   spliceAfterBytes: number | null;
+  /** Handoff socket for the runc-style relay, and the port its listener must be on; null = none. */
+  handoff: { path: string; port: number } | null;
 }
 
-type ChildMessage = { type: 'ready'; ports?: ServerPorts; dataPath?: 'splice' | 'node' } | { type: 'rss'; rss: number; helperRss: number; tunnels: number };
+type ChildMessage = { type: 'ready'; ports?: ServerPorts; dataPath?: 'splice' | 'node' } | { type: 'rss'; rss: number; helperRss: number; tunnels: number; clientPath: string };
 
 /** Resident set of another process in bytes (Linux /proc), 0 when unknown. */
 function rssOf(pid: number | null): number {
@@ -143,10 +156,11 @@ async function runProxy(init: ProxyInit): Promise<void> {
     limits: { maxConcurrentTunnels: init.maxTunnels, requestsPerSecond: 1e6, requestBurst: 1e6, maxClientConnections: init.maxTunnels * 2 + 100 },
     spliceHelper: init.spliceHelper,
     ...(init.spliceAfterBytes === null ? {} : { spliceAfterBytes: init.spliceAfterBytes }),
+    ...(init.handoff ? { handoff: { gate: await ConnectionGate.listen(init.handoff.path, { mode: 0o600, pauseOnConnect: true }), port: init.handoff.port } } : {}),
   });
   await proxy.start();
   process.on('message', (m: unknown) => {
-    if (m === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss, helperRss: rssOf(proxy.spliceHelperPid), tunnels: proxy.openTunnels } satisfies ChildMessage);
+    if (m === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss, helperRss: rssOf(proxy.spliceHelperPid), tunnels: proxy.openTunnels, clientPath: proxy.clientPath } satisfies ChildMessage);
   });
   process.send?.({ type: 'ready', dataPath: proxy.tunnelDataPath } satisfies ChildMessage);
 }
@@ -295,55 +309,79 @@ async function main(): Promise<void> {
     if (!helper.ok) console.log(`tunnel splicer not used: ${helper.message}`);
     // BENCH_PROXY_PROF=<dir> writes a CPU profile of the proxy process there.
     const profDir = process.env['BENCH_PROXY_PROF'];
-    const startProxy = async (socketPath: string, spliceHelper: string | null): Promise<{ child: ChildProcess; dataPath: string }> => {
+    const startProxy = async (socketPath: string, spliceHelper: string | null, handoff: ProxyInit['handoff'] = null): Promise<{ child: ChildProcess; dataPath: string }> => {
       const child = fork(self, ['--role', 'proxy'], { stdio: 'inherit', execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] });
       children.push(child);
       const spliceAfterBytes = spliceHelper && process.argv.includes('--splice-now') ? 0 : null;
-      child.send({ role: 'proxy', socketPath, ports, caFile: certs.caFile, maxTunnels: counts.idleTunnels + 100, spliceHelper, spliceAfterBytes } satisfies ProxyInit);
+      child.send({ role: 'proxy', socketPath, ports, caFile: certs.caFile, maxTunnels: counts.idleTunnels + 100, spliceHelper, spliceAfterBytes, handoff } satisfies ProxyInit);
       const r = await waitReady(child);
       return { child, dataPath: r.type === 'ready' ? (r.dataPath ?? '?') : '?' };
     };
     const socketPath = join(dir, 'proxy.sock');
-    const main = await startProxy(socketPath, helper.ok ? helper.path : null);
+    const handoffPath = join(dir, 'handoff.sock');
+    const freeLoopbackPort = async (): Promise<number> => {
+      const probe = net.createServer();
+      await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+      const port = (probe.address() as net.AddressInfo).port;
+      await new Promise<void>((r) => probe.close(() => r()));
+      return port;
+    };
+    const runcPort = await freeLoopbackPort();
+    const main = await startProxy(socketPath, helper.ok ? helper.path : null, helper.ok ? { path: handoffPath, port: runcPort } : null);
     const proxyChild = main.child;
     const baseSocket = join(dir, 'proxy-node.sock');
     const base = helper.ok ? await startProxy(baseSocket, null) : null;
     const when = process.argv.includes('--splice-now') ? 'as soon as established' : 'after the default byte threshold';
     console.log(`tunnel data path: ${main.dataPath}${main.dataPath === 'splice' ? ` (handed over ${when})` : ''}${base ? `; baseline proxy: ${base.dataPath}` : ''}`);
 
-    // The relay is the path an agent takes; fall back to the socket if it cannot be built.
-    let entry: Entry = { kind: 'unix', path: socketPath };
-    let relay: ChildProcess | null = null;
+    // The relays are the paths an agent takes; without gcc, only the socket is measured.
+    const relays: ChildProcess[] = [];
+    const paths: { label: string; entry: Entry }[] = [];
+    const tag = main.dataPath;
     const relayBin = join(dir, 'cordon-relay');
     const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
     const build = spawnSync('sh', [join(repoRoot, 'sandbox-profiles/relay/build.sh'), relayBin], { encoding: 'utf8' });
-    if (build.status === 0 && !process.argv.includes('--no-relay')) {
-      const probe = net.createServer();
-      await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-      const relayPort = (probe.address() as net.AddressInfo).port;
-      await new Promise<void>((r) => probe.close(() => r()));
-      relay = spawn(relayBin, ['--listen', `127.0.0.1:${relayPort}`, '--to', socketPath], { stdio: 'inherit' });
-      children.push(relay);
-      entry = { kind: 'tcp', port: relayPort };
+    const waitListening = async (port: number): Promise<void> => {
       for (let i = 0; i < 100; i++) {
         const ok = await new Promise<boolean>((r) => {
-          const s = net.connect(relayPort, '127.0.0.1', () => (s.destroy(), r(true)));
+          const s = net.connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
           s.once('error', () => r(false));
         });
-        if (ok) break;
+        if (ok) return;
         await new Promise((r) => setTimeout(r, 20));
       }
-      console.log(`path through Cordon: client -> cordon-relay 127.0.0.1:${relayPort} -> ${socketPath} -> EgressProxy -> server`);
+      throw new Error(`relay never listened on ${port}`);
+    };
+    const askProxy = (child: ChildProcess): Promise<{ rss: number; helperRss: number; tunnels: number; clientPath: string }> =>
+      new Promise((resolve) => {
+        child.once('message', (m: unknown) => {
+          const msg = m as ChildMessage;
+          resolve(msg.type === 'rss' ? msg : { rss: NaN, helperRss: NaN, tunnels: 0, clientPath: '?' });
+        });
+        child.send('rss');
+      });
+    if (build.status === 0 && !process.argv.includes('--no-relay')) {
+      const startRelay = async (port: number, args: string[]): Promise<void> => {
+        const relay = spawn(relayBin, ['--listen', `127.0.0.1:${port}`, '--to', socketPath, ...args], { stdio: 'inherit' });
+        children.push(relay);
+        relays.push(relay);
+        await waitListening(port);
+      };
+      if (helper.ok) {
+        await startRelay(runcPort, ['--splice', 'both', '--handoff', handoffPath]);
+        for (let i = 0; i < 200 && (await askProxy(proxyChild)).clientPath !== 'listener'; i++) await new Promise((r) => setTimeout(r, 10));
+        const handed = (await askProxy(proxyChild)).clientPath === 'listener';
+        paths.push({ label: `runc: listener handed over`, entry: { kind: 'tcp', port: runcPort } });
+        console.log(`path as under runc:   client -> 127.0.0.1:${runcPort} -> EgressProxy -> server (relay's listener ${handed ? 'handed over to the proxy' : 'NOT handed over: the relay carries it'})`);
+      }
+      const gvisorPort = await freeLoopbackPort();
+      await startRelay(gvisorPort, ['--splice', 'up']);
+      paths.push({ label: `gVisor: relay hop`, entry: { kind: 'tcp', port: gvisorPort } });
+      console.log(`path as under gVisor: client -> cordon-relay 127.0.0.1:${gvisorPort} -> ${socketPath} -> EgressProxy -> server`);
     } else {
-      console.log(`path through Cordon: client -> ${socketPath} -> EgressProxy -> server (relay not built: ${build.stderr.trim()})`);
+      console.log(`relay not measured: ${build.status === 0 ? '--no-relay' : build.stderr.trim()}`);
     }
-
-    // Every Cordon figure is measured on each path: through the relay (what an
-    // agent uses) and, when the relay is there, straight to the proxy socket, so
-    // the relay's share of the cost is visible.
-    const tag = main.dataPath;
-    const paths: { label: string; entry: Entry }[] = [{ label: entry.kind === 'tcp' ? `cordon relay+proxy ${tag}` : `cordon proxy ${tag}`, entry }];
-    if (entry.kind === 'tcp') paths.push({ label: `cordon proxy ${tag}`, entry: { kind: 'unix', path: socketPath } });
+    paths.push({ label: `cordon proxy socket ${tag}`, entry: { kind: 'unix', path: socketPath } });
     if (base) paths.push({ label: 'cordon proxy node (base)', entry: { kind: 'unix', path: baseSocket } });
     const pad = (x: string): string => x.padEnd(28);
 
@@ -391,9 +429,10 @@ async function main(): Promise<void> {
       () => download(net.connect(ports.download, '127.0.0.1'), dlAuthority),
       ...paths.map((p) => async () => download(await openTunnel(p.entry, dlAuthority), dlAuthority)),
     ];
+    const rounds = 7;
     const rates: number[][] = runs.map(() => []);
     let received = 0;
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < runs.length; k++) {
         const j = (round + k) % runs.length;
         const r = await runs[j]?.();
@@ -403,26 +442,19 @@ async function main(): Promise<void> {
     }
     const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? NaN;
     const directRate = median(rates[0] ?? []);
-    console.log(`\n(c) ${counts.downloadMb} MiB download over plain HTTP, median of 5 interleaved rounds (MiB/s; every round in brackets)`);
+    console.log(`\n(c) ${counts.downloadMb} MiB download over plain HTTP, ${rounds} interleaved rounds (MiB/s: median [every round]; ratio: median of each round's ratio to that round's direct)`);
     const each = (xs: number[] | undefined): string => (xs ?? []).map((x) => x.toFixed(0)).join(' ');
     console.log(`    ${pad('direct')} ${fmt(directRate)}  (${(received / 1048576).toFixed(1)} MiB received) [${each(rates[0])}]`);
     paths.forEach((p, i) => {
       const rate = median(rates[i + 1] ?? []);
-      const ratio = rate / directRate;
-      console.log(`    ${pad(p.label)} ${fmt(rate)}  ratio ${fmt(ratio)} (target >= 0.85: ${ratio >= 0.85 ? 'MET' : 'MISSED'}) [${each(rates[i + 1])}]`);
+      const ratio = median((rates[i + 1] ?? []).map((x, round) => x / (rates[0]?.[round] ?? NaN)));
+      console.log(`    ${pad(p.label)} ${fmt(rate)}  ratio ${fmt(ratio)} (target >= 0.85: ${ratio >= 0.85 ? 'MET' : 'MISSED'}; ratio of medians ${fmt(rate / directRate)}) [${each(rates[i + 1])}]`);
     });
 
     // (d) RSS holding idle tunnels: the proxy, plus the splice helper when it carries them.
     const mb = (x: number): string => (x / 1024 / 1024).toFixed(1);
     const holdIdle = async (child: ChildProcess, via: Entry, label: string): Promise<void> => {
-      const askRss = (): Promise<{ rss: number; helperRss: number; tunnels: number }> =>
-        new Promise((resolve) => {
-          child.once('message', (m: unknown) => {
-            const msg = m as ChildMessage;
-            resolve(msg.type === 'rss' ? { rss: msg.rss, helperRss: msg.helperRss, tunnels: msg.tunnels } : { rss: NaN, helperRss: NaN, tunnels: 0 });
-          });
-          child.send('rss');
-        });
+      const askRss = (): ReturnType<typeof askProxy> => askProxy(child);
       const before = await askRss();
       const idle: net.Socket[] = [];
       for (let i = 0; i < counts.idleTunnels; i += 50) {
@@ -431,14 +463,15 @@ async function main(): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 500));
       const held = await askRss();
-      const relayRss = relay?.pid && via.kind === 'tcp' ? `${mb(rssOf(relay.pid))} MiB` : 'n/a';
+      const relayRss = via.kind === 'tcp' ? relays.map((r) => `${mb(rssOf(r.pid ?? null))} MiB`).join(' / ') : 'n/a';
       for (const s of idle) s.destroy();
       const sum = held.rss + held.helperRss;
-      console.log(`    ${pad(label)} ${held.tunnels} idle tunnels: proxy before ${mb(before.rss)} MiB, holding ${mb(held.rss)} MiB; splice helper ${mb(held.helperRss)} MiB; proxy+helper ${mb(sum)} MiB (target <= 150: ${sum / 1048576 <= 150 ? 'MET' : 'MISSED'}); relay ${relayRss}`);
+      console.log(`    ${pad(label)} ${held.tunnels} idle tunnels: proxy before ${mb(before.rss)} MiB, holding ${mb(held.rss)} MiB; splice helper ${mb(held.helperRss)} MiB; proxy+helper ${mb(sum)} MiB (target <= 150: ${sum / 1048576 <= 150 ? 'MET' : 'MISSED'}); relays ${relayRss}`);
       await new Promise((r) => setTimeout(r, 300));
     };
     console.log(`\n(d) RSS holding ${counts.idleTunnels} idle tunnels`);
-    await holdIdle(proxyChild, entry, paths[0]?.label ?? 'cordon');
+    const first = paths[0];
+    if (first) await holdIdle(proxyChild, first.entry, first.label);
     if (base) await holdIdle(base.child, { kind: 'unix', path: baseSocket }, 'cordon proxy node (base)');
   } finally {
     for (const c of children) c.kill('SIGTERM');
