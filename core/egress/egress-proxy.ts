@@ -501,14 +501,15 @@ export class EgressProxy {
       conn.on('error', () => conn.destroy());
       splicer.adoptListener(conn, port, (r) => {
         const fallBack = (why: string): void => {
-          notice(`the relay's listener was not taken over (${why}); the sandbox's connections keep going through the relay`);
           conn.destroy();
+          // A proxy that is stopping has nothing to report: its session is ending.
+          if (this.server) notice(`the relay's listener was not taken over (${why}); the sandbox's connections keep going through the relay`);
         };
-        if (!r.ok) return fallBack(r.reason);
         if (!this.server) {
-          (r.handle as { close?: () => void }).close?.();
+          if (r.ok) (r.handle as { close?: () => void }).close?.();
           return fallBack('the proxy stopped');
         }
+        if (!r.ok) return fallBack(r.reason);
         const listener = net.createServer({ allowHalfOpen: true }, serve);
         listener.maxConnections = this.limits.maxClientConnections;
         let listening = false;
