@@ -767,7 +767,8 @@ export class EgressProxy {
   }
 
   /** Opens a TCP stream to a checked route: its addresses in order (dual-stack hosts), or a tunnel through the upstream proxy. */
-  private async dial(route: Route, port: number): Promise<{ ok: true; socket: net.Socket; head: Buffer } | { ok: false; why: string }> {
+  /** `dialled`: the address connected to, when Cordon dialled it itself (not through an upstream proxy). */
+  private async dial(route: Route, port: number): Promise<{ ok: true; socket: net.Socket; head: Buffer; dialled?: string } | { ok: false; why: string }> {
     if (route.kind === 'proxy') return openTunnelVia(route.endpoint, route.target, this.limits.upstreamConnectTimeoutMs);
     let why = 'no addresses';
     for (const address of route.addresses) {
@@ -778,10 +779,11 @@ export class EgressProxy {
     return { ok: false, why };
   }
 
-  private dialOne(address: IpAddress, port: number): Promise<{ ok: true; socket: net.Socket; head: Buffer } | { ok: false; why: string }> {
+  private dialOne(address: IpAddress, port: number): Promise<{ ok: true; socket: net.Socket; head: Buffer; dialled: string } | { ok: false; why: string }> {
     return new Promise((resolve) => {
+      const dialled = formatIp(address);
       // Half-open allowed: a server that finished sending may still be reading the upload.
-      const socket = net.connect({ host: formatIp(address), port, noDelay: true, allowHalfOpen: true });
+      const socket = net.connect({ host: dialled, port, noDelay: true, allowHalfOpen: true });
       const timer = setTimeout(() => {
         socket.destroy();
         resolve({ ok: false, why: 'connect timeout' });
@@ -789,7 +791,7 @@ export class EgressProxy {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        resolve({ ok: true, socket, head: Buffer.alloc(0) });
+        resolve({ ok: true, socket, head: Buffer.alloc(0), dialled });
       });
       socket.once('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
@@ -856,7 +858,8 @@ export class EgressProxy {
       }
       upstream.setNoDelay(true);
       upstream.on('error', () => upstream.destroy());
-      const dialled = v.route.kind === 'direct' ? (upstream.remoteAddress ?? null) : null;
+      // The address actually connected to (a dual-stack host may have fallen back to its second one).
+      const dialled = v.route.kind === 'direct' ? (up.dialled ?? null) : null;
       const splicedDone = (bytesUp: number, bytesDown: number, extra: Record<string, unknown>): void => {
         release();
         this.recordClose('connect', v, bytesUp, bytesDown, started, { ...(dialled ? { address: dialled } : {}), ...extra });
