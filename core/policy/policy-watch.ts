@@ -11,6 +11,12 @@ export type PolicyChange = { readonly ok: true; readonly policy: EffectivePolicy
  * policy after a change (debounced, since editors write in several steps).
  * An invalid result is reported as such; the caller keeps the last good policy.
  * Returns a function that stops watching.
+ *
+ * The caller loaded its policy some time before it could start watching (a
+ * session loads it at launch and watches once the sandbox runs). A change in
+ * between would otherwise never arrive, so the policy is also reloaded once,
+ * debounced, right after the watches are in place; the caller ignores a
+ * reload that changes nothing.
  */
 export function watchPolicy(
   paths: CordonPaths,
@@ -50,6 +56,7 @@ export function watchPolicy(
       // Unwatchable (permissions): the policy loaded at start stays in force.
     }
   }
+  fire();
   return () => {
     if (timer) clearTimeout(timer);
     for (const w of watchers) w.close();
