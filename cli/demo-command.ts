@@ -97,7 +97,20 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
       command: ['sh', '-c', script],
       tty: false,
     },
-    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy: model.policyFor(policy), keyStore: ctx.keyStore, reloadPolicy: ctx.loadPolicy, io: { stdin: null, stdout: sink, stderr: sink } },
+    {
+      engine: ctx.engine,
+      audit: ctx.audit,
+      paths: ctx.paths,
+      policy: model.policyFor(policy),
+      keyStore: ctx.keyStore,
+      // A reload (the session reloads once after it starts watching, and on
+      // every edit) keeps the demo's stand-in model provider.
+      reloadPolicy: () => {
+        const r = ctx.loadPolicy();
+        return r.ok ? { ...r, policy: model.policyFor(r.policy) } : r;
+      },
+      io: { stdin: null, stdout: sink, stderr: sink },
+    },
   ).finally(() => model.close());
   if (!res.ok) throw new CliExit(EXIT.sandboxNotStarted, res.failure.message);
 
