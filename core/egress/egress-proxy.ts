@@ -343,6 +343,8 @@ export class EgressProxy {
   private handoffGate: ConnectionGate | null = null;
   /** The relay's listener, once handed over: the sandbox's connections arrive here. */
   private listener: net.Server | null = null;
+  /** Connections accepted on that listener (the rest came through the relay). */
+  private readonly viaListener = new WeakSet<net.Socket>();
 
   constructor(private readonly options: EgressProxyOptions) {
     this.policy = options.policy;
@@ -510,7 +512,10 @@ export class EgressProxy {
           return fallBack('the proxy stopped');
         }
         if (!r.ok) return fallBack(r.reason);
-        const listener = net.createServer({ allowHalfOpen: true }, serve);
+        const listener = net.createServer({ allowHalfOpen: true }, (socket) => {
+          this.viaListener.add(socket);
+          serve(socket);
+        });
         listener.maxConnections = this.limits.maxClientConnections;
         let listening = false;
         listener.on('error', (e) => {
@@ -613,7 +618,7 @@ export class EgressProxy {
     });
   }
 
-  private recordClose(channel: Channel, v: { host: string; port: number; route: Route; wouldDeny: DenyReason | null; category: AddressCategory | null }, bytesUp: number, bytesDown: number, started: number, extra: Record<string, unknown> = {}): void {
+  private recordClose(channel: Channel, client: net.Socket, v: { host: string; port: number; route: Route; wouldDeny: DenyReason | null; category: AddressCategory | null }, bytesUp: number, bytesDown: number, started: number, extra: Record<string, unknown> = {}): void {
     const address = v.route.address ? formatIp(v.route.address) : null;
     const would = v.wouldDeny;
     this.record({
@@ -638,8 +643,8 @@ export class EgressProxy {
         bytesUp,
         bytesDown,
         durationMs: this.now() - started,
-        // How the sandbox's connections reach the proxy (see clientPath).
-        clientPath: this.clientPath,
+        // How this connection reached the proxy (see clientPath).
+        clientPath: this.viaListener.has(client) ? 'listener' : 'relay',
         ...extra,
       },
     });
@@ -862,7 +867,7 @@ export class EgressProxy {
       const dialled = v.route.kind === 'direct' ? (up.dialled ?? null) : null;
       const splicedDone = (bytesUp: number, bytesDown: number, extra: Record<string, unknown>): void => {
         release();
-        this.recordClose('connect', v, bytesUp, bytesDown, started, { ...(dialled ? { address: dialled } : {}), ...extra });
+        this.recordClose('connect', client, v, bytesUp, bytesDown, started, { ...(dialled ? { address: dialled } : {}), ...extra });
       };
       const splicer = this.splicer;
       const spliceAfter = this.options.spliceAfterBytes ?? DEFAULT_SPLICE_AFTER_BYTES;
@@ -883,7 +888,7 @@ export class EgressProxy {
         if (++closed === 2) {
           release();
           // The address actually dialled (a dual-stack host may have fallen back to its second address).
-          this.recordClose('connect', v, upstream.bytesWritten, upstream.bytesRead, started, { ...(dialled ? { address: dialled } : {}), dataPath: 'node' });
+          this.recordClose('connect', client, v, upstream.bytesWritten, upstream.bytesRead, started, { ...(dialled ? { address: dialled } : {}), dataPath: 'node' });
         }
       };
       // The server finished sending: the client gets the same grace as after a close.
@@ -1079,7 +1084,7 @@ export class EgressProxy {
     const finish = (): void => {
       if (done) return;
       done = true;
-      this.recordClose('http', v, bytesUp, bytesDown, started, { method: req.method ?? '', status: res.statusCode });
+      this.recordClose('http', req.socket, v, bytesUp, bytesDown, started, { method: req.method ?? '', status: res.statusCode });
     };
     req.on('data', (c: Buffer) => (bytesUp += c.length));
     upstreamReq.on('error', (e: NodeJS.ErrnoException) => {
@@ -1237,7 +1242,7 @@ export class EgressProxy {
     const finish = (): void => {
       if (done) return;
       done = true;
-      this.recordClose('model', v, final.body.length, bytesDown, started, { provider, method, path: pathOnly, status: res.statusCode, filters: filterTrace(chain.trace) });
+      this.recordClose('model', req.socket, v, final.body.length, bytesDown, started, { provider, method, path: pathOnly, status: res.statusCode, filters: filterTrace(chain.trace) });
     };
     upstreamReq.on('error', (e: NodeJS.ErrnoException) => {
       if (!res.headersSent) {

@@ -231,6 +231,9 @@ void test('the relay keeps relaying when the handoff is not possible (no splice 
   await assert.rejects(echoThroughWithin(s.port, 300), /timed out/);
   relay.kill('SIGCONT');
   assert.equal(await echoThrough(s.port, 'again'), 'again');
+  // The records say so too: these connections came through the relay's hop.
+  await until('the tunnel records', () => s.audit.events.filter((e) => e.kind === 'egress.allow').length >= 2);
+  assert.deepEqual([...new Set(s.audit.events.filter((e) => e.kind === 'egress.allow').map((e) => e.details?.['clientPath']))], ['relay']);
 });
 
 void test("a listener bound to another port is refused and the relay keeps relaying", async () => {
