@@ -455,6 +455,9 @@ static void read_offer(void) {
   do n = recvmsg(offer.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  /* A failed recvmsg leaves the control buffer unwritten: there are no
+   * descriptors to walk, and walking it would close whatever numbers it held. */
+  if (n < 0) mh.msg_controllen = 0;
   int got = -1, count = 0;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
