@@ -48,6 +48,7 @@ import type { AuditEventInput, AuditSink } from '../core/audit/audit-event.js';
 import { ConnectionGate } from '../core/egress/connection-gate.js';
 import { compileEgressPolicy } from '../core/egress/egress-policy.js';
 import { EgressProxy } from '../core/egress/egress-proxy.js';
+import { freePort } from '../core/egress/free-port.js';
 import { makeTestCerts } from '../core/egress/test-certs.js';
 import { ensureSpliceHelper } from '../core/egress/tunnel-splicer.js';
 
@@ -319,14 +320,7 @@ async function main(): Promise<void> {
     };
     const socketPath = join(dir, 'proxy.sock');
     const handoffPath = join(dir, 'handoff.sock');
-    const freeLoopbackPort = async (): Promise<number> => {
-      const probe = net.createServer();
-      await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-      const port = (probe.address() as net.AddressInfo).port;
-      await new Promise<void>((r) => probe.close(() => r()));
-      return port;
-    };
-    const runcPort = await freeLoopbackPort();
+    const runcPort = await freePort();
     const main = await startProxy(socketPath, helper.ok ? helper.path : null, helper.ok ? { path: handoffPath, port: runcPort } : null);
     const proxyChild = main.child;
     const baseSocket = join(dir, 'proxy-node.sock');
@@ -369,12 +363,15 @@ async function main(): Promise<void> {
       };
       if (helper.ok) {
         await startRelay(runcPort, ['--splice', 'both', '--handoff', handoffPath]);
-        for (let i = 0; i < 200 && (await askProxy(proxyChild)).clientPath !== 'listener'; i++) await new Promise((r) => setTimeout(r, 10));
-        const handed = (await askProxy(proxyChild)).clientPath === 'listener';
+        let handed = false;
+        for (let i = 0; i < 200 && !handed; i++) {
+          handed = (await askProxy(proxyChild)).clientPath === 'listener';
+          if (!handed) await new Promise((r) => setTimeout(r, 10));
+        }
         paths.push({ label: `runc: listener handed over`, entry: { kind: 'tcp', port: runcPort } });
         console.log(`path as under runc:   client -> 127.0.0.1:${runcPort} -> EgressProxy -> server (relay's listener ${handed ? 'handed over to the proxy' : 'NOT handed over: the relay carries it'})`);
       }
-      const gvisorPort = await freeLoopbackPort();
+      const gvisorPort = await freePort();
       await startRelay(gvisorPort, ['--splice', 'up']);
       paths.push({ label: `gVisor: relay hop`, entry: { kind: 'tcp', port: gvisorPort } });
       console.log(`path as under gVisor: client -> cordon-relay 127.0.0.1:${gvisorPort} -> ${socketPath} -> EgressProxy -> server`);

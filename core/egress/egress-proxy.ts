@@ -345,6 +345,7 @@ export class EgressProxy {
   private listener: net.Server | null = null;
   /** Connections accepted on that listener (the rest came through the relay). */
   private readonly viaListener = new WeakSet<net.Socket>();
+  private readonly notice: (message: string) => void;
 
   constructor(private readonly options: EgressProxyOptions) {
     this.policy = options.policy;
@@ -357,6 +358,7 @@ export class EgressProxy {
     this.transforms = [...(options.responseTransforms ?? [])];
     this.now = options.now ?? Date.now;
     this.rate = new RateLimiter(this.limits.requestsPerSecond, this.limits.requestBurst, this.now);
+    this.notice = options.notice ?? ((m: string) => process.stderr.write(`cordon: egress: ${m}\n`));
     if (options.hostAddresses) {
       this.hostAddressSource = options.hostAddresses;
     } else {
@@ -468,8 +470,7 @@ export class EgressProxy {
     this.server = server;
     const helper = this.options.spliceHelper;
     if (helper) {
-      const notice = this.options.notice ?? ((m: string) => process.stderr.write(`cordon: egress: ${m}\n`));
-      this.splicer = new TunnelSplicer(helper, notice);
+      this.splicer = new TunnelSplicer(helper, this.notice);
       this.splicer.start();
     }
     // Last: from here on connections (and any the gate held) are served.
@@ -491,7 +492,6 @@ export class EgressProxy {
       void gate.close(); // the relay hears EOF and goes on relaying
       return;
     }
-    const notice = this.options.notice ?? ((m: string) => process.stderr.write(`cordon: egress: ${m}\n`));
     let taken = false;
     gate.open((conn) => {
       if (taken) {
@@ -505,7 +505,7 @@ export class EgressProxy {
         const fallBack = (why: string): void => {
           conn.destroy();
           // A proxy that is stopping has nothing to report: its session is ending.
-          if (this.server) notice(`the relay's listener was not taken over (${why}); the sandbox's connections keep going through the relay`);
+          if (this.server) this.notice(`the relay's listener was not taken over (${why}); the sandbox's connections keep going through the relay`);
         };
         if (!this.server) {
           if (r.ok) (r.handle as { close?: () => void }).close?.();

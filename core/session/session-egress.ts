@@ -114,16 +114,18 @@ export async function prepareSessionEgress(opts: {
   const socketDir = join(opts.sessionDir, 'egress');
   mkdirSync(socketDir, { mode: 0o755 });
   chmodSync(socketDir, 0o755);
+  const runc = opts.runtime === 'runc';
   const socketPath = join(socketDir, 'proxy.sock');
   const handoffPath = join(socketDir, 'handoff.sock');
-  if (handoffPath.length > MAX_SOCKET_PATH) {
-    return { ok: false, message: `the session folder path is too long for a Unix socket (${handoffPath.length} > ${MAX_SOCKET_PATH} bytes); set CORDON_HOME to a shorter path` };
+  // The longest socket this session binds (only runc sessions bind the handoff socket).
+  const longest = runc ? handoffPath : socketPath;
+  if (longest.length > MAX_SOCKET_PATH) {
+    return { ok: false, message: `the session folder path is too long for a Unix socket (${longest.length} > ${MAX_SOCKET_PATH} bytes); set CORDON_HOME to a shorter path` };
   }
   const compiled = compileEgressPolicy(opts.policy.egress);
   if (!compiled.ok) return { ok: false, message: `egress policy is invalid: ${compiled.errors.join('; ')}` };
   const upstream = upstreamProxyFromEnv(opts.hostEnv ?? process.env);
   if (!upstream.ok) return { ok: false, message: `host proxy settings are invalid: ${upstream.error}` };
-  const runc = opts.runtime === 'runc';
   let gate: ConnectionGate;
   let handoff: ConnectionGate | null = null;
   try {
@@ -138,7 +140,7 @@ export async function prepareSessionEgress(opts: {
     try {
       handoff = await ConnectionGate.listen(handoffPath, { mode: 0o666, pauseOnConnect: true });
     } catch {
-      handoff = null; // the relay then relays, as under gVisor
+      // No handoff socket: the relay then relays, as under gVisor.
     }
   }
   const proxyUrl = `http://127.0.0.1:${RELAY_PORT}`;
