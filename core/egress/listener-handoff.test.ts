@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryAuditSink } from '../audit/audit-event.js';
+import { waitUntil } from '../testing/wait-until.js';
 import { ConnectionGate } from './connection-gate.js';
 import { compileEgressPolicy } from './egress-policy.js';
 import { EgressProxy } from './egress-proxy.js';
@@ -94,14 +95,6 @@ function startRelay(s: Setup, listenPort = s.port): ChildProcess {
   return child;
 }
 
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** Opens a CONNECT tunnel to the echo server via 127.0.0.1:port and echoes `text` through it. */
 function echoThrough(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -167,7 +160,7 @@ void test('the relay hands its listener over: connections reach the proxy with t
   const s = await startProxy({ splice: true });
   assert.equal(s.proxy.clientPath, 'relay');
   const relay = startRelay(s);
-  await until('the handoff', () => s.proxy.clientPath === 'listener');
+  await waitUntil('the handoff', () => s.proxy.clientPath === 'listener');
   assert.deepEqual(s.notices, []);
   // Frozen relay: whatever still works goes around it, straight to the proxy.
   relay.kill('SIGSTOP');
@@ -184,7 +177,7 @@ void test('the relay hands its listener over: connections reach the proxy with t
 void test('bulk bytes through the handed-over listener arrive intact both ways, carried by the splice helper and audited', async () => {
   const s = await startProxy({ splice: true });
   startRelay(s);
-  await until('the handoff', () => s.proxy.clientPath === 'listener');
+  await waitUntil('the handoff', () => s.proxy.clientPath === 'listener');
   // Random bytes up, echoed back down, while both directions run at once,
   // spliced by the helper between two TCP sockets (no Unix socket in between).
   const data = randomBytes(24 * 1024 * 1024 + 4099);
@@ -213,7 +206,7 @@ void test('bulk bytes through the handed-over listener arrive intact both ways, 
   });
   assert.equal(got.length, data.length);
   assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(data).digest('hex'));
-  await until('the tunnel record', () => s.audit.events.some((e) => e.details?.['dataPath'] === 'splice'));
+  await waitUntil('the tunnel record', () => s.audit.events.some((e) => e.details?.['dataPath'] === 'splice'));
   const rec = s.audit.events.find((e) => e.details?.['dataPath'] === 'splice');
   assert.equal(rec?.details?.['clientPath'], 'listener');
   assert.equal(rec?.details?.['bytesDown'], data.length);
@@ -232,7 +225,7 @@ void test('the relay keeps relaying when the handoff is not possible (no splice 
   relay.kill('SIGCONT');
   assert.equal(await echoThrough(s.port, 'again'), 'again');
   // The records say so too: these connections came through the relay's hop.
-  await until('the tunnel records', () => s.audit.events.filter((e) => e.kind === 'egress.allow').length >= 2);
+  await waitUntil('the tunnel records', () => s.audit.events.filter((e) => e.kind === 'egress.allow').length >= 2);
   assert.deepEqual([...new Set(s.audit.events.filter((e) => e.kind === 'egress.allow').map((e) => e.details?.['clientPath']))], ['relay']);
 });
 
@@ -240,7 +233,7 @@ void test("a listener bound to another port is refused and the relay keeps relay
   const s = await startProxy({ splice: true });
   const otherPort = await freePort();
   startRelay(s, otherPort); // the relay listens where the proxy does not expect it
-  await until('the refusal notice', () => s.notices.length > 0);
+  await waitUntil('the refusal notice', () => s.notices.length > 0);
   assert.match(s.notices[0] ?? '', /not bound to the relay's address/);
   assert.equal(s.proxy.clientPath, 'relay');
   await waitListening(otherPort);
@@ -273,15 +266,15 @@ for (const [kind, reason] of [
     const helperPid = s.proxy.spliceHelperPid;
     assert.ok(helperPid);
     // Counted once the helper is up (its epoll set exists), before the offer.
-    await until('the helper to start', () => descriptorTargets(helperPid).some((t) => t.includes('eventpoll')));
+    await waitUntil('the helper to start', () => descriptorTargets(helperPid).some((t) => t.includes('eventpoll')));
     const before = openDescriptors(helperPid);
     const answer = await tryOffer(s.handoffPath, kind, kind === 'connected' ? echoPort : s.port);
     assert.equal(answer, 'answer: none');
-    await until('the refusal notice', () => s.notices.length > 0);
+    await waitUntil('the refusal notice', () => s.notices.length > 0);
     assert.match(s.notices[0] ?? '', reason);
     assert.equal(s.proxy.clientPath, 'relay');
     // Nothing the offer carried stayed open in the helper.
-    await until('the helper to close what it was sent', () => openDescriptors(helperPid) <= before, 2000);
+    await waitUntil('the helper to close what it was sent', () => openDescriptors(helperPid) <= before, 2000);
     // Nobody accepts on the offered port: it was never taken over.
     assert.notEqual(await tryConnect(s.port), 'connected');
     // And the proxy is unharmed: a relay without a handoff still gets through it.

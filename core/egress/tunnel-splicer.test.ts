@@ -13,6 +13,7 @@ import { MemoryAuditSink } from '../audit/audit-event.js';
 import { compileEgressPolicy } from './egress-policy.js';
 import { EgressProxy, type EgressProxyOptions } from './egress-proxy.js';
 import { ensureSpliceHelper } from './tunnel-splicer.js';
+import { waitUntil } from '../testing/wait-until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cordon-splice-'));
 let helper = '';
@@ -102,14 +103,6 @@ function readAll(s: net.Socket, rest: Buffer = Buffer.alloc(0)): Promise<Buffer>
   });
 }
 
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 function closeEvent(audit: MemoryAuditSink): Record<string, unknown> | undefined {
   return audit.events.find((e) => e.kind === 'egress.allow' && e.details?.['channel'] === 'connect')?.details;
 }
@@ -129,7 +122,7 @@ for (const mode of ['splice-now', 'splice', 'node'] as const) {
     const got = readAll(socket, rest);
     socket.end(toServer);
     assert.equal(sha(await got), sha(toClient), 'upstream -> client intact');
-    await waitFor(() => proxy.openTunnels === 0, 'tunnel slot released');
+    await waitUntil('tunnel slot released', () => proxy.openTunnels === 0);
     assert.equal(sha(await serverGot), sha(toServer), 'client -> upstream intact');
     const ev = closeEvent(audit);
     assert.ok(ev, 'close recorded');
@@ -152,7 +145,7 @@ for (const mode of ['splice-now', 'splice', 'node'] as const) {
     const reply = readAll(socket, rest);
     socket.end('question');
     assert.equal((await reply).toString(), 'got question then EOF');
-    await waitFor(() => proxy.openTunnels === 0, 'tunnel closed');
+    await waitUntil('tunnel closed', () => proxy.openTunnels === 0);
   });
 
   void test(`${mode}: bytes sent with the CONNECT and a server that speaks first both get through`, async () => {
@@ -175,7 +168,7 @@ for (const mode of ['splice-now', 'splice', 'node'] as const) {
     const b = await openTunnel(socketPath, port);
     await assert.rejects(openTunnel(socketPath, port), /503/);
     a.socket.destroy();
-    await waitFor(() => proxy.openTunnels === 1, 'one slot freed');
+    await waitUntil('one slot freed', () => proxy.openTunnels === 1);
     const c = await openTunnel(socketPath, port);
     b.socket.destroy();
     c.socket.destroy();
@@ -208,7 +201,7 @@ void test('splice: killing the helper mid-transfer closes its tunnels, audits th
   socket.write('go');
   await closed;
   assert.ok(received < big.length, `transfer was cut short (${received} bytes)`);
-  await waitFor(() => proxy.openTunnels === 0, 'slot released after helper death');
+  await waitUntil('slot released after helper death', () => proxy.openTunnels === 0);
   const ev = closeEvent(audit);
   assert.ok(ev, 'the cut tunnel is still audited');
   assert.equal(ev['bytesComplete'], false);
@@ -226,7 +219,7 @@ void test('splice: killing the helper mid-transfer closes its tunnels, audits th
 void test('a helper that cannot run leaves the proxy on the Node path, said once', async () => {
   const port = await listen((s) => s.end('hi'));
   const { proxy, socketPath, notices } = await startProxy(port, 'splice', { spliceHelper: join(dir, 'no-such-helper') });
-  await waitFor(() => notices.length > 0, 'notice');
+  await waitUntil('notice', () => notices.length > 0);
   assert.equal(proxy.tunnelDataPath, 'node');
   const { socket, rest } = await openTunnel(socketPath, port);
   assert.equal((await readAll(socket, rest)).toString(), 'hi');

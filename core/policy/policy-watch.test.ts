@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveCordonPaths } from '../paths/cordon-paths.js';
+import { waitUntil } from '../testing/wait-until.js';
 import { watchPolicy, type PolicyChange } from './policy-watch.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cordon-watch-'));
@@ -20,14 +21,6 @@ function setup(name: string): { paths: ReturnType<typeof resolveCordonPaths>; ch
   return { paths, changes: [], write };
 }
 
-async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const allowOf = (c: PolicyChange | undefined): readonly string[] | undefined => (c?.ok ? c.policy.egress.allow : undefined);
 
 void test('a change made after the policy was loaded but before watching began still arrives', async () => {
@@ -36,7 +29,7 @@ void test('a change made after the policy was loaded but before watching began s
   s.write(['b.test']); // IT tightened it while the sandbox was starting
   const stop = watchPolicy(s.paths, (c) => s.changes.push(c));
   try {
-    await until('the initial reload', () => s.changes.length > 0);
+    await waitUntil('the initial reload', () => s.changes.length > 0, 3000);
     // The effective policy adds the built-in defaults to the user's entries.
     const allow = allowOf(s.changes.at(-1)) ?? [];
     assert.ok(allow.includes('b.test') && !allow.includes('a.test'), allow.join(', '));
@@ -50,11 +43,11 @@ void test('a change while watching arrives, debounced into one reload', async ()
   s.write(['a.test']);
   const stop = watchPolicy(s.paths, (c) => s.changes.push(c));
   try {
-    await until('the initial reload', () => s.changes.length === 1);
+    await waitUntil('the initial reload', () => s.changes.length === 1, 3000);
     // An editor's several writes in a row are one change.
     s.write(['c.test']);
     s.write(['c.test', 'd.test']);
-    await until('the reload', () => s.changes.length === 2);
+    await waitUntil('the reload', () => s.changes.length === 2, 3000);
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(s.changes.length, 2);
     const allow = allowOf(s.changes[1]) ?? [];
@@ -69,9 +62,9 @@ void test('an invalid file is reported as invalid, not applied', async () => {
   s.write(['a.test']);
   const stop = watchPolicy(s.paths, (c) => s.changes.push(c));
   try {
-    await until('the initial reload', () => s.changes.length === 1);
+    await waitUntil('the initial reload', () => s.changes.length === 1, 3000);
     writeFileSync(s.paths.userPolicyFile, '{ "egress": { "allow": [');
-    await until('the reload', () => s.changes.length === 2);
+    await waitUntil('the reload', () => s.changes.length === 2, 3000);
     assert.equal(s.changes[1]?.ok, false);
   } finally {
     stop();
