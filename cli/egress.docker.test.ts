@@ -80,24 +80,52 @@ describe('egress through the session proxy', () => {
     setPolicy({ egress: { allow: [`bulk.test:${bulkPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'bulk.test': '127.0.0.1' } } });
     const url = `http://bulk.test:${bulkPort}`;
     // curl -p: a CONNECT tunnel even for http://, the path every HTTPS request takes.
-    const script = `set -e; curl -sS -p -m 60 ${url}/blob | sha256sum | cut -d' ' -f1; head -c 8388608 /dev/urandom > /tmp/up; sha256sum /tmp/up | cut -d' ' -f1; curl -sS -p -m 60 --data-binary @/tmp/up ${url}/upload`;
+    // The download loads the connect shim, as every dynamically linked program
+    // does; the upload runs without it, as a static program would, and takes
+    // the proxy's TCP port. The last line is what curl's getpeername() saw.
+    const script = `set -e; curl -sS -p -m 60 ${url}/blob | sha256sum | cut -d' ' -f1; head -c 8388608 /dev/urandom > /tmp/up; sha256sum /tmp/up | cut -d' ' -f1; env -u LD_PRELOAD curl -sS -p -m 60 --data-binary @/tmp/up ${url}/upload; curl -sS -p -m 10 -o /dev/null -w '%{remote_ip}:%{remote_port}\\n' ${url}/upload`;
     const r = await t.run(['exec', '--profile', profile, '--', 'sh', '-c', script]);
     assert.equal(r.code, 0, r.stderr);
-    const [down, upLocal, upRemote] = r.stdout.trim().split('\n');
+    const [down, upLocal, upRemote, peer] = r.stdout.trim().split('\n');
     assert.equal(down, createHash('sha256').update(blob).digest('hex'), 'download intact');
     assert.equal(upRemote, upLocal, 'upload intact');
+    assert.equal(peer, '127.0.0.1:3128', 'through the shim, the proxy still looks like 127.0.0.1:3128 to the program');
     const tunnels = t.auditRecords().filter((e) => e.cordon['host'] === 'bulk.test' && e.cordon['port'] === bulkPort && e.cordon['dataPath'] === 'splice');
     assert.ok(tunnels.some((e) => Number(e.cordon['bytesDown']) >= blob.length), 'the download tunnel was spliced and its bytes counted');
     assert.ok(tunnels.some((e) => Number(e.cordon['bytesUp']) >= 8 * 1024 * 1024), 'the upload tunnel was spliced and its bytes counted');
-    // runc: the relay handed its listener over and curl's connections went
-    // straight to the proxy (the first may still have met the relay, which
-    // accepts until the handoff is answered; the upload comes after it).
-    // gVisor: its sockets cannot leave the sandbox, so the relay carried them.
+    // With the shim, curl reached the proxy's socket directly, in either runtime.
+    const download = tunnels.find((e) => Number(e.cordon['bytesDown']) >= blob.length);
+    assert.equal(download?.cordon['clientPath'], 'shim');
+    // Without it, runc: the relay handed its listener over and the connection
+    // went straight to the proxy (the upload comes after the handoff was
+    // answered). gVisor: its sockets cannot leave the sandbox; the relay carried it.
     const upload = tunnels.find((e) => Number(e.cordon['bytesUp']) >= 8 * 1024 * 1024);
-    if (profile === 'standard') assert.equal(upload?.cordon['clientPath'], 'listener');
-    else assert.deepEqual([...new Set(tunnels.map((e) => e.cordon['clientPath']))], ['relay']);
+    assert.equal(upload?.cordon['clientPath'], profile === 'standard' ? 'listener' : 'relay');
   });
   }
+
+  test('every session preloads the connect shim after nothing else; --env LD_PRELOAD is kept after it; CORDON_CONNECT_SHIM=off leaves it out', async () => {
+    setPolicy({ egress: { allow: [`example.test:${port}`], allowRanges: ['127.0.0.0/8'], resolve: { 'example.test': '127.0.0.1' } } });
+    const show = `echo "preload=$LD_PRELOAD socket=$CORDON_EGRESS_SOCKET port=$CORDON_EGRESS_PORT"; curl -sS -m 10 -o /dev/null -w 'code=%{http_code}\\n' http://example.test:${port}/`;
+    const on = await t.run(['exec', '--', 'sh', '-c', show]);
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(on.stdout, /^preload=\/run\/cordon\/cordon-connect\.so socket=\/run\/cordon\/egress\/cordon-shim\.sock port=3128$/m);
+    assert.match(on.stdout, /^code=200$/m);
+    // The user's library still loads (libc.so.6 is in every glibc image), after Cordon's.
+    const theirs = await t.run(['exec', '--env', 'LD_PRELOAD=libc.so.6', '--', 'sh', '-c', show]);
+    assert.equal(theirs.code, 0, theirs.stderr);
+    assert.match(theirs.stdout, /^preload=\/run\/cordon\/cordon-connect\.so:libc\.so\.6 /m);
+    assert.match(theirs.stdout, /^code=200$/m);
+    const off = await t.run(['exec', '--', 'sh', '-c', `${show}; ls /run/cordon`], { env: { ...process.env, CORDON_CONNECT_SHIM: 'off' } });
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(off.stdout, /^preload= socket= port=$/m);
+    assert.match(off.stdout, /^code=200$/m, 'without the shim, the relay port carries the request');
+    assert.doesNotMatch(off.stdout, /cordon-connect\.so/, 'nor is the shim mounted');
+    const paths = t.auditRecords().filter((e) => e.cordon['kind'] === 'egress.allow' && e.cordon['host'] === 'example.test').map((e) => e.cordon['clientPath']);
+    // Without the shim: the relay's port (its listener may not be handed over yet this early).
+    assert.deepEqual(paths.slice(-3, -1), ['shim', 'shim']);
+    assert.ok(paths.at(-1) === 'listener' || paths.at(-1) === 'relay', String(paths.at(-1)));
+  });
 
   test('without loopback in allowRanges, every spelling of loopback is refused and nothing reaches the server', async () => {
     setPolicy({ egress: { allow: [`example.test:${port}`, `127.0.0.1:${port}`], resolve: { 'example.test': '127.0.0.1' } } });

@@ -5,6 +5,8 @@
  * stays on loopback: nonessential traffic is switched off, and HTTPS_PROXY
  * points at a loopback trap that refuses (and records) any host other than
  * the fake vendor, so nothing can leave the machine even if Claude tried.
+ * A second run preloads the connect shim as the sandbox does and goes through
+ * a real EgressProxy's model route, which only its Unix socket can reach.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,7 +17,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { MemoryAuditSink } from '../core/audit/audit-event.js';
+import { ConnectionGate } from '../core/egress/connection-gate.js';
+import { compileEgressPolicy } from '../core/egress/egress-policy.js';
+import { EgressProxy } from '../core/egress/egress-proxy.js';
+import { freePort } from '../core/egress/free-port.js';
 import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
+import { ensureConnectShim } from '../core/session/session-egress.js';
 import { CLAUDE_CODE_VERSION } from '../core/image/image-build.js';
 import { resolveCordonPaths } from '../core/paths/cordon-paths.js';
 import { startFakeVendor, type FakeVendor } from './fake-vendor.js';
@@ -148,5 +156,57 @@ describe('fake vendor with the real Claude Code binary', () => {
     assert.ok(messages.length > 0, `no POST /v1/messages: ${detail}`);
     for (const m of messages) assert.equal(m.headers['x-api-key'], 'test-key', `POST ${m.path} carried the wrong API key`);
     assert.deepEqual(strays, [], 'claude tried to reach hosts other than the fake vendor');
+  });
+
+  test('preloaded with the connect shim as in the sandbox, `claude -p hi` reaches the vendor through a real EgressProxy\'s model route on the shim socket', { timeout: NPM_PACK_TIMEOUT_MS + CLAUDE_TIMEOUT_MS + 30_000 }, async () => {
+    const bin = locateClaude();
+    const shimBuild = ensureConnectShim(tempDir('cordon-shim-cache-'));
+    if (!shimBuild.ok) throw new Error(shimBuild.message);
+    // Nothing listens on this port over TCP: Claude's connections can only work through the shim.
+    const port = await freePort();
+    const sockets = tempDir('cordon-shim-');
+    const policy = compileEgressPolicy({ allowRanges: ['127.0.0.0/8', '::1/128'] });
+    if (!policy.ok) throw new Error(policy.errors.join('; '));
+    const audit = new MemoryAuditSink();
+    const proxy = new EgressProxy({
+      socketPath: join(sockets, 'proxy.sock'),
+      shim: await ConnectionGate.listen(join(sockets, 'cordon-shim.sock'), { mode: 0o600 }),
+      policy: policy.policy,
+      providers: { anthropic: { baseUrl: `https://localhost:${vendor.port}`, caFile: certs.caFile } },
+      audit,
+      selfAuthorities: [`127.0.0.1:${port}`],
+    });
+    await proxy.start();
+    try {
+      const proxyUrl = `http://127.0.0.1:${port}`;
+      const env: Record<string, string> = {
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        HOME: tempDir('cordon-claude-home-'),
+        ANTHROPIC_BASE_URL: `${proxyUrl}/model/anthropic`,
+        ANTHROPIC_API_KEY: 'test-key',
+        DISABLE_AUTOUPDATER: '1',
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        HTTPS_PROXY: proxyUrl,
+        https_proxy: proxyUrl,
+        HTTP_PROXY: proxyUrl,
+        http_proxy: proxyUrl,
+        NO_PROXY: '',
+        no_proxy: '',
+        LD_PRELOAD: shimBuild.path,
+        CORDON_EGRESS_PORT: String(port),
+        CORDON_EGRESS_SOCKET: join(sockets, 'cordon-shim.sock'),
+      };
+      const r = await run(bin, ['-p', 'hi'], env, CLAUDE_TIMEOUT_MS);
+      const kinds = audit.events.map((e) => `${e.kind} ${String(e.details?.['host'])} via ${String(e.details?.['clientPath'])}`).join(', ');
+      const detail = `binary ${bin}; exit ${String(r.code)} signal ${String(r.signal)} after ${r.ms} ms; proxy audited [${kinds}]; stderr: ${r.stderr.slice(0, 2000)}`;
+      assert.equal(r.code, 0, detail);
+      assert.ok(r.stdout.includes(REPLY), `stdout ${JSON.stringify(r.stdout)} lacks the fake reply: ${detail}`);
+      const model = audit.events.filter((e) => e.details?.['channel'] === 'model');
+      assert.ok(model.length > 0, `no model-route request audited: ${detail}`);
+      for (const e of model) assert.equal(e.details?.['clientPath'], 'shim', detail);
+      assert.deepEqual(audit.events.filter((e) => e.kind === 'egress.deny'), [], `claude tried to go elsewhere: ${detail}`);
+    } finally {
+      await proxy.stop();
+    }
   });
 });

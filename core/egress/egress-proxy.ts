@@ -152,6 +152,13 @@ export interface EgressProxyOptions {
    * when the offer is not a valid listener, the relay keeps relaying.
    */
   readonly handoff?: { readonly gate: ConnectionGate; readonly port: number };
+  /**
+   * A second socket, for the sandbox's connect shim (`cordon-connect`): a
+   * dynamically linked program's connect() to the proxy's loopback port lands
+   * here instead, skipping the loopback TCP hop. Served like the main socket;
+   * audit records say `clientPath: "shim"`. Closed on stop.
+   */
+  readonly shim?: ConnectionGate;
 }
 
 /** Where a checked destination is dialled. */
@@ -345,6 +352,9 @@ export class EgressProxy {
   private listener: net.Server | null = null;
   /** Connections accepted on that listener (the rest came through the relay). */
   private readonly viaListener = new WeakSet<net.Socket>();
+  private shimGate: ConnectionGate | null = null;
+  /** Connections that came through the connect shim's socket. */
+  private readonly viaShim = new WeakSet<net.Socket>();
   private readonly notice: (message: string) => void;
 
   constructor(private readonly options: EgressProxyOptions) {
@@ -480,6 +490,15 @@ export class EgressProxy {
       server.emit('connection', socket);
     };
     gate.open(serve);
+    const shim = this.options.shim;
+    if (shim) {
+      shim.limitConnections(l.maxClientConnections);
+      this.shimGate = shim;
+      shim.open((socket) => {
+        this.viaShim.add(socket);
+        serve(socket);
+      });
+    }
     const handoff = this.options.handoff;
     if (handoff) this.takeListener(handoff.gate, handoff.port, serve);
   }
@@ -554,6 +573,8 @@ export class EgressProxy {
     const listenerClosed = listener ? new Promise<void>((r) => listener.close(() => r())) : Promise.resolve();
     void this.handoffGate?.close();
     this.handoffGate = null;
+    const shimClosed = this.shimGate?.close() ?? Promise.resolve();
+    this.shimGate = null;
     // Stop listening first: from here on the relay's connections fail (closed).
     const closed = gate?.close() ?? Promise.resolve();
     // Then the splice helper, so every spliced tunnel is audited before we return.
@@ -564,6 +585,7 @@ export class EgressProxy {
     this.httpAgent.destroy();
     for (const a of this.providerAgents.values()) a.destroy();
     await closed;
+    await shimClosed;
     await listenerClosed;
   }
 
@@ -644,7 +666,7 @@ export class EgressProxy {
         bytesDown,
         durationMs: this.now() - started,
         // How this connection reached the proxy (see clientPath).
-        clientPath: this.viaListener.has(client) ? 'listener' : 'relay',
+        clientPath: this.viaShim.has(client) ? 'shim' : this.viaListener.has(client) ? 'listener' : 'relay',
         ...extra,
       },
     });

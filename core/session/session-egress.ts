@@ -19,7 +19,9 @@ import type { PlannedMount } from '../workspace/mount-plan.js';
  * the static `cordon-relay` as the container's PID 1, relaying
  * 127.0.0.1:RELAY_PORT inside the sandbox to that socket. Works in any image
  * (the relay is static and mounted from the host) and under gVisor
- * (`--host-uds=open`).
+ * (`--host-uds=open`). Dynamically linked programs also preload the connect
+ * shim, which takes their connections to that port straight to a second proxy
+ * socket, skipping the loopback TCP hop.
  */
 
 /** Loopback port the relay listens on inside every sandbox (each has its own network namespace). */
@@ -30,6 +32,9 @@ export const SANDBOX_SOCKET = `${SANDBOX_SOCKET_DIR}/proxy.sock`;
 /** Where a runc sandbox's relay offers its listening socket to the proxy (see EgressProxyOptions.handoff). */
 export const SANDBOX_HANDOFF_SOCKET = `${SANDBOX_SOCKET_DIR}/handoff.sock`;
 export const SANDBOX_RELAY = '/run/cordon/cordon-relay';
+/** The connect shim's own proxy socket, and the shim itself (see ensureConnectShim). */
+export const SANDBOX_SHIM_SOCKET = `${SANDBOX_SOCKET_DIR}/cordon-shim.sock`;
+export const SANDBOX_SHIM = '/run/cordon/cordon-connect.so';
 /** Unix socket paths are limited to 108 bytes on Linux (104 on macOS). */
 const MAX_SOCKET_PATH = 100;
 
@@ -42,6 +47,17 @@ export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok
 export function ensureRelay(cacheDir: string, sourceDir: string = join(BUILTIN_PROFILE_DIR, 'relay')): HelperBuild {
   // World-readable: the sandbox's unprivileged user runs it through a bind mount.
   return ensureHelperBuilt({ name: 'cordon-relay', what: 'in-sandbox relay', sourceDir, cacheDir: join(cacheDir, 'relay'), mode: 0o755 });
+}
+
+/**
+ * Returns the path of the built connect shim, a preload library that sends a
+ * dynamically linked program's connect() to the proxy's loopback port to the
+ * proxy's Unix socket instead (sandbox-profiles/connect-shim). Optional: a
+ * session without it keeps the relay's TCP port, which every program can use.
+ */
+export function ensureConnectShim(cacheDir: string, sourceDir: string = join(BUILTIN_PROFILE_DIR, 'connect-shim')): HelperBuild {
+  // World-readable: every process of the sandbox's user loads it.
+  return ensureHelperBuilt({ name: 'cordon-connect', what: 'connect shim', sourceDir, cacheDir: join(cacheDir, 'connect-shim'), mode: 0o755 });
 }
 
 /** How the sandbox is wired to its proxy; the proxy itself starts later (startSessionEgress). */
@@ -64,6 +80,8 @@ export interface PreparedEgress extends EgressWiring {
   readonly gate: ConnectionGate;
   /** runc only: where the relay offers its listener; null under gVisor, whose sockets cannot leave the sandbox. */
   readonly handoff: ConnectionGate | null;
+  /** The connect shim's socket; null when the session has no shim. */
+  readonly shim: ConnectionGate | null;
   /** Closes both gates (a no-op for a gate the proxy already closed). */
   close(): Promise<void>;
 }
@@ -99,6 +117,12 @@ export async function prepareSessionEgress(opts: {
   readonly policy: EffectivePolicy;
   readonly relayPath: string;
   /**
+   * Built connect shim (ensureConnectShim), preloaded into every dynamically
+   * linked program of the sandbox; null or absent = no shim, every connection
+   * takes the relay's TCP port.
+   */
+  readonly shimPath?: string | null;
+  /**
    * The sandbox's runtime. Under runc the relay's sockets are host kernel
    * sockets: it may splice both ways and hand its listener to the proxy, so
    * the sandbox's connections skip its hop. Under gVisor (runsc) neither is
@@ -117,7 +141,9 @@ export async function prepareSessionEgress(opts: {
   const runc = opts.runtime === 'runc';
   const socketPath = join(socketDir, 'proxy.sock');
   const handoffPath = join(socketDir, 'handoff.sock');
-  // The longest socket this session binds (only runc sessions bind the handoff socket).
+  // The shim matches its socket by this name (see cordon-connect.c), so it is one nothing else uses.
+  const shimSocketPath = join(socketDir, 'cordon-shim.sock');
+  // The longest socket this session needs (only runc sessions bind the handoff socket).
   const longest = runc ? handoffPath : socketPath;
   if (longest.length > MAX_SOCKET_PATH) {
     return { ok: false, message: `the session folder path is too long for a Unix socket (${longest.length} > ${MAX_SOCKET_PATH} bytes); set CORDON_HOME to a shorter path` };
@@ -143,6 +169,15 @@ export async function prepareSessionEgress(opts: {
       // No handoff socket: the relay then relays, as under gVisor.
     }
   }
+  let shim: ConnectionGate | null = null;
+  // Optional, so a folder path too long for this one name only costs the shim.
+  if (opts.shimPath && shimSocketPath.length <= MAX_SOCKET_PATH) {
+    try {
+      shim = await ConnectionGate.listen(shimSocketPath, { mode: 0o666 });
+    } catch {
+      // No shim socket: programs connect over the relay's TCP port.
+    }
+  }
   const proxyUrl = `http://127.0.0.1:${RELAY_PORT}`;
   return {
     ok: true,
@@ -152,13 +187,16 @@ export async function prepareSessionEgress(opts: {
       upstream: upstream.config,
       gate,
       handoff,
+      shim,
       close: async () => {
         await gate.close();
         await handoff?.close();
+        await shim?.close();
       },
       mounts: [
         { hostPath: socketDir, containerPath: SANDBOX_SOCKET_DIR, readOnly: true, kind: 'cordon' },
         { hostPath: opts.relayPath, containerPath: SANDBOX_RELAY, readOnly: true, kind: 'cordon' },
+        ...(shim && opts.shimPath ? [{ hostPath: opts.shimPath, containerPath: SANDBOX_SHIM, readOnly: true, kind: 'cordon' as const }] : []),
       ],
       env: {
         HTTP_PROXY: proxyUrl,
@@ -169,6 +207,9 @@ export async function prepareSessionEgress(opts: {
         NO_PROXY: '',
         no_proxy: '',
         ANTHROPIC_BASE_URL: `${proxyUrl}/model/anthropic`,
+        // Programs that load the shim reach the proxy's socket directly; the
+        // rest (static ones) keep the relay's port. Same policy either way.
+        ...(shim ? { LD_PRELOAD: SANDBOX_SHIM, CORDON_EGRESS_PORT: String(RELAY_PORT), CORDON_EGRESS_SOCKET: SANDBOX_SHIM_SOCKET } : {}),
       },
       entrypoint: [SANDBOX_RELAY, '--listen', `127.0.0.1:${RELAY_PORT}`, '--to', SANDBOX_SOCKET, ...(runc ? ['--splice', 'both'] : []), ...(handoff ? ['--handoff', SANDBOX_HANDOFF_SOCKET] : []), '--'],
     },
@@ -217,6 +258,7 @@ export async function startSessionEgress(
     socketMode: 0o666,
     gate: prepared.gate,
     ...(prepared.handoff ? { handoff: { gate: prepared.handoff, port: RELAY_PORT } } : {}),
+    ...(prepared.shim ? { shim: prepared.shim } : {}),
     policy: prepared.policy,
     providers: opts.policy.providers,
     audit: opts.audit,

@@ -12,7 +12,7 @@ import { compileEgressPolicy } from '../egress/egress-policy.js';
 import { watchPolicy } from '../policy/policy-watch.js';
 import { leafPaths, valueAt } from '../policy/policy-loader.js';
 import { currentOwner } from './owner-process.js';
-import { ensureRelay, prepareSessionEgress, startSessionEgress, type PreparedEgress, type SessionEgress } from './session-egress.js';
+import { ensureConnectShim, ensureRelay, prepareSessionEgress, startSessionEgress, type PreparedEgress, type SessionEgress } from './session-egress.js';
 import { setupSessionKeys, type SessionKeys } from './session-keys.js';
 import type { SessionDlp } from './session-dlp.js';
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
@@ -123,7 +123,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   let stopWatching: (() => void) | null = null;
   let watchdog: NodeJS.Timeout | null = null;
   try {
-    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy: deps.policy, relayPath: prepared.relayPath, runtime: loaded.profile.runtime });
+    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy: deps.policy, relayPath: prepared.relayPath, shimPath: prepared.shimPath, runtime: loaded.profile.runtime });
     if (!prep.ok) return fail(audit, sessionId, { code: 'egress', message: prep.message });
     wiring = prep.value;
     keys = setupSessionKeys({ sessionId, profile: loaded.profile, policy: deps.policy, audit, keyStore: deps.keyStore });
@@ -133,7 +133,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       ...spec,
       entrypoint: wiring.entrypoint,
       mounts: [...spec.mounts, ...wiring.mounts],
-      env: { ...spec.env, ...(keys?.env ?? {}), ...wiring.env },
+      env: withPreload({ ...spec.env, ...(keys?.env ?? {}) }, wiring.env),
     };
     // The proxy, DLP and their modules load while the engine starts the
     // container; its socket is already bound, so an early connection waits.
@@ -271,11 +271,23 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   }
 }
 
+/**
+ * The sandbox's environment: the egress variables win over everything, except
+ * that a library the profile or --env preloads is kept, after Cordon's shim.
+ */
+function withPreload(env: Readonly<Record<string, string>>, egress: Readonly<Record<string, string>>): Record<string, string> {
+  const theirs = env['LD_PRELOAD']?.trim();
+  const ours = egress['LD_PRELOAD'];
+  const merged = { ...env, ...egress };
+  if (ours && theirs) merged['LD_PRELOAD'] = `${ours}:${theirs}`;
+  return merged;
+}
+
 /** The proxy could not take over its socket while the sandbox started. */
 class EgressStartError extends Error {}
 
 type Prepared =
-  | { ok: true; loaded: LoadedProfile; plan: Extract<ReturnType<typeof planMounts>, { ok: true }>; spec: SandboxSpec; sessionId: string; relayPath: string }
+  | { ok: true; loaded: LoadedProfile; plan: Extract<ReturnType<typeof planMounts>, { ok: true }>; spec: SandboxSpec; sessionId: string; relayPath: string; shimPath: string | null }
   | { ok: false; failure: SessionFailure };
 
 async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<Prepared> {
@@ -315,6 +327,11 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
 
   const relay = ensureRelay(paths.cacheDir);
   if (!relay.ok) return fail(audit, sessionId, { code: 'egress', message: relay.message });
+  // Optional: without the shim every connection takes the relay's port.
+  // CORDON_CONNECT_SHIM=off leaves it out (for an agent that misbehaves with it).
+  const shimOff = /^(0|off|no|false)$/i.test(process.env['CORDON_CONNECT_SHIM'] ?? '');
+  const shim = shimOff ? null : ensureConnectShim(paths.cacheDir);
+  if (shim && !shim.ok) process.stderr.write(`cordon: egress: ${shim.message}; the sandbox's programs connect through the relay (slower)\n`);
 
   const ctx = mountRuleContext(paths, policy);
   const requests = [...profile.mounts, ...req.workspaces];
@@ -369,7 +386,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
       [LABELS.kind]: req.kind,
     },
   };
-  return { ok: true, loaded, plan, spec, sessionId, relayPath: relay.path };
+  return { ok: true, loaded, plan, spec, sessionId, relayPath: relay.path, shimPath: shim?.ok ? shim.path : null };
 }
 
 /** Live policy: a valid change reaches the running proxy for new connections; an invalid one is refused. */
