@@ -6,6 +6,8 @@
  *   node dist/bench/proxy-bench.js --quick   smaller counts for a smoke run
  *   --no-relay   clients go straight to the proxy socket
  *   --no-splice  tunnel bytes relayed in Node only (no cordon-splice, no baseline proxy)
+ *   --no-shim    leave out the connect shim's path (otherwise the benchmark
+ *                runs itself again with the shim preloaded to measure it)
  *   --splice-now hand every tunnel to cordon-splice as soon as it is established
  *                (spliceAfterBytes 0), to see the handoff's own cost in (a) and (d)
  *
@@ -31,7 +33,8 @@
  * p50/p99 of keep-alive requests through the model route, (c) throughput of a
  * download through a tunnel, (d) proxy RSS holding idle tunnels. In (c) the
  * ratio is the median of per-round ratios, each against the direct download of
- * the same round, so drift in the machine's speed between rounds cancels.
+ * the same round, so drift in the machine's speed between rounds cancels; the
+ * machine-wide CPU time per GiB of each path is printed beside it (/proc/stat).
  * Targets: added p50 <= 0.5 ms in (a) and (b); tunnel throughput >= 85% of
  * direct; RSS <= 150 MB in (d). Bounded: the run aborts after 4 minutes.
  */
@@ -51,6 +54,7 @@ import { EgressProxy } from '../core/egress/egress-proxy.js';
 import { freePort } from '../core/egress/free-port.js';
 import { makeTestCerts } from '../core/egress/test-certs.js';
 import { ensureSpliceHelper } from '../core/egress/tunnel-splicer.js';
+import { ensureConnectShim } from '../core/session/session-egress.js';
 
 const HOST = 'bench.test';
 const self = fileURLToPath(import.meta.url);
@@ -80,11 +84,25 @@ interface ProxyInit {
   spliceAfterBytes: number | null;
   /** Handoff socket for the runc-style relay, and the port its listener must be on; null = none. */
   handoff: { path: string; port: number } | null;
+  /** Socket for clients that load the connect shim; null = none. */
+  shim: string | null;
 }
 
-type ChildMessage = { type: 'ready'; ports?: ServerPorts; dataPath?: 'splice' | 'node' } | { type: 'rss'; rss: number; helperRss: number; tunnels: number; clientPath: string };
+type ChildMessage = { type: 'ready'; ports?: ServerPorts; dataPath?: 'splice' | 'node' } | { type: 'rss'; rss: number; helperRss: number; tunnels: number; clientPath: string; byPath: Record<string, number> };
 
 /** Resident set of another process in bytes (Linux /proc), 0 when unknown. */
+/** Machine-wide CPU time from /proc/stat, in clock ticks: busy (not idle, iowait or steal), idle, steal. */
+interface CpuTicks {
+  busy: number;
+  idle: number;
+  steal: number;
+}
+function machineTicks(): CpuTicks {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+}
+
 function rssOf(pid: number | null): number {
   if (!pid) return 0;
   try {
@@ -137,8 +155,12 @@ async function runServers(init: ServersInit): Promise<void> {
 /** Counts events instead of keeping them, so the benchmark measures the proxy, not a growing array. */
 class CountingSink implements AuditSink {
   count = 0;
-  record(_event: AuditEventInput): void {
+  /** Closed connections by the way they reached the proxy (audit `clientPath`). */
+  readonly byPath: Record<string, number> = {};
+  record(event: AuditEventInput): void {
     this.count++;
+    const via = event.details?.['clientPath'];
+    if (typeof via === 'string') this.byPath[via] = (this.byPath[via] ?? 0) + 1;
   }
 }
 
@@ -149,19 +171,21 @@ async function runProxy(init: ProxyInit): Promise<void> {
     resolve: { [HOST]: '127.0.0.1' },
   });
   if (!r.ok) throw new Error(r.errors.join('; '));
+  const sink = new CountingSink();
   const proxy = new EgressProxy({
     socketPath: init.socketPath,
     policy: r.policy,
     providers: { bench: { baseUrl: `https://${HOST}:${init.ports.provider}`, caFile: init.caFile } },
-    audit: new CountingSink(),
+    audit: sink,
     limits: { maxConcurrentTunnels: init.maxTunnels, requestsPerSecond: 1e6, requestBurst: 1e6, maxClientConnections: init.maxTunnels * 2 + 100 },
     spliceHelper: init.spliceHelper,
     ...(init.spliceAfterBytes === null ? {} : { spliceAfterBytes: init.spliceAfterBytes }),
     ...(init.handoff ? { handoff: { gate: await ConnectionGate.listen(init.handoff.path, { mode: 0o600, pauseOnConnect: true }), port: init.handoff.port } } : {}),
+    ...(init.shim ? { shim: await ConnectionGate.listen(init.shim, { mode: 0o600 }) } : {}),
   });
   await proxy.start();
   process.on('message', (m: unknown) => {
-    if (m === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss, helperRss: rssOf(proxy.spliceHelperPid), tunnels: proxy.openTunnels, clientPath: proxy.clientPath } satisfies ChildMessage);
+    if (m === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss, helperRss: rssOf(proxy.spliceHelperPid), tunnels: proxy.openTunnels, clientPath: proxy.clientPath, byPath: { ...sink.byPath } } satisfies ChildMessage);
   });
   process.send?.({ type: 'ready', dataPath: proxy.tunnelDataPath } satisfies ChildMessage);
 }
@@ -279,7 +303,40 @@ function waitReady(child: ChildProcess): Promise<ChildMessage> {
 
 const fmt = (x: number): string => x.toFixed(3);
 
+/** Set in the copy of this process that runs under the connect shim. */
+const SHIMMED_MARK = 'CORDON_BENCH_SHIMMED';
+
+/**
+ * Runs this benchmark again as a child that preloads the connect shim, as a
+ * sandbox's dynamically linked programs do, so its clients can take that path
+ * too: the shim sends connect() to 127.0.0.1:PORT to the proxy's shim socket.
+ * Returns the child's exit code, or a reason the shim cannot be measured.
+ */
+async function relaunchWithShim(): Promise<{ code: number } | { skipped: string }> {
+  const scratch = mkdtempSync(join(tmpdir(), 'cordon-bench-shim-'));
+  try {
+    const built = ensureConnectShim(join(scratch, 'cache'));
+    if (!built.ok) return { skipped: built.message };
+    const env = { ...process.env, [SHIMMED_MARK]: '1', LD_PRELOAD: built.path, CORDON_EGRESS_PORT: String(await freePort()), CORDON_EGRESS_SOCKET: join(scratch, 'cordon-shim.sock') };
+    const child = spawn(process.execPath, [...process.execArgv, self, ...process.argv.slice(2)], { stdio: 'inherit', env });
+    const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? 1)));
+    return { code };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  let shimNote = '--no-shim';
+  if (process.env[SHIMMED_MARK] !== '1' && !process.argv.includes('--no-shim')) {
+    const r = await relaunchWithShim();
+    if ('code' in r) process.exit(r.code);
+    shimNote = r.skipped;
+  }
+  // In the relaunched copy: where the shim sends its connections. Children never load it.
+  const shimmed = process.env[SHIMMED_MARK] === '1' ? { port: Number(process.env['CORDON_EGRESS_PORT']), socket: process.env['CORDON_EGRESS_SOCKET'] ?? '' } : null;
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of ['LD_PRELOAD', 'CORDON_EGRESS_PORT', 'CORDON_EGRESS_SOCKET', SHIMMED_MARK]) delete childEnv[k];
   const quick = process.argv.includes('--quick');
   const counts = quick
     ? { tunnelRequests: 200, modelRequests: 200, downloadMb: 20, idleTunnels: 200 }
@@ -295,7 +352,7 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   try {
     console.log(`proxy-bench: node ${process.version}, loopback only, ${quick ? 'quick' : 'full'} counts: ${JSON.stringify(counts)}`);
-    const servers = fork(self, ['--role', 'servers'], { stdio: 'inherit' });
+    const servers = fork(self, ['--role', 'servers'], { stdio: 'inherit', env: childEnv });
     children.push(servers);
     servers.send({ role: 'servers', keyPem: certs.keyPem, certPem: certs.certPem, downloadBytes: counts.downloadMb * 1024 * 1024 } satisfies ServersInit);
     const ready = await waitReady(servers);
@@ -310,18 +367,18 @@ async function main(): Promise<void> {
     if (!helper.ok) console.log(`tunnel splicer not used: ${helper.message}`);
     // BENCH_PROXY_PROF=<dir> writes a CPU profile of the proxy process there.
     const profDir = process.env['BENCH_PROXY_PROF'];
-    const startProxy = async (socketPath: string, spliceHelper: string | null, handoff: ProxyInit['handoff'] = null): Promise<{ child: ChildProcess; dataPath: string }> => {
-      const child = fork(self, ['--role', 'proxy'], { stdio: 'inherit', execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] });
+    const startProxy = async (socketPath: string, spliceHelper: string | null, handoff: ProxyInit['handoff'] = null, shim: string | null = null): Promise<{ child: ChildProcess; dataPath: string }> => {
+      const child = fork(self, ['--role', 'proxy'], { stdio: 'inherit', env: childEnv, execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] });
       children.push(child);
       const spliceAfterBytes = spliceHelper && process.argv.includes('--splice-now') ? 0 : null;
-      child.send({ role: 'proxy', socketPath, ports, caFile: certs.caFile, maxTunnels: counts.idleTunnels + 100, spliceHelper, spliceAfterBytes, handoff } satisfies ProxyInit);
+      child.send({ role: 'proxy', socketPath, ports, caFile: certs.caFile, maxTunnels: counts.idleTunnels + 100, spliceHelper, spliceAfterBytes, handoff, shim } satisfies ProxyInit);
       const r = await waitReady(child);
       return { child, dataPath: r.type === 'ready' ? (r.dataPath ?? '?') : '?' };
     };
     const socketPath = join(dir, 'proxy.sock');
     const handoffPath = join(dir, 'handoff.sock');
     const runcPort = await freePort();
-    const main = await startProxy(socketPath, helper.ok ? helper.path : null, helper.ok ? { path: handoffPath, port: runcPort } : null);
+    const main = await startProxy(socketPath, helper.ok ? helper.path : null, helper.ok ? { path: handoffPath, port: runcPort } : null, shimmed?.socket ?? null);
     const proxyChild = main.child;
     const baseSocket = join(dir, 'proxy-node.sock');
     const base = helper.ok ? await startProxy(baseSocket, null) : null;
@@ -346,17 +403,17 @@ async function main(): Promise<void> {
       }
       throw new Error(`relay never listened on ${port}`);
     };
-    const askProxy = (child: ChildProcess): Promise<{ rss: number; helperRss: number; tunnels: number; clientPath: string }> =>
+    const askProxy = (child: ChildProcess): Promise<{ rss: number; helperRss: number; tunnels: number; clientPath: string; byPath: Record<string, number> }> =>
       new Promise((resolve) => {
         child.once('message', (m: unknown) => {
           const msg = m as ChildMessage;
-          resolve(msg.type === 'rss' ? msg : { rss: NaN, helperRss: NaN, tunnels: 0, clientPath: '?' });
+          resolve(msg.type === 'rss' ? msg : { rss: NaN, helperRss: NaN, tunnels: 0, clientPath: '?', byPath: {} });
         });
         child.send('rss');
       });
     if (build.status === 0 && !process.argv.includes('--no-relay')) {
       const startRelay = async (port: number, args: string[]): Promise<void> => {
-        const relay = spawn(relayBin, ['--listen', `127.0.0.1:${port}`, '--to', socketPath, ...args], { stdio: 'inherit' });
+        const relay = spawn(relayBin, ['--listen', `127.0.0.1:${port}`, '--to', socketPath, ...args], { stdio: 'inherit', env: childEnv });
         children.push(relay);
         relays.push(relay);
         await waitListening(port);
@@ -377,6 +434,13 @@ async function main(): Promise<void> {
       console.log(`path as under gVisor: client -> cordon-relay 127.0.0.1:${gvisorPort} -> ${socketPath} -> EgressProxy -> server`);
     } else {
       console.log(`relay not measured: ${build.status === 0 ? '--no-relay' : build.stderr.trim()}`);
+    }
+    if (shimmed) {
+      // Nothing listens on this port: only the shim makes these connections work.
+      paths.push({ label: 'connect shim (either)', entry: { kind: 'tcp', port: shimmed.port } });
+      console.log(`path with the connect shim (runc or gVisor, dynamically linked client): connect(127.0.0.1:${shimmed.port}) -> ${shimmed.socket} -> EgressProxy -> server`);
+    } else {
+      console.log(`connect shim not measured: ${shimNote}`);
     }
     paths.push({ label: `cordon proxy socket ${tag}`, entry: { kind: 'unix', path: socketPath } });
     if (base) paths.push({ label: 'cordon proxy node (base)', entry: { kind: 'unix', path: baseSocket } });
@@ -428,25 +492,51 @@ async function main(): Promise<void> {
     ];
     const rounds = 7;
     const rates: number[][] = runs.map(() => []);
+    // Machine-wide CPU ticks spent during each path's downloads, summed over
+    // the rounds: on a machine whose cores a direct download already keeps
+    // busy, a path can only be as fast as its CPU per byte allows.
+    const ticks: CpuTicks[] = runs.map(() => ({ busy: 0, idle: 0, steal: 0 }));
+    const bytesOf: number[] = runs.map(() => 0);
     let received = 0;
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < runs.length; k++) {
         const j = (round + k) % runs.length;
+        const t0 = machineTicks();
         const r = await runs[j]?.();
+        const t1 = machineTicks();
+        const acc = ticks[j];
+        if (acc) {
+          acc.busy += t1.busy - t0.busy;
+          acc.idle += t1.idle - t0.idle;
+          acc.steal += t1.steal - t0.steal;
+        }
         if (r) rates[j]?.push(mbps(r));
+        if (r) bytesOf[j] = (bytesOf[j] ?? 0) + r.bytes;
         if (r && j === 0) received = r.bytes;
       }
     }
+    const hz = 100; // USER_HZ, the unit of /proc/stat on Linux
+    const cpuPerGib = (j: number): number => (ticks[j]?.busy ?? NaN) / hz / ((bytesOf[j] ?? NaN) / 1073741824);
+    const cpuNote = (j: number): string => {
+      const t = ticks[j] ?? { busy: 0, idle: 0, steal: 0 };
+      const all = t.busy + t.idle + t.steal;
+      return `CPU ${cpuPerGib(j).toFixed(2)} s/GiB, idle ${((100 * t.idle) / all).toFixed(0)}%, steal ${((100 * t.steal) / all).toFixed(0)}%`;
+    };
     const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? NaN;
     const directRate = median(rates[0] ?? []);
     console.log(`\n(c) ${counts.downloadMb} MiB download over plain HTTP, ${rounds} interleaved rounds (MiB/s: median [every round]; ratio: median of each round's ratio to that round's direct)`);
     const each = (xs: number[] | undefined): string => (xs ?? []).map((x) => x.toFixed(0)).join(' ');
-    console.log(`    ${pad('direct')} ${fmt(directRate)}  (${(received / 1048576).toFixed(1)} MiB received) [${each(rates[0])}]`);
+    console.log(`    ${pad('direct')} ${fmt(directRate)}  (${(received / 1048576).toFixed(1)} MiB received) [${each(rates[0])}]  ${cpuNote(0)}`);
     paths.forEach((p, i) => {
       const rate = median(rates[i + 1] ?? []);
       const ratio = median((rates[i + 1] ?? []).map((x, round) => x / (rates[0]?.[round] ?? NaN)));
-      console.log(`    ${pad(p.label)} ${fmt(rate)}  ratio ${fmt(ratio)} (target >= 0.85: ${ratio >= 0.85 ? 'MET' : 'MISSED'}; ratio of medians ${fmt(rate / directRate)}) [${each(rates[i + 1])}]`);
+      console.log(`    ${pad(p.label)} ${fmt(rate)}  ratio ${fmt(ratio)} (target >= 0.85: ${ratio >= 0.85 ? 'MET' : 'MISSED'}; ratio of medians ${fmt(rate / directRate)}) [${each(rates[i + 1])}]  ${cpuNote(i + 1)}, ${fmt(cpuPerGib(i + 1) / cpuPerGib(0))}x direct's CPU per byte`);
     });
+
+    // Which way the measured connections really came (audit clientPath): the
+    // shim's path must show up as "shim", the runc path as "listener".
+    const byPath = (await askProxy(proxyChild)).byPath;
+    console.log(`    connections the proxy under test closed, by the way they came: ${Object.entries(byPath).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 
     // (d) RSS holding idle tunnels: the proxy, plus the splice helper when it carries them.
     const mb = (x: number): string => (x / 1024 / 1024).toFixed(1);
