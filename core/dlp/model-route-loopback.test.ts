@@ -107,7 +107,7 @@ void describe('model route with DLP over loopback HTTP', () => {
 
       const auditText = JSON.stringify(audit.map((d) => d.findings));
       assert.equal(auditText.includes(AWS_KEY), false);
-      assert.equal(auditText.includes('4111'), false);
+      assert.equal(auditText.includes(CARD) || auditText.includes(CARD.replace(/\s/g, '')), false);
 
       const blocked = await post(proxyPort, JSON.stringify({ messages: [{ role: 'user', content: ['-----BEGIN ', 'PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----'].join('') }] }));
       assert.equal(blocked.status, 400);
