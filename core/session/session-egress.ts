@@ -82,7 +82,7 @@ export interface PreparedEgress extends EgressWiring {
   readonly handoff: ConnectionGate | null;
   /** The connect shim's socket; null when the session has no shim. */
   readonly shim: ConnectionGate | null;
-  /** Closes both gates (a no-op for a gate the proxy already closed). */
+  /** Closes every gate (a no-op for a gate the proxy already closed). */
   close(): Promise<void>;
 }
 
