@@ -54,7 +54,7 @@ import { EgressProxy } from '../core/egress/egress-proxy.js';
 import { freePort } from '../core/egress/free-port.js';
 import { makeTestCerts } from '../core/egress/test-certs.js';
 import { ensureSpliceHelper } from '../core/egress/tunnel-splicer.js';
-import { ensureConnectShim } from '../core/session/session-egress.js';
+import { ensureConnectShim, SHIM_SOCKET_NAME } from '../core/session/session-egress.js';
 
 const HOST = 'bench.test';
 const self = fileURLToPath(import.meta.url);
@@ -317,7 +317,7 @@ async function relaunchWithShim(): Promise<{ code: number } | { skipped: string 
   try {
     const built = ensureConnectShim(join(scratch, 'cache'));
     if (!built.ok) return { skipped: built.message };
-    const env = { ...process.env, [SHIMMED_MARK]: '1', LD_PRELOAD: built.path, CORDON_EGRESS_PORT: String(await freePort()), CORDON_EGRESS_SOCKET: join(scratch, 'cordon-shim.sock') };
+    const env = { ...process.env, [SHIMMED_MARK]: '1', LD_PRELOAD: built.path, CORDON_EGRESS_PORT: String(await freePort()), CORDON_EGRESS_SOCKET: join(scratch, SHIM_SOCKET_NAME) };
     const child = spawn(process.execPath, [...process.execArgv, self, ...process.argv.slice(2)], { stdio: 'inherit', env });
     const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? 1)));
     return { code };

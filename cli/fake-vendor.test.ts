@@ -23,7 +23,7 @@ import { compileEgressPolicy } from '../core/egress/egress-policy.js';
 import { EgressProxy } from '../core/egress/egress-proxy.js';
 import { freePort } from '../core/egress/free-port.js';
 import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
-import { ensureConnectShim } from '../core/session/session-egress.js';
+import { ensureConnectShim, SHIM_SOCKET_NAME } from '../core/session/session-egress.js';
 import { CLAUDE_CODE_VERSION } from '../core/image/image-build.js';
 import { resolveCordonPaths } from '../core/paths/cordon-paths.js';
 import { startFakeVendor, type FakeVendor } from './fake-vendor.js';
@@ -170,7 +170,7 @@ describe('fake vendor with the real Claude Code binary', () => {
     const audit = new MemoryAuditSink();
     const proxy = new EgressProxy({
       socketPath: join(sockets, 'proxy.sock'),
-      shim: await ConnectionGate.listen(join(sockets, 'cordon-shim.sock'), { mode: 0o600 }),
+      shim: await ConnectionGate.listen(join(sockets, SHIM_SOCKET_NAME), { mode: 0o600 }),
       policy: policy.policy,
       providers: { anthropic: { baseUrl: `https://localhost:${vendor.port}`, caFile: certs.caFile } },
       audit,
@@ -194,7 +194,7 @@ describe('fake vendor with the real Claude Code binary', () => {
         no_proxy: '',
         LD_PRELOAD: shimBuild.path,
         CORDON_EGRESS_PORT: String(port),
-        CORDON_EGRESS_SOCKET: join(sockets, 'cordon-shim.sock'),
+        CORDON_EGRESS_SOCKET: join(sockets, SHIM_SOCKET_NAME),
       };
       const r = await run(bin, ['-p', 'hi'], env, CLAUDE_TIMEOUT_MS);
       const kinds = audit.events.map((e) => `${e.kind} ${String(e.details?.['host'])} via ${String(e.details?.['clientPath'])}`).join(', ');

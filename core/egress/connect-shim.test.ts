@@ -10,12 +10,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MemoryAuditSink } from '../audit/audit-event.js';
 import { waitUntil } from '../testing/wait-until.js';
-import { ensureConnectShim } from '../session/session-egress.js';
+import { ensureConnectShim, SHIM_SOCKET_NAME } from '../session/session-egress.js';
+import { startLoopbackProxy } from '../testing/loopback-proxy.js';
 import { ConnectionGate } from './connection-gate.js';
-import { compileEgressPolicy } from './egress-policy.js';
-import { EgressProxy } from './egress-proxy.js';
 import { freePort } from './free-port.js';
 
 const repoRoot = process.env['CORDON_REPO_ROOT'] ?? fileURLToPath(new URL('../../../', import.meta.url));
@@ -23,7 +21,7 @@ const dir = mkdtempSync(join(tmpdir(), 'cordon-shim-'));
 const probeBin = join(dir, 'shim-probe');
 /** The same probe over musl, the C library of Alpine images (scripts/setup.sh installs musl-tools). */
 const muslProbeBin = join(dir, 'shim-probe-musl');
-const unixPath = join(dir, 'cordon-shim.sock');
+const unixPath = join(dir, SHIM_SOCKET_NAME);
 let shim = '';
 /** Nothing listens here over TCP: only the shim can make a connection to it work. */
 let shimPort = 0;
@@ -157,20 +155,9 @@ test('Node, preloaded as in the sandbox: a CONNECT tunnel through a real EgressP
   });
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   const echoPort = (echo.address() as net.AddressInfo).port;
-  const policy = compileEgressPolicy({ allow: [`echo.test:${echoPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'echo.test': '127.0.0.1' } });
-  if (!policy.ok) throw new Error(policy.errors.join('; '));
-  const audit = new MemoryAuditSink();
-  const shimSocket = join(dir, 'proxy-shim', 'cordon-shim.sock');
+  const shimSocket = join(dir, 'proxy-shim', SHIM_SOCKET_NAME);
   mkdirSync(join(dir, 'proxy-shim'));
-  const proxy = new EgressProxy({
-    socketPath: join(dir, 'proxy.sock'),
-    policy: policy.policy,
-    audit,
-    hostAddresses: () => [],
-    resolver: () => Promise.resolve({ ok: false, why: 'ENOTFOUND' }),
-    shim: await ConnectionGate.listen(shimSocket, { mode: 0o600 }),
-  });
-  await proxy.start();
+  const { proxy, audit } = await startLoopbackProxy(join(dir, 'proxy.sock'), { name: 'echo.test', port: echoPort }, { shim: await ConnectionGate.listen(shimSocket, { mode: 0o600 }) });
   try {
     // The child sees 127.0.0.1:PORT as its peer, sends a CONNECT, then bytes through the tunnel.
     const script = `

@@ -12,11 +12,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MemoryAuditSink } from '../audit/audit-event.js';
+import type { MemoryAuditSink } from '../audit/audit-event.js';
+import { startLoopbackProxy } from '../testing/loopback-proxy.js';
 import { waitUntil } from '../testing/wait-until.js';
 import { ConnectionGate } from './connection-gate.js';
-import { compileEgressPolicy } from './egress-policy.js';
-import { EgressProxy } from './egress-proxy.js';
+import type { EgressProxy } from './egress-proxy.js';
 import { freePort } from './free-port.js';
 import { ensureSpliceHelper } from './tunnel-splicer.js';
 
@@ -66,22 +66,11 @@ async function startProxy(opts: { splice: boolean }): Promise<Setup> {
   const socketPath = join(dir, `p${n}.sock`);
   const handoffPath = join(dir, `h${n}.sock`);
   const port = await freePort();
-  const r = compileEgressPolicy({ allow: [`echo.test:${echoPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'echo.test': '127.0.0.1' } });
-  if (!r.ok) throw new Error(r.errors.join('; '));
-  const notices: string[] = [];
-  const audit = new MemoryAuditSink();
   const gate = await ConnectionGate.listen(handoffPath, { mode: 0o600, pauseOnConnect: true });
-  const proxy = new EgressProxy({
-    socketPath,
-    policy: r.policy,
-    audit,
-    hostAddresses: () => [],
-    resolver: () => Promise.resolve({ ok: false, why: 'ENOTFOUND' }),
+  const { proxy, audit, notices } = await startLoopbackProxy(socketPath, { name: 'echo.test', port: echoPort }, {
     spliceHelper: opts.splice ? helper : null,
-    notice: (m) => notices.push(m),
     handoff: { gate, port },
   });
-  await proxy.start();
   cleanups.push(() => proxy.stop());
   return { proxy, audit, notices, socketPath, handoffPath, port };
 }

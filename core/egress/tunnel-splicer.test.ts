@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryAuditSink } from '../audit/audit-event.js';
-import { compileEgressPolicy } from './egress-policy.js';
-import { EgressProxy, type EgressProxyOptions } from './egress-proxy.js';
+import type { MemoryAuditSink } from '../audit/audit-event.js';
+import type { EgressProxy, EgressProxyOptions } from './egress-proxy.js';
 import { ensureSpliceHelper } from './tunnel-splicer.js';
+import { startLoopbackProxy } from '../testing/loopback-proxy.js';
 import { waitUntil } from '../testing/wait-until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cordon-splice-'));
@@ -37,23 +37,12 @@ after(async () => {
 type Mode = 'splice-now' | 'splice' | 'node';
 
 async function startProxy(port: number, mode: Mode, extra: Partial<EgressProxyOptions> = {}): Promise<{ proxy: EgressProxy; audit: MemoryAuditSink; socketPath: string; notices: string[] }> {
-  const r = compileEgressPolicy({ allow: [`target.test:${port}`], allowRanges: ['127.0.0.0/8'], resolve: { 'target.test': '127.0.0.1' } });
-  if (!r.ok) throw new Error(r.errors.join('; '));
-  const audit = new MemoryAuditSink();
-  const notices: string[] = [];
   const socketPath = join(dir, `p${++sockCounter}.sock`);
-  const proxy = new EgressProxy({
-    socketPath,
-    policy: r.policy,
-    audit,
-    hostAddresses: () => [],
-    resolver: () => Promise.resolve({ ok: false, why: 'ENOTFOUND' }),
+  const { proxy, audit, notices } = await startLoopbackProxy(socketPath, { name: 'target.test', port }, {
     spliceHelper: mode === 'node' ? null : helper,
     ...(mode === 'splice-now' ? { spliceAfterBytes: 0 } : {}),
-    notice: (m) => notices.push(m),
     ...extra,
   });
-  await proxy.start();
   proxies.push(proxy);
   return { proxy, audit, socketPath, notices };
 }

@@ -32,8 +32,13 @@ export const SANDBOX_SOCKET = `${SANDBOX_SOCKET_DIR}/proxy.sock`;
 /** Where a runc sandbox's relay offers its listening socket to the proxy (see EgressProxyOptions.handoff). */
 export const SANDBOX_HANDOFF_SOCKET = `${SANDBOX_SOCKET_DIR}/handoff.sock`;
 export const SANDBOX_RELAY = '/run/cordon/cordon-relay';
-/** The connect shim's own proxy socket, and the shim itself (see ensureConnectShim). */
-export const SANDBOX_SHIM_SOCKET = `${SANDBOX_SOCKET_DIR}/cordon-shim.sock`;
+/**
+ * The connect shim's own proxy socket, and the shim itself (see
+ * ensureConnectShim). The shim recognises its socket by this file name (see
+ * cordon-connect.c), so it is one nothing else uses.
+ */
+export const SHIM_SOCKET_NAME = 'cordon-shim.sock';
+export const SANDBOX_SHIM_SOCKET = `${SANDBOX_SOCKET_DIR}/${SHIM_SOCKET_NAME}`;
 export const SANDBOX_SHIM = '/run/cordon/cordon-connect.so';
 /** Unix socket paths are limited to 108 bytes on Linux (104 on macOS). */
 const MAX_SOCKET_PATH = 100;
@@ -141,8 +146,7 @@ export async function prepareSessionEgress(opts: {
   const runc = opts.runtime === 'runc';
   const socketPath = join(socketDir, 'proxy.sock');
   const handoffPath = join(socketDir, 'handoff.sock');
-  // The shim matches its socket by this name (see cordon-connect.c), so it is one nothing else uses.
-  const shimSocketPath = join(socketDir, 'cordon-shim.sock');
+  const shimSocketPath = join(socketDir, SHIM_SOCKET_NAME);
   // The longest socket this session needs (only runc sessions bind the handoff socket).
   const longest = runc ? handoffPath : socketPath;
   if (longest.length > MAX_SOCKET_PATH) {
