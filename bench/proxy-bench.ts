@@ -387,7 +387,11 @@ async function main(): Promise<void> {
 
     // The relays are the paths an agent takes; without gcc, only the socket is measured.
     const relays: ChildProcess[] = [];
-    const paths: { label: string; entry: Entry }[] = [];
+    type Path = { label: string; entry: Entry };
+    const paths: Path[] = [];
+    // The paths an agent takes, for the closing summary.
+    let runcPath: Path | null = null;
+    let shimPath: Path | null = null;
     const tag = main.dataPath;
     const relayBin = join(dir, 'cordon-relay');
     const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -425,7 +429,8 @@ async function main(): Promise<void> {
           handed = (await askProxy(proxyChild)).clientPath === 'listener';
           if (!handed) await new Promise((r) => setTimeout(r, 10));
         }
-        paths.push({ label: `runc: listener handed over`, entry: { kind: 'tcp', port: runcPort } });
+        runcPath = { label: `runc: listener handed over`, entry: { kind: 'tcp', port: runcPort } };
+      paths.push(runcPath);
         console.log(`path as under runc:   client -> 127.0.0.1:${runcPort} -> EgressProxy -> server (relay's listener ${handed ? 'handed over to the proxy' : 'NOT handed over: the relay carries it'})`);
       }
       const gvisorPort = await freePort();
@@ -437,7 +442,8 @@ async function main(): Promise<void> {
     }
     if (shimmed) {
       // Nothing listens on this port: only the shim makes these connections work.
-      paths.push({ label: 'connect shim (either)', entry: { kind: 'tcp', port: shimmed.port } });
+      shimPath = { label: 'connect shim (either)', entry: { kind: 'tcp', port: shimmed.port } };
+      paths.push(shimPath);
       console.log(`path with the connect shim (runc or gVisor, dynamically linked client): connect(127.0.0.1:${shimmed.port}) -> ${shimmed.socket} -> EgressProxy -> server`);
     } else {
       console.log(`connect shim not measured: ${shimNote}`);
@@ -571,7 +577,7 @@ async function main(): Promise<void> {
     // The targets on the path the agent takes: Claude Code and every other
     // dynamically linked program load the connect shim; without it (static
     // programs), runc's handed-over listener.
-    const agentPath = paths.find((p) => p.label.startsWith('connect shim')) ?? paths.find((p) => p.label.startsWith('runc')) ?? paths[0];
+    const agentPath = shimPath ?? runcPath ?? paths[0];
     const got = agentPath ? summary.get(agentPath.label) : undefined;
     if (agentPath && got) {
       const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');

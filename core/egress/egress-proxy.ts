@@ -350,11 +350,9 @@ export class EgressProxy {
   private handoffGate: ConnectionGate | null = null;
   /** The relay's listener, once handed over: the sandbox's connections arrive here. */
   private listener: net.Server | null = null;
-  /** Connections accepted on that listener (the rest came through the relay). */
-  private readonly viaListener = new WeakSet<net.Socket>();
   private shimGate: ConnectionGate | null = null;
-  /** Connections that came through the connect shim's socket. */
-  private readonly viaShim = new WeakSet<net.Socket>();
+  /** Connections accepted on that listener or on the shim's socket; the rest came through the proxy socket (the relay). */
+  private readonly arrivedVia = new WeakMap<net.Socket, 'listener' | 'shim'>();
   private readonly notice: (message: string) => void;
 
   constructor(private readonly options: EgressProxyOptions) {
@@ -495,7 +493,7 @@ export class EgressProxy {
       shim.limitConnections(l.maxClientConnections);
       this.shimGate = shim;
       shim.open((socket) => {
-        this.viaShim.add(socket);
+        this.arrivedVia.set(socket, 'shim');
         serve(socket);
       });
     }
@@ -532,7 +530,7 @@ export class EgressProxy {
         }
         if (!r.ok) return fallBack(r.reason);
         const listener = net.createServer({ allowHalfOpen: true }, (socket) => {
-          this.viaListener.add(socket);
+          this.arrivedVia.set(socket, 'listener');
           serve(socket);
         });
         listener.maxConnections = this.limits.maxClientConnections;
@@ -666,7 +664,7 @@ export class EgressProxy {
         bytesDown,
         durationMs: this.now() - started,
         // How this connection reached the proxy (see clientPath).
-        clientPath: this.viaShim.has(client) ? 'shim' : this.viaListener.has(client) ? 'listener' : 'relay',
+        clientPath: this.arrivedVia.get(client) ?? 'relay',
         ...extra,
       },
     });
