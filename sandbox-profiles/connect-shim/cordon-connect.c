@@ -70,6 +70,7 @@ static long sys(long n, long a, long b, long c, long d, long e) {
 #error "cordon-connect supports x86_64 and aarch64"
 #endif
 
+#define SYS1(n, a) sys((n), (long)(a), 0, 0, 0, 0)
 #define SYS2(n, a, b) sys((n), (long)(a), (long)(b), 0, 0, 0)
 #define SYS3(n, a, b, c) sys((n), (long)(a), (long)(b), (long)(c), 0, 0)
 #define SYS5(n, a, b, c, d, e) sys((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e))
@@ -195,10 +196,10 @@ static int redirect(int fd) {
   }
   if (!(status & O_NONBLOCK) && SYS3(SYS_fcntl, u, F_SETFL, status & ~(long)O_NONBLOCK) != 0) goto fail;
   if (SYS3(SYS_dup3, u, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) != fd) goto fail;
-  SYS2(SYS_close, u, 0);
+  SYS1(SYS_close, u);
   return 0;
 fail:
-  SYS2(SYS_close, u, 0);
+  SYS1(SYS_close, u);
   return -1;
 }
 
