@@ -175,7 +175,7 @@ describe('egress through the session proxy', () => {
     assert.deepEqual(res.get('tunnel'), { code: '403', deny: 'model_route_only' }, r.stdout);
     assert.deepEqual(res.get('telemetry'), { code: '403', deny: 'host_denied' });
     assert.equal(hits, before, 'a refused request reached the loopback server');
-    const denied = t.auditRecords().filter((e) => e.cordon['kind'] === 'egress.deny' && (e.cordon['details'] as Record<string, unknown>)['reason'] === 'model_route_only');
+    const denied = t.auditRecords().filter((e) => e.cordon['kind'] === 'egress.deny' && e.cordon['reason'] === 'model_route_only');
     assert.ok(denied.length >= 2, 'both refusals are audited');
   });
 
