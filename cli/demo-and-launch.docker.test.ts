@@ -17,9 +17,10 @@ test('cordon demo runs a real sandbox and every verdict matches what Cordon shou
   assert.ok(!r.stdout.includes('unexpected'), r.stdout);
   assert.equal((r.stdout.match(/^\s+ALLOWED$/gm) ?? []).length, 4, r.stdout);
   assert.match(r.stdout, /the model received: "deploy with cdntk_[0-9a-f]{32}"/);
-  assert.equal((r.stdout.match(/^\s+STOPPED/gm) ?? []).length, 10, r.stdout);
+  assert.equal((r.stdout.match(/^\s+STOPPED/gm) ?? []).length, 11, r.stdout);
   assert.match(r.stdout, /STOPPED: proxy answered 403, X-Cordon-Deny: host_not_allowed/);
   assert.match(r.stdout, /STOPPED: proxy answered 403, X-Cordon-Deny: host_denied/);
+  assert.match(r.stdout, /STOPPED: proxy answered 403, X-Cordon-Deny: model_route_only/);
   assert.match(r.stdout, /hash chain intact/);
   const kinds = t.auditRecords().map((e) => e.cordon['kind']);
   for (const k of ['session.start', 'session.stop', 'mount.allow', 'mount.deny']) assert.ok(kinds.includes(k), k);

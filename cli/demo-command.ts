@@ -43,7 +43,14 @@ function probes(ws: string, hostHome: string): Probe[] {
     { id: 'home', title: 'Your credential folders (~/.ssh, ~/.aws, ~/.gnupg, ~/.config/gcloud) are not in the sandbox', expect: 'blocked', shell: ['.ssh', '.aws', '.gnupg', '.config/gcloud'].map((d) => `[ -e ${hostHome}/${d} ]`).join(' || ') },
     { id: 'net', title: 'The sandbox has no network of its own: only loopback, no DNS; a program that ignores the proxy gets nowhere', expect: 'blocked', shell: `[ "$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')" != "lo" ] || curl -sS -m 5 --noproxy '*' -o /dev/null https://example.com` },
     { id: 'egress', title: "Web requests go through Cordon's egress proxy, which refuses sites not on the allowlist (https://example.com)", expect: 'blocked', shell: 'curl -sS -m 10 -o /dev/null https://example.com', detail: denyReason('https://example.com') },
-    { id: 'telemetry', title: "Vendor telemetry is refused even though the vendor's API is allowed (statsig.anthropic.com)", expect: 'blocked', shell: 'curl -sS -m 10 -o /dev/null https://statsig.anthropic.com', detail: denyReason('https://statsig.anthropic.com') },
+    { id: 'telemetry', title: 'Vendor telemetry is refused (statsig.anthropic.com)', expect: 'blocked', shell: 'curl -sS -m 10 -o /dev/null https://statsig.anthropic.com', detail: denyReason('https://statsig.anthropic.com') },
+    {
+      id: 'vendor',
+      title: "A direct connection to the model vendor, around Cordon's model route (where an outside API key would go unchecked), is refused (https://api.anthropic.com)",
+      expect: 'blocked',
+      shell: 'curl -sS -m 10 -o /dev/null https://api.anthropic.com/v1/messages',
+      detail: denyReason('https://api.anthropic.com/v1/messages'),
+    },
     {
       id: 'dlp',
       title: `A secret sent to the model is tokenized on its way out, and the agent gets it back in the answer (${DEMO_SECRET})`,

@@ -50,7 +50,6 @@ export async function startDemoModel(): Promise<DemoModel> {
       providers: { ...base.providers, anthropic: { baseUrl: `https://${DEMO_MODEL_HOST}:${port}`, caFile: certs.caFile, credentialCommand } },
       egress: {
         ...base.egress,
-        allow: [...base.egress.allow, `${DEMO_MODEL_HOST}:${port}`],
         allowRanges: [...base.egress.allowRanges, '127.0.0.1/32'],
         resolve: { ...base.egress.resolve, [DEMO_MODEL_HOST]: '127.0.0.1' },
       },

@@ -153,18 +153,30 @@ describe('egress through the session proxy', () => {
     assert.equal(hits, before, 'a refused request reached the loopback server');
   });
 
-  test('a telemetry host is denied while its vendor API host is allowed', async () => {
+  test('a vendor API host is reached only through the model route, whatever egress.allow says; telemetry is denied', async () => {
     setPolicy({
       egress: {
-        allow: [`api.anthropic.com:${port}`, `statsig.anthropic.com:${port}`],
+        allow: [`api.anthropic.com:${port}`, `statsig.anthropic.com:${port}`, 'api.anthropic.com'],
         allowRanges: ['127.0.0.0/8'],
         resolve: { 'api.anthropic.com': '127.0.0.1', 'statsig.anthropic.com': '127.0.0.1' },
       },
     });
-    const r = await t.run(['exec', '--', 'sh', '-c', `${PROBE}\nprobe api http://api.anthropic.com:${port}/\nprobe telemetry http://statsig.anthropic.com:${port}/`]);
+    const before = hits;
+    const r = await t.run([
+      'exec',
+      '--',
+      'sh',
+      '-c',
+      // Plain HTTP and a CONNECT tunnel to the vendor: both would skip the phantom check and DLP.
+      `${PROBE}\nprobe api http://api.anthropic.com:${port}/\nprobe tunnel https://api.anthropic.com/v1/messages\nprobe telemetry http://statsig.anthropic.com:${port}/`,
+    ]);
     const res = results(r.stdout);
-    assert.deepEqual(res.get('api'), { code: '200', deny: '-' });
+    assert.deepEqual(res.get('api'), { code: '403', deny: 'model_route_only' }, r.stdout);
+    assert.deepEqual(res.get('tunnel'), { code: '403', deny: 'model_route_only' }, r.stdout);
     assert.deepEqual(res.get('telemetry'), { code: '403', deny: 'host_denied' });
+    assert.equal(hits, before, 'a refused request reached the loopback server');
+    const denied = t.auditRecords().filter((e) => e.cordon['kind'] === 'egress.deny' && e.cordon['reason'] === 'model_route_only');
+    assert.ok(denied.length >= 2, 'both refusals are audited');
   });
 
   test('the sandbox chains through the host corporate proxy when HTTPS_PROXY/HTTP_PROXY are set', async () => {

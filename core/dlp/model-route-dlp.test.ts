@@ -8,7 +8,7 @@ import { TokenVault } from './vault.js';
 const AWS_KEY = 'AKIAQ3EGRJ2KZ7XNP4VB';
 
 function request(body: string, sessionId = 's1'): ModelRequest {
-  return { provider: 'anthropic', method: 'POST', path: '/v1/messages', headers: { 'content-type': 'application/json' }, body: Buffer.from(body), sessionId };
+  return { provider: 'anthropic', host: 'api.anthropic.com', method: 'POST', path: '/v1/messages', headers: { 'content-type': 'application/json' }, body: Buffer.from(body), sessionId };
 }
 
 void describe('DLP on the egress model-route hooks', () => {

@@ -7,6 +7,7 @@ import {
   ProvidersSchema,
   compileEgressPolicy,
   defaultEgressPolicy,
+  vendorHosts,
 } from './egress-policy.js';
 import { decideHost, parseHostPattern } from './host-match.js';
 
@@ -63,12 +64,13 @@ void test('every field is described (JSON Schema generation relies on it)', () =
   for (const [key, field] of Object.entries(shape)) assert.ok(field.description, key);
 });
 
-void test('default policy: provider hosts allowed, telemetry denied even under an allowed vendor domain', () => {
+void test('default policy: no host allowed, telemetry denied even under an allowed vendor domain', () => {
   const p = defaultEgressPolicy();
-  const r = compileEgressPolicy({ ...p, allow: [...p.allow, '*.anthropic.com'] });
+  assert.deepEqual(p.allow, []);
+  const r = compileEgressPolicy({ ...p, allow: ['*.anthropic.com'] });
   assert.ok(r.ok);
   if (!r.ok) return;
-  assert.equal(decideHost(r.policy, 'api.anthropic.com', 443).verdict, 'allow');
+  assert.equal(decideHost(r.policy, 'console.anthropic.com', 443).verdict, 'allow');
   assert.deepEqual(decideHost(r.policy, 'statsig.anthropic.com', 443), { verdict: 'deny', reason: 'host_denied' });
   assert.deepEqual(decideHost(r.policy, 'o123.ingest.sentry.io', 443), { verdict: 'deny', reason: 'host_denied' });
   assert.deepEqual(decideHost(r.policy, 'example.com', 443), { verdict: 'deny', reason: 'host_not_allowed' });
@@ -76,4 +78,11 @@ void test('default policy: provider hosts allowed, telemetry denied even under a
     assert.ok(parseHostPattern(entry.host).ok, entry.host);
     assert.ok(entry.description.length > 10, entry.host);
   }
+});
+
+void test('vendor hosts: every provider host plus the built-in one, normalised, without ports', () => {
+  const hosts = vendorHosts({ corp: { baseUrl: 'https://LLM.Corp.Example.:8443/v1' }, local: { baseUrl: 'https://127.0.0.1:9443' } });
+  assert.deepEqual([...hosts].sort(), ['127.0.0.1', 'api.anthropic.com', 'llm.corp.example']);
+  // The built-in vendor stays a vendor even when policy points its route elsewhere.
+  assert.ok(vendorHosts({ anthropic: { baseUrl: 'https://gateway.corp.example' } }).has('api.anthropic.com'));
 });

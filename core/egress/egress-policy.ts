@@ -130,19 +130,37 @@ export const DEFAULT_PROVIDERS: Providers = {
 };
 
 /**
- * The default egress policy: enforce, allow only the providers' API hosts (so
- * an agent that ignores the model route still reaches its vendor and nothing
- * else), deny the telemetry list, no extra ranges, no pinned names.
+ * The default egress policy: enforce, allow nothing, deny the telemetry list,
+ * no extra ranges, no pinned names. The model vendors are not on the allow
+ * list: they are reached through the model route only (see vendorHosts).
  */
-export function defaultEgressPolicy(providers: Providers = DEFAULT_PROVIDERS): EgressPolicy {
-  const allow = Object.values(providers).map((p) => new URL(p.baseUrl).host);
+export function defaultEgressPolicy(): EgressPolicy {
   return {
     mode: 'enforce',
-    allow: [...new Set(allow)],
+    allow: [],
     deny: DEFAULT_TELEMETRY_DENY.map((d) => d.host),
     allowRanges: [],
     resolve: {},
   };
+}
+
+/**
+ * The model vendors' API hosts: every provider's base URL host and the
+ * built-in provider's, normalised (lower-case punycode, no port). The proxy
+ * refuses CONNECT and plain-HTTP requests to these whatever `egress.allow`
+ * says (issue 12): a tunnel to the vendor carries no phantom check and no DLP,
+ * so a prompt-injected agent could use an attacker's own API key through it
+ * and upload the workspace to the attacker's account. The one way to a vendor
+ * is the model route, where the request is scanned and carries this session's
+ * key. Derived here, once per provider table.
+ */
+export function vendorHosts(providers: Providers): ReadonlySet<string> {
+  const hosts = new Set<string>();
+  for (const p of [...Object.values(DEFAULT_PROVIDERS), ...Object.values(providers)]) {
+    const n = normaliseHost(new URL(p.baseUrl).hostname);
+    if (n.ok) hosts.add(n.host);
+  }
+  return hosts;
 }
 
 /** An egress policy in the form the proxy evaluates on every connection. */

@@ -22,6 +22,9 @@ const proxies: EgressProxy[] = [];
 let target: http.Server;
 let targetPort = 0;
 let certs: TestCerts;
+/** Requests the loopback target has answered: a refusal must leave it unchanged. */
+let targetRequests = 0;
+const targetHits = (): number => targetRequests;
 
 function policy(input: unknown): CompiledEgressPolicy {
   const r = compileEgressPolicy(input);
@@ -107,6 +110,7 @@ function getOverSocket(socket: net.Socket, host: string): Promise<string> {
 
 before(async () => {
   target = http.createServer((req, res) => {
+    targetRequests++;
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
@@ -700,4 +704,26 @@ void test('stop() closes the socket; new connections then fail (fail closed)', a
   const { proxy, socketPath } = await startProxy({ allow: [] });
   await proxy.stop();
   await assert.rejects(viaProxy(socketPath, 'http://x.test/'));
+});
+
+void test('a vendor API host is refused for CONNECT and plain HTTP whatever egress.allow says, in report mode too', async () => {
+  for (const mode of ['enforce', 'report'] as const) {
+    const before = targetHits();
+    const { socketPath, audit } = await startProxy(
+      { mode, allow: ['api.anthropic.com', `llm.corp.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'api.anthropic.com': '127.0.0.1', 'llm.corp.test': '127.0.0.1' } },
+      { providers: { corp: { baseUrl: `https://LLM.corp.test:${targetPort}` } } },
+    );
+    const tunnel = await connectTunnel(socketPath, 'api.anthropic.com:443');
+    assert.equal(tunnel.status, 403, mode);
+    assert.equal(tunnel.headers['x-cordon-deny'], 'model_route_only');
+    const said = await raw(socketPath, 'CONNECT api.anthropic.com:443 HTTP/1.1\r\nHost: api.anthropic.com:443\r\n\r\n');
+    assert.match(said, /model route/, 'the refusal tells the agent where to go instead');
+    const corp = await connectTunnel(socketPath, `llm.corp.test:${targetPort}`);
+    assert.equal(corp.headers['x-cordon-deny'], 'model_route_only', 'a provider from policy is a vendor too');
+    const plain = await viaProxy(socketPath, `http://llm.corp.test:${targetPort}/v1/messages`, { method: 'POST', body: '{}' });
+    assert.equal(plain.status, 403);
+    assert.equal(plain.headers['x-cordon-deny'], 'model_route_only');
+    assert.equal(targetHits(), before, 'nothing reached the vendor stand-in');
+    assert.equal(audit.events.filter((e) => e.kind === 'egress.deny' && e.details?.['reason'] === 'model_route_only').length, 4);
+  }
 });

@@ -18,7 +18,7 @@ import { pipeline, type Transform } from 'node:stream';
 import tls from 'node:tls';
 import type { AuditEventInput, AuditSink } from '../audit/audit-event.js';
 import { ConnectionGate } from './connection-gate.js';
-import type { CompiledEgressPolicy, ProviderConfig, Providers } from './egress-policy.js';
+import { vendorHosts, type CompiledEgressPolicy, type ProviderConfig, type Providers } from './egress-policy.js';
 import { decideHost, normaliseHost, splitHostPort, type DenyReason } from './host-match.js';
 import { addressesOfInterfaces, checkAddress, formatIp, type AddressCategory, type IpAddress, parseIp } from './ip-address.js';
 import { runFilterChain, type FilterTrace, type ModelRequest, type RequestFilter, type ResponseTransformFactory } from './model-route.js';
@@ -187,6 +187,7 @@ const STATUS: Record<DenyReason, number> = {
   unknown_provider: 404,
   filter_rejected: 403,
   credential_leak: 403,
+  model_route_only: 403,
   proxy_error: 500,
 };
 
@@ -224,6 +225,8 @@ function denyMessage(reason: DenyReason, target: string, detail: string): string
       return `Cordon refused to send a session credential to ${target}${tail}; credentials only go to the model route.`;
     case 'filter_rejected':
       return `Cordon's request filter refused the request${tail}.`;
+    case 'model_route_only':
+      return `Cordon blocked ${target}: it is a model vendor's API host, reached only through Cordon's model route (http://127.0.0.1:3128/model/<provider>/, what ANTHROPIC_BASE_URL points at), where requests are scanned and carry this session's key.`;
     case 'proxy_error':
       return `Cordon's proxy could not handle the request${tail}.`;
   }
@@ -330,6 +333,8 @@ function systemCas(): string[] {
 export class EgressProxy {
   private policy: CompiledEgressPolicy;
   private providers: Providers;
+  /** The vendors' API hosts, derived from `providers`: refused outside the model route. */
+  private vendors: ReadonlySet<string>;
   private readonly limits: EgressLimits;
   private readonly audit: AuditSink;
   private readonly resolver: HostResolver;
@@ -358,6 +363,7 @@ export class EgressProxy {
   constructor(private readonly options: EgressProxyOptions) {
     this.policy = options.policy;
     this.providers = options.providers ?? {};
+    this.vendors = vendorHosts(this.providers);
     this.limits = { ...DEFAULT_EGRESS_LIMITS, ...options.limits };
     this.audit = options.audit;
     this.resolver = options.resolver ?? systemResolver;
@@ -433,6 +439,7 @@ export class EgressProxy {
   /** Replaces the provider table of the model route (new requests only). */
   setProviders(providers: Providers): void {
     this.providers = providers;
+    this.vendors = vendorHosts(providers);
     this.retireAgents();
   }
 
@@ -738,6 +745,9 @@ export class EgressProxy {
     }
     let wouldDeny: DenyReason | null = null;
     if (checkHostRules) {
+      // Before the allow list and in report mode too: a tunnel to a vendor
+      // would carry an outside API key past the phantom check and DLP.
+      if (this.vendors.has(host)) return { ok: false, host, port, reason: 'model_route_only', address: null, category: null, detail: '' };
       const d = decideHost(policy, host, port);
       if (d.verdict === 'deny') {
         if (enforce) return { ok: false, host, port, reason: d.reason, address: null, category: null, detail: '' };
@@ -1209,7 +1219,7 @@ export class EgressProxy {
       const k = name.toLowerCase();
       headers[k] = headers[k] === undefined ? value : `${headers[k]}, ${value}`;
     }
-    const request: ModelRequest = { provider, method, path: upstreamPath, headers, body, sessionId: this.options.sessionId };
+    const request: ModelRequest = { provider, host: base.hostname.toLowerCase(), method, path: upstreamPath, headers, body, sessionId: this.options.sessionId };
     const chain = await runFilterChain(this.filters, request);
     const filterTrace = (t: readonly FilterTrace[]): FilterTrace[] => [...t];
     if (!chain.ok) {

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type HelperBuild = { readonly ok: true; readonly path: string } | { readonly ok: false; readonly message: string };
@@ -9,8 +9,8 @@ export type HelperBuild = { readonly ok: true; readonly path: string } | { reado
  * Returns the path of one of Cordon's small C helpers (the in-sandbox relay,
  * the tunnel splicer), building it from `<sourceDir>/<name>.c` with
  * `<sourceDir>/build.sh` into `<cacheDir>/<hash>/<name>` when missing. The key
- * hashes the source and the build script, so a changed source or flag is
- * rebuilt rather than reused. Never throws: every failure is a message that
+ * hashes every C source and header in the folder and the build script, so a
+ * changed source or flag is rebuilt rather than reused. Never throws: every failure is a message that
  * says what to do.
  */
 export function ensureHelperBuilt(helper: {
@@ -37,7 +37,16 @@ export function ensureHelperBuilt(helper: {
   } catch {
     return { ok: false, message: `the ${helper.what} build script ${scriptFile} is missing; reinstall Cordon` };
   }
-  const digest = createHash('sha256').update(source).update(script).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(source).update(script);
+  // The helper's other translation units and headers (the relay's home-seed.c).
+  try {
+    for (const f of readdirSync(helper.sourceDir).filter((n) => /\.[ch]$/.test(n) && n !== `${helper.name}.c`).sort()) {
+      hash.update(f).update(readFileSync(join(helper.sourceDir, f)));
+    }
+  } catch {
+    return { ok: false, message: `the ${helper.what} sources in ${helper.sourceDir} cannot be read; reinstall Cordon` };
+  }
+  const digest = hash.digest('hex').slice(0, 16);
   const dir = join(helper.cacheDir, digest);
   const bin = join(dir, helper.name);
   if (existsSync(bin)) return { ok: true, path: bin };

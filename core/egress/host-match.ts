@@ -29,6 +29,8 @@ export type DenyReason =
   | 'unknown_provider'
   | 'filter_rejected'
   | 'credential_leak'
+  /** A model vendor's host asked for directly (CONNECT or plain HTTP): vendors are reached through the model route only. */
+  | 'model_route_only'
   | 'proxy_error';
 
 /** A policy decision on one destination. */

@@ -10,6 +10,13 @@ import type { Transform } from 'node:stream';
 export interface ModelRequest {
   /** Provider name from `/model/<provider>/…`. */
   readonly provider: string;
+  /**
+   * The host this request will be sent to: the hostname of the provider's
+   * base URL in force when the request arrived (lower-case, no port). The
+   * proxy forwards to exactly this host, so a filter that checks where a
+   * credential goes (the key swap) checks the real destination.
+   */
+  readonly host: string;
   readonly method: string;
   /** Path and query sent upstream, relative to the provider's base URL (starts with "/"). */
   readonly path: string;

@@ -245,3 +245,28 @@ void test('dispose revokes everything and leaves no timers', () => {
   assert.equal(clock.pendingTimers(), 0);
   assert.equal(authority.validate(mine.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }).ok, false);
 });
+
+void test('setTtl: a shorter TTL cuts the live window at once; a longer one applies from the next renewal', () => {
+  const { clock, authority, mine } = setup(HOUR);
+  const where = { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' } as const;
+  clock.advance(10 * MINUTE);
+  authority.setTtl(5 * MINUTE);
+  const cut = authority.validate(mine.token, where);
+  assert.ok(cut.ok);
+  if (cut.ok) assert.equal(cut.expiresAt, clock.now() + 5 * MINUTE, 'the 50 minutes left were cut to the new 5');
+  // Renewed by the new TTL while the session lives: still valid long after the old hour.
+  clock.advance(2 * HOUR);
+  const renewed = authority.validate(mine.token, where);
+  assert.ok(renewed.ok);
+  if (renewed.ok) assert.ok(renewed.expiresAt - clock.now() <= 5 * MINUTE, 'renewals extend by the new TTL only');
+  authority.setTtl(2 * HOUR);
+  clock.advance(6 * MINUTE);
+  const longer = authority.validate(mine.token, where);
+  assert.ok(longer.ok, 'a renewal under the longer TTL kept it alive');
+  if (longer.ok) assert.ok(longer.expiresAt - clock.now() > HOUR, 'the next renewal extended by the new TTL');
+  assert.throws(() => authority.setTtl(10), /at least 1000 ms/);
+  authority.revoke('s1');
+  authority.setTtl(HOUR);
+  assert.deepEqual(authority.validate(mine.token, where), { ok: false, reject: 'revoked' }, 'a TTL change never revives a revoked phantom');
+  authority.dispose();
+});

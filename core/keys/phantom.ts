@@ -145,19 +145,18 @@ interface PhantomRecord {
  */
 export class PhantomAuthority {
   readonly #clock: Clock;
-  readonly #ttlMs: number;
-  readonly #renewBeforeMs: number;
+  #ttlMs: number;
+  #renewBeforeMs: number;
+  /** renewBeforeMs as the owner gave it, kept across TTL changes; undefined = derived from the TTL. */
+  readonly #renewBeforeOption: number | undefined;
   readonly #retainMs: number;
   readonly #random: (size: number) => Buffer;
   readonly #records: PhantomRecord[] = [];
 
   constructor(options: PhantomAuthorityOptions) {
     const ttl = options.ttlMs ?? DEFAULT_PHANTOM_TTL_MS;
-    if (!Number.isFinite(ttl) || ttl < 1000) throw new RangeError(`phantom TTL must be at least 1000 ms, got ${ttl}`);
-    const renewBefore = options.renewBeforeMs ?? Math.min(ttl / 5, 5 * 60 * 1000);
-    if (!Number.isFinite(renewBefore) || renewBefore <= 0 || renewBefore >= ttl) {
-      throw new RangeError(`renewBeforeMs must be between 0 and the TTL (${ttl} ms), got ${renewBefore}`);
-    }
+    this.#renewBeforeOption = options.renewBeforeMs;
+    const renewBefore = renewBeforeFor(ttl, options.renewBeforeMs);
     this.#clock = options.clock;
     this.#ttlMs = ttl;
     this.#renewBeforeMs = renewBefore;
@@ -235,6 +234,24 @@ export class PhantomAuthority {
     return revoked;
   }
 
+  /**
+   * Changes the TTL (a policy reload of `keys.phantomTtlMinutes`). Renewals
+   * from now on extend by the new TTL; a live authorisation that would last
+   * longer than the new TTL from now is cut back to it at once, so shortening
+   * the TTL takes effect without waiting for the old window to run out.
+   */
+  setTtl(ttlMs: number): void {
+    const renewBefore = renewBeforeFor(ttlMs, this.#renewBeforeOption !== undefined && this.#renewBeforeOption < ttlMs ? this.#renewBeforeOption : undefined);
+    this.#ttlMs = ttlMs;
+    this.#renewBeforeMs = renewBefore;
+    const now = this.#clock.now();
+    for (const record of this.#records) {
+      if (record.revokedAt !== null || now >= record.expiresAt) continue;
+      record.expiresAt = Math.min(record.expiresAt, now + ttlMs);
+      this.#scheduleRenewal(record);
+    }
+  }
+
   /** Revokes everything and cancels all timers; for proxy shutdown. */
   dispose(): void {
     for (const sessionId of new Set(this.#records.map((r) => r.binding.sessionId))) this.revoke(sessionId);
@@ -270,6 +287,16 @@ export class PhantomAuthority {
       }
     }
   }
+}
+
+/** Validates a TTL and returns how long before expiry to renew (given, or a fifth of the TTL capped at five minutes). */
+function renewBeforeFor(ttl: number, given: number | undefined): number {
+  if (!Number.isFinite(ttl) || ttl < 1000) throw new RangeError(`phantom TTL must be at least 1000 ms, got ${ttl}`);
+  const renewBefore = given ?? Math.min(ttl / 5, 5 * 60 * 1000);
+  if (!Number.isFinite(renewBefore) || renewBefore <= 0 || renewBefore >= ttl) {
+    throw new RangeError(`renewBeforeMs must be between 0 and the TTL (${ttl} ms), got ${renewBefore}`);
+  }
+  return renewBefore;
 }
 
 function sha256(value: string): Buffer {

@@ -266,9 +266,9 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
     }
     Object.assign(resolve, e.resolve);
   }
-  // The providers' API hosts stay reachable unless a managed allowlist says otherwise.
-  const providerHosts = Object.values(providers).map((p) => new URL(p.baseUrl).host);
-  const effectiveAllow = allowRank > LEVEL_RANK.user ? (allow ?? []) : [...providerHosts, ...(allow ?? [])];
+  // The providers' API hosts are not added: vendors are reached through the
+  // model route only, never a tunnel (see vendorHosts in egress-policy.ts).
+  const effectiveAllow = allow ?? [];
   return {
     sandbox: { profile, allowedProfiles },
     workspaces: { allow: wsAllow, deny: [...deny], writeProtected: [...writeProtected] },

@@ -147,7 +147,7 @@ export type PolicyDocument = z.infer<typeof PolicySchema>;
 export interface EffectivePolicy {
   readonly sandbox: { readonly profile: string; readonly allowedProfiles: readonly string[] | null };
   readonly workspaces: { readonly allow: readonly string[] | null; readonly deny: readonly string[]; readonly writeProtected: readonly string[] };
-  /** What may leave the sandbox; the default allows only the providers' API hosts and denies telemetry. */
+  /** What may leave the sandbox; the default allows no host (vendors are reached through the model route only) and denies telemetry. */
   readonly egress: EgressPolicy;
   readonly providers: Providers;
   readonly keys: { readonly phantomTtlMinutes: number };
@@ -158,7 +158,7 @@ export interface EffectivePolicy {
 export const DEFAULT_POLICY: EffectivePolicy = {
   sandbox: { profile: 'standard', allowedProfiles: null },
   workspaces: { allow: null, deny: [], writeProtected: [] },
-  egress: defaultEgressPolicy(DEFAULT_PROVIDERS),
+  egress: defaultEgressPolicy(),
   providers: DEFAULT_PROVIDERS,
   keys: { phantomTtlMinutes: 60 },
   dlp: DEFAULT_DLP_POLICY,

@@ -21,6 +21,12 @@ export const ProfileSchema = z
     description: z.string().describe('One line shown by `cordon doctor` and `cordon ps`.'),
     image: z.string().min(1).describe('OCI image the agent runs in; must exist in the local engine (`cordon image build` makes the default one).'),
     command: z.array(z.string()).min(1).describe('Command `cordon launch` runs when none is given.'),
+    agent: z
+      .enum(['claude-code', 'generic'])
+      .optional()
+      .describe(
+        'What the agent is. "claude-code": Cordon prepares its home inside the sandbox (first run done, the session\'s phantom key approved) so it starts straight into a prompt that answers through the model route. "generic" (the default): nothing is prepared.',
+      ),
     user: z
       .union([z.literal('auto'), z.string().regex(/^[1-9][0-9]{0,9}:[1-9][0-9]{0,9}$/, 'UID:GID, both non-zero')])
       .describe('Non-root uid:gid in the sandbox. "auto" uses the invoking user, or 1000:1000 when that is root.'),

@@ -14,6 +14,7 @@ import { leafPaths, valueAt } from '../policy/policy-loader.js';
 import { currentOwner } from './owner-process.js';
 import { ensureConnectShim, ensureRelay, prepareSessionEgress, startSessionEgress, type PreparedEgress, type SessionEgress } from './session-egress.js';
 import { setupSessionKeys, type SessionKeys } from './session-keys.js';
+import { agentHome, SANDBOX_HOME_SEED, writeHomeSeed } from './agent-home.js';
 import type { SessionDlp } from './session-dlp.js';
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
@@ -126,14 +127,20 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy: deps.policy, relayPath: prepared.relayPath, shimPath: prepared.shimPath, runtime: loaded.profile.runtime });
     if (!prep.ok) return fail(audit, sessionId, { code: 'egress', message: prep.message });
     wiring = prep.value;
-    keys = setupSessionKeys({ sessionId, profile: loaded.profile, policy: deps.policy, audit, keyStore: deps.keyStore });
+    const sessionKeys = setupSessionKeys({ sessionId, profile: loaded.profile, policy: deps.policy, audit, keyStore: deps.keyStore });
+    keys = sessionKeys;
+    // The agent's first-run state, for this sandbox's home only (agent-home.ts).
+    const phantom = loaded.profile.provider ? (sessionKeys.env[loaded.profile.provider.keyEnv] ?? null) : null;
+    const home = agentHome(loaded.profile, phantom);
+    const seed = home.files.length > 0 ? join(store.sessionDir(sessionId), 'home-seed') : null;
+    if (seed !== null) writeHomeSeed(seed, home.files);
     // The sandbox's only way out: the relay is PID 1 and the proxy variables
     // come last, so nothing the profile or --env sets can point elsewhere.
     const fullSpec: SandboxSpec = {
       ...spec,
-      entrypoint: wiring.entrypoint,
-      mounts: [...spec.mounts, ...wiring.mounts],
-      env: withPreload({ ...spec.env, ...(keys?.env ?? {}) }, wiring.env),
+      entrypoint: seed === null ? wiring.entrypoint : withInitOptions(wiring.entrypoint, ['--home-seed', SANDBOX_HOME_SEED]),
+      mounts: [...spec.mounts, ...wiring.mounts, ...(seed === null ? [] : [{ hostPath: seed, containerPath: SANDBOX_HOME_SEED, readOnly: true, kind: 'cordon' as const }])],
+      env: withPreload({ ...home.env, ...spec.env, ...sessionKeys.env }, wiring.env),
     };
     // The proxy, DLP and their modules load while the engine starts the
     // container; its socket is already bound, so an early connection waits.
@@ -148,7 +155,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         policy: deps.policy,
         audit,
         // Key swap first: DLP sees the request as the vendor will.
-        requestFilters: [...(keys ? [keys.filter] : []), dlp.filter],
+        requestFilters: [sessionKeys.filter, dlp.filter],
         responseTransforms: [dlp.rehydrate],
       });
       if (!eg.ok) throw new EgressStartError(eg.message);
@@ -176,7 +183,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const liveDlp = parts.dlp;
     if (!live || !liveDlp) throw new Error('session egress did not start');
     const inForce = { policy: deps.policy };
-    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, inForce }, audit, sessionId), deps.reloadPolicy);
+    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, keys: sessionKeys, inForce }, audit, sessionId), deps.reloadPolicy);
     containerId = running.id;
     store.write({ ...record, placeholders: created, containerId });
     audit.record({
@@ -281,6 +288,13 @@ function withPreload(env: Readonly<Record<string, string>>, egress: Readonly<Rec
   const merged = { ...env, ...egress };
   if (ours && theirs) merged['LD_PRELOAD'] = `${ours}:${theirs}`;
   return merged;
+}
+
+/** The relay's entrypoint with OPTIONS added before the `--` that ends its own options. */
+function withInitOptions(entrypoint: readonly string[], options: readonly string[]): string[] {
+  const end = entrypoint.lastIndexOf('--');
+  if (end < 0) throw new Error('the relay entrypoint has no "--" before the command');
+  return [...entrypoint.slice(0, end), ...options, ...entrypoint.slice(end)];
 }
 
 /** The proxy could not take over its socket while the sandbox started. */
@@ -392,7 +406,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
 /** Live policy: a valid change reaches the running proxy for new connections; an invalid one is refused. */
 function applyPolicyChange(
   change: import('../policy/policy-watch.js').PolicyChange,
-  target: { egress: SessionEgress; dlp: SessionDlp; inForce: { policy: EffectivePolicy } },
+  target: { egress: SessionEgress; dlp: SessionDlp; keys: SessionKeys; inForce: { policy: EffectivePolicy } },
   audit: AuditSink,
   sessionId: string,
 ): void {
@@ -422,6 +436,7 @@ function applyPolicyChange(
   egress.proxy.setPolicy(compiled.policy);
   egress.proxy.setProviders(change.policy.providers);
   target.dlp.setPolicy(change.policy.dlp);
+  target.keys.setTtlMinutes(change.policy.keys.phantomTtlMinutes);
   target.inForce.policy = change.policy;
   const e = change.policy.egress;
   // The summary names what changed; values are left out (they could be long

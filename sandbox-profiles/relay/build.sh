@@ -12,4 +12,4 @@ if ! command -v gcc >/dev/null 2>&1; then
   echo "build.sh: gcc is required to build cordon-relay (apt-get install gcc libc6-dev)" >&2
   exit 1
 fi
-gcc -O2 -static -s -Wall -Wextra -Werror -std=c11 -o "$1" "$here/cordon-relay.c"
+gcc -O2 -static -s -Wall -Wextra -Werror -std=c11 -o "$1" "$here/cordon-relay.c" "$here/home-seed.c"

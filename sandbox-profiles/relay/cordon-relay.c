@@ -2,7 +2,8 @@
  * cordon-relay: the sandbox side of Cordon's egress channel (issue 3, item 1).
  *
  *   cordon-relay --listen 127.0.0.1:PORT --to /run/cordon/proxy.sock
- *                [--splice up|both|off] [--handoff /run/cordon/handoff.sock] [-- CMD ARGS...]
+ *                [--splice up|both|off] [--handoff /run/cordon/handoff.sock]
+ *                [--home-seed DIR] [-- CMD ARGS...]
  *
  * The sandbox has no network interface but loopback. This program listens on
  * a loopback TCP port inside the sandbox's network namespace and relays every
@@ -68,6 +69,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "home-seed.h"
 
 #define MAX_CONNS 4096
 /* How long a connection may wait for room in the proxy's accept backlog. */
@@ -163,7 +166,7 @@ static void die(const char *what) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: cordon-relay --listen 127.0.0.1:PORT --to /path/to/proxy.sock [--splice up|both|off] [--handoff /path/to/handoff.sock] [-- CMD ARGS...]\n");
+  fprintf(stderr, "usage: cordon-relay --listen 127.0.0.1:PORT --to /path/to/proxy.sock [--splice up|both|off] [--handoff /path/to/handoff.sock] [--home-seed DIR] [-- CMD ARGS...]\n");
   exit(2);
 }
 
@@ -637,13 +640,14 @@ static pid_t spawn(char **argv) {
 }
 
 int main(int argc, char **argv) {
-  const char *listen_spec = NULL, *splice_spec = NULL, *handoff_path = NULL;
+  const char *listen_spec = NULL, *splice_spec = NULL, *handoff_path = NULL, *home_seed = NULL;
   char **cmd = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) listen_spec = argv[++i];
     else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) proxy_path = argv[++i];
     else if (strcmp(argv[i], "--splice") == 0 && i + 1 < argc) splice_spec = argv[++i];
     else if (strcmp(argv[i], "--handoff") == 0 && i + 1 < argc) handoff_path = argv[++i];
+    else if (strcmp(argv[i], "--home-seed") == 0 && i + 1 < argc) home_seed = argv[++i];
     else if (strcmp(argv[i], "--") == 0) {
       if (i + 1 < argc) cmd = &argv[i + 1];
       break;
@@ -697,6 +701,8 @@ int main(int argc, char **argv) {
   if (!listening) die("epoll_ctl");
   /* Before CMD starts, so nothing in the sandbox can offer a listener first. */
   if (handoff_path) offer_listener(handoff_path);
+  /* The agent's first-run state, in place before the agent looks for it. */
+  if (home_seed && cmd) seed_home(home_seed);
   pid_t child = cmd ? spawn(cmd) : -1;
 
   struct epoll_event events[256];
