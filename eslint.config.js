@@ -1,11 +1,32 @@
 // Lint is where Cordon's layering is enforced (HOUSE-STYLE.md): core/ decides and
 // enforces and never imports electron or a UI layer; cli/ and electron/ are adapters.
+// `npm run lint` also fails on an import cycle (scripts/check-import-cycles.mjs).
+// eslint.config.test.ts proves each layering rule fires.
 import js from '@eslint/js';
 import globals from 'globals';
+import { builtinModules } from 'node:module';
 import tseslint from 'typescript-eslint';
 
+// Only the Electron main and preload processes may load Electron: core/ is
+// driven by the CLI too, and the renderer is sandboxed (it reaches main only
+// through the preload's typed API).
+const noElectron = { group: ['electron', 'electron/*'], message: 'only electron/ may import electron.' };
+
+// The renderer runs sandboxed without Node. It sees core only through the IPC
+// contract in core/api/ (zod schemas and the CordonApi types, shared by the
+// preload and the `cordon ui` client); everything else it asks for over IPC.
+const rendererImports = [
+  noElectron,
+  { group: ['node:*'], message: 'renderer/ runs without Node: ask core through the CordonApi contract.' },
+  {
+    regex: '^(\\.\\./)+(core/(?!api/)|cli/|electron/)',
+    message: 'renderer/ may import only the IPC contract (core/api/) and its own files.',
+  },
+];
+const nodeBuiltins = builtinModules.filter((m) => !m.startsWith('_')).map((name) => ({ name, message: 'renderer/ runs without Node: ask core through the CordonApi contract.' }));
+
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'build/**', 'renderer/**', 'electron/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'build/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -23,6 +44,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
+  // Each block below replaces the rule's options for its files, so each lists all of its layer's limits.
+  {
+    ignores: ['electron/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [noElectron] }] },
+  },
   {
     files: ['core/**/*.ts'],
     rules: {
@@ -36,6 +62,19 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    files: ['electron/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/cli/**', '**/renderer/**'], message: 'electron/ is an adapter over core/: it loads the renderer by URL, never by import.' }] },
+      ],
+    },
+  },
+  {
+    files: ['renderer/**'],
+    rules: { 'no-restricted-imports': ['error', { paths: nodeBuiltins, patterns: rendererImports }] },
   },
   {
     files: ['**/*.js', '**/*.mjs'],

@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import {
+  EngineUnavailableError,
+  type EngineProbe,
+  type RunningSandbox,
+  type SandboxEngine,
+  type SandboxInfo,
+  type SandboxIo,
+  type SandboxSpec,
+  type StartHooks,
+} from '../sandbox/sandbox-engine.js';
+
+/**
+ * Test support (not a test): a SandboxEngine that keeps its "containers" in
+ * memory, so session logic (runSession, live policy reload, the reaper,
+ * teardown) runs end to end in unit tests. It records every spec it is given
+ * and every call in order, and can be told to fail the way Docker Engine
+ * does. Nothing runs: a sandbox exits when the test says so, when killed
+ * (code 137, as after SIGKILL), or at once with `exitCode` if set.
+ */
+export interface FakeEngineOptions {
+  /**
+   * What is missing, as Docker Engine would report it: `engine` (down:
+   * probe fails, start/list/remove/hasImage throw), `image` or `runtime`
+   * (start throws; nothing is created). Null: everything works.
+   */
+  readonly missing?: 'engine' | 'image' | 'runtime' | null;
+  /** A started sandbox exits at once with this code (after writing `stdout`); null runs until killed or `exit()`. */
+  readonly exitCode?: number | null;
+  /** Written to the session's stdout before an immediate exit. */
+  readonly stdout?: string;
+  readonly apparmor?: boolean;
+  readonly runtimes?: readonly string[];
+  readonly images?: readonly string[];
+}
+
+export type FakeState = 'running' | 'exited';
+
+/** One sandbox the fake knows about: started through `start`, or planted with `plant` (left by another launcher). */
+export class FakeSandbox {
+  state: FakeState = 'running';
+  exitCode: number | null = null;
+  readonly resizes: Array<{ rows: number; cols: number }> = [];
+  readonly #exited: Promise<number>;
+  #resolveExit: (code: number) => void = () => undefined;
+
+  constructor(
+    readonly id: string,
+    readonly name: string,
+    readonly labels: Readonly<Record<string, string>>,
+    readonly spec: SandboxSpec | null,
+    readonly createdAt: Date,
+  ) {
+    this.#exited = new Promise<number>((resolve) => {
+      this.#resolveExit = resolve;
+    });
+  }
+
+  /** Ends the command with CODE; later calls change nothing (a process exits once). */
+  exit(code: number): void {
+    if (this.state === 'exited') return;
+    this.state = 'exited';
+    this.exitCode = code;
+    this.#resolveExit(code);
+  }
+
+  waitExit(): Promise<number> {
+    return this.#exited;
+  }
+}
+
+export class FakeSandboxEngine implements SandboxEngine {
+  readonly name = 'fake';
+  /** Every spec given to `start`, in order, including ones that failed to start. */
+  readonly specs: SandboxSpec[] = [];
+  /** Every engine call in order: `start <name>`, `created <id>`, `kill <id>`, `remove <id>`, `list`, … */
+  readonly calls: string[] = [];
+  /** Sandboxes that exist (not yet removed), by id. */
+  readonly sandboxes = new Map<string, FakeSandbox>();
+  missing: 'engine' | 'image' | 'runtime' | null;
+  readonly #opts: FakeEngineOptions;
+
+  constructor(opts: FakeEngineOptions = {}) {
+    this.#opts = opts;
+    this.missing = opts.missing ?? null;
+  }
+
+  probe(): Promise<EngineProbe> {
+    this.calls.push('probe');
+    if (this.missing === 'engine') return Promise.resolve({ ok: false, message: 'fake engine is down' });
+    return Promise.resolve({ ok: true, version: 'fake-1', runtimes: [...(this.#opts.runtimes ?? ['runc', 'runsc'])], apparmor: this.#opts.apparmor ?? false, seccomp: true });
+  }
+
+  hasImage(ref: string): Promise<boolean> {
+    this.calls.push(`hasImage ${ref}`);
+    return this.#whenUp(() => this.missing !== 'image' && (this.#opts.images?.includes(ref) ?? true));
+  }
+
+  apparmorEnabled(): Promise<boolean> {
+    return Promise.resolve(this.#opts.apparmor ?? false);
+  }
+
+  async start(spec: SandboxSpec, io: SandboxIo, hooks?: StartHooks): Promise<RunningSandbox> {
+    this.calls.push(`start ${spec.name}`);
+    this.specs.push(spec);
+    await this.#whenUp(() => undefined);
+    // Checked where Docker Engine checks them (at create): nothing exists yet.
+    if (this.missing === 'image') throw new EngineUnavailableError(`fake: image ${spec.image} is not present`, 'image');
+    if (this.missing === 'runtime' || !(this.#opts.runtimes ?? ['runc', 'runsc']).includes(spec.runtime)) {
+      throw new EngineUnavailableError(`fake: runtime ${spec.runtime} is not configured`, 'runtime');
+    }
+    const id = randomBytes(32).toString('hex');
+    const sandbox = new FakeSandbox(id, spec.name, spec.labels, spec, new Date());
+    this.sandboxes.set(id, sandbox);
+    this.calls.push(`created ${id}`);
+    if (hooks?.whileStarting) {
+      try {
+        await hooks.whileStarting();
+      } catch (err) {
+        // As the real engine: the half-started sandbox goes, the hook's error is thrown as it is.
+        await this.remove(id);
+        throw err;
+      }
+    }
+    if (this.#opts.exitCode !== undefined && this.#opts.exitCode !== null) {
+      if (this.#opts.stdout !== undefined) io.stdout.write(this.#opts.stdout);
+      sandbox.exit(this.#opts.exitCode);
+    }
+    return {
+      id,
+      wait: () => sandbox.waitExit(),
+      kill: () => {
+        this.calls.push(`kill ${id}`);
+        sandbox.exit(137);
+        return Promise.resolve();
+      },
+      resize: (rows, cols) => {
+        sandbox.resizes.push({ rows, cols });
+        return Promise.resolve();
+      },
+    };
+  }
+
+  list(filter: Readonly<Record<string, string>>): Promise<SandboxInfo[]> {
+    this.calls.push('list');
+    const matches = (labels: Readonly<Record<string, string>>): boolean =>
+      Object.entries(filter).every(([k, v]) => k in labels && (v === '' || labels[k] === v));
+    return this.#whenUp(() =>
+      [...this.sandboxes.values()]
+        .filter((s) => matches(s.labels))
+        .map((s) => ({ id: s.id, name: s.name, state: s.state, labels: s.labels, createdAt: s.createdAt })),
+    );
+  }
+
+  /** Kills and forgets a sandbox; a missing one is not an error (as the real engine). */
+  remove(id: string): Promise<void> {
+    this.calls.push(`remove ${id}`);
+    return this.#whenUp(() => {
+      this.sandboxes.get(id)?.exit(137);
+      this.sandboxes.delete(id);
+    });
+  }
+
+  /** Adds a running sandbox that this engine did not start (one a killed launcher left behind). */
+  plant(labels: Readonly<Record<string, string>>, name = `planted-${this.sandboxes.size}`): FakeSandbox {
+    const sandbox = new FakeSandbox(randomBytes(32).toString('hex'), name, labels, null, new Date());
+    this.sandboxes.set(sandbox.id, sandbox);
+    return sandbox;
+  }
+
+  /** Sandboxes started by `start` that still run. */
+  running(): FakeSandbox[] {
+    return [...this.sandboxes.values()].filter((s) => s.spec !== null && s.state === 'running');
+  }
+
+  #whenUp<T>(work: () => T): Promise<T> {
+    if (this.missing === 'engine') return Promise.reject(new EngineUnavailableError('fake: the engine is not running', 'engine'));
+    return Promise.resolve(work());
+  }
+}

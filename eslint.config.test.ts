@@ -1,0 +1,53 @@
+/**
+ * The layering rules in eslint.config.js fire: each case lints a snippet as if
+ * it were a file in that layer (nothing is written) and checks which imports
+ * are refused. Type-aware rules are off here; a snippet is not in a project.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ESLint } from 'eslint';
+import tseslint from 'typescript-eslint';
+
+const repoRoot = process.env['CORDON_REPO_ROOT'] ?? fileURLToPath(new URL('../', import.meta.url));
+const eslint = new ESLint({
+  cwd: repoRoot,
+  overrideConfig: [{ files: ['**/*.ts', '**/*.tsx'], ...tseslint.configs.disableTypeChecked }],
+});
+
+/** The specifiers lint refuses when FILE (relative to the repository) imports each of SPECIFIERS. */
+async function refused(file: string, specifiers: readonly string[]): Promise<string[]> {
+  const code = specifiers.map((s, i) => `import * as m${i} from '${s}';\nexport { m${i} };\n`).join('');
+  const [result] = await eslint.lintText(code, { filePath: join(repoRoot, file) });
+  assert.ok(result);
+  assert.ok(!result.messages.some((m) => m.fatal === true || /ignored/.test(m.message)), JSON.stringify(result.messages));
+  const lines = result.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.line);
+  // Each specifier sits on its own pair of lines: 2i+1 is its import.
+  return specifiers.filter((_s, i) => lines.includes(2 * i + 1));
+}
+
+test('renderer/ imports only the IPC contract, its own files and packages', async () => {
+  const banned = ['node:fs', 'fs', 'child_process', 'fs/promises', 'electron', 'electron/renderer', '../core/policy/policy-schema.js', '../../core/session/session-runner.js', '../cli/main.js', '../electron/preload.js'];
+  const allowed = ['../core/api/cordon-api.js', '../../core/api/channels.js', './view.js', '../shared/format.js', 'react', 'zod'];
+  assert.deepEqual(await refused('renderer/app/view.tsx', banned), banned);
+  assert.deepEqual(await refused('renderer/app/view.tsx', allowed), []);
+  assert.deepEqual(await refused('renderer/main.ts', ['node:path', '../core/api/cordon-api.js']), ['node:path']);
+});
+
+test('only electron/ imports electron', async () => {
+  assert.deepEqual(await refused('electron/main.ts', ['electron', '../core/session/session-runner.js', 'node:path']), []);
+  for (const file of ['core/session/x.ts', 'cli/x.ts', 'bench/x.ts', 'e2e/x.ts', 'scripts/x.mjs']) {
+    assert.deepEqual(await refused(file, ['electron', 'electron/main']), ['electron', 'electron/main'], file);
+  }
+});
+
+test('electron/ is an adapter over core: it imports neither cli/ nor renderer/', async () => {
+  assert.deepEqual(await refused('electron/windows/main-window.ts', ['../../cli/main.js', '../../renderer/app.js', '../../core/paths/cordon-paths.js']), ['../../cli/main.js', '../../renderer/app.js']);
+});
+
+test('core/ imports no adapter layer and no electron', async () => {
+  const banned = ['electron', '../../cli/main.js', '../../electron/main.js', '../../renderer/app.js'];
+  assert.deepEqual(await refused('core/session/x.ts', banned), banned);
+  assert.deepEqual(await refused('core/session/x.ts', ['node:fs', '../policy/policy-schema.js', '../api/cordon-api.js']), []);
+});
