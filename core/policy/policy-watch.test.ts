@@ -70,3 +70,55 @@ void test('an invalid file is reported as invalid, not applied', async () => {
     stop();
   }
 });
+
+void test('a managed folder created after watching began is noticed, and a policy dropped into it arrives', async () => {
+  const s = setup('late-managed');
+  // Neither the policy folder nor its managed folder exists yet (MDM has not run).
+  rmSync(s.paths.policyDir, { recursive: true, force: true });
+  const stop = watchPolicy(s.paths, (c) => s.changes.push(c));
+  try {
+    await waitUntil('the initial reload', () => s.changes.length === 1, 3000);
+    const managed = join(s.paths.policyDir, 'managed');
+    mkdirSync(managed, { recursive: true });
+    // Give the watch time to move down to the new folder, as a real MDM agent would take.
+    await new Promise((r) => setTimeout(r, 300));
+    writeFileSync(join(managed, '10-it.json'), JSON.stringify({ egress: { allow: ['late.test'] } }));
+    await waitUntil('the managed policy', () => allowOf(s.changes.at(-1))?.includes('late.test') === true, 3000);
+  } finally {
+    stop();
+  }
+});
+
+void test('a managed folder created and filled at once is still seen', async () => {
+  const s = setup('late-managed-at-once');
+  rmSync(join(s.paths.policyDir, 'managed'), { recursive: true, force: true });
+  const stop = watchPolicy(s.paths, (c) => s.changes.push(c));
+  try {
+    await waitUntil('the initial reload', () => s.changes.length === 1, 3000);
+    // The file lands before any watch on the new folder can exist.
+    const managed = join(s.paths.policyDir, 'managed');
+    mkdirSync(managed);
+    writeFileSync(join(managed, '10-it.json'), JSON.stringify({ egress: { allow: ['at-once.test'] } }));
+    await waitUntil('the managed policy', () => allowOf(s.changes.at(-1))?.includes('at-once.test') === true, 3000);
+  } finally {
+    stop();
+  }
+});
+
+void test('a managed folder removed and created again is watched again', async () => {
+  const s = setup('recreated-managed');
+  const managed = join(s.paths.policyDir, 'managed');
+  writeFileSync(join(managed, '10-it.json'), JSON.stringify({ egress: { allow: ['first.test'] } }));
+  const stop = watchPolicy(s.paths, (c) => s.changes.push(c));
+  try {
+    await waitUntil('the initial reload', () => allowOf(s.changes.at(-1))?.includes('first.test') === true, 3000);
+    rmSync(managed, { recursive: true });
+    await waitUntil('the removal', () => allowOf(s.changes.at(-1))?.includes('first.test') === false, 3000);
+    mkdirSync(managed);
+    await new Promise((r) => setTimeout(r, 300));
+    writeFileSync(join(managed, '20-it.json'), JSON.stringify({ egress: { allow: ['second.test'] } }));
+    await waitUntil('the new managed policy', () => allowOf(s.changes.at(-1))?.includes('second.test') === true, 3000);
+  } finally {
+    stop();
+  }
+});
