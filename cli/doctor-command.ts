@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadProfile } from '../core/profiles/profile-loader.js';
+import { loadProfile, type LoadedProfile } from '../core/profiles/profile-loader.js';
+import { describeUserMapping, resolveSandboxUser } from '../core/session/sandbox-user.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
 import { formatPolicyIssue } from '../core/policy/policy-schema.js';
@@ -30,18 +31,20 @@ export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise
     checks.push({ check: 'policy', status: 'fail', detail: pol.issues.map(formatPolicyIssue).join('; '), fix: 'fix the policy file named above; `cordon policy validate FILE` checks one' });
   }
 
-  const prof = loadProfile(profileName, join(ctx.paths.home, 'profiles'));
+  const profilesDir = join(ctx.paths.home, 'profiles');
+  const prof = loadProfile(profileName, profilesDir);
   let image: string | null = null;
   let runtime: string | null = null;
   if (prof.ok) {
     image = prof.value.profile.image;
     runtime = prof.value.profile.runtime;
-    try {
-      JSON.parse(readFileSync(resolve(prof.value.baseDir, prof.value.profile.seccomp), 'utf8'));
+    if (readSeccomp(prof.value) !== null) {
       checks.push({ check: 'profile', status: 'ok', detail: `${profileName}: ${prof.value.profile.description}` });
-    } catch {
+    } else {
       checks.push({ check: 'profile', status: 'fail', detail: `${profileName}: seccomp profile ${prof.value.profile.seccomp} is unreadable`, fix: 'reinstall Cordon or fix the profile' });
     }
+    const user = resolveSandboxUser(prof.value.profile.user, ctx.hostUser);
+    checks.push({ check: 'user', status: 'ok', detail: describeUserMapping(ctx.hostUser, user, profileName) });
   } else {
     checks.push({ check: 'profile', status: 'fail', detail: prof.issues.map((i) => `${i.path}: ${i.message}`).join('; '), fix: 'fix the profile or choose another with policy sandbox.profile' });
   }
@@ -85,3 +88,13 @@ export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise
   }
   return checks.some((c) => c.status === 'fail') ? EXIT.checkFailed : EXIT.ok;
 }
+
+/** The profile's seccomp profile as compact JSON, or null when it cannot be read. */
+function readSeccomp(loaded: LoadedProfile): string | null {
+  try {
+    return JSON.stringify(JSON.parse(readFileSync(resolve(loaded.baseDir, loaded.profile.seccomp), 'utf8')));
+  } catch {
+    return null;
+  }
+}
+

@@ -42,7 +42,10 @@ export class TestEnv {
     this.policyDir = join(this.root, 'policies');
     mkdirSync(this.cordonHome, { recursive: true });
     for (const d of ['managed', 'recommended', 'trust']) mkdirSync(join(this.policyDir, d), { recursive: true });
-    this.env = { ...process.env, HOME: this.home, CORDON_HOME: this.cordonHome, CORDON_POLICY_DIR: this.policyDir, ...extraEnv };
+    // Run through sudo, the sandbox would take SUDO_UID instead of SANDBOX_UID;
+    // tests that mean sudo pass it themselves.
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'SUDO_UID' && k !== 'SUDO_GID'));
+    this.env = { ...inherited, HOME: this.home, CORDON_HOME: this.cordonHome, CORDON_POLICY_DIR: this.policyDir, ...extraEnv };
   }
 
   /** A fresh folder the sandbox user may write to. */
