@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadProfile, type LoadedProfile } from '../core/profiles/profile-loader.js';
-import { describeUserMapping, resolveSandboxUser } from '../core/session/sandbox-user.js';
+import { checkRuntimeRunsLs, RUNTIME_CHECK_COMMAND } from '../core/session/runtime-check.js';
+import { describeUserMapping, formatSandboxUser, resolveSandboxUser } from '../core/session/sandbox-user.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
 import { formatPolicyIssue } from '../core/policy/policy-schema.js';
@@ -64,7 +65,7 @@ export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise
     checks.push(
       probe.runtimes.includes('runsc')
         ? { check: 'gvisor', status: 'ok', detail: 'runsc registered: --profile strict is available' }
-        : { check: 'gvisor', status: 'warn', detail: 'gVisor (runsc) is not registered: --profile strict will not start', fix: 'sudo apt-get install runsc and register it in /etc/docker/daemon.json' },
+        : { check: 'gvisor', status: 'warn', detail: 'gVisor (runsc) is not registered: --profile strict will not start', fix: '`sudo bash scripts/setup.sh` in a Cordon checkout installs the gVisor build Cordon pins and registers it' },
     );
     checks.push(
       probe.seccomp
@@ -75,6 +76,12 @@ export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise
     if (image !== null) {
       const has = await ctx.engine.hasImage(image).catch(() => false);
       checks.push(has ? { check: 'image', status: 'ok', detail: `${image} present` } : { check: 'image', status: 'fail', detail: `${image} is not in Docker Engine`, fix: 'sudo npx cordon image build' });
+    }
+    if (probe.runtimes.includes('runsc')) {
+      // The policy's own profile when it is a gVisor one, else the built-in strict profile.
+      const strict = runtime === 'runsc' && prof.ok ? prof : loadProfile('strict', profilesDir);
+      const check = strict.ok ? await strictRuntimeCheck(ctx, strict.value) : null;
+      if (check !== null) checks.push(check);
     }
   }
 
@@ -98,3 +105,28 @@ function readSeccomp(loaded: LoadedProfile): string | null {
   }
 }
 
+/**
+ * Whether the gVisor profile's runtime runs `ls` in its image, as a session
+ * would; null (no line) when the image is missing, which the image check
+ * reports, or the seccomp profile is unreadable.
+ */
+async function strictRuntimeCheck(ctx: CliContext, loaded: LoadedProfile): Promise<DoctorCheck | null> {
+  const { profile } = loaded;
+  const seccompProfile = readSeccomp(loaded);
+  if (seccompProfile === null || !(await ctx.engine.hasImage(profile.image).catch(() => false))) return null;
+  const res = await checkRuntimeRunsLs(ctx.engine, {
+    profile,
+    seccompProfile,
+    user: formatSandboxUser(resolveSandboxUser(profile.user, ctx.hostUser)),
+    apparmorProfile: (await ctx.engine.apparmorEnabled()) ? profile.apparmor : null,
+  });
+  const what = `${profile.runtime} (profile ${profile.name})`;
+  return res.ok
+    ? { check: 'strict', status: 'ok', detail: `${what} runs \`${RUNTIME_CHECK_COMMAND.join(' ')}\` in ${profile.image} (${res.ms} ms)` }
+    : {
+        check: 'strict',
+        status: 'fail',
+        detail: `${what} is registered but cannot run an agent: ${res.message}`,
+        fix: "install the gVisor build Cordon pins: `sudo bash scripts/setup.sh` in a Cordon checkout (Debian 12's own runsc answers statx with EINVAL, so `ls` fails)",
+      };
+}

@@ -244,12 +244,13 @@ describe('doctor and audit', () => {
     const rep = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ check: string; status: string }> };
     assert.equal(r.code, 0, r.stdout);
     assert.equal(rep.ok, true);
-    for (const c of ['docker', 'image', 'policy', 'profile', 'runtime', 'gvisor', 'user']) assert.equal(rep.checks.find((x) => x.check === c)?.status, 'ok', c);
+    for (const c of ['docker', 'image', 'policy', 'profile', 'runtime', 'gvisor', 'user', 'strict']) assert.equal(rep.checks.find((x) => x.check === c)?.status, 'ok', c);
   });
 
-  test('doctor explains how the host user maps to the sandbox user, also under sudo', async () => {
+  test('doctor explains how the host user maps to the sandbox user, also under sudo, and checks that gVisor runs ls', async () => {
     const plain = await t.run(['doctor']);
     assert.match(plain.stdout, /^\[ok {2}\] user +cordon runs as root \(not through sudo\), and a sandbox never does: sandboxes of profile standard run as uid 1000, gid 1000;/m);
+    assert.match(plain.stdout, /^\[ok {2}\] strict +runsc \(profile strict\) runs `ls -la \/` in cordon\/agent:1 \(\d+ ms\)$/m);
     const sudo = await t.run(['doctor'], { env: { SUDO_UID: '1234', SUDO_GID: '1235' } });
     assert.match(sudo.stdout, /^\[ok {2}\] user +cordon runs as root through sudo from uid 1234: sandboxes of profile standard run as uid 1234, gid 1235/m);
   });
