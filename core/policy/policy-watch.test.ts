@@ -71,39 +71,29 @@ void test('an invalid file is reported as invalid, not applied', async () => {
   }
 });
 
-void test('a managed folder created after watching began is noticed, and a policy dropped into it arrives', async () => {
-  const s = setup('late-managed');
-  // Neither the policy folder nor its managed folder exists yet (MDM has not run).
-  rmSync(s.paths.policyDir, { recursive: true, force: true });
-  const stop = watchPolicy(s.paths, (c) => s.changes.push(c));
-  try {
-    await waitUntil('the initial reload', () => s.changes.length === 1, 3000);
+// MDM may create the managed folder only after a session started: with a
+// pause before the policy lands (the watch has moved down by then), and all at
+// once (the file lands before any watch on the new folder can exist).
+for (const { name, title, pauseMs } of [
+  { name: 'late-managed', title: 'a policy folder and managed folder created after watching began are noticed; a policy dropped in arrives', pauseMs: 300 },
+  { name: 'late-managed-at-once', title: 'a managed folder created and filled at once after watching began is still seen', pauseMs: 0 },
+]) {
+  void test(title, async () => {
+    const s = setup(name);
     const managed = join(s.paths.policyDir, 'managed');
-    mkdirSync(managed, { recursive: true });
-    // Give the watch time to move down to the new folder, as a real MDM agent would take.
-    await new Promise((r) => setTimeout(r, 300));
-    writeFileSync(join(managed, '10-it.json'), JSON.stringify({ egress: { allow: ['late.test'] } }));
-    await waitUntil('the managed policy', () => allowOf(s.changes.at(-1))?.includes('late.test') === true, 3000);
-  } finally {
-    stop();
-  }
-});
-
-void test('a managed folder created and filled at once is still seen', async () => {
-  const s = setup('late-managed-at-once');
-  rmSync(join(s.paths.policyDir, 'managed'), { recursive: true, force: true });
-  const stop = watchPolicy(s.paths, (c) => s.changes.push(c));
-  try {
-    await waitUntil('the initial reload', () => s.changes.length === 1, 3000);
-    // The file lands before any watch on the new folder can exist.
-    const managed = join(s.paths.policyDir, 'managed');
-    mkdirSync(managed);
-    writeFileSync(join(managed, '10-it.json'), JSON.stringify({ egress: { allow: ['at-once.test'] } }));
-    await waitUntil('the managed policy', () => allowOf(s.changes.at(-1))?.includes('at-once.test') === true, 3000);
-  } finally {
-    stop();
-  }
-});
+    rmSync(pauseMs > 0 ? s.paths.policyDir : managed, { recursive: true, force: true });
+    const stop = watchPolicy(s.paths, (c) => s.changes.push(c));
+    try {
+      await waitUntil('the initial reload', () => s.changes.length === 1, 3000);
+      mkdirSync(managed, { recursive: true });
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+      writeFileSync(join(managed, '10-it.json'), JSON.stringify({ egress: { allow: [`${name}.test`] } }));
+      await waitUntil('the managed policy', () => allowOf(s.changes.at(-1))?.includes(`${name}.test`) === true, 3000);
+    } finally {
+      stop();
+    }
+  });
+}
 
 void test('a managed folder removed and created again is watched again', async () => {
   const s = setup('recreated-managed');
