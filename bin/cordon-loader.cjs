@@ -18,9 +18,10 @@ const wrap = (source) => `(function (exports, require, module, __filename, __dir
 function compile(file, cachedData) {
   return new vm.Script(wrap(fs.readFileSync(file, 'latin1')), {
     filename: file,
+    // No importModuleDynamically: a script compiled from a code cache cannot
+    // run import() (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), so the build
+    // refuses a bundle that still contains one (scripts/bundle.mjs).
     cachedData,
-    // The bundle still has import() for a few Node built-ins.
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
 }
 

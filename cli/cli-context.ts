@@ -10,12 +10,23 @@ import { CliExit, productVersion } from './cli-exit.js';
 import { EXIT } from './exit-codes.js';
 import type { KeyStore } from '../core/keys/key-store.js';
 import { lazyKeyringStore } from './lazy-key-store.js';
+import { ROOT_FALLBACK_USER, sudoCaller, type HostUser } from '../core/session/sandbox-user.js';
 
 export { CliExit } from './cli-exit.js';
 
 /** Everything a command needs, built once per invocation from the environment. */
 export class CliContext {
   readonly paths: CordonPaths = resolveCordonPaths();
+  /**
+   * Who runs Cordon: the sandbox's user follows it, and under `sudo cordon …`
+   * follows the account behind sudo. Platforms without uids (Windows) count
+   * as the unprivileged stand-in.
+   */
+  readonly hostUser: HostUser = ((): HostUser => {
+    const uid = process.getuid?.() ?? ROOT_FALLBACK_USER.uid;
+    const gid = process.getgid?.() ?? ROOT_FALLBACK_USER.gid;
+    return { uid, gid, sudo: sudoCaller(uid, process.env['SUDO_UID'], process.env['SUDO_GID']) };
+  })();
   private auditLog: FileAuditLog | undefined;
   private engineInstance: DockerEngine | undefined;
 

@@ -34,7 +34,7 @@ test('cordon launch gives the agent a terminal and returns its exit code', async
   // No provider: this profile's command needs no key (launch checks for one otherwise).
   const profile = t.profile('launch-tty', 'standard', { provider: undefined, command: ['sh', '-c', 'sleep 1; test -t 0 && test -t 1 && echo "TTY-OK $(stty size)" && pwd && exit 5'] });
   assert.ok(existsSync('/usr/bin/script'), 'util-linux script is needed to give cordon a terminal');
-  const cmd = `stty rows 33 cols 101; ${JSON.stringify(process.execPath)} ${JSON.stringify(CORDON_BIN)} launch --profile ${profile} --workspace ${ws}`;
+  const cmd = `stty rows 33 cols 101; ${JSON.stringify(CORDON_BIN)} launch --profile ${profile} --workspace ${ws}`;
   const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: t.env, stdio: ['pipe', 'pipe', 'pipe'] });
   const r = await collect(child, undefined, 60_000);
   assert.match(r.stdout, /TTY-OK 33 101/);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { verifyAuditLog } from '../core/audit/audit-verify.js';
-import { runSession, resolveUser } from '../core/session/session-runner.js';
+import { runSession } from '../core/session/session-runner.js';
+import { resolveSandboxUser } from '../core/session/sandbox-user.js';
 import { CliExit, type CliContext } from './cli-context.js';
 import { startDemoModel } from './demo-model.js';
 import { EXIT } from './exit-codes.js';
@@ -74,8 +75,8 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
   writeFileSync(join(ws, '.git', 'config'), '[core]\n\trepositoryformatversion = 0\n');
   if (uid === 0) {
     // The sandbox never runs as root; hand the demo folder to its user.
-    const [u, g] = resolveUser('auto').split(':').map(Number);
-    for (const p of [ws, join(ws, 'README.md'), join(ws, '.bashrc'), join(ws, '.git'), join(ws, '.git', 'config'), join(ws, '.git', 'hooks')]) chownSync(p, u ?? 1000, g ?? 1000);
+    const { uid: u, gid: g } = resolveSandboxUser('auto', ctx.hostUser);
+    for (const p of [ws, join(ws, 'README.md'), join(ws, '.bashrc'), join(ws, '.git'), join(ws, '.git', 'config'), join(ws, '.git', 'hooks')]) chownSync(p, u, g);
   }
 
   out('Cordon demo: a real sandbox on a demo workspace, no API key needed.');
@@ -110,6 +111,7 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
       paths: ctx.paths,
       policy: model.policyFor(policy),
       keyStore: ctx.keyStore,
+      hostUser: ctx.hostUser,
       // A reload (the session reloads once after it starts watching, and on
       // every edit) keeps the demo's stand-in model provider.
       reloadPolicy: () => {
@@ -144,7 +146,7 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
   out(`  ${String(n).padStart(2)}. Mounting your whole home folder is refused before any container exists`);
   const refused = await runSession(
     { kind: 'demo', workspaces: [{ path: ctx.paths.userHome, mode: 'rw' }], env: {}, command: ['true'], tty: false },
-    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy, keyStore: ctx.keyStore, reloadPolicy: ctx.loadPolicy, io: { stdin: null, stdout: sink, stderr: sink } },
+    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy, keyStore: ctx.keyStore, hostUser: ctx.hostUser, reloadPolicy: ctx.loadPolicy, io: { stdin: null, stdout: sink, stderr: sink } },
   );
   if (refused.ok) {
     surprises++;

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadProfile } from '../core/profiles/profile-loader.js';
+import { loadProfile, type LoadedProfile } from '../core/profiles/profile-loader.js';
+import { checkRuntimeRunsLs, RUNTIME_CHECK_COMMAND } from '../core/session/runtime-check.js';
+import { describeUserMapping, formatSandboxUser, resolveSandboxUser } from '../core/session/sandbox-user.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
 import { formatPolicyIssue } from '../core/policy/policy-schema.js';
@@ -30,18 +32,20 @@ export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise
     checks.push({ check: 'policy', status: 'fail', detail: pol.issues.map(formatPolicyIssue).join('; '), fix: 'fix the policy file named above; `cordon policy validate FILE` checks one' });
   }
 
-  const prof = loadProfile(profileName, join(ctx.paths.home, 'profiles'));
+  const profilesDir = join(ctx.paths.home, 'profiles');
+  const prof = loadProfile(profileName, profilesDir);
   let image: string | null = null;
   let runtime: string | null = null;
   if (prof.ok) {
     image = prof.value.profile.image;
     runtime = prof.value.profile.runtime;
-    try {
-      JSON.parse(readFileSync(resolve(prof.value.baseDir, prof.value.profile.seccomp), 'utf8'));
+    if (readSeccomp(prof.value) !== null) {
       checks.push({ check: 'profile', status: 'ok', detail: `${profileName}: ${prof.value.profile.description}` });
-    } catch {
+    } else {
       checks.push({ check: 'profile', status: 'fail', detail: `${profileName}: seccomp profile ${prof.value.profile.seccomp} is unreadable`, fix: 'reinstall Cordon or fix the profile' });
     }
+    const user = resolveSandboxUser(prof.value.profile.user, ctx.hostUser);
+    checks.push({ check: 'user', status: 'ok', detail: describeUserMapping(ctx.hostUser, user, profileName) });
   } else {
     checks.push({ check: 'profile', status: 'fail', detail: prof.issues.map((i) => `${i.path}: ${i.message}`).join('; '), fix: 'fix the profile or choose another with policy sandbox.profile' });
   }
@@ -61,7 +65,7 @@ export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise
     checks.push(
       probe.runtimes.includes('runsc')
         ? { check: 'gvisor', status: 'ok', detail: 'runsc registered: --profile strict is available' }
-        : { check: 'gvisor', status: 'warn', detail: 'gVisor (runsc) is not registered: --profile strict will not start', fix: 'sudo apt-get install runsc and register it in /etc/docker/daemon.json' },
+        : { check: 'gvisor', status: 'warn', detail: 'gVisor (runsc) is not registered: --profile strict will not start', fix: '`sudo bash scripts/setup.sh` in a Cordon checkout installs the gVisor build Cordon pins and registers it' },
     );
     checks.push(
       probe.seccomp
@@ -72,6 +76,12 @@ export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise
     if (image !== null) {
       const has = await ctx.engine.hasImage(image).catch(() => false);
       checks.push(has ? { check: 'image', status: 'ok', detail: `${image} present` } : { check: 'image', status: 'fail', detail: `${image} is not in Docker Engine`, fix: 'sudo npx cordon image build' });
+    }
+    if (probe.runtimes.includes('runsc')) {
+      // The policy's own profile when it is a gVisor one, else the built-in strict profile.
+      const strict = runtime === 'runsc' && prof.ok ? prof : loadProfile('strict', profilesDir);
+      const check = strict.ok ? await strictRuntimeCheck(ctx, strict.value) : null;
+      if (check !== null) checks.push(check);
     }
   }
 
@@ -84,4 +94,39 @@ export async function doctor(ctx: CliContext, opts: { json?: boolean }): Promise
     }
   }
   return checks.some((c) => c.status === 'fail') ? EXIT.checkFailed : EXIT.ok;
+}
+
+/** The profile's seccomp profile as compact JSON, or null when it cannot be read. */
+function readSeccomp(loaded: LoadedProfile): string | null {
+  try {
+    return JSON.stringify(JSON.parse(readFileSync(resolve(loaded.baseDir, loaded.profile.seccomp), 'utf8')));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether the gVisor profile's runtime runs `ls` in its image, as a session
+ * would; null (no line) when the image is missing, which the image check
+ * reports, or the seccomp profile is unreadable.
+ */
+async function strictRuntimeCheck(ctx: CliContext, loaded: LoadedProfile): Promise<DoctorCheck | null> {
+  const { profile } = loaded;
+  const seccompProfile = readSeccomp(loaded);
+  if (seccompProfile === null || !(await ctx.engine.hasImage(profile.image).catch(() => false))) return null;
+  const res = await checkRuntimeRunsLs(ctx.engine, {
+    profile,
+    seccompProfile,
+    user: formatSandboxUser(resolveSandboxUser(profile.user, ctx.hostUser)),
+    apparmorProfile: (await ctx.engine.apparmorEnabled()) ? profile.apparmor : null,
+  });
+  const what = `${profile.runtime} (profile ${profile.name})`;
+  return res.ok
+    ? { check: 'strict', status: 'ok', detail: `${what} runs \`${RUNTIME_CHECK_COMMAND.join(' ')}\` in ${profile.image} (${res.ms} ms)` }
+    : {
+        check: 'strict',
+        status: 'fail',
+        detail: `${what} is registered but cannot run an agent: ${res.message}`,
+        fix: "install the gVisor build Cordon pins: `sudo bash scripts/setup.sh` in a Cordon checkout (Debian 12's own runsc answers statx with EINVAL, so `ls` fails)",
+      };
 }

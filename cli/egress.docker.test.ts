@@ -5,7 +5,7 @@
  * traffic leaves the machine.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, type AddressInfo, type Socket } from 'node:net';
@@ -241,6 +241,39 @@ describe('egress through the session proxy', () => {
     const reload = t.auditRecords().find((e) => e.cordon['kind'] === 'policy.reloaded');
     assert.ok(reload, 'the reload is audited');
     assert.ok(!(reload.cordon['allow'] as string[]).some((h) => h.startsWith('example.test')), 'the audited summary shows the new allowlist');
+  });
+
+  test('a managed-policy folder created after the session started is watched: a policy dropped into it reaches the running proxy', async () => {
+    setPolicy({ egress: { allow: [`example.test:${port}`], allowRanges: ['127.0.0.0/8'], resolve: { 'example.test': '127.0.0.1' } } });
+    // No MDM has run yet when the session starts.
+    const managed = join(t.policyDir, 'managed');
+    rmSync(managed, { recursive: true, force: true });
+    const ws = t.workspace('ws-late-managed');
+    const script = `${PROBE}
+      i=0; while [ $i -lt 300 ]; do
+        probe late http://example.test:${port}/ > ${ws}/last
+        cat ${ws}/last
+        grep -q ' 403 ' ${ws}/last && exit 0
+        sleep 0.05; i=$((i+1))
+      done; exit 3`;
+    const child = t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', script]);
+    const done = collect(child, undefined, 60_000);
+    try {
+      assert.ok(await eventually(() => existsSync(join(ws, 'last'))), 'session did not start probing');
+      mkdirSync(managed);
+      // As an MDM agent would: the folder first, the policy a moment later.
+      await new Promise((r) => setTimeout(r, 300));
+      writeFileSync(join(managed, '10-it.json'), JSON.stringify({ egress: { deny: ['example.test'] } }));
+      const r = await done;
+      assert.equal(r.code, 0, `the managed policy never reached the session:\n${r.stdout.slice(-400)}\n${r.stderr}`);
+      assert.match(r.stdout, /RESULT late 200 -/);
+      assert.match(r.stdout, /RESULT late 403 host_denied/);
+      const reload = t.auditRecords().filter((e) => e.cordon['kind'] === 'policy.reloaded').at(-1);
+      assert.ok(((reload?.cordon['changed'] as string[] | undefined) ?? []).includes('egress.deny'), JSON.stringify(reload));
+    } finally {
+      rmSync(managed, { recursive: true, force: true });
+      mkdirSync(managed);
+    }
   });
 
   test('an invalid policy change is rejected and audited; the last good policy stays in force', async () => {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import type { CliContext } from './cli-context.js';
 import { CliExit, productVersion } from './cli-exit.js';
@@ -148,7 +149,9 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       setExitCode: (code: number) => {
         exitCode = code;
       },
-      readFile: async (path: string) => (await import('node:fs/promises')).readFile(path),
+      // A static import: `import()` cannot run in the single-file bundle, which
+      // bin/cordon-loader.cjs compiles from a V8 code cache (see scripts/bundle.mjs).
+      readFile: (path: string) => readFile(path),
     });
   } else {
     program.command('dlp').description('Scan or redact text with the DLP policy applied to model requests (`cordon dlp --help`)');

@@ -130,6 +130,28 @@ for (const { runtime, base } of RUNTIMES) {
       assert.ok(existsSync(join(ws, 'src', 'b')));
     });
 
+    test(`ls lists the workspace (cordon exec --profile ${base} -- ls -la WS)`, async () => {
+      // Debian 12's runsc answered statx(2) with EINVAL: `ls` failed in every strict sandbox.
+      const ws = t.workspace('ws-ls');
+      writeFileSync(join(ws, 'listed.txt'), 'x');
+      const r = await t.run(['exec', '--profile', base, '--workspace', ws, '--', 'ls', '-la', ws]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^-rw\S* +1 +\S+ +\S+ +1 .* listed\.txt$/m);
+      assert.doesNotMatch(r.stderr, /Invalid argument/);
+    });
+
+    test('a workspace inside a folder only root may enter (0700) works: host parents do not matter inside', async () => {
+      const parent = join(t.root, 'root-only');
+      mkdirSync(parent, { mode: 0o700 });
+      chmodSync(parent, 0o700);
+      const ws = join(parent, 'ws');
+      mkdirSync(ws);
+      chownTree(ws);
+      const r = await exec(ws, `ls ${ws} && echo written > ${ws}/out.txt && cat ${ws}/out.txt`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(join(ws, 'out.txt'), 'utf8'), 'written\n');
+    });
+
     test("a symlink planted in the workspace that points at the host's home or / leads nowhere", async () => {
       const ws = t.workspace('ws-links');
       symlinkSync(t.home, join(ws, 'to-home'));

@@ -59,6 +59,7 @@ async function runInteractive(ctx: CliContext, req: SessionRequest): Promise<num
         paths: ctx.paths,
         policy,
         keyStore: ctx.keyStore,
+        hostUser: ctx.hostUser,
         reloadPolicy: ctx.loadPolicy,
         io: { stdin: req.tty || !stdin.isTTY ? stdin : null, stdout: process.stdout, stderr: process.stderr },
         onStarted: (s) => {

@@ -4,7 +4,7 @@
  * happen before any container exists, a missing engine, and the audit trail.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { collect, cordonContainers, eventually, TestEnv } from './test-harness.js';
@@ -125,6 +125,45 @@ describe('refusals happen before any container exists', () => {
     assert.ok(denies.length >= cases.length);
   });
 
+  test('a root-owned 0700 workspace (what mktemp -d makes as root) is refused, naming the folder, its owner and mode, and the fix', async () => {
+    assert.equal(process.getuid?.(), 0, 'this test is about cordon run as root: run the suite as root');
+    const ws = mkdtempSync(join(t.root, 'mktemp-'));
+    assert.equal(statSync(ws).mode & 0o777, 0o700);
+    for (const mode of ['ro', 'rw']) {
+      await noNewContainer(async () => {
+        const r = await t.run(['exec', '--workspace', `${ws}:${mode}`, '--', 'ls', ws]);
+        assert.equal(r.code, 125, r.stderr);
+        assert.match(r.stderr, new RegExp(`the sandbox runs as uid 1000, gid 1000, which cannot read ${ws} \\(owner uid 0 \\(root\\), group gid 0 \\(root\\), mode 0700\\)`));
+        assert.match(r.stderr, mode === 'ro' ? /Fix: `chmod o\+rx .*` or `chown 1000:1000 / : /Fix: `chown -R 1000:1000 /);
+        assert.match(r.stderr, /\[rule: sandbox_cannot_read\]/);
+      });
+    }
+    const deny = t.auditRecords().filter((e) => e.cordon['kind'] === 'mount.deny' && e.cordon['real_path'] === ws);
+    assert.deepEqual(deny.map((e) => e.cordon['rule']), ['sandbox_cannot_read', 'sandbox_cannot_read'], 'each refusal is audited with its rule');
+    // Readable but not writable by uid 1000: fine read-only, refused read-write.
+    chmodSync(ws, 0o755);
+    const ro = await t.run(['exec', '--workspace', `${ws}:ro`, '--', 'ls', ws]);
+    assert.equal(ro.code, 0, ro.stderr);
+    const rw = await t.run(['exec', '--workspace', ws, '--', 'true']);
+    assert.equal(rw.code, 125);
+    assert.match(rw.stderr, /cannot write to .*mode 0755.*\[rule: sandbox_cannot_write\]/);
+  });
+
+  test('under sudo the sandbox runs as the account behind sudo (SUDO_UID/SUDO_GID), which must reach the workspace', async () => {
+    const ws = t.workspace('ws-sudo');
+    const sudo = { SUDO_UID: '1234', SUDO_GID: '1235' };
+    // The harness hands workspaces to uid 1000, which is not the sudo caller.
+    const refused = await t.run(['exec', '--workspace', ws, '--', 'true'], { env: sudo });
+    assert.equal(refused.code, 125);
+    assert.match(refused.stderr, /the sandbox runs as uid 1234, gid 1235, which cannot write to/);
+    chownSync(ws, 1234, 1235);
+    const r = await t.run(['exec', '--workspace', ws, '--', 'sh', '-c', `id -u; id -g; echo hi > ${ws}/mine.txt`], { env: sudo });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '1234\n1235\n');
+    const st = statSync(join(ws, 'mine.txt'));
+    assert.deepEqual([st.uid, st.gid], [1234, 1235], 'what the agent writes belongs to the user behind sudo');
+  });
+
   test('a malformed user policy stops exec with the field path', async () => {
     const file = join(t.cordonHome, 'policy.json');
     writeFileSync(file, JSON.stringify({ workspaces: { deny: 'not-a-list' }, typo: 1 }));
@@ -205,7 +244,15 @@ describe('doctor and audit', () => {
     const rep = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ check: string; status: string }> };
     assert.equal(r.code, 0, r.stdout);
     assert.equal(rep.ok, true);
-    for (const c of ['docker', 'image', 'policy', 'profile', 'runtime', 'gvisor']) assert.equal(rep.checks.find((x) => x.check === c)?.status, 'ok', c);
+    for (const c of ['docker', 'image', 'policy', 'profile', 'runtime', 'gvisor', 'user', 'strict']) assert.equal(rep.checks.find((x) => x.check === c)?.status, 'ok', c);
+  });
+
+  test('doctor explains how the host user maps to the sandbox user, also under sudo, and checks that gVisor runs ls', async () => {
+    const plain = await t.run(['doctor']);
+    assert.match(plain.stdout, /^\[ok {2}\] user +cordon runs as root \(not through sudo\), and a sandbox never does: sandboxes of profile standard run as uid 1000, gid 1000;/m);
+    assert.match(plain.stdout, /^\[ok {2}\] strict +runsc \(profile strict\) runs `ls -la \/` in cordon\/agent:1 \(\d+ ms\)$/m);
+    const sudo = await t.run(['doctor'], { env: { SUDO_UID: '1234', SUDO_GID: '1235' } });
+    assert.match(sudo.stdout, /^\[ok {2}\] user +cordon runs as root through sudo from uid 1234: sandboxes of profile standard run as uid 1234, gid 1235/m);
   });
 
   test('sessions leave an intact audit chain; tampering is caught and names the line', async () => {

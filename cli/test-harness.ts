@@ -1,7 +1,8 @@
 /**
  * Test support for end-to-end tests of the `cordon` command against the real
  * Docker Engine: a throwaway HOME, CORDON_HOME and policy folder per test file,
- * workspaces owned by the sandbox user, and helpers that run the real CLI.
+ * workspaces owned by the sandbox user, and helpers that run the real CLI
+ * through its real entry point.
  * Not a test itself; imported by *.docker.test.ts files.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,7 +13,11 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CORDON_BIN = join(REPO_ROOT, 'bin', 'cordon.js');
+/**
+ * The installed command (npm's bin on Linux and macOS): its shell step, the
+ * single-file bundle and its V8 code cache, exactly as a user runs them.
+ */
+export const CORDON_BIN = join(REPO_ROOT, 'bin', 'cordon');
 /** The unprivileged user sandboxes run as when tests run as root. */
 export const SANDBOX_UID = 1000;
 
@@ -37,7 +42,10 @@ export class TestEnv {
     this.policyDir = join(this.root, 'policies');
     mkdirSync(this.cordonHome, { recursive: true });
     for (const d of ['managed', 'recommended', 'trust']) mkdirSync(join(this.policyDir, d), { recursive: true });
-    this.env = { ...process.env, HOME: this.home, CORDON_HOME: this.cordonHome, CORDON_POLICY_DIR: this.policyDir, ...extraEnv };
+    // Run through sudo, the sandbox would take SUDO_UID instead of SANDBOX_UID;
+    // tests that mean sudo pass it themselves.
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'SUDO_UID' && k !== 'SUDO_GID'));
+    this.env = { ...inherited, HOME: this.home, CORDON_HOME: this.cordonHome, CORDON_POLICY_DIR: this.policyDir, ...extraEnv };
   }
 
   /** A fresh folder the sandbox user may write to. */
@@ -68,7 +76,7 @@ export class TestEnv {
   }
 
   spawn(args: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess {
-    return spawn(process.execPath, [CORDON_BIN, ...args], { env: { ...this.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    return spawn(CORDON_BIN, [...args], { env: { ...this.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
   auditRecords(): Array<Record<string, unknown> & { cordon: Record<string, unknown> }> {

@@ -82,6 +82,21 @@ await build({
   banner: { js: "const __cordonModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 if (readFileSync('dist/bundle/cordon.cjs').some((byte) => byte > 0x7f)) throw new Error('bundle: dist/bundle/cordon.cjs must be ASCII (bin/cordon-loader.cjs reads it as latin1)');
+// esbuild turns import() of the CLI's own modules into require(), but keeps it
+// for anything external (Node built-ins, the keychain binding). A script that
+// V8 compiled from a code cache cannot run import(): such a command would fail
+// only when installed (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), never in tests
+// that load dist/ directly.
+{
+  const text = readFileSync('dist/bundle/cordon.cjs', 'latin1');
+  const found = [...text.matchAll(/(?<![\w$.])import\s*\(/g)].map((m) => text.slice(Math.max(0, m.index - 60), m.index + 60));
+  if (found.length > 0) {
+    throw new Error(
+      `bundle: dist/bundle/cordon.cjs still contains ${found.length} dynamic import(), which fails when bin/cordon runs it from its code cache. ` +
+        `Use a static import (or require) for Node built-ins and external packages instead:\n${found.map((f) => `  …${f}…`).join('\n')}`,
+    );
+  }
+}
 
 // Written by a separate Node, as bin/cordon.js will read it: same binary, same
 // flags. The warm-up is `cordon exec -- true` in a throwaway home against an

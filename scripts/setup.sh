@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Sets up everything Cordon needs on a Debian/Ubuntu machine, idempotently:
-#   - Debian packages: Docker Engine (docker.io), gVisor (runsc), debootstrap,
+#   - Debian packages: Docker Engine (docker.io), debootstrap,
 #     gnome-keyring + D-Bus (a real Secret Service), Xvfb, xclip, Chromium,
 #     util-linux's script(1), gcc (the static in-sandbox relay), musl-tools
 #     (tests the connect shim under a second C library);
+#   - gVisor (runsc) for the strict profile: a pinned, checksum-verified build
+#     from Debian 13 (scripts/install-gvisor.sh; Debian 12's cannot run `ls`);
 #   - a running Docker Engine (systemd when present, else scripts/start-dockerd.sh);
 #   - npm dependencies and the compiled CLI;
 #   - the default agent image (cordon image build), unless it already exists.
@@ -18,7 +20,7 @@ as_root() {
 
 need_pkgs=()
 need() { dpkg -s "$1" >/dev/null 2>&1 || need_pkgs+=("$1"); }
-for p in docker.io runsc debootstrap gnome-keyring dbus dbus-x11 libsecret-tools xvfb xclip xdotool chromium util-linux gcc libc6-dev musl-tools ca-certificates curl openssl; do need "$p"; done
+for p in docker.io debootstrap gnome-keyring dbus dbus-x11 libsecret-tools xvfb xclip xdotool chromium util-linux gcc libc6-dev musl-tools ca-certificates curl openssl; do need "$p"; done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   # Written before docker.io is installed: a systemd host starts the engine
   # during installation, and it must never come up with a private-range bridge.
@@ -34,6 +36,8 @@ if [ "$node_major" -lt 20 ]; then
   echo "setup: Cordon needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))" >&2
   exit 1
 fi
+
+as_root bash scripts/install-gvisor.sh
 
 # Writes Cordon's daemon.json (no bridge, runsc registered) and (re)starts the
 # engine with it, under systemd or by hand.

@@ -70,3 +70,45 @@ void test('an invalid file is reported as invalid, not applied', async () => {
     stop();
   }
 });
+
+// MDM may create the managed folder only after a session started: with a
+// pause before the policy lands (the watch has moved down by then), and all at
+// once (the file lands before any watch on the new folder can exist).
+for (const { name, title, pauseMs } of [
+  { name: 'late-managed', title: 'a policy folder and managed folder created after watching began are noticed; a policy dropped in arrives', pauseMs: 300 },
+  { name: 'late-managed-at-once', title: 'a managed folder created and filled at once after watching began is still seen', pauseMs: 0 },
+]) {
+  void test(title, async () => {
+    const s = setup(name);
+    const managed = join(s.paths.policyDir, 'managed');
+    rmSync(pauseMs > 0 ? s.paths.policyDir : managed, { recursive: true, force: true });
+    const stop = watchPolicy(s.paths, (c) => s.changes.push(c));
+    try {
+      await waitUntil('the initial reload', () => s.changes.length === 1, 3000);
+      mkdirSync(managed, { recursive: true });
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+      writeFileSync(join(managed, '10-it.json'), JSON.stringify({ egress: { allow: [`${name}.test`] } }));
+      await waitUntil('the managed policy', () => allowOf(s.changes.at(-1))?.includes(`${name}.test`) === true, 3000);
+    } finally {
+      stop();
+    }
+  });
+}
+
+void test('a managed folder removed and created again is watched again', async () => {
+  const s = setup('recreated-managed');
+  const managed = join(s.paths.policyDir, 'managed');
+  writeFileSync(join(managed, '10-it.json'), JSON.stringify({ egress: { allow: ['first.test'] } }));
+  const stop = watchPolicy(s.paths, (c) => s.changes.push(c));
+  try {
+    await waitUntil('the initial reload', () => allowOf(s.changes.at(-1))?.includes('first.test') === true, 3000);
+    rmSync(managed, { recursive: true });
+    await waitUntil('the removal', () => allowOf(s.changes.at(-1))?.includes('first.test') === false, 3000);
+    mkdirSync(managed);
+    await new Promise((r) => setTimeout(r, 300));
+    writeFileSync(join(managed, '20-it.json'), JSON.stringify({ egress: { allow: ['second.test'] } }));
+    await waitUntil('the new managed policy', () => allowOf(s.changes.at(-1))?.includes('second.test') === true, 3000);
+  } finally {
+    stop();
+  }
+});

@@ -1,5 +1,5 @@
-import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import type { CordonPaths } from '../paths/cordon-paths.js';
 import { loadPolicy, type PolicyLoadResult } from './policy-loader.js';
 import type { EffectivePolicy, PolicyIssue } from './policy-schema.js';
@@ -24,7 +24,6 @@ export function watchPolicy(
   load: () => PolicyLoadResult = () => loadPolicy(paths),
   debounceMs = 150,
 ): () => void {
-  const watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
   const fire = (): void => {
     if (timer) clearTimeout(timer);
@@ -44,21 +43,81 @@ export function watchPolicy(
     [join(paths.policyDir, 'recommended'), (name) => name === null || name.endsWith('.json') || name.endsWith('.sig')],
     [join(paths.policyDir, 'trust'), (name) => name === null || name.endsWith('.pem')],
   ];
-  for (const [dir, relevant] of targets) {
-    if (!existsSync(dir)) continue;
-    try {
-      const w = watch(dir, { persistent: false }, (_event, name) => {
-        if (relevant(name === null ? null : name.toString())) fire();
-      });
-      w.on('error', () => undefined);
-      watchers.push(w);
-    } catch {
-      // Unwatchable (permissions): the policy loaded at start stays in force.
-    }
-  }
+  const stops = targets.map(([dir, relevant]) => watchFolder(dir, relevant, fire));
   fire();
   return () => {
     if (timer) clearTimeout(timer);
-    for (const w of watchers) w.close();
+    for (const stop of stops) stop();
   };
+}
+
+/**
+ * Calls ONCHANGE for every change in DIR that RELEVANT accepts, and when DIR
+ * itself appears or goes away. While DIR does not exist, the nearest existing
+ * folder above it is watched for the next step of the path; each step that
+ * appears moves the watch down, until it sits on DIR. Why: MDM may create the
+ * managed folder only after a session started, and a policy dropped into it
+ * must still reach that session. ONCHANGE also runs after every move, since a
+ * file may have landed before the new watch was in place. A folder that
+ * cannot be watched (permissions) is left alone: the policy loaded at start
+ * stays in force. Returns a function that stops watching.
+ */
+export function watchFolder(dir: string, relevant: (name: string | null) => boolean, onChange: () => void): () => void {
+  let current: FSWatcher | null = null;
+  let stopped = false;
+  const arm = (): void => {
+    current?.close();
+    current = null;
+    if (stopped) return;
+    const at = nearestFolder(dir);
+    // The next path step below AT; null when AT is DIR itself.
+    const next = at === dir ? null : (relative(at, dir).split(sep)[0] ?? null);
+    try {
+      current = watch(at, { persistent: false }, (_event, raw) => {
+        const name = raw === null ? null : raw.toString();
+        if (!isFolder(at)) {
+          // The watch dies with its folder: look again from higher up.
+          arm();
+          onChange();
+        } else if (next === null) {
+          if (relevant(name)) onChange();
+        } else if ((name === null || name === next) && isFolder(join(at, next))) {
+          arm();
+          onChange();
+        }
+      });
+      // An inotify error (the folder vanished under the watch): look again shortly, not in a tight loop.
+      current.on('error', () => {
+        current?.close();
+        current = null;
+        if (!stopped) setTimeout(arm, 100).unref();
+      });
+    } catch {
+      current = null;
+    }
+  };
+  arm();
+  return () => {
+    stopped = true;
+    current?.close();
+  };
+}
+
+/** DIR if it is a folder, else the nearest folder above it (at worst the root). */
+function nearestFolder(dir: string): string {
+  let p = dir;
+  while (!isFolder(p)) {
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  return p;
+}
+
+function isFolder(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }

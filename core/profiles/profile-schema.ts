@@ -29,7 +29,7 @@ export const ProfileSchema = z
       ),
     user: z
       .union([z.literal('auto'), z.string().regex(/^[1-9][0-9]{0,9}:[1-9][0-9]{0,9}$/, 'UID:GID, both non-zero')])
-      .describe('Non-root uid:gid in the sandbox. "auto" uses the invoking user, or 1000:1000 when that is root.'),
+      .describe('Non-root uid:gid in the sandbox. "auto" uses the invoking user; under sudo, the account behind sudo (SUDO_UID/SUDO_GID); 1000:1000 for plain root.'),
     runtime: z.enum(['runc', 'runsc']).describe('OCI runtime: "runc" (namespaces + seccomp) or "runsc" (gVisor user-space kernel).'),
     limits: z
       .strictObject({

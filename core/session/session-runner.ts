@@ -6,7 +6,7 @@ import type { CordonPaths } from '../paths/cordon-paths.js';
 import { formatPolicyIssue, type EffectivePolicy } from '../policy/policy-schema.js';
 import { loadProfile, type LoadedProfile } from '../profiles/profile-loader.js';
 import { EngineUnavailableError, type SandboxEngine, type SandboxIo, type SandboxSpec } from '../sandbox/sandbox-engine.js';
-import { expandPath, materializePlaceholders, planMounts, removePlaceholders, type MountRefusal, type PlannedWorkspace, type WorkspaceRequest } from '../workspace/mount-plan.js';
+import { checkWorkspaceAccess, expandPath, materializePlaceholders, planMounts, removePlaceholders, type MountRefusal, type PlannedWorkspace, type WorkspaceRequest } from '../workspace/mount-plan.js';
 import type { MountRuleContext } from '../workspace/mount-rules.js';
 import { compileEgressPolicy } from '../egress/egress-policy.js';
 import { watchPolicy } from '../policy/policy-watch.js';
@@ -18,6 +18,7 @@ import { agentHome, SANDBOX_HOME_SEED, writeHomeSeed } from './agent-home.js';
 import type { SessionDlp } from './session-dlp.js';
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
+import { formatSandboxUser, resolveSandboxUser, type HostUser } from './sandbox-user.js';
 
 /** Labels on every Cordon container; orphan cleanup and `cordon ps` find sessions by them. */
 export const LABELS = {
@@ -50,6 +51,8 @@ export interface SessionDeps {
   readonly reloadPolicy?: () => import('../policy/policy-loader.js').PolicyLoadResult;
   /** The OS keychain; created only when a session needs a key. */
   readonly keyStore: () => KeyStore;
+  /** Who started Cordon (the CLI reads the process's ids and SUDO_UID/SUDO_GID): decides the sandbox's uid:gid. */
+  readonly hostUser: HostUser;
   /** Called once the sandbox runs (the CLI wires terminal resize here). */
   readonly onStarted?: (session: StartedSession) => void;
 }
@@ -351,24 +354,15 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
   const requests = [...profile.mounts, ...req.workspaces];
   const writeProtected = [...new Set([...profile.writeProtected, ...policy.workspaces.writeProtected])];
   const plan = planMounts(requests, ctx, writeProtected);
-  if (!plan.ok) {
-    for (const r of plan.refusals) {
-      audit.record({
-        kind: 'mount.deny',
-        ocsfClass: 'file_activity',
-        activity: { id: 12, name: 'Mount' },
-        outcome: 'failure',
-        severity: r.rule === 'credential_store' || r.rule === 'docker_socket' ? 'high' : 'medium',
-        message: `mount refused: ${r.message}`,
-        sessionId,
-        details: { requested: r.requested, real_path: r.realPath, rule: r.rule },
-      });
-    }
-    return { ok: false, failure: { code: 'mount', message: plan.refusals.map((r) => `${r.message} [rule: ${r.rule}]`).join('\n'), refusals: plan.refusals } };
-  }
+  if (!plan.ok) return refuseMounts(audit, sessionId, plan.refusals);
+  // A folder the sandbox's user cannot open would only fail inside, as a bare
+  // "Permission denied": refuse it now, with the fix.
+  const sandboxUser = resolveSandboxUser(profile.user, deps.hostUser);
+  const unreachable = checkWorkspaceAccess(plan.workspaces, sandboxUser);
+  if (unreachable.length > 0) return refuseMounts(audit, sessionId, unreachable);
   for (const w of plan.workspaces) auditMountAllow(audit, sessionId, w);
 
-  const user = resolveUser(profile.user);
+  const user = formatSandboxUser(sandboxUser);
   const homeDir = profile.env['HOME'] ?? '/home/agent';
   // The working directory is the first folder the user named (profile mounts come first in the plan).
   const first = plan.workspaces.find((w) => req.workspaces.some((r) => r.path === w.requested)) ?? plan.workspaces[0];
@@ -485,15 +479,21 @@ function realOrSelf(p: string): string {
   }
 }
 
-/**
- * "auto": the invoking user's uid:gid, so files the agent writes belong to them;
- * when that user is root, an unprivileged 1000:1000 instead (the sandbox never runs as root).
- */
-export function resolveUser(user: string): string {
-  if (user !== 'auto') return user;
-  const uid = process.getuid?.() ?? 1000;
-  const gid = process.getgid?.() ?? 1000;
-  return uid === 0 ? '1000:1000' : `${uid}:${gid === 0 ? uid : gid}`;
+/** Audits each refused mount (before any container exists) and returns the session's failure. */
+function refuseMounts(audit: AuditSink, sessionId: string, refusals: readonly MountRefusal[]): { ok: false; failure: SessionFailure } {
+  for (const r of refusals) {
+    audit.record({
+      kind: 'mount.deny',
+      ocsfClass: 'file_activity',
+      activity: { id: 12, name: 'Mount' },
+      outcome: 'failure',
+      severity: r.rule === 'credential_store' || r.rule === 'docker_socket' ? 'high' : 'medium',
+      message: `mount refused: ${r.message}`,
+      sessionId,
+      details: { requested: r.requested, real_path: r.realPath, rule: r.rule },
+    });
+  }
+  return { ok: false, failure: { code: 'mount', message: refusals.map((r) => `${r.message} [rule: ${r.rule}]`).join('\n'), refusals } };
 }
 
 function auditMountAllow(audit: AuditSink, sessionId: string, w: PlannedWorkspace): void {

@@ -1,6 +1,7 @@
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { decideMount, isInside, type MountRuleCode, type MountRuleContext } from './mount-rules.js';
+import { decideWorkspaceAccess, type WorkspaceAccessRule } from './workspace-access.js';
 
 /**
  * Turns requested workspaces into the exact bind mounts a container gets, and
@@ -52,7 +53,7 @@ export interface PlannedWorkspace {
   readonly mode: 'ro' | 'rw';
 }
 
-export type RefusalCode = MountRuleCode | 'missing' | 'not_a_directory' | 'protected_symlink' | 'protected_hardlink' | 'too_many_entries';
+export type RefusalCode = MountRuleCode | WorkspaceAccessRule | 'missing' | 'not_a_directory' | 'protected_symlink' | 'protected_hardlink' | 'too_many_entries';
 
 export interface MountRefusal {
   readonly requested: string;
@@ -282,6 +283,41 @@ class Protector {
   private refuse(path: string, rule: RefusalCode, message: string): void {
     this.refusals.push({ requested: path, realPath: path, rule, message });
   }
+}
+
+/**
+ * Refusals for planned workspaces that USER (the sandbox's uid:gid) could not
+ * use: see decideWorkspaceAccess. Reads each folder's stat and, for the
+ * message, the host's account names; changes nothing.
+ */
+export function checkWorkspaceAccess(workspaces: readonly PlannedWorkspace[], user: { readonly uid: number; readonly gid: number }): MountRefusal[] {
+  const refusals: MountRefusal[] = [];
+  for (const w of workspaces) {
+    let st: Stats;
+    try {
+      st = statSync(w.realPath);
+    } catch {
+      refusals.push({ requested: w.requested, realPath: w.realPath, rule: 'missing', message: `${w.realPath} no longer exists` });
+      continue;
+    }
+    const ownership = { uid: st.uid, gid: st.gid, mode: st.mode, ownerName: accountName('/etc/passwd', st.uid), groupName: accountName('/etc/group', st.gid) };
+    const decision = decideWorkspaceAccess(w.realPath, w.mode, ownership, user);
+    if (decision.verdict === 'deny') refusals.push({ requested: w.requested, realPath: w.realPath, rule: decision.rule, message: decision.message });
+  }
+  return refusals;
+}
+
+/** The name for ID in an /etc/passwd- or /etc/group-style FILE, or null (names serve messages only). */
+function accountName(file: string, id: number): string | null {
+  try {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const [name, , field] = line.split(':');
+      if (name && field === String(id)) return name;
+    }
+  } catch {
+    // No such file (macOS keeps accounts elsewhere): the number alone says it.
+  }
+  return null;
 }
 
 /** Expands "~/" and makes PATH absolute against CWD. */
