@@ -6,7 +6,7 @@
  * cli/session-lifecycle.docker.test.ts and cli/egress.docker.test.ts.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -48,7 +48,8 @@ async function harness(engineOpts: FakeEngineOptions = {}, policy: EffectivePoli
   const stored = await keys.set('anthropic', REAL_KEY);
   assert.ok(stored.ok);
   const stdout = new PassThrough();
-  const deps: SessionDeps = { engine, audit, paths, policy, io: { stdin: null, stdout, stderr: new PassThrough() }, keyStore: () => keys };
+  const hostUser = { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000, sudo: null };
+  const deps: SessionDeps = { engine, audit, paths, policy, io: { stdin: null, stdout, stderr: new PassThrough() }, keyStore: () => keys, hostUser };
   return { engine, audit, deps, stdout };
 }
 
@@ -56,6 +57,8 @@ let wsCount = 0;
 function workspace(): string {
   const ws = join(root, `ws-${wsCount++}`);
   mkdirSync(ws);
+  // Run as root, the sandbox is 1000:1000, and it must be able to write here.
+  if (process.getuid?.() === 0) chownSync(ws, 1000, 1000);
   return ws;
 }
 
