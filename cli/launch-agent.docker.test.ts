@@ -46,13 +46,14 @@ after(async () => {
   t.cleanup();
 });
 
+const ESC = String.fromCharCode(0x1b);
+const BEL = String.fromCharCode(0x07);
+/** Terminal escape sequences: CSI, OSC (ended by BEL or ST), and two-byte ones. */
+const ESCAPES = new RegExp(`${ESC}\\[[0-9;?<>=]*[ -/]*[@-~]|${ESC}\\][^${BEL}${ESC}]*(?:${BEL}|${ESC}\\\\)|${ESC}[0-~]`, 'g');
+
 /** What a person would read: escape sequences and every kind of blank removed. */
 function screenText(raw: string): string {
-  return raw
-    .replace(/\x1b\[[0-9;?<>=]*[ -/]*[@-~]/g, '')
-    .replace(/\x1b\][^\x07\x1b]*(\x07|\x1b\\)/g, '')
-    .replace(/\x1b[@-_]/g, '')
-    .replace(/\s+/g, '');
+  return raw.replace(ESCAPES, '').replace(/\s+/g, '');
 }
 
 test('cordon launch starts Claude Code straight into a prompt that answers through the model route', async () => {
@@ -89,7 +90,8 @@ test('cordon launch starts Claude Code straight into a prompt that answers throu
     child.kill('SIGKILL');
   }
   const started = t.auditRecords().find((e) => e.cordon['kind'] === 'session.start');
-  const sessionId = String(started?.cordon['session_id'] ?? '');
+  const sid = started?.cordon['session_id'];
+  const sessionId = typeof sid === 'string' ? sid : '';
   assert.notEqual(sessionId, '', 'the session start was audited');
   assert.ok(await eventually(async () => (await cordonContainers(sessionId)).length === 0, 10_000), 'the container outlived the session');
   assert.ok(!JSON.stringify(t.auditRecords()).includes(REAL_KEY), 'the real key reached the audit log');
