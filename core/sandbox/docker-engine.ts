@@ -9,6 +9,7 @@ import {
   type EngineProbe,
   type RunningSandbox,
   type SandboxEngine,
+  type SandboxExit,
   type SandboxInfo,
   type SandboxIo,
   type SandboxSpec,
@@ -225,6 +226,21 @@ export class DockerEngine implements SandboxEngine {
     }
   }
 
+  async lastExit(filter: Readonly<Record<string, string>>, since: Date): Promise<SandboxExit | null> {
+    const label = Object.entries(filter).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    try {
+      // With `until` the engine replays what it remembers and ends the stream.
+      const stream = await this.docker.getEvents({
+        since: Math.floor(since.getTime() / 1000),
+        until: Math.ceil(Date.now() / 1000) + 1,
+        filters: { type: ['container'], event: ['die'], label },
+      });
+      return lastDieEvent(await readAll(stream, 5000));
+    } catch {
+      return null;
+    }
+  }
+
   /** The raw client, for the image builder and tests that inspect containers. */
   get client(): Docker {
     return this.docker;
@@ -246,6 +262,49 @@ export function classifyCreateError(err: unknown, spec: Pick<SandboxSpec, 'image
     return new EngineUnavailableError(`this profile needs runtime "${spec.runtime}": ${hint}`, 'runtime');
   }
   return new EngineUnavailableError(explainEngineError(err), 'engine');
+}
+
+/** The text of STREAM until it ends, or what came within MS (an engine that keeps it open). */
+function readAll(stream: NodeJS.ReadableStream, ms: number): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve(text);
+    };
+    const timer = setTimeout(() => {
+      (stream as { destroy?: () => void }).destroy?.();
+      done();
+    }, ms);
+    stream.on('data', (c: Buffer | string) => {
+      // Bounded: a sandbox's events are a handful of short lines.
+      if (text.length < 1_000_000) text += typeof c === 'string' ? c : c.toString('utf8');
+    });
+    stream.once('end', done);
+    stream.once('error', done);
+  });
+}
+
+/** The last `die` in a stream of engine events (one JSON object per line), or null. */
+export function lastDieEvent(text: string): SandboxExit | null {
+  let last: SandboxExit | null = null;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let ev: unknown;
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (typeof ev !== 'object' || ev === null) continue;
+    const e = ev as { Action?: unknown; timeNano?: unknown; time?: unknown; Actor?: { Attributes?: Record<string, unknown> } };
+    const code = Number(e.Actor?.Attributes?.['exitCode']);
+    if (e.Action !== 'die' || !Number.isInteger(code)) continue;
+    const ms = typeof e.timeNano === 'number' ? e.timeNano / 1e6 : typeof e.time === 'number' ? e.time * 1000 : NaN;
+    if (!Number.isFinite(ms)) continue;
+    if (last === null || ms >= last.at.getTime()) last = { exitCode: code, at: new Date(ms) };
+  }
+  return last;
 }
 
 function delay(ms: number): Promise<void> {

@@ -25,6 +25,22 @@ export interface SandboxEngine {
   list(filter: Readonly<Record<string, string>>): Promise<SandboxInfo[]>;
   /** Kills (if running) and removes a sandbox; a missing one is not an error. */
   remove(id: string): Promise<void>;
+  /**
+   * When and with which status the last sandbox carrying every label in FILTER
+   * (value "" matches any value) ended at or after SINCE, from the engine's own
+   * record: it outlives the sandbox's removal, and nothing inside the sandbox
+   * can write it. Null when the engine no longer remembers (Docker Engine keeps
+   * only its most recent events, and none across its own restart) or cannot be
+   * asked. Never throws.
+   */
+  lastExit(filter: Readonly<Record<string, string>>, since: Date): Promise<SandboxExit | null>;
+}
+
+/** How a sandbox ended, as its engine recorded it. */
+export interface SandboxExit {
+  /** Exit status of the sandbox's first process (the relay, for Cordon sessions). */
+  readonly exitCode: number;
+  readonly at: Date;
 }
 
 export interface StartHooks {
