@@ -344,6 +344,23 @@ void test('without its lifeline the relay never runs the command (fail closed)',
   assert.ok(!existsSync(marker), 'the command ran without a lifeline');
 });
 
+void test("terminal stop signals do not stop the relay (gVisor would deliver them to its init), and its command keeps the default actions", async () => {
+  const r = runRelay(await freePort(), echoPath, ['sleep', '30']);
+  try {
+    let cmdPid = 0;
+    assert.ok(await waitFor(() => (cmdPid = childOf(r.child.pid ?? 0)) > 0), 'the command never started');
+    for (const sig of ['SIGTSTP', 'SIGTTIN', 'SIGTTOU'] as const) r.child.kill(sig);
+    await new Promise((res) => setTimeout(res, 100));
+    assert.match(readFileSync(`/proc/${r.child.pid}/stat`, 'utf8'), /^\S+ \(.*\) [SR] /, 'the relay was stopped');
+    // SigIgn is a hex mask; bits 20-22 are SIGTSTP, SIGTTIN and SIGTTOU.
+    const ignored = BigInt(`0x${/^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${cmdPid}/status`, 'utf8'))?.[1] ?? '0'}`);
+    assert.equal(ignored & 0x700000n, 0n, 'the command inherited ignored stop signals');
+  } finally {
+    r.child.kill('SIGKILL');
+    await r.exited;
+  }
+});
+
 void test('the relay is not dumpable: a process of the same user cannot read its memory or environment, but can read the command\'s', async () => {
   // As root the relay runs as an unprivileged user, so the check is not waived
   // by root's CAP_SYS_PTRACE; its command (dumpable again after exec) is the control.

@@ -64,8 +64,11 @@
  * The relay makes itself non-dumpable first thing: the agent runs as the same
  * uid, and a dumpable PID 1 could have its memory written through
  * /proc/1/mem (which no seccomp rule can name) or its descriptors taken, to
- * disarm the lifeline. As the namespace's init it cannot be sent SIGKILL or
- * SIGSTOP from inside, and the signals it handles only reach CMD.
+ * disarm the lifeline. Under runc, as the namespace's init, it cannot be sent
+ * SIGKILL or SIGSTOP from inside, and the signals it handles only reach CMD;
+ * the stop signals a terminal sends (SIGTSTP, SIGTTIN, SIGTTOU) it ignores.
+ * gVisor does not shield its init from SIGSTOP: there, a stopped relay is
+ * covered by the launcher's host-side sentinel (core/sandbox/sentinel/).
  *
  * Built static (see build.sh) so it runs in images with no libc; every call
  * it makes exists under gVisor, and the optional ones (splice, pipe sizes)
@@ -763,6 +766,11 @@ int main(int argc, char **argv) {
   for (size_t k = 0; k < sizeof forwarded / sizeof forwarded[0]; k++) sigaction(forwarded[k], &sa, NULL);
   sigaction(SIGCHLD, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* Linux drops these for a namespace's init anyway; gVisor would stop it.
+   * CMD gets the default actions back (see spawn). */
+  signal(SIGTSTP, SIG_IGN);
+  signal(SIGTTIN, SIG_IGN);
+  signal(SIGTTOU, SIG_IGN);
 
   /* Each relayed connection holds two sockets, and up to two pipes while
    * bytes are in flight: use the whole hard limit. */
