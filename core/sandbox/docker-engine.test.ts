@@ -38,6 +38,11 @@ test("the last `die` in the engine's event stream gives when and how a removed s
   const exit = lastDieEvent(text);
   assert.equal(exit?.exitCode, 112);
   assert.equal(exit?.at.toISOString(), '2026-12-04T12:48:39.100Z');
+  assert.equal(exit?.killed, false);
+  // A kill asked of the engine (a sentinel, `cordon stop`) before the die.
+  const kill = JSON.stringify({ Type: 'container', Action: 'kill', Actor: { ID: 'c83', Attributes: { signal: '9' } }, time: 1796388520, timeNano: 1796388520000000000 });
+  const killed = lastDieEvent([text, kill, die('137', 1796388520100000000)].join('\n'));
+  assert.deepEqual(killed, { exitCode: 137, at: new Date(1796388520100), killed: true });
   assert.equal(lastDieEvent(destroy + '\n'), null);
   assert.equal(lastDieEvent(''), null);
 });

@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import { existsSync, readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { toDockerCreateOptions } from './container-spec.js';
+import { startSentinel } from './engine-sentinel.js';
 import { demuxDockerStream } from './docker-stream.js';
 import { loadDockerode } from './dockerode-loader.js';
 import {
@@ -13,6 +14,7 @@ import {
   type SandboxInfo,
   type SandboxIo,
   type SandboxSpec,
+  type Sentinel,
   type StartHooks,
 } from './sandbox-engine.js';
 
@@ -233,12 +235,23 @@ export class DockerEngine implements SandboxEngine {
       const stream = await this.docker.getEvents({
         since: Math.floor(since.getTime() / 1000),
         until: Math.ceil(Date.now() / 1000) + 1,
-        filters: { type: ['container'], event: ['die'], label },
+        filters: { type: ['container'], event: ['die', 'kill'], label },
       });
       return lastDieEvent(await readAll(stream, 5000));
     } catch {
       return null;
     }
+  }
+
+  async armSentinel(id: string, helper: string): Promise<Sentinel | null> {
+    // dockerode's own socket: DOCKER_HOST's unix:// path, or a function that
+    // finds the default one (~/.docker/run/docker.sock, else /var/run/docker.sock);
+    // none for tcp:// or ssh:// engines.
+    const configured = (this.docker.modem as { socketPath?: unknown }).socketPath;
+    let socket: unknown = configured;
+    if (typeof configured === 'function') socket = await (configured as () => Promise<unknown>)();
+    if (typeof socket !== 'string' || socket === '') return null;
+    return startSentinel({ binary: helper, engineSocket: socket, containerId: id });
   }
 
   /** The raw client, for the image builder and tests that inspect containers. */
@@ -285,9 +298,14 @@ function readAll(stream: NodeJS.ReadableStream, ms: number): Promise<string> {
   });
 }
 
-/** The last `die` in a stream of engine events (one JSON object per line), or null. */
+/**
+ * The last `die` in a stream of engine events (one JSON object per line, in
+ * the order they happened), and whether a `kill` came since the `die` before
+ * it; null when there is none.
+ */
 export function lastDieEvent(text: string): SandboxExit | null {
   let last: SandboxExit | null = null;
+  let killed = false;
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     let ev: unknown;
@@ -298,11 +316,16 @@ export function lastDieEvent(text: string): SandboxExit | null {
     }
     if (typeof ev !== 'object' || ev === null) continue;
     const e = ev as { Action?: unknown; timeNano?: unknown; time?: unknown; Actor?: { Attributes?: Record<string, unknown> } };
-    const code = Number(e.Actor?.Attributes?.['exitCode']);
-    if (e.Action !== 'die' || !Number.isInteger(code)) continue;
     const ms = typeof e.timeNano === 'number' ? e.timeNano / 1e6 : typeof e.time === 'number' ? e.time * 1000 : NaN;
     if (!Number.isFinite(ms)) continue;
-    if (last === null || ms >= last.at.getTime()) last = { exitCode: code, at: new Date(ms) };
+    if (e.Action === 'kill') {
+      killed = true;
+      continue;
+    }
+    const code = Number(e.Actor?.Attributes?.['exitCode']);
+    if (e.Action !== 'die' || !Number.isInteger(code)) continue;
+    last = { exitCode: code, at: new Date(ms), killed };
+    killed = false;
   }
   return last;
 }

@@ -18,11 +18,13 @@ export function hasOrphanRecords(store: SessionStore): boolean {
  * How an orphaned session's sandbox ended, for its audit record:
  * - `lifeline_lost`: the relay ended it when the launcher died (the normal case since issue 13);
  * - `command_exited`: its command had ended by itself before that;
+ * - `killed`: the engine was asked to kill it: by the launcher's sentinel when the relay
+ *   could not end it (a stopped PID 1 under gVisor), or by `cordon stop` or `docker kill`;
  * - `stopped_by_reaper`: it was still running and the reaper stopped it;
  * - `unknown`: the engine no longer remembers (see SandboxEngine.lastExit).
  */
 export type OrphanEnding =
-  | { readonly how: 'lifeline_lost' | 'command_exited'; readonly at: Date; readonly exitCode: number }
+  | { readonly how: 'lifeline_lost' | 'command_exited' | 'killed'; readonly at: Date; readonly exitCode: number }
   | { readonly how: 'stopped_by_reaper'; readonly at: Date }
   | { readonly how: 'unknown' };
 
@@ -30,7 +32,8 @@ export type OrphanEnding =
 export function orphanEnding(exit: SandboxExit | null, stoppedNow: Date | null): OrphanEnding {
   if (stoppedNow !== null) return { how: 'stopped_by_reaper', at: stoppedNow };
   if (exit === null) return { how: 'unknown' };
-  return { how: exit.exitCode === RELAY_EXIT_LIFELINE_LOST ? 'lifeline_lost' : 'command_exited', at: exit.at, exitCode: exit.exitCode };
+  const how = exit.exitCode === RELAY_EXIT_LIFELINE_LOST ? 'lifeline_lost' : exit.killed ? 'killed' : 'command_exited';
+  return { how, at: exit.at, exitCode: exit.exitCode };
 }
 
 /**
@@ -84,6 +87,8 @@ function endingSentence(e: OrphanEnding): string {
       return `its sandbox ended itself at ${e.at.toISOString()} when its launcher died (lifeline closed)`;
     case 'command_exited':
       return `its command had ended at ${e.at.toISOString()} with exit code ${e.exitCode}`;
+    case 'killed':
+      return `its sandbox was killed through the engine at ${e.at.toISOString()} (by its sentinel when its launcher died, or by \`cordon stop\` or \`docker kill\`)`;
     case 'stopped_by_reaper':
       return 'its sandbox was still running and was stopped now';
     case 'unknown':
@@ -107,7 +112,7 @@ function auditReap(audit: AuditSink, id: string, owner: OwnerProcess | null, c: 
       launcher_pid: owner?.pid ?? null,
       ended_by: ending.how,
       ended_at: ending.how === 'unknown' ? null : ending.at.toISOString(),
-      exit_code: ending.how === 'lifeline_lost' || ending.how === 'command_exited' ? ending.exitCode : null,
+      exit_code: ending.how === 'unknown' || ending.how === 'stopped_by_reaper' ? null : ending.exitCode,
     },
   });
 }
