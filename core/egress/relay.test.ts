@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.js';
+import { waitUntil } from '../testing/wait-until.js';
 import { RELAY_EXIT_LIFELINE_LOST } from '../session/session-lifeline.js';
 
 const repoRoot = process.env['CORDON_REPO_ROOT'] ?? fileURLToPath(new URL('../../../', import.meta.url));
@@ -317,7 +318,7 @@ void test('when the lifeline closes, the relay kills a command that ignores sign
   const r = runRelay(await freePort(), echoPath, ['sh', '-c', `trap '' TERM INT HUP QUIT USR1 USR2; echo $$ > ${marker}; while :; do sleep 0.05; done`], {}, ['--lifeline', path]);
   try {
     const conn = await held;
-    assert.ok(await waitFor(() => existsSync(marker) && readFileSync(marker, 'utf8').endsWith('\n')), 'the command never started');
+    await waitUntil('the command to start', () => existsSync(marker) && readFileSync(marker, 'utf8').endsWith('\n'));
     const cmdPid = Number(readFileSync(marker, 'utf8'));
     await new Promise((res) => setTimeout(res, 100));
     assert.equal(r.child.exitCode, null, 'the relay ended while its lifeline was held');
@@ -328,7 +329,7 @@ void test('when the lifeline closes, the relay kills a command that ignores sign
     assert.equal(exit.code, RELAY_EXIT_LIFELINE_LOST, r.stderr());
     assert.ok(tookMs < 500, `the relay took ${tookMs} ms to notice`);
     assert.match(r.stderr(), /lifeline closed/);
-    assert.ok(await waitFor(() => !alive(cmdPid)), 'the command outlived the relay');
+    await waitUntil('the command to die with the relay', () => !alive(cmdPid), 3000);
   } finally {
     r.child.kill('SIGKILL');
     server.close();
@@ -348,7 +349,7 @@ void test("terminal stop signals do not stop the relay (gVisor would deliver the
   const r = runRelay(await freePort(), echoPath, ['sleep', '30']);
   try {
     let cmdPid = 0;
-    assert.ok(await waitFor(() => (cmdPid = childOf(r.child.pid ?? 0)) > 0), 'the command never started');
+    await waitUntil('the command to start', () => (cmdPid = childOf(r.child.pid ?? 0)) > 0);
     for (const sig of ['SIGTSTP', 'SIGTTIN', 'SIGTTOU'] as const) r.child.kill(sig);
     await new Promise((res) => setTimeout(res, 100));
     assert.match(readFileSync(`/proc/${r.child.pid}/stat`, 'utf8'), /^\S+ \(.*\) [SR] /, 'the relay was stopped');
@@ -369,7 +370,7 @@ void test('the relay is not dumpable: a process of the same user cannot read its
   const child = spawn(relayBin, ['--listen', `127.0.0.1:${await freePort()}`, '--to', echoPath, '--', 'sleep', '30'], { stdio: 'ignore', ...asUser });
   try {
     let cmdPid = 0;
-    assert.ok(await waitFor(() => (cmdPid = childOf(child.pid ?? 0)) > 0), 'the command never started');
+    await waitUntil('the command to start', () => (cmdPid = childOf(child.pid ?? 0)) > 0);
     const read = (file: string) => spawnSync('cat', [file], { ...asUser, encoding: 'utf8' });
     assert.equal(read(`/proc/${cmdPid}/environ`).status, 0, 'control: the command\'s environment should be readable');
     const environ = read(`/proc/${child.pid}/environ`);
@@ -398,15 +399,6 @@ function childOf(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-async function waitFor(pred: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
 }
 
 void test('bad arguments exit 2 with usage', () => {

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { waitUntil } from '../testing/wait-until.js';
 import { ensureSentinel } from './engine-sentinel.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cordon-sentinel-'));
@@ -66,9 +67,8 @@ test("when the launcher's whole process group is killed, the sentinel asks the e
   const killedAt = Date.now();
   // The group, not just the pid: the sentinel's own session keeps it out of reach.
   process.kill(-(child.pid ?? 0), 'SIGKILL');
-  const deadline = Date.now() + 3000;
-  while (requests.length === 0 && Date.now() < deadline) await sleep(10);
-  assert.equal(requests.length, 1, 'the engine was not asked');
+  await waitUntil('the sentinel to ask the engine', () => requests.length > 0, 3000);
+  assert.equal(requests.length, 1);
   const req = requests[0];
   assert.equal(req?.method, 'POST');
   assert.equal(req?.url, `/containers/${CONTAINER}/kill?signal=KILL`);

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { waitUntil } from '../testing/wait-until.js';
 import { Lifeline } from './session-lifeline.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cordon-lifeline-'));
@@ -24,21 +25,12 @@ function dial(path: string): Promise<{ socket: net.Socket; ended: Promise<number
   });
 }
 
-async function until(pred: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return false;
-}
-
 test('only the first connection is kept: the socket stops accepting once the relay holds it', async () => {
   const path = join(dir, 'first.sock');
   const lifeline = await Lifeline.bind(path);
   try {
     const relay = await dial(path);
-    assert.ok(await until(() => lifeline.connected), 'the first connection was not kept');
+    await waitUntil('the first connection to be kept', () => lifeline.connected);
     // What an agent would try next: a second connection, to hold or to impersonate.
     const second = await dial(path).then(
       (c) => c.ended.then(() => 'closed'),
@@ -57,7 +49,7 @@ test('close() ends the lifeline: the relay sees it at once', async () => {
   const path = join(dir, 'close.sock');
   const lifeline = await Lifeline.bind(path);
   const relay = await dial(path);
-  assert.ok(await until(() => lifeline.connected));
+  await waitUntil('the relay to hold the lifeline', () => lifeline.connected);
   const closedAt = Date.now();
   await lifeline.close();
   const endedAt = await relay.ended;
@@ -88,17 +80,14 @@ test("the launcher's death ends the lifeline even while a process it started liv
   try {
     await new Promise<void>((resolve) => launcher.stdout.once('data', () => resolve()));
     const relay = await dial(path);
-    assert.ok(
-      await until(() => {
-        try {
-          grandchild = Number(readFileSync(pidFile, 'utf8'));
-        } catch {
-          return false;
-        }
-        return grandchild > 0;
-      }),
-      'the launcher never started its child',
-    );
+    await waitUntil('the launcher to start its child', () => {
+      try {
+        grandchild = Number(readFileSync(pidFile, 'utf8'));
+      } catch {
+        return false;
+      }
+      return grandchild > 0;
+    });
     const killedAt = Date.now();
     launcher.kill('SIGKILL');
     const endedAt = await relay.ended;
