@@ -128,12 +128,12 @@ export async function cordonContainers(sessionId?: string): Promise<Docker.Conta
   return docker.listContainers({ all: true, filters: { label } });
 }
 
-/** Waits until PRED holds or TIMEOUT passes; returns whether it held. */
-export async function eventually(pred: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<boolean> {
+/** Waits until PRED holds or TIMEOUT passes, trying every INTERVAL ms; returns whether it held. */
+export async function eventually(pred: () => Promise<boolean> | boolean, timeoutMs = 15_000, intervalMs = 100): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await pred()) return true;
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
   return false;
 }

@@ -5,12 +5,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.js';
+import { waitUntil } from '../testing/wait-until.js';
+import { RELAY_EXIT_LIFELINE_LOST } from '../session/session-lifeline.js';
 
 const repoRoot = process.env['CORDON_REPO_ROOT'] ?? fileURLToPath(new URL('../../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'cordon-relay-'));
@@ -299,6 +301,105 @@ void test('fails closed: with the proxy socket gone, connections are closed with
     await r.exited;
   }
 });
+
+/** A stand-in for the launcher's lifeline socket: resolves with the relay's connection. */
+async function lifelineServer(path: string): Promise<{ server: net.Server; held: Promise<net.Socket> }> {
+  const server = net.createServer({ pauseOnConnect: true });
+  const held = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  await new Promise<void>((r) => server.listen(path, r));
+  return { server, held };
+}
+
+void test('when the lifeline closes, the relay kills a command that ignores signals and exits at once with its own status', async () => {
+  const path = join(dir, 'lifeline-close.sock');
+  const { server, held } = await lifelineServer(path);
+  const marker = join(dir, 'lifeline-started');
+  // The command ignores every signal it can and announces itself once running.
+  const r = runRelay(await freePort(), echoPath, ['sh', '-c', `trap '' TERM INT HUP QUIT USR1 USR2; echo $$ > ${marker}; while :; do sleep 0.05; done`], {}, ['--lifeline', path]);
+  try {
+    const conn = await held;
+    await waitUntil('the command to start', () => existsSync(marker) && readFileSync(marker, 'utf8').endsWith('\n'));
+    const cmdPid = Number(readFileSync(marker, 'utf8'));
+    await new Promise((res) => setTimeout(res, 100));
+    assert.equal(r.child.exitCode, null, 'the relay ended while its lifeline was held');
+    const closedAt = Date.now();
+    conn.destroy();
+    const exit = await r.exited;
+    const tookMs = Date.now() - closedAt;
+    assert.equal(exit.code, RELAY_EXIT_LIFELINE_LOST, r.stderr());
+    assert.ok(tookMs < 500, `the relay took ${tookMs} ms to notice`);
+    assert.match(r.stderr(), /lifeline closed/);
+    await waitUntil('the command to die with the relay', () => !alive(cmdPid), 3000);
+  } finally {
+    r.child.kill('SIGKILL');
+    server.close();
+  }
+});
+
+void test('without its lifeline the relay never runs the command (fail closed)', async () => {
+  const marker = join(dir, 'no-lifeline-ran');
+  const r = runRelay(await freePort(), echoPath, ['sh', '-c', `touch ${marker}`], {}, ['--lifeline', join(dir, 'no-such-lifeline.sock')]);
+  const exit = await r.exited;
+  assert.equal(exit.code, 111);
+  assert.match(r.stderr(), /cannot reach the launcher's lifeline .*not starting the command/);
+  assert.ok(!existsSync(marker), 'the command ran without a lifeline');
+});
+
+void test("terminal stop signals do not stop the relay (gVisor would deliver them to its init), and its command keeps the default actions", async () => {
+  const r = runRelay(await freePort(), echoPath, ['sleep', '30']);
+  try {
+    let cmdPid = 0;
+    await waitUntil('the command to start', () => (cmdPid = childOf(r.child.pid ?? 0)) > 0);
+    for (const sig of ['SIGTSTP', 'SIGTTIN', 'SIGTTOU'] as const) r.child.kill(sig);
+    await new Promise((res) => setTimeout(res, 100));
+    assert.match(readFileSync(`/proc/${r.child.pid}/stat`, 'utf8'), /^\S+ \(.*\) [SR] /, 'the relay was stopped');
+    // SigIgn is a hex mask; bits 20-22 are SIGTSTP, SIGTTIN and SIGTTOU.
+    const ignored = BigInt(`0x${/^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${cmdPid}/status`, 'utf8'))?.[1] ?? '0'}`);
+    assert.equal(ignored & 0x700000n, 0n, 'the command inherited ignored stop signals');
+  } finally {
+    r.child.kill('SIGKILL');
+    await r.exited;
+  }
+});
+
+void test('the relay is not dumpable: a process of the same user cannot read its memory or environment, but can read the command\'s', async () => {
+  // As root the relay runs as an unprivileged user, so the check is not waived
+  // by root's CAP_SYS_PTRACE; its command (dumpable again after exec) is the control.
+  const asUser = process.getuid?.() === 0 ? { uid: 1000, gid: 1000 } : {};
+  chmodSync(dir, 0o755);
+  const child = spawn(relayBin, ['--listen', `127.0.0.1:${await freePort()}`, '--to', echoPath, '--', 'sleep', '30'], { stdio: 'ignore', ...asUser });
+  try {
+    let cmdPid = 0;
+    await waitUntil('the command to start', () => (cmdPid = childOf(child.pid ?? 0)) > 0);
+    const read = (file: string) => spawnSync('cat', [file], { ...asUser, encoding: 'utf8' });
+    assert.equal(read(`/proc/${cmdPid}/environ`).status, 0, 'control: the command\'s environment should be readable');
+    const environ = read(`/proc/${child.pid}/environ`);
+    assert.notEqual(environ.status, 0);
+    assert.match(environ.stderr, /Permission denied/);
+    const mem = spawnSync('sh', ['-c', `echo x > /proc/${child.pid}/mem`], { ...asUser, encoding: 'utf8' });
+    assert.notEqual(mem.status, 0);
+    assert.match(mem.stderr, /Permission denied/);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+function alive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The first child of PID, or 0. */
+function childOf(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')[0] ?? 0) || 0;
+  } catch {
+    return 0;
+  }
+}
 
 void test('bad arguments exit 2 with usage', () => {
   const res = spawnSync(relayBin, ['--listen', 'nope'], { encoding: 'utf8' });

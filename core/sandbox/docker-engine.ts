@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import { existsSync, readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { toDockerCreateOptions } from './container-spec.js';
+import { startSentinel } from './engine-sentinel.js';
 import { demuxDockerStream } from './docker-stream.js';
 import { loadDockerode } from './dockerode-loader.js';
 import {
@@ -9,9 +10,11 @@ import {
   type EngineProbe,
   type RunningSandbox,
   type SandboxEngine,
+  type SandboxExit,
   type SandboxInfo,
   type SandboxIo,
   type SandboxSpec,
+  type Sentinel,
   type StartHooks,
 } from './sandbox-engine.js';
 
@@ -225,6 +228,32 @@ export class DockerEngine implements SandboxEngine {
     }
   }
 
+  async lastExit(filter: Readonly<Record<string, string>>, since: Date): Promise<SandboxExit | null> {
+    const label = Object.entries(filter).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    try {
+      // With `until` the engine replays what it remembers and ends the stream.
+      const stream = await this.docker.getEvents({
+        since: Math.floor(since.getTime() / 1000),
+        until: Math.ceil(Date.now() / 1000) + 1,
+        filters: { type: ['container'], event: ['die', 'kill'], label },
+      });
+      return lastDieEvent(await readAll(stream, 5000));
+    } catch {
+      return null;
+    }
+  }
+
+  async armSentinel(id: string, helper: string): Promise<Sentinel | null> {
+    // dockerode's own socket: DOCKER_HOST's unix:// path, or a function that
+    // finds the default one (~/.docker/run/docker.sock, else /var/run/docker.sock);
+    // none for tcp:// or ssh:// engines.
+    const configured = (this.docker.modem as { socketPath?: unknown }).socketPath;
+    let socket: unknown = configured;
+    if (typeof configured === 'function') socket = await (configured as () => Promise<unknown>)();
+    if (typeof socket !== 'string' || socket === '') return null;
+    return startSentinel({ binary: helper, engineSocket: socket, containerId: id });
+  }
+
   /** The raw client, for the image builder and tests that inspect containers. */
   get client(): Docker {
     return this.docker;
@@ -246,6 +275,59 @@ export function classifyCreateError(err: unknown, spec: Pick<SandboxSpec, 'image
     return new EngineUnavailableError(`this profile needs runtime "${spec.runtime}": ${hint}`, 'runtime');
   }
   return new EngineUnavailableError(explainEngineError(err), 'engine');
+}
+
+/** The text of STREAM until it ends, or what came within MS (an engine that keeps it open). */
+function readAll(stream: NodeJS.ReadableStream, ms: number): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve(text);
+    };
+    const timer = setTimeout(() => {
+      (stream as { destroy?: () => void }).destroy?.();
+      done();
+    }, ms);
+    stream.on('data', (c: Buffer | string) => {
+      // Bounded: a sandbox's events are a handful of short lines.
+      if (text.length < 1_000_000) text += typeof c === 'string' ? c : c.toString('utf8');
+    });
+    stream.once('end', done);
+    stream.once('error', done);
+  });
+}
+
+/**
+ * The last `die` in a stream of engine events (one JSON object per line, in
+ * the order they happened), and whether a `kill` came since the `die` before
+ * it; null when there is none.
+ */
+export function lastDieEvent(text: string): SandboxExit | null {
+  let last: SandboxExit | null = null;
+  let killed = false;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let ev: unknown;
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (typeof ev !== 'object' || ev === null) continue;
+    const e = ev as { Action?: unknown; timeNano?: unknown; time?: unknown; Actor?: { Attributes?: Record<string, unknown> } };
+    const ms = typeof e.timeNano === 'number' ? e.timeNano / 1e6 : typeof e.time === 'number' ? e.time * 1000 : NaN;
+    if (!Number.isFinite(ms)) continue;
+    if (e.Action === 'kill') {
+      killed = true;
+      continue;
+    }
+    const code = Number(e.Actor?.Attributes?.['exitCode']);
+    if (e.Action !== 'die' || !Number.isInteger(code)) continue;
+    last = { exitCode: code, at: new Date(ms), killed };
+    killed = false;
+  }
+  return last;
 }
 
 function delay(ms: number): Promise<void> {

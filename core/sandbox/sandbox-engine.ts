@@ -25,6 +25,37 @@ export interface SandboxEngine {
   list(filter: Readonly<Record<string, string>>): Promise<SandboxInfo[]>;
   /** Kills (if running) and removes a sandbox; a missing one is not an error. */
   remove(id: string): Promise<void>;
+  /**
+   * When and with which status the last sandbox carrying every label in FILTER
+   * (value "" matches any value) ended at or after SINCE, from the engine's own
+   * record: it outlives the sandbox's removal, and nothing inside the sandbox
+   * can write it. Null when the engine no longer remembers (Docker Engine keeps
+   * only its most recent events, and none across its own restart) or cannot be
+   * asked. Never throws.
+   */
+  lastExit(filter: Readonly<Record<string, string>>, since: Date): Promise<SandboxExit | null>;
+  /**
+   * Arms a sentinel for running sandbox ID: a small process on the host,
+   * outside this one and outside the sandbox, that kills the sandbox through
+   * the engine if this process dies without standing it down. HELPER is the
+   * built `cordon-sentinel`. Null where the engine is not reachable that way
+   * (not on a local Unix socket) or the helper cannot start.
+   */
+  armSentinel(id: string, helper: string): Promise<Sentinel | null>;
+}
+
+export interface Sentinel {
+  /** This process removed the sandbox itself: the sentinel exits without killing anything. */
+  standDown(): void;
+}
+
+/** How a sandbox ended, as its engine recorded it. */
+export interface SandboxExit {
+  /** Exit status of the sandbox's first process (the relay, for Cordon sessions). */
+  readonly exitCode: number;
+  readonly at: Date;
+  /** The engine was asked to kill it (a sentinel, `cordon stop`, `docker kill`), rather than it ending by itself. */
+  readonly killed: boolean;
 }
 
 export interface StartHooks {

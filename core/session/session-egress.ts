@@ -12,6 +12,7 @@ import { upstreamProxyFromEnv, type UpstreamProxyConfig } from '../egress/upstre
 import type { EffectivePolicy } from '../policy/policy-schema.js';
 import { BUILTIN_PROFILE_DIR } from '../profiles/profile-loader.js';
 import type { PlannedMount } from '../workspace/mount-plan.js';
+import { Lifeline } from './session-lifeline.js';
 
 /**
  * The sandbox's only way out (issue 3): a per-session egress proxy on a Unix
@@ -31,6 +32,8 @@ export const SANDBOX_SOCKET_DIR = '/run/cordon/egress';
 export const SANDBOX_SOCKET = `${SANDBOX_SOCKET_DIR}/proxy.sock`;
 /** Where a runc sandbox's relay offers its listening socket to the proxy (see EgressProxyOptions.handoff). */
 export const SANDBOX_HANDOFF_SOCKET = `${SANDBOX_SOCKET_DIR}/handoff.sock`;
+/** The launcher's lifeline, which the relay holds and ends the sandbox when it breaks (see Lifeline). */
+export const SANDBOX_LIFELINE_SOCKET = `${SANDBOX_SOCKET_DIR}/lifeline.sock`;
 export const SANDBOX_RELAY = '/run/cordon/cordon-relay';
 /**
  * The connect shim's own proxy socket, and the shim itself (see
@@ -87,7 +90,13 @@ export interface PreparedEgress extends EgressWiring {
   readonly handoff: ConnectionGate | null;
   /** The connect shim's socket; null when the session has no shim. */
   readonly shim: ConnectionGate | null;
-  /** Closes every gate (a no-op for a gate the proxy already closed). */
+  /** This process's end of the sandbox's lifeline: the sandbox ends when it closes. */
+  readonly lifeline: Lifeline;
+  /**
+   * Closes every gate (a no-op for a gate the proxy already closed) and the
+   * lifeline: call it once the container is gone, or the relay ends the
+   * sandbox on its own.
+   */
   close(): Promise<void>;
 }
 
@@ -147,10 +156,10 @@ export async function prepareSessionEgress(opts: {
   const socketPath = join(socketDir, 'proxy.sock');
   const handoffPath = join(socketDir, 'handoff.sock');
   const shimSocketPath = join(socketDir, SHIM_SOCKET_NAME);
-  // The longest socket this session needs (only runc sessions bind the handoff socket).
-  const longest = runc ? handoffPath : socketPath;
-  if (longest.length > MAX_SOCKET_PATH) {
-    return { ok: false, message: `the session folder path is too long for a Unix socket (${longest.length} > ${MAX_SOCKET_PATH} bytes); set CORDON_HOME to a shorter path` };
+  const lifelinePath = join(socketDir, 'lifeline.sock');
+  // The longest socket every session needs (the shim's is optional).
+  if (lifelinePath.length > MAX_SOCKET_PATH) {
+    return { ok: false, message: `the session folder path is too long for a Unix socket (${lifelinePath.length} > ${MAX_SOCKET_PATH} bytes); set CORDON_HOME to a shorter path` };
   }
   const compiled = compileEgressPolicy(opts.policy.egress);
   if (!compiled.ok) return { ok: false, message: `egress policy is invalid: ${compiled.errors.join('; ')}` };
@@ -158,10 +167,19 @@ export async function prepareSessionEgress(opts: {
   if (!upstream.ok) return { ok: false, message: `host proxy settings are invalid: ${upstream.error}` };
   let gate: ConnectionGate;
   let handoff: ConnectionGate | null = null;
+  let lifeline: Lifeline;
   try {
     gate = await ConnectionGate.listen(socketPath, { mode: 0o666 });
   } catch (err) {
     return { ok: false, message: `egress proxy could not start: ${(err as Error).message}` };
+  }
+  // Not optional: a sandbox that could outlive this process is not started
+  // (the relay refuses to run the command without it).
+  try {
+    lifeline = await Lifeline.bind(lifelinePath);
+  } catch (err) {
+    await gate.close();
+    return { ok: false, message: `the sandbox's lifeline could not be bound: ${(err as Error).message}` };
   }
   if (runc) {
     // Never read by Node: the relay's descriptor rides on the one byte it sends.
@@ -192,10 +210,12 @@ export async function prepareSessionEgress(opts: {
       gate,
       handoff,
       shim,
+      lifeline,
       close: async () => {
         await gate.close();
         await handoff?.close();
         await shim?.close();
+        await lifeline.close();
       },
       mounts: [
         { hostPath: socketDir, containerPath: SANDBOX_SOCKET_DIR, readOnly: true, kind: 'cordon' },
@@ -215,7 +235,7 @@ export async function prepareSessionEgress(opts: {
         // rest (static ones) keep the relay's port. Same policy either way.
         ...(shim ? { LD_PRELOAD: SANDBOX_SHIM, CORDON_EGRESS_PORT: String(RELAY_PORT), CORDON_EGRESS_SOCKET: SANDBOX_SHIM_SOCKET } : {}),
       },
-      entrypoint: [SANDBOX_RELAY, '--listen', `127.0.0.1:${RELAY_PORT}`, '--to', SANDBOX_SOCKET, ...(runc ? ['--splice', 'both'] : []), ...(handoff ? ['--handoff', SANDBOX_HANDOFF_SOCKET] : []), '--'],
+      entrypoint: [SANDBOX_RELAY, '--listen', `127.0.0.1:${RELAY_PORT}`, '--to', SANDBOX_SOCKET, ...(runc ? ['--splice', 'both'] : []), ...(handoff ? ['--handoff', SANDBOX_HANDOFF_SOCKET] : []), '--lifeline', SANDBOX_LIFELINE_SOCKET, '--'],
     },
   };
 }

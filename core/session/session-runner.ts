@@ -5,7 +5,8 @@ import type { AuditSink } from '../audit/audit-event.js';
 import type { CordonPaths } from '../paths/cordon-paths.js';
 import { formatPolicyIssue, type EffectivePolicy } from '../policy/policy-schema.js';
 import { loadProfile, type LoadedProfile } from '../profiles/profile-loader.js';
-import { EngineUnavailableError, type SandboxEngine, type SandboxIo, type SandboxSpec } from '../sandbox/sandbox-engine.js';
+import { EngineUnavailableError, type SandboxEngine, type SandboxIo, type SandboxSpec, type Sentinel } from '../sandbox/sandbox-engine.js';
+import { ensureSentinel } from '../sandbox/engine-sentinel.js';
 import { checkWorkspaceAccess, expandPath, materializePlaceholders, planMounts, removePlaceholders, type MountRefusal, type PlannedWorkspace, type WorkspaceRequest } from '../workspace/mount-plan.js';
 import type { MountRuleContext } from '../workspace/mount-rules.js';
 import { compileEgressPolicy } from '../egress/egress-policy.js';
@@ -126,6 +127,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   let keys: SessionKeys | null = null;
   let stopWatching: (() => void) | null = null;
   let watchdog: NodeJS.Timeout | null = null;
+  let sentinel: Sentinel | null = null;
   try {
     const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy: deps.policy, relayPath: prepared.relayPath, shimPath: prepared.shimPath, runtime: loaded.profile.runtime });
     if (!prep.ok) return fail(audit, sessionId, { code: 'egress', message: prep.message });
@@ -189,6 +191,10 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, keys: sessionKeys, inForce }, audit, sessionId), deps.reloadPolicy);
     containerId = running.id;
     store.write({ ...record, placeholders: created, containerId });
+    // A second guard beside the relay's lifeline, on the host where the agent
+    // cannot reach it: should this process die, the sentinel kills the sandbox
+    // through the engine if the relay did not end it (see cordon-sentinel.c).
+    sentinel = prepared.sentinelPath ? await engine.armSentinel(running.id, prepared.sentinelPath) : null;
     audit.record({
       kind: 'session.start',
       ocsfClass: 'process_activity',
@@ -259,7 +265,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     stopWatching?.();
     keys?.revoke();
     parts.dlp?.dispose();
-    if (containerId !== null) await engine.remove(containerId).catch(() => undefined);
+    const removed = containerId === null || (await engine.remove(containerId).then(() => true, () => false));
+    // Only once the sandbox is surely gone; otherwise it stays armed until this process exits.
+    if (removed) sentinel?.standDown();
     await parts.egress?.stop().catch(() => undefined);
     // The socket was bound before the sandbox started; it closes even if the proxy never took it over.
     await wiring?.close().catch(() => undefined);
@@ -304,7 +312,16 @@ function withInitOptions(entrypoint: readonly string[], options: readonly string
 class EgressStartError extends Error {}
 
 type Prepared =
-  | { ok: true; loaded: LoadedProfile; plan: Extract<ReturnType<typeof planMounts>, { ok: true }>; spec: SandboxSpec; sessionId: string; relayPath: string; shimPath: string | null }
+  | {
+      ok: true;
+      loaded: LoadedProfile;
+      plan: Extract<ReturnType<typeof planMounts>, { ok: true }>;
+      spec: SandboxSpec;
+      sessionId: string;
+      relayPath: string;
+      shimPath: string | null;
+      sentinelPath: string | null;
+    }
   | { ok: false; failure: SessionFailure };
 
 async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<Prepared> {
@@ -349,6 +366,9 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
   const shimOff = /^(0|off|no|false)$/i.test(process.env['CORDON_CONNECT_SHIM'] ?? '');
   const shim = shimOff ? null : ensureConnectShim(paths.cacheDir);
   if (shim && !shim.ok) process.stderr.write(`cordon: egress: ${shim.message}; the sandbox's programs connect through the relay (slower)\n`);
+  // Optional: without it the relay's lifeline alone ends the sandbox when this process dies.
+  const sentinel = ensureSentinel(paths.cacheDir);
+  if (!sentinel.ok) process.stderr.write(`cordon: ${sentinel.message}; only the sandbox's own relay ends it if Cordon dies\n`);
 
   const ctx = mountRuleContext(paths, policy);
   const requests = [...profile.mounts, ...req.workspaces];
@@ -394,7 +414,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
       [LABELS.kind]: req.kind,
     },
   };
-  return { ok: true, loaded, plan, spec, sessionId, relayPath: relay.path, shimPath: shim?.ok ? shim.path : null };
+  return { ok: true, loaded, plan, spec, sessionId, relayPath: relay.path, shimPath: shim?.ok ? shim.path : null, sentinelPath: sentinel.ok ? sentinel.path : null };
 }
 
 /** Live policy: a valid change reaches the running proxy for new connections; an invalid one is refused. */

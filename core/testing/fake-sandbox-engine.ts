@@ -4,11 +4,18 @@ import {
   type EngineProbe,
   type RunningSandbox,
   type SandboxEngine,
+  type SandboxExit,
   type SandboxInfo,
   type SandboxIo,
   type SandboxSpec,
+  type Sentinel,
   type StartHooks,
 } from '../sandbox/sandbox-engine.js';
+
+/** A label filter as the engine applies it: every key present, and equal unless the wanted value is empty. */
+function labelsMatch(labels: Readonly<Record<string, string>>, filter: Readonly<Record<string, string>>): boolean {
+  return Object.entries(filter).every(([k, v]) => k in labels && (v === '' || labels[k] === v));
+}
 
 /**
  * Test support (not a test): a SandboxEngine that keeps its "containers" in
@@ -40,6 +47,9 @@ export type FakeState = 'running' | 'exited';
 export class FakeSandbox {
   state: FakeState = 'running';
   exitCode: number | null = null;
+  /** When it exited, and whether the engine was asked to kill it (what `lastExit` reports). */
+  exitedAt: Date | null = null;
+  killed = false;
   readonly resizes: Array<{ rows: number; cols: number }> = [];
   readonly #exited: Promise<number>;
   #resolveExit: (code: number) => void = () => undefined;
@@ -57,10 +67,12 @@ export class FakeSandbox {
   }
 
   /** Ends the command with CODE; later calls change nothing (a process exits once). */
-  exit(code: number): void {
+  exit(code: number, killed = false): void {
     if (this.state === 'exited') return;
     this.state = 'exited';
     this.exitCode = code;
+    this.exitedAt = new Date();
+    this.killed = killed;
     this.#resolveExit(code);
   }
 
@@ -77,6 +89,8 @@ export class FakeSandboxEngine implements SandboxEngine {
   readonly calls: string[] = [];
   /** Sandboxes that exist (not yet removed), by id. */
   readonly sandboxes = new Map<string, FakeSandbox>();
+  /** Every sandbox ever started or planted, removed ones included (the engine's event history). */
+  readonly history: FakeSandbox[] = [];
   missing: 'engine' | 'image' | 'runtime' | null;
   readonly #opts: FakeEngineOptions;
 
@@ -112,6 +126,7 @@ export class FakeSandboxEngine implements SandboxEngine {
     const id = randomBytes(32).toString('hex');
     const sandbox = new FakeSandbox(id, spec.name, spec.labels, spec, new Date());
     this.sandboxes.set(id, sandbox);
+    this.history.push(sandbox);
     this.calls.push(`created ${id}`);
     if (hooks?.whileStarting) {
       try {
@@ -131,7 +146,7 @@ export class FakeSandboxEngine implements SandboxEngine {
       wait: () => sandbox.waitExit(),
       kill: () => {
         this.calls.push(`kill ${id}`);
-        sandbox.exit(137);
+        sandbox.exit(137, true);
         return Promise.resolve();
       },
       resize: (rows, cols) => {
@@ -143,11 +158,9 @@ export class FakeSandboxEngine implements SandboxEngine {
 
   list(filter: Readonly<Record<string, string>>): Promise<SandboxInfo[]> {
     this.calls.push('list');
-    const matches = (labels: Readonly<Record<string, string>>): boolean =>
-      Object.entries(filter).every(([k, v]) => k in labels && (v === '' || labels[k] === v));
     return this.#whenUp(() =>
       [...this.sandboxes.values()]
-        .filter((s) => matches(s.labels))
+        .filter((s) => labelsMatch(s.labels, filter))
         .map((s) => ({ id: s.id, name: s.name, state: s.state, labels: s.labels, createdAt: s.createdAt })),
     );
   }
@@ -156,15 +169,32 @@ export class FakeSandboxEngine implements SandboxEngine {
   remove(id: string): Promise<void> {
     this.calls.push(`remove ${id}`);
     return this.#whenUp(() => {
-      this.sandboxes.get(id)?.exit(137);
+      this.sandboxes.get(id)?.exit(137, true);
       this.sandboxes.delete(id);
     });
+  }
+
+  /** The latest recorded exit of a sandbox matching FILTER at or after SINCE, removed ones included. */
+  lastExit(filter: Readonly<Record<string, string>>, since: Date): Promise<SandboxExit | null> {
+    this.calls.push('lastExit');
+    return this.#whenUp(() => {
+      const ended = this.history.filter((s) => s.exitedAt !== null && s.exitedAt >= since && labelsMatch(s.labels, filter));
+      const last = ended.at(-1);
+      return last?.exitedAt && last.exitCode !== null ? { exitCode: last.exitCode, at: last.exitedAt, killed: last.killed } : null;
+    });
+  }
+
+  /** Records the arming; standing down is recorded too. Nothing watches this process: tests never die. */
+  armSentinel(id: string): Promise<Sentinel | null> {
+    this.calls.push(`sentinel ${id}`);
+    return Promise.resolve({ standDown: () => void this.calls.push(`standDown ${id}`) });
   }
 
   /** Adds a running sandbox that this engine did not start (one a killed launcher left behind). */
   plant(labels: Readonly<Record<string, string>>, name = `planted-${this.sandboxes.size}`): FakeSandbox {
     const sandbox = new FakeSandbox(randomBytes(32).toString('hex'), name, labels, null, new Date());
     this.sandboxes.set(sandbox.id, sandbox);
+    this.history.push(sandbox);
     return sandbox;
   }
 

@@ -3,7 +3,8 @@
  *
  *   cordon-relay --listen 127.0.0.1:PORT --to /run/cordon/proxy.sock
  *                [--splice up|both|off] [--handoff /run/cordon/handoff.sock]
- *                [--home-seed DIR] [-- CMD ARGS...]
+ *                [--lifeline /run/cordon/lifeline.sock] [--home-seed DIR]
+ *                [-- CMD ARGS...]
  *
  * The sandbox has no network interface but loopback. This program listens on
  * a loopback TCP port inside the sandbox's network namespace and relays every
@@ -45,6 +46,30 @@
  * the relay keeps accepting, so no connection waits on the handoff. Under
  * gVisor the sandbox's sockets are not host sockets and cannot be handed on:
  * the host never passes --handoff there.
+ *
+ * Lifeline (--lifeline PATH, issue 13): the sandbox must not outlive the
+ * Cordon process that launched it, however that process died (SIGKILL, OOM
+ * kill, a crash): an unattended agent would otherwise keep writing to the
+ * workspace until some later Cordon command reaped it. Before starting CMD the
+ * relay connects to PATH, a Unix socket the launcher bound before the
+ * container existed and stops accepting on once this connection arrives, so
+ * the agent can neither connect to it nor hold anything the launcher reads.
+ * The launcher never writes to it; its end closes when the launcher's process
+ * dies, whatever killed it, and the relay then kills every process it can
+ * (as PID 1: the whole sandbox) and exits with EXIT_LIFELINE_LOST, which ends
+ * the container. No lifeline at start means no command (exit 111). The
+ * lifeline is looked at before any other event of a wake-up, so a flood of
+ * connections cannot delay it. A launcher that is only stopped (SIGSTOP, a
+ * suspended laptop) keeps its end open: the sandbox lives on.
+ *
+ * The relay makes itself non-dumpable first thing: the agent runs as the same
+ * uid, and a dumpable PID 1 could have its memory written through
+ * /proc/1/mem (which no seccomp rule can name) or its descriptors taken, to
+ * disarm the lifeline. Under runc, as the namespace's init, it cannot be sent
+ * SIGKILL or SIGSTOP from inside, and the signals it handles only reach CMD;
+ * the stop signals a terminal sends (SIGTSTP, SIGTTIN, SIGTTOU) it ignores.
+ * gVisor does not shield its init from SIGSTOP: there, a stopped relay is
+ * covered by the launcher's host-side sentinel (core/sandbox/sentinel/).
  *
  * Built static (see build.sh) so it runs in images with no libc; every call
  * it makes exists under gVisor, and the optional ones (splice, pipe sizes)
@@ -129,6 +154,11 @@ struct conn {
 #define TOKEN_SIGNAL 0
 #define TOKEN_LISTEN 1
 #define TOKEN_HANDOFF 2
+#define TOKEN_LIFELINE 3
+/* The relay ended the sandbox because its launcher's lifeline broke. Cordon's
+ * reaper reads it back from the engine's record of the container's exit
+ * (RELAY_EXIT_LIFELINE_LOST in core/session/session-lifeline.ts). */
+#define EXIT_LIFELINE_LOST 112
 #define SIDE_PROXY 1u
 
 static struct conn *conns[MAX_CONNS];
@@ -139,6 +169,9 @@ static const char *proxy_path;
 static int ep = -1, lfd = -1;
 /* The connection that carried our listener to the host, while we wait for its answer. */
 static int handoff_fd = -1;
+/* Our end of the launcher's lifeline; -1 without --lifeline. */
+static int lifeline_fd = -1;
+static pid_t child = -1;
 static int listening; /* the listener is in the epoll set */
 /* Linux copies TCP_NODELAY from the listener to accepted sockets, saving a
  * call per tunnel; checked on the first one, set one by one where not. */
@@ -166,7 +199,7 @@ static void die(const char *what) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: cordon-relay --listen 127.0.0.1:PORT --to /path/to/proxy.sock [--splice up|both|off] [--handoff /path/to/handoff.sock] [--home-seed DIR] [-- CMD ARGS...]\n");
+  fprintf(stderr, "usage: cordon-relay --listen 127.0.0.1:PORT --to /path/to/proxy.sock [--splice up|both|off] [--handoff /path/to/handoff.sock] [--lifeline /path/to/lifeline.sock] [--home-seed DIR] [-- CMD ARGS...]\n");
   exit(2);
 }
 
@@ -623,6 +656,63 @@ static void handoff_answer(void) {
   }
 }
 
+/* ---- lifeline ------------------------------------------------------------ */
+
+/* Connects to the launcher's lifeline socket (see the header). Fatal on any
+ * failure: a sandbox that cannot tell when its launcher dies does not run. */
+static void hold_lifeline(const char *path) {
+  struct sockaddr_un su;
+  memset(&su, 0, sizeof su);
+  su.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof su.sun_path) {
+    fprintf(stderr, "cordon-relay: lifeline socket path too long\n");
+    exit(111);
+  }
+  strncpy(su.sun_path, path, sizeof su.sun_path - 1);
+  /* Close-on-exec: CMD never holds it (not that holding it would help: the
+   * launcher's end closing is what ends the sandbox). */
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("lifeline socket");
+  int r;
+  do r = connect(fd, (struct sockaddr *)&su, sizeof su);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    fprintf(stderr, "cordon-relay: cannot reach the launcher's lifeline %s: %s; not starting the command\n", path, strerror(errno));
+    exit(111);
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) die("lifeline fcntl");
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = TOKEN_LIFELINE};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("lifeline epoll_ctl");
+  lifeline_fd = fd;
+}
+
+/* The lifeline woke us. The launcher never writes, so end-of-file or an error
+ * means its process is gone; bytes (never sent today) are drained and ignored. */
+static int lifeline_lost(void) {
+  char buf[64];
+  for (;;) {
+    ssize_t n = read(lifeline_fd, buf, sizeof buf);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+  }
+}
+
+/* Ends the sandbox: kill first, so nothing of CMD's runs on while we exit. As
+ * PID 1 the kernel (or gVisor) would kill the rest of the namespace when we
+ * exit anyway; kill(-1) is confined to the namespace there. Elsewhere (tests
+ * on the host, docker --init) kill(-1) would reach the user's every process,
+ * so only CMD is killed. */
+static void end_sandbox(void) {
+  static const char msg[] = "cordon-relay: the launcher is gone (lifeline closed); ending the sandbox\n";
+  ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)w; /* nobody may be reading any more */
+  if (getpid() == 1) kill(-1, SIGKILL);
+  else if (child > 0) kill(child, SIGKILL);
+  _exit(EXIT_LIFELINE_LOST);
+}
+
 static pid_t spawn(char **argv) {
   pid_t pid = fork();
   if (pid < 0) die("fork");
@@ -640,13 +730,16 @@ static pid_t spawn(char **argv) {
 }
 
 int main(int argc, char **argv) {
-  const char *listen_spec = NULL, *splice_spec = NULL, *handoff_path = NULL, *home_seed = NULL;
+  /* Before anything else: see the header (same uid as the agent). */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  const char *listen_spec = NULL, *splice_spec = NULL, *handoff_path = NULL, *lifeline_path = NULL, *home_seed = NULL;
   char **cmd = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) listen_spec = argv[++i];
     else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) proxy_path = argv[++i];
     else if (strcmp(argv[i], "--splice") == 0 && i + 1 < argc) splice_spec = argv[++i];
     else if (strcmp(argv[i], "--handoff") == 0 && i + 1 < argc) handoff_path = argv[++i];
+    else if (strcmp(argv[i], "--lifeline") == 0 && i + 1 < argc) lifeline_path = argv[++i];
     else if (strcmp(argv[i], "--home-seed") == 0 && i + 1 < argc) home_seed = argv[++i];
     else if (strcmp(argv[i], "--") == 0) {
       if (i + 1 < argc) cmd = &argv[i + 1];
@@ -677,6 +770,11 @@ int main(int argc, char **argv) {
   for (size_t k = 0; k < sizeof forwarded / sizeof forwarded[0]; k++) sigaction(forwarded[k], &sa, NULL);
   sigaction(SIGCHLD, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* Linux drops these for a namespace's init anyway; gVisor would stop it.
+   * CMD gets the default actions back (see spawn). */
+  signal(SIGTSTP, SIG_IGN);
+  signal(SIGTTIN, SIG_IGN);
+  signal(SIGTTOU, SIG_IGN);
 
   /* Each relayed connection holds two sockets, and up to two pipes while
    * bytes are in flight: use the whole hard limit. */
@@ -701,9 +799,11 @@ int main(int argc, char **argv) {
   if (!listening) die("epoll_ctl");
   /* Before CMD starts, so nothing in the sandbox can offer a listener first. */
   if (handoff_path) offer_listener(handoff_path);
+  /* Before CMD starts: the first and only connection the launcher accepts is ours. */
+  if (lifeline_path) hold_lifeline(lifeline_path);
   /* The agent's first-run state, in place before the agent looks for it. */
   if (home_seed && cmd) seed_home(home_seed);
-  pid_t child = cmd ? spawn(cmd) : -1;
+  child = cmd ? spawn(cmd) : -1;
 
   struct epoll_event events[256];
   for (;;) {
@@ -711,6 +811,10 @@ int main(int argc, char **argv) {
     if (n < 0) {
       if (errno != EINTR) die("epoll_wait");
       n = 0;
+    }
+    /* The lifeline first, whatever else this wake-up brought. */
+    for (int k = 0; k < n; k++) {
+      if (events[k].data.u64 == TOKEN_LIFELINE && lifeline_lost()) end_sandbox();
     }
     for (int k = 0; k < n; k++) {
       uint64_t tok = events[k].data.u64;
@@ -742,6 +846,7 @@ int main(int argc, char **argv) {
         if (handoff_fd >= 0) handoff_answer();
         continue;
       }
+      if (tok == TOKEN_LIFELINE) continue; /* handled above */
       struct conn *c = (struct conn *)(uintptr_t)(tok & ~(uint64_t)SIDE_PROXY);
       int proxy_side = (tok & SIDE_PROXY) != 0;
       if (c->dead) continue;
