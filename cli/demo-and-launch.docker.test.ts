@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, test } from 'node:test';
-import { collect, CORDON_BIN, cordonContainers, TestEnv } from './test-harness.js';
+import { collect, CORDON_BIN, TestEnv } from './test-harness.js';
 
 const t = new TestEnv('demo');
 after(() => t.cleanup());
@@ -24,7 +24,7 @@ test('cordon demo runs a real sandbox and every verdict matches what Cordon shou
   assert.match(r.stdout, /hash chain intact/);
   const kinds = t.auditRecords().map((e) => e.cordon['kind']);
   for (const k of ['session.start', 'session.stop', 'mount.allow', 'mount.deny']) assert.ok(kinds.includes(k), k);
-  assert.deepEqual(await cordonContainers(), []);
+  assert.deepEqual(await t.containers(), []);
 });
 
 test('cordon launch gives the agent a terminal and returns its exit code', async () => {

@@ -283,10 +283,14 @@ describe('egress through the session proxy', () => {
       i=0; while [ $i -lt 40 ]; do probe still http://example.test:${port}/; [ -e ${ws}/stop ] && exit 0; sleep 0.1; i=$((i+1)); done`;
     const child = t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', script]);
     const done = collect(child, undefined, 60_000);
-    await new Promise((res) => setTimeout(res, 800));
+    // Counted as they arrive, so a slow machine cannot leave too few probes on either side of the change.
+    let probes = 0;
+    child.stdout?.on('data', (d: Buffer) => (probes += (d.toString('utf8').match(/RESULT still/g) ?? []).length));
+    assert.ok(await eventually(() => probes >= 2, 20_000), 'the probe loop did not start');
     writeFileSync(join(t.cordonHome, 'policy.json'), '{"egress": {"allow": [], "mode": "sometimes"');
     assert.ok(await eventually(() => t.auditRecords().some((e) => e.cordon['kind'] === 'policy.reload_rejected'), 5000), 'rejection not audited');
-    await new Promise((res) => setTimeout(res, 500));
+    const atRejection = probes;
+    assert.ok(await eventually(() => probes >= atRejection + 3, 20_000), 'too few probes after the rejected change');
     writeFileSync(join(ws, 'stop'), '');
     const r = await done;
     const codes = r.stdout.split('\n').filter((l) => l.startsWith('RESULT still')).map((l) => l.split(' ')[2]);

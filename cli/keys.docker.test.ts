@@ -197,11 +197,11 @@ describe('keys', () => {
     const profile = t.profile('needs-key', 'standard', { provider: { name: 'testvendor', keyEnv: 'TESTVENDOR_API_KEY', header: 'authorization-bearer' } });
     setPolicy({ providers: { anthropic: { baseUrl: `https://api.anthropic.test:${vendor.port}`, caFile: certs.caFile }, testvendor: { baseUrl: 'https://api.testvendor.test' } } });
     try {
-      const before = (await cordonContainers()).length;
+      const before = (await t.containers()).length;
       const r = await t.run(['launch', '--profile', profile]);
       assert.equal(r.code, 125);
       assert.match(r.stderr, /cordon keys set testvendor/);
-      assert.equal((await cordonContainers()).length, before);
+      assert.equal((await t.containers()).length, before);
       // exec still works without a key: the model route answers 401 with a reason instead.
       const e = await t.run(['exec', '--profile', profile, '--', 'sh', '-c', 'echo ok']);
       assert.equal(e.code, 0, e.stderr);

@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chownTree, cordonContainers, TestEnv } from './test-harness.js';
+import { chownTree, TestEnv } from './test-harness.js';
 
 /**
  * Counts processes whose command line holds $M. awk reads the marker from its
@@ -52,14 +52,14 @@ for (const { runtime, base } of RUNTIMES) {
     test('mounting a credential folder, directly or through a symlink, is refused before any container exists and audited', async () => {
       const ws = t.workspace('ws-cred');
       symlinkSync(join(t.home, '.aws'), join(ws, 'aws-link'));
-      const before = (await cordonContainers()).length;
+      const before = (await t.containers()).length;
       const direct = await exec(join(t.home, '.ssh'), 'true');
       assert.equal(direct.code, 125);
       assert.match(direct.stderr, /SSH keys.*\[rule: credential_store\]/);
       const viaLink = await exec(join(ws, 'aws-link'), 'true');
       assert.equal(viaLink.code, 125);
       assert.match(viaLink.stderr, /resolves to .*\.aws.*credential_store/s);
-      assert.equal((await cordonContainers()).length, before, 'a container was created for a refused session');
+      assert.equal((await t.containers()).length, before, 'a container was created for a refused session');
       const denies = t.auditRecords().filter((r) => r.cordon['kind'] === 'mount.deny');
       assert.ok(denies.some((d) => d.cordon['rule'] === 'credential_store' && String(d.cordon['real_path']).endsWith('/.aws')));
       assert.ok(denies.every((d) => d['class_uid'] === 1001 && d['activity_id'] === 12));

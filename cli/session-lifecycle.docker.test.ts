@@ -97,9 +97,9 @@ describe('ps and stop', () => {
 
 describe('refusals happen before any container exists', () => {
   const noNewContainer = async (fn: () => Promise<void>): Promise<void> => {
-    const before = (await cordonContainers()).length;
+    const before = (await t.containers()).length;
     await fn();
-    assert.equal((await cordonContainers()).length, before);
+    assert.equal((await t.containers()).length, before);
   };
 
   test('missing folder, a file, the home folder, a symlink into ~/.aws: exit 125, audited', async () => {

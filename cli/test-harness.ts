@@ -92,6 +92,15 @@ export class TestEnv {
       .map((l) => JSON.parse(l) as Record<string, unknown> & { cordon: Record<string, unknown> });
   }
 
+  /**
+   * Cordon containers of this test environment only (any state): those with a
+   * mount from inside its folder (every session mounts its session folder).
+   * Counting every Cordon container on the engine would see other suites' too.
+   */
+  async containers(): Promise<Docker.ContainerInfo[]> {
+    return (await cordonContainers()).filter((c) => c.Mounts.some((m) => (m.Source ?? '').startsWith(this.root)));
+  }
+
   cleanup(): void {
     rmSync(this.root, { recursive: true, force: true });
   }
