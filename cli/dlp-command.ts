@@ -135,7 +135,10 @@ export function registerDlpCommands(program: Command, loadDlpPolicy: () => DlpPo
 }
 
 function findingRecord(f: Finding, action: string, line: number, column: number): Record<string, unknown> {
-  return { detector: f.detector, category: f.category, start: f.start, end: f.end, confidence: f.confidence, action, line, column };
+  const record: Record<string, unknown> = { detector: f.detector, category: f.category, start: f.start, end: f.end, confidence: f.confidence, action, line, column };
+  // A value found inside a base64 (hex, percent, escaped) run: start/end span the whole run.
+  if (f.encoding !== undefined) record['encoding'] = f.encoding;
+  return record;
 }
 
 async function readInput(io: DlpCommandIo, file: string | undefined): Promise<string | null> {
