@@ -114,7 +114,8 @@ export function registerDlpCommands(program: Command, loadDlpPolicy: () => DlpPo
       // A throwaway vault: tokens printed here resolve nowhere, which is the point
       // of showing them (this is what the vendor would see).
       const vault = new TokenVault({ ttlMillis: 60_000 });
-      const filter = createModelRequestFilter({ policy, destination: options.destination, vault });
+      // Input that merely starts with '[' or '{' (a log line) is text here, not a malformed request body.
+      const filter = createModelRequestFilter({ policy, destination: options.destination, vault, malformedJson: 'text' });
       const decision = filter(options.jsonBody === true ? { body: input, contentType: 'application/json' } : { body: input });
       vault.dispose();
       switch (decision.action) {

@@ -42,16 +42,45 @@ export function redactionLabel(detector: DetectorId): string {
  * `blocked` does not leak it either.
  */
 export function applyDecisions(text: string, decided: readonly DecidedFinding[], vault: TokenVault | null): AppliedText {
+  const plan = planReplacements(text, decided, vault);
+  if (plan.replacements.length === 0) return { text, changed: false, blocked: plan.blocked };
+  const parts: string[] = [];
+  let cursor = 0;
+  for (const r of plan.replacements) {
+    parts.push(text.slice(cursor, r.start), r.text);
+    cursor = r.end;
+  }
+  parts.push(text.slice(cursor));
+  return { text: parts.join(''), changed: true, blocked: plan.blocked };
+}
+
+/** One span of a text and what it becomes. */
+export interface Replacement {
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+}
+
+/** The merged spans that decided findings replace, in text order, and whether any finding demands a block. */
+export interface ReplacementPlan {
+  readonly replacements: readonly Replacement[];
+  readonly blocked: boolean;
+}
+
+/**
+ * What `decided` replaces in `text`: overlapping findings merge into one span
+ * handled by the strictest action. `escape` rewrites each replacement for the
+ * place it goes (percent-encoding in a URL); identity by default.
+ */
+export function planReplacements(text: string, decided: readonly DecidedFinding[], vault: TokenVault | null, escape: (s: string) => string = (s) => s): ReplacementPlan {
   const active = decided.filter((d) => d.action !== 'allow');
   const blocked = decided.some((d) => d.action === 'block');
-  if (active.length === 0) return { text, changed: false, blocked };
-  const sorted = [...active].sort((a, b) => a.finding.start - b.finding.start || b.finding.end - a.finding.end);
-  const parts: string[] = [];
+  const sorted = active.sort((a, b) => a.finding.start - b.finding.start || b.finding.end - a.finding.end);
+  const replacements: Replacement[] = [];
   let cursor = 0;
   let i = 0;
   while (i < sorted.length) {
     const first = sorted[i] as DecidedFinding;
-    let start = first.finding.start;
     let end = first.finding.end;
     let lead = first;
     i++;
@@ -62,13 +91,51 @@ export function applyDecisions(text: string, decided: readonly DecidedFinding[],
       if (ACTION_STRICTNESS[d.action] > ACTION_STRICTNESS[lead.action]) lead = d;
       i++;
     }
-    start = Math.max(start, cursor);
-    parts.push(text.slice(cursor, start));
-    parts.push(replacement(text.slice(start, end), lead, vault));
+    const start = Math.max(first.finding.start, cursor);
+    replacements.push({ start, end, text: escape(replacement(text.slice(start, end), lead, vault)) });
     cursor = end;
   }
-  parts.push(text.slice(cursor));
-  return { text: parts.join(''), changed: true, blocked };
+  return { replacements, blocked };
+}
+
+/**
+ * Applies decided findings to the parts of one text that were scanned
+ * together (content blocks joined, `name: value` header lines): `ranges` are
+ * the parts' spans in `text`, in order and disjoint; the answer is each part
+ * rewritten. A replacement that straddles parts goes whole into the first
+ * part it touches and the rest of the value is removed from the others: a
+ * key split "AKIA" | "Q3EG…" across two blocks becomes one token, not two
+ * halves of one.
+ */
+export function applyToRanges(
+  text: string,
+  ranges: readonly { readonly start: number; readonly end: number }[],
+  decided: readonly DecidedFinding[],
+  vault: TokenVault | null,
+  escape?: (s: string) => string,
+): { readonly parts: readonly string[]; readonly changed: boolean; readonly blocked: boolean } {
+  const plan = planReplacements(text, decided, vault, escape);
+  const placed = new Array<boolean>(plan.replacements.length).fill(false);
+  const parts: string[] = [];
+  let changed = false;
+  let first = 0;
+  for (const range of ranges) {
+    while (first < plan.replacements.length && (plan.replacements[first] as Replacement).end <= range.start) first++;
+    let out = '';
+    let cursor = range.start;
+    for (let k = first; k < plan.replacements.length; k++) {
+      const r = plan.replacements[k] as Replacement;
+      if (r.start >= range.end) break;
+      if (r.start > cursor) out += text.slice(cursor, r.start);
+      if (!placed[k]) out += r.text;
+      placed[k] = true;
+      cursor = Math.min(r.end, range.end);
+    }
+    const part = out + text.slice(cursor, range.end);
+    if (part !== text.slice(range.start, range.end)) changed = true;
+    parts.push(part);
+  }
+  return { parts, changed, blocked: plan.blocked };
 }
 
 function replacement(value: string, lead: DecidedFinding, vault: TokenVault | null): string {

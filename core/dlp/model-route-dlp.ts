@@ -34,6 +34,8 @@ const BLOCK_STATUS: Readonly<Record<DlpBlockReason, number>> = {
   blocked_by_rule: 403,
   scan_budget_exceeded: 413,
   undecodable_body: 400,
+  invalid_json: 400,
+  unsupported_encoding: 415,
 };
 
 /** `aws_access_key_id×1 tokenize, credit_card×1 redact`: the filter trace note (audit-safe). */
