@@ -593,6 +593,42 @@ void test('model route: filters rewrite the key, TLS is verified with caFile, SS
   }
 });
 
+void test('model route: a filter may rewrite the path; records show it as sent or as the refusing filter gave it, never the query', async () => {
+  const provider = await startFakeProvider();
+  try {
+    const { proxy, socketPath, audit } = await startProxy(
+      { allow: [], allowRanges: ['127.0.0.0/8'], resolve: { 'provider.test': '127.0.0.1' } },
+      { providers: { fake: { baseUrl: `https://provider.test:${provider.port}/base`, caFile: certs.caFile } } },
+    );
+    proxy.addRequestFilter({
+      name: 'scrub',
+      apply: (req) =>
+        Promise.resolve(
+          req.path.includes('REFUSE')
+            ? { action: 'reject', status: 403, reason: 'scrubbed', message: 'no', path: req.path.replaceAll('SECRETVALUE', 'XXX') }
+            : { action: 'rewrite', path: req.path.replaceAll('SECRETVALUE', 'XXX') },
+        ),
+    });
+    const ok = await modelRequest(socketPath, '/model/fake/v1/files/SECRETVALUE?q=SECRETVALUE', '{}');
+    assert.equal(ok.res.statusCode, 200);
+    await readAll(ok.res);
+    assert.equal(provider.seen[0]?.url, '/base/v1/files/XXX?q=XXX');
+    const no = await modelRequest(socketPath, '/model/fake/v1/REFUSE/SECRETVALUE', '{}');
+    assert.equal(no.res.statusCode, 403);
+    await readAll(no.res);
+    await new Promise((r) => setTimeout(r, 50));
+    const paths = audit.events.filter((e) => e.details?.['channel'] === 'model').map((e) => [e.kind, e.details?.['path']]);
+    assert.deepEqual(paths, [
+      ['egress.allow', '/v1/files/XXX'],
+      ['egress.deny', '/v1/REFUSE/XXX'],
+    ]);
+    assert.doesNotMatch(JSON.stringify(audit.events), /SECRETVALUE/);
+  } finally {
+    provider.server.close();
+    provider.server.closeAllConnections();
+  }
+});
+
 void test('model route: response transform, body limit, untrusted certificate and blocked provider address', async () => {
   const provider = await startFakeProvider();
   try {

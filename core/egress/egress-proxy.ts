@@ -1177,7 +1177,6 @@ export class EgressProxy {
   private async onModel(req: http.IncomingMessage, res: http.ServerResponse, provider: string, rest: string): Promise<void> {
     const started = this.now();
     const method = req.method ?? 'GET';
-    const pathOnly = rest.split('?')[0] ?? '/';
     const refuse = (status: number, reason: string, message: string, host = provider, port = 0, close = false): void => {
       this.recordDeny('model', { host, port, reason }, message, started);
       this.refuseResponse(res, status, reason, message, close);
@@ -1203,7 +1202,11 @@ export class EgressProxy {
       return;
     }
     const base = new URL(cfg.baseUrl);
-    const upstreamPath = `${base.pathname.replace(/\/$/, '')}${rest}`;
+    const basePath = base.pathname.replace(/\/$/, '');
+    const upstreamPath = `${basePath}${rest}`;
+    // Records name the path relative to the provider and without the query,
+    // as the filters left it: a value DLP found in the path is replaced there too.
+    const recordedPath = (p: string): string => (p.startsWith(basePath) ? p.slice(basePath.length) : p).split('?')[0] || '/';
     const headers: Record<string, string> = {};
     for (const [name, value] of endToEndHeaders(req.rawHeaders, ['host', 'content-length'])) {
       const k = name.toLowerCase();
@@ -1220,7 +1223,7 @@ export class EgressProxy {
         outcome: 'failure',
         severity: 'medium',
         message: chain.message,
-        details: { channel: 'model', provider, method, path: pathOnly, reason: chain.reason, filters: filterTrace(chain.trace), durationMs: this.now() - started },
+        details: { channel: 'model', provider, method, path: recordedPath(chain.path), reason: chain.reason, filters: filterTrace(chain.trace), durationMs: this.now() - started },
       });
       this.refuseResponse(res, chain.status, chain.reason, chain.message);
       return;
@@ -1262,7 +1265,7 @@ export class EgressProxy {
     const finish = (): void => {
       if (done) return;
       done = true;
-      this.recordClose('model', req.socket, v, final.body.length, bytesDown, started, { provider, method, path: pathOnly, status: res.statusCode, filters: filterTrace(chain.trace) });
+      this.recordClose('model', req.socket, v, final.body.length, bytesDown, started, { provider, method, path: recordedPath(final.path), status: res.statusCode, filters: filterTrace(chain.trace) });
     };
     upstreamReq.on('error', (e: NodeJS.ErrnoException) => {
       if (!res.headersSent) {
