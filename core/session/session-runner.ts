@@ -14,8 +14,9 @@ import { leafPaths, valueAt } from '../policy/policy-loader.js';
 import { currentOwner } from './owner-process.js';
 import { ensureConnectShim, ensureRelay, prepareSessionEgress, startSessionEgress, type PreparedEgress, type SessionEgress } from './session-egress.js';
 import { setupSessionKeys, type SessionKeys } from './session-keys.js';
-import type { SessionDlp } from './session-dlp.js';
+import type { ModelRouteDlp } from '../dlp/model-route-dlp.js';
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
+import { CREDENTIAL_HEADERS } from '../keys/key-swap-filter.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
 
 /** Labels on every Cordon container; orphan cleanup and `cordon ps` find sessions by them. */
@@ -118,7 +119,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   const ended: { reason: string | null } = { reason: null };
   let wiring: PreparedEgress | null = null;
   // Set while the engine starts the sandbox; a holder keeps TypeScript from narrowing them to null.
-  const parts: { egress: SessionEgress | null; dlp: SessionDlp | null } = { egress: null, dlp: null };
+  const parts: { egress: SessionEgress | null; dlp: ModelRouteDlp | null } = { egress: null, dlp: null };
   let keys: SessionKeys | null = null;
   let stopWatching: (() => void) | null = null;
   let watchdog: NodeJS.Timeout | null = null;
@@ -139,8 +140,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     // container; its socket is already bound, so an early connection waits.
     // Every filter is in place before the first request is served.
     const startEgress = async (): Promise<void> => {
-      const { setupSessionDlp } = await import('./session-dlp.js');
-      const dlp = setupSessionDlp({ sessionId, policy: deps.policy, audit });
+      const { createModelRouteDlp } = await import('../dlp/model-route-dlp.js');
+      // After the key swap the credential headers hold the real key, which DLP must leave alone.
+      const dlp = createModelRouteDlp({ sessionId, policy: deps.policy.dlp, audit, unscannedHeaders: keys ? CREDENTIAL_HEADERS : [] });
       parts.dlp = dlp;
       const eg = await startSessionEgress(prep.value, {
         sessionId,
@@ -392,7 +394,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
 /** Live policy: a valid change reaches the running proxy for new connections; an invalid one is refused. */
 function applyPolicyChange(
   change: import('../policy/policy-watch.js').PolicyChange,
-  target: { egress: SessionEgress; dlp: SessionDlp; inForce: { policy: EffectivePolicy } },
+  target: { egress: SessionEgress; dlp: ModelRouteDlp; inForce: { policy: EffectivePolicy } },
   audit: AuditSink,
   sessionId: string,
 ): void {
