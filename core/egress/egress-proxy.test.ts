@@ -14,6 +14,7 @@ import { compileEgressPolicy, type CompiledEgressPolicy } from './egress-policy.
 import { EgressProxy, type EgressProxyOptions, type HostResolver } from './egress-proxy.js';
 import { parseIp, type IpAddress } from './ip-address.js';
 import { upstreamProxyFromEnv } from './upstream-proxy.js';
+import { mintPhantomToken, PhantomStreamScanner } from '../keys/phantom.js';
 import { makeTestCerts, type TestCerts } from './test-certs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cordon-egress-'));
@@ -143,6 +144,53 @@ void test('allowed name reaches a loopback server through resolve + allowRanges,
   assert.ok(Number(ev.details?.['bytesDown']) > 0);
   assert.equal(typeof ev.details?.['durationMs'], 'number');
   assert.doesNotMatch(JSON.stringify(audit.events), /c2VjcmV0/, 'proxy credentials never reach the audit log');
+});
+
+void test('a phantom in a plain-HTTP body is refused with credential_leak before its bytes leave, however the body is split', async () => {
+  const received: string[] = [];
+  const collector = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('latin1')));
+    req.on('close', () => received.push(body));
+    req.on('end', () => res.end('stored'));
+  });
+  await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+  const port = (collector.address() as net.AddressInfo).port;
+  try {
+    const { socketPath, audit } = await startProxy({ allow: [`collector.test:${port}`], allowRanges: ['127.0.0.0/8'], resolve: { 'collector.test': '127.0.0.1' } }, { bodyGuard: () => new PhantomStreamScanner() });
+    const token = mintPhantomToken();
+    const upload = (chunks: readonly string[]): Promise<{ status: number; deny: string | undefined }> =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ socketPath, path: `http://collector.test:${port}/upload`, method: 'POST', headers: { 'transfer-encoding': 'chunked' }, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, deny: res.headers['x-cordon-deny'] as string | undefined }));
+        });
+        req.on('error', reject);
+        void (async () => {
+          for (const c of chunks) {
+            req.write(c);
+            // Each write arrives on its own, so the token really is split across chunks.
+            await new Promise((r) => setTimeout(r, 30));
+          }
+          req.end();
+        })();
+      });
+    const lead = 'x'.repeat(5000);
+    const refused = await upload([`${lead} key=${token.slice(0, 10)}`, `${token.slice(10)} and more`]);
+    assert.deepEqual(refused, { status: 403, deny: 'credential_leak' });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(received.every((b) => !b.includes('cdn_ph_')), 'no part of the token reached the host');
+    const clean = await upload([lead, ' cdn_ph_', 'not-a-token']);
+    assert.equal(clean.status, 200);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(received.includes(`${lead} cdn_ph_not-a-token`), 'a clean body arrives whole');
+    const deny = audit.events.find((e) => e.kind === 'egress.deny');
+    assert.equal(deny?.details?.['reason'], 'credential_leak');
+    assert.doesNotMatch(JSON.stringify(audit.events), new RegExp(token.slice(7)));
+  } finally {
+    collector.close();
+    collector.closeAllConnections();
+  }
 });
 
 void test('unlisted host gets 403 with a reason code and a one-line body', async () => {
