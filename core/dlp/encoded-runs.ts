@@ -118,8 +118,9 @@ export function findEncodedRuns(text: string, covered: readonly Span[], tick: ()
  * multiple of four characters as `base64` and PEM write it) and hex runs.
  * A run of at least MIN_BASE64_CHARS alphabet characters always contains a
  * position that is a multiple of MIN_BASE64_CHARS, so only those positions
- * are looked at first: in prose and code most of them are spaces or
- * punctuation, which makes this pass several times faster than a regex.
+ * are looked at first, and from each only the word through it: in prose and
+ * code words are short, which makes this pass several times faster than a
+ * regex.
  */
 function findBase64AndHexRuns(text: string, covered: readonly Span[], tick: () => void, out: EncodedRun[]): void {
   const n = text.length;
@@ -127,29 +128,35 @@ function findBase64AndHexRuns(text: string, covered: readonly Span[], tick: () =
   const cover = new CoverCheck(covered);
   // A second reader of the same spans, for positions ahead of the runs asked about.
   const ahead = new CoverCheck(covered);
+  const anyCovered = covered.length > 0;
   let i = step - 1;
+  // The hot loop reads the table directly and lets charCodeAt past either
+  // end (NaN, not in the table) stop the scans: a fifth faster on prose.
   while (i < n) {
-    if (!isIn(B64, text.charCodeAt(i))) {
+    if (B64[text.charCodeAt(i)] !== 1) {
       i += step;
       continue;
     }
+    // Inside a finding (a key is one long run): skip it whole. A run that
+    // goes on for a whole step beyond the finding is still reached from its
+    // far side.
+    if (anyCovered) {
+      const reach = ahead.reach(i);
+      if (reach > i) {
+        i = reach + step - 1;
+        continue;
+      }
+    }
     let a = i;
-    while (a > 0 && isIn(B64, text.charCodeAt(a - 1))) a--;
+    while (B64[text.charCodeAt(a - 1)] === 1) a--;
     let b = i + 1;
-    while (b < n && isIn(B64, text.charCodeAt(b))) b++;
+    while (B64[text.charCodeAt(b)] === 1) b++;
     if (b - a < step) {
       // A word of prose or code: the usual case, kept cheap.
       i = b + step;
       continue;
     }
     tick();
-    // Inside a finding: skip it. A run that goes on for a whole step beyond
-    // the finding is still reached from its far side.
-    const reach = ahead.reach(i);
-    if (reach > i) {
-      i = Math.max(reach + step - 1, i + 1);
-      continue;
-    }
     const lineEnd = b;
     b = wrappedEnd(text, a, b);
     let end = b;

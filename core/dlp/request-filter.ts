@@ -12,7 +12,7 @@ import { decodeContentEncoding, type BodyDecodeFailure } from './content-encodin
 import { adjacentTextBlocks, jsonStringLiterals, type JsonStringLiteral } from './json-strings.js';
 import { resolveAction, scannerConfigFromPolicy, type DlpPolicy } from './policy.js';
 import { createScanner, type Scanner } from './scanner.js';
-import type { DlpAction } from './types.js';
+import type { DetectorId, DlpAction } from './types.js';
 import type { TokenVault } from './vault.js';
 
 /** A request as the proxy has it. */
@@ -152,6 +152,8 @@ export function createModelRequestFilter(options: ModelRequestFilterOptions): Dl
   const unscanned = new Set([...STRUCTURAL_HEADERS, ...(options.unscannedHeaders ?? []).map((h) => h.toLowerCase())]);
   const malformedJson = options.malformedJson ?? 'refuse';
   const scanner: Scanner | null = policy.enabled ? createScanner({ ...scannerConfigFromPolicy(policy), clock }) : null;
+  // A detector's action is fixed for this filter (one policy, one destination; the category follows from the detector).
+  const actions = new Map<DetectorId, DlpAction>();
 
   // Agents re-send the whole conversation every turn, so most of a request's
   // strings were scanned before. Outcomes are cached per filter (one vault,
@@ -182,7 +184,14 @@ export function createModelRequestFilter(options: ModelRequestFilterOptions): Dl
     }
     const started = clock();
     const overTime = (): boolean => clock() - started > policy.budget.maxScanMillis;
-    const decide = (f: DecidedFinding['finding']): DlpAction => resolveAction(policy, f.detector, f.category, destination);
+    const decide = (f: DecidedFinding['finding']): DlpAction => {
+      let action = actions.get(f.detector);
+      if (action === undefined) {
+        action = resolveAction(policy, f.detector, f.category, destination);
+        actions.set(f.detector, action);
+      }
+      return action;
+    };
     const summaries = new Map<string, FindingSummary>();
     let blocked = false;
 
