@@ -108,8 +108,9 @@ export function printableStrings(bytes: Uint8Array): string {
 export function findEncodedRuns(text: string, covered: readonly Span[], tick: () => void): EncodedRun[] {
   const out: EncodedRun[] = [];
   findBase64AndHexRuns(text, covered, tick, out);
-  if (text.includes('%')) findPercentRuns(text, new CoverCheck(covered), tick, out);
-  if (text.includes('\\')) findEscapeRuns(text, new CoverCheck(covered), tick, out);
+  for (const syntax of [PERCENT, BACKSLASH]) {
+    if (text.includes(syntax.trigger)) findEscapedRuns(text, syntax, new CoverCheck(covered), tick, out);
+  }
   return out;
 }
 
@@ -243,52 +244,13 @@ function hexValue(code: number): number {
   return -1;
 }
 
-/** `%XX` at `i`? */
-function isPercentEscape(text: string, i: number): boolean {
-  return text.charCodeAt(i) === 0x25 && hexValue(text.charCodeAt(i + 1)) >= 0 && hexValue(text.charCodeAt(i + 2)) >= 0;
-}
-
-/**
- * Percent-encoded runs: unreserved characters and `%XX` escapes, with at
- * least one escape (`AKIA%51…` defeats a plain-text detector as surely as a
- * fully escaped value). Query parameters and path segments end at `=`, `&`
- * and `/`, so each value is its own run.
- */
-function findPercentRuns(text: string, cover: CoverCheck, tick: () => void, out: EncodedRun[]): void {
-  const n = text.length;
-  let from = 0;
-  for (let p = text.indexOf('%', from); p >= 0; p = text.indexOf('%', from)) {
-    if (!isPercentEscape(text, p)) {
-      from = p + 1;
-      continue;
-    }
-    tick();
-    // Earlier escapes of this run were found first, so only plain characters lie to the left.
-    let a = p;
-    while (a > 0 && isIn(PCT_PLAIN, text.charCodeAt(a - 1))) a--;
-    let b = p;
-    const bytes: number[] = [];
-    for (let k = a; k < p; k++) bytes.push(text.charCodeAt(k));
-    while (b < n) {
-      if (isPercentEscape(text, b)) {
-        bytes.push(hexValue(text.charCodeAt(b + 1)) * 16 + hexValue(text.charCodeAt(b + 2)));
-        b += 3;
-      } else if (isIn(PCT_PLAIN, text.charCodeAt(b))) {
-        bytes.push(text.charCodeAt(b));
-        b++;
-      } else {
-        break;
-      }
-    }
-    from = b;
-    if (cover.covers(a, b)) continue;
-    const decoded = printableStrings(Uint8Array.from(bytes));
-    if (decoded !== '') out.push({ start: a, end: b, kind: 'percent', decoded });
-  }
+/** Length of a `%XX` escape at `i`, or 0. */
+function percentEscapeLength(text: string, i: number): number {
+  return text.charCodeAt(i) === 0x25 && hexValue(text.charCodeAt(i + 1)) >= 0 && hexValue(text.charCodeAt(i + 2)) >= 0 ? 3 : 0;
 }
 
 /** Length of a `\uXXXX` or `\xHH` escape at `i`, or 0. */
-function escapeLength(text: string, i: number): number {
+function backslashEscapeLength(text: string, i: number): number {
   if (text.charCodeAt(i) !== 0x5c) return 0;
   const c = text.charCodeAt(i + 1);
   const digits = c === 0x75 ? 4 : c === 0x78 ? 2 : 0;
@@ -297,35 +259,60 @@ function escapeLength(text: string, i: number): number {
   return 2 + digits;
 }
 
+/** How one kind of escaped run is written: the character that starts an escape, what an escape is, and what may stand between escapes. */
+interface EscapeSyntax {
+  readonly kind: 'percent' | 'escape';
+  readonly trigger: string;
+  readonly plain: Uint8Array;
+  /** Length of an escape at `i`, or 0; its value is the hex digits that end it (`%XX`: 2, `\xHH`: 2, `\uXXXX`: 4). */
+  readonly escapeLength: (text: string, i: number) => number;
+}
+
+/**
+ * Percent-encoded runs: unreserved characters and `%XX` escapes, with at
+ * least one escape (`AKIA%51…` defeats a plain-text detector as surely as a
+ * fully escaped value). Query parameters and path segments end at `=`, `&`
+ * and `/`, so each value is its own run.
+ */
+const PERCENT: EscapeSyntax = { kind: 'percent', trigger: '%', plain: PCT_PLAIN, escapeLength: percentEscapeLength };
+
 /**
  * Runs holding `\uXXXX` or `\xHH` escapes, as JSON, JavaScript and Python
  * write them: outside a parsed JSON string they are text a model reads
  * fluently, and `\u0041KIA…` hides an AWS key id from every plain-text
- * detector. The printable ASCII strings of the decoded text are kept.
+ * detector.
  */
-function findEscapeRuns(text: string, cover: CoverCheck, tick: () => void, out: EncodedRun[]): void {
+const BACKSLASH: EscapeSyntax = { kind: 'escape', trigger: '\\', plain: ESC_PLAIN, escapeLength: backslashEscapeLength };
+
+/**
+ * Runs of `syntax`: maximal stretches of plain characters and escapes that
+ * hold at least one escape, each decoded and kept when it yields a
+ * printable string.
+ */
+function findEscapedRuns(text: string, syntax: EscapeSyntax, cover: CoverCheck, tick: () => void, out: EncodedRun[]): void {
   const n = text.length;
   let from = 0;
-  for (let p = text.indexOf('\\', from); p >= 0; p = text.indexOf('\\', from)) {
-    if (escapeLength(text, p) === 0) {
+  for (let p = text.indexOf(syntax.trigger, from); p >= 0; p = text.indexOf(syntax.trigger, from)) {
+    if (syntax.escapeLength(text, p) === 0) {
       from = p + 1;
       continue;
     }
     tick();
+    // Earlier escapes of this run were found first, so only plain characters lie to the left.
     let a = p;
-    while (a > 0 && isIn(ESC_PLAIN, text.charCodeAt(a - 1))) a--;
+    while (a > 0 && isIn(syntax.plain, text.charCodeAt(a - 1))) a--;
     const codes: number[] = [];
     for (let k = a; k < p; k++) codes.push(text.charCodeAt(k));
     let b = p;
     while (b < n) {
-      const len = escapeLength(text, b);
+      const len = syntax.escapeLength(text, b);
       if (len > 0) {
         let value = 0;
-        for (let k = b + 2; k < b + len; k++) value = value * 16 + hexValue(text.charCodeAt(k));
-        // Anything outside ASCII ends a printable string, like an unprintable byte.
+        for (let k = b + len - (len === 6 ? 4 : 2); k < b + len; k++) value = value * 16 + hexValue(text.charCodeAt(k));
+        // Anything outside printable ASCII ends a printable string, like an unprintable byte.
         codes.push(value > 0x7e ? 0 : value);
         b += len;
-      } else if (isIn(ESC_PLAIN, text.charCodeAt(b))) {
+      } else if (isIn(syntax.plain, text.charCodeAt(b))) {
         codes.push(text.charCodeAt(b));
         b++;
       } else {
@@ -335,6 +322,6 @@ function findEscapeRuns(text: string, cover: CoverCheck, tick: () => void, out: 
     from = b;
     if (cover.covers(a, b)) continue;
     const decoded = printableStrings(Uint8Array.from(codes));
-    if (decoded !== '') out.push({ start: a, end: b, kind: 'escape', decoded });
+    if (decoded !== '') out.push({ start: a, end: b, kind: syntax.kind, decoded });
   }
 }

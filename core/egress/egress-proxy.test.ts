@@ -566,6 +566,14 @@ async function startFakeProvider(): Promise<FakeProvider> {
   return { server, port: (server.address() as net.AddressInfo).port, seen, releaseSecondEvent: () => release() };
 }
 
+/** A proxy whose model route `fake` leads to the fake provider on `port`, by its test name, under the base path `/base`, trusting the test CA. */
+function startModelProxy(port: number): ReturnType<typeof startProxy> {
+  return startProxy(
+    { allow: [], allowRanges: ['127.0.0.0/8'], resolve: { 'provider.test': '127.0.0.1' } },
+    { providers: { fake: { baseUrl: `https://provider.test:${port}/base`, caFile: certs.caFile } } },
+  );
+}
+
 /** An origin-form request to the proxy, as an agent with ANTHROPIC_BASE_URL pointing at it sends. */
 function modelRequest(socketPath: string, path: string, body: string, headers: http.OutgoingHttpHeaders = {}): Promise<{ res: http.IncomingMessage }> {
   return new Promise((resolve, reject) => {
@@ -587,10 +595,7 @@ function readAll(res: http.IncomingMessage): Promise<string> {
 void test('model route: filters rewrite the key, TLS is verified with caFile, SSE streams incrementally', async () => {
   const provider = await startFakeProvider();
   try {
-    const { proxy, socketPath, audit } = await startProxy(
-      { allow: [], allowRanges: ['127.0.0.0/8'], resolve: { 'provider.test': '127.0.0.1' } },
-      { providers: { fake: { baseUrl: `https://provider.test:${provider.port}/base`, caFile: certs.caFile } } },
-    );
+    const { proxy, socketPath, audit } = await startModelProxy(provider.port);
     proxy.addRequestFilter({
       name: 'phantom-key-swap',
       apply: (req) => Promise.resolve(req.headers['x-api-key'] === 'phantom' ? { action: 'rewrite', headers: { ...req.headers, 'x-api-key': 'real-key' } } : { action: 'allow' }),
@@ -644,10 +649,7 @@ void test('model route: filters rewrite the key, TLS is verified with caFile, SS
 void test('model route: a filter may rewrite the path; records show it as sent or as the refusing filter gave it, never the query', async () => {
   const provider = await startFakeProvider();
   try {
-    const { proxy, socketPath, audit } = await startProxy(
-      { allow: [], allowRanges: ['127.0.0.0/8'], resolve: { 'provider.test': '127.0.0.1' } },
-      { providers: { fake: { baseUrl: `https://provider.test:${provider.port}/base`, caFile: certs.caFile } } },
-    );
+    const { proxy, socketPath, audit } = await startModelProxy(provider.port);
     proxy.addRequestFilter({
       name: 'scrub',
       apply: (req) =>
