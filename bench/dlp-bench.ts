@@ -10,7 +10,7 @@
  */
 import { createModelRequestFilter } from '../core/dlp/request-filter.js';
 import { DlpPolicySchema } from '../core/dlp/policy.js';
-import { createScanner } from '../core/dlp/scanner.js';
+import { createScanner, DEFAULT_DECODE_DEPTH } from '../core/dlp/scanner.js';
 import { BUILTIN_DETECTOR_IDS } from '../core/dlp/types.js';
 import { buildEvalSet, cleanCorpus, denseCorpus } from '../core/dlp/synthetic.js';
 import { evaluate, formatEvalReport } from '../core/dlp/eval.js';
@@ -44,7 +44,7 @@ function time<T>(fn: () => T, runs = 3): { value: T; ms: number } {
 }
 
 function main(): void {
-  console.log(`DLP benchmark: node ${process.version}, one core, corpora of ${MB} MB`);
+  console.log(`DLP benchmark: node ${process.version}, one core, corpora of ${MB} MB, encoded runs decoded ${DEFAULT_DECODE_DEPTH} levels deep`);
   const size = MB * 1_000_000;
   const corpora = { clean: cleanCorpus(size), dense: denseCorpus(size, 400) };
   const scanner = createScanner({ corporateCidrs: CORPORATE_CIDRS, budget: { maxInputChars: UNLIMITED.maxInputBytes, maxScanMillis: UNLIMITED.maxScanMillis } });

@@ -114,7 +114,8 @@ export function registerDlpCommands(program: Command, loadDlpPolicy: () => DlpPo
       // A throwaway vault: tokens printed here resolve nowhere, which is the point
       // of showing them (this is what the vendor would see).
       const vault = new TokenVault({ ttlMillis: 60_000 });
-      const filter = createModelRequestFilter({ policy, destination: options.destination, vault });
+      // Input that merely starts with '[' or '{' (a log line) is text here, not a malformed request body.
+      const filter = createModelRequestFilter({ policy, destination: options.destination, vault, malformedJson: 'text' });
       const decision = filter(options.jsonBody === true ? { body: input, contentType: 'application/json' } : { body: input });
       vault.dispose();
       switch (decision.action) {
@@ -135,7 +136,10 @@ export function registerDlpCommands(program: Command, loadDlpPolicy: () => DlpPo
 }
 
 function findingRecord(f: Finding, action: string, line: number, column: number): Record<string, unknown> {
-  return { detector: f.detector, category: f.category, start: f.start, end: f.end, confidence: f.confidence, action, line, column };
+  const record: Record<string, unknown> = { detector: f.detector, category: f.category, start: f.start, end: f.end, confidence: f.confidence, action, line, column };
+  // A value found inside a base64 (hex, percent, escaped) run: start/end span the whole run.
+  if (f.encoding !== undefined) record['encoding'] = f.encoding;
+  return record;
 }
 
 async function readInput(io: DlpCommandIo, file: string | undefined): Promise<string | null> {

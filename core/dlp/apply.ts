@@ -42,16 +42,46 @@ export function redactionLabel(detector: DetectorId): string {
  * `blocked` does not leak it either.
  */
 export function applyDecisions(text: string, decided: readonly DecidedFinding[], vault: TokenVault | null): AppliedText {
-  const active = decided.filter((d) => d.action !== 'allow');
-  const blocked = decided.some((d) => d.action === 'block');
-  if (active.length === 0) return { text, changed: false, blocked };
-  const sorted = [...active].sort((a, b) => a.finding.start - b.finding.start || b.finding.end - a.finding.end);
   const parts: string[] = [];
+  let cursor = 0;
+  // Straight into the parts, no intermediate objects: a body can hold 90,000 findings.
+  const blocked = forEachReplacement(text, decided, vault, (start, end, replacement) => {
+    parts.push(text.slice(cursor, start), replacement);
+    cursor = end;
+  });
+  if (parts.length === 0) return { text, changed: false, blocked };
+  parts.push(text.slice(cursor));
+  return { text: parts.join(''), changed: true, blocked };
+}
+
+/** One span of a text and what it becomes. */
+interface Replacement {
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+}
+
+/**
+ * Calls `visit` with each span `decided` replaces in `text`, in text order:
+ * overlapping findings merge into one span handled by the strictest action.
+ * `escape` rewrites each replacement for the place it goes (percent-encoding
+ * in a URL). Returns whether any finding demands a block.
+ */
+function forEachReplacement(
+  text: string,
+  decided: readonly DecidedFinding[],
+  vault: TokenVault | null,
+  visit: (start: number, end: number, replacement: string) => void,
+  escape?: (s: string) => string,
+): boolean {
+  const active = decided.filter((d) => d.action !== 'allow');
+  const blocked = active.some((d) => d.action === 'block');
+  // The scanner hands findings over in text order; sort only when they are not.
+  const sorted = inTextOrder(active) ? active : active.sort((a, b) => a.finding.start - b.finding.start || b.finding.end - a.finding.end);
   let cursor = 0;
   let i = 0;
   while (i < sorted.length) {
     const first = sorted[i] as DecidedFinding;
-    let start = first.finding.start;
     let end = first.finding.end;
     let lead = first;
     i++;
@@ -62,13 +92,63 @@ export function applyDecisions(text: string, decided: readonly DecidedFinding[],
       if (ACTION_STRICTNESS[d.action] > ACTION_STRICTNESS[lead.action]) lead = d;
       i++;
     }
-    start = Math.max(start, cursor);
-    parts.push(text.slice(cursor, start));
-    parts.push(replacement(text.slice(start, end), lead, vault));
+    const start = Math.max(first.finding.start, cursor);
+    const r = replacement(text.slice(start, end), lead, vault);
+    visit(start, end, escape === undefined ? r : escape(r));
     cursor = end;
   }
-  parts.push(text.slice(cursor));
-  return { text: parts.join(''), changed: true, blocked };
+  return blocked;
+}
+
+function inTextOrder(decided: readonly DecidedFinding[]): boolean {
+  for (let k = 1; k < decided.length; k++) {
+    const a = (decided[k - 1] as DecidedFinding).finding;
+    const b = (decided[k] as DecidedFinding).finding;
+    if (a.start > b.start || (a.start === b.start && a.end < b.end)) return false;
+  }
+  return true;
+}
+
+/**
+ * Applies decided findings to the parts of one text that were scanned
+ * together (content blocks joined, `name: value` header lines): `ranges` are
+ * the parts' spans in `text`, in order and disjoint; the answer is each part
+ * rewritten. A replacement that straddles parts goes whole into the first
+ * part it touches and the rest of the value is removed from the others: a
+ * key split "AKIA" | "Q3EG…" across two blocks becomes one token, not two
+ * halves of one.
+ */
+export function applyToRanges(
+  text: string,
+  ranges: readonly { readonly start: number; readonly end: number }[],
+  decided: readonly DecidedFinding[],
+  vault: TokenVault | null,
+  escape?: (s: string) => string,
+): { readonly parts: readonly string[]; readonly changed: boolean; readonly blocked: boolean } {
+  const replacements: Replacement[] = [];
+  const blocked = forEachReplacement(text, decided, vault, (start, end, r) => replacements.push({ start, end, text: r }), escape);
+  const plan = { replacements, blocked };
+  const placed = new Array<boolean>(replacements.length).fill(false);
+  const parts: string[] = [];
+  let changed = false;
+  let first = 0;
+  for (const range of ranges) {
+    while (first < plan.replacements.length && (plan.replacements[first] as Replacement).end <= range.start) first++;
+    let out = '';
+    let cursor = range.start;
+    for (let k = first; k < plan.replacements.length; k++) {
+      const r = plan.replacements[k] as Replacement;
+      if (r.start >= range.end) break;
+      if (r.start > cursor) out += text.slice(cursor, r.start);
+      if (!placed[k]) out += r.text;
+      placed[k] = true;
+      cursor = Math.min(r.end, range.end);
+    }
+    const part = out + text.slice(cursor, range.end);
+    if (part !== text.slice(range.start, range.end)) changed = true;
+    parts.push(part);
+  }
+  return { parts, changed, blocked: plan.blocked };
 }
 
 function replacement(value: string, lead: DecidedFinding, vault: TokenVault | null): string {
@@ -91,15 +171,22 @@ function replacement(value: string, lead: DecidedFinding, vault: TokenVault | nu
 
 /** Folds decided findings into per-(detector, action) counts. */
 export function summarize(decided: readonly DecidedFinding[], into: Map<string, FindingSummary> = new Map()): Map<string, FindingSummary> {
+  // Counted per detector first: a body with 90,000 findings has a handful of
+  // detectors, so the keyed map below is touched a handful of times.
+  const counts = new Map<DetectorId, { category: DlpCategory; byAction: Map<DlpAction, number> }>();
   for (const d of decided) {
-    const key = `${d.finding.detector}\u0000${d.action}`;
-    const prev = into.get(key);
-    into.set(key, {
-      detector: d.finding.detector,
-      category: d.finding.category,
-      action: d.action,
-      count: (prev?.count ?? 0) + 1,
-    });
+    let c = counts.get(d.finding.detector);
+    if (c === undefined) {
+      c = { category: d.finding.category, byAction: new Map() };
+      counts.set(d.finding.detector, c);
+    }
+    c.byAction.set(d.action, (c.byAction.get(d.action) ?? 0) + 1);
+  }
+  for (const [detector, c] of counts) {
+    for (const [action, count] of c.byAction) {
+      const key = `${detector}\u0000${action}`;
+      into.set(key, { detector, category: c.category, action, count: (into.get(key)?.count ?? 0) + count });
+    }
   }
   return into;
 }

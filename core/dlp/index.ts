@@ -28,5 +28,7 @@ export { TokenVault, createRehydrateTransform, safeEmitLength } from './vault.js
 export type { TokenVaultOptions, TokenizeResult, RehydrateEncoding, RehydrateTransformOptions } from './vault.js';
 export { checkCustomPattern } from './custom-patterns.js';
 export { createSseRehydrateTransform, createResponseRehydrator } from './sse-rehydrate.js';
-export { createDlpRequestFilter, createDlpResponseTransform } from './model-route-dlp.js';
-export type { DlpAuditRecord, DlpModelRouteOptions } from './model-route-dlp.js';
+export { createModelRouteDlp } from './model-route-dlp.js';
+export type { ModelRouteDlp, ModelRouteDlpOptions } from './model-route-dlp.js';
+export { decodeContentEncoding } from './content-encoding.js';
+export type { BodyDecodeFailure, BodyDecodeResult } from './content-encoding.js';

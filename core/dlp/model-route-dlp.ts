@@ -1,32 +1,44 @@
-// Adapters from the DLP engine to the egress proxy's model-route hooks
-// (core/egress/model-route.ts): a RequestFilter that scans every request body
-// before it leaves, and a ResponseTransformFactory that rehydrates tokens in
-// the answer. The session's vault is looked up per request, so one proxy can
-// serve several sessions without their tokens meeting.
+// DLP on the model route: the one adapter from the DLP engine to the egress
+// proxy's model-route hooks (core/egress/model-route.ts), and the one every
+// session runs. Its request filter scans everything a request carries — the
+// body (decompressed), the agent's headers, the path and query — before it
+// leaves; findings are redacted, tokenized into a session vault held only on
+// this host, or block the request. Its response transform rehydrates the
+// vault's tokens on the way back, so the agent sees its own values while the
+// vendor never does. Audit records carry detector, category, count and
+// action; never a value.
 
+import type { AuditSink } from '../audit/audit-event.js';
 import type { FilterResult, ModelRequest, RequestFilter, ResponseTransformFactory } from '../egress/model-route.js';
 import type { FindingSummary } from './apply.js';
 import type { DlpPolicy } from './policy.js';
 import { createModelRequestFilter, type DlpBlockReason, type DlpRequestFilter } from './request-filter.js';
 import { createResponseRehydrator } from './sse-rehydrate.js';
-import type { TokenVault } from './vault.js';
+import { TokenVault } from './vault.js';
 
-/** What the audit log records for one scanned request: never a value, never a position. */
-export interface DlpAuditRecord {
-  readonly provider: string;
-  readonly sessionId: string | undefined;
-  readonly action: 'allow' | 'rewrite' | 'block';
-  readonly reason?: DlpBlockReason;
-  readonly findings: readonly FindingSummary[];
+/** What a session's model route needs for DLP. */
+export interface ModelRouteDlpOptions {
+  readonly sessionId: string;
+  readonly policy: DlpPolicy;
+  readonly audit: AuditSink;
+  /**
+   * Header names whose values a filter ahead of DLP writes: the key swap's
+   * credential headers (`x-api-key`, `authorization`), which then hold the
+   * real key. They are not scanned; every other header the agent sent is.
+   */
+  readonly unscannedHeaders?: readonly string[];
 }
 
-/** Options for the model-route DLP hooks. */
-export interface DlpModelRouteOptions {
-  readonly policy: DlpPolicy;
-  /** The token vault of a request's session; null makes tokenize fall back to redact (and nothing is rehydrated). */
-  readonly vaultFor: (sessionId: string | undefined) => TokenVault | null;
-  /** Receives every decision that had findings or blocked, for the audit log. Must not throw. */
-  readonly onDecision?: (record: DlpAuditRecord) => void;
+/** DLP for one session's model route. */
+export interface ModelRouteDlp {
+  /** The request filter, named `dlp`; register it after the key swap. */
+  readonly filter: RequestFilter;
+  /** Rehydrates this session's tokens in responses (event-aware for SSE). */
+  readonly rehydrate: ResponseTransformFactory;
+  /** Applies a changed DLP policy to the next request (live reload); the vault keeps its tokens. */
+  setPolicy(policy: DlpPolicy): void;
+  /** Forgets every tokenized value (session end); tokens then resolve nowhere. */
+  dispose(): void;
 }
 
 /** HTTP status the agent gets for each block reason. */
@@ -34,6 +46,8 @@ const BLOCK_STATUS: Readonly<Record<DlpBlockReason, number>> = {
   blocked_by_rule: 403,
   scan_budget_exceeded: 413,
   undecodable_body: 400,
+  invalid_json: 400,
+  unsupported_encoding: 415,
 };
 
 /** `aws_access_key_id×1 tokenize, credit_card×1 redact`: the filter trace note (audit-safe). */
@@ -42,64 +56,89 @@ function note(findings: readonly FindingSummary[]): string {
 }
 
 /**
- * The DLP step of the model route, named `dlp`. The destination for
- * per-destination rules is the request's provider. Bodies are scanned
- * whatever the method; an empty body is allowed without a scan.
+ * Sets up DLP for one session: one token vault (living at most
+ * `policy.tokenTtlSeconds`), one compiled filter per provider (per-destination
+ * rules use the provider's name), rebuilt on a policy change.
  */
-export function createDlpRequestFilter(options: DlpModelRouteOptions): RequestFilter {
-  // Compiled filters per (vault, provider): compiling a scanner is cheap but not free.
-  const byVault = new WeakMap<TokenVault, Map<string, DlpRequestFilter>>();
-  const noVault = new Map<string, DlpRequestFilter>();
-  const filterFor = (provider: string, vault: TokenVault | null): DlpRequestFilter => {
-    let cache = vault === null ? noVault : byVault.get(vault);
-    if (cache === undefined) {
-      cache = new Map();
-      if (vault !== null) byVault.set(vault, cache);
-    }
-    let f = cache.get(provider);
+export function createModelRouteDlp(options: ModelRouteDlpOptions): ModelRouteDlp {
+  let policy = options.policy;
+  const vault = new TokenVault({ ttlMillis: policy.tokenTtlSeconds * 1000 });
+  const filters = new Map<string, DlpRequestFilter>();
+  const filterFor = (provider: string): DlpRequestFilter => {
+    let f = filters.get(provider);
     if (f === undefined) {
-      f = createModelRequestFilter({ policy: options.policy, destination: provider, vault });
-      cache.set(provider, f);
+      f = createModelRequestFilter({ policy, destination: provider, vault, ...(options.unscannedHeaders ? { unscannedHeaders: options.unscannedHeaders } : {}) });
+      filters.set(provider, f);
     }
     return f;
   };
 
-  return {
+  const filter: RequestFilter = {
     name: 'dlp',
     apply(req: ModelRequest): Promise<FilterResult> {
-      if (req.body.length === 0) return Promise.resolve({ action: 'allow' });
-      const vault = options.vaultFor(req.sessionId);
       const contentType = req.headers['content-type'];
-      const d = filterFor(req.provider, vault)(contentType === undefined ? { body: req.body } : { body: req.body, contentType });
+      const contentEncoding = req.headers['content-encoding'];
+      const d = filterFor(req.provider)({
+        body: req.body,
+        headers: req.headers,
+        path: req.path,
+        ...(contentType !== undefined ? { contentType } : {}),
+        ...(contentEncoding !== undefined ? { contentEncoding } : {}),
+      });
       if (d.findings.length > 0 || d.action === 'block') {
-        const base = { provider: req.provider, sessionId: req.sessionId, action: d.action, findings: d.findings };
-        options.onDecision?.(d.action === 'block' ? { ...base, reason: d.reason } : base);
+        const blocked = d.action === 'block';
+        options.audit.record({
+          kind: blocked ? 'dlp.block' : 'dlp.findings',
+          ocsfClass: 'data_security_finding',
+          activity: { id: 1, name: 'Create' },
+          outcome: blocked ? 'failure' : 'success',
+          severity: blocked ? 'high' : 'medium',
+          message: blocked
+            ? `model request to ${req.provider} blocked by DLP (${d.reason})`
+            : `model request to ${req.provider}: ${d.findings.map((f) => `${f.count} ${f.detector} ${f.action}`).join(', ')}`,
+          sessionId: options.sessionId,
+          details: { provider: req.provider, action: d.action, ...(blocked ? { reason: d.reason } : {}), findings: d.findings },
+        });
       }
       switch (d.action) {
         case 'allow':
           return Promise.resolve({ action: 'allow' });
         case 'rewrite':
-          return Promise.resolve({ action: 'rewrite', body: Buffer.from(d.body, 'utf8'), note: `dlp: ${note(d.findings)}` });
+          return Promise.resolve({
+            action: 'rewrite',
+            body: Buffer.from(d.body, 'utf8'),
+            ...(d.headers !== undefined ? { headers: d.headers } : {}),
+            ...(d.path !== undefined ? { path: d.path } : {}),
+            ...(d.findings.length > 0 ? { note: `dlp: ${note(d.findings)}` } : { note: 'dlp: body decoded' }),
+          });
         case 'block':
-          return Promise.resolve({ action: 'reject', status: BLOCK_STATUS[d.reason], reason: `dlp_${d.reason}`, message: d.message });
+          return Promise.resolve({
+            action: 'reject',
+            status: BLOCK_STATUS[d.reason],
+            reason: `dlp_${d.reason}`,
+            message: d.message,
+            ...(d.path !== undefined ? { path: d.path } : {}),
+          });
       }
     },
   };
-}
 
-/**
- * Rehydrates model responses for the request's session: event-aware for SSE,
- * JSON-escaping for JSON, verbatim otherwise. Returns null (response untouched)
- * when the session has no vault or no tokens, or when the response is
- * compressed (the proxy asks upstream for `identity` when transforms exist).
- */
-export function createDlpResponseTransform(vaultFor: (sessionId: string | undefined) => TokenVault | null): ResponseTransformFactory {
-  return (ctx) => {
-    const vault = vaultFor(ctx.request.sessionId);
-    if (vault === null || vault.size === 0) return null;
-    const encoding = ctx.headers['content-encoding'];
-    if (typeof encoding === 'string' && encoding !== '' && encoding.toLowerCase() !== 'identity') return null;
-    const ct = ctx.headers['content-type'];
-    return createResponseRehydrator(vault, typeof ct === 'string' ? ct : undefined);
+  return {
+    filter,
+    // Null (response untouched) while the vault holds no token, and for a
+    // compressed response (the proxy asks the provider for identity whenever
+    // transforms exist, so that is a provider ignoring it).
+    rehydrate: (ctx) => {
+      if (vault.size === 0) return null;
+      const encoding = ctx.headers['content-encoding'];
+      if (typeof encoding === 'string' && encoding !== '' && encoding.toLowerCase() !== 'identity') return null;
+      const ct = ctx.headers['content-type'];
+      return createResponseRehydrator(vault, Array.isArray(ct) ? ct[0] : ct);
+    },
+    setPolicy: (next) => {
+      policy = next;
+      filters.clear();
+    },
+    dispose: () => vault.dispose(),
   };
 }

@@ -184,3 +184,54 @@ void describe('custom pattern safety check', () => {
     });
   }
 });
+
+void describe('model request filter: what is not a plain JSON body', () => {
+  const NAN_BODY = `{"max_tokens": NaN, "messages": [{"role": "user", "content": "\\u0041${AWS_ID.slice(1)}"}]}`;
+
+  void it('refuses a body shaped or declared as JSON that JSON.parse rejects', () => {
+    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null });
+    for (const req of [{ body: NAN_BODY }, { body: NAN_BODY, contentType: 'text/plain' }, { body: 'not json', contentType: 'application/json' }]) {
+      const d = filter(req);
+      assert.equal(d.action === 'block' && d.reason, 'invalid_json', JSON.stringify(req));
+    }
+  });
+
+  void it('as text (the CLI), the same body is scanned with its escapes decoded', () => {
+    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null, malformedJson: 'text' });
+    const d = filter({ body: NAN_BODY });
+    assert.equal(d.action, 'rewrite');
+    assert.ok(d.action === 'rewrite');
+    assert.ok(d.body.includes('"[REDACTED:aws_access_key_id]"'), d.body);
+    assert.equal(filter({ body: 'not json', contentType: 'application/json' }).action, 'block', 'declared JSON is JSON');
+  });
+
+  void it('a rewrite elsewhere sends a BOM-prefixed body back byte for byte', () => {
+    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null });
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(messages('hello'))]);
+    const d = filter({ body: bytes, path: `/v1/messages?k=${AWS_ID}` });
+    assert.ok(d.action === 'rewrite');
+    assert.deepEqual(Buffer.from(d.body, 'utf8'), bytes);
+    assert.equal(d.path, '/v1/messages?k=%5BREDACTED%3Aaws_access_key_id%5D');
+  });
+
+  void it('text blocks are joined only within one message, and a repeat gets the same answer', () => {
+    const vault = new TokenVault({ ttlMillis: 60_000 });
+    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault });
+    const filler = 'lorem ipsum '.repeat(30);
+    const body = JSON.stringify({
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: `${filler}AKIA` }, { type: 'text', text: `${AWS_ID.slice(4)} ${filler}` }] },
+        { role: 'user', content: [{ type: 'text', text: 'AKIA' }] },
+        { role: 'user', content: [{ type: 'text', text: AWS_ID.slice(4) }] },
+      ],
+    });
+    const first = filter({ body, contentType: 'application/json' });
+    assert.ok(first.action === 'rewrite');
+    const parsed = JSON.parse(first.body) as { messages: Array<{ content: Array<{ text: string }> }> };
+    assert.match(parsed.messages[0]?.content[0]?.text ?? '', /cdntk_[0-9a-f]{32}$/);
+    assert.equal(parsed.messages[0]?.content[1]?.text, ` ${filler}`);
+    // Across two messages the halves stay apart: that is two texts the model reads separately.
+    assert.equal(parsed.messages[1]?.content[0]?.text, 'AKIA');
+    assert.deepEqual(filter({ body, contentType: 'application/json' }), first);
+  });
+});

@@ -1,6 +1,7 @@
 // The scan: literal prefilter (anchor-search.ts) -> anchored detectors, one linear pass for
 // numeric PII, then policy patterns and markers, then allowlists and overlap
-// resolution. Pure: no I/O; the clock is injectable for the time budget.
+// resolution; then the same again over what encoded runs (encoded-runs.ts)
+// decode to. Pure: no I/O; the clock is injectable for the time budget.
 
 import {
   anchorEntries,
@@ -12,6 +13,7 @@ import {
 } from './anchor-search.js';
 import { ANCHORED_DETECTORS, detectorRank, type Candidate } from './detectors.js';
 import { checkCustomPattern } from './custom-patterns.js';
+import { findEncodedRuns, type Span } from './encoded-runs.js';
 import {
   detectInRun,
   detectIpv6,
@@ -26,6 +28,7 @@ import {
   type BuiltinDetectorId,
   type DetectorId,
   type DlpCategory,
+  type EncodingKind,
   type Finding,
   type ScanResult,
 } from './types.js';
@@ -91,7 +94,21 @@ export interface ScannerConfig {
    * and exists as the reference the prefilter is tested against.
    */
   readonly anchorSearch?: 'prefilter' | 'exhaustive';
+  /**
+   * Levels of encoded runs (base64, hex, percent-encoding, `\u` escapes)
+   * decoded and scanned: 1 looks inside each run of the text, 2 also inside
+   * runs found in what those decode to. 0 turns the pass off. Default
+   * DEFAULT_DECODE_DEPTH. The decoded text counts against the budget: all
+   * levels together may hold at most `maxInputChars` characters.
+   */
+  readonly decodeDepth?: number;
 }
+
+/** Encoded runs are decoded this many levels deep unless configured otherwise: base64 of base64 is found, a third layer is not. */
+export const DEFAULT_DECODE_DEPTH = 2;
+
+/** Between decoded runs scanned as one text: no single-line detector matches across it. */
+const DECODED_SEPARATOR = '\n\n';
 
 /** A compiled scanner. `scan` is safe to call concurrently (no shared mutable state across calls). */
 export interface Scanner {
@@ -105,7 +122,11 @@ function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
 
-class BudgetExceeded extends Error {}
+class BudgetExceeded extends Error {
+  constructor(readonly reason: 'input_too_large' | 'time_budget' = 'time_budget') {
+    super(reason);
+  }
+}
 
 /**
  * Counts bounded steps of one scan and throws BudgetExceeded past the
@@ -272,58 +293,139 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
     return false;
   }
 
+  const decodeDepth = config.decodeDepth ?? DEFAULT_DECODE_DEPTH;
+
+  /** Findings in `text` as written, sorted by start. Throws BudgetExceeded past the deadline. */
+  function scanPlain(text: string, ticker: ScanTicker, deadline: number): Finding[] {
+    const candidates: Candidate[] = [];
+    const extra: Finding[] = [];
+    const anchors = new AnchorPass(text, entries, disabled, ticker);
+    findAnchors(text, ticker, anchors);
+    // Case-sensitive candidates first, then context words': the order
+    // overlap ties have always been broken in.
+    candidates.push(...anchors.candidates[0], ...anchors.candidates[1]);
+    detectIpv6(text, cidrs6, candidates);
+    forEachDigitRun(text, numeric.cidrs.length > 0, new NumericPass(text, numeric, candidates, ticker));
+    for (const cp of customs) {
+      if (clock() > deadline) throw new BudgetExceeded();
+      if (cp.keywordRe !== null && !cp.keywordRe.test(text)) continue;
+      const re = cp.re;
+      re.lastIndex = 0;
+      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+        if (m[0].length === 0) {
+          re.lastIndex++;
+          continue;
+        }
+        const f: Finding = { detector: cp.id, category: cp.category, start: m.index, end: m.index + m[0].length, confidence: cp.confidence };
+        if (cp.isMarker || !allowed(text, f)) extra.push(f);
+        ticker.tick();
+      }
+    }
+    if (clock() > deadline) throw new BudgetExceeded();
+    const kept = resolveOverlaps(candidates.filter((c) => !allowed(text, c)));
+    const findings: Finding[] = kept.map((c) => ({
+      detector: c.detector,
+      category: categoryOf(c.detector),
+      start: c.start,
+      end: c.end,
+      confidence: c.confidence,
+    }));
+    if (extra.length > 0) {
+      findings.push(...extra);
+      findings.sort(byPosition);
+    }
+    return findings;
+  }
+
+  /**
+   * Findings hidden in encoded runs, each spanning the whole run of `text` it
+   * came from. Every level's runs are decoded and scanned together as one
+   * text (one scan per level, however many runs), and a finding there is
+   * mapped back through the levels to the outermost run.
+   */
+  function scanEncoded(text: string, direct: readonly Finding[], ticker: ScanTicker, deadline: number): Finding[] {
+    const out: Finding[] = [];
+    const tick = (): void => ticker.tick();
+    let level = text;
+    let covered: readonly Span[] = direct;
+    // Below the top level: each decoded segment's place in `level`, and the original run it came from.
+    let segments: readonly DecodedSegment[] | null = null;
+    let decodedChars = 0;
+    for (let depth = 1; depth <= decodeDepth; depth++) {
+      const runs = findEncodedRuns(level, covered, tick);
+      if (runs.length === 0) break;
+      const next: DecodedSegment[] = [];
+      let at = 0;
+      for (const r of runs) {
+        const origin = segments === null ? { start: r.start, end: r.end, kind: r.kind } : (segments[segmentAt(segments, r.start)] as DecodedSegment).origin;
+        next.push({ start: at, end: at + r.decoded.length, origin });
+        at += r.decoded.length + DECODED_SEPARATOR.length;
+      }
+      const joined = runs.map((r) => r.decoded).join(DECODED_SEPARATOR);
+      decodedChars += joined.length;
+      if (decodedChars > budget.maxInputChars) throw new BudgetExceeded('input_too_large');
+      const inner = scanPlain(joined, ticker, deadline);
+      for (const f of inner) {
+        for (let k = segmentAt(next, f.start); k < next.length && (next[k] as DecodedSegment).start < f.end; k++) {
+          const seg = next[k] as DecodedSegment;
+          if (seg.end <= f.start) continue;
+          out.push({ detector: f.detector, category: f.category, start: seg.origin.start, end: seg.origin.end, confidence: f.confidence, encoding: seg.origin.kind });
+        }
+      }
+      level = joined;
+      covered = inner;
+      segments = next;
+    }
+    return out;
+  }
+
   return {
     scan(text: string): ScanResult {
       if (text.length > budget.maxInputChars) {
         return { status: 'budget_exceeded', reason: 'input_too_large', findings: [] };
       }
       const deadline = clock() + budget.maxScanMillis;
-      const candidates: Candidate[] = [];
-      const extra: Finding[] = [];
       const ticker = new ScanTicker(clock, deadline);
       try {
-        const anchors = new AnchorPass(text, entries, disabled, ticker);
-        findAnchors(text, ticker, anchors);
-        // Case-sensitive candidates first, then context words': the order
-        // overlap ties have always been broken in.
-        candidates.push(...anchors.candidates[0], ...anchors.candidates[1]);
-        detectIpv6(text, cidrs6, candidates);
-        forEachDigitRun(text, numeric.cidrs.length > 0, new NumericPass(text, numeric, candidates, ticker));
-        for (const cp of customs) {
-          if (clock() > deadline) throw new BudgetExceeded();
-          if (cp.keywordRe !== null && !cp.keywordRe.test(text)) continue;
-          const re = cp.re;
-          re.lastIndex = 0;
-          for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-            if (m[0].length === 0) {
-              re.lastIndex++;
-              continue;
-            }
-            const f: Finding = { detector: cp.id, category: cp.category, start: m.index, end: m.index + m[0].length, confidence: cp.confidence };
-            if (cp.isMarker || !allowed(text, f)) extra.push(f);
-            ticker.tick();
+        const findings = scanPlain(text, ticker, deadline);
+        if (decodeDepth > 0) {
+          const hidden = scanEncoded(text, findings, ticker, deadline);
+          if (hidden.length > 0) {
+            findings.push(...hidden);
+            findings.sort(byPosition);
           }
         }
+        if (clock() > deadline) return { status: 'budget_exceeded', reason: 'time_budget', findings: [] };
+        return { status: 'complete', findings };
       } catch (e) {
-        if (e instanceof BudgetExceeded) return { status: 'budget_exceeded', reason: 'time_budget', findings: [] };
+        if (e instanceof BudgetExceeded) return { status: 'budget_exceeded', reason: e.reason, findings: [] };
         throw e;
       }
-      if (clock() > deadline) return { status: 'budget_exceeded', reason: 'time_budget', findings: [] };
-      const kept = resolveOverlaps(candidates.filter((c) => !allowed(text, c)));
-      const findings: Finding[] = kept.map((c) => ({
-        detector: c.detector,
-        category: categoryOf(c.detector),
-        start: c.start,
-        end: c.end,
-        confidence: c.confidence,
-      }));
-      if (extra.length > 0) {
-        findings.push(...extra);
-        findings.sort((a, b) => a.start - b.start || b.end - a.end);
-      }
-      return { status: 'complete', findings };
     },
   };
+}
+
+/** A decoded run's place in the text of its level, and the run of the scanned text it came from. */
+interface DecodedSegment {
+  readonly start: number;
+  readonly end: number;
+  readonly origin: { readonly start: number; readonly end: number; readonly kind: EncodingKind };
+}
+
+/** Index of the last segment starting at or before `pos` (segments are in order; 0 if none). */
+function segmentAt(segments: readonly DecodedSegment[], pos: number): number {
+  let lo = 0;
+  let hi = segments.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((segments[mid] as DecodedSegment).start <= pos) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+function byPosition(a: Finding, b: Finding): number {
+  return a.start - b.start || b.end - a.end;
 }
 
 const PII_IDS = new Set<BuiltinDetectorId>(['credit_card', 'us_ssn', 'iban', 'email', 'phone', 'corporate_ip']);

@@ -54,10 +54,15 @@ export type BuiltinDetectorId = (typeof BUILTIN_DETECTOR_IDS)[number];
  */
 export type DetectorId = BuiltinDetectorId | `custom:${string}` | `marker:${string}`;
 
+/** How an encoded run that hid a finding was written (see encoded-runs.ts). */
+export type EncodingKind = 'base64' | 'hex' | 'percent' | 'escape';
+
 /**
  * One match. `start`/`end` are JavaScript string (UTF-16) indices into the
  * scanned text, end exclusive. `confidence` is 0..1: 1 for checksummed or
- * fixed-prefix formats, lower for context- and entropy-based ones.
+ * fixed-prefix formats, lower for context- and entropy-based ones. A value
+ * found inside an encoded run has `encoding` set, and its span is the whole
+ * run as written (a part of a base64 run cannot be replaced on its own).
  */
 export interface Finding {
   readonly detector: DetectorId;
@@ -65,6 +70,7 @@ export interface Finding {
   readonly start: number;
   readonly end: number;
   readonly confidence: number;
+  readonly encoding?: EncodingKind;
 }
 
 /**

@@ -14,6 +14,7 @@ import { compileEgressPolicy, type CompiledEgressPolicy } from './egress-policy.
 import { EgressProxy, type EgressProxyOptions, type HostResolver } from './egress-proxy.js';
 import { parseIp, type IpAddress } from './ip-address.js';
 import { upstreamProxyFromEnv } from './upstream-proxy.js';
+import { mintPhantomToken, PhantomStreamScanner } from '../keys/phantom.js';
 import { makeTestCerts, type TestCerts } from './test-certs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cordon-egress-'));
@@ -147,6 +148,53 @@ void test('allowed name reaches a loopback server through resolve + allowRanges,
   assert.ok(Number(ev.details?.['bytesDown']) > 0);
   assert.equal(typeof ev.details?.['durationMs'], 'number');
   assert.doesNotMatch(JSON.stringify(audit.events), /c2VjcmV0/, 'proxy credentials never reach the audit log');
+});
+
+void test('a phantom in a plain-HTTP body is refused with credential_leak before its bytes leave, however the body is split', async () => {
+  const received: string[] = [];
+  const collector = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('latin1')));
+    req.on('close', () => received.push(body));
+    req.on('end', () => res.end('stored'));
+  });
+  await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+  const port = (collector.address() as net.AddressInfo).port;
+  try {
+    const { socketPath, audit } = await startProxy({ allow: [`collector.test:${port}`], allowRanges: ['127.0.0.0/8'], resolve: { 'collector.test': '127.0.0.1' } }, { bodyGuard: () => new PhantomStreamScanner() });
+    const token = mintPhantomToken();
+    const upload = (chunks: readonly string[]): Promise<{ status: number; deny: string | undefined }> =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ socketPath, path: `http://collector.test:${port}/upload`, method: 'POST', headers: { 'transfer-encoding': 'chunked' }, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, deny: res.headers['x-cordon-deny'] as string | undefined }));
+        });
+        req.on('error', reject);
+        void (async () => {
+          for (const c of chunks) {
+            req.write(c);
+            // Each write arrives on its own, so the token really is split across chunks.
+            await new Promise((r) => setTimeout(r, 30));
+          }
+          req.end();
+        })();
+      });
+    const lead = 'x'.repeat(5000);
+    const refused = await upload([`${lead} key=${token.slice(0, 10)}`, `${token.slice(10)} and more`]);
+    assert.deepEqual(refused, { status: 403, deny: 'credential_leak' });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(received.every((b) => !b.includes('cdn_ph_')), 'no part of the token reached the host');
+    const clean = await upload([lead, ' cdn_ph_', 'not-a-token']);
+    assert.equal(clean.status, 200);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(received.includes(`${lead} cdn_ph_not-a-token`), 'a clean body arrives whole');
+    const deny = audit.events.find((e) => e.kind === 'egress.deny');
+    assert.equal(deny?.details?.['reason'], 'credential_leak');
+    assert.doesNotMatch(JSON.stringify(audit.events), new RegExp(token.slice(7)));
+  } finally {
+    collector.close();
+    collector.closeAllConnections();
+  }
 });
 
 void test('unlisted host gets 403 with a reason code and a one-line body', async () => {
@@ -522,6 +570,14 @@ async function startFakeProvider(): Promise<FakeProvider> {
   return { server, port: (server.address() as net.AddressInfo).port, seen, releaseSecondEvent: () => release() };
 }
 
+/** A proxy whose model route `fake` leads to the fake provider on `port`, by its test name, under the base path `/base`, trusting the test CA. */
+function startModelProxy(port: number): ReturnType<typeof startProxy> {
+  return startProxy(
+    { allow: [], allowRanges: ['127.0.0.0/8'], resolve: { 'provider.test': '127.0.0.1' } },
+    { providers: { fake: { baseUrl: `https://provider.test:${port}/base`, caFile: certs.caFile } } },
+  );
+}
+
 /** An origin-form request to the proxy, as an agent with ANTHROPIC_BASE_URL pointing at it sends. */
 function modelRequest(socketPath: string, path: string, body: string, headers: http.OutgoingHttpHeaders = {}): Promise<{ res: http.IncomingMessage }> {
   return new Promise((resolve, reject) => {
@@ -543,10 +599,7 @@ function readAll(res: http.IncomingMessage): Promise<string> {
 void test('model route: filters rewrite the key, TLS is verified with caFile, SSE streams incrementally', async () => {
   const provider = await startFakeProvider();
   try {
-    const { proxy, socketPath, audit } = await startProxy(
-      { allow: [], allowRanges: ['127.0.0.0/8'], resolve: { 'provider.test': '127.0.0.1' } },
-      { providers: { fake: { baseUrl: `https://provider.test:${provider.port}/base`, caFile: certs.caFile } } },
-    );
+    const { proxy, socketPath, audit } = await startModelProxy(provider.port);
     proxy.addRequestFilter({
       name: 'phantom-key-swap',
       apply: (req) => Promise.resolve(req.headers['x-api-key'] === 'phantom' ? { action: 'rewrite', headers: { ...req.headers, 'x-api-key': 'real-key' } } : { action: 'allow' }),
@@ -591,6 +644,39 @@ void test('model route: filters rewrite the key, TLS is verified with caFile, SS
       { name: 'phantom-key-swap', action: 'rewrite' },
       { name: 'no-secrets', action: 'allow' },
     ]);
+  } finally {
+    provider.server.close();
+    provider.server.closeAllConnections();
+  }
+});
+
+void test('model route: a filter may rewrite the path; records show it as sent or as the refusing filter gave it, never the query', async () => {
+  const provider = await startFakeProvider();
+  try {
+    const { proxy, socketPath, audit } = await startModelProxy(provider.port);
+    proxy.addRequestFilter({
+      name: 'scrub',
+      apply: (req) =>
+        Promise.resolve(
+          req.path.includes('REFUSE')
+            ? { action: 'reject', status: 403, reason: 'scrubbed', message: 'no', path: req.path.replaceAll('SECRETVALUE', 'XXX') }
+            : { action: 'rewrite', path: req.path.replaceAll('SECRETVALUE', 'XXX') },
+        ),
+    });
+    const ok = await modelRequest(socketPath, '/model/fake/v1/files/SECRETVALUE?q=SECRETVALUE', '{}');
+    assert.equal(ok.res.statusCode, 200);
+    await readAll(ok.res);
+    assert.equal(provider.seen[0]?.url, '/base/v1/files/XXX?q=XXX');
+    const no = await modelRequest(socketPath, '/model/fake/v1/REFUSE/SECRETVALUE', '{}');
+    assert.equal(no.res.statusCode, 403);
+    await readAll(no.res);
+    await new Promise((r) => setTimeout(r, 50));
+    const paths = audit.events.filter((e) => e.details?.['channel'] === 'model').map((e) => [e.kind, e.details?.['path']]);
+    assert.deepEqual(paths, [
+      ['egress.allow', '/v1/files/XXX'],
+      ['egress.deny', '/v1/REFUSE/XXX'],
+    ]);
+    assert.doesNotMatch(JSON.stringify(audit.events), /SECRETVALUE/);
   } finally {
     provider.server.close();
     provider.server.closeAllConnections();

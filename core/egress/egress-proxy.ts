@@ -14,7 +14,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
-import { pipeline, type Transform } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
 import tls from 'node:tls';
 import type { AuditEventInput, AuditSink } from '../audit/audit-event.js';
 import { ConnectionGate } from './connection-gate.js';
@@ -119,6 +119,15 @@ export interface EgressProxyOptions {
    */
   readonly credentialGuard?: (url: string, rawHeaders: readonly string[]) => string | null;
   /**
+   * The same for the body of a plain-HTTP request to an ordinary host: called
+   * once per request, it watches the body as it streams out (see
+   * {@link BodyGuard}). On a refusal the upstream request is aborted before
+   * the credential's bytes leave, the agent gets 403 `credential_leak` and
+   * the refusal is audited. CONNECT tunnels stay opaque: their bytes are TLS
+   * the proxy does not terminate.
+   */
+  readonly bodyGuard?: () => BodyGuard;
+  /**
    * host:port forms under which the sandbox reaches this proxy (the relay's
    * address, e.g. "127.0.0.1:3128"); absolute-form requests to them are served
    * like origin-form ones (model route), never forwarded.
@@ -159,6 +168,14 @@ export interface EgressProxyOptions {
    * audit records say `clientPath: "shim"`. Closed on stop.
    */
   readonly shim?: ConnectionGate;
+}
+
+/** Watches one request body on its way out, chunk by chunk, with bounded memory. */
+export interface BodyGuard {
+  /** The bytes (of this chunk and any held back before) that may go out now, or why the request must be refused. */
+  push(chunk: Buffer): { readonly ok: true; readonly release: Buffer } | { readonly ok: false; readonly reason: string };
+  /** The bytes still held back, at the end of the body. */
+  end(): Buffer;
 }
 
 /** Where a checked destination is dialled. */
@@ -231,6 +248,9 @@ function denyMessage(reason: DenyReason, target: string, detail: string): string
       return `Cordon's proxy could not handle the request${tail}.`;
   }
 }
+
+/** A body guard's refusal, carried through the body's stream as its error; the message is the guard's (value-free) reason. */
+class BodyRefused extends Error {}
 
 /** Tunnel bytes relayed in Node before a tunnel moves to the splice helper; see `spliceAfterBytes`. */
 export const DEFAULT_SPLICE_AFTER_BYTES = 256 * 1024;
@@ -1118,6 +1138,7 @@ export class EgressProxy {
     };
     req.on('data', (c: Buffer) => (bytesUp += c.length));
     upstreamReq.on('error', (e: NodeJS.ErrnoException) => {
+      if (done) return;
       if (!res.headersSent) {
         const message = denyMessage('upstream_failed', authority(v.host, v.port), e.code ?? 'connection failed');
         this.recordDeny('http', { host: v.host, port: v.port, reason: 'upstream_failed' }, message, started);
@@ -1138,7 +1159,33 @@ export class EgressProxy {
     });
     // A client that vanishes mid-body must abort the upstream request, not crash the proxy.
     req.once('error', () => upstreamReq.destroy());
-    req.pipe(upstreamReq);
+    const guard = this.options.bodyGuard?.();
+    if (guard === undefined) {
+      req.pipe(upstreamReq);
+      return;
+    }
+    const watched = new Transform({
+      transform(chunk: Buffer, _encoding, cb) {
+        const verdict = guard.push(chunk);
+        if (verdict.ok) cb(null, verdict.release);
+        else cb(new BodyRefused(verdict.reason));
+      },
+      flush(cb) {
+        cb(null, guard.end());
+      },
+    });
+    watched.once('error', (e) => {
+      // Refuse (and audit) before the upstream request is aborted, so its
+      // error finds the exchange done; the connection closes with the answer,
+      // so the rest of the upload is never read.
+      done = true;
+      req.unpipe(watched);
+      const message = denyMessage('credential_leak', authority(v.host, v.port), e instanceof BodyRefused ? e.message : 'request body');
+      this.recordDeny('http', { host: v.host, port: v.port, reason: 'credential_leak' }, message, started);
+      this.refuseResponse(res, 403, 'credential_leak', message, true);
+      upstreamReq.destroy();
+    });
+    req.pipe(watched).pipe(upstreamReq);
   }
 
   private providerCa(cfg: ProviderConfig): string[] {
@@ -1187,7 +1234,6 @@ export class EgressProxy {
   private async onModel(req: http.IncomingMessage, res: http.ServerResponse, provider: string, rest: string): Promise<void> {
     const started = this.now();
     const method = req.method ?? 'GET';
-    const pathOnly = rest.split('?')[0] ?? '/';
     const refuse = (status: number, reason: string, message: string, host = provider, port = 0, close = false): void => {
       this.recordDeny('model', { host, port, reason }, message, started);
       this.refuseResponse(res, status, reason, message, close);
@@ -1213,7 +1259,11 @@ export class EgressProxy {
       return;
     }
     const base = new URL(cfg.baseUrl);
-    const upstreamPath = `${base.pathname.replace(/\/$/, '')}${rest}`;
+    const basePath = base.pathname.replace(/\/$/, '');
+    const upstreamPath = `${basePath}${rest}`;
+    // Records name the path relative to the provider and without the query,
+    // as the filters left it: a value DLP found in the path is replaced there too.
+    const recordedPath = (p: string): string => (p.startsWith(basePath) ? p.slice(basePath.length) : p).split('?')[0] || '/';
     const headers: Record<string, string> = {};
     for (const [name, value] of endToEndHeaders(req.rawHeaders, ['host', 'content-length'])) {
       const k = name.toLowerCase();
@@ -1230,7 +1280,7 @@ export class EgressProxy {
         outcome: 'failure',
         severity: 'medium',
         message: chain.message,
-        details: { channel: 'model', provider, method, path: pathOnly, reason: chain.reason, filters: filterTrace(chain.trace), durationMs: this.now() - started },
+        details: { channel: 'model', provider, method, path: recordedPath(chain.path), reason: chain.reason, filters: filterTrace(chain.trace), durationMs: this.now() - started },
       });
       this.refuseResponse(res, chain.status, chain.reason, chain.message);
       return;
@@ -1272,7 +1322,7 @@ export class EgressProxy {
     const finish = (): void => {
       if (done) return;
       done = true;
-      this.recordClose('model', req.socket, v, final.body.length, bytesDown, started, { provider, method, path: pathOnly, status: res.statusCode, filters: filterTrace(chain.trace) });
+      this.recordClose('model', req.socket, v, final.body.length, bytesDown, started, { provider, method, path: recordedPath(final.path), status: res.statusCode, filters: filterTrace(chain.trace) });
     };
     upstreamReq.on('error', (e: NodeJS.ErrnoException) => {
       if (!res.headersSent) {

@@ -28,14 +28,17 @@ export interface ModelRequest {
 }
 
 /**
- * What a filter decides. `rewrite` replaces the headers and/or body it names
- * (whole map / whole body; e.g. set `x-api-key`). `reject` answers the agent
- * with `status`, an `X-Cordon-Deny: <reason>` header and `message` as body.
+ * What a filter decides. `rewrite` replaces the headers, body and/or path it
+ * names (whole map / whole body / path and query; e.g. set `x-api-key`, or
+ * redact a value in the query). `reject` answers the agent with `status`, an
+ * `X-Cordon-Deny: <reason>` header and `message` as body; its `path`, when
+ * set, is the request's path as records of the refusal may show it (a value
+ * the filter found there replaced), since the path it refused may hold one.
  */
 export type FilterResult =
   | { readonly action: 'allow' }
-  | { readonly action: 'rewrite'; readonly headers?: Readonly<Record<string, string>>; readonly body?: Buffer; readonly note?: string }
-  | { readonly action: 'reject'; readonly status: number; readonly reason: string; readonly message: string };
+  | { readonly action: 'rewrite'; readonly headers?: Readonly<Record<string, string>>; readonly body?: Buffer; readonly path?: string; readonly note?: string }
+  | { readonly action: 'reject'; readonly status: number; readonly reason: string; readonly message: string; readonly path?: string };
 
 /** A step in the model-route chain. Filters run in registration order; the first reject stops the chain. */
 export interface RequestFilter {
@@ -67,13 +70,20 @@ export interface FilterTrace {
   readonly note?: string;
 }
 
-/** Outcome of the whole chain. */
+/**
+ * Outcome of the whole chain. On a refusal, `path` is the request's path as
+ * it may be recorded: the rejecting filter's, else the path as the chain last
+ * had it.
+ */
 export type ChainResult =
   | { readonly ok: true; readonly request: ModelRequest; readonly trace: readonly FilterTrace[] }
-  | { readonly ok: false; readonly status: number; readonly reason: string; readonly message: string; readonly trace: readonly FilterTrace[] };
+  | { readonly ok: false; readonly status: number; readonly reason: string; readonly message: string; readonly path: string; readonly trace: readonly FilterTrace[] };
 
 /** Reason codes must be safe to put in a header and a log line. */
 const REASON = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** A rewritten path must be a well-formed origin-form target: no spaces, controls or non-ASCII to split or smuggle a request line. */
+const PATH = /^\/[\x21-\x7e]*$/;
 
 /**
  * Runs `filters` in order over `request`. A filter that throws or returns a
@@ -89,26 +99,28 @@ export async function runFilterChain(filters: readonly RequestFilter[], request:
       r = await f.apply(current);
     } catch {
       trace.push({ name: f.name, action: 'error' });
-      return { ok: false, status: 500, reason: 'filter_failed', message: `Cordon: request filter "${f.name}" failed, so the request was not sent.`, trace };
+      return { ok: false, status: 500, reason: 'filter_failed', message: `Cordon: request filter "${f.name}" failed, so the request was not sent.`, path: current.path, trace };
     }
+    const invalid = (): ChainResult => {
+      trace.push({ name: f.name, action: 'reject', reason: 'filter_failed' });
+      return { ok: false, status: 500, reason: 'filter_failed', message: `Cordon: request filter "${f.name}" gave an invalid answer, so the request was not sent.`, path: current.path, trace };
+    };
     switch (r.action) {
       case 'allow':
         trace.push({ name: f.name, action: 'allow' });
         break;
       case 'rewrite': {
+        if (r.path !== undefined && !PATH.test(r.path)) return invalid();
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(r.headers ?? current.headers)) headers[k.toLowerCase()] = v;
-        current = { ...current, headers, body: r.body ?? current.body };
+        current = { ...current, headers, body: r.body ?? current.body, path: r.path ?? current.path };
         trace.push(r.note === undefined ? { name: f.name, action: 'rewrite' } : { name: f.name, action: 'rewrite', note: r.note });
         break;
       }
       case 'reject': {
-        const valid = REASON.test(r.reason) && r.status >= 400 && r.status <= 599;
-        trace.push({ name: f.name, action: 'reject', reason: valid ? r.reason : 'filter_failed' });
-        if (!valid) {
-          return { ok: false, status: 500, reason: 'filter_failed', message: `Cordon: request filter "${f.name}" gave an invalid answer, so the request was not sent.`, trace };
-        }
-        return { ok: false, status: r.status, reason: r.reason, message: r.message.replace(/[\r\n]+/g, ' '), trace };
+        if (!REASON.test(r.reason) || r.status < 400 || r.status > 599) return invalid();
+        trace.push({ name: f.name, action: 'reject', reason: r.reason });
+        return { ok: false, status: r.status, reason: r.reason, message: r.message.replace(/[\r\n]+/g, ' '), path: r.path ?? current.path, trace };
       }
     }
   }

@@ -15,6 +15,13 @@ import { isPhantomToken, phantomFingerprint, type PhantomAuthority, type Phantom
 /** Which header the provider expects its key in: `x-api-key: KEY` (Anthropic) or `authorization: Bearer KEY` (OpenAI-style). */
 export type KeyHeaderStyle = 'x-api-key' | 'authorization-bearer';
 
+/**
+ * The headers a client may carry its credential in. The filter removes both
+ * from every request it passes and writes the real key into the provider's,
+ * so after it they hold only what Cordon wrote.
+ */
+export const CREDENTIAL_HEADERS: readonly string[] = ['x-api-key', 'authorization'];
+
 /** Header names are lowercase; values are single strings (the proxy joins repeats before calling). */
 export type RequestHeaders = Readonly<Record<string, string>>;
 
@@ -123,7 +130,7 @@ export function createKeySwapFilter(options: KeySwapFilterOptions): KeySwapFilte
 
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers)) {
-      if (name === 'x-api-key' || name === 'authorization') continue;
+      if (CREDENTIAL_HEADERS.includes(name)) continue;
       headers[name] = value;
     }
     if (header === 'x-api-key') headers['x-api-key'] = real.secret;

@@ -1,10 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { ManualClock } from './clock.js';
 import {
+  PHANTOM_LENGTH,
   PHANTOM_PREFIX,
   PHANTOM_TOKEN_PATTERN,
   PhantomAuthority,
+  PhantomStreamScanner,
   isPhantomToken,
   mintPhantomToken,
   phantomFingerprint,
@@ -269,4 +272,49 @@ void test('setTtl: a shorter TTL cuts the live window at once; a longer one appl
   authority.setTtl(HOUR);
   assert.deepEqual(authority.validate(mine.token, where), { ok: false, reject: 'revoked' }, 'a TTL change never revives a revoked phantom');
   authority.dispose();
+});
+
+void test('PhantomStreamScanner: wherever the chunks split a body, no byte of a phantom is released, and memory stays bounded', () => {
+  const token = mintPhantomToken();
+  const nearMiss = `${token.slice(0, -1)}!`;
+  const piece = fc.oneof(
+    fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
+    fc.constant(Buffer.from(token)),
+    fc.constant(Buffer.from(nearMiss)),
+    fc.constant(Buffer.from(PHANTOM_PREFIX)),
+  );
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 60 }), { minLength: 1, maxLength: 10 }), (pieces, sizes) => {
+      const body = Buffer.concat(pieces);
+      const firstToken = /cdn_ph_[A-Za-z0-9_-]{43}/.exec(body.toString('latin1'))?.index ?? -1;
+      const scanner = new PhantomStreamScanner();
+      const released: Buffer[] = [];
+      let pushed = 0;
+      let refused = false;
+      for (let at = 0, k = 0; at < body.length && !refused; k++) {
+        const chunk = body.subarray(at, at + (sizes[k % sizes.length] as number));
+        at += chunk.length;
+        pushed += chunk.length;
+        const v = scanner.push(chunk);
+        if (!v.ok) {
+          refused = true;
+          assert.match(v.reason, /phantom/);
+          assert.doesNotMatch(v.reason, /cdn_ph_/);
+          break;
+        }
+        released.push(v.release);
+        const out = released.reduce((n, b) => n + b.length, 0);
+        assert.ok(pushed - out < PHANTOM_LENGTH, 'holds back less than one token');
+      }
+      const out = Buffer.concat(released);
+      if (firstToken >= 0) {
+        assert.ok(refused, 'the phantom was seen');
+        assert.ok(out.length <= firstToken, 'not one byte of it went out');
+      } else {
+        assert.ok(!refused);
+        assert.deepEqual(Buffer.concat([out, scanner.end()]), body);
+      }
+    }),
+    { numRuns: 2000 },
+  );
 });

@@ -28,6 +28,54 @@ export const PHANTOM_TOKEN_PATTERN = /^cdn_ph_[A-Za-z0-9_-]{43}$/;
 /** A phantom anywhere in a larger text (a header value, a URL): for spotting one where it does not belong. */
 export const PHANTOM_IN_TEXT = /cdn_ph_[A-Za-z0-9_-]{43}/;
 
+/** Characters in a phantom: the prefix and 43 base64url characters. */
+export const PHANTOM_LENGTH = PHANTOM_PREFIX.length + 43;
+
+/** What a {@link PhantomStreamScanner} says about one chunk. */
+export type PhantomChunkVerdict = { readonly ok: true; readonly release: Buffer } | { readonly ok: false; readonly reason: string };
+
+const PREFIX_BYTES = Buffer.from(PHANTOM_PREFIX, 'latin1');
+
+function isBase64UrlByte(b: number): boolean {
+  return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) || b === 0x2d || b === 0x5f;
+}
+
+/**
+ * Spots a phantom in a byte stream (a request body on its way to a host that
+ * is not the model route) without buffering it: each chunk is searched
+ * together with the few bytes held back from the one before, and the last
+ * PHANTOM_LENGTH - 1 bytes are held back in turn, because they could be the
+ * start of a token the next chunk completes. So no byte of a phantom is ever
+ * released, wherever the chunks split it, and memory stays bounded whatever
+ * the body's size. Bytes only: a phantom encoded (base64, percent-escaped)
+ * or compressed in the body is not seen.
+ */
+export class PhantomStreamScanner {
+  #held: Buffer = Buffer.alloc(0);
+
+  /** The bytes that may go out now, or why the stream must be stopped (a phantom is in it). */
+  push(chunk: Buffer): PhantomChunkVerdict {
+    const window = this.#held.length === 0 ? chunk : Buffer.concat([this.#held, chunk]);
+    for (let at = window.indexOf(PREFIX_BYTES); at >= 0; at = window.indexOf(PREFIX_BYTES, at + 1)) {
+      if (at + PHANTOM_LENGTH > window.length) break;
+      let k = at + PHANTOM_PREFIX.length;
+      while (k < at + PHANTOM_LENGTH && isBase64UrlByte(window[k] as number)) k++;
+      if (k === at + PHANTOM_LENGTH) return { ok: false, reason: 'a Cordon phantom token in the request body' };
+    }
+    const keep = Math.min(window.length, PHANTOM_LENGTH - 1);
+    // Copied, so the held bytes do not pin the caller's (possibly large) chunk.
+    this.#held = Buffer.from(window.subarray(window.length - keep));
+    return { ok: true, release: window.subarray(0, window.length - keep) };
+  }
+
+  /** The bytes still held back, at the end of the stream (they were searched: no phantom fits in them). */
+  end(): Buffer {
+    const rest = this.#held;
+    this.#held = Buffer.alloc(0);
+    return rest;
+  }
+}
+
 /** Default lifetime of the authorisation behind a phantom when policy names none: one hour. */
 export const DEFAULT_PHANTOM_TTL_MS = 60 * 60 * 1000;
 

@@ -7,7 +7,7 @@ import { compileEgressPolicy, type CompiledEgressPolicy } from '../egress/egress
 import { ensureHelperBuilt, type HelperBuild } from '../egress/helper-build.js';
 import type { EgressProxy } from '../egress/egress-proxy.js';
 import type { RequestFilter, ResponseTransformFactory } from '../egress/model-route.js';
-import { PHANTOM_IN_TEXT } from '../keys/phantom.js';
+import { PHANTOM_IN_TEXT, PhantomStreamScanner } from '../keys/phantom.js';
 import { upstreamProxyFromEnv, type UpstreamProxyConfig } from '../egress/upstream-proxy.js';
 import type { EffectivePolicy } from '../policy/policy-schema.js';
 import { BUILTIN_PROFILE_DIR } from '../profiles/profile-loader.js';
@@ -290,8 +290,10 @@ export async function startSessionEgress(
     upstreamProxy: prepared.upstream,
     selfAuthorities: [`127.0.0.1:${RELAY_PORT}`, `localhost:${RELAY_PORT}`],
     // A phantom token only means something on the model route; seen going to
-    // any other host it is an exfiltration attempt (issue 4).
+    // any other host, in the URL, a header or the body, it is an exfiltration
+    // attempt (issue 4).
     credentialGuard: (url, rawHeaders) => (PHANTOM_IN_TEXT.test(url) || rawHeaders.some((h) => PHANTOM_IN_TEXT.test(h)) ? 'a Cordon phantom token' : null),
+    bodyGuard: () => new PhantomStreamScanner(),
   });
   for (const f of opts.requestFilters ?? []) proxy.addRequestFilter(f);
   for (const t of opts.responseTransforms ?? []) proxy.addResponseTransform(t);

@@ -16,8 +16,9 @@ import { currentOwner } from './owner-process.js';
 import { ensureConnectShim, ensureRelay, prepareSessionEgress, startSessionEgress, type PreparedEgress, type SessionEgress } from './session-egress.js';
 import { setupSessionKeys, type SessionKeys } from './session-keys.js';
 import { agentHome, SANDBOX_HOME_SEED, writeHomeSeed } from './agent-home.js';
-import type { SessionDlp } from './session-dlp.js';
+import type { ModelRouteDlp } from '../dlp/model-route-dlp.js';
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
+import { CREDENTIAL_HEADERS } from '../keys/key-swap-filter.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
 import { formatSandboxUser, resolveSandboxUser, type HostUser } from './sandbox-user.js';
 
@@ -123,7 +124,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   const ended: { reason: string | null } = { reason: null };
   let wiring: PreparedEgress | null = null;
   // Set while the engine starts the sandbox; a holder keeps TypeScript from narrowing them to null.
-  const parts: { egress: SessionEgress | null; dlp: SessionDlp | null } = { egress: null, dlp: null };
+  const parts: { egress: SessionEgress | null; dlp: ModelRouteDlp | null } = { egress: null, dlp: null };
   let keys: SessionKeys | null = null;
   let stopWatching: (() => void) | null = null;
   let watchdog: NodeJS.Timeout | null = null;
@@ -151,8 +152,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     // container; its socket is already bound, so an early connection waits.
     // Every filter is in place before the first request is served.
     const startEgress = async (): Promise<void> => {
-      const { setupSessionDlp } = await import('./session-dlp.js');
-      const dlp = setupSessionDlp({ sessionId, policy: deps.policy, audit });
+      const { createModelRouteDlp } = await import('../dlp/model-route-dlp.js');
+      // After the key swap the credential headers hold the real key, which DLP must leave alone.
+      const dlp = createModelRouteDlp({ sessionId, policy: deps.policy.dlp, audit, unscannedHeaders: keys ? CREDENTIAL_HEADERS : [] });
       parts.dlp = dlp;
       const eg = await startSessionEgress(prep.value, {
         sessionId,
@@ -420,7 +422,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
 /** Live policy: a valid change reaches the running proxy for new connections; an invalid one is refused. */
 function applyPolicyChange(
   change: import('../policy/policy-watch.js').PolicyChange,
-  target: { egress: SessionEgress; dlp: SessionDlp; keys: SessionKeys; inForce: { policy: EffectivePolicy } },
+  target: { egress: SessionEgress; dlp: ModelRouteDlp; keys: SessionKeys; inForce: { policy: EffectivePolicy } },
   audit: AuditSink,
   sessionId: string,
 ): void {
