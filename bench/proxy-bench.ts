@@ -179,6 +179,7 @@ async function runProxy(init: ProxyInit): Promise<void> {
     audit: sink,
     limits: { maxConcurrentTunnels: init.maxTunnels, requestsPerSecond: 1e6, requestBurst: 1e6, maxClientConnections: init.maxTunnels * 2 + 100 },
     spliceHelper: init.spliceHelper,
+    notice: (m) => process.stderr.write(`cordon: egress: ${m}\n`),
     ...(init.spliceAfterBytes === null ? {} : { spliceAfterBytes: init.spliceAfterBytes }),
     ...(init.handoff ? { handoff: { gate: await ConnectionGate.listen(init.handoff.path, { mode: 0o600, pauseOnConnect: true }), port: init.handoff.port } } : {}),
     ...(init.shim ? { shim: await ConnectionGate.listen(init.shim, { mode: 0o600 }) } : {}),

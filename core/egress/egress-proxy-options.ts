@@ -78,7 +78,10 @@ export interface EgressProxyOptions {
    * with Node and only bulk ones move. 0 = hand over as soon as established.
    */
   readonly spliceAfterBytes?: number;
-  /** Operational notices (a fallback to the slower path); defaults to one line on stderr. */
+  /**
+   * Operational notices (a fallback to the slower path). Core writes to no
+   * terminal: the caller shows them; absent = dropped.
+   */
   readonly notice?: (message: string) => void;
   /**
    * The listener handoff socket of a runc session: the in-sandbox relay offers

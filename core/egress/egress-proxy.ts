@@ -77,7 +77,7 @@ export class EgressProxy {
     this.now = options.now ?? Date.now;
     this.tunnels = new TunnelSlots(this.limits.maxConcurrentTunnels);
     this.agents = new ProviderAgents(options.extraCa ?? []);
-    this.notice = options.notice ?? ((m: string) => process.stderr.write(`cordon: egress: ${m}\n`));
+    this.notice = options.notice ?? (() => undefined);
     this.audit = new EgressAudit(options.audit, options.sessionId, this.now, () => this.policy.mode, (s) => this.arrivedVia.get(s) ?? 'relay');
     let hostAddresses = options.hostAddresses;
     if (!hostAddresses) {
