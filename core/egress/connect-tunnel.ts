@@ -5,26 +5,22 @@
  */
 import type http from 'node:http';
 import type net from 'node:net';
-import type { EgressAudit } from './egress-audit.js';
-import type { Channel, DestinationDecision, MatchedRule } from './destination-decision.js';
+import type { MatchedRule } from './destination-decision.js';
 import { authority, denyMessage } from './deny-messages.js';
 import { dial } from './destination-dial.js';
-import type { RateLimiter, TunnelSlots } from './connection-limits.js';
+import type { TunnelSlots } from './connection-limits.js';
 import { splitHostPort, type DenyReason } from './host-match.js';
 import type { AddressCategory } from './ip-address.js';
 import { refuseSocket } from './proxy-answers.js';
+import type { RequestContext } from './request-context.js';
 import { canHandOff, stopReading, type TunnelSplicer } from './tunnel-splicer.js';
 
 /** Tunnel bytes relayed in Node before a tunnel moves to the splice helper; see `spliceAfterBytes`. */
 export const DEFAULT_SPLICE_AFTER_BYTES = 256 * 1024;
 
 /** What a CONNECT handler uses of its proxy. */
-export interface ConnectContext {
-  readonly now: () => number;
-  readonly rate: RateLimiter;
+export interface ConnectContext extends RequestContext {
   readonly tunnels: TunnelSlots;
-  readonly audit: EgressAudit;
-  readonly destination: (rawHost: string, port: number, channel: Channel) => Promise<DestinationDecision>;
   readonly connectTimeoutMs: number;
   /** Keeps a socket to destroy on stop. */
   readonly track: (s: net.Socket) => void;

@@ -9,14 +9,14 @@ import https from 'node:https';
 import net from 'node:net';
 import { pipeline, type Transform } from 'node:stream';
 import tls from 'node:tls';
-import type { EgressAudit } from './egress-audit.js';
-import type { EgressLimits, RateLimiter } from './connection-limits.js';
-import type { Channel, DestinationDecision, MatchedRule } from './destination-decision.js';
+import type { EgressLimits } from './connection-limits.js';
+import type { MatchedRule } from './destination-decision.js';
 import { authority, denyMessage, STATUS } from './deny-messages.js';
 import { pinnedLookup } from './destination-dial.js';
 import type { ProviderConfig, Providers } from './egress-policy.js';
 import { runFilterChain, type FilterTrace, type ModelRequest, type RequestFilter, type ResponseTransformFactory } from './model-route.js';
 import { endToEndHeaders, refuseResponse } from './proxy-answers.js';
+import type { RequestContext } from './request-context.js';
 import { openTunnelVia } from './upstream-proxy.js';
 
 /** Reads the system CA bundle once; Node 20's `tls.rootCertificates` is only Mozilla's list. */
@@ -72,12 +72,8 @@ export class ProviderAgents {
 }
 
 /** What the model route uses of its proxy. */
-export interface ModelContext {
-  readonly now: () => number;
-  readonly rate: RateLimiter;
+export interface ModelContext extends RequestContext {
   readonly limits: EgressLimits;
-  readonly audit: EgressAudit;
-  readonly destination: (rawHost: string, port: number, channel: Channel) => Promise<DestinationDecision>;
   /** The provider table in force. */
   readonly providers: () => Providers;
   readonly agents: ProviderAgents;

@@ -6,13 +6,12 @@
  */
 import http from 'node:http';
 import { pipeline, Transform } from 'node:stream';
-import type { EgressAudit } from './egress-audit.js';
-import type { RateLimiter } from './connection-limits.js';
-import type { Channel, DestinationDecision, MatchedRule } from './destination-decision.js';
+import type { MatchedRule } from './destination-decision.js';
 import { authority, denyMessage, STATUS } from './deny-messages.js';
 import type { DenyReason } from './host-match.js';
 import { formatIp, type AddressCategory } from './ip-address.js';
 import { endToEndHeaders, refuseResponse } from './proxy-answers.js';
+import type { RequestContext } from './request-context.js';
 
 /** Watches one request body on its way out, chunk by chunk, with bounded memory. */
 export interface BodyGuard {
@@ -23,11 +22,7 @@ export interface BodyGuard {
 }
 
 /** What the plain-HTTP forwarder uses of its proxy. */
-export interface ForwardContext {
-  readonly now: () => number;
-  readonly rate: RateLimiter;
-  readonly audit: EgressAudit;
-  readonly destination: (rawHost: string, port: number, channel: Channel) => Promise<DestinationDecision>;
+export interface ForwardContext extends RequestContext {
   /** The pooled agent for direct and upstream-proxy requests (replaced when policy changes). */
   readonly httpAgent: () => http.Agent;
   /** See `EgressProxyOptions.credentialGuard`. */
