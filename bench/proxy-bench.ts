@@ -57,6 +57,12 @@ import { ensureSpliceHelper } from '../core/egress/tunnel-splicer.js';
 import { ensureConnectShim, SHIM_SOCKET_NAME } from '../core/session/session-egress.js';
 
 const HOST = 'bench.test';
+/**
+ * The fake provider's host. Not HOST: a provider's host is a model vendor's,
+ * which the proxy refuses for CONNECT (`model_route_only`), and the tunnels
+ * go to HOST.
+ */
+const MODEL_HOST = 'model.bench.test';
 const self = fileURLToPath(import.meta.url);
 
 interface ServerPorts {
@@ -168,17 +174,18 @@ async function runProxy(init: ProxyInit): Promise<void> {
   const r = compileEgressPolicy({
     allow: [`${HOST}:${init.ports.https}`, `${HOST}:${init.ports.download}`],
     allowRanges: ['127.0.0.0/8'],
-    resolve: { [HOST]: '127.0.0.1' },
+    resolve: { [HOST]: '127.0.0.1', [MODEL_HOST]: '127.0.0.1' },
   });
   if (!r.ok) throw new Error(r.errors.join('; '));
   const sink = new CountingSink();
   const proxy = new EgressProxy({
     socketPath: init.socketPath,
     policy: r.policy,
-    providers: { bench: { baseUrl: `https://${HOST}:${init.ports.provider}`, caFile: init.caFile } },
+    providers: { bench: { baseUrl: `https://${MODEL_HOST}:${init.ports.provider}`, caFile: init.caFile } },
     audit: sink,
     limits: { maxConcurrentTunnels: init.maxTunnels, requestsPerSecond: 1e6, requestBurst: 1e6, maxClientConnections: init.maxTunnels * 2 + 100 },
     spliceHelper: init.spliceHelper,
+    notice: (m) => process.stderr.write(`cordon: egress: ${m}\n`),
     ...(init.spliceAfterBytes === null ? {} : { spliceAfterBytes: init.spliceAfterBytes }),
     ...(init.handoff ? { handoff: { gate: await ConnectionGate.listen(init.handoff.path, { mode: 0o600, pauseOnConnect: true }), port: init.handoff.port } } : {}),
     ...(init.shim ? { shim: await ConnectionGate.listen(init.shim, { mode: 0o600 }) } : {}),
@@ -348,7 +355,7 @@ async function main(): Promise<void> {
   guard.unref();
 
   const dir = mkdtempSync(join(tmpdir(), 'cordon-bench-'));
-  const certs = makeTestCerts([HOST]);
+  const certs = makeTestCerts([HOST, MODEL_HOST]);
   const children: ChildProcess[] = [];
   try {
     console.log(`proxy-bench: node ${process.version}, loopback only, ${quick ? 'quick' : 'full'} counts: ${JSON.stringify(counts)}`);

@@ -813,3 +813,27 @@ void test('a vendor API host is refused for CONNECT and plain HTTP whatever egre
     assert.equal(audit.events.filter((e) => e.kind === 'egress.deny' && e.details?.['reason'] === 'model_route_only').length, 4);
   }
 });
+
+void test('audit records name the rule that decided: the allow entry, the deny entry, the address check, the rule report mode waived', async () => {
+  const { socketPath, audit } = await startProxy({
+    allow: ['*.rules.test', `ok.rules.test:${targetPort}`],
+    deny: ['no.rules.test'],
+    allowRanges: ['127.0.0.0/8'],
+    resolve: { 'ok.rules.test': '127.0.0.1', 'no.rules.test': '127.0.0.1', 'meta.rules.test': '169.254.169.254' },
+  });
+  assert.equal((await viaProxy(socketPath, `http://ok.rules.test:${targetPort}/`)).status, 200);
+  assert.equal((await viaProxy(socketPath, 'http://no.rules.test/')).status, 403);
+  assert.equal((await connectTunnel(socketPath, 'meta.rules.test:443')).status, 403);
+  assert.equal((await connectTunnel(socketPath, 'elsewhere.test:443')).status, 403);
+  await new Promise((res) => setTimeout(res, 50));
+  const ruleOf = (kind: string, host: string): unknown => audit.events.find((e) => e.kind === kind && e.details?.['host'] === host)?.details?.['rule'];
+  assert.deepEqual(ruleOf('egress.allow', 'ok.rules.test'), { rule: 'allow_list', pattern: `ok.rules.test:${targetPort}` });
+  assert.deepEqual(ruleOf('egress.deny', 'no.rules.test'), { rule: 'deny_list', pattern: 'no.rules.test' });
+  assert.deepEqual(ruleOf('egress.deny', 'meta.rules.test'), { rule: 'address', category: 'cloud_metadata' });
+  assert.deepEqual(ruleOf('egress.deny', 'elsewhere.test'), { rule: 'default_deny' });
+  const report = await startProxy({ mode: 'report', resolve: { 'any.rules.test': '127.0.0.1' }, allowRanges: ['127.0.0.0/8'] });
+  assert.equal((await viaProxy(report.socketPath, `http://any.rules.test:${targetPort}/`)).status, 200);
+  await new Promise((res) => setTimeout(res, 50));
+  const would = report.audit.events.find((e) => e.kind === 'egress.would_deny');
+  assert.deepEqual(would?.details?.['rule'], { rule: 'default_deny' });
+});

@@ -183,6 +183,33 @@ export interface HostRules {
   readonly deny: readonly HostPattern[];
 }
 
+/** Which entry decided a host: the pattern as written in the policy, or null when none matched. */
+export type HostRuleMatch =
+  | { readonly verdict: 'allow'; readonly pattern: string }
+  | { readonly verdict: 'deny'; readonly reason: 'host_denied'; readonly pattern: string }
+  /** `pattern`: the first allow entry naming the host (on other ports). */
+  | { readonly verdict: 'deny'; readonly reason: 'port_not_allowed'; readonly pattern: string }
+  | { readonly verdict: 'deny'; readonly reason: 'host_not_allowed'; readonly pattern: null };
+
+/**
+ * {@link decideHost}, naming the entry that decided: the matching deny entry,
+ * the allow entry that opened the port, or the allow entry that named the host
+ * on other ports. Audit records carry it so a person can find the line to edit.
+ */
+export function matchHostRules(rules: HostRules, host: string, port: number): HostRuleMatch {
+  for (const d of rules.deny) {
+    if (hostMatches(d, host) && (d.port === null || d.port === port)) return { verdict: 'deny', reason: 'host_denied', pattern: d.source };
+  }
+  let hostSeen: HostPattern | null = null;
+  for (const a of rules.allow) {
+    if (!hostMatches(a, host)) continue;
+    hostSeen ??= a;
+    const ports = a.port === null ? DEFAULT_ALLOWED_PORTS : [a.port];
+    if (ports.includes(port)) return { verdict: 'allow', pattern: a.source };
+  }
+  return hostSeen ? { verdict: 'deny', reason: 'port_not_allowed', pattern: hostSeen.source } : { verdict: 'deny', reason: 'host_not_allowed', pattern: null };
+}
+
 /**
  * Decides a destination by name and port. Deny entries come first (a portless
  * deny blocks every port); then the first allow entry whose host and port match.
@@ -190,15 +217,6 @@ export interface HostRules {
  * so the agent learns which part was wrong. Empty allow list = nothing allowed.
  */
 export function decideHost(rules: HostRules, host: string, port: number): EgressDecision {
-  for (const d of rules.deny) {
-    if (hostMatches(d, host) && (d.port === null || d.port === port)) return { verdict: 'deny', reason: 'host_denied' };
-  }
-  let hostSeen = false;
-  for (const a of rules.allow) {
-    if (!hostMatches(a, host)) continue;
-    hostSeen = true;
-    const ports = a.port === null ? DEFAULT_ALLOWED_PORTS : [a.port];
-    if (ports.includes(port)) return { verdict: 'allow' };
-  }
-  return { verdict: 'deny', reason: hostSeen ? 'port_not_allowed' : 'host_not_allowed' };
+  const m = matchHostRules(rules, host, port);
+  return m.verdict === 'allow' ? { verdict: 'allow' } : { verdict: 'deny', reason: m.reason };
 }

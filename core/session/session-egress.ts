@@ -294,6 +294,8 @@ export async function startSessionEgress(
     // attempt (issue 4).
     credentialGuard: (url, rawHeaders) => (PHANTOM_IN_TEXT.test(url) || rawHeaders.some((h) => PHANTOM_IN_TEXT.test(h)) ? 'a Cordon phantom token' : null),
     bodyGuard: () => new PhantomStreamScanner(),
+    // The proxy writes to no terminal; its notices (a fallback to a slower path) go where this file's own do.
+    notice: (m) => process.stderr.write(`cordon: egress: ${m}\n`),
   });
   for (const f of opts.requestFilters ?? []) proxy.addRequestFilter(f);
   for (const t of opts.responseTransforms ?? []) proxy.addResponseTransform(t);
