@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { checkCustomPattern } from './custom-patterns.js';
 import { BUILTIN_DETECTOR_IDS, type BuiltinDetectorId, type DetectorId, type DlpAction, type DlpCategory } from './types.js';
-import { parseIpv4Cidr, parseIpv6Cidr } from './validators.js';
+import { parseCidr } from '../net/ip-address.js';
 import type { ScannerConfig } from './scanner.js';
 
 const ActionSchema = z
@@ -161,7 +161,8 @@ export const DlpPolicySchema = z
       .array(
         z
           .string()
-          .refine((s) => parseIpv4Cidr(s) !== null || parseIpv6Cidr(s) !== null, {
+          // The prefix is required (10.1.2.3/32 for one address), so a network's size is always written out.
+          .refine((s) => s.includes('/') && parseCidr(s) !== null, {
             message: 'must be an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8',
           }),
       )

@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { parseHostPattern, normaliseHost, type HostPattern, type HostRules } from './host-match.js';
-import { parseCidr, parseIp, type Cidr, type IpAddress } from './ip-address.js';
+import { parseCidr, type Cidr, type IpAddress } from '../net/ip-address.js';
+import { parseIp } from './ip-address.js';
 
 /** A host entry that is validated at load, so an over-broad pattern never reaches a running proxy. */
 const hostPatternString = z.string().superRefine((value, ctx) => {
