@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { createModelRequestFilter, createScanner, resolveAction, scannerConfigFromPolicy, TokenVault, type DlpPolicy, type Finding } from '../core/dlp/index.js';
+import { compileDlpPolicy, createModelRequestFilter, createScanner, resolveAction, TokenVault, type DlpPolicy, type Finding } from '../core/dlp/index.js';
 
 /** Streams and exit-code sink the commands use; defaults to the process's own. Tests pass fakes. */
 export interface DlpCommandIo {
@@ -73,7 +73,7 @@ export function registerDlpCommands(program: Command, loadDlpPolicy: () => DlpPo
       if (input === null) return;
       const policy = loadPolicy(io, loadDlpPolicy);
       if (policy === null) return;
-      const config = scannerConfigFromPolicy(policy);
+      const config = compileDlpPolicy(policy).scanner;
       const scanner = createScanner(
         options.budget ? config : { ...config, budget: { maxInputChars: Number.MAX_SAFE_INTEGER, maxScanMillis: Number.MAX_SAFE_INTEGER } },
       );
@@ -115,7 +115,7 @@ export function registerDlpCommands(program: Command, loadDlpPolicy: () => DlpPo
       // of showing them (this is what the vendor would see).
       const vault = new TokenVault({ ttlMillis: 60_000 });
       // Input that merely starts with '[' or '{' (a log line) is text here, not a malformed request body.
-      const filter = createModelRequestFilter({ policy, destination: options.destination, vault, malformedJson: 'text' });
+      const filter = createModelRequestFilter({ policy: compileDlpPolicy(policy), destination: options.destination, vault, malformedJson: 'text' });
       const decision = filter(options.jsonBody === true ? { body: input, contentType: 'application/json' } : { body: input });
       vault.dispose();
       switch (decision.action) {

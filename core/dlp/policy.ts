@@ -239,8 +239,25 @@ function detectorRule(policy: DlpPolicy, detector: string): z.infer<typeof Detec
   return { ...base, ...own };
 }
 
+/**
+ * A DLP policy with the scanner configuration it implies, derived once per
+ * effective policy (compilePolicy in core/policy/compiled-policy.ts) and handed
+ * to every filter built from it: the model route's per-provider filters, and
+ * each again on a live reload.
+ */
+export interface CompiledDlpPolicy {
+  /** The policy's actions, destinations and budget, as loaded. */
+  readonly rules: DlpPolicy;
+  readonly scanner: ScannerConfig;
+}
+
+/** Compiles `policy`; see {@link CompiledDlpPolicy}. */
+export function compileDlpPolicy(policy: DlpPolicy): CompiledDlpPolicy {
+  return { rules: policy, scanner: scannerConfigFromPolicy(policy) };
+}
+
 /** The scanner configuration a policy implies. */
-export function scannerConfigFromPolicy(policy: DlpPolicy): ScannerConfig {
+function scannerConfigFromPolicy(policy: DlpPolicy): ScannerConfig {
   const disabled = new Set<BuiltinDetectorId>();
   for (const id of BUILTIN_DETECTOR_IDS) {
     if (detectorRule(policy, id).enabled === false) disabled.add(id);
