@@ -9,7 +9,7 @@
  * 50), --per-detector N (eval samples per detector, default 200).
  */
 import { createModelRequestFilter } from '../core/dlp/request-filter.js';
-import { DlpPolicySchema } from '../core/dlp/policy.js';
+import { compileDlpPolicy, DlpPolicySchema } from '../core/dlp/policy.js';
 import { createScanner, DEFAULT_DECODE_DEPTH } from '../core/dlp/scanner.js';
 import { BUILTIN_DETECTOR_IDS } from '../core/dlp/types.js';
 import { buildEvalSet, cleanCorpus, denseCorpus } from '../core/dlp/synthetic.js';
@@ -56,7 +56,7 @@ function main(): void {
     budget: UNLIMITED,
   });
   // No outcome cache: every run must really scan (the cache would answer repeats from a hash).
-  const filter = createModelRequestFilter({ policy, destination: 'bench', vault: null, cacheChars: 0 });
+  const filter = createModelRequestFilter({ policy: compileDlpPolicy(policy), destination: 'bench', vault: null, cacheChars: 0 });
 
   // Warm up the JIT on a slice so the first measured pass is not the compile.
   scanner.scan(corpora.clean.slice(0, 2_000_000));

@@ -6,7 +6,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { createModelRequestFilter, createScanner, resolveAction, scannerConfigFromPolicy, TokenVault, type DlpPolicy, type Finding } from '../core/dlp/index.js';
+import { compileDlpPolicy, createModelRequestFilter, createScanner, resolveAction, TokenVault, type CompiledDlpPolicy, type Finding } from '../core/dlp/index.js';
+import type { PolicyLoadResult } from '../core/policy/policy-loader.js';
+import { formatPolicyIssue } from '../core/policy/policy-schema.js';
 
 /** Streams and exit-code sink the commands use; defaults to the process's own. Tests pass fakes. */
 export interface DlpCommandIo {
@@ -53,11 +55,12 @@ function defaultIo(): DlpCommandIo {
 }
 
 /**
- * Adds `dlp scan` and `dlp redact` to `program`. `loadDlpPolicy` is called
- * once per invocation, after the input is read; if it throws, the command
- * reports the message and exits 3.
+ * Adds `dlp scan` and `dlp redact` to `program`. `loadPolicy` is the loader
+ * every other command uses (CliContext.loadPolicy), called once per
+ * invocation after the input is read; an invalid policy (or a loader that
+ * throws) is reported and the command exits 3.
  */
-export function registerDlpCommands(program: Command, loadDlpPolicy: () => DlpPolicy, io: DlpCommandIo = defaultIo()): void {
+export function registerDlpCommands(program: Command, loadPolicy: () => PolicyLoadResult | Promise<PolicyLoadResult>, io: DlpCommandIo = defaultIo()): void {
   const dlp = program.command('dlp').description('Scan or redact text with the DLP policy applied to model requests').addHelpText('after', EXIT_HELP);
 
   dlp
@@ -71,9 +74,10 @@ export function registerDlpCommands(program: Command, loadDlpPolicy: () => DlpPo
     .action(async (file: string | undefined, options: { json?: boolean; destination: string; budget: boolean }) => {
       const input = await readInput(io, file);
       if (input === null) return;
-      const policy = loadPolicy(io, loadDlpPolicy);
-      if (policy === null) return;
-      const config = scannerConfigFromPolicy(policy);
+      const dlpPolicy = await loadDlpPolicy(io, loadPolicy);
+      if (dlpPolicy === null) return;
+      const policy = dlpPolicy.rules;
+      const config = dlpPolicy.scanner;
       const scanner = createScanner(
         options.budget ? config : { ...config, budget: { maxInputChars: Number.MAX_SAFE_INTEGER, maxScanMillis: Number.MAX_SAFE_INTEGER } },
       );
@@ -109,7 +113,7 @@ export function registerDlpCommands(program: Command, loadDlpPolicy: () => DlpPo
     .action(async (file: string | undefined, options: { destination: string; jsonBody?: boolean }) => {
       const input = await readInput(io, file);
       if (input === null) return;
-      const policy = loadPolicy(io, loadDlpPolicy);
+      const policy = await loadDlpPolicy(io, loadPolicy);
       if (policy === null) return;
       // A throwaway vault: tokens printed here resolve nowhere, which is the point
       // of showing them (this is what the vendor would see).
@@ -163,14 +167,19 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
-function loadPolicy(io: DlpCommandIo, load: () => DlpPolicy): DlpPolicy | null {
+/** The effective policy's DLP part, compiled; null (after reporting, exit 3) when the policy is invalid. */
+async function loadDlpPolicy(io: DlpCommandIo, load: () => PolicyLoadResult | Promise<PolicyLoadResult>): Promise<CompiledDlpPolicy | null> {
+  let why: string;
   try {
-    return load();
+    const res = await load();
+    if (res.ok) return compileDlpPolicy(res.policy.dlp);
+    why = `policy is invalid:\n${res.issues.map((i) => `  ${formatPolicyIssue(i)}`).join('\n')}`;
   } catch (e) {
-    io.stderr.write(`cordon dlp: DLP policy is invalid: ${(e as Error).message}\n`);
-    io.setExitCode(DLP_EXIT.policyInvalid);
-    return null;
+    why = (e as Error).message;
   }
+  io.stderr.write(`cordon dlp: DLP policy is invalid: ${why}\n`);
+  io.setExitCode(DLP_EXIT.policyInvalid);
+  return null;
 }
 
 function lineStarts(text: string): number[] {

@@ -141,8 +141,9 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   // The DLP engine and the policy loader cost ~80 ms to load: only `cordon dlp`
   // pays for them; other commands list a stub so help still shows the group.
   if (argv[2] === 'dlp') {
-    const [{ registerDlpCommands }, { loadDlpPolicyOrExit }] = await Promise.all([import('./dlp-command.js'), import('./dlp-policy-loader.js')]);
-    registerDlpCommands(program, loadDlpPolicyOrExit, {
+    const { registerDlpCommands } = await import('./dlp-command.js');
+    // The same loader as every other command (CliContext.loadPolicy).
+    registerDlpCommands(program, async () => (await getContext()).loadPolicy(), {
       stdin: process.stdin,
       stdout: process.stdout,
       stderr: process.stderr,

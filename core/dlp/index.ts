@@ -12,8 +12,8 @@ export type {
 export { BUILTIN_DETECTOR_IDS, VAULT_TOKEN_LENGTH, VAULT_TOKEN_PREFIX } from './types.js';
 export { createScanner, DEFAULT_SCAN_BUDGET, PUBLISHED_EXAMPLE_VALUES } from './scanner.js';
 export type { Scanner, ScannerConfig, ScanBudget, CustomPatternSpec, MarkerSpec } from './scanner.js';
-export { DlpPolicySchema, DEFAULT_DLP_POLICY, resolveAction, scannerConfigFromPolicy } from './policy.js';
-export type { DlpPolicy } from './policy.js';
+export { DlpPolicySchema, DEFAULT_DLP_POLICY, compileDlpPolicy, resolveAction } from './policy.js';
+export type { CompiledDlpPolicy, DlpPolicy } from './policy.js';
 export { applyDecisions, redactionLabel, summarize } from './apply.js';
 export type { DecidedFinding, FindingSummary, AppliedText } from './apply.js';
 export { createModelRequestFilter } from './request-filter.js';

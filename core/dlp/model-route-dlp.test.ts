@@ -7,7 +7,7 @@ import { deflateRawSync, gzipSync } from 'node:zlib';
 import { MemoryAuditSink } from '../audit/audit-event.js';
 import { runFilterChain, type ChainResult, type ModelRequest, type RequestFilter } from '../egress/model-route.js';
 import { createModelRouteDlp, type ModelRouteDlp } from './model-route-dlp.js';
-import { DEFAULT_DLP_POLICY, DlpPolicySchema } from './policy.js';
+import { compileDlpPolicy, DEFAULT_DLP_POLICY, DlpPolicySchema } from './policy.js';
 
 const AWS_KEY = ['AKIA', 'Q3EGRJ2KZ7XNP4VB'].join('');
 const REAL_KEY = ['sk-ant-api03-', 'Zx9Qm2Lp9Rt4Vw7Zb1Cf5Hj0Kn6MqXs3Ty8Ua2Ie5Oo7PpQq1Rr2Ss3Tt4Uu5Vv6Ww7Xx8Yy9Zz0Aa1Bb2Cc3Dd4Ee5Ff6Gg7Hh8-AAAA'].join('');
@@ -31,7 +31,7 @@ function messages(...content: unknown[]): string {
 
 function setup(opts: { unscannedHeaders?: readonly string[]; policy?: typeof DEFAULT_DLP_POLICY } = {}): { dlp: ModelRouteDlp; audit: MemoryAuditSink } {
   const audit = new MemoryAuditSink();
-  const dlp = createModelRouteDlp({ sessionId: 's1', policy: opts.policy ?? DEFAULT_DLP_POLICY, audit, ...(opts.unscannedHeaders ? { unscannedHeaders: opts.unscannedHeaders } : {}) });
+  const dlp = createModelRouteDlp({ sessionId: 's1', policy: compileDlpPolicy(opts.policy ?? DEFAULT_DLP_POLICY), audit, ...(opts.unscannedHeaders ? { unscannedHeaders: opts.unscannedHeaders } : {}) });
   return { dlp, audit };
 }
 
@@ -194,7 +194,7 @@ void describe('DLP on the model route', () => {
   void it('a policy change reaches the next request; the vault keeps its tokens', async () => {
     const { dlp } = setup();
     const first = await sent(runFilterChain([dlp.filter], request(messages(`key ${AWS_KEY}`))));
-    dlp.setPolicy(DlpPolicySchema.parse({ categories: { secret: 'block', pii: 'redact', custom: 'redact' } }));
+    dlp.setPolicy(compileDlpPolicy(DlpPolicySchema.parse({ categories: { secret: 'block', pii: 'redact', custom: 'redact' } })));
     const second = await runFilterChain([dlp.filter], request(messages(`key ${AWS_KEY}`)));
     assert.equal(second.ok, false);
     const token = /cdntk_[0-9a-f]{32}/.exec(first.body.toString())?.[0] ?? '';

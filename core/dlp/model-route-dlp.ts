@@ -11,7 +11,7 @@
 import type { AuditSink } from '../audit/audit-event.js';
 import type { FilterResult, ModelRequest, RequestFilter, ResponseTransformFactory } from '../egress/model-route.js';
 import type { FindingSummary } from './apply.js';
-import type { DlpPolicy } from './policy.js';
+import type { CompiledDlpPolicy } from './policy.js';
 import { createModelRequestFilter, type DlpBlockReason, type DlpRequestFilter } from './request-filter.js';
 import { createResponseRehydrator } from './sse-rehydrate.js';
 import { TokenVault } from './vault.js';
@@ -19,7 +19,8 @@ import { TokenVault } from './vault.js';
 /** What a session's model route needs for DLP. */
 export interface ModelRouteDlpOptions {
   readonly sessionId: string;
-  readonly policy: DlpPolicy;
+  /** Compiled once per effective policy (compileDlpPolicy); every provider's filter shares it. */
+  readonly policy: CompiledDlpPolicy;
   readonly audit: AuditSink;
   /**
    * Header names whose values a filter ahead of DLP writes: the key swap's
@@ -36,7 +37,7 @@ export interface ModelRouteDlp {
   /** Rehydrates this session's tokens in responses (event-aware for SSE). */
   readonly rehydrate: ResponseTransformFactory;
   /** Applies a changed DLP policy to the next request (live reload); the vault keeps its tokens. */
-  setPolicy(policy: DlpPolicy): void;
+  setPolicy(policy: CompiledDlpPolicy): void;
   /** Forgets every tokenized value (session end); tokens then resolve nowhere. */
   dispose(): void;
 }
@@ -62,7 +63,7 @@ function note(findings: readonly FindingSummary[]): string {
  */
 export function createModelRouteDlp(options: ModelRouteDlpOptions): ModelRouteDlp {
   let policy = options.policy;
-  const vault = new TokenVault({ ttlMillis: policy.tokenTtlSeconds * 1000 });
+  const vault = new TokenVault({ ttlMillis: policy.rules.tokenTtlSeconds * 1000 });
   const filters = new Map<string, DlpRequestFilter>();
   const filterFor = (provider: string): DlpRequestFilter => {
     let f = filters.get(provider);

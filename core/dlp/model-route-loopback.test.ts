@@ -16,7 +16,7 @@ import { compileEgressPolicy } from '../egress/egress-policy.js';
 import { EgressProxy } from '../egress/egress-proxy.js';
 import { makeTestCerts, type TestCerts } from '../egress/test-certs.js';
 import { createModelRouteDlp } from './model-route-dlp.js';
-import { DEFAULT_DLP_POLICY } from './policy.js';
+import { compileDlpPolicy, DEFAULT_DLP_POLICY } from './policy.js';
 
 const AWS_KEY = ['AKIA', 'Q3EGRJ2KZ7XNP4VB'].join('');
 const CARD = '4111 1111 1111 1111';
@@ -69,7 +69,7 @@ void describe('model route with DLP, as a session runs it, over loopback', () =>
     const port = (vendor.address() as AddressInfo).port;
 
     const audit = new MemoryAuditSink();
-    const dlp = createModelRouteDlp({ sessionId: 's1', policy: DEFAULT_DLP_POLICY, audit });
+    const dlp = createModelRouteDlp({ sessionId: 's1', policy: compileDlpPolicy(DEFAULT_DLP_POLICY), audit });
     const compiled = compileEgressPolicy({ allow: [], allowRanges: ['127.0.0.0/8'], resolve: { 'provider.test': '127.0.0.1' } });
     assert.ok(compiled.ok);
     const socketPath = join(dir, 'proxy.sock');

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Candidate } from './detectors.js';
 import { detectInRun, forEachDigitRun, runMayMatch, type NumericConfig } from './numeric-detectors.js';
-import { parseIpv4Cidr, type Ipv4Cidr } from './validators.js';
+import { parseCidr, type Cidr } from '../net/ip-address.js';
 
-const everywhere = parseIpv4Cidr('0.0.0.0/0') as Ipv4Cidr;
+const everywhere = parseCidr('0.0.0.0/0') as Cidr;
 const CONFIGS: readonly NumericConfig[] = [
   { card: true, ssn: true, phone: true, iban: true, cidrs: [everywhere] },
   { card: true, ssn: true, phone: true, iban: true, cidrs: [] },

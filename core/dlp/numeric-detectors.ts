@@ -6,19 +6,8 @@
 // has its own colon-anchored pass (detectIpv6), run only with IPv6 CIDRs.
 
 import type { Candidate } from './detectors.js';
-import {
-  cardIssuer,
-  ibanLength,
-  ibanValid,
-  ipv4InAny,
-  ipv6InAny,
-  luhnValid,
-  parseIpv4,
-  parseIpv6,
-  ssnValid,
-  type Ipv4Cidr,
-  type Ipv6Cidr,
-} from './validators.js';
+import { inAnyCidr, parseDottedQuad, parseIpv6, type Cidr } from '../net/ip-address.js';
+import { cardIssuer, ibanLength, ibanValid, luhnValid, ssnValid } from './validators.js';
 
 /** Longest digit run we examine; longer runs are split (numeric tables, hex dumps). */
 export const MAX_RUN = 96;
@@ -56,7 +45,8 @@ export interface NumericConfig {
   readonly ssn: boolean;
   readonly phone: boolean;
   readonly iban: boolean;
-  readonly cidrs: readonly Ipv4Cidr[];
+  /** IPv4 networks only; IPv6 ones go to {@link detectIpv6}. */
+  readonly cidrs: readonly Cidr[];
 }
 
 function isDigit(c: number): boolean {
@@ -288,12 +278,12 @@ function detectPhones(text: string, run: DigitRun, out: Candidate[]): void {
   push(nationalRe, 10, 12, 0.7);
 }
 
-function detectIps(text: string, run: DigitRun, cidrs: readonly Ipv4Cidr[], out: Candidate[]): void {
+function detectIps(text: string, run: DigitRun, cidrs: readonly Cidr[], out: Candidate[]): void {
   const s = text.slice(run.start, run.end);
   ipv4Re.lastIndex = 0;
   for (let m = ipv4Re.exec(s); m !== null; m = ipv4Re.exec(s)) {
-    const ip = parseIpv4(m[0]);
-    if (ip !== null && ipv4InAny(ip, cidrs) && isolated(text, run.start + m.index, run.start + m.index + m[0].length)) {
+    const ip = parseDottedQuad(m[0]);
+    if (ip !== null && inAnyCidr(ip, cidrs) && isolated(text, run.start + m.index, run.start + m.index + m[0].length)) {
       out.push({ detector: 'corporate_ip', start: run.start + m.index, end: run.start + m.index + m[0].length, confidence: 1 });
     }
   }
@@ -337,7 +327,7 @@ const IPV6_CHARS = /[0-9A-Fa-f:.]/;
  * colons and dots (at most 45 characters each way) and parsed strictly. The
  * search resumes after the candidate, so the pass is linear.
  */
-export function detectIpv6(text: string, cidrs: readonly Ipv6Cidr[], out: Candidate[]): void {
+export function detectIpv6(text: string, cidrs: readonly Cidr[], out: Candidate[]): void {
   if (cidrs.length === 0) return;
   const finder = ipv6FinderRe;
   finder.lastIndex = 0;
@@ -354,7 +344,7 @@ export function detectIpv6(text: string, cidrs: readonly Ipv6Cidr[], out: Candid
     // `std::vector`: a candidate glued to letters is an identifier, not an address.
     if (isAlnum(b) || isAlnum(text.charCodeAt(e))) continue;
     const ip = parseIpv6(text.slice(start, e));
-    if (ip !== null && ipv6InAny(ip, cidrs)) out.push({ detector: 'corporate_ip', start, end: e, confidence: 1 });
+    if (ip !== null && inAnyCidr(ip, cidrs)) out.push({ detector: 'corporate_ip', start, end: e, confidence: 1 });
   }
 }
 

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { checkCustomPattern } from './custom-patterns.js';
 import { BUILTIN_DETECTOR_IDS, type BuiltinDetectorId, type DetectorId, type DlpAction, type DlpCategory } from './types.js';
-import { parseIpv4Cidr, parseIpv6Cidr } from './validators.js';
+import { parseCidr } from '../net/ip-address.js';
 import type { ScannerConfig } from './scanner.js';
 
 const ActionSchema = z
@@ -161,7 +161,8 @@ export const DlpPolicySchema = z
       .array(
         z
           .string()
-          .refine((s) => parseIpv4Cidr(s) !== null || parseIpv6Cidr(s) !== null, {
+          // The prefix is required (10.1.2.3/32 for one address), so a network's size is always written out.
+          .refine((s) => s.includes('/') && parseCidr(s) !== null, {
             message: 'must be an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8',
           }),
       )
@@ -238,8 +239,25 @@ function detectorRule(policy: DlpPolicy, detector: string): z.infer<typeof Detec
   return { ...base, ...own };
 }
 
+/**
+ * A DLP policy with the scanner configuration it implies, derived once per
+ * effective policy (compilePolicy in core/policy/compiled-policy.ts) and handed
+ * to every filter built from it: the model route's per-provider filters, and
+ * each again on a live reload.
+ */
+export interface CompiledDlpPolicy {
+  /** The policy's actions, destinations and budget, as loaded. */
+  readonly rules: DlpPolicy;
+  readonly scanner: ScannerConfig;
+}
+
+/** Compiles `policy`; see {@link CompiledDlpPolicy}. */
+export function compileDlpPolicy(policy: DlpPolicy): CompiledDlpPolicy {
+  return { rules: policy, scanner: scannerConfigFromPolicy(policy) };
+}
+
 /** The scanner configuration a policy implies. */
-export function scannerConfigFromPolicy(policy: DlpPolicy): ScannerConfig {
+function scannerConfigFromPolicy(policy: DlpPolicy): ScannerConfig {
   const disabled = new Set<BuiltinDetectorId>();
   for (const id of BUILTIN_DETECTOR_IDS) {
     if (detectorRule(policy, id).enabled === false) disabled.add(id);

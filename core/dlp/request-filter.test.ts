@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createModelRequestFilter, type DlpRequestDecision } from './request-filter.js';
-import { DEFAULT_DLP_POLICY, DlpPolicySchema, resolveAction } from './policy.js';
+import { compileDlpPolicy, DEFAULT_DLP_POLICY, DlpPolicySchema, resolveAction } from './policy.js';
 import { TokenVault } from './vault.js';
 import { checkCustomPattern } from './custom-patterns.js';
 
@@ -22,7 +22,7 @@ function assertNoValues(d: DlpRequestDecision, ...values: string[]): void {
 void describe('model request filter', () => {
   void it('tokenizes secrets and redacts cards in a Messages API body, keeping JSON valid and numbers intact', () => {
     const vault = new TokenVault({ ttlMillis: 60_000 });
-    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'anthropic', vault });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'anthropic', vault });
     // A raw integer beyond 2^53 proves untouched parts keep their exact spelling.
     const body = messages(`my key ${AWS_ID} and card ${CARD}`).replace(/"max_tokens":[0-9]+/, '"max_tokens":90071992547409931');
     const d = filter({ body, contentType: 'application/json' });
@@ -47,7 +47,7 @@ void describe('model request filter', () => {
   });
 
   void it('blocks a private key with a reason the agent can read and no value in it', () => {
-    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'anthropic', vault: null });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'anthropic', vault: null });
     const d = filter({ body: messages(`deploy with\n${PEM}`), contentType: 'application/json' });
     assert.equal(d.action, 'block');
     assert.ok(d.action === 'block');
@@ -57,28 +57,28 @@ void describe('model request filter', () => {
   });
 
   void it('allows clean bodies untouched, and records allow-only findings', () => {
-    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'anthropic', vault: null });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'anthropic', vault: null });
     assert.deepEqual(filter({ body: messages('hello world') }), { action: 'allow', findings: [] });
     const d = filter({ body: 'CONFIDENTIAL: roadmap' });
     assert.deepEqual(d, { action: 'allow', findings: [{ detector: 'marker:confidential', category: 'custom', action: 'allow', count: 1 }] });
   });
 
   void it('falls back from tokenize to redact without a vault', () => {
-    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault: null });
     const d = filter({ body: `key ${AWS_ID}` });
     assert.deepEqual(d.action === 'rewrite' ? d.body : d.action, 'key [REDACTED:aws_access_key_id]');
   });
 
   void it('fails closed on bodies over budget and on undecodable bytes', () => {
     const policy = DlpPolicySchema.parse({ budget: { maxInputBytes: 100, maxScanMillis: 100 } });
-    const filter = createModelRequestFilter({ policy, destination: 'x', vault: null });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(policy), destination: 'x', vault: null });
     const big = filter({ body: 'a'.repeat(101) });
     assert.equal(big.action === 'block' && big.reason, 'scan_budget_exceeded');
     const bad = filter({ body: new Uint8Array([0x68, 0xff, 0xfe]) });
     assert.equal(bad.action === 'block' && bad.reason, 'undecodable_body');
     let t = 0;
     const slow = createModelRequestFilter({
-      policy: DlpPolicySchema.parse({ budget: { maxInputBytes: 1e6, maxScanMillis: 10 } }),
+      policy: compileDlpPolicy(DlpPolicySchema.parse({ budget: { maxInputBytes: 1e6, maxScanMillis: 10 } })),
       destination: 'x',
       vault: null,
       clock: () => (t += 3),
@@ -88,7 +88,7 @@ void describe('model request filter', () => {
   });
 
   void it('a JSON string whose value is "budget" is just text', () => {
-    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault: null });
     assert.equal(filter({ body: '{"a":"budget","b":"over-budget"}' }).action, 'allow');
   });
 
@@ -114,7 +114,7 @@ void describe('model request filter', () => {
       customPatterns: [{ id: 'project', pattern: 'PRJ-[0-9]{4,6}', keywords: ['prj-'], action: 'redact' }],
       markers: [{ id: 'top-secret', text: 'TOP SECRET', action: 'block' }],
     });
-    const filter = createModelRequestFilter({ policy, destination: 'x', vault: null });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(policy), destination: 'x', vault: null });
     const d1 = filter({ body: 'see PRJ-12345' });
     assert.deepEqual(d1.action === 'rewrite' ? d1.body : d1.action, 'see [REDACTED:custom:project]');
     assert.equal(filter({ body: 'TOP SECRET plans' }).action, 'block');
@@ -122,18 +122,18 @@ void describe('model request filter', () => {
 
   void it('serves repeated strings from its cache with the same output and counts', () => {
     const vault = new TokenVault({ ttlMillis: 60_000 });
-    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault });
     const long = `history ${'lorem ipsum '.repeat(40)} key ${AWS_ID} card ${CARD}`;
     const first = filter({ body: messages(long) });
     const second = filter({ body: messages(long) });
     assert.equal(first.action, 'rewrite');
     assert.deepEqual(second, first);
-    const uncached = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault, cacheChars: 0 });
+    const uncached = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault, cacheChars: 0 });
     assert.deepEqual(uncached({ body: messages(long) }), first);
   });
 
   void it('does nothing when disabled', () => {
-    const filter = createModelRequestFilter({ policy: DlpPolicySchema.parse({ enabled: false }), destination: 'x', vault: null });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(DlpPolicySchema.parse({ enabled: false })), destination: 'x', vault: null });
     assert.deepEqual(filter({ body: PEM }), { action: 'allow', findings: [] });
   });
 });
@@ -189,7 +189,7 @@ void describe('model request filter: what is not a plain JSON body', () => {
   const NAN_BODY = `{"max_tokens": NaN, "messages": [{"role": "user", "content": "\\u0041${AWS_ID.slice(1)}"}]}`;
 
   void it('refuses a body shaped or declared as JSON that JSON.parse rejects', () => {
-    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault: null });
     for (const req of [{ body: NAN_BODY }, { body: NAN_BODY, contentType: 'text/plain' }, { body: 'not json', contentType: 'application/json' }]) {
       const d = filter(req);
       assert.equal(d.action === 'block' && d.reason, 'invalid_json', JSON.stringify(req));
@@ -197,7 +197,7 @@ void describe('model request filter: what is not a plain JSON body', () => {
   });
 
   void it('as text (the CLI), the same body is scanned with its escapes decoded', () => {
-    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null, malformedJson: 'text' });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault: null, malformedJson: 'text' });
     const d = filter({ body: NAN_BODY });
     assert.equal(d.action, 'rewrite');
     assert.ok(d.action === 'rewrite');
@@ -206,7 +206,7 @@ void describe('model request filter: what is not a plain JSON body', () => {
   });
 
   void it('a rewrite elsewhere sends a BOM-prefixed body back byte for byte', () => {
-    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault: null });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault: null });
     const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(messages('hello'))]);
     const d = filter({ body: bytes, path: `/v1/messages?k=${AWS_ID}` });
     assert.ok(d.action === 'rewrite');
@@ -216,7 +216,7 @@ void describe('model request filter: what is not a plain JSON body', () => {
 
   void it('text blocks are joined only within one message, and a repeat gets the same answer', () => {
     const vault = new TokenVault({ ttlMillis: 60_000 });
-    const filter = createModelRequestFilter({ policy: DEFAULT_DLP_POLICY, destination: 'x', vault });
+    const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault });
     const filler = 'lorem ipsum '.repeat(30);
     const body = JSON.stringify({
       messages: [

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { applyDecisions, applyToRanges, summarize, type DecidedFinding, type FindingSummary } from './apply.js';
 import { decodeContentEncoding, type BodyDecodeFailure } from './content-encoding.js';
 import { adjacentTextBlocks, jsonStringLiterals, type JsonStringLiteral } from './json-strings.js';
-import { resolveAction, scannerConfigFromPolicy, type DlpPolicy } from './policy.js';
+import { resolveAction, type CompiledDlpPolicy } from './policy.js';
 import { createScanner, type Scanner } from './scanner.js';
 import type { DetectorId, DlpAction } from './types.js';
 import type { TokenVault } from './vault.js';
@@ -78,7 +78,8 @@ export type DlpRequestFilter = (request: DlpRequest) => DlpRequestDecision;
 
 /** Options for `createModelRequestFilter`. */
 export interface ModelRequestFilterOptions {
-  readonly policy: DlpPolicy;
+  /** The policy and its scanner configuration, compiled once (compileDlpPolicy). */
+  readonly policy: CompiledDlpPolicy;
   /** The model route's name (e.g. "anthropic"); selects `policy.destinations[destination]`. */
   readonly destination: string;
   /** The session's vault for `tokenize`; null makes tokenize fall back to redact. */
@@ -146,12 +147,13 @@ const MIN_SCANNABLE = 5;
  * issuing tokens into the vault.
  */
 export function createModelRequestFilter(options: ModelRequestFilterOptions): DlpRequestFilter {
-  const { policy, destination, vault } = options;
+  const { destination, vault } = options;
+  const policy = options.policy.rules;
   const clock = options.clock ?? (() => performance.now());
   const maxCacheChars = options.cacheChars ?? 8 * 1024 * 1024;
   const unscanned = new Set([...STRUCTURAL_HEADERS, ...(options.unscannedHeaders ?? []).map((h) => h.toLowerCase())]);
   const malformedJson = options.malformedJson ?? 'refuse';
-  const scanner: Scanner | null = policy.enabled ? createScanner({ ...scannerConfigFromPolicy(policy), clock }) : null;
+  const scanner: Scanner | null = policy.enabled ? createScanner({ ...options.policy.scanner, clock }) : null;
   // A detector's action is fixed for this filter (one policy, one destination; the category follows from the detector).
   const actions = new Map<DetectorId, DlpAction>();
 

@@ -32,7 +32,7 @@ import {
   type Finding,
   type ScanResult,
 } from './types.js';
-import { parseIpv4Cidr, parseIpv6Cidr, type Ipv4Cidr, type Ipv6Cidr } from './validators.js';
+import { parseCidr, type Cidr } from '../net/ip-address.js';
 
 const VAULT_TOKEN_RE = new RegExp(`^${VAULT_TOKEN_PREFIX}[0-9a-f]{${VAULT_TOKEN_HEX_LENGTH}}$`);
 
@@ -257,14 +257,13 @@ export function createScanner(config: ScannerConfig = {}): Scanner {
           }
         }
       : (text: string, ticker: BudgetTicker, visitor: AnchorHitVisitor): void => compiled.find(text, ticker, visitor);
-  const cidrs: Ipv4Cidr[] = [];
-  const cidrs6: Ipv6Cidr[] = [];
+  const cidrs: Cidr[] = [];
+  const cidrs6: Cidr[] = [];
   for (const c of config.corporateCidrs ?? []) {
-    const v4 = parseIpv4Cidr(c);
-    const v6 = v4 === null ? parseIpv6Cidr(c) : null;
-    if (v4 !== null) cidrs.push(v4);
-    else if (v6 !== null && !disabled.has('corporate_ip')) cidrs6.push(v6);
-    else if (v6 === null) throw new Error(`corporate CIDR '${c}' is neither an IPv4 nor an IPv6 CIDR`);
+    const cidr = c.includes('/') ? parseCidr(c) : null;
+    if (cidr === null) throw new Error(`corporate CIDR '${c}' is neither an IPv4 nor an IPv6 CIDR`);
+    if (cidr.base.family === 4) cidrs.push(cidr);
+    else if (!disabled.has('corporate_ip')) cidrs6.push(cidr);
   }
   const numeric: NumericConfig = {
     card: !disabled.has('credit_card'),

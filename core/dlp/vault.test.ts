@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { TokenVault, createRehydrateTransform, safeEmitLength } from './vault.js';
 import { createModelRequestFilter } from './request-filter.js';
-import { DlpPolicySchema } from './policy.js';
+import { compileDlpPolicy, DlpPolicySchema } from './policy.js';
 import { POSITIVE_GENERATORS, Rng } from './synthetic.js';
 import { BUILTIN_DETECTOR_IDS, VAULT_TOKEN_LENGTH } from './types.js';
 import { runTransform as runThrough, splitAt } from './stream-test-support.js';
@@ -90,7 +90,7 @@ void describe('tokenize then rehydrate (property)', () => {
     fc.assert(
       fc.property(textWithSecrets, (text) => {
         const vault = new TokenVault({ ttlMillis: 60_000 });
-        const filter = createModelRequestFilter({ policy: TOKENIZE_ALL, destination: 'test', vault });
+        const filter = createModelRequestFilter({ policy: compileDlpPolicy(TOKENIZE_ALL), destination: 'test', vault });
         const d = filter({ body: text, contentType: 'text/plain' });
         assert.notEqual(d.action, 'block');
         const sent = d.action === 'rewrite' ? d.body : text;
@@ -104,7 +104,7 @@ void describe('tokenize then rehydrate (property)', () => {
     fc.assert(
       fc.property(textWithSecrets, (text) => {
         const vault = new TokenVault({ ttlMillis: 60_000 });
-        const filter = createModelRequestFilter({ policy: TOKENIZE_ALL, destination: 'test', vault });
+        const filter = createModelRequestFilter({ policy: compileDlpPolicy(TOKENIZE_ALL), destination: 'test', vault });
         const body = JSON.stringify({ model: 'm', max_tokens: 1024, messages: [{ role: 'user', content: text }] });
         const d = filter({ body, contentType: 'application/json' });
         assert.notEqual(d.action, 'block');
@@ -139,7 +139,7 @@ void describe('tokenize then rehydrate (property)', () => {
     await fc.assert(
       fc.asyncProperty(textWithSecrets, fc.array(fc.nat(), { maxLength: 10 }), async (text, cuts) => {
         const vault = new TokenVault({ ttlMillis: 60_000 });
-        const filter = createModelRequestFilter({ policy: TOKENIZE_ALL, destination: 'test', vault });
+        const filter = createModelRequestFilter({ policy: compileDlpPolicy(TOKENIZE_ALL), destination: 'test', vault });
         const d = filter({ body: text });
         const sent = Buffer.from(d.action === 'rewrite' ? d.body : text, 'utf8');
         const rehydrated = await runThrough(createRehydrateTransform(vault, { encoding: 'raw' }), splitAt(sent, cuts));

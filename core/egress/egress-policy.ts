@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { parseHostPattern, normaliseHost, type HostPattern, type HostRules } from './host-match.js';
-import { parseCidr, parseIp, type Cidr, type IpAddress } from './ip-address.js';
+import { parseCidr, type Cidr, type IpAddress } from '../net/ip-address.js';
+import { parseIp } from './ip-address.js';
 
 /** A host entry that is validated at load, so an over-broad pattern never reaches a running proxy. */
 const hostPatternString = z.string().superRefine((value, ctx) => {
@@ -157,10 +158,27 @@ export function defaultEgressPolicy(): EgressPolicy {
 export function vendorHosts(providers: Providers): ReadonlySet<string> {
   const hosts = new Set<string>();
   for (const p of [...Object.values(DEFAULT_PROVIDERS), ...Object.values(providers)]) {
-    const n = normaliseHost(new URL(p.baseUrl).hostname);
+    const n = providerHost(p.baseUrl);
     if (n.ok) hosts.add(n.host);
   }
   return hosts;
+}
+
+/**
+ * The host a provider's base URL names, as the proxy and the phantom binding
+ * compare hosts: lower-case punycode, no port, no trailing dot, an IPv6
+ * literal without brackets and in RFC 5952 form. The one derivation of a
+ * provider's host; `why` when the URL or its host is not usable.
+ */
+export function providerHost(baseUrl: string): { readonly ok: true; readonly host: string } | { readonly ok: false; readonly why: string } {
+  let hostname: string;
+  try {
+    hostname = new URL(baseUrl).hostname;
+  } catch {
+    return { ok: false, why: 'not a URL' };
+  }
+  const n = normaliseHost(hostname);
+  return n.ok ? { ok: true, host: n.host } : { ok: false, why: n.why };
 }
 
 /** An egress policy in the form the proxy evaluates on every connection. */
@@ -183,18 +201,32 @@ export function compileEgressPolicy(input: unknown): CompileResult {
   if (!parsed.success) {
     return { ok: false, errors: parsed.error.issues.map((i) => `egress.${i.path.join('.')}: ${i.message}`) };
   }
-  const p = parsed.data;
+  return compileEgressRules(parsed.data);
+}
+
+/**
+ * Compiles an already parsed `egress` key (an effective policy's): every host
+ * pattern, range and pinned name is parsed here, once. A problem is reported
+ * once, with its path (`egress.allow.2: …`). Never throws.
+ */
+export function compileEgressRules(p: EgressPolicy): CompileResult {
   const errors: string[] = [];
-  const patterns = (list: readonly string[]): HostPattern[] =>
-    list.flatMap((entry) => {
+  const patterns = (key: 'allow' | 'deny'): HostPattern[] =>
+    p[key].flatMap((entry, i) => {
       const r = parseHostPattern(entry);
       if (r.ok) return [r.pattern];
-      errors.push(r.why);
+      errors.push(`egress.${key}.${i}: ${r.why}`);
       return [];
     });
-  const allow = patterns(p.allow);
-  const deny = patterns(p.deny);
-  const allowRanges = p.allowRanges.map((c) => parseCidr(c)).filter((c): c is Cidr => c !== null);
+  const allow = patterns('allow');
+  const deny = patterns('deny');
+  const allowRanges = p.allowRanges.flatMap((text, i) => {
+    const c = parseCidr(text);
+    // A /0 would switch off every address check (the schema says so at load; this holds for any caller).
+    if (c && c.prefix > 0) return [c];
+    errors.push(`egress.allowRanges.${i}: "${text}" is not a CIDR range like 127.0.0.0/8 or ::1/128, or allows every address`);
+    return [];
+  });
   const resolve = new Map<string, IpAddress[]>();
   for (const [name, value] of Object.entries(p.resolve)) {
     const n = normaliseHost(name);

@@ -10,7 +10,8 @@
  * nothing is allowed by default.
  */
 import { domainToASCII } from 'node:url';
-import { formatIp, parseHostLiteral } from './ip-address.js';
+import { formatIp } from '../net/ip-address.js';
+import { parseHostLiteral } from './ip-address.js';
 
 /** Stable reason codes: they appear in `X-Cordon-Deny` and audit records; add, never rename. */
 export type DenyReason =

@@ -9,19 +9,14 @@
  * metadata service will try every spelling that some resolver or URL parser
  * accepts (`2130706433`, `0x7f.1`, `017700000001`, `[::ffff:127.0.0.1]`). We
  * parse hosts the way WHATWG URL and inet_aton do, so the spelling we check is
- * the address that would be dialled.
+ * the address that would be dialled. Addresses written in policy (CIDRs) and
+ * IPv6 text are read by the one strict parser in core/net/ip-address.ts.
  */
 
-/** A parsed address: 4 bytes for IPv4, 16 bytes for IPv6, network byte order. */
-export type IpAddress =
-  | { readonly family: 4; readonly bytes: Uint8Array }
-  | { readonly family: 6; readonly bytes: Uint8Array };
+import { cidrContains, formatIp, parseCidr, parseIpv6, type Cidr, type IpAddress } from '../net/ip-address.js';
 
-/** A CIDR range: every address whose first `prefix` bits equal `base`'s. */
-export interface Cidr {
-  readonly base: IpAddress;
-  readonly prefix: number;
-}
+// egress-proxy.ts and its test still import these from here.
+export { formatIp, type IpAddress };
 
 /**
  * What a host string is, as a URL parser would see it:
@@ -93,53 +88,6 @@ function parseIpv4(host: string): HostLiteral {
   return { kind: 'ip', address: ipv4FromNumber(n) };
 }
 
-/** Parses an IPv6 address without brackets; null if it is not one. Zone ids are refused. */
-export function parseIpv6(text: string): IpAddress | null {
-  if (text.includes('%')) return null; // zone ids name an interface; never a proxy destination
-  let head = text;
-  let tailV4: Uint8Array | null = null;
-  const lastColon = text.lastIndexOf(':');
-  if (lastColon >= 0 && text.slice(lastColon + 1).includes('.')) {
-    // Embedded dotted quad (::ffff:1.2.3.4); only strict dotted-decimal, no leading zeros (as WHATWG).
-    const quad = text.slice(lastColon + 1);
-    if (!/^(?:(?:0|[1-9]\d{0,2})\.){3}(?:0|[1-9]\d{0,2})$/.test(quad)) return null;
-    const nums = quad.split('.').map(Number);
-    if (nums.some((x) => x > 255)) return null;
-    tailV4 = Uint8Array.from(nums);
-    head = text.slice(0, lastColon + 1) + '0:0';
-  }
-  const halves = head.split('::');
-  if (halves.length > 2) return null;
-  const groupsOf = (s: string): number[] | null => {
-    if (s === '') return [];
-    const out: number[] = [];
-    for (const g of s.split(':')) {
-      if (!/^[0-9a-f]{1,4}$/i.test(g)) return null;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const left = groupsOf(halves[0] ?? '');
-  const right = halves.length === 2 ? groupsOf(halves[1] ?? '') : [];
-  if (left === null || right === null) return null;
-  let groups: number[];
-  if (halves.length === 2) {
-    const missing = 8 - left.length - right.length;
-    if (missing < 1) return null;
-    groups = [...left, ...new Array<number>(missing).fill(0), ...right];
-  } else {
-    groups = left;
-  }
-  if (groups.length !== 8) return null;
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    bytes[i * 2] = g >> 8;
-    bytes[i * 2 + 1] = g & 255;
-  });
-  if (tailV4) bytes.set(tailV4, 12);
-  return { family: 6, bytes };
-}
-
 /**
  * Classifies a URL host (already percent-decoded, any case, brackets allowed
  * around IPv6) as an IP literal in any spelling, a domain name, or invalid.
@@ -164,64 +112,6 @@ export function parseHostLiteral(rawHost: string): HostLiteral {
 export function parseIp(text: string): IpAddress | null {
   const r = parseHostLiteral(text);
   return r.kind === 'ip' ? r.address : null;
-}
-
-/** Canonical text: dotted quad, or RFC 5952 compressed lower-case IPv6 (no brackets). */
-export function formatIp(addr: IpAddress): string {
-  const b = addr.bytes;
-  if (addr.family === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i] ?? 0) << 8) | (b[i + 1] ?? 0));
-  // Longest run of two or more zero groups becomes "::".
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
-}
-
-/** Parses `a.b.c.d/n` or `v6/n` (a bare address means a single-address range); null if malformed. */
-export function parseCidr(text: string): Cidr | null {
-  const slash = text.indexOf('/');
-  const addrText = slash < 0 ? text : text.slice(0, slash);
-  // CIDRs are written strictly: no hex or short IPv4 forms, so "10/8" cannot be misread.
-  let base: IpAddress | null;
-  if (addrText.includes(':')) base = parseIpv6(addrText);
-  else base = /^\d{1,3}(\.\d{1,3}){3}$/.test(addrText) ? parseIp(addrText) : null;
-  if (!base) return null;
-  const max = base.family === 4 ? 32 : 128;
-  let prefix = max;
-  if (slash >= 0) {
-    const p = text.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(p)) return null;
-    prefix = Number(p);
-    if (prefix > max) return null;
-  }
-  return { base, prefix };
-}
-
-/** True when `addr` lies in `cidr`; an IPv4 range never contains an IPv6 address or the reverse. */
-export function cidrContains(cidr: Cidr, addr: IpAddress): boolean {
-  if (cidr.base.family !== addr.family) return false;
-  let bits = cidr.prefix;
-  for (let i = 0; bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if (((cidr.base.bytes[i] ?? 0) & mask) !== ((addr.bytes[i] ?? 0) & mask)) return false;
-  }
-  return true;
 }
 
 /** Why an address is refused; stable strings that appear in audit records. */

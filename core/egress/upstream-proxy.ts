@@ -8,7 +8,8 @@
  * endpoint's `display` form has them removed.
  */
 import net from 'node:net';
-import { cidrContains, parseCidr, parseIp, type Cidr } from './ip-address.js';
+import { cidrContains, parseCidr, type Cidr } from '../net/ip-address.js';
+import { parseIp } from './ip-address.js';
 
 /** One upstream proxy: where it listens and how to authenticate. */
 export interface ProxyEndpoint {

@@ -351,6 +351,8 @@ function sha256(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
+// An IPv6 host is compared without brackets: the binding holds the compiled
+// provider host (`fd00::1`), the proxy addresses the request by URL hostname (`[fd00::1]`).
 function normaliseHost(host: string): string {
-  return host.trim().toLowerCase().replace(/\.$/, '');
+  return host.trim().toLowerCase().replace(/\.$/, '').replace(/^\[(.*)\]$/, '$1');
 }

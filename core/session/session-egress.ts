@@ -3,13 +3,13 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { AuditSink } from '../audit/audit-event.js';
 import { ConnectionGate } from '../egress/connection-gate.js';
-import { compileEgressPolicy, type CompiledEgressPolicy } from '../egress/egress-policy.js';
+import type { CompiledEgressPolicy } from '../egress/egress-policy.js';
 import { ensureHelperBuilt, type HelperBuild } from '../egress/helper-build.js';
 import type { EgressProxy } from '../egress/egress-proxy.js';
 import type { RequestFilter, ResponseTransformFactory } from '../egress/model-route.js';
 import { PHANTOM_IN_TEXT, PhantomStreamScanner } from '../keys/phantom.js';
 import { upstreamProxyFromEnv, type UpstreamProxyConfig } from '../egress/upstream-proxy.js';
-import type { EffectivePolicy } from '../policy/policy-schema.js';
+import type { CompiledPolicy } from '../policy/compiled-policy.js';
 import { BUILTIN_PROFILE_DIR } from '../profiles/profile-loader.js';
 import type { PlannedMount } from '../workspace/mount-plan.js';
 import { Lifeline } from './session-lifeline.js';
@@ -128,7 +128,8 @@ function socketAnswers(path: string): Promise<boolean> {
  */
 export async function prepareSessionEgress(opts: {
   readonly sessionDir: string;
-  readonly policy: EffectivePolicy;
+  /** The session's policy, compiled once (compilePolicy); its egress rules go to the proxy as they are. */
+  readonly policy: CompiledPolicy;
   readonly relayPath: string;
   /**
    * Built connect shim (ensureConnectShim), preloaded into every dynamically
@@ -161,8 +162,6 @@ export async function prepareSessionEgress(opts: {
   if (lifelinePath.length > MAX_SOCKET_PATH) {
     return { ok: false, message: `the session folder path is too long for a Unix socket (${lifelinePath.length} > ${MAX_SOCKET_PATH} bytes); set CORDON_HOME to a shorter path` };
   }
-  const compiled = compileEgressPolicy(opts.policy.egress);
-  if (!compiled.ok) return { ok: false, message: `egress policy is invalid: ${compiled.errors.join('; ')}` };
   const upstream = upstreamProxyFromEnv(opts.hostEnv ?? process.env);
   if (!upstream.ok) return { ok: false, message: `host proxy settings are invalid: ${upstream.error}` };
   let gate: ConnectionGate;
@@ -205,7 +204,7 @@ export async function prepareSessionEgress(opts: {
     ok: true,
     value: {
       socketPath,
-      policy: compiled.policy,
+      policy: opts.policy.egress,
       upstream: upstream.config,
       gate,
       handoff,
@@ -250,7 +249,7 @@ export async function startSessionEgress(
   prepared: PreparedEgress,
   opts: {
     readonly sessionId: string;
-    readonly policy: EffectivePolicy;
+    readonly policy: CompiledPolicy;
     readonly audit: AuditSink;
     /** In order, in place before the first request is served. */
     readonly requestFilters?: readonly RequestFilter[];
@@ -284,7 +283,8 @@ export async function startSessionEgress(
     ...(prepared.handoff ? { handoff: { gate: prepared.handoff, port: RELAY_PORT } } : {}),
     ...(prepared.shim ? { shim: prepared.shim } : {}),
     policy: prepared.policy,
-    providers: opts.policy.providers,
+    // The proxy derives the vendors' hosts from these itself (EgressProxyOptions takes no compiled set yet).
+    providers: opts.policy.effective.providers,
     audit: opts.audit,
     sessionId: opts.sessionId,
     upstreamProxy: prepared.upstream,

@@ -7,6 +7,7 @@ import { MemoryAuditSink } from '../audit/audit-event.js';
 import type { ModelRequest } from '../egress/model-route.js';
 import { ManualClock } from '../keys/clock.js';
 import { MemoryKeyStore } from '../keys/key-store.js';
+import { compilePolicy, type CompiledPolicy } from '../policy/compiled-policy.js';
 import { DEFAULT_POLICY, type EffectivePolicy } from '../policy/policy-schema.js';
 import type { SandboxProfile } from '../profiles/profile-schema.js';
 import { setupSessionKeys } from './session-keys.js';
@@ -15,21 +16,27 @@ const REAL_KEY = 'sk-ant-api03-real-key-for-tests-0123456789abcdef';
 const OUTSIDE_KEY = 'sk-ant-api03-attacker-owned-key-9876543210fedcba';
 
 const profile = { provider: { name: 'anthropic', keyEnv: 'ANTHROPIC_API_KEY', header: 'x-api-key' } } as unknown as SandboxProfile;
-const policy: EffectivePolicy = {
+function compiled(effective: EffectivePolicy): CompiledPolicy {
+  const r = compilePolicy(effective);
+  assert.ok(r.ok, r.ok ? '' : r.errors.join('; '));
+  return r.policy;
+}
+
+const policy = compiled({
   ...DEFAULT_POLICY,
   providers: { anthropic: { baseUrl: 'https://api.anthropic.com' }, other: { baseUrl: 'https://llm.other.test' } },
-};
+});
 
 function request(over: Partial<ModelRequest>): ModelRequest {
   return { provider: 'anthropic', host: 'api.anthropic.com', method: 'POST', path: '/v1/messages', headers: {}, body: Buffer.from('{}'), sessionId: 's1', ...over };
 }
 
-async function setup(p: SandboxProfile = profile) {
+async function setup(p: SandboxProfile = profile, pol: CompiledPolicy = policy) {
   const clock = new ManualClock();
   const store = new MemoryKeyStore(clock);
   assert.ok((await store.set('anthropic', REAL_KEY)).ok);
   const audit = new MemoryAuditSink();
-  const keys = setupSessionKeys({ sessionId: 's1', profile: p, policy, audit, keyStore: () => store, clock });
+  const keys = setupSessionKeys({ sessionId: 's1', profile: p, policy: pol, audit, keyStore: () => store, clock });
   return { keys, audit };
 }
 
@@ -39,6 +46,15 @@ void test('the phantom is swapped for the real key on a request to the provider 
   const r = await keys.filter.apply(request({ headers: { 'x-api-key': phantom, 'content-type': 'application/json' } }));
   assert.equal(r.action, 'rewrite');
   if (r.action === 'rewrite') assert.equal(r.headers?.['x-api-key'], REAL_KEY);
+  keys.revoke();
+});
+
+void test('the phantom is bound to the compiled provider host: an IPv6 literal with a port matches the host the proxy addresses', async () => {
+  const { keys } = await setup(profile, compiled({ ...DEFAULT_POLICY, providers: { anthropic: { baseUrl: 'https://[FD00:0::1]:8443/v1' } } }));
+  const phantom = keys.env['ANTHROPIC_API_KEY'] ?? '';
+  // The proxy addresses the request by the URL's hostname, brackets included.
+  const r = await keys.filter.apply(request({ host: '[fd00::1]', headers: { 'x-api-key': phantom } }));
+  assert.equal(r.action, 'rewrite');
   keys.revoke();
 });
 

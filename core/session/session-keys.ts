@@ -5,7 +5,7 @@ import { CommandCredentialSource, KeyStoreCredentialSource, type CredentialSourc
 import type { KeyStore } from '../keys/key-store.js';
 import { createKeySwapFilter } from '../keys/key-swap-filter.js';
 import { PHANTOM_IN_TEXT, PhantomAuthority } from '../keys/phantom.js';
-import type { EffectivePolicy } from '../policy/policy-schema.js';
+import type { CompiledPolicy } from '../policy/compiled-policy.js';
 import type { SandboxProfile } from '../profiles/profile-schema.js';
 
 /**
@@ -33,20 +33,21 @@ export interface SessionKeys {
 export function setupSessionKeys(opts: {
   readonly sessionId: string;
   readonly profile: SandboxProfile;
-  readonly policy: EffectivePolicy;
+  /** The session's compiled policy: the provider's host comes from its `providerHosts`. */
+  readonly policy: CompiledPolicy;
   readonly audit: AuditSink;
   readonly keyStore: () => KeyStore;
   readonly clock?: Clock;
 }): SessionKeys {
   const clock = opts.clock ?? systemClock;
   const want = opts.profile.provider;
-  const provider = want ? opts.policy.providers[want.name] : undefined;
+  const provider = want ? opts.policy.effective.providers[want.name] : undefined;
+  const providerHost = want ? opts.policy.providerHosts.get(want.name) : undefined;
   const refuseForeign = foreignProviderGuard(opts.sessionId, want?.name ?? null, opts.audit);
-  if (!want || !provider) {
+  if (!want || !provider || providerHost === undefined) {
     return { env: {}, filter: { name: 'key-swap', apply: (req) => Promise.resolve(refuseForeign(req.provider, req.headers)) }, setTtlMinutes: () => undefined, revoke: () => undefined };
   }
-  const providerHost = new URL(provider.baseUrl).hostname;
-  const authority = new PhantomAuthority({ clock, ttlMs: opts.policy.keys.phantomTtlMinutes * 60_000 });
+  const authority = new PhantomAuthority({ clock, ttlMs: opts.policy.effective.keys.phantomTtlMinutes * 60_000 });
   const grant = authority.issue({ sessionId: opts.sessionId, provider: want.name, providerHost });
   const credential: CredentialSource = provider.credentialCommand
     ? new CommandCredentialSource({ provider: want.name, argv: provider.credentialCommand, clock })

@@ -9,7 +9,7 @@ import { EngineUnavailableError, type SandboxEngine, type SandboxIo, type Sandbo
 import { ensureSentinel } from '../sandbox/engine-sentinel.js';
 import { checkWorkspaceAccess, expandPath, materializePlaceholders, planMounts, removePlaceholders, type MountRefusal, type PlannedWorkspace, type WorkspaceRequest } from '../workspace/mount-plan.js';
 import type { MountRuleContext } from '../workspace/mount-rules.js';
-import { compileEgressPolicy } from '../egress/egress-policy.js';
+import { compilePolicy } from '../policy/compiled-policy.js';
 import { watchPolicy } from '../policy/policy-watch.js';
 import { leafPaths, valueAt } from '../policy/policy-loader.js';
 import { currentOwner } from './owner-process.js';
@@ -130,10 +130,14 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   let watchdog: NodeJS.Timeout | null = null;
   let sentinel: Sentinel | null = null;
   try {
-    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy: deps.policy, relayPath: prepared.relayPath, shimPath: prepared.shimPath, runtime: loaded.profile.runtime });
+    // Compiled once; the proxy, the key swap and DLP all take these values.
+    const compiled = compilePolicy(deps.policy);
+    if (!compiled.ok) return fail(audit, sessionId, { code: 'egress', message: `egress policy is invalid: ${compiled.errors.join('; ')}` });
+    const policy = compiled.policy;
+    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy, relayPath: prepared.relayPath, shimPath: prepared.shimPath, runtime: loaded.profile.runtime });
     if (!prep.ok) return fail(audit, sessionId, { code: 'egress', message: prep.message });
     wiring = prep.value;
-    const sessionKeys = setupSessionKeys({ sessionId, profile: loaded.profile, policy: deps.policy, audit, keyStore: deps.keyStore });
+    const sessionKeys = setupSessionKeys({ sessionId, profile: loaded.profile, policy, audit, keyStore: deps.keyStore });
     keys = sessionKeys;
     // The agent's first-run state, for this sandbox's home only (agent-home.ts).
     const phantom = loaded.profile.provider ? (sessionKeys.env[loaded.profile.provider.keyEnv] ?? null) : null;
@@ -154,12 +158,12 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const startEgress = async (): Promise<void> => {
       const { createModelRouteDlp } = await import('../dlp/model-route-dlp.js');
       // After the key swap the credential headers hold the real key, which DLP must leave alone.
-      const dlp = createModelRouteDlp({ sessionId, policy: deps.policy.dlp, audit, unscannedHeaders: keys ? CREDENTIAL_HEADERS : [] });
+      const dlp = createModelRouteDlp({ sessionId, policy: policy.dlp, audit, unscannedHeaders: keys ? CREDENTIAL_HEADERS : [] });
       parts.dlp = dlp;
       const eg = await startSessionEgress(prep.value, {
         sessionId,
         cacheDir: deps.paths.cacheDir,
-        policy: deps.policy,
+        policy,
         audit,
         // Key swap first: DLP sees the request as the vendor will.
         requestFilters: [sessionKeys.filter, dlp.filter],
@@ -442,16 +446,18 @@ function applyPolicyChange(
     reject(change.issues.map(formatPolicyIssue).join('; '), change.issues.length);
     return;
   }
-  const compiled = compileEgressPolicy(change.policy.egress);
+  // Compiled once here for the proxy and DLP alike, as at session start.
+  const compiled = compilePolicy(change.policy);
   if (!compiled.ok) {
     reject(compiled.errors.join('; '), compiled.errors.length);
     return;
   }
   const changed = changedLeaves(target.inForce.policy, change.policy);
   if (changed.length === 0) return;
-  egress.proxy.setPolicy(compiled.policy);
+  egress.proxy.setPolicy(compiled.policy.egress);
+  // The proxy derives the vendors' hosts from the providers itself (egress-proxy.ts takes no compiled set yet).
   egress.proxy.setProviders(change.policy.providers);
-  target.dlp.setPolicy(change.policy.dlp);
+  target.dlp.setPolicy(compiled.policy.dlp);
   target.keys.setTtlMinutes(change.policy.keys.phantomTtlMinutes);
   target.inForce.policy = change.policy;
   const e = change.policy.egress;
