@@ -370,7 +370,8 @@ void test('the relay is not dumpable: a process of the same user cannot read its
   const child = spawn(relayBin, ['--listen', `127.0.0.1:${await freePort()}`, '--to', echoPath, '--', 'sleep', '30'], { stdio: 'ignore', ...asUser });
   try {
     let cmdPid = 0;
-    await waitUntil('the command to start', () => (cmdPid = childOf(child.pid ?? 0)) > 0);
+    // Until it has exec'd, the child is still a copy of the (non-dumpable) relay.
+    await waitUntil('the command to start', () => (cmdPid = childOf(child.pid ?? 0)) > 0 && commOf(cmdPid) === 'sleep');
     const read = (file: string) => spawnSync('cat', [file], { ...asUser, encoding: 'utf8' });
     assert.equal(read(`/proc/${cmdPid}/environ`).status, 0, 'control: the command\'s environment should be readable');
     const environ = read(`/proc/${child.pid}/environ`);
@@ -389,6 +390,15 @@ function alive(pid: number): boolean {
     return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
+  }
+}
+
+/** The command name of PID, or '' once it is gone. */
+function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
   }
 }
 
