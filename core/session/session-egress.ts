@@ -12,6 +12,7 @@ import { upstreamProxyFromEnv, type UpstreamProxyConfig } from '../egress/upstre
 import type { CompiledPolicy } from '../policy/compiled-policy.js';
 import { BUILTIN_PROFILE_DIR } from '../profiles/profile-loader.js';
 import type { PlannedMount } from '../workspace/mount-plan.js';
+import { SANDBOX_HOME_SEED } from './agent-home.js';
 import { Lifeline } from './session-lifeline.js';
 
 /**
@@ -145,6 +146,12 @@ export async function prepareSessionEgress(opts: {
    * sockets live in the sandbox's own network stack. Default: runsc's rules.
    */
   readonly runtime?: 'runc' | 'runsc';
+  /**
+   * Host folder holding the agent's first-run files (agent-home.ts): mounted
+   * read-only and copied into $HOME by the relay before the command starts.
+   * Null or absent: no seed.
+   */
+  readonly homeSeed?: string | null;
   readonly hostEnv?: NodeJS.ProcessEnv;
 }): Promise<Result<PreparedEgress>> {
   // The socket gets a folder of its own, and the folder is what is mounted: a
@@ -220,6 +227,7 @@ export async function prepareSessionEgress(opts: {
         { hostPath: socketDir, containerPath: SANDBOX_SOCKET_DIR, readOnly: true, kind: 'cordon' },
         { hostPath: opts.relayPath, containerPath: SANDBOX_RELAY, readOnly: true, kind: 'cordon' },
         ...(shim && opts.shimPath ? [{ hostPath: opts.shimPath, containerPath: SANDBOX_SHIM, readOnly: true, kind: 'cordon' as const }] : []),
+        ...(opts.homeSeed ? [{ hostPath: opts.homeSeed, containerPath: SANDBOX_HOME_SEED, readOnly: true, kind: 'cordon' as const }] : []),
       ],
       env: {
         HTTP_PROXY: proxyUrl,
@@ -234,7 +242,7 @@ export async function prepareSessionEgress(opts: {
         // rest (static ones) keep the relay's port. Same policy either way.
         ...(shim ? { LD_PRELOAD: SANDBOX_SHIM, CORDON_EGRESS_PORT: String(RELAY_PORT), CORDON_EGRESS_SOCKET: SANDBOX_SHIM_SOCKET } : {}),
       },
-      entrypoint: [SANDBOX_RELAY, '--listen', `127.0.0.1:${RELAY_PORT}`, '--to', SANDBOX_SOCKET, ...(runc ? ['--splice', 'both'] : []), ...(handoff ? ['--handoff', SANDBOX_HANDOFF_SOCKET] : []), '--lifeline', SANDBOX_LIFELINE_SOCKET, '--'],
+      entrypoint: [SANDBOX_RELAY, '--listen', `127.0.0.1:${RELAY_PORT}`, '--to', SANDBOX_SOCKET, ...(runc ? ['--splice', 'both'] : []), ...(handoff ? ['--handoff', SANDBOX_HANDOFF_SOCKET] : []), '--lifeline', SANDBOX_LIFELINE_SOCKET, ...(opts.homeSeed ? ['--home-seed', SANDBOX_HOME_SEED] : []), '--'],
     },
   };
 }

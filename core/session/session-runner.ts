@@ -15,7 +15,7 @@ import { leafPaths, valueAt } from '../policy/policy-loader.js';
 import { currentOwner } from './owner-process.js';
 import { ensureConnectShim, ensureRelay, prepareSessionEgress, startSessionEgress, type PreparedEgress, type SessionEgress } from './session-egress.js';
 import { setupSessionKeys, type SessionKeys } from './session-keys.js';
-import { agentHome, SANDBOX_HOME_SEED, writeHomeSeed } from './agent-home.js';
+import { agentHome, writeHomeSeed } from './agent-home.js';
 import type { ModelRouteDlp } from '../dlp/model-route-dlp.js';
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
 import { CREDENTIAL_HEADERS } from '../keys/key-swap-filter.js';
@@ -134,22 +134,22 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const compiled = compilePolicy(deps.policy);
     if (!compiled.ok) return fail(audit, sessionId, { code: 'egress', message: `egress policy is invalid: ${compiled.errors.join('; ')}` });
     const policy = compiled.policy;
-    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy, relayPath: prepared.relayPath, shimPath: prepared.shimPath, runtime: loaded.profile.runtime });
-    if (!prep.ok) return fail(audit, sessionId, { code: 'egress', message: prep.message });
-    wiring = prep.value;
     const sessionKeys = setupSessionKeys({ sessionId, profile: loaded.profile, policy, audit, keyStore: deps.keyStore });
     keys = sessionKeys;
     // The agent's first-run state, for this sandbox's home only (agent-home.ts).
     const phantom = loaded.profile.provider ? (sessionKeys.env[loaded.profile.provider.keyEnv] ?? null) : null;
     const home = agentHome(loaded.profile, phantom);
-    const seed = home.files.length > 0 ? join(store.sessionDir(sessionId), 'home-seed') : null;
-    if (seed !== null) writeHomeSeed(seed, home.files);
+    const homeSeed = home.files.length > 0 ? join(store.sessionDir(sessionId), 'home-seed') : null;
+    if (homeSeed !== null) writeHomeSeed(homeSeed, home.files);
+    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy, relayPath: prepared.relayPath, shimPath: prepared.shimPath, runtime: loaded.profile.runtime, homeSeed });
+    if (!prep.ok) return fail(audit, sessionId, { code: 'egress', message: prep.message });
+    wiring = prep.value;
     // The sandbox's only way out: the relay is PID 1 and the proxy variables
     // come last, so nothing the profile or --env sets can point elsewhere.
     const fullSpec: SandboxSpec = {
       ...spec,
-      entrypoint: seed === null ? wiring.entrypoint : withInitOptions(wiring.entrypoint, ['--home-seed', SANDBOX_HOME_SEED]),
-      mounts: [...spec.mounts, ...wiring.mounts, ...(seed === null ? [] : [{ hostPath: seed, containerPath: SANDBOX_HOME_SEED, readOnly: true, kind: 'cordon' as const }])],
+      entrypoint: wiring.entrypoint,
+      mounts: [...spec.mounts, ...wiring.mounts],
       env: withPreload({ ...home.env, ...spec.env, ...sessionKeys.env }, wiring.env),
     };
     // The proxy, DLP and their modules load while the engine starts the
@@ -305,13 +305,6 @@ function withPreload(env: Readonly<Record<string, string>>, egress: Readonly<Rec
   const merged = { ...env, ...egress };
   if (ours && theirs) merged['LD_PRELOAD'] = `${ours}:${theirs}`;
   return merged;
-}
-
-/** The relay's entrypoint with OPTIONS added before the `--` that ends its own options. */
-function withInitOptions(entrypoint: readonly string[], options: readonly string[]): string[] {
-  const end = entrypoint.lastIndexOf('--');
-  if (end < 0) throw new Error('the relay entrypoint has no "--" before the command');
-  return [...entrypoint.slice(0, end), ...options, ...entrypoint.slice(end)];
 }
 
 /** The proxy could not take over its socket while the sandbox started. */
