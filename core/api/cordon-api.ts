@@ -1,0 +1,233 @@
+/**
+ * The one contract between Cordon's UI and its core (issue 15).
+ *
+ * Every call the renderer can make is listed in `API_METHODS` with a zod schema
+ * for its request and its response; the types are inferred from them. The
+ * Electron preload implements `CordonApi` over IPC, the `cordon ui` client over
+ * a loopback WebSocket; on the other side the main process and the `cordon ui`
+ * bridge hand every payload to the same dispatcher (core/service/api-dispatch.ts),
+ * which validates it against these schemas before a handler runs and validates
+ * the handler's answer before it leaves.
+ *
+ * This file is imported by the sandboxed renderer: it must not import a Node
+ * built-in or anything outside core/api/ (lint-enforced).
+ */
+import { z } from 'zod';
+
+/** A session id as core writes them (12 hex digits), or a unique prefix where a method says so. */
+const SessionId = z.string().regex(/^[0-9a-f]{1,32}$/, 'a session id is hexadecimal');
+const ProviderName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'provider names are lower-case letters, digits and "-"');
+
+/** What a role may do; every switch defaults to allowed when policy names no role. */
+export const FeaturesSchema = z.strictObject({
+  launch: z.boolean(),
+  exec: z.boolean(),
+  changeSettings: z.boolean(),
+});
+export type Features = z.infer<typeof FeaturesSchema>;
+
+export const WorkspaceSchema = z.strictObject({
+  path: z.string().min(1, 'choose a folder').max(4096),
+  mode: z.enum(['rw', 'ro']),
+});
+export type Workspace = z.infer<typeof WorkspaceSchema>;
+
+export const DoctorCheckSchema = z.strictObject({
+  check: z.string(),
+  status: z.enum(['ok', 'warn', 'fail']),
+  detail: z.string(),
+  fix: z.string().optional(),
+});
+export type DoctorCheck = z.infer<typeof DoctorCheckSchema>;
+
+/** Allowed/denied requests and DLP findings counted from a session's audit records. */
+export const SessionCountsSchema = z.strictObject({
+  allowed: z.number().int().nonnegative(),
+  denied: z.number().int().nonnegative(),
+  dlpFindings: z.number().int().nonnegative(),
+});
+
+export const SessionSummarySchema = z.strictObject({
+  id: z.string(),
+  kind: z.string(),
+  profile: z.string(),
+  runtime: z.string(),
+  state: z.string(),
+  ownerPid: z.number().int(),
+  createdAt: z.string(),
+  workspaces: z.array(WorkspaceSchema),
+  containerId: z.string(),
+  /** True when this process hosts the session, so its terminal can be attached. */
+  attachable: z.boolean(),
+  counts: SessionCountsSchema,
+});
+export type SessionSummary = z.infer<typeof SessionSummarySchema>;
+
+/**
+ * One audit record as subscribers see it. Audit records never hold secret
+ * values (DLP findings carry detector names and counts), so nothing is removed
+ * here; `details` is passed as the log holds it.
+ */
+export const AuditRecordSchema = z.strictObject({
+  seq: z.number().int(),
+  time: z.number(),
+  kind: z.string(),
+  sessionId: z.string().nullable(),
+  outcome: z.enum(['success', 'failure']),
+  severity: z.string(),
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
+export type AuditRecordView = z.infer<typeof AuditRecordSchema>;
+
+export const PolicyValueSchema = z.strictObject({
+  path: z.string(),
+  value: z.unknown(),
+  /** `default`, `user`, `recommended` or `managed`. */
+  source: z.string(),
+  file: z.string().nullable(),
+  locked: z.boolean(),
+});
+
+export const KeyStatusViewSchema = z.strictObject({
+  provider: z.string(),
+  state: z.enum(['present', 'absent', 'error']),
+  lastSetAt: z.string().nullable(),
+  rotatedAt: z.string().nullable(),
+  /** For `error`: what went wrong and what to do (never the key). */
+  message: z.string().nullable(),
+});
+export type KeyStatusView = z.infer<typeof KeyStatusViewSchema>;
+
+const Empty = z.strictObject({});
+
+/**
+ * Every method: request and response schemas. Adding a method here is the only
+ * way to make something callable from the UI.
+ */
+export const API_METHODS = {
+  /** Version, this machine's role and what it may do. */
+  'app.info': {
+    request: Empty,
+    response: z.strictObject({ version: z.string(), role: z.string(), features: FeaturesSchema, platform: z.string() }),
+  },
+  'doctor.run': {
+    request: Empty,
+    response: z.strictObject({ ok: z.boolean(), checks: z.array(DoctorCheckSchema) }),
+  },
+  'profiles.list': {
+    request: Empty,
+    response: z.array(z.strictObject({ name: z.string(), description: z.string(), runtime: z.string(), agent: z.string(), allowed: z.boolean() })),
+  },
+  'sessions.list': {
+    request: Empty,
+    response: z.array(SessionSummarySchema),
+  },
+  /** Starts the profile's agent with a terminal hosted by this Cordon process. */
+  'sessions.launch': {
+    request: z.strictObject({ workspaces: z.array(WorkspaceSchema).min(1, 'choose at least one workspace folder').max(16), profile: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/).optional() }),
+    response: z.strictObject({ sessionId: z.string() }),
+  },
+  'sessions.stop': {
+    request: z.strictObject({ sessionId: SessionId }),
+    response: z.strictObject({ stopped: z.array(z.string()) }),
+  },
+  /** Starts delivering the session's terminal output as `terminal.output` events; the answer holds what was already written. */
+  'terminal.attach': {
+    request: z.strictObject({ sessionId: SessionId }),
+    response: z.strictObject({ backlog: z.string() }),
+  },
+  'terminal.input': {
+    request: z.strictObject({ sessionId: SessionId, data: z.string().max(65536) }),
+    response: Empty,
+  },
+  'terminal.resize': {
+    request: z.strictObject({ sessionId: SessionId, cols: z.number().int().min(2).max(1000), rows: z.number().int().min(2).max(1000) }),
+    response: Empty,
+  },
+  /** The last LIMIT audit records (optionally of one session) before live delivery of `audit` events. */
+  'audit.recent': {
+    request: z.strictObject({ limit: z.number().int().min(1).max(20000), sessionId: SessionId.optional() }),
+    response: z.array(AuditRecordSchema),
+  },
+  'audit.verify': {
+    request: Empty,
+    response: z.strictObject({ ok: z.boolean(), records: z.number().int(), message: z.string() }),
+  },
+  'policy.effective': {
+    request: Empty,
+    response: z.strictObject({
+      ok: z.boolean(),
+      /** Why the policy is invalid (then no session may start). */
+      issues: z.array(z.string()),
+      values: z.array(PolicyValueSchema),
+      sources: z.array(z.strictObject({ kind: z.string(), file: z.string() })),
+      managed: z.boolean(),
+    }),
+  },
+  'recent.workspaces': {
+    request: Empty,
+    response: z.array(WorkspaceSchema),
+  },
+  'keys.status': {
+    request: Empty,
+    response: z.array(KeyStatusViewSchema),
+  },
+  /** The key goes straight to the OS keychain; the answer never holds it. */
+  'keys.set': {
+    request: z.strictObject({ provider: ProviderName, secret: z.string().min(1, 'type the API key').max(8192) }),
+    response: KeyStatusViewSchema,
+  },
+  'keys.rotate': {
+    request: z.strictObject({ provider: ProviderName, secret: z.string().min(1, 'type the new API key').max(8192) }),
+    response: KeyStatusViewSchema,
+  },
+  'keys.remove': {
+    request: z.strictObject({ provider: ProviderName }),
+    response: KeyStatusViewSchema,
+  },
+} as const;
+
+export type ApiMethod = keyof typeof API_METHODS;
+export type ApiRequest<M extends ApiMethod> = z.infer<(typeof API_METHODS)[M]['request']>;
+export type ApiResponse<M extends ApiMethod> = z.infer<(typeof API_METHODS)[M]['response']>;
+
+export function isApiMethod(name: string): name is ApiMethod {
+  return Object.prototype.hasOwnProperty.call(API_METHODS, name);
+}
+
+/** Events pushed from core to every subscriber. */
+export const ApiEventSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('audit'), record: AuditRecordSchema }),
+  z.strictObject({ type: z.literal('terminal.output'), sessionId: z.string(), data: z.string() }),
+  z.strictObject({ type: z.literal('terminal.exit'), sessionId: z.string(), exitCode: z.number().int() }),
+  /** The session list changed (a session started or ended anywhere on this machine). */
+  z.strictObject({ type: z.literal('sessions.changed') }),
+  /** Something the user should know that is not an audit record (e.g. a launch that failed to start). */
+  z.strictObject({ type: z.literal('notice'), level: z.enum(['info', 'warn', 'error']), message: z.string() }),
+]);
+export type ApiEvent = z.infer<typeof ApiEventSchema>;
+
+/**
+ * Why a call failed, as a value: `invalid_request` names the field,
+ * `forbidden` a feature this role lacks, `failed` carries core's message.
+ */
+export const ApiErrorSchema = z.strictObject({
+  code: z.enum(['invalid_request', 'unknown_method', 'forbidden', 'not_found', 'failed', 'unavailable']),
+  message: z.string(),
+  /** Dotted path of the offending field, for invalid_request. */
+  field: z.string().optional(),
+});
+export type ApiError = z.infer<typeof ApiErrorSchema>;
+
+export type ApiResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ApiError };
+
+/**
+ * What the renderer holds. Expected failures are values (`ok: false`), never
+ * exceptions; only a broken transport rejects.
+ */
+export interface CordonApi {
+  call<M extends ApiMethod>(method: M, request: ApiRequest<M>): Promise<ApiResult<ApiResponse<M>>>;
+  /** Delivers every event until the returned function is called. */
+  onEvent(listener: (event: ApiEvent) => void): () => void;
+}
