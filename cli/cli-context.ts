@@ -1,66 +1,57 @@
-import { FileAuditLog } from '../core/audit/audit-log.js';
-import { resolveCordonPaths, type CordonPaths } from '../core/paths/cordon-paths.js';
-import { loadPolicy, type PolicyLoadResult } from '../core/policy/policy-loader.js';
-import { platformPolicySource } from '../core/policy/platform-sources.js';
+import type { CordonPaths } from '../core/paths/cordon-paths.js';
+import type { PolicyLoadResult } from '../core/policy/policy-loader.js';
 import { formatPolicyIssue, type EffectivePolicy } from '../core/policy/policy-schema.js';
 import { DockerEngine } from '../core/sandbox/docker-engine.js';
-import { reapOrphans, hasOrphanRecords } from '../core/session/session-reaper.js';
-import { SessionStore } from '../core/session/session-store.js';
+import type { FileAuditLog } from '../core/audit/audit-log.js';
+import type { KeyStore } from '../core/keys/key-store.js';
+import type { HostUser } from '../core/session/sandbox-user.js';
+import type { SessionStore } from '../core/session/session-store.js';
+import { openCordonService } from '../core/service/open-service.js';
+import type { CordonService } from '../core/service/cordon-service.js';
 import { CliExit, productVersion } from './cli-exit.js';
 import { EXIT } from './exit-codes.js';
-import type { KeyStore } from '../core/keys/key-store.js';
-import { lazyKeyringStore } from './lazy-key-store.js';
-import { ROOT_FALLBACK_USER, sudoCaller, type HostUser } from '../core/session/sandbox-user.js';
 
 export { CliExit } from './cli-exit.js';
 
-/** Everything a command needs, built once per invocation from the environment. */
+/**
+ * What a command needs: the session service, built once per invocation from
+ * this process's environment. Core reads no environment and prints nothing;
+ * its notices arrive here and go to stderr.
+ */
 export class CliContext {
-  readonly paths: CordonPaths = resolveCordonPaths();
-  /**
-   * Who runs Cordon: the sandbox's user follows it, and under `sudo cordon …`
-   * follows the account behind sudo. Platforms without uids (Windows) count
-   * as the unprivileged stand-in.
-   */
-  readonly hostUser: HostUser = ((): HostUser => {
-    const uid = process.getuid?.() ?? ROOT_FALLBACK_USER.uid;
-    const gid = process.getgid?.() ?? ROOT_FALLBACK_USER.gid;
-    return { uid, gid, sudo: sudoCaller(uid, process.env['SUDO_UID'], process.env['SUDO_GID']) };
-  })();
-  private auditLog: FileAuditLog | undefined;
-  private engineInstance: DockerEngine | undefined;
+  readonly engine = new DockerEngine();
+  readonly service: CordonService = openCordonService({
+    env: process.env,
+    version: productVersion(),
+    platform: process.platform,
+    uid: process.getuid?.(),
+    gid: process.getgid?.(),
+    notify: (n) => process.stderr.write(`cordon: ${n.message}\n`),
+    engine: this.engine,
+  });
+
+  get paths(): CordonPaths {
+    return this.service.paths;
+  }
 
   get audit(): FileAuditLog {
-    this.auditLog ??= new FileAuditLog({ dir: this.paths.auditDir, productVersion: productVersion() });
-    return this.auditLog;
+    return this.service.audit;
   }
-
-  get engine(): DockerEngine {
-    this.engineInstance ??= new DockerEngine();
-    return this.engineInstance;
-  }
-
-  private keyStoreInstance: KeyStore | undefined;
-
-  /**
-   * The OS keychain (Secret Service, macOS Keychain, Windows Credential
-   * Manager). Its native binding loads on first use, so commands that never
-   * touch a key do not pay for it.
-   */
-  readonly keyStore = (): KeyStore => {
-    this.keyStoreInstance ??= lazyKeyringStore();
-    return this.keyStoreInstance;
-  };
 
   get sessions(): SessionStore {
-    return new SessionStore(this.paths.sessionsDir);
+    return this.service.sessions;
   }
 
-  /** The effective policy, or a CliExit naming every problem: a broken policy stops launches. */
-  /** Every policy source, including this OS's MDM channel. */
-  readonly loadPolicy = (): PolicyLoadResult => loadPolicy(this.paths, { platform: platformPolicySource() });
+  get hostUser(): HostUser {
+    return this.service.hostUser;
+  }
 
-  /** The loaded policy with its sources, or a CliExit naming every problem. */
+  readonly keyStore = (): KeyStore => this.service.keyStore();
+
+  /** Every policy source, including this OS's MDM channel. */
+  readonly loadPolicy = (): PolicyLoadResult => this.service.loadPolicy();
+
+  /** The loaded policy with its sources, or a CliExit naming every problem: a broken policy stops launches. */
   loadedPolicy(): Extract<PolicyLoadResult, { ok: true }> {
     const res = this.loadPolicy();
     if (!res.ok) {
@@ -74,18 +65,7 @@ export class CliContext {
     return this.loadedPolicy().policy;
   }
 
-  /**
-   * Removes sessions left by launchers that died. With `engineKnownUp` false it
-   * touches the engine only when a session folder belongs to a dead launcher.
-   */
-  async reap(engineKnownUp: boolean): Promise<void> {
-    if (!engineKnownUp && !hasOrphanRecords(this.sessions)) return;
-    try {
-      const reaped = await reapOrphans(this.engine, this.sessions, this.audit);
-      if (reaped.length > 0) process.stderr.write(`cordon: cleaned up ${reaped.length} session(s) left by a launcher that died: ${reaped.join(', ')}\n`);
-    } catch {
-      // The engine is down: the orphan cannot run either; the next command retries.
-    }
+  reap(engineKnownUp: boolean): Promise<void> {
+    return this.service.reap(engineKnownUp);
   }
 }
-

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { verifyAuditLog } from '../core/audit/audit-verify.js';
-import { runSession } from '../core/session/session-runner.js';
 import { resolveSandboxUser } from '../core/session/sandbox-user.js';
 import { CliExit, type CliContext } from './cli-context.js';
 import { startDemoModel } from './demo-model.js';
@@ -64,7 +63,8 @@ function probes(ws: string, hostHome: string): Probe[] {
 }
 
 export async function demo(ctx: CliContext, opts: { profile?: string }): Promise<number> {
-  const policy = ctx.policy();
+  // A broken policy stops the demo with its problems listed, as it stops launches.
+  ctx.policy();
   const out = (s: string): boolean => process.stdout.write(`${s}\n`);
   const uid = process.getuid?.() ?? 1000;
   const ws = join(tmpdir(), `cordon-demo-${uid}`);
@@ -96,31 +96,22 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
     },
   });
   const model = await startDemoModel();
-  const res = await runSession(
-    {
-      kind: 'demo',
-      ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
-      workspaces: [{ path: ws, mode: 'rw' }],
-      env: {},
-      command: ['sh', '-c', script],
-      tty: false,
-    },
-    {
-      engine: ctx.engine,
-      audit: ctx.audit,
-      paths: ctx.paths,
-      policy: model.policyFor(policy),
-      keyStore: ctx.keyStore,
-      hostUser: ctx.hostUser,
-      // A reload (the session reloads once after it starts watching, and on
-      // every edit) keeps the demo's stand-in model provider.
-      reloadPolicy: () => {
-        const r = ctx.loadPolicy();
-        return r.ok ? { ...r, policy: model.policyFor(r.policy) } : r;
+  const res = await ctx.service
+    .runSession(
+      {
+        kind: 'demo',
+        ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
+        workspaces: [{ path: ws, mode: 'rw' }],
+        env: {},
+        command: ['sh', '-c', script],
+        tty: false,
       },
-      io: { stdin: null, stdout: sink, stderr: sink },
-    },
-  ).finally(() => model.close());
+      { stdin: null, stdout: sink, stderr: sink },
+      new AbortController().signal,
+      // The demo's stand-in model provider, kept across the session's policy reloads.
+      { adjustPolicy: (p) => model.policyFor(p) },
+    )
+    .finally(() => model.close());
   if (!res.ok) throw new CliExit(EXIT.sandboxNotStarted, res.failure.message);
 
   let n = 0;
@@ -144,9 +135,10 @@ export async function demo(ctx: CliContext, opts: { profile?: string }): Promise
 
   n++;
   out(`  ${String(n).padStart(2)}. Mounting your whole home folder is refused before any container exists`);
-  const refused = await runSession(
+  const refused = await ctx.service.runSession(
     { kind: 'demo', workspaces: [{ path: ctx.paths.userHome, mode: 'rw' }], env: {}, command: ['true'], tty: false },
-    { engine: ctx.engine, audit: ctx.audit, paths: ctx.paths, policy, keyStore: ctx.keyStore, hostUser: ctx.hostUser, reloadPolicy: ctx.loadPolicy, io: { stdin: null, stdout: sink, stderr: sink } },
+    { stdin: null, stdout: sink, stderr: sink },
+    new AbortController().signal,
   );
   if (refused.ok) {
     surprises++;

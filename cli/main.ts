@@ -4,7 +4,7 @@ import type { CliContext } from './cli-context.js';
 import { CliExit, productVersion } from './cli-exit.js';
 import { EXIT, EXIT_CODE_HELP } from './exit-codes.js';
 import { registerKeysCommands } from './keys-command.js';
-import { lazyKeyringStore } from './lazy-key-store.js';
+import { lazyKeyringStore } from '../core/service/open-service.js';
 
 /**
  * The `cordon` command. Each action imports what it needs when it runs, so
@@ -40,7 +40,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .command('doctor')
     .description('Check that a launch would work: Docker Engine, runtimes, image, profile, policy. One line per check with a fix.')
     .option('--json', 'print the checks as JSON')
-    .action(act(async (ctx, opts: { json?: boolean }) => (await import('./doctor-command.js')).doctor(ctx, opts)));
+    .action(act(async (ctx, opts: { json?: boolean }) => (await import('./doctor-command.js')).doctorCommand(ctx, opts)));
 
   program
     .command('exec')

@@ -1,5 +1,4 @@
-import { runSession, LABELS, type SessionRequest } from '../core/session/session-runner.js';
-import { reapOrphans } from '../core/session/session-reaper.js';
+import type { SessionRequest } from '../core/session/session-runner.js';
 import type { WorkspaceRequest } from '../core/workspace/mount-plan.js';
 import { CliExit, type CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
@@ -30,13 +29,18 @@ interface SessionOpts {
 }
 
 async function runInteractive(ctx: CliContext, req: SessionRequest): Promise<number> {
-  let policy;
   try {
-    policy = ctx.policy();
+    ctx.policy();
   } catch (err) {
     // exec/launch exit with the command's own code, so every refusal is 125.
     if (err instanceof CliExit) throw new CliExit(EXIT.sandboxNotStarted, err.message);
     throw err;
+  }
+  // The role's switches come from managed policy (core/policy/role-features.ts).
+  const feature = req.kind === 'exec' ? 'exec' : 'launch';
+  const role = ctx.service.features();
+  if (!role.features[feature]) {
+    throw new CliExit(EXIT.sandboxNotStarted, `your organization's policy does not let this machine's role "${role.role}" ${feature === 'exec' ? 'run `cordon exec`' : 'launch agent sessions'} (features.${role.role}.${feature} is false${role.roleSource ? ` in ${role.roleSource}` : ''})`);
   }
   const controller = new AbortController();
   let signalCode = 0;
@@ -51,26 +55,14 @@ async function runInteractive(ctx: CliContext, req: SessionRequest): Promise<num
   const restoreTty = req.tty && stdin.isTTY ? (stdin.setRawMode(true), () => stdin.setRawMode(false)) : () => undefined;
   let onResize: (() => void) | undefined;
   try {
-    const res = await runSession(
-      req,
-      {
-        engine: ctx.engine,
-        audit: ctx.audit,
-        paths: ctx.paths,
-        policy,
-        keyStore: ctx.keyStore,
-        hostUser: ctx.hostUser,
-        reloadPolicy: ctx.loadPolicy,
-        io: { stdin: req.tty || !stdin.isTTY ? stdin : null, stdout: process.stdout, stderr: process.stderr },
-        onStarted: (s) => {
-          if (!req.tty) return;
-          onResize = () => void s.resize(process.stdout.rows, process.stdout.columns);
-          process.stdout.on('resize', onResize);
-          onResize();
-        },
+    const res = await ctx.service.runSession(req, { stdin: req.tty || !stdin.isTTY ? stdin : null, stdout: process.stdout, stderr: process.stderr }, controller.signal, {
+      onStarted: (s) => {
+        if (!req.tty) return;
+        onResize = () => void s.resize(process.stdout.rows, process.stdout.columns);
+        process.stdout.on('resize', onResize);
+        onResize();
       },
-      controller.signal,
-    );
+    });
     if (!res.ok) {
       // 125 even when the engine is down: any other code could be the command's own.
       throw new CliExit(EXIT.sandboxNotStarted, res.failure.message);
@@ -109,21 +101,21 @@ export async function launchCommand(ctx: CliContext, opts: SessionOpts): Promise
 }
 
 export async function psCommand(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
-  const list = await engineList(ctx);
-  const rows = list.map((c) => {
-    const id = c.labels[LABELS.session] ?? '';
-    const rec = ctx.sessions.read(id);
-    return {
-      session: id,
-      kind: c.labels[LABELS.kind] ?? rec?.kind ?? '',
-      profile: c.labels[LABELS.profile] ?? '',
-      state: c.state,
-      ownerPid: Number(c.labels[LABELS.ownerPid] ?? 0),
-      createdAt: c.createdAt.toISOString(),
-      workspaces: rec?.workspaces ?? [],
-      containerId: c.id,
-    };
-  });
+  const listed = await ctx.service.listSessions();
+  if (!listed.ok) throw new CliExit(EXIT.engineUnavailable, listed.message);
+  // The JSON rows keep the fields scripts already read; the service's summary adds to them.
+  const rows = listed.sessions.map((s) => ({
+    session: s.id,
+    kind: s.kind,
+    profile: s.profile,
+    state: s.state,
+    ownerPid: s.ownerPid,
+    createdAt: s.createdAt,
+    workspaces: s.workspaces,
+    containerId: s.containerId,
+    runtime: s.runtime,
+    counts: s.counts,
+  }));
   if (opts.json) {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return EXIT.ok;
@@ -142,32 +134,16 @@ export async function psCommand(ctx: CliContext, opts: { json?: boolean }): Prom
 
 export async function stopCommand(ctx: CliContext, id: string | undefined, opts: { all?: boolean }): Promise<number> {
   if (!opts.all && (id === undefined || id === '')) throw new CliExit(EXIT.usage, 'stop needs a session id, or --all');
-  const list = await engineList(ctx);
-  const targets = opts.all ? list : list.filter((c) => (c.labels[LABELS.session] ?? '').startsWith(id ?? '\0'));
-  if (!opts.all && targets.length > 1) throw new CliExit(EXIT.usage, `"${id}" matches ${targets.length} sessions; give more of the id`);
-  if (!opts.all && targets.length === 0) throw new CliExit(EXIT.checkFailed, `no running session "${id}" (see \`cordon ps\`)`);
-  for (const c of targets) {
-    const sid = c.labels[LABELS.session] ?? '';
-    // Removing the container ends the session; its launcher sees that and
-    // cleans up. A launcher that is gone is handled by the orphan sweep below.
-    await ctx.engine.remove(c.id);
-    ctx.audit.record({
-      kind: 'session.stop_requested',
-      ocsfClass: 'process_activity',
-      activity: { id: 2, name: 'Terminate' },
-      outcome: 'success',
-      message: `session ${sid} stopped by \`cordon stop\``,
-      sessionId: sid,
-      details: { container_id: c.id },
-    });
-    process.stdout.write(`stopped ${sid}\n`);
+  const res = await ctx.service.stop(opts.all ? { all: true } : { id: id ?? '' }, '`cordon stop`');
+  switch (res.kind) {
+    case 'stopped':
+      for (const sid of res.sessions) process.stdout.write(`stopped ${sid}\n`);
+      return EXIT.ok;
+    case 'ambiguous':
+      throw new CliExit(EXIT.usage, res.message);
+    case 'not_found':
+      throw new CliExit(EXIT.checkFailed, res.message);
+    case 'engine_unavailable':
+      throw new CliExit(EXIT.engineUnavailable, res.message);
   }
-  await reapOrphans(ctx.engine, ctx.sessions, ctx.audit).catch(() => undefined);
-  return EXIT.ok;
-}
-
-async function engineList(ctx: CliContext): ReturnType<CliContext['engine']['list']> {
-  const probe = await ctx.engine.probe();
-  if (!probe.ok) throw new CliExit(EXIT.engineUnavailable, probe.message);
-  return ctx.engine.list({ [LABELS.session]: '' });
 }

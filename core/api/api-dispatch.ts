@@ -19,7 +19,8 @@ export class ApiFailure extends Error {
   }
 }
 
-export type ApiHandlers = { readonly [M in ApiMethod]: (request: ApiRequest<M>) => Promise<ApiResponse<M>> };
+/** One handler per method; a handler may answer at once or later. */
+export type ApiHandlers = { readonly [M in ApiMethod]: (request: ApiRequest<M>) => ApiResponse<M> | Promise<ApiResponse<M>> };
 
 export type ApiDispatcher = (method: string, params: unknown) => Promise<ApiResult<unknown>>;
 
@@ -30,7 +31,7 @@ export function createApiDispatcher(handlers: ApiHandlers): ApiDispatcher {
     if (!parsed.success) return { ok: false, error: invalid(parsed.error) };
     let value: unknown;
     try {
-      value = await (handlers[method] as (r: unknown) => Promise<unknown>)(parsed.data);
+      value = await (handlers[method] as (r: unknown) => unknown)(parsed.data);
     } catch (err) {
       if (err instanceof ApiFailure) return { ok: false, error: { code: err.code, message: err.message } };
       return { ok: false, error: { code: 'failed', message: (err as Error).message || 'the call failed' } };

@@ -110,7 +110,7 @@ export const FeaturesPolicySchema = z
       changeSettings: z.boolean().optional().describe('May change user settings that policy does not lock.'),
     }),
   )
-  .describe('Feature switches per role (role assignment comes with the tray app; not enforced by this version).');
+  .describe('Feature switches per role. The machine\'s role is the top-level `role`, set by managed policy; a switch left out allows.');
 
 export const KeysPolicySchema = z
   .strictObject({
@@ -138,6 +138,11 @@ export const PolicySchema = z
     audit: AuditPolicySchema.optional(),
     monitoring: MonitoringPolicySchema.optional(),
     features: FeaturesPolicySchema.optional(),
+    role: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,31}$/, 'role names are lower-case letters, digits and "-"')
+      .optional()
+      .describe('This machine\'s role, naming an entry of `features`. Honoured only from managed policy (recommended or mandatory): users cannot pick their own role.'),
   })
   .describe('Cordon policy.');
 

@@ -152,7 +152,8 @@ export async function prepareSessionEgress(opts: {
    * Null or absent: no seed.
    */
   readonly homeSeed?: string | null;
-  readonly hostEnv?: NodeJS.ProcessEnv;
+  /** The host's proxy variables (HTTPS_PROXY, NO_PROXY …), read by the adapter; none when absent. */
+  readonly hostEnv?: Readonly<Record<string, string | undefined>>;
 }): Promise<Result<PreparedEgress>> {
   // The socket gets a folder of its own, and the folder is what is mounted: a
   // mount of the socket file would keep pointing at a stale inode if the
@@ -169,7 +170,7 @@ export async function prepareSessionEgress(opts: {
   if (lifelinePath.length > MAX_SOCKET_PATH) {
     return { ok: false, message: `the session folder path is too long for a Unix socket (${lifelinePath.length} > ${MAX_SOCKET_PATH} bytes); set CORDON_HOME to a shorter path` };
   }
-  const upstream = upstreamProxyFromEnv(opts.hostEnv ?? process.env);
+  const upstream = upstreamProxyFromEnv(opts.hostEnv ?? {});
   if (!upstream.ok) return { ok: false, message: `host proxy settings are invalid: ${upstream.error}` };
   let gate: ConnectionGate;
   let handoff: ConnectionGate | null = null;
@@ -269,16 +270,17 @@ export async function startSessionEgress(
      * one line on stderr, when it cannot be built.
      */
     readonly spliceHelper?: string | null;
-    readonly cacheDir?: string;
+    readonly cacheDir: string;
+    /** Where the proxy's notices go (a fallback to a slower path); core writes to no terminal. */
+    readonly notify: (message: string) => void;
   },
 ): Promise<Result<SessionEgress>> {
   const { EgressProxy } = await import('../egress/egress-proxy.js');
   const { ensureSpliceHelper } = await import('../egress/tunnel-splicer.js');
   let spliceHelper = opts.spliceHelper;
   if (spliceHelper === undefined) {
-    const cacheDir = opts.cacheDir ?? (await import('../paths/cordon-paths.js')).resolveCordonPaths().cacheDir;
-    const built = ensureSpliceHelper(cacheDir);
-    if (!built.ok) process.stderr.write(`cordon: egress: ${built.message}; CONNECT tunnels relay through Node (slower)\n`);
+    const built = ensureSpliceHelper(opts.cacheDir);
+    if (!built.ok) opts.notify(`egress: ${built.message}; CONNECT tunnels relay through Node (slower)`);
     spliceHelper = built.ok ? built.path : null;
   }
   const proxy = new EgressProxy({
@@ -302,8 +304,8 @@ export async function startSessionEgress(
     // attempt (issue 4).
     credentialGuard: (url, rawHeaders) => (PHANTOM_IN_TEXT.test(url) || rawHeaders.some((h) => PHANTOM_IN_TEXT.test(h)) ? 'a Cordon phantom token' : null),
     bodyGuard: () => new PhantomStreamScanner(),
-    // The proxy writes to no terminal; its notices (a fallback to a slower path) go where this file's own do.
-    notice: (m) => process.stderr.write(`cordon: egress: ${m}\n`),
+    // The proxy writes to no terminal; its notices (a fallback to a slower path) go to the adapter.
+    notice: (m) => opts.notify(`egress: ${m}`),
   });
   for (const f of opts.requestFilters ?? []) proxy.addRequestFilter(f);
   for (const t of opts.responseTransforms ?? []) proxy.addResponseTransform(t);

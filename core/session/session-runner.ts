@@ -55,6 +55,12 @@ export interface SessionDeps {
   readonly keyStore: () => KeyStore;
   /** Who started Cordon (the CLI reads the process's ids and SUDO_UID/SUDO_GID): decides the sandbox's uid:gid. */
   readonly hostUser: HostUser;
+  /** False leaves the connect shim out (`CORDON_CONNECT_SHIM=off`, read by the adapter). */
+  readonly connectShim?: boolean;
+  /** The host's proxy variables, which the egress proxy chains through. */
+  readonly hostProxyEnv?: Readonly<Record<string, string | undefined>>;
+  /** Where notices go (a fallback to a slower path); core writes to no terminal. */
+  readonly notify?: (message: string) => void;
   /** Called once the sandbox runs (the CLI wires terminal resize here). */
   readonly onStarted?: (session: StartedSession) => void;
 }
@@ -141,7 +147,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const home = agentHome(loaded.profile, phantom);
     const homeSeed = home.files.length > 0 ? join(store.sessionDir(sessionId), 'home-seed') : null;
     if (homeSeed !== null) writeHomeSeed(homeSeed, home.files);
-    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy, relayPath: prepared.relayPath, shimPath: prepared.shimPath, runtime: loaded.profile.runtime, homeSeed });
+    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy, relayPath: prepared.relayPath, shimPath: prepared.shimPath, runtime: loaded.profile.runtime, homeSeed, hostEnv: deps.hostProxyEnv ?? {} });
     if (!prep.ok) return fail(audit, sessionId, { code: 'egress', message: prep.message });
     wiring = prep.value;
     // The sandbox's only way out: the relay is PID 1 and the proxy variables
@@ -168,6 +174,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         // Key swap first: DLP sees the request as the vendor will.
         requestFilters: [sessionKeys.filter, dlp.filter],
         responseTransforms: [dlp.rehydrate],
+        notify: deps.notify ?? (() => undefined),
       });
       if (!eg.ok) throw new EgressStartError(eg.message);
       parts.egress = eg.value;
@@ -362,12 +369,12 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
   if (!relay.ok) return fail(audit, sessionId, { code: 'egress', message: relay.message });
   // Optional: without the shim every connection takes the relay's port.
   // CORDON_CONNECT_SHIM=off leaves it out (for an agent that misbehaves with it).
-  const shimOff = /^(0|off|no|false)$/i.test(process.env['CORDON_CONNECT_SHIM'] ?? '');
-  const shim = shimOff ? null : ensureConnectShim(paths.cacheDir);
-  if (shim && !shim.ok) process.stderr.write(`cordon: egress: ${shim.message}; the sandbox's programs connect through the relay (slower)\n`);
+  const notify = deps.notify ?? (() => undefined);
+  const shim = deps.connectShim === false ? null : ensureConnectShim(paths.cacheDir);
+  if (shim && !shim.ok) notify(`egress: ${shim.message}; the sandbox's programs connect through the relay (slower)`);
   // Optional: without it the relay's lifeline alone ends the sandbox when this process dies.
   const sentinel = ensureSentinel(paths.cacheDir);
-  if (!sentinel.ok) process.stderr.write(`cordon: ${sentinel.message}; only the sandbox's own relay ends it if Cordon dies\n`);
+  if (!sentinel.ok) notify(`${sentinel.message}; only the sandbox's own relay ends it if Cordon dies`);
 
   const ctx = mountRuleContext(paths, policy);
   const requests = [...profile.mounts, ...req.workspaces];

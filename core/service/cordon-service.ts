@@ -1,0 +1,524 @@
+/**
+ * The session service: the one composition root that the CLI, the Electron
+ * main process and `cordon ui` construct with their adapters (issues 14, 15).
+ *
+ * It is handed everything it touches (engine, keychain, audit log, policy
+ * loader, settings and a notice sink) and never reads the process
+ * environment or writes to a terminal itself. Long-running hosts (the app,
+ * `cordon ui`) keep one for their lifetime; the CLI builds one per command.
+ *
+ * Events: the audit log is the event bus. The service follows `audit.jsonl`
+ * and delivers every record to subscribers, so sessions started by another
+ * Cordon process (the CLI's, the app's) show up here as they happen.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FileAuditLog } from '../audit/audit-log.js';
+import { AUDIT_FILE } from '../audit/audit-log.js';
+import { verifyAuditLog } from '../audit/audit-verify.js';
+import type { ApiEvent, ApiRequest, ApiResponse, AuditRecordView, KeyStatusView, SessionSummary, Workspace } from '../api/cordon-api.js';
+import { ApiFailure, createApiDispatcher, type ApiDispatcher, type ApiEventSource, type ApiHandlers } from '../api/api-dispatch.js';
+import type { KeyStore, KeyStoreResult, KeyStatus } from '../keys/key-store.js';
+import type { CordonPaths } from '../paths/cordon-paths.js';
+import { leafPaths, valueAt, type PolicyLoadResult } from '../policy/policy-loader.js';
+import { formatPolicyIssue, type EffectivePolicy } from '../policy/policy-schema.js';
+import { roleFeatures, type RoleFeatures } from '../policy/role-features.js';
+import { listProfiles, loadProfile } from '../profiles/profile-loader.js';
+import type { SandboxEngine, SandboxInfo, SandboxIo } from '../sandbox/sandbox-engine.js';
+import { reapOrphans, hasOrphanRecords } from '../session/session-reaper.js';
+import { runSession, LABELS, type SessionDeps, type SessionRequest, type SessionResult, type StartedSession } from '../session/session-runner.js';
+import type { HostUser } from '../session/sandbox-user.js';
+import { SessionStore } from '../session/session-store.js';
+import { AuditFollower, auditRecordView } from './audit-follower.js';
+import { runDoctorChecks, type DoctorReport } from './doctor-checks.js';
+import { HostedTerminal } from './hosted-terminal.js';
+import { RecentWorkspaces } from './recent-workspaces.js';
+
+/** Something the user should see that is not a decision (those are audited). */
+export interface ServiceNotice {
+  readonly level: 'info' | 'warn' | 'error';
+  readonly message: string;
+}
+
+/** Settings the adapter read for core (from its environment, flags or preferences). */
+export interface ServiceSettings {
+  readonly version: string;
+  readonly platform: string;
+  /** False leaves the connect shim out of sessions (`CORDON_CONNECT_SHIM=off`). */
+  readonly connectShim: boolean;
+  /** Proxy variables of the host (HTTPS_PROXY, NO_PROXY …) the egress proxy chains through. */
+  readonly hostProxyEnv: Readonly<Record<string, string | undefined>>;
+}
+
+export interface CordonServiceDeps {
+  readonly paths: CordonPaths;
+  readonly engine: SandboxEngine;
+  readonly audit: FileAuditLog;
+  /** The OS keychain; created only when something needs a key. */
+  readonly keyStore: () => KeyStore;
+  readonly hostUser: HostUser;
+  /** Every policy source, including the OS's MDM channel. */
+  readonly loadPolicy: () => PolicyLoadResult;
+  readonly settings: ServiceSettings;
+  /** Where notices go: stderr for the CLI, a notification or the event stream for the app. */
+  readonly notify: (notice: ServiceNotice) => void;
+}
+
+/** `stop` answers with what it did, or why it did nothing; never throws for a bad id. */
+export type StopOutcome =
+  | { readonly kind: 'stopped'; readonly sessions: readonly string[] }
+  | { readonly kind: 'not_found'; readonly message: string }
+  | { readonly kind: 'ambiguous'; readonly message: string }
+  | { readonly kind: 'engine_unavailable'; readonly message: string };
+
+export interface SessionListing {
+  readonly ok: true;
+  readonly sessions: readonly SessionSummary[];
+}
+
+export interface ForegroundOptions {
+  /** Called once the sandbox runs (the CLI wires terminal resize here). */
+  readonly onStarted?: (s: StartedSession) => void;
+  /** Changes the effective policy for this session only, at start and on every reload (`cordon demo`'s stand-in model). */
+  readonly adjustPolicy?: (policy: EffectivePolicy) => EffectivePolicy;
+}
+
+interface HostedSession {
+  readonly terminal: HostedTerminal;
+  readonly controller: AbortController;
+  started: StartedSession | null;
+  done: Promise<SessionResult>;
+}
+
+type Counts = { allowed: number; denied: number; dlpFindings: number };
+
+export class CordonService implements ApiEventSource {
+  readonly dispatch: ApiDispatcher;
+  private readonly listeners = new Set<(event: ApiEvent) => void>();
+  private readonly hosted = new Map<string, HostedSession>();
+  private readonly counts = new Map<string, Counts>();
+  private follower: AuditFollower | null = null;
+  private readonly recent: RecentWorkspaces;
+
+  constructor(private readonly deps: CordonServiceDeps) {
+    this.recent = new RecentWorkspaces(join(deps.paths.home, 'recent-workspaces.json'));
+    this.dispatch = createApiDispatcher(this.handlers());
+  }
+
+  get paths(): CordonPaths {
+    return this.deps.paths;
+  }
+
+  get engine(): SandboxEngine {
+    return this.deps.engine;
+  }
+
+  get audit(): FileAuditLog {
+    return this.deps.audit;
+  }
+
+  get hostUser(): HostUser {
+    return this.deps.hostUser;
+  }
+
+  keyStore(): KeyStore {
+    return this.deps.keyStore();
+  }
+
+  get sessions(): SessionStore {
+    return new SessionStore(this.deps.paths.sessionsDir);
+  }
+
+  loadPolicy(): PolicyLoadResult {
+    return this.deps.loadPolicy();
+  }
+
+  /** The role and what it may do, from managed policy only; every feature when policy is invalid is NOT granted. */
+  features(): RoleFeatures {
+    const res = this.deps.loadPolicy();
+    // A broken policy stops launches anyway; grant nothing rather than guess.
+    if (!res.ok) return { role: 'unknown', features: { launch: false, exec: false, changeSettings: false }, roleSource: null };
+    return roleFeatures(res.sources);
+  }
+
+  // ---- events -------------------------------------------------------------
+
+  /**
+   * Delivers audit records (as written by any Cordon process), terminal
+   * output of hosted sessions and notices. The log is followed from its
+   * current end once the first subscriber arrives.
+   */
+  subscribe(listener: (event: ApiEvent) => void): () => void {
+    this.listeners.add(listener);
+    this.startFollowing();
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: ApiEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch {
+        // One broken subscriber must not starve the others.
+      }
+    }
+  }
+
+  private startFollowing(): void {
+    if (this.follower) return;
+    this.follower = new AuditFollower({ auditDir: this.deps.paths.auditDir, fromEnd: true, pollMs: 500 });
+    this.follower.subscribe((record) => {
+      this.count(record);
+      this.emit({ type: 'audit', record });
+      if (record.kind.startsWith('session.')) this.emit({ type: 'sessions.changed' });
+    });
+    this.follower.start();
+  }
+
+  private count(record: AuditRecordView): void {
+    if (record.sessionId === null) return;
+    const c = this.counts.get(record.sessionId) ?? { allowed: 0, denied: 0, dlpFindings: 0 };
+    if (record.kind === 'egress.allow') c.allowed++;
+    else if (record.kind === 'egress.deny') c.denied++;
+    else if (record.kind.startsWith('dlp.')) c.dlpFindings += findingCount(record);
+    else return;
+    this.counts.set(record.sessionId, c);
+  }
+
+  // ---- sessions -----------------------------------------------------------
+
+  /**
+   * Removes sessions left by launchers that died. With `engineKnownUp` false
+   * it touches the engine only when a session folder belongs to a dead launcher.
+   */
+  async reap(engineKnownUp: boolean): Promise<void> {
+    if (!engineKnownUp && !hasOrphanRecords(this.sessions)) return;
+    try {
+      const reaped = await reapOrphans(this.deps.engine, this.sessions, this.deps.audit);
+      if (reaped.length > 0) this.deps.notify({ level: 'info', message: `cleaned up ${reaped.length} session(s) left by a launcher that died: ${reaped.join(', ')}` });
+    } catch {
+      // The engine is down: the orphan cannot run either; the next command retries.
+    }
+  }
+
+  /** Every running Cordon session on this machine, whichever process started it. */
+  async listSessions(): Promise<{ ok: true; sessions: SessionSummary[] } | { ok: false; message: string }> {
+    const probe = await this.deps.engine.probe();
+    if (!probe.ok) return { ok: false, message: probe.message };
+    const list = await this.deps.engine.list({ [LABELS.session]: '' });
+    this.seedCounts(list);
+    return { ok: true, sessions: list.map((c) => this.summary(c)) };
+  }
+
+  private summary(c: SandboxInfo): SessionSummary {
+    const id = c.labels[LABELS.session] ?? '';
+    const rec = this.sessions.read(id);
+    return {
+      id,
+      kind: c.labels[LABELS.kind] ?? rec?.kind ?? '',
+      profile: c.labels[LABELS.profile] ?? '',
+      runtime: rec?.runtime ?? '',
+      state: c.state,
+      ownerPid: Number(c.labels[LABELS.ownerPid] ?? 0),
+      createdAt: c.createdAt.toISOString(),
+      workspaces: (rec?.workspaces ?? []).map((w) => ({ path: w.path, mode: w.mode })),
+      containerId: c.id,
+      attachable: this.hosted.has(id),
+      counts: { ...(this.counts.get(id) ?? { allowed: 0, denied: 0, dlpFindings: 0 }) },
+    };
+  }
+
+  /** Counts for sessions this process has not followed from their start, read once from the log. */
+  private seedCounts(list: readonly SandboxInfo[]): void {
+    const missing = new Set(list.map((c) => c.labels[LABELS.session] ?? '').filter((id) => id !== '' && !this.counts.has(id)));
+    if (missing.size === 0) return;
+    for (const id of missing) this.counts.set(id, { allowed: 0, denied: 0, dlpFindings: 0 });
+    for (const r of this.recentAudit(20_000)) if (r.sessionId !== null && missing.has(r.sessionId)) this.count(r);
+  }
+
+  /**
+   * Stops a session (its id or a unique prefix) or every session. Removing
+   * the container ends it; its launcher sees that and cleans up, and a
+   * launcher that is gone is handled by the orphan sweep that follows.
+   */
+  async stop(target: { readonly id: string } | { readonly all: true }, by: string): Promise<StopOutcome> {
+    const probe = await this.deps.engine.probe();
+    if (!probe.ok) return { kind: 'engine_unavailable', message: probe.message };
+    const list = await this.deps.engine.list({ [LABELS.session]: '' });
+    const targets = 'all' in target ? list : list.filter((c) => (c.labels[LABELS.session] ?? '').startsWith(target.id));
+    if ('id' in target) {
+      if (targets.length > 1) return { kind: 'ambiguous', message: `"${target.id}" matches ${targets.length} sessions; give more of the id` };
+      if (targets.length === 0) return { kind: 'not_found', message: `no running session "${target.id}" (see \`cordon ps\`)` };
+    }
+    const stopped: string[] = [];
+    for (const c of targets) {
+      const sid = c.labels[LABELS.session] ?? '';
+      const hosted = this.hosted.get(sid);
+      if (hosted) hosted.controller.abort();
+      await this.deps.engine.remove(c.id);
+      this.deps.audit.record({
+        kind: 'session.stop_requested',
+        ocsfClass: 'process_activity',
+        activity: { id: 2, name: 'Terminate' },
+        outcome: 'success',
+        message: `session ${sid} stopped by ${by}`,
+        sessionId: sid,
+        details: { container_id: c.id, requested_by: by },
+      });
+      stopped.push(sid);
+    }
+    await reapOrphans(this.deps.engine, this.sessions, this.deps.audit).catch(() => undefined);
+    return { kind: 'stopped', sessions: stopped };
+  }
+
+  /**
+   * Runs a session in the foreground with the caller's streams (the CLI's
+   * `exec` and `launch`): returns when it has ended and been torn down.
+   */
+  runSession(req: SessionRequest, io: SandboxIo, signal: AbortSignal, opts: ForegroundOptions = {}): Promise<SessionResult> {
+    const adjust = opts.adjustPolicy ?? ((p: EffectivePolicy) => p);
+    const load = (): PolicyLoadResult => {
+      const r = this.deps.loadPolicy();
+      return r.ok ? { ...r, policy: adjust(r.policy) } : r;
+    };
+    const policy = load();
+    if (!policy.ok) throw new Error('runSession needs a valid policy; check loadPolicy() first');
+    // A reload (once after the session starts watching, then on every edit) is adjusted the same way.
+    return runSession(req, { ...this.sessionDeps(policy.policy, io, opts.onStarted), reloadPolicy: load }, signal);
+  }
+
+  private sessionDeps(policy: Extract<PolicyLoadResult, { ok: true }>['policy'], io: SandboxIo, onStarted?: (s: StartedSession) => void): SessionDeps {
+    return {
+      engine: this.deps.engine,
+      audit: this.deps.audit,
+      paths: this.deps.paths,
+      policy,
+      keyStore: this.deps.keyStore,
+      hostUser: this.deps.hostUser,
+      reloadPolicy: this.deps.loadPolicy,
+      io,
+      connectShim: this.deps.settings.connectShim,
+      hostProxyEnv: this.deps.settings.hostProxyEnv,
+      notify: (message) => this.deps.notify({ level: 'warn', message }),
+      ...(onStarted ? { onStarted } : {}),
+    };
+  }
+
+  /**
+   * Starts the profile's agent with a terminal this process hosts (the app,
+   * `cordon ui`). Resolves once the sandbox runs, or with the reason it did not.
+   */
+  async launchHosted(workspaces: readonly Workspace[], profile: string | undefined): Promise<{ ok: true; sessionId: string } | { ok: false; message: string }> {
+    const policy = this.deps.loadPolicy();
+    if (!policy.ok) return { ok: false, message: `policy is invalid, so no session may start: ${policy.issues.map(formatPolicyIssue).join('; ')}` };
+    const terminal = new HostedTerminal((text) => {
+      const id = hostedId.value;
+      if (id !== null) this.emit({ type: 'terminal.output', sessionId: id, data: text });
+    });
+    const hostedId: { value: string | null } = { value: null };
+    const controller = new AbortController();
+    let resolveStarted: (s: StartedSession | null) => void = () => undefined;
+    const started = new Promise<StartedSession | null>((r) => (resolveStarted = r));
+    const req: SessionRequest = { kind: 'launch', ...(profile !== undefined ? { profile } : {}), workspaces, env: {}, tty: true };
+    const done = runSession(
+      req,
+      this.sessionDeps(policy.policy, { stdin: terminal.input, stdout: terminal.output, stderr: terminal.output }, (s) => {
+        hostedId.value = s.id;
+        const entry: HostedSession = { terminal, controller, started: s, done };
+        this.hosted.set(s.id, entry);
+        resolveStarted(s);
+      }),
+      controller.signal,
+    );
+    void done.then(
+      (res) => {
+        terminal.end();
+        resolveStarted(null);
+        const id = hostedId.value;
+        if (id !== null) {
+          this.emit({ type: 'terminal.exit', sessionId: id, exitCode: res.ok ? res.exitCode : 125 });
+          this.hosted.delete(id);
+          this.emit({ type: 'sessions.changed' });
+        }
+      },
+      (err: unknown) => {
+        resolveStarted(null);
+        this.deps.notify({ level: 'error', message: `session failed: ${(err as Error).message}` });
+      },
+    );
+    const s = await started;
+    if (s === null) {
+      const res = await done.catch((err: unknown) => ({ ok: false as const, failure: { code: 'engine' as const, message: (err as Error).message } }));
+      return { ok: false, message: res.ok ? 'the session ended before it started' : res.failure.message };
+    }
+    this.recent.add(workspaces);
+    return { ok: true, sessionId: s.id };
+  }
+
+  /** Stops every session this process hosts and waits for their teardown (the app's Quit). */
+  async close(): Promise<void> {
+    const running = [...this.hosted.values()];
+    for (const h of running) h.controller.abort();
+    await Promise.all(running.map((h) => h.done.catch(() => undefined)));
+    this.follower?.close();
+    this.follower = null;
+  }
+
+  /** Ids of sessions this process hosts. */
+  hostedSessions(): string[] {
+    return [...this.hosted.keys()];
+  }
+
+  // ---- reads --------------------------------------------------------------
+
+  doctor(): Promise<DoctorReport> {
+    return runDoctorChecks({ paths: this.deps.paths, engine: this.deps.engine, hostUser: this.deps.hostUser, loadPolicy: this.deps.loadPolicy });
+  }
+
+  /** The newest LIMIT audit records (of one session when given), oldest first. */
+  recentAudit(limit: number, sessionId?: string): AuditRecordView[] {
+    const file = join(this.deps.paths.auditDir, AUDIT_FILE);
+    if (!existsSync(file)) return [];
+    // The tail is enough: records are small, and the log can be large.
+    const size = statSync(file).size;
+    const window = 64 * 1024 * 1024;
+    const text = readFileSync(file, 'utf8');
+    const lines = (size > window ? text.slice(-window) : text).split('\n');
+    const out: AuditRecordView[] = [];
+    for (let i = lines.length - 1; i >= 0 && out.length < limit; i--) {
+      const v = auditRecordView(lines[i] ?? '');
+      if (v && (sessionId === undefined || v.sessionId === sessionId)) out.push(v);
+    }
+    return out.reverse();
+  }
+
+  effectivePolicy(): ApiResponse<'policy.effective'> {
+    const res = this.deps.loadPolicy();
+    if (!res.ok) return { ok: false, issues: res.issues.map(formatPolicyIssue), values: [], sources: [], managed: false };
+    const effective = res.policy as unknown as Record<string, unknown>;
+    const values = leafPaths(effective).map((path) => {
+      const origin = res.provenance.origins.get(path) ?? originOfParent(path, res.provenance.origins);
+      const lock = res.provenance.locked.get(path) ?? originOfParent(path, res.provenance.locked);
+      return { path, value: valueAt(effective, path), source: origin?.kind ?? 'default', file: origin?.file ?? null, locked: lock !== undefined };
+    });
+    return {
+      ok: true,
+      issues: [],
+      values,
+      sources: res.sources.map((s) => ({ kind: s.kind, file: s.file })),
+      managed: res.sources.some((s) => s.kind !== 'user'),
+    };
+  }
+
+  // ---- the UI's contract --------------------------------------------------
+
+  private handlers(): ApiHandlers {
+    const requireFeature = (name: 'launch' | 'changeSettings'): void => {
+      const f = this.features();
+      if (!f.features[name]) throw new ApiFailure('forbidden', `your organization's policy does not let role "${f.role}" ${name === 'launch' ? 'launch sessions' : 'change settings'}`);
+    };
+    const keyView = async (provider: string, res: KeyStoreResult<KeyStatus | boolean>): Promise<KeyStatusView> => {
+      if (!res.ok) return { provider, state: 'error', lastSetAt: null, rotatedAt: null, message: res.error.message };
+      const status = typeof res.value === 'boolean' ? await this.deps.keyStore().status(provider) : { ok: true as const, value: res.value };
+      if (!status.ok) return { provider, state: 'error', lastSetAt: null, rotatedAt: null, message: status.error.message };
+      const s = status.value;
+      return s.state === 'present' ? { provider, state: 'present', lastSetAt: s.lastSetAt, rotatedAt: s.rotatedAt, message: null } : { provider, state: 'absent', lastSetAt: null, rotatedAt: null, message: null };
+    };
+    const hosted = (id: string): HostedSession => {
+      const h = this.hosted.get(id);
+      if (!h) throw new ApiFailure('not_found', `session ${id} is not hosted by this Cordon process; its terminal is in the window or terminal that started it`);
+      return h;
+    };
+    return {
+      'app.info': () => {
+        const f = this.features();
+        return { version: this.deps.settings.version, role: f.role, features: f.features, platform: this.deps.settings.platform };
+      },
+      'doctor.run': async () => {
+        const r = await this.doctor();
+        return { ok: r.ok, checks: [...r.checks] };
+      },
+      'profiles.list': () => {
+        const res = this.deps.loadPolicy();
+        const allowed = res.ok ? res.policy.sandbox.allowedProfiles : [];
+        const dir = join(this.deps.paths.home, 'profiles');
+        return listProfiles(dir).flatMap((name) => {
+          const p = loadProfile(name, dir);
+          if (!p.ok) return [];
+          const pr = p.value.profile;
+          return [{ name, description: pr.description, runtime: pr.runtime, agent: pr.agent ?? 'generic', allowed: allowed === null || allowed.includes(name) }];
+        });
+      },
+      'sessions.list': async () => {
+        const r = await this.listSessions();
+        if (!r.ok) throw new ApiFailure('unavailable', r.message);
+        return r.sessions;
+      },
+      'sessions.launch': async (req: ApiRequest<'sessions.launch'>) => {
+        requireFeature('launch');
+        const r = await this.launchHosted(req.workspaces, req.profile);
+        if (!r.ok) throw new ApiFailure('failed', r.message);
+        return { sessionId: r.sessionId };
+      },
+      'sessions.stop': async (req: ApiRequest<'sessions.stop'>) => {
+        const r = await this.stop({ id: req.sessionId }, 'the Cordon app');
+        switch (r.kind) {
+          case 'stopped':
+            return { stopped: [...r.sessions] };
+          case 'not_found':
+            throw new ApiFailure('not_found', r.message);
+          case 'ambiguous':
+            throw new ApiFailure('invalid_request', r.message);
+          case 'engine_unavailable':
+            throw new ApiFailure('unavailable', r.message);
+        }
+      },
+      'terminal.attach': (req: ApiRequest<'terminal.attach'>) => ({ backlog: hosted(req.sessionId).terminal.backlog }),
+      'terminal.input': (req: ApiRequest<'terminal.input'>) => {
+        hosted(req.sessionId).terminal.write(req.data);
+        return {};
+      },
+      'terminal.resize': async (req: ApiRequest<'terminal.resize'>) => {
+        await hosted(req.sessionId).started?.resize(req.rows, req.cols);
+        return {};
+      },
+      'audit.recent': (req: ApiRequest<'audit.recent'>) => this.recentAudit(req.limit, req.sessionId),
+      'audit.verify': () => {
+        const r = verifyAuditLog(this.deps.paths.auditDir);
+        return r.ok
+          ? { ok: true, records: r.records, message: `audit log intact: ${r.records} record(s)` }
+          : { ok: false, records: r.records, message: `audit log TAMPERED: line ${r.line}: ${r.reason}` };
+      },
+      'policy.effective': () => this.effectivePolicy(),
+      'recent.workspaces': () => this.recent.list(),
+      'keys.status': async () => {
+        const res = this.deps.loadPolicy();
+        const providers = res.ok ? Object.keys(res.policy.providers) : ['anthropic'];
+        const store = this.deps.keyStore();
+        return Promise.all(providers.map(async (p) => keyView(p, await store.status(p))));
+      },
+      'keys.set': async (req: ApiRequest<'keys.set'>) => keyView(req.provider, await this.deps.keyStore().set(req.provider, req.secret)),
+      'keys.rotate': async (req: ApiRequest<'keys.rotate'>) => keyView(req.provider, await this.deps.keyStore().rotate(req.provider, req.secret)),
+      'keys.remove': async (req: ApiRequest<'keys.remove'>) => keyView(req.provider, await this.deps.keyStore().remove(req.provider)),
+    };
+  }
+}
+
+/** DLP records carry a count of findings per detector (never values). */
+function findingCount(record: AuditRecordView): number {
+  const n = record.details['findings'];
+  if (typeof n === 'number') return n;
+  if (Array.isArray(n)) return n.length;
+  const counts = record.details['counts'];
+  if (counts && typeof counts === 'object') return Object.values(counts as Record<string, unknown>).reduce<number>((a, v) => a + (typeof v === 'number' ? v : 0), 0);
+  return 1;
+}
+
+function originOfParent<T>(path: string, map: ReadonlyMap<string, T>): T | undefined {
+  for (let p = path; p.includes('.'); ) {
+    p = p.slice(0, p.lastIndexOf('.'));
+    const o = map.get(p);
+    if (o) return o;
+  }
+  return undefined;
+}

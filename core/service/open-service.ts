@@ -1,0 +1,76 @@
+/**
+ * Builds the session service with the real adapters: Docker Engine, the OS
+ * keychain, the hash-chained audit log and every policy source. The CLI, the
+ * Electron main process and `cordon ui` call this with what they read from
+ * their own process (its environment, ids and version); core reads none of it.
+ */
+import { FileAuditLog } from '../audit/audit-log.js';
+import { systemClock } from '../keys/clock.js';
+import type { KeyStore } from '../keys/key-store.js';
+import { resolveCordonPaths } from '../paths/cordon-paths.js';
+import { loadPolicy } from '../policy/policy-loader.js';
+import { platformPolicySource } from '../policy/platform-sources.js';
+import { DockerEngine } from '../sandbox/docker-engine.js';
+import { ROOT_FALLBACK_USER, sudoCaller, type HostUser } from '../session/sandbox-user.js';
+import { CordonService, type ServiceNotice } from './cordon-service.js';
+
+export interface ProcessFacts {
+  /** The adapter's environment (CORDON_HOME, CORDON_POLICY_DIR, CORDON_CONNECT_SHIM, proxy variables, SUDO_UID …). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly version: string;
+  readonly platform: NodeJS.Platform;
+  /** The process's uid and gid; undefined where the platform has none (Windows). */
+  readonly uid: number | undefined;
+  readonly gid: number | undefined;
+  readonly notify: (notice: ServiceNotice) => void;
+  /** The engine client, when the adapter needs its Docker specifics too (`cordon image build`). */
+  readonly engine?: DockerEngine;
+}
+
+const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
+
+export function openCordonService(facts: ProcessFacts): CordonService {
+  const paths = resolveCordonPaths(facts.env, facts.platform);
+  const audit = new FileAuditLog({ dir: paths.auditDir, productVersion: facts.version });
+  let keyStore: KeyStore | undefined;
+  return new CordonService({
+    paths,
+    engine: facts.engine ?? new DockerEngine(),
+    audit,
+    // The native keychain binding (~25 ms) loads on first use only.
+    keyStore: () => (keyStore ??= lazyKeyringStore()),
+    hostUser: hostUserOf(facts),
+    loadPolicy: () => loadPolicy(paths, { platform: platformPolicySource() }),
+    settings: {
+      version: facts.version,
+      platform: facts.platform,
+      connectShim: !/^(0|off|no|false)$/i.test(facts.env['CORDON_CONNECT_SHIM'] ?? ''),
+      hostProxyEnv: Object.fromEntries(PROXY_VARS.filter((k) => facts.env[k] !== undefined).map((k) => [k, facts.env[k]])),
+    },
+    notify: facts.notify,
+  });
+}
+
+/**
+ * Who runs Cordon: the sandbox's user follows it, and under `sudo cordon …`
+ * the account behind sudo. Platforms without uids count as the unprivileged
+ * stand-in.
+ */
+export function hostUserOf(facts: Pick<ProcessFacts, 'uid' | 'gid' | 'env'>): HostUser {
+  const uid = facts.uid ?? ROOT_FALLBACK_USER.uid;
+  const gid = facts.gid ?? ROOT_FALLBACK_USER.gid;
+  return { uid, gid, sudo: sudoCaller(uid, facts.env['SUDO_UID'], facts.env['SUDO_GID']) };
+}
+
+/** The OS keychain behind a KeyStore whose native binding is imported on first use. */
+export function lazyKeyringStore(): KeyStore {
+  let inner: Promise<KeyStore> | undefined;
+  const load = (): Promise<KeyStore> => (inner ??= import('../keys/keyring-key-store.js').then((m) => new m.KeyringKeyStore({ clock: systemClock })));
+  return {
+    get: async (p) => (await load()).get(p),
+    set: async (p, s) => (await load()).set(p, s),
+    rotate: async (p, s) => (await load()).rotate(p, s),
+    remove: async (p) => (await load()).remove(p),
+    status: async (p) => (await load()).status(p),
+  };
+}
