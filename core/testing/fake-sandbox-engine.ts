@@ -51,6 +51,8 @@ export class FakeSandbox {
   exitedAt: Date | null = null;
   killed = false;
   readonly resizes: Array<{ rows: number; cols: number }> = [];
+  /** The streams the session handed the engine: a test writes the agent's output and reads its input here. */
+  io: SandboxIo | null = null;
   readonly #exited: Promise<number>;
   #resolveExit: (code: number) => void = () => undefined;
 
@@ -125,6 +127,7 @@ export class FakeSandboxEngine implements SandboxEngine {
     }
     const id = randomBytes(32).toString('hex');
     const sandbox = new FakeSandbox(id, spec.name, spec.labels, spec, new Date());
+    sandbox.io = io;
     this.sandboxes.set(id, sandbox);
     this.history.push(sandbox);
     this.calls.push(`created ${id}`);
