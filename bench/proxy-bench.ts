@@ -49,7 +49,7 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { AuditEventInput, AuditSink } from '../core/audit/audit-event.js';
 import { ConnectionGate } from '../core/egress/connection-gate.js';
-import { compileEgressPolicy } from '../core/egress/egress-policy.js';
+import { compileEgressPolicy, modelRoutesOf } from '../core/egress/egress-policy.js';
 import { EgressProxy } from '../core/egress/egress-proxy.js';
 import { freePort } from '../core/egress/free-port.js';
 import { makeTestCerts } from '../core/egress/test-certs.js';
@@ -181,7 +181,7 @@ async function runProxy(init: ProxyInit): Promise<void> {
   const proxy = new EgressProxy({
     socketPath: init.socketPath,
     policy: r.policy,
-    providers: { bench: { baseUrl: `https://${MODEL_HOST}:${init.ports.provider}`, caFile: init.caFile } },
+    modelRoutes: modelRoutesOf({ bench: { baseUrl: `https://${MODEL_HOST}:${init.ports.provider}`, caFile: init.caFile } }),
     audit: sink,
     limits: { maxConcurrentTunnels: init.maxTunnels, requestsPerSecond: 1e6, requestBurst: 1e6, maxClientConnections: init.maxTunnels * 2 + 100 },
     spliceHelper: init.spliceHelper,

@@ -19,7 +19,7 @@ export { CliExit } from './cli-exit.js';
  * its notices arrive here and go to stderr.
  */
 export class CliContext {
-  readonly engine = new DockerEngine();
+  readonly engine = new DockerEngine({ dockerHost: process.env['DOCKER_HOST'] });
   readonly service: CordonService = openCordonService({
     env: process.env,
     version: productVersion(),

@@ -24,7 +24,7 @@ interface HostedSession {
 }
 
 const sessions = JSON.parse(process.argv[2] ?? '[]') as HostedSession[];
-const paths = resolveCordonPaths();
+const paths = resolveCordonPaths(process.env, process.platform);
 const loaded = loadPolicy(paths);
 if (!loaded.ok) throw new Error('policy is invalid');
 const engine = new DockerEngine();

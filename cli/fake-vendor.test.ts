@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { MemoryAuditSink } from '../core/audit/audit-event.js';
 import { ConnectionGate } from '../core/egress/connection-gate.js';
-import { compileEgressPolicy } from '../core/egress/egress-policy.js';
+import { compileEgressPolicy, modelRoutesOf } from '../core/egress/egress-policy.js';
 import { EgressProxy } from '../core/egress/egress-proxy.js';
 import { freePort } from '../core/egress/free-port.js';
 import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
@@ -46,7 +46,7 @@ function tempDir(prefix: string): string {
  */
 function locateClaude(): string {
   const candidates = [
-    join(resolveCordonPaths().cacheDir, 'image', `claude-${CLAUDE_CODE_VERSION}`, 'package', 'claude'),
+    join(resolveCordonPaths(process.env, process.platform).cacheDir, 'image', `claude-${CLAUDE_CODE_VERSION}`, 'package', 'claude'),
     '/tmp/cc/node_modules/@anthropic-ai/claude-code-linux-x64/claude',
   ];
   for (const c of candidates) if (existsSync(c)) return c;
@@ -172,7 +172,7 @@ describe('fake vendor with the real Claude Code binary', () => {
       socketPath: join(sockets, 'proxy.sock'),
       shim: await ConnectionGate.listen(join(sockets, SHIM_SOCKET_NAME), { mode: 0o600 }),
       policy: policy.policy,
-      providers: { anthropic: { baseUrl: `https://localhost:${vendor.port}`, caFile: certs.caFile } },
+      modelRoutes: modelRoutesOf({ anthropic: { baseUrl: `https://localhost:${vendor.port}`, caFile: certs.caFile } }),
       audit,
       selfAuthorities: [`127.0.0.1:${port}`],
     });

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryAuditSink } from '../audit/audit-event.js';
-import { compileEgressPolicy } from '../egress/egress-policy.js';
+import { compileEgressPolicy, modelRoutesOf } from '../egress/egress-policy.js';
 import { EgressProxy } from '../egress/egress-proxy.js';
 import { makeTestCerts, type TestCerts } from '../egress/test-certs.js';
 import { createModelRouteDlp } from './model-route-dlp.js';
@@ -76,7 +76,7 @@ void describe('model route with DLP, as a session runs it, over loopback', () =>
     const proxy = new EgressProxy({
       socketPath,
       policy: compiled.policy,
-      providers: { anthropic: { baseUrl: `https://provider.test:${port}`, caFile: certs.caFile } },
+      modelRoutes: modelRoutesOf({ anthropic: { baseUrl: `https://provider.test:${port}`, caFile: certs.caFile } }),
       audit,
       sessionId: 's1',
       resolver: () => Promise.resolve({ ok: false, why: 'no DNS in tests' }),

@@ -181,6 +181,54 @@ export function providerHost(baseUrl: string): { readonly ok: true; readonly hos
   return n.ok ? { ok: true, host: n.host } : { ok: false, why: n.why };
 }
 
+/** One provider's model route, derived once from its base URL (issue 14, item 2). */
+export interface ModelRoute {
+  readonly config: ProviderConfig;
+  /** Normalised host, as the proxy and the phantom binding compare hosts (providerHost). */
+  readonly host: string;
+  /** The URL's hostname as written (an IPv6 literal keeps its brackets): what the proxy dials and checks. */
+  readonly dialHost: string;
+  readonly port: number;
+  /** The base URL's path without a trailing slash; the agent's path is appended to it. */
+  readonly basePath: string;
+  /** The Host header the vendor gets (host and port as the base URL has them). */
+  readonly hostHeader: string;
+}
+
+/** Every provider's route, and the vendors' hosts refused outside the model route. */
+export interface ModelRoutes {
+  readonly routes: ReadonlyMap<string, ModelRoute>;
+  readonly vendorHosts: ReadonlySet<string>;
+}
+
+/**
+ * Compiles the provider table once per effective policy. A provider whose
+ * base URL names no usable host is an error, not skipped: the proxy would
+ * otherwise not know to keep tunnels away from that vendor. Pure.
+ */
+export function compileModelRoutes(providers: Providers): { readonly ok: true; readonly value: ModelRoutes } | { readonly ok: false; readonly errors: readonly string[] } {
+  const routes = new Map<string, ModelRoute>();
+  const errors: string[] = [];
+  for (const [name, config] of Object.entries(providers)) {
+    const h = providerHost(config.baseUrl);
+    if (!h.ok) {
+      errors.push(`providers.${name}.baseUrl: ${h.why}`);
+      continue;
+    }
+    const url = new URL(config.baseUrl);
+    routes.set(name, { config, host: h.host, dialHost: url.hostname, port: url.port === '' ? 443 : Number(url.port), basePath: url.pathname.replace(/\/$/, ''), hostHeader: url.host });
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, value: { routes, vendorHosts: vendorHosts(providers) } };
+}
+
+/** The routes of a provider table known to be valid (the built-in one, tests'): throws on a bad base URL. */
+export function modelRoutesOf(providers: Providers): ModelRoutes {
+  const r = compileModelRoutes(providers);
+  if (!r.ok) throw new Error(`invalid providers: ${r.errors.join('; ')}`);
+  return r.value;
+}
+
 /** An egress policy in the form the proxy evaluates on every connection. */
 export interface CompiledEgressPolicy extends HostRules {
   readonly mode: 'enforce' | 'report';

@@ -6,7 +6,7 @@ import type { AuditSink } from '../audit/audit-event.js';
 import type { ConnectionGate } from './connection-gate.js';
 import type { EgressLimits } from './connection-limits.js';
 import type { HostResolver } from './destination-dial.js';
-import type { CompiledEgressPolicy, Providers } from './egress-policy.js';
+import type { CompiledEgressPolicy, ModelRoutes } from './egress-policy.js';
 import type { IpAddress } from './ip-address.js';
 import type { RequestFilter, ResponseTransformFactory } from './model-route.js';
 import type { BodyGuard } from './plain-forward.js';
@@ -25,8 +25,8 @@ export interface EgressProxyOptions {
    */
   readonly gate?: ConnectionGate;
   readonly policy: CompiledEgressPolicy;
-  /** Providers reachable at `/model/<name>/`; empty means the model route answers 404. */
-  readonly providers?: Providers;
+  /** Providers reachable at `/model/<name>/`, compiled once per policy (compileModelRoutes); none: the model route answers 404. */
+  readonly modelRoutes?: ModelRoutes;
   readonly audit: AuditSink;
   readonly sessionId?: string;
   readonly limits?: Partial<EgressLimits>;

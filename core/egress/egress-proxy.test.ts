@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { MemoryAuditSink } from '../audit/audit-event.js';
-import { compileEgressPolicy, type CompiledEgressPolicy } from './egress-policy.js';
+import { compileEgressPolicy, modelRoutesOf, type CompiledEgressPolicy } from './egress-policy.js';
 import { EgressProxy, type EgressProxyOptions, type HostResolver } from './egress-proxy.js';
 import { parseIp, type IpAddress } from './ip-address.js';
 import { upstreamProxyFromEnv } from './upstream-proxy.js';
@@ -507,7 +507,7 @@ void test('plain HTTP forwards and the model route also chain through the upstre
     if (!env.ok || !env.config) return;
     const { socketPath } = await startProxy(
       { allow: [`fwd.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'fwd.test': '127.0.0.1' } },
-      { upstreamProxy: env.config, providers: { fake: { baseUrl: `https://127.0.0.1:${provider.port}`, caFile: certs.caFile } } },
+      { upstreamProxy: env.config, modelRoutes: modelRoutesOf({ fake: { baseUrl: `https://127.0.0.1:${provider.port}`, caFile: certs.caFile } }) },
     );
     const r = await viaProxy(socketPath, `http://fwd.test:${targetPort}/via-corp`, { headers: { connection: 'close' } });
     assert.equal(r.status, 200, r.body);
@@ -574,7 +574,7 @@ async function startFakeProvider(): Promise<FakeProvider> {
 function startModelProxy(port: number): ReturnType<typeof startProxy> {
   return startProxy(
     { allow: [], allowRanges: ['127.0.0.0/8'], resolve: { 'provider.test': '127.0.0.1' } },
-    { providers: { fake: { baseUrl: `https://provider.test:${port}/base`, caFile: certs.caFile } } },
+    { modelRoutes: modelRoutesOf({ fake: { baseUrl: `https://provider.test:${port}/base`, caFile: certs.caFile } }) },
   );
 }
 
@@ -695,10 +695,10 @@ void test('model route: response transform, body limit, untrusted certificate an
     const { socketPath } = await startProxy(
       { allow: [], allowRanges: ['127.0.0.0/8'] },
       {
-        providers: {
+        modelRoutes: modelRoutesOf({
           good: { baseUrl: `https://127.0.0.1:${provider.port}`, caFile: certs.caFile },
           untrusted: { baseUrl: `https://127.0.0.1:${provider.port}` },
-        },
+        }),
         responseTransforms: [() => upper()],
         limits: { maxInspectedBodyBytes: 1024 },
       },
@@ -719,7 +719,7 @@ void test('model route: response transform, body limit, untrusted certificate an
     await readAll(bad.res);
     assert.equal(provider.seen.length, 1, 'nothing was sent over the unverified connection');
 
-    const blocked = await startProxy({ allow: [] }, { providers: { good: { baseUrl: `https://127.0.0.1:${provider.port}`, caFile: certs.caFile } } });
+    const blocked = await startProxy({ allow: [] }, { modelRoutes: modelRoutesOf({ good: { baseUrl: `https://127.0.0.1:${provider.port}`, caFile: certs.caFile } }) });
     const b = await modelRequest(blocked.socketPath, '/model/good/v1/messages', '{}');
     assert.equal(b.res.statusCode, 403);
     assert.equal(b.res.headers['x-cordon-deny'], 'address_blocked');
@@ -731,7 +731,7 @@ void test('model route: response transform, body limit, untrusted certificate an
 });
 
 void test('a filter that throws fails closed', async () => {
-  const { socketPath } = await startProxy({ allow: [] }, { providers: { p: { baseUrl: 'https://127.0.0.1:1' } }, filters: [{ name: 'broken', apply: () => Promise.reject(new Error('boom')) }] });
+  const { socketPath } = await startProxy({ allow: [] }, { modelRoutes: modelRoutesOf({ p: { baseUrl: 'https://127.0.0.1:1' } }), filters: [{ name: 'broken', apply: () => Promise.reject(new Error('boom')) }] });
   const r = await modelRequest(socketPath, '/model/p/v1/messages', '{}');
   assert.equal(r.res.statusCode, 500);
   assert.equal(r.res.headers['x-cordon-deny'], 'filter_failed');
@@ -743,7 +743,7 @@ void test('clients that vanish mid-request, mid-body or mid-tunnel do not distur
   try {
     const { socketPath } = await startProxy(
       { allow: [`ok.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'ok.test': '127.0.0.1' } },
-      { providers: { fake: { baseUrl: `https://127.0.0.1:${provider.port}`, caFile: certs.caFile } } },
+      { modelRoutes: modelRoutesOf({ fake: { baseUrl: `https://127.0.0.1:${provider.port}`, caFile: certs.caFile } }) },
     );
     const abrupt = (text: string, afterMs: number): Promise<void> =>
       new Promise((resolve) => {
@@ -797,7 +797,7 @@ void test('a vendor API host is refused for CONNECT and plain HTTP whatever egre
     const before = targetHits();
     const { socketPath, audit } = await startProxy(
       { mode, allow: ['api.anthropic.com', `llm.corp.test:${targetPort}`], allowRanges: ['127.0.0.0/8'], resolve: { 'api.anthropic.com': '127.0.0.1', 'llm.corp.test': '127.0.0.1' } },
-      { providers: { corp: { baseUrl: `https://LLM.corp.test:${targetPort}` } } },
+      { modelRoutes: modelRoutesOf({ corp: { baseUrl: `https://LLM.corp.test:${targetPort}` } }) },
     );
     const tunnel = await connectTunnel(socketPath, 'api.anthropic.com:443');
     assert.equal(tunnel.status, 403, mode);

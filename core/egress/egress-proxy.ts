@@ -20,7 +20,7 @@ import { denyMessage } from './deny-messages.js';
 import { decideDestinationLive, systemResolver } from './destination-dial.js';
 import { EgressAudit } from './egress-audit.js';
 import type { EgressProxyOptions } from './egress-proxy-options.js';
-import { vendorHosts, type CompiledEgressPolicy, type Providers } from './egress-policy.js';
+import { modelRoutesOf, type CompiledEgressPolicy, type ModelRoutes } from './egress-policy.js';
 import type { DenyReason } from './host-match.js';
 import { addressesOfInterfaces, type IpAddress } from './ip-address.js';
 import type { RequestFilter, ResponseTransformFactory } from './model-route.js';
@@ -42,9 +42,8 @@ export type { BodyGuard } from './plain-forward.js';
  */
 export class EgressProxy {
   private policy: CompiledEgressPolicy;
-  private providers: Providers;
-  /** The vendors' API hosts, derived from `providers`: refused outside the model route. */
-  private vendors: ReadonlySet<string>;
+  /** The providers' routes and the vendors' hosts (refused outside the model route), compiled by the caller. */
+  private modelRoutes: ModelRoutes;
   private readonly limits: EgressLimits;
   private readonly filters: RequestFilter[];
   private readonly transforms: ResponseTransformFactory[];
@@ -69,8 +68,8 @@ export class EgressProxy {
 
   constructor(private readonly options: EgressProxyOptions) {
     this.policy = options.policy;
-    this.providers = options.providers ?? {};
-    this.vendors = vendorHosts(this.providers);
+    // No providers still keeps the built-in vendors out of tunnels.
+    this.modelRoutes = options.modelRoutes ?? modelRoutesOf({});
     this.limits = { ...DEFAULT_EGRESS_LIMITS, ...options.limits };
     this.filters = [...(options.filters ?? [])];
     this.transforms = [...(options.responseTransforms ?? [])];
@@ -94,7 +93,7 @@ export class EgressProxy {
     }
     const sources = {
       policy: () => this.policy,
-      vendors: () => this.vendors,
+      vendors: () => this.modelRoutes.vendorHosts,
       hostAddresses,
       upstream: options.upstreamProxy ?? null,
       resolver: options.resolver ?? systemResolver,
@@ -115,7 +114,7 @@ export class EgressProxy {
       httpAgent: () => this.httpAgent,
       credentialGuard: options.credentialGuard,
       bodyGuard: options.bodyGuard,
-      providers: () => this.providers,
+      modelRoutes: () => this.modelRoutes,
       agents: this.agents,
       filters: this.filters,
       transforms: this.transforms,
@@ -170,10 +169,9 @@ export class EgressProxy {
     this.retireAgents();
   }
 
-  /** Replaces the provider table of the model route (new requests only). */
-  setProviders(providers: Providers): void {
-    this.providers = providers;
-    this.vendors = vendorHosts(providers);
+  /** Replaces the model route's providers (new requests only), as compiled from a reloaded policy. */
+  setModelRoutes(routes: ModelRoutes): void {
+    this.modelRoutes = routes;
     this.retireAgents();
   }
 

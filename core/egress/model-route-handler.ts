@@ -13,7 +13,7 @@ import type { EgressLimits } from './connection-limits.js';
 import type { MatchedRule } from './destination-decision.js';
 import { authority, denyMessage, STATUS } from './deny-messages.js';
 import { pinnedLookup } from './destination-dial.js';
-import type { ProviderConfig, Providers } from './egress-policy.js';
+import type { ModelRoutes, ProviderConfig } from './egress-policy.js';
 import { runFilterChain, type FilterTrace, type ModelRequest, type RequestFilter, type ResponseTransformFactory } from './model-route.js';
 import { endToEndHeaders, refuseResponse } from './proxy-answers.js';
 import type { RequestContext } from './request-context.js';
@@ -74,8 +74,8 @@ export class ProviderAgents {
 /** What the model route uses of its proxy. */
 export interface ModelContext extends RequestContext {
   readonly limits: EgressLimits;
-  /** The provider table in force. */
-  readonly providers: () => Providers;
+  /** The providers' routes in force, compiled once per policy. */
+  readonly modelRoutes: () => ModelRoutes;
   readonly agents: ProviderAgents;
   /** In order; the proxy may add more before it serves. */
   readonly filters: readonly RequestFilter[];
@@ -116,9 +116,8 @@ export async function handleModel(ctx: ModelContext, req: http.IncomingMessage, 
     refuseResponse(res, status, reason, message, close);
     if (!close) req.resume();
   };
-  const providers = ctx.providers();
-  const cfg = Object.hasOwn(providers, provider) ? providers[provider] : undefined;
-  if (!cfg) {
+  const route = ctx.modelRoutes().routes.get(provider);
+  if (!route) {
     refuse(404, 'unknown_provider', denyMessage('unknown_provider', provider.slice(0, 64), ''));
     return;
   }
@@ -136,8 +135,8 @@ export async function handleModel(ctx: ModelContext, req: http.IncomingMessage, 
     refuse(413, 'body_too_large', denyMessage('body_too_large', provider, ''), provider, 0, true);
     return;
   }
-  const base = new URL(cfg.baseUrl);
-  const basePath = base.pathname.replace(/\/$/, '');
+  const cfg = route.config;
+  const basePath = route.basePath;
   const upstreamPath = `${basePath}${rest}`;
   // Records name the path relative to the provider and without the query,
   // as the filters left it: a value DLP found in the path is replaced there too.
@@ -147,7 +146,7 @@ export async function handleModel(ctx: ModelContext, req: http.IncomingMessage, 
     const k = name.toLowerCase();
     headers[k] = headers[k] === undefined ? value : `${headers[k]}, ${value}`;
   }
-  const request: ModelRequest = { provider, host: base.hostname.toLowerCase(), method, path: upstreamPath, headers, body, sessionId: ctx.sessionId };
+  const request: ModelRequest = { provider, host: route.host, method, path: upstreamPath, headers, body, sessionId: ctx.sessionId };
   const chain = await runFilterChain(ctx.filters, request);
   const filterTrace = (t: readonly FilterTrace[]): FilterTrace[] => [...t];
   if (!chain.ok) {
@@ -164,13 +163,13 @@ export async function handleModel(ctx: ModelContext, req: http.IncomingMessage, 
     return;
   }
   const final = chain.request;
-  const port = base.port === '' ? 443 : Number(base.port);
-  const v = await ctx.destination(base.hostname, port, 'model');
+  const port = route.port;
+  const v = await ctx.destination(route.dialHost, port, 'model');
   if (v.kind === 'deny') {
     refuse(STATUS[v.reason], v.reason, v.message, v.host, v.port, false, v.matched);
     return;
   }
-  const outHeaders: Record<string, string | number> = { ...final.headers, host: base.host, 'content-length': final.body.length };
+  const outHeaders: Record<string, string | number> = { ...final.headers, host: route.hostHeader, 'content-length': final.body.length };
   // Transforms (DLP rehydration) need plain bytes, so ask the provider not to compress.
   if (ctx.transforms.length > 0) outHeaders['accept-encoding'] = 'identity';
   let upstreamReq: http.ClientRequest;

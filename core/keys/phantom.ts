@@ -11,6 +11,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock, TimerHandle } from './clock.js';
+import { normaliseHost as normaliseHostName } from '../egress/host-match.js';
 
 /**
  * Prefix of every phantom. This is a contract with the DLP engine, which
@@ -351,8 +352,10 @@ function sha256(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
-// An IPv6 host is compared without brackets: the binding holds the compiled
-// provider host (`fd00::1`), the proxy addresses the request by URL hostname (`[fd00::1]`).
+// Hosts are compared in the one normal form the proxy uses (host-match.ts:
+// lower-case punycode, no trailing dot, IPv6 without brackets). A host that
+// does not normalise keeps a marker no real host can equal, so it never matches.
 function normaliseHost(host: string): string {
-  return host.trim().toLowerCase().replace(/\.$/, '').replace(/^\[(.*)\]$/, '$1');
+  const n = normaliseHostName(host);
+  return n.ok ? n.host : `\0unusable:${host}`;
 }

@@ -24,8 +24,8 @@ export interface CordonPaths {
  * per-user state and `CORDON_POLICY_DIR` the managed-policy folder (tests use both).
  */
 export function resolveCordonPaths(
-  env: NodeJS.ProcessEnv = process.env,
-  platform: NodeJS.Platform = process.platform,
+  env: Readonly<Record<string, string | undefined>>,
+  platform: NodeJS.Platform,
   userHome: string = env['HOME'] && env['HOME'].length > 0 ? env['HOME'] : homedir(),
 ): CordonPaths {
   const home = nonEmpty(env['CORDON_HOME']) ?? defaultHome(env, platform, userHome);
@@ -45,14 +45,14 @@ function nonEmpty(v: string | undefined): string | undefined {
   return v !== undefined && v.length > 0 ? v : undefined;
 }
 
-function defaultHome(env: NodeJS.ProcessEnv, platform: NodeJS.Platform, userHome: string): string {
+function defaultHome(env: Readonly<Record<string, string | undefined>>, platform: NodeJS.Platform, userHome: string): string {
   if (platform === 'darwin') return join(userHome, 'Library', 'Application Support', 'Cordon');
   if (platform === 'win32') return join(nonEmpty(env['APPDATA']) ?? join(userHome, 'AppData', 'Roaming'), 'Cordon');
   // Linux and other Unixes: the XDG data folder.
   return join(nonEmpty(env['XDG_DATA_HOME']) ?? join(userHome, '.local', 'share'), 'cordon');
 }
 
-function defaultPolicyDir(env: NodeJS.ProcessEnv, platform: NodeJS.Platform): string {
+function defaultPolicyDir(env: Readonly<Record<string, string | undefined>>, platform: NodeJS.Platform): string {
   if (platform === 'darwin') return '/Library/Application Support/Cordon/policies';
   if (platform === 'win32') return join(nonEmpty(env['ProgramData']) ?? 'C:\\ProgramData', 'Cordon', 'policies');
   return '/etc/cordon/policies';

@@ -6,7 +6,7 @@
  * `egress.allow` or a provider's base URL again.
  */
 import { compileDlpPolicy, type CompiledDlpPolicy } from '../dlp/policy.js';
-import { compileEgressRules, providerHost, vendorHosts, type CompiledEgressPolicy } from '../egress/egress-policy.js';
+import { compileEgressRules, compileModelRoutes, type CompiledEgressPolicy, type ModelRoutes } from '../egress/egress-policy.js';
 import type { EffectivePolicy } from './policy-schema.js';
 
 export interface CompiledPolicy {
@@ -20,6 +20,8 @@ export interface CompiledPolicy {
   readonly vendorHosts: ReadonlySet<string>;
   /** Provider name to its API host (providerHost in egress-policy.ts: lower case, no port, no trailing dot, IPv6 without brackets). */
   readonly providerHosts: ReadonlyMap<string, string>;
+  /** Each provider's route (host, port, base path, TLS settings) for the proxy's model route. */
+  readonly modelRoutes: ModelRoutes;
   readonly dlp: CompiledDlpPolicy;
 }
 
@@ -36,15 +38,13 @@ export function compilePolicy(effective: EffectivePolicy): CompilePolicyResult {
   const errors: string[] = [];
   const egress = compileEgressRules(effective.egress);
   if (!egress.ok) errors.push(...egress.errors);
-  const providerHosts = new Map<string, string>();
-  for (const [name, provider] of Object.entries(effective.providers)) {
-    const h = providerHost(provider.baseUrl);
-    if (h.ok) providerHosts.set(name, h.host);
-    else errors.push(`providers.${name}.baseUrl: ${h.why}`);
-  }
-  if (!egress.ok || errors.length > 0) return { ok: false, errors };
+  const routes = compileModelRoutes(effective.providers);
+  if (!routes.ok) errors.push(...routes.errors);
+  if (!egress.ok || !routes.ok) return { ok: false, errors };
+  const modelRoutes = routes.value;
+  const providerHosts = new Map([...modelRoutes.routes].map(([name, r]) => [name, r.host]));
   return {
     ok: true,
-    policy: { effective, egress: egress.policy, vendorHosts: vendorHosts(effective.providers), providerHosts, dlp: compileDlpPolicy(effective.dlp) },
+    policy: { effective, egress: egress.policy, vendorHosts: modelRoutes.vendorHosts, providerHosts, modelRoutes, dlp: compileDlpPolicy(effective.dlp) },
   };
 }

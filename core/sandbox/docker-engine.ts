@@ -42,22 +42,19 @@ async function runWhileStarting(hook: () => Promise<void>): Promise<{ error: unk
   }
 }
 
-/** Where dockerode will connect, for messages. */
-function engineAddress(): string {
-  return process.env['DOCKER_HOST'] ?? '/var/run/docker.sock';
-}
+const DEFAULT_ENGINE_ADDRESS = '/var/run/docker.sock';
 
 const HOW_TO_START =
   'Start Docker Engine (`sudo systemctl start docker`, or `sudo scripts/start-dockerd.sh` in a Cordon checkout) and make sure your user may use it, then run `cordon doctor`.';
 
-/** Turns a connection error into one sentence that says what to do. */
-export function explainEngineError(err: unknown): string {
+/** Turns a connection error into one sentence that says what to do; ADDRESS is where the engine was sought. */
+export function explainEngineError(err: unknown, address: string = DEFAULT_ENGINE_ADDRESS): string {
   const e = err as NodeJS.ErrnoException & { statusCode?: number; json?: { message?: string } };
   if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') {
-    return `Docker Engine is not running (nothing answers at ${engineAddress()}). ${HOW_TO_START}`;
+    return `Docker Engine is not running (nothing answers at ${address}). ${HOW_TO_START}`;
   }
   if (e.code === 'EACCES') {
-    return `Permission denied on ${engineAddress()}: your user may not use Docker Engine. Add it to the "docker" group or run as an administrator.`;
+    return `Permission denied on ${address}: your user may not use Docker Engine. Add it to the "docker" group or run as an administrator.`;
   }
   const msg = e.json?.message ?? e.message ?? String(err);
   return `Docker Engine error: ${msg.trim()}`;
@@ -67,9 +64,18 @@ export function explainEngineError(err: unknown): string {
 export class DockerEngine implements SandboxEngine {
   readonly name = 'docker';
   private readonly docker: Docker;
+  /** DOCKER_HOST as the adapter read it (core reads no environment); undefined is the local socket. */
+  private readonly dockerHost: string | undefined;
 
-  constructor(docker?: Docker) {
-    this.docker = docker ?? new (loadDockerode())();
+  constructor(opts: { readonly dockerHost?: string | undefined; readonly client?: Docker } = {}) {
+    this.dockerHost = opts.dockerHost;
+    // dockerode reads DOCKER_HOST itself when given no options; the adapter passed the same value here.
+    this.docker = opts.client ?? new (loadDockerode())();
+  }
+
+  /** Where the engine is sought, for messages. */
+  private get address(): string {
+    return this.dockerHost ?? DEFAULT_ENGINE_ADDRESS;
   }
 
   /**
@@ -77,7 +83,7 @@ export class DockerEngine implements SandboxEngine {
    * engine (no API round trip on the launch path); asked of the engine otherwise.
    */
   async apparmorEnabled(): Promise<boolean> {
-    const host = process.env['DOCKER_HOST'];
+    const host = this.dockerHost;
     if (host === undefined || host.startsWith('unix://')) {
       try {
         return readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y' && existsSync('/sys/kernel/security/apparmor');
@@ -105,7 +111,7 @@ export class DockerEngine implements SandboxEngine {
         seccomp: sec.some((s) => s.includes('seccomp')),
       };
     } catch (err) {
-      return { ok: false, message: explainEngineError(err) };
+      return { ok: false, message: explainEngineError(err, this.address) };
     }
   }
 
@@ -115,7 +121,7 @@ export class DockerEngine implements SandboxEngine {
       return true;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return false;
-      throw new EngineUnavailableError(explainEngineError(err));
+      throw new EngineUnavailableError(explainEngineError(err, this.address));
     }
   }
 
@@ -189,7 +195,7 @@ export class DockerEngine implements SandboxEngine {
     } catch (err) {
       await this.remove(container.id);
       if (err instanceof StartHookFailed) throw err.original;
-      throw new EngineUnavailableError(explainEngineError(err));
+      throw new EngineUnavailableError(explainEngineError(err, this.address));
     }
   }
 
@@ -199,7 +205,7 @@ export class DockerEngine implements SandboxEngine {
     try {
       items = await this.docker.listContainers({ all: true, filters: { label } });
     } catch (err) {
-      throw new EngineUnavailableError(explainEngineError(err));
+      throw new EngineUnavailableError(explainEngineError(err, this.address));
     }
     return items.map((c) => ({
       id: c.Id,
@@ -218,12 +224,12 @@ export class DockerEngine implements SandboxEngine {
     } catch (err) {
       const code = (err as { statusCode?: number }).statusCode;
       if (code === 404) return;
-      if (code !== 409) throw new EngineUnavailableError(explainEngineError(err));
+      if (code !== 409) throw new EngineUnavailableError(explainEngineError(err, this.address));
       // Removal already in progress: wait until it is done, so nothing is left when we return.
       try {
         await container.wait({ condition: 'removed' });
       } catch (waitErr) {
-        if ((waitErr as { statusCode?: number }).statusCode !== 404) throw new EngineUnavailableError(explainEngineError(waitErr));
+        if ((waitErr as { statusCode?: number }).statusCode !== 404) throw new EngineUnavailableError(explainEngineError(waitErr, this.address));
       }
     }
   }

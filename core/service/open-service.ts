@@ -35,7 +35,7 @@ export function openCordonService(facts: ProcessFacts): CordonService {
   let keyStore: KeyStore | undefined;
   return new CordonService({
     paths,
-    engine: facts.engine ?? new DockerEngine(),
+    engine: facts.engine ?? new DockerEngine({ dockerHost: facts.env['DOCKER_HOST'] }),
     audit,
     // The native keychain binding (~25 ms) loads on first use only.
     keyStore: () => (keyStore ??= lazyKeyringStore()),

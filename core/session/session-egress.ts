@@ -293,8 +293,7 @@ export async function startSessionEgress(
     ...(prepared.handoff ? { handoff: { gate: prepared.handoff, port: RELAY_PORT } } : {}),
     ...(prepared.shim ? { shim: prepared.shim } : {}),
     policy: prepared.policy,
-    // The proxy derives the vendors' hosts from these itself (EgressProxyOptions takes no compiled set yet).
-    providers: opts.policy.effective.providers,
+    modelRoutes: opts.policy.modelRoutes,
     audit: opts.audit,
     sessionId: opts.sessionId,
     upstreamProxy: prepared.upstream,

@@ -455,8 +455,7 @@ function applyPolicyChange(
   const changed = changedLeaves(target.inForce.policy, change.policy);
   if (changed.length === 0) return;
   egress.proxy.setPolicy(compiled.policy.egress);
-  // The proxy derives the vendors' hosts from the providers itself (egress-proxy.ts takes no compiled set yet).
-  egress.proxy.setProviders(change.policy.providers);
+  egress.proxy.setModelRoutes(compiled.policy.modelRoutes);
   target.dlp.setPolicy(compiled.policy.dlp);
   target.keys.setTtlMinutes(change.policy.keys.phantomTtlMinutes);
   target.inForce.policy = change.policy;
