@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -315,5 +316,48 @@ test('bridge: path traversal serves nothing outside the folder', async () => {
     assert.ok(p === '/assets/' ? r.status === 200 && r.body === SHELL : r.status === 404 || r.status === 403, `${p}: ${r.status}`);
     assert.ok(!r.body.includes('OUTSIDE-SECRET'), p);
     assert.ok(!r.body.includes('"name"'), p);
+  }
+});
+
+test('bridge: a socket that stops answering pings is terminated', async () => {
+  const quick = await startUiBridge({ dispatch: createApiDispatcher(handlers), events, staticDir, host: '127.0.0.1', limits: { pingMs: 100 } });
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${quick.port}/api`, ['cordon.v1', `cordon-token.${quick.token}`], {
+      origin: `http://127.0.0.1:${quick.port}`,
+      headers: { host: `127.0.0.1:${quick.port}` },
+      autoPong: false,
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const started = Date.now();
+    const code = await closed(ws);
+    // Terminated, not closed politely: the client sees 1006.
+    assert.equal(code, 1006);
+    assert.ok(Date.now() - started < 2000);
+  } finally {
+    await quick.close();
+  }
+});
+
+test('bridge: a client that trickles its headers (slowloris) is cut off', async () => {
+  const quick = await startUiBridge({ dispatch: createApiDispatcher(handlers), events, staticDir, host: '127.0.0.1', limits: { headersTimeoutMs: 300 } });
+  try {
+    const sock = tcpConnect(quick.port, '127.0.0.1');
+    // Writes after the server hung up fail with EPIPE; that is the point.
+    sock.on('error', () => undefined);
+    await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+    sock.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${quick.port}\r\n`);
+    const drip = setInterval(() => sock.write('X-Slow: 1\r\n'), 50);
+    const started = Date.now();
+    let answer = '';
+    sock.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    await new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    clearInterval(drip);
+    assert.ok(Date.now() - started < 3000, `${Date.now() - started} ms`);
+    assert.ok(!answer.includes('Cordon'), answer);
+  } finally {
+    await quick.close();
   }
 });

@@ -39,9 +39,11 @@ export interface BridgeLimits {
   readonly maxInFlight: number;
   /** Ping interval; a socket that has not answered the previous ping is terminated. */
   readonly pingMs: number;
+  /** Time a client gets to send its request headers (slowloris). */
+  readonly headersTimeoutMs: number;
 }
 
-const DEFAULT_LIMITS: BridgeLimits = { maxPayload: 1024 * 1024, maxBufferedBytes: 4 * 1024 * 1024, maxInFlight: 32, pingMs: 30_000 };
+const DEFAULT_LIMITS: BridgeLimits = { maxPayload: 1024 * 1024, maxBufferedBytes: 4 * 1024 * 1024, maxInFlight: 32, pingMs: 30_000, headersTimeoutMs: 10_000 };
 
 export interface UiBridge {
   /** `http://127.0.0.1:<port>/`, without the token. */
@@ -68,12 +70,14 @@ export async function startUiBridge(opts: UiBridgeOptions): Promise<UiBridge> {
     perMessageDeflate: false,
   });
 
-  const server = createServer((req, res) => {
+  // Node enforces the timeouts below only when it sweeps its connections
+  // (every 30 s by default): sweep often enough for them to mean what they say.
+  const server = createServer({ connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs) }, (req, res) => {
     serveHttp(req, res, { port, token }, root);
   });
   // Slowloris: a client gets 10 s to send its headers and 30 s for the whole request.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = Math.max(30_000, limits.headersTimeoutMs);
   server.keepAliveTimeout = 5_000;
   server.maxConnections = 64;
   server.on('clientError', (_err, socket: Socket) => {
