@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateBundleKeyPair } from '../core/policy/signed-bundle.js';
-import { REPO_ROOT, TestEnv, type CordonResult } from './test-harness.js';
+import { REPO_ROOT, TestEnv, collect, type CordonResult } from './test-harness.js';
 
 const t = new TestEnv('every-command');
 after(() => t.cleanup());
@@ -133,6 +133,27 @@ const REAL_RUNS: Record<string, () => Promise<void>> = {
     const r = await t.run(['profile', 'schema']);
     ok(r, 'profile schema');
     assert.ok('runtime' in (JSON.parse(r.stdout) as { properties: Record<string, unknown> }).properties);
+  },
+  ui: async () => {
+    // The full check (socket calls, refusals) is cli/ui-command.docker.test.ts; here: it starts and stops cleanly.
+    if (!existsSync(join(REPO_ROOT, 'dist', 'renderer', 'index.html'))) {
+      const r = await t.run(['ui', '--port', '0']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /the UI is not built/);
+      return;
+    }
+    const child = t.spawn(['ui', '--port', '0']);
+    const result = collect(child, undefined, 60_000);
+    let out = '';
+    await new Promise<void>((resolve) =>
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString('utf8');
+        if (out.includes('\n')) resolve();
+      }),
+    );
+    assert.match(out, /^Cordon UI: http:\/\/127\.0\.0\.1:\d+\/#token=[0-9a-f]{64}\n$/);
+    child.kill('SIGTERM');
+    ok(await result, 'ui');
   },
   'audit verify': async () => {
     const r = await t.run(['audit', 'verify', '--json']);

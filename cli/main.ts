@@ -85,6 +85,13 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .option('--all', 'stop every session')
     .action(act(async (ctx, id: string | undefined, opts: { all?: boolean }) => (await import('./session-commands.js')).stopCommand(ctx, id, opts)));
 
+  program
+    .command('ui')
+    .description('Serve the Cordon app to your browser on 127.0.0.1 behind a one-time token; prints the URL and runs until Ctrl-C.')
+    .option('--port <n>', 'port on 127.0.0.1 (default: any free port)')
+    .option('--open', 'open the URL in your default browser')
+    .action(act(async (ctx, opts: { port?: string; open?: boolean }) => (await import('./ui-command.js')).uiCommand(ctx, opts)));
+
   const image = program.command('image').description('Manage the agent image.');
   image
     .command('build')

@@ -1,0 +1,123 @@
+/**
+ * `cordon ui`: the Cordon app in the user's own browser, served by the
+ * loopback bridge (core/bridge/) until Ctrl-C or SIGTERM. The URL with its
+ * one-time token goes to stdout, once; everything else goes to stderr.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startUiBridge, type UiBridge } from '../core/bridge/ui-bridge.js';
+import { installRoot } from '../core/paths/install-root.js';
+import { CliExit, type CliContext } from './cli-context.js';
+import { EXIT } from './exit-codes.js';
+
+export interface UiOptions {
+  readonly port?: string;
+  readonly open?: boolean;
+}
+
+/** The folder Vite builds the renderer into. */
+export function rendererDir(root: string = installRoot()): string {
+  return join(root, 'dist', 'renderer');
+}
+
+export function parsePort(value: string | undefined): number {
+  if (value === undefined) return 0;
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new CliExit(EXIT.usage, `--port takes a port number from 0 to 65535 (0: any free port), not "${value}"`);
+  return Number(value);
+}
+
+export async function uiCommand(ctx: CliContext, opts: UiOptions): Promise<number> {
+  const port = parsePort(opts.port);
+  const staticDir = rendererDir();
+  if (!existsSync(join(staticDir, 'index.html'))) {
+    throw new CliExit(EXIT.checkFailed, `the UI is not built: ${join(staticDir, 'index.html')} is missing. Run \`npm run build\` in ${installRoot()}, then \`cordon ui\` again.`);
+  }
+
+  let bridge: UiBridge;
+  try {
+    bridge = await startUiBridge({ dispatch: ctx.service.dispatch, events: ctx.service, staticDir, port, host: '127.0.0.1' });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new CliExit(EXIT.checkFailed, `port ${port} on 127.0.0.1 is in use: choose another with --port, or --port 0 for any free one`);
+    if (code === 'EACCES') throw new CliExit(EXIT.checkFailed, `port ${port} needs privileges this user lacks: choose one above 1023, or --port 0`);
+    throw err;
+  }
+
+  const pageUrl = `${bridge.url}#token=${bridge.token}`;
+  // The only place the token is ever written: stdout, in the fragment (never sent to a server).
+  process.stdout.write(`Cordon UI: ${pageUrl}\n`);
+  process.stderr.write(`cordon: serving the Cordon app on 127.0.0.1:${bridge.port} for this user only; stop with Ctrl-C.\n`);
+
+  let launchPage: LaunchPage | null = null;
+  if (opts.open) {
+    try {
+      launchPage = writeLaunchPage(pageUrl);
+      openInBrowser(process.platform, launchPage.file);
+    } catch (err) {
+      process.stderr.write(`cordon: could not start a browser (${(err as Error).message}); open the URL above yourself.\n`);
+    }
+  }
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (s: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(s);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  process.stderr.write(`cordon: ${signal}: stopping the UI and the sessions it started.\n`);
+  launchPage?.remove();
+  await bridge.close();
+  await ctx.service.close();
+  return EXIT.ok;
+}
+
+export interface LaunchPage {
+  readonly file: string;
+  remove(): void;
+}
+
+/**
+ * A redirect page holding the tokened URL, in a fresh folder only this user
+ * can read (mkdtemp makes it 0700; the file is 0600). The browser is handed
+ * the file's path, so the token never sits in the browser's argv, which any
+ * local user can read in /proc on Linux. Removed after a minute (by then the
+ * browser has read it) or when `cordon ui` stops, whichever comes first.
+ */
+export function writeLaunchPage(pageUrl: string, parent: string = tmpdir(), keepMs = 60_000): LaunchPage {
+  const dir = mkdtempSync(join(parent, 'cordon-ui-'));
+  const file = join(dir, 'open-cordon.html');
+  const escaped = pageUrl.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  writeFileSync(
+    file,
+    `<!doctype html><meta charset="utf-8"><meta name="referrer" content="no-referrer"><meta http-equiv="refresh" content="0;url=${escaped}"><title>Opening Cordon</title>\n`,
+    { mode: 0o600, flag: 'wx' },
+  );
+  const remove = (): void => {
+    clearTimeout(timer);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const timer = setTimeout(remove, keepMs);
+  timer.unref();
+  return { file, remove };
+}
+
+/** How each platform opens a file with the user's default browser. */
+export function browserCommand(platform: NodeJS.Platform, file: string): [string, string[]] {
+  if (platform === 'darwin') return ['open', [file]];
+  // `start` is built into cmd; its first quoted argument is a window title (Node quotes the empty one).
+  if (platform === 'win32') return ['cmd', ['/c', 'start', '', file]];
+  // Linux and the BSDs: the freedesktop opener.
+  return ['xdg-open', [file]];
+}
+
+function openInBrowser(platform: NodeJS.Platform, file: string): void {
+  const [cmd, args] = browserCommand(platform, file);
+  const child = spawn(cmd, args, { detached: true, stdio: 'ignore' });
+  child.on('error', (err) => process.stderr.write(`cordon: could not start ${cmd} (${err.message}); open the URL above yourself.\n`));
+  child.unref();
+}
