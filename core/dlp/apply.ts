@@ -42,16 +42,31 @@ export function redactionLabel(detector: DetectorId): string {
  * `blocked` does not leak it either.
  */
 export function applyDecisions(text: string, decided: readonly DecidedFinding[], vault: TokenVault | null): AppliedText {
-  const parts: string[] = [];
+  // Built with `+=`, which V8 turns into a rope (a tree of the pieces, made
+  // in time linear in their number) instead of an array of slices for
+  // join(): a 50 MB body with 90,000 findings has 180,000 pieces, and join
+  // measured about a quarter slower than the rope plus its one flattening.
+  let out = '';
   let cursor = 0;
-  // Straight into the parts, no intermediate objects: a body can hold 90,000 findings.
+  let changed = false;
   const blocked = forEachReplacement(text, decided, vault, (start, end, replacement) => {
-    parts.push(text.slice(cursor, start), replacement);
+    out += text.slice(cursor, start) + replacement;
     cursor = end;
+    changed = true;
   });
-  if (parts.length === 0) return { text, changed: false, blocked };
-  parts.push(text.slice(cursor));
-  return { text: parts.join(''), changed: true, blocked };
+  if (!changed) return { text, changed: false, blocked };
+  return { text: flattened(out + text.slice(cursor)), changed: true, blocked };
+}
+
+/**
+ * `s` with its characters copied into one string now. Reading a character
+ * makes V8 flatten a rope; doing it here keeps that copy (one allocation the
+ * size of the body) inside the DLP step, under its time budget and in the
+ * benchmark's figure, rather than in whoever reads the body next.
+ */
+function flattened(s: string): string {
+  void s.charCodeAt(0);
+  return s;
 }
 
 /** One span of a text and what it becomes. */
@@ -93,7 +108,7 @@ function forEachReplacement(
       i++;
     }
     const start = Math.max(first.finding.start, cursor);
-    const r = replacement(text.slice(start, end), lead, vault);
+    const r = replacement(text, start, end, lead, vault);
     visit(start, end, escape === undefined ? r : escape(r));
     cursor = end;
   }
@@ -151,11 +166,12 @@ export function applyToRanges(
   return { parts, changed, blocked: plan.blocked };
 }
 
-function replacement(value: string, lead: DecidedFinding, vault: TokenVault | null): string {
+/** What `text[start, end)` becomes under `lead`'s action; the value itself is read only for a vault. */
+function replacement(text: string, start: number, end: number, lead: DecidedFinding, vault: TokenVault | null): string {
   switch (lead.action) {
     case 'tokenize': {
       if (vault !== null) {
-        const r = vault.tokenize(value, lead.finding.detector);
+        const r = vault.tokenize(text.slice(start, end), lead.finding.detector);
         if (r.ok) return r.token;
       }
       return redactionLabel(lead.finding.detector);
@@ -165,7 +181,7 @@ function replacement(value: string, lead: DecidedFinding, vault: TokenVault | nu
       return redactionLabel(lead.finding.detector);
     case 'allow':
       // Unreachable: allow-only spans are filtered out, and a merged span takes its strictest action.
-      return value;
+      return text.slice(start, end);
   }
 }
 

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { cardIssuer, ibanValid, luhnValid, shannonEntropy, ssnValid } from './validators.js';
 
 void describe('validators', () => {
@@ -31,5 +32,28 @@ void describe('validators', () => {
     assert.equal(shannonEntropy('aaaa'), 0);
     assert.equal(shannonEntropy('abcd'), 2);
     assert.equal(shannonEntropy('añbñ'), 1.5);
+  });
+
+  void it('entropy equals -sum(p * log2 p) over character frequencies, ASCII or not, for counts past its table', () => {
+    const byDefinition = (s: string): number => {
+      const counts = new Map<number, number>();
+      for (let i = 0; i < s.length; i++) counts.set(s.charCodeAt(i), (counts.get(s.charCodeAt(i)) ?? 0) + 1);
+      let h = 0;
+      for (const k of counts.values()) h -= (k / s.length) * Math.log2(k / s.length);
+      return h;
+    };
+    const alphabet = fc.constantFrom(...'aaab0Z+/=_-\u00e9\u20ac'.split(''));
+    fc.assert(
+      fc.property(fc.array(alphabet, { minLength: 1, maxLength: 700 }), (chars) => {
+        const s = chars.join('');
+        assert.ok(Math.abs(shannonEntropy(s) - byDefinition(s)) < 1e-9);
+      }),
+      { numRuns: 2000 },
+    );
+    const long = 'a'.repeat(300) + 'b'.repeat(100) + '\u20ac'.repeat(260);
+    assert.ok(Math.abs(shannonEntropy(long) - byDefinition(long)) < 1e-9);
+    // Back to back: the scratch counters are left clear after each call.
+    assert.equal(shannonEntropy('zzzz'), 0);
+    assert.equal(shannonEntropy('zyzy'), 1);
   });
 });

@@ -97,49 +97,51 @@ export function ibanValid(compact: string): boolean {
   return rem === 1;
 }
 
-// Scratch counters for ASCII; entropy runs on every context-word hit, so it
+// Scratch space for ASCII; entropy runs on every context-word hit, so it
 // must not allocate. Safe because JavaScript runs this synchronously.
 const asciiCounts = new Uint32Array(128);
+const asciiSeen = new Uint8Array(128);
 
-/** Shannon entropy in bits per character. */
+/** k * log2(k) for the counts short values have, so a string costs one log2 rather than one per distinct character. */
+const XLOGX = Float64Array.from({ length: 257 }, (_, k) => (k === 0 ? 0 : k * Math.log2(k)));
+
+function xlogx(k: number): number {
+  return k < XLOGX.length ? (XLOGX[k] as number) : k * Math.log2(k);
+}
+
+/**
+ * Shannon entropy in bits per character. Computed as
+ * log2(n) - (sum of k * log2(k) over each character's count k) / n, which
+ * equals -(sum of p * log2(p)) with p = k / n, from counts gathered in one
+ * pass over the string.
+ */
 export function shannonEntropy(s: string): number {
   const n = s.length;
   if (n === 0) return 0;
-  let ascii = true;
-  for (let i = 0; i < n; i++) {
+  let distinct = 0;
+  let i = 0;
+  for (; i < n; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 128) {
-      ascii = false;
-      break;
-    }
+    if (c >= 128) break;
+    if (asciiCounts[c] === 0) asciiSeen[distinct++] = c;
+    asciiCounts[c] = (asciiCounts[c] as number) + 1;
   }
-  let h = 0;
-  if (ascii) {
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      asciiCounts[c] = (asciiCounts[c] ?? 0) + 1;
-    }
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      const k = asciiCounts[c] ?? 0;
-      if (k > 0) {
-        const p = k / n;
-        h -= p * Math.log2(p);
-        asciiCounts[c] = 0;
-      }
-    }
-    return h;
+  let sum = 0;
+  for (let j = 0; j < distinct; j++) {
+    const c = asciiSeen[j] as number;
+    sum += xlogx(asciiCounts[c] as number);
+    asciiCounts[c] = 0;
   }
+  if (i === n) return Math.log2(n) - sum / n;
+  // Not all ASCII: count again with a map (the scratch counters are clear again).
   const counts = new Map<number, number>();
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
+  for (let k = 0; k < n; k++) {
+    const c = s.charCodeAt(k);
     counts.set(c, (counts.get(c) ?? 0) + 1);
   }
-  for (const k of counts.values()) {
-    const p = k / n;
-    h -= p * Math.log2(p);
-  }
-  return h;
+  sum = 0;
+  for (const k of counts.values()) sum += xlogx(k);
+  return Math.log2(n) - sum / n;
 }
 
 /** Decodes base64url (no padding needed) to a latin1 string, or null when it is not base64url. */
