@@ -23,6 +23,8 @@ export default defineConfig({
     // Assets are files, never data: URLs the CSP would have to allow.
     assetsInlineLimit: 0,
     sourcemap: true,
+    // React, zod and xterm in one chunk: loaded from disk or loopback, never over a network.
+    chunkSizeWarningLimit: 1024,
   },
   server: { host: '127.0.0.1' },
 });

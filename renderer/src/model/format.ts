@@ -25,5 +25,5 @@ export function uptimeSince(createdAt: string, now: number): string | null {
 export function formatPolicyValue(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value === undefined) return '(unset)';
-  return JSON.stringify(value) ?? String(value);
+  return JSON.stringify(value) ?? `(${typeof value})`;
 }
