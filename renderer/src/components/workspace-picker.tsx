@@ -27,8 +27,8 @@ export function WorkspacePicker({ value, onChange }: { readonly value: Workspace
           <ul aria-labelledby={`${id}-recent`} className="chips">
             {recent.map((w) => (
               <li key={`${w.path}:${w.mode}`}>
-                <button type="button" className="chip" onClick={() => onChange(w)} aria-label={`Use ${w.path} (${w.mode === 'rw' ? 'read-write' : 'read-only'})`}>
-                  {w.path} <span className="muted">{w.mode}</span>
+                <button type="button" className="chip" onClick={() => onChange(w)}>
+                  {w.path} <span className="muted">({w.mode === 'rw' ? 'read-write' : 'read-only'})</span>
                 </button>
               </li>
             ))}
