@@ -3,6 +3,7 @@
  * findings by category, per time bucket. Each has a text summary for screen
  * readers; colour is never the only carrier (legends name every series).
  */
+import { useMemo } from 'react';
 import type { AuditRecordView } from '../../../core/api/cordon-api.js';
 import { chooseBucketMs, dlpBuckets, egressBuckets } from '../model/chart-buckets.js';
 
@@ -12,11 +13,16 @@ const PAD = { left: 34, right: 8, top: 8, bottom: 22 };
 const BUCKETS = 30;
 const CATEGORY_COLOURS = ['#7a3e9d', '#b35c00', '#0b6e6e', '#8a2d2d', '#3d5a99', '#5a6b2d'];
 
+/**
+ * RECORDS is the live log (mutated in place); the charts are recomputed only
+ * when NOW ticks, so a burst of events does not redraw them every frame.
+ */
 export function ActivityCharts({ records, now }: { readonly records: readonly AuditRecordView[]; readonly now: number }) {
-  const first = records[0]?.time ?? now;
-  const bucketMs = chooseBucketMs(now - first);
-  const egress = egressBuckets(records, bucketMs, now, BUCKETS);
-  const dlp = dlpBuckets(records, bucketMs, now, BUCKETS);
+  const { bucketMs, egress, dlp } = useMemo(() => {
+    const first = records[0]?.time ?? now;
+    const bucketMs = chooseBucketMs(now - first);
+    return { bucketMs, egress: egressBuckets(records, bucketMs, now, BUCKETS), dlp: dlpBuckets(records, bucketMs, now, BUCKETS) };
+  }, [records, now]);
   const categories = [...new Set(dlp.flatMap((b) => [...b.byCategory.keys()]))].sort();
   const per = bucketMs === 10_000 ? '10 seconds' : 'minute';
   const totalAllowed = egress.reduce((n, b) => n + b.allowed, 0);

@@ -21,7 +21,7 @@ export function SessionScreen({ sessionId, onStopped }: { readonly sessionId: st
   const [exitCode, setExitCode] = useState<number | null>(null);
   const [stopping, setStopping] = useState(false);
   const log = useAuditLog(sessionId, BACKLOG, KEEP);
-  const now = useNow(5000);
+  const now = useNow(2000);
   const id = useId();
 
   const refresh = useCallback(async () => {
