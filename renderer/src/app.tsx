@@ -97,6 +97,18 @@ function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind
     };
   }, [api]);
 
+  // A dropped bridge is a status message too, not only a badge.
+  const [wasReconnecting, setWasReconnecting] = useState(false);
+  useEffect(() => {
+    if (connection === 'reconnecting') {
+      setWasReconnecting(true);
+      announce('The connection to Cordon was lost. Reconnecting…', 'error');
+    } else if (connection === 'open' && wasReconnecting) {
+      setWasReconnecting(false);
+      announce('Reconnected to Cordon.');
+    }
+  }, [connection, wasReconnecting, announce]);
+
   // Notices from core are status messages too.
   useEffect(
     () =>

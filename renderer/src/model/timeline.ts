@@ -13,7 +13,8 @@ export type KindGroup = (typeof KIND_GROUPS)[number] | 'other';
 
 /** The group of an audit kind by its first segment; `key.*` and `keys.*` are both keys. */
 export function kindGroup(kind: string): KindGroup {
-  const head = kind.split('.', 1)[0] ?? '';
+  const dot = kind.indexOf('.');
+  const head = dot === -1 ? kind : kind.slice(0, dot);
   switch (head) {
     case 'session':
     case 'mount':

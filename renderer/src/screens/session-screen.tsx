@@ -82,10 +82,11 @@ export function SessionScreen({ sessionId, onStopped }: { readonly sessionId: st
       )}
       <section aria-labelledby={`${id}-term`} className="card">
         <h2 id={`${id}-term`}>Terminal</h2>
-        {summary !== undefined && (
+        {summary === null && <p className="muted">No terminal: the session has ended.</p>}
+        {summary != null && (
           <TerminalView
             sessionId={sessionId}
-            attachable={summary?.attachable ?? true}
+            attachable={summary.attachable}
             onExit={(code) => {
               setExitCode(code);
               announce(`The agent exited with code ${code}.`, code === 0 ? 'info' : 'error');
