@@ -99,12 +99,15 @@ function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind
 
   // A dropped bridge is a status message too, not only a badge.
   const [wasReconnecting, setWasReconnecting] = useState(false);
+  // Events sent while the bridge was down are lost: after a reconnect the screen is rebuilt, so it refetches.
+  const [epoch, setEpoch] = useState(0);
   useEffect(() => {
     if (connection === 'reconnecting') {
       setWasReconnecting(true);
       announce('The connection to Cordon was lost. Reconnecting…', 'error');
     } else if (connection === 'open' && wasReconnecting) {
       setWasReconnecting(false);
+      setEpoch((n) => n + 1);
       announce('Reconnected to Cordon.');
     }
   }, [connection, wasReconnecting, announce]);
@@ -160,7 +163,7 @@ function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind
           </ul>
         </nav>
         <main className="content" id="main">
-          <ScreenView screen={screen} go={setScreen} />
+          <ScreenView key={epoch} screen={screen} go={setScreen} />
         </main>
         <footer className="statusbar">
           <div role="status" aria-live="polite" className={announcement?.level === 'error' ? 'status-error' : undefined}>
