@@ -91,7 +91,7 @@ export function SetupScreen({ onLaunched }: { readonly onLaunched: (sessionId: s
       </section>
 
       <section aria-labelledby={`${id}-key`} className="card">
-        <h2 id={`${id}-key`}>Anthropic API key</h2>
+        <h2 id={`${id}-key`}>Your API key</h2>
         <p className="muted">
           {anthropic?.state === 'present' ? 'A key is stored in your system keychain.' : 'No key is stored yet.'} The key goes to the OS keychain and never into the sandbox; it is not shown again.
         </p>
@@ -151,7 +151,7 @@ export function KeyForm({ provider, mode, onDone }: { readonly provider: string;
   };
   return (
     <form className="inline-form" onSubmit={(e) => void submit(e)}>
-      <label htmlFor={`${id}-secret`}>{mode === 'set' ? `${provider} API key` : `New ${provider} API key`}</label>
+      <label htmlFor={`${id}-secret`}>{mode === 'set' ? `${providerName(provider)} API key` : `New ${providerName(provider)} API key`}</label>
       <input id={`${id}-secret`} type="password" className="input" autoComplete="off" spellCheck={false} value={secret} onChange={(e) => setSecret(e.target.value)} />
       <button type="submit" className="btn" disabled={busy || secret === ''}>
         {mode === 'set' ? 'Save key' : 'Replace key'}
@@ -159,4 +159,9 @@ export function KeyForm({ provider, mode, onDone }: { readonly provider: string;
       {error !== null && <p role="alert" className="error">{error}</p>}
     </form>
   );
+}
+
+/** A provider id as people write it: `anthropic` → `Anthropic`. */
+function providerName(provider: string): string {
+  return provider.charAt(0).toUpperCase() + provider.slice(1);
 }
