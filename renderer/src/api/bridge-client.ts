@@ -14,6 +14,13 @@ import { API_METHODS, type ApiEvent, type ApiMethod, type ApiRequest, type ApiRe
 import { BRIDGE_PATH, BRIDGE_SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../../../core/api/bridge-protocol.js';
 import { CallRouter, reconnectDelay } from '../model/bridge-routing.js';
 
+/**
+ * Reconnect attempts (about a minute of backoff) before the page says the
+ * bridge is gone: a `cordon ui` restarted since has a new token, which only a
+ * fresh address brings.
+ */
+const MAX_RECONNECTS = 8;
+
 export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'refused';
 
 export interface StatusSource {
@@ -131,7 +138,8 @@ export class BridgeClient implements CordonApi, StatusSource {
     this.socket = null;
     this.router.failAll('the connection to Cordon was lost; the call may not have completed');
     this.queue = [];
-    if (!this.everOpened) {
+    if (!this.everOpened || this.attempt >= MAX_RECONNECTS) {
+      this.everOpened = false;
       this.setStatus('refused');
       return;
     }
