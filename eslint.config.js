@@ -76,6 +76,24 @@ export default tseslint.config(
     files: ['renderer/**'],
     rules: { 'no-restricted-imports': ['error', { paths: nodeBuiltins, patterns: rendererImports }] },
   },
+  // The renderer's pure-logic tests run under Node's test runner (from dist/, like every other test):
+  // they alone may load node:test and node:assert; every other limit still holds.
+  {
+    files: ['renderer/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.filter((p) => !['test', 'assert'].includes(p.name)),
+          patterns: [
+            noElectron,
+            { regex: '^node:(?!(test|assert|assert/strict)$)', message: 'renderer/ tests may load only node:test and node:assert.' },
+            rendererImports[2],
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,

@@ -35,6 +35,14 @@ test('renderer/ imports only the IPC contract, its own files and packages', asyn
   assert.deepEqual(await refused('renderer/main.ts', ['node:path', '../core/api/cordon-api.js']), ['node:path']);
 });
 
+test('renderer tests may load node:test and node:assert, and nothing else from Node', async () => {
+  const file = 'renderer/src/model/x.test.ts';
+  assert.deepEqual(await refused(file, ['node:test', 'node:assert', 'node:assert/strict', './x.js', '../../../core/api/cordon-api.js']), []);
+  assert.deepEqual(await refused(file, ['node:fs', 'fs', 'child_process', 'electron', '../../../core/session/session-runner.js']), ['node:fs', 'fs', 'child_process', 'electron', '../../../core/session/session-runner.js']);
+  // The exception is for tests only.
+  assert.deepEqual(await refused('renderer/src/model/x.ts', ['node:test', 'node:assert']), ['node:test', 'node:assert']);
+});
+
 test('only electron/ imports electron', async () => {
   assert.deepEqual(await refused('electron/main.ts', ['electron', '../core/session/session-runner.js', 'node:path']), []);
   for (const file of ['core/session/x.ts', 'cli/x.ts', 'bench/x.ts', 'e2e/x.ts', 'scripts/x.mjs']) {

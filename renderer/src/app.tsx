@@ -1,0 +1,193 @@
+/**
+ * The shell: picks what to show from the transport's state, then a left
+ * navigation and one screen at a time. Routing is component state, never the
+ * URL: the fragment holds the bridge token and is left alone.
+ */
+import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import type { Features } from '../../core/api/cordon-api.js';
+import type { ApiChoice } from './api/choose-api.js';
+import type { ConnectionStatus, StatusSource } from './api/bridge-client.js';
+import { ShellContext, type Shell } from './api-context.js';
+import { NoTokenPage } from './screens/no-token-page.js';
+import { SetupScreen } from './screens/setup-screen.js';
+import { HomeScreen } from './screens/home-screen.js';
+import { SessionScreen } from './screens/session-screen.js';
+import { PolicyScreen } from './screens/policy-screen.js';
+import { KeysScreen } from './screens/keys-screen.js';
+import { AuditScreen } from './screens/audit-screen.js';
+
+export type Screen =
+  | { readonly name: 'setup' }
+  | { readonly name: 'home' }
+  | { readonly name: 'session'; readonly sessionId: string }
+  | { readonly name: 'policy' }
+  | { readonly name: 'keys' }
+  | { readonly name: 'audit' };
+
+const NAV: readonly { readonly screen: Exclude<Screen, { name: 'session' }>; readonly label: string }[] = [
+  { screen: { name: 'home' }, label: 'Home' },
+  { screen: { name: 'setup' }, label: 'Setup' },
+  { screen: { name: 'policy' }, label: 'Policy' },
+  { screen: { name: 'keys' }, label: 'Keys' },
+  { screen: { name: 'audit' }, label: 'Audit' },
+];
+
+export function App({ choice }: { readonly choice: ApiChoice }) {
+  if (choice.kind === 'no_token') return <NoTokenPage reason="no_token" />;
+  if (choice.kind === 'electron') return <Connected choice={choice} connection={null} />;
+  return <BridgeGate choice={choice} connection={choice.connection} />;
+}
+
+function useConnectionStatus(source: StatusSource): ConnectionStatus {
+  return useSyncExternalStore(
+    (notify) => source.onStatus(notify),
+    () => source.status,
+  );
+}
+
+function BridgeGate({ choice, connection }: { readonly choice: ApiChoice & { kind: 'bridge' }; readonly connection: StatusSource & { retry(): void } }) {
+  const status = useConnectionStatus(connection);
+  if (status === 'refused') return <NoTokenPage reason="refused" onRetry={() => connection.retry()} />;
+  if (status === 'connecting') {
+    return (
+      <main className="centered" aria-busy="true">
+        <h1>Connecting to Cordon…</h1>
+      </main>
+    );
+  }
+  return <Connected choice={choice} connection={status} />;
+}
+
+interface Announcement {
+  readonly message: string;
+  readonly level: 'info' | 'error';
+  readonly n: number;
+}
+
+function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind: 'electron' | 'bridge' }; readonly connection: ConnectionStatus | null }) {
+  const api = choice.api;
+  const [features, setFeatures] = useState<Features | null>(null);
+  const [version, setVersion] = useState('');
+  const [screen, setScreen] = useState<Screen | null>(null);
+  const [startError, setStartError] = useState<string | null>(null);
+  const [announcement, setAnnouncement] = useState<Announcement | null>(null);
+
+  const announce = useCallback((message: string, level: 'info' | 'error' = 'info') => {
+    setAnnouncement((prev) => ({ message, level, n: (prev?.n ?? 0) + 1 }));
+  }, []);
+
+  useEffect(() => {
+    let live = true;
+    void (async () => {
+      const [info, keys, doctor] = await Promise.all([api.call('app.info', {}), api.call('keys.status', {}), api.call('doctor.run', {})]);
+      if (!live) return;
+      if (!info.ok) {
+        setStartError(info.error.message);
+        return;
+      }
+      setFeatures(info.value.features);
+      setVersion(info.value.version);
+      // First run: no stored key, or the machine is not ready to launch.
+      const hasKey = keys.ok && keys.value.some((k) => k.state === 'present');
+      const healthy = doctor.ok && !doctor.value.checks.some((c) => c.status === 'fail');
+      setScreen(hasKey && healthy ? { name: 'home' } : { name: 'setup' });
+    })();
+    return () => {
+      live = false;
+    };
+  }, [api]);
+
+  // A dropped bridge is a status message too, not only a badge.
+  const [wasReconnecting, setWasReconnecting] = useState(false);
+  // Events sent while the bridge was down are lost: after a reconnect the screen is rebuilt, so it refetches.
+  const [epoch, setEpoch] = useState(0);
+  useEffect(() => {
+    if (connection === 'reconnecting') {
+      setWasReconnecting(true);
+      announce('The connection to Cordon was lost. Reconnecting…', 'error');
+    } else if (connection === 'open' && wasReconnecting) {
+      setWasReconnecting(false);
+      setEpoch((n) => n + 1);
+      announce('Reconnected to Cordon.');
+    }
+  }, [connection, wasReconnecting, announce]);
+
+  // Notices from core are status messages too.
+  useEffect(
+    () =>
+      api.onEvent((e) => {
+        if (e.type === 'notice') announce(e.message, e.level === 'error' ? 'error' : 'info');
+      }),
+    [api, announce],
+  );
+
+  const shell = useMemo<Shell | null>(() => (features === null ? null : { api, features, announce }), [api, features, announce]);
+
+  if (startError !== null) {
+    return (
+      <main className="centered">
+        <h1>Cordon could not start the interface</h1>
+        <p role="alert">{startError}</p>
+      </main>
+    );
+  }
+  if (shell === null || screen === null) {
+    return (
+      <main className="centered" aria-busy="true">
+        <h1>Loading Cordon…</h1>
+      </main>
+    );
+  }
+
+  const navCurrent = screen.name === 'session' ? 'home' : screen.name;
+  return (
+    <ShellContext.Provider value={shell}>
+      <div className="layout">
+        <header className="topbar">
+          <span className="brand" aria-hidden="true">
+            ◆
+          </span>
+          <span className="brand-name">Cordon</span>
+          <span className="version">{version}</span>
+          {connection === 'reconnecting' && <span className="badge badge-warn">Reconnecting…</span>}
+        </header>
+        <nav className="sidenav" aria-label="Main">
+          <ul>
+            {NAV.map((item) => (
+              <li key={item.screen.name}>
+                <button type="button" className="nav-item" aria-current={navCurrent === item.screen.name ? 'page' : undefined} onClick={() => setScreen(item.screen)}>
+                  {item.label}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <main className="content" id="main">
+          <ScreenView key={epoch} screen={screen} go={setScreen} />
+        </main>
+        <footer className="statusbar">
+          <div role="status" aria-live="polite" className={announcement?.level === 'error' ? 'status-error' : undefined}>
+            {announcement?.message ?? ''}
+          </div>
+        </footer>
+      </div>
+    </ShellContext.Provider>
+  );
+}
+
+function ScreenView({ screen, go }: { readonly screen: Screen; readonly go: (s: Screen) => void }) {
+  switch (screen.name) {
+    case 'setup':
+      return <SetupScreen onLaunched={(sessionId) => go({ name: 'session', sessionId })} />;
+    case 'home':
+      return <HomeScreen onOpen={(sessionId) => go({ name: 'session', sessionId })} onLaunch={() => go({ name: 'setup' })} />;
+    case 'session':
+      return <SessionScreen key={screen.sessionId} sessionId={screen.sessionId} onStopped={() => go({ name: 'home' })} />;
+    case 'policy':
+      return <PolicyScreen />;
+    case 'keys':
+      return <KeysScreen />;
+    case 'audit':
+      return <AuditScreen />;
+  }
+}
