@@ -38,7 +38,7 @@ if (!app.requestSingleInstanceLock()) {
   // Another Cordon app runs; it gets 'second-instance' and shows its window.
   app.quit();
 } else {
-  void app.whenReady().then(start, (err: unknown) => fatal(err));
+  app.whenReady().then(start).catch((err: unknown) => fatal(err, 'Cordon could not start'));
 }
 
 function start(): void {
@@ -157,22 +157,28 @@ function start(): void {
   });
 
   app.on('second-instance', () => openWindow());
+  // macOS: clicking the Dock icon with no window open brings one back.
+  app.on('activate', () => openWindow());
   // Closing the window leaves Cordon in the tray; Quit is the way out.
   app.on('window-all-closed', () => undefined);
   let closed = false;
   app.on('before-quit', (event) => {
     if (closed) return;
     event.preventDefault();
-    void confirmQuit(service).then(async (quit) => {
-      if (!quit) return;
-      await service.close();
-      if (flushTimer !== null) clearTimeout(flushTimer);
-      closed = true;
-      tray.destroy();
-      app.quit();
-    });
+    confirmQuit(service)
+      .then(async (quit) => {
+        if (!quit) return;
+        await service.close();
+        if (flushTimer !== null) clearTimeout(flushTimer);
+        closed = true;
+        tray.destroy();
+        app.quit();
+      })
+      .catch((err: unknown) => fatal(err, 'Cordon could not stop its sessions cleanly'));
   });
 
+  // Sessions whose launcher died (a crashed app, a killed terminal) are cleaned up as the CLI does before each command.
+  service.reap(false).catch((err: unknown) => console.warn(`cordon: cleaning up old sessions failed: ${(err as Error).message}`));
   rebuildTray();
   openWindow();
 }
@@ -234,8 +240,8 @@ function debounce(fn: () => Promise<void>, wait: number): () => void {
   };
 }
 
-function fatal(err: unknown): void {
-  dialog.showErrorBox('Cordon could not start', (err as Error).message);
+function fatal(err: unknown, title: string): void {
+  dialog.showErrorBox(title, (err as Error).message);
   app.exit(1);
 }
 
