@@ -23,6 +23,8 @@ const rendererImports = [
     message: 'renderer/ may import only the IPC contract (core/api/) and its own files.',
   },
 ];
+const electronImports = [{ group: ['**/cli/**', '**/renderer/**'], message: 'electron/ is an adapter over core/: it loads the renderer by URL, never by import.' }];
+const rawIpcMessage = 'only electron/ipc-contract.ts touches ipcMain/ipcRenderer: use its helpers, which check the sender and both directions of every payload.';
 const nodeBuiltins = builtinModules.filter((m) => !m.startsWith('_')).map((name) => ({ name, message: 'renderer/ runs without Node: ask core through the CordonApi contract.' }));
 
 export default tseslint.config(
@@ -65,10 +67,21 @@ export default tseslint.config(
   },
   {
     files: ['electron/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: electronImports }] },
+  },
+  // Raw IPC lives in one file: electron/ipc-contract.ts registers main's handler
+  // only behind the sender and payload checks, and gives the preload checked
+  // helpers. Anywhere else, ipcMain/ipcRenderer could open an unchecked channel.
+  {
+    files: ['electron/**'],
+    ignores: ['electron/ipc-contract.ts'],
     rules: {
-      'no-restricted-imports': [
+      'no-restricted-imports': ['error', { paths: [{ name: 'electron', importNames: ['ipcMain', 'ipcRenderer'], message: rawIpcMessage }], patterns: electronImports }],
+      'no-restricted-syntax': [
         'error',
-        { patterns: [{ group: ['**/cli/**', '**/renderer/**'], message: 'electron/ is an adapter over core/: it loads the renderer by URL, never by import.' }] },
+        { selector: 'MemberExpression[property.name=/^ipc(Main|Renderer)$/]', message: rawIpcMessage },
+        { selector: 'MemberExpression[property.value=/^ipc(Main|Renderer)$/]', message: rawIpcMessage },
+        { selector: 'ObjectPattern > Property[key.name=/^ipc(Main|Renderer)$/]', message: rawIpcMessage },
       ],
     },
   },

@@ -43,8 +43,19 @@ test('renderer tests may load node:test and node:assert, and nothing else from N
   assert.deepEqual(await refused('renderer/src/model/x.ts', ['node:test', 'node:assert']), ['node:test', 'node:assert']);
 });
 
+/** Rule id and line of every layering complaint about CODE as if it were FILE. */
+async function complaints(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: join(repoRoot, file) });
+  assert.ok(result);
+  assert.ok(!result.messages.some((m) => m.fatal === true || /ignored/.test(m.message)), JSON.stringify(result.messages));
+  return result.messages.filter((m) => m.ruleId === 'no-restricted-imports' || m.ruleId === 'no-restricted-syntax').map((m) => `${m.ruleId}:${m.line}`);
+}
+
 test('only electron/ imports electron', async () => {
-  assert.deepEqual(await refused('electron/main.ts', ['electron', '../core/session/session-runner.js', 'node:path']), []);
+  // A namespace import of electron would carry ipcMain: only the IPC contract may (see the raw-IPC test).
+  assert.deepEqual(await refused('electron/ipc-contract.ts', ['electron', '../core/session/session-runner.js', 'node:path']), []);
+  assert.deepEqual(await refused('electron/main.ts', ['../core/session/session-runner.js', 'node:path']), []);
+  assert.deepEqual(await complaints('electron/main.ts', "import { app, BrowserWindow, contextBridge } from 'electron';\nexport { app, BrowserWindow, contextBridge };\n"), []);
   for (const file of ['core/session/x.ts', 'cli/x.ts', 'bench/x.ts', 'e2e/x.ts', 'scripts/x.mjs']) {
     assert.deepEqual(await refused(file, ['electron', 'electron/main']), ['electron', 'electron/main'], file);
   }
@@ -58,4 +69,22 @@ test('core/ imports no adapter layer and no electron', async () => {
   const banned = ['electron', '../../cli/main.js', '../../electron/main.js', '../../renderer/app.js'];
   assert.deepEqual(await refused('core/session/x.ts', banned), banned);
   assert.deepEqual(await refused('core/session/x.ts', ['node:fs', '../policy/policy-schema.js', '../api/cordon-api.js']), []);
+});
+
+test('raw ipcMain/ipcRenderer only in electron/ipc-contract.ts', async () => {
+  const uses = [
+    "import { ipcMain } from 'electron';\nexport { ipcMain };\n",
+    "import { app, ipcRenderer as r } from 'electron';\nexport { app, r };\n",
+    "import * as electron from 'electron';\nexport { electron };\n",
+    "import electron from 'electron';\nexport const h = electron.ipcMain.handle;\n",
+    "import electron from 'electron';\nexport const r = electron['ipcRenderer'];\n",
+    "import electron from 'electron';\nexport const { ipcMain } = electron;\n",
+  ];
+  for (const file of ['electron/main.ts', 'electron/preload.ts', 'electron/windows/main-window.ts']) {
+    const found = await Promise.all(uses.map((code) => complaints(file, code)));
+    assert.deepEqual(found, [['no-restricted-imports:1'], ['no-restricted-imports:1'], ['no-restricted-imports:1'], ['no-restricted-syntax:2'], ['no-restricted-syntax:2'], ['no-restricted-syntax:2']], file);
+  }
+  for (const code of uses) assert.deepEqual(await complaints('electron/ipc-contract.ts', code), [], code);
+  // The adapter limits still hold in the files the raw-IPC block covers.
+  assert.deepEqual(await refused('electron/preload.ts', ['../cli/main.js', '../renderer/app.js']), ['../cli/main.js', '../renderer/app.js']);
 });

@@ -41,7 +41,7 @@ export function pngStats(png: Buffer): PngStats {
   const pixels = Buffer.alloc(stride * height);
   let prev = Buffer.alloc(stride);
   for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)];
+    const filter = raw[y * (stride + 1)] ?? -1;
     const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
     const out = pixels.subarray(y * stride, (y + 1) * stride);
     for (let x = 0; x < stride; x++) {
