@@ -44,7 +44,10 @@ as_root bash scripts/install-gvisor.sh
 as_root bash scripts/start-dockerd.sh
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # Electron's binary comes from GitHub, which this kind of machine cannot
+  # reach: its package is installed for its types only (`npm run app` says
+  # what to do where the binary is missing; `cordon ui` serves the same UI).
+  ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
 npm run build --silent
 
