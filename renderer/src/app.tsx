@@ -3,7 +3,7 @@
  * navigation and one screen at a time. Routing is component state, never the
  * URL: the fragment holds the bridge token and is left alone.
  */
-import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import type { Features } from '../../core/api/cordon-api.js';
 import type { ApiChoice } from './api/choose-api.js';
 import type { ConnectionStatus, StatusSource } from './api/bridge-client.js';
@@ -11,10 +11,13 @@ import { ShellContext, type Shell } from './api-context.js';
 import { NoTokenPage } from './screens/no-token-page.js';
 import { SetupScreen } from './screens/setup-screen.js';
 import { HomeScreen } from './screens/home-screen.js';
-import { SessionScreen } from './screens/session-screen.js';
 import { PolicyScreen } from './screens/policy-screen.js';
 import { KeysScreen } from './screens/keys-screen.js';
 import { AuditScreen } from './screens/audit-screen.js';
+
+// The session screen carries xterm.js, the largest part of the UI: it loads
+// when a session is first opened, so the first screen does not wait for it.
+const SessionScreen = lazy(() => import('./screens/session-screen.js').then((m) => ({ default: m.SessionScreen })));
 
 export type Screen =
   | { readonly name: 'setup' }
@@ -70,6 +73,7 @@ function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind
   const [version, setVersion] = useState('');
   const [screen, setScreen] = useState<Screen | null>(null);
   const [startError, setStartError] = useState<string | null>(null);
+  const [checksFail, setChecksFail] = useState(false);
   const [announcement, setAnnouncement] = useState<Announcement | null>(null);
 
   const announce = useCallback((message: string, level: 'info' | 'error' = 'info') => {
@@ -79,7 +83,11 @@ function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind
   useEffect(() => {
     let live = true;
     void (async () => {
-      const [info, keys, doctor] = await Promise.all([api.call('app.info', {}), api.call('keys.status', {}), api.call('doctor.run', {})]);
+      // The doctor's checks take seconds (one starts a sandbox under gVisor):
+      // the first screen does not wait for them.
+      const first = Promise.all([api.call('app.info', {}), api.call('keys.status', {})]);
+      const doctor = api.call('doctor.run', {});
+      const [info, keys] = await first;
       if (!live) return;
       if (!info.ok) {
         setStartError(info.error.message);
@@ -87,10 +95,11 @@ function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind
       }
       setFeatures(info.value.features);
       setVersion(info.value.version);
-      // First run: no stored key, or the machine is not ready to launch.
+      // First run: no stored key. A machine not ready to launch says so when the checks are in.
       const hasKey = keys.ok && keys.value.some((k) => k.state === 'present');
-      const healthy = doctor.ok && !doctor.value.checks.some((c) => c.status === 'fail');
-      setScreen(hasKey && healthy ? { name: 'home' } : { name: 'setup' });
+      setScreen((current) => current ?? (hasKey ? { name: 'home' } : { name: 'setup' }));
+      const checks = await doctor;
+      if (live) setChecksFail(!checks.ok || checks.value.checks.some((c) => c.status === 'fail'));
     })();
     return () => {
       live = false;
@@ -163,6 +172,14 @@ function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind
           </ul>
         </nav>
         <main className="content" id="main">
+          {checksFail && screen.name !== 'setup' && (
+            <p role="alert" className="notice notice-error">
+              A system check fails, so a launch may not work.{' '}
+              <button type="button" className="btn btn-secondary" onClick={() => setScreen({ name: 'setup' })}>
+                See the checks in Setup
+              </button>
+            </p>
+          )}
           <ScreenView key={epoch} screen={screen} go={setScreen} />
         </main>
         <footer className="statusbar">
@@ -182,7 +199,11 @@ function ScreenView({ screen, go }: { readonly screen: Screen; readonly go: (s: 
     case 'home':
       return <HomeScreen onOpen={(sessionId) => go({ name: 'session', sessionId })} onLaunch={() => go({ name: 'setup' })} />;
     case 'session':
-      return <SessionScreen key={screen.sessionId} sessionId={screen.sessionId} onStopped={() => go({ name: 'home' })} />;
+      return (
+        <Suspense fallback={<p aria-busy="true">Opening the session…</p>}>
+          <SessionScreen key={screen.sessionId} sessionId={screen.sessionId} onStopped={() => go({ name: 'home' })} />
+        </Suspense>
+      );
     case 'policy':
       return <PolicyScreen />;
     case 'keys':
