@@ -70,6 +70,19 @@ describe('first run', () => {
     await nav(page, 'Keys');
     await page.getByText('present', { exact: false }).first().waitFor();
     await checkScreen(page, 'keys');
+    // Rotate, then remove (after confirming), through the same screen.
+    const ROTATED = `${FAKE_KEY}-rotated`;
+    await page.getByLabel('New Anthropic API key').fill(ROTATED);
+    await page.getByRole('button', { name: 'Replace key' }).click();
+    await page.getByRole('cell', { name: /^\d{4}-\d\d-\d\dT/ }).nth(1).waitFor({ timeout: 10_000 });
+    const rotated = await env.run(['keys', 'status', '--json']);
+    assert.match(rotated.stdout, /"rotatedAt": "\d{4}-/, rotated.stdout);
+    await page.getByRole('button', { name: 'Remove anthropic key' }).click();
+    await page.getByRole('button', { name: 'Yes, remove the anthropic key' }).click();
+    await page.getByText('absent').first().waitFor({ timeout: 10_000 });
+    const removed = await env.run(['keys', 'status', '--json']);
+    assert.match(removed.stdout, /"state": "absent"/, removed.stdout);
+    assert.equal(frames.some((f) => f.includes(ROTATED)), false, 'a frame from core carried the rotated key');
     assert.ok(frames.length > 3, 'the page talked to core over the bridge');
     assert.equal(frames.some((f) => f.includes(FAKE_KEY)), false, 'a frame from core carried the key');
     assert.equal((await page.content()).includes(FAKE_KEY), false, 'the key is in the page');
