@@ -60,7 +60,7 @@ export function setupSessionKeys(opts: {
       // The request's own destination, not the host captured at start: a
       // reload that points the provider elsewhere makes the binding refuse.
       const r = await swap({ host: req.host, headers: req.headers });
-      return r.action === 'rewrite' ? { action: 'rewrite', headers: r.headers } : { action: 'reject', status: r.status, reason: r.reason, message: r.message };
+      return r.kind === 'rewrite' ? { action: 'rewrite', headers: r.headers } : { action: 'reject', status: r.status, reason: r.reason, message: r.message };
     },
   };
   return {
