@@ -191,7 +191,7 @@ const BLOCKED_RULES: readonly RangeRule[] = [
 ];
 
 /** Decision on one resolved address; a refusal names the category of the range that blocked it. */
-export type AddressVerdict = Deny<'address_blocked', { readonly category: AddressCategory }> | Allow;
+export type AddressDecision = Deny<'address_blocked', { readonly category: AddressCategory }> | Allow;
 
 /** What the address check needs besides the address. */
 export interface AddressCheckContext {
@@ -210,7 +210,7 @@ function sameAddress(a: IpAddress, b: IpAddress): boolean {
  * allowRange naming exactly that address opens it), then `allowRanges`, then the
  * blocked ranges and the host's own addresses. Anything else (public unicast) is allowed.
  */
-export function checkAddress(addr: IpAddress, ctx: AddressCheckContext): AddressVerdict {
+export function checkAddress(addr: IpAddress, ctx: AddressCheckContext): AddressDecision {
   const max = addr.family === 4 ? 32 : 128;
   for (const r of METADATA_RULES) {
     if (cidrContains(r.cidr, addr)) {
@@ -226,7 +226,7 @@ export function checkAddress(addr: IpAddress, ctx: AddressCheckContext): Address
   return allow();
 }
 
-function blocked(category: AddressCategory): AddressVerdict {
+function blocked(category: AddressCategory): AddressDecision {
   return deny('address_blocked', `the address is ${category.replace('_', ' ')}`, { category });
 }
 

@@ -34,7 +34,7 @@ export const PHANTOM_IN_TEXT = /cdn_ph_[A-Za-z0-9_-]{43}/;
 export const PHANTOM_LENGTH = PHANTOM_PREFIX.length + 43;
 
 /** What a {@link PhantomStreamScanner} says about one chunk: the bytes that may go out (`value`), or a refusal. */
-export type PhantomChunkVerdict = Outcome<Buffer, 'credential_leak'>;
+export type PhantomChunkDecision = Outcome<Buffer, 'credential_leak'>;
 
 const PREFIX_BYTES = Buffer.from(PHANTOM_PREFIX, 'latin1');
 
@@ -56,7 +56,7 @@ export class PhantomStreamScanner {
   #held: Buffer = Buffer.alloc(0);
 
   /** The bytes that may go out now, or why the stream must be stopped (a phantom is in it). */
-  push(chunk: Buffer): PhantomChunkVerdict {
+  push(chunk: Buffer): PhantomChunkDecision {
     const window = this.#held.length === 0 ? chunk : Buffer.concat([this.#held, chunk]);
     for (let at = window.indexOf(PREFIX_BYTES); at >= 0; at = window.indexOf(PREFIX_BYTES, at + 1)) {
       if (at + PHANTOM_LENGTH > window.length) break;
