@@ -37,7 +37,7 @@ function setup(opts: { unscannedHeaders?: readonly string[]; policy?: typeof DEF
 
 async function sent(chain: Promise<ChainResult>): Promise<ModelRequest> {
   const r = await chain;
-  assert.ok(r.ok, r.ok ? '' : `${r.status} ${r.reason}: ${r.message}`);
+  assert.ok(r.kind === 'allow', r.kind === 'allow' ? '' : `${r.status} ${r.reason}: ${r.message}`);
   return r.request;
 }
 
@@ -50,7 +50,7 @@ void describe('DLP on the model route', () => {
   void it('rewrites the body, notes counts only, and audits without values', async () => {
     const { dlp, audit } = setup();
     const r = await runFilterChain([dlp.filter], request(messages(`key ${AWS_KEY}`)));
-    assert.ok(r.ok);
+    assert.ok(r.kind === 'allow');
     assert.equal(r.request.body.toString().includes(AWS_KEY), false);
     assert.deepEqual(r.trace, [{ name: 'dlp', action: 'rewrite', note: 'dlp: aws_access_key_id×1 tokenize' }]);
     assert.deepEqual(
@@ -74,7 +74,7 @@ void describe('DLP on the model route', () => {
     for (const [name, req, status, reason, policy] of cases) {
       const { dlp, audit } = setup({ policy });
       const r = await runFilterChain([dlp.filter], req);
-      assert.ok(!r.ok, name);
+      assert.ok(r.kind === 'deny', name);
       assert.equal(r.status, status, name);
       assert.equal(r.reason, reason, name);
       assert.doesNotMatch(r.message, /AKIA|b3Bl/, name);
@@ -111,7 +111,7 @@ void describe('DLP on the model route', () => {
     assert.equal(r.path, '/v1/files/%5BREDACTED%3Aaws_access_key_id%5D');
     const strict = setup({ policy: DlpPolicySchema.parse({ categories: { secret: 'block', pii: 'redact', custom: 'redact' } }) });
     const refused = await runFilterChain([strict.dlp.filter], request('', { method: 'GET', path: `/v1/files/${AWS_KEY}` }));
-    assert.ok(!refused.ok);
+    assert.ok(refused.kind === 'deny');
     assert.equal(refused.path, '/v1/files/%5BREDACTED%3Aaws_access_key_id%5D');
   });
 
@@ -147,7 +147,7 @@ void describe('DLP on the model route', () => {
     // A clean compressed body is sent decoded too: the vendor reads exactly what was scanned.
     const { dlp } = setup();
     const clean = await runFilterChain([dlp.filter], request(gzipSync(messages('hello')), { headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } }));
-    assert.ok(clean.ok);
+    assert.ok(clean.kind === 'allow');
     assert.equal(clean.request.body.toString(), messages('hello'));
     assert.deepEqual(clean.trace, [{ name: 'dlp', action: 'rewrite', note: 'dlp: body decoded' }]);
   });
@@ -181,7 +181,7 @@ void describe('DLP on the model route', () => {
 
   void it('after the key swap, in a session chain, the real key goes out untouched and DLP still runs', async () => {
     const { dlp } = setup({ unscannedHeaders: ['x-api-key', 'authorization'] });
-    const swap: RequestFilter = { name: 'key-swap', apply: (req) => Promise.resolve({ action: 'rewrite', headers: { ...req.headers, 'x-api-key': REAL_KEY } }) };
+    const swap: RequestFilter = { name: 'key-swap', apply: (req) => Promise.resolve({ kind: 'rewrite', headers: { ...req.headers, 'x-api-key': REAL_KEY } }) };
     const r = await sent(runFilterChain([swap, dlp.filter], request(messages(`key ${AWS_KEY}`), { headers: { 'content-type': 'application/json', 'x-api-key': 'cdn_ph_phantom' } })));
     assert.equal(r.headers['x-api-key'], REAL_KEY);
     assert.equal(r.body.toString().includes(AWS_KEY), false);
@@ -196,7 +196,7 @@ void describe('DLP on the model route', () => {
     const first = await sent(runFilterChain([dlp.filter], request(messages(`key ${AWS_KEY}`))));
     dlp.setPolicy(compileDlpPolicy(DlpPolicySchema.parse({ categories: { secret: 'block', pii: 'redact', custom: 'redact' } })));
     const second = await runFilterChain([dlp.filter], request(messages(`key ${AWS_KEY}`)));
-    assert.equal(second.ok, false);
+    assert.equal(second.kind, 'deny');
     const token = /cdntk_[0-9a-f]{32}/.exec(first.body.toString())?.[0] ?? '';
     const t = dlp.rehydrate({ request: request('{}'), status: 200, headers: { 'content-type': 'application/json' } });
     assert.ok(t);

@@ -9,6 +9,7 @@
 // action; never a value.
 
 import type { AuditSink } from '../audit/audit-event.js';
+import { allow, deny } from '../decision.js';
 import type { FilterResult, ModelRequest, RequestFilter, ResponseTransformFactory } from '../egress/model-route.js';
 import type { FindingSummary } from './apply.js';
 import type { CompiledDlpPolicy } from './policy.js';
@@ -103,23 +104,17 @@ export function createModelRouteDlp(options: ModelRouteDlpOptions): ModelRouteDl
       }
       switch (d.action) {
         case 'allow':
-          return Promise.resolve({ action: 'allow' });
+          return Promise.resolve(allow());
         case 'rewrite':
           return Promise.resolve({
-            action: 'rewrite',
+            kind: 'rewrite',
             body: Buffer.from(d.body, 'utf8'),
             ...(d.headers !== undefined ? { headers: d.headers } : {}),
             ...(d.path !== undefined ? { path: d.path } : {}),
             ...(d.findings.length > 0 ? { note: `dlp: ${note(d.findings)}` } : { note: 'dlp: body decoded' }),
           });
         case 'block':
-          return Promise.resolve({
-            action: 'reject',
-            status: BLOCK_STATUS[d.reason],
-            reason: `dlp_${d.reason}`,
-            message: d.message,
-            ...(d.path !== undefined ? { path: d.path } : {}),
-          });
+          return Promise.resolve(deny(`dlp_${d.reason}`, d.message, { status: BLOCK_STATUS[d.reason], ...(d.path !== undefined ? { path: d.path } : {}) }));
       }
     },
   };

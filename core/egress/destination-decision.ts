@@ -131,7 +131,7 @@ export function decideHostStage(input: HostStageInput, rawHost: string, port: nu
     // would carry an outside API key past the phantom check and DLP.
     if (input.vendors.has(host)) return deny(host, port, 'model_route_only', { rule: 'vendor_host' });
     const m = matchHostRules(input.policy, host, port);
-    if (m.verdict === 'allow') {
+    if (m.kind === 'allow') {
       matched = { rule: 'allow_list', pattern: m.pattern };
     } else {
       matched = m.reason === 'host_denied' ? { rule: 'deny_list', pattern: m.pattern } : m.reason === 'port_not_allowed' ? { rule: 'allow_list_port', pattern: m.pattern } : { rule: 'default_deny' };
@@ -174,7 +174,7 @@ export function decideAddresses(stage: ResolveStage, input: AddressStageInput): 
   let category: AddressCategory | null = null;
   for (const a of addresses) {
     const c = checkAddress(a, ctx);
-    if (c.verdict === 'deny') {
+    if (c.kind === 'deny') {
       // Report mode never opens cloud metadata: it hands out credentials.
       if (enforce || c.category === 'cloud_metadata') {
         return deny(host, port, 'address_blocked', { rule: 'address', category: c.category }, `${formatIp(a)} is ${c.category.replace('_', ' ')}`, formatIp(a), c.category);

@@ -602,11 +602,11 @@ void test('model route: filters rewrite the key, TLS is verified with caFile, SS
     const { proxy, socketPath, audit } = await startModelProxy(provider.port);
     proxy.addRequestFilter({
       name: 'phantom-key-swap',
-      apply: (req) => Promise.resolve(req.headers['x-api-key'] === 'phantom' ? { action: 'rewrite', headers: { ...req.headers, 'x-api-key': 'real-key' } } : { action: 'allow' }),
+      apply: (req) => Promise.resolve(req.headers['x-api-key'] === 'phantom' ? { kind: 'rewrite', headers: { ...req.headers, 'x-api-key': 'real-key' } } : { kind: 'allow' }),
     });
     proxy.addRequestFilter({
       name: 'no-secrets',
-      apply: (req) => Promise.resolve(req.body.toString().includes('TOPSECRET') ? { action: 'reject', status: 403, reason: 'dlp_blocked', message: 'Cordon DLP blocked a secret in the request.' } : { action: 'allow' }),
+      apply: (req) => Promise.resolve(req.body.toString().includes('TOPSECRET') ? { kind: 'deny', status: 403, reason: 'dlp_blocked', message: 'Cordon DLP blocked a secret in the request.' } : { kind: 'allow' }),
     });
 
     const { res } = await modelRequest(socketPath, '/model/fake/v1/messages?beta=true', '{"hi":1}', { 'x-api-key': 'phantom' });
@@ -659,8 +659,8 @@ void test('model route: a filter may rewrite the path; records show it as sent o
       apply: (req) =>
         Promise.resolve(
           req.path.includes('REFUSE')
-            ? { action: 'reject', status: 403, reason: 'scrubbed', message: 'no', path: req.path.replaceAll('SECRETVALUE', 'XXX') }
-            : { action: 'rewrite', path: req.path.replaceAll('SECRETVALUE', 'XXX') },
+            ? { kind: 'deny', status: 403, reason: 'scrubbed', message: 'no', path: req.path.replaceAll('SECRETVALUE', 'XXX') }
+            : { kind: 'rewrite', path: req.path.replaceAll('SECRETVALUE', 'XXX') },
         ),
     });
     const ok = await modelRequest(socketPath, '/model/fake/v1/files/SECRETVALUE?q=SECRETVALUE', '{}');

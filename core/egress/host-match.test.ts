@@ -108,7 +108,11 @@ void test('decisions: deny before allow, subdomains not apex, default ports, not
   ];
   for (const [host, port, expected] of cases) {
     const d = decideHost(r, host, port);
-    assert.equal(d.verdict === 'allow' ? 'allow' : d.reason, expected, `${host}:${port}`);
+    assert.equal(d.kind === 'allow' ? 'allow' : d.reason, expected, `${host}:${port}`);
   }
-  assert.deepEqual(decideHost(rules([], []), 'api.anthropic.com', 443), { verdict: 'deny', reason: 'host_not_allowed' });
+  assert.deepEqual(decideHost(rules([], []), 'api.anthropic.com', 443), {
+    kind: 'deny',
+    reason: 'host_not_allowed',
+    message: 'the host is not in the egress allow list',
+  });
 });

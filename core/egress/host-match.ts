@@ -10,6 +10,7 @@
  * nothing is allowed by default.
  */
 import { domainToASCII } from 'node:url';
+import { allow, deny, type Allow, type Decision, type Deny } from '../decision.js';
 import { formatIp } from '../net/ip-address.js';
 import { parseHostLiteral } from './ip-address.js';
 
@@ -34,8 +35,8 @@ export type DenyReason =
   | 'model_route_only'
   | 'proxy_error';
 
-/** A policy decision on one destination. */
-export type EgressDecision = { readonly verdict: 'allow' } | { readonly verdict: 'deny'; readonly reason: DenyReason };
+/** A policy decision on one destination by host rules alone. */
+export type EgressDecision = Decision<DenyReason>;
 
 /** A host as the proxy compares it: punycode lower-case name, or canonical IP text (IPv6 without brackets). */
 export type NormalisedHost =
@@ -186,11 +187,11 @@ export interface HostRules {
 
 /** Which entry decided a host: the pattern as written in the policy, or null when none matched. */
 export type HostRuleMatch =
-  | { readonly verdict: 'allow'; readonly pattern: string }
-  | { readonly verdict: 'deny'; readonly reason: 'host_denied'; readonly pattern: string }
+  | Deny<'host_denied', { readonly pattern: string }>
   /** `pattern`: the first allow entry naming the host (on other ports). */
-  | { readonly verdict: 'deny'; readonly reason: 'port_not_allowed'; readonly pattern: string }
-  | { readonly verdict: 'deny'; readonly reason: 'host_not_allowed'; readonly pattern: null };
+  | Deny<'port_not_allowed', { readonly pattern: string }>
+  | Deny<'host_not_allowed', { readonly pattern: null }>
+  | Allow<{ readonly pattern: string }>;
 
 /**
  * {@link decideHost}, naming the entry that decided: the matching deny entry,
@@ -199,16 +200,21 @@ export type HostRuleMatch =
  */
 export function matchHostRules(rules: HostRules, host: string, port: number): HostRuleMatch {
   for (const d of rules.deny) {
-    if (hostMatches(d, host) && (d.port === null || d.port === port)) return { verdict: 'deny', reason: 'host_denied', pattern: d.source };
+    if (hostMatches(d, host) && (d.port === null || d.port === port)) {
+      return deny('host_denied', `the host is on the egress deny list ("${d.source}")`, { pattern: d.source });
+    }
   }
   let hostSeen: HostPattern | null = null;
   for (const a of rules.allow) {
     if (!hostMatches(a, host)) continue;
     hostSeen ??= a;
     const ports = a.port === null ? DEFAULT_ALLOWED_PORTS : [a.port];
-    if (ports.includes(port)) return { verdict: 'allow', pattern: a.source };
+    if (ports.includes(port)) return allow({ pattern: a.source });
   }
-  return hostSeen ? { verdict: 'deny', reason: 'port_not_allowed', pattern: hostSeen.source } : { verdict: 'deny', reason: 'host_not_allowed', pattern: null };
+  // The messages name the rule, not the target: callers add host and port (see deny-messages.ts).
+  return hostSeen
+    ? deny('port_not_allowed', `the host is allowed ("${hostSeen.source}"), but not on port ${port}`, { pattern: hostSeen.source })
+    : deny('host_not_allowed', 'the host is not in the egress allow list', { pattern: null });
 }
 
 /**
@@ -219,5 +225,5 @@ export function matchHostRules(rules: HostRules, host: string, port: number): Ho
  */
 export function decideHost(rules: HostRules, host: string, port: number): EgressDecision {
   const m = matchHostRules(rules, host, port);
-  return m.verdict === 'allow' ? { verdict: 'allow' } : { verdict: 'deny', reason: m.reason };
+  return m.kind === 'allow' ? allow() : deny(m.reason, m.message);
 }

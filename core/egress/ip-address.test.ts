@@ -80,7 +80,7 @@ void test('blocked address categories (classification only, no dialling)', () =>
   for (const [input, category] of cases) {
     const a = parseIp(input);
     assert.ok(a, input);
-    assert.deepEqual(checkAddress(a, noAllow), { verdict: 'deny', reason: 'address_blocked', category }, input);
+    assert.deepEqual(checkAddress(a, noAllow), { kind: 'deny', reason: 'address_blocked', message: `the address is ${category.replace('_', ' ')}`, category }, input);
   }
 });
 
@@ -88,7 +88,7 @@ void test('public unicast addresses are allowed', () => {
   for (const input of ['8.8.8.8', '1.1.1.1', '160.79.104.10', '172.32.0.1', '100.128.0.1', '[2606:4700::1111]', '[2a00:1450::1]']) {
     const a = parseIp(input);
     assert.ok(a, input);
-    assert.deepEqual(checkAddress(a, noAllow), { verdict: 'allow' }, input);
+    assert.deepEqual(checkAddress(a, noAllow), { kind: 'allow' }, input);
   }
 });
 
@@ -108,7 +108,7 @@ void test('allowRanges opens a range, but cloud metadata only by its exact addre
   for (const [allow, input, verdict] of cases) {
     const a = parseIp(input);
     assert.ok(a, input);
-    assert.equal(checkAddress(a, { allowRanges: ranges(...allow), hostAddresses: [] }).verdict, verdict, `${allow.join(',')} ${input}`);
+    assert.equal(checkAddress(a, { allowRanges: ranges(...allow), hostAddresses: [] }).kind, verdict, `${allow.join(',')} ${input}`);
   }
 });
 
@@ -123,9 +123,9 @@ void test("the host's own addresses are refused even when public", () => {
   const b = parseIp('[2a01:4f8::7]');
   const c = parseIp('203.0.114.8');
   assert.ok(a && b && c);
-  assert.deepEqual(checkAddress(a, { allowRanges: [], hostAddresses }), { verdict: 'deny', reason: 'address_blocked', category: 'host_address' });
-  assert.equal(checkAddress(b, { allowRanges: [], hostAddresses }).verdict, 'deny');
-  assert.equal(checkAddress(c, { allowRanges: [], hostAddresses }).verdict, 'allow');
+  assert.deepEqual(checkAddress(a, { allowRanges: [], hostAddresses }), { kind: 'deny', reason: 'address_blocked', message: 'the address is host address', category: 'host_address' });
+  assert.equal(checkAddress(b, { allowRanges: [], hostAddresses }).kind, 'deny');
+  assert.equal(checkAddress(c, { allowRanges: [], hostAddresses }).kind, 'allow');
 });
 
 /** Small deterministic PRNG so the differential tests are repeatable. */

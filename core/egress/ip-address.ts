@@ -13,6 +13,7 @@
  * IPv6 text are read by the one strict parser in core/net/ip-address.ts.
  */
 
+import { allow, deny, type Allow, type Deny } from '../decision.js';
 import { cidrContains, formatIp, parseCidr, parseIpv6, type Cidr, type IpAddress } from '../net/ip-address.js';
 
 // egress-proxy.ts and its test still import these from here.
@@ -189,10 +190,8 @@ const BLOCKED_RULES: readonly RangeRule[] = [
   rule('ff00::/8', 'multicast'),
 ];
 
-/** Verdict on one resolved address. */
-export type AddressVerdict =
-  | { readonly verdict: 'allow' }
-  | { readonly verdict: 'deny'; readonly reason: 'address_blocked'; readonly category: AddressCategory };
+/** Decision on one resolved address; a refusal names the category of the range that blocked it. */
+export type AddressDecision = Deny<'address_blocked', { readonly category: AddressCategory }> | Allow;
 
 /** What the address check needs besides the address. */
 export interface AddressCheckContext {
@@ -211,22 +210,24 @@ function sameAddress(a: IpAddress, b: IpAddress): boolean {
  * allowRange naming exactly that address opens it), then `allowRanges`, then the
  * blocked ranges and the host's own addresses. Anything else (public unicast) is allowed.
  */
-export function checkAddress(addr: IpAddress, ctx: AddressCheckContext): AddressVerdict {
+export function checkAddress(addr: IpAddress, ctx: AddressCheckContext): AddressDecision {
   const max = addr.family === 4 ? 32 : 128;
   for (const r of METADATA_RULES) {
     if (cidrContains(r.cidr, addr)) {
       const exact = ctx.allowRanges.some((c) => c.prefix === max && cidrContains(c, addr));
-      return exact ? { verdict: 'allow' } : { verdict: 'deny', reason: 'address_blocked', category: r.category };
+      return exact ? allow() : blocked(r.category);
     }
   }
-  if (ctx.allowRanges.some((c) => cidrContains(c, addr))) return { verdict: 'allow' };
+  if (ctx.allowRanges.some((c) => cidrContains(c, addr))) return allow();
   for (const r of BLOCKED_RULES) {
-    if (cidrContains(r.cidr, addr)) return { verdict: 'deny', reason: 'address_blocked', category: r.category };
+    if (cidrContains(r.cidr, addr)) return blocked(r.category);
   }
-  if (ctx.hostAddresses.some((h) => sameAddress(h, addr))) {
-    return { verdict: 'deny', reason: 'address_blocked', category: 'host_address' };
-  }
-  return { verdict: 'allow' };
+  if (ctx.hostAddresses.some((h) => sameAddress(h, addr))) return blocked('host_address');
+  return allow();
+}
+
+function blocked(category: AddressCategory): AddressDecision {
+  return deny('address_blocked', `the address is ${category.replace('_', ' ')}`, { category });
 }
 
 /** Minimal shape of `os.networkInterfaces()` so tests can inject a fake. */

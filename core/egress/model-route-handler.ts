@@ -149,7 +149,7 @@ export async function handleModel(ctx: ModelContext, req: http.IncomingMessage, 
   const request: ModelRequest = { provider, host: route.host, method, path: upstreamPath, headers, body, sessionId: ctx.sessionId };
   const chain = await runFilterChain(ctx.filters, request);
   const filterTrace = (t: readonly FilterTrace[]): FilterTrace[] => [...t];
-  if (!chain.ok) {
+  if (chain.kind === 'deny') {
     ctx.audit.record({
       kind: 'egress.deny',
       ocsfClass: 'http_activity',

@@ -5,6 +5,7 @@
  * filter that swaps the session's phantom token for the real key.
  */
 import type { Transform } from 'node:stream';
+import { allow, deny, type Allow, type Deny } from '../decision.js';
 
 /** One model-route request as filters see it. Header names are lower-case. */
 export interface ModelRequest {
@@ -28,17 +29,21 @@ export interface ModelRequest {
 }
 
 /**
- * What a filter decides. `rewrite` replaces the headers, body and/or path it
- * names (whole map / whole body / path and query; e.g. set `x-api-key`, or
- * redact a value in the query). `reject` answers the agent with `status`, an
+ * What a filter decides. `deny` answers the agent with `status`, an
  * `X-Cordon-Deny: <reason>` header and `message` as body; its `path`, when
  * set, is the request's path as records of the refusal may show it (a value
  * the filter found there replaced), since the path it refused may hold one.
+ * `rewrite` replaces the headers, body and/or path it names (whole map /
+ * whole body / path and query; e.g. set `x-api-key`, or redact a value in the
+ * query). `allow` passes the request on unchanged.
  */
 export type FilterResult =
-  | { readonly action: 'allow' }
-  | { readonly action: 'rewrite'; readonly headers?: Readonly<Record<string, string>>; readonly body?: Buffer; readonly path?: string; readonly note?: string }
-  | { readonly action: 'reject'; readonly status: number; readonly reason: string; readonly message: string; readonly path?: string };
+  | FilterRefusal
+  | { readonly kind: 'rewrite'; readonly headers?: Readonly<Record<string, string>>; readonly body?: Buffer; readonly path?: string; readonly note?: string }
+  | Allow;
+
+/** A filter's refusal. `reason` must match `[a-z][a-z0-9_]{0,63}` (it goes into a header), or the chain fails closed. */
+export type FilterRefusal = Deny<string, { readonly status: number; readonly path?: string }>;
 
 /** A step in the model-route chain. Filters run in registration order; the first reject stops the chain. */
 export interface RequestFilter {
@@ -62,10 +67,14 @@ export interface ResponseContext {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
-/** Trace of one filter in an exchange, for the audit record (never header values or body). */
+/**
+ * Trace of one filter in an exchange, for the audit record (never header
+ * values or body). Its field names and `action` words are what audit
+ * records' `filters` hold (a SIEM contract): a `deny` is traced as `reject`.
+ */
 export interface FilterTrace {
   readonly name: string;
-  readonly action: FilterResult['action'] | 'error';
+  readonly action: 'allow' | 'rewrite' | 'reject' | 'error';
   readonly reason?: string;
   readonly note?: string;
 }
@@ -76,8 +85,8 @@ export interface FilterTrace {
  * had it.
  */
 export type ChainResult =
-  | { readonly ok: true; readonly request: ModelRequest; readonly trace: readonly FilterTrace[] }
-  | { readonly ok: false; readonly status: number; readonly reason: string; readonly message: string; readonly path: string; readonly trace: readonly FilterTrace[] };
+  | Deny<string, { readonly status: number; readonly path: string; readonly trace: readonly FilterTrace[] }>
+  | Allow<{ readonly request: ModelRequest; readonly trace: readonly FilterTrace[] }>;
 
 /** Reason codes must be safe to put in a header and a log line. */
 const REASON = /^[a-z][a-z0-9_]{0,63}$/;
@@ -99,13 +108,13 @@ export async function runFilterChain(filters: readonly RequestFilter[], request:
       r = await f.apply(current);
     } catch {
       trace.push({ name: f.name, action: 'error' });
-      return { ok: false, status: 500, reason: 'filter_failed', message: `Cordon: request filter "${f.name}" failed, so the request was not sent.`, path: current.path, trace };
+      return deny('filter_failed', `Cordon: request filter "${f.name}" failed, so the request was not sent.`, { status: 500, path: current.path, trace });
     }
     const invalid = (): ChainResult => {
       trace.push({ name: f.name, action: 'reject', reason: 'filter_failed' });
-      return { ok: false, status: 500, reason: 'filter_failed', message: `Cordon: request filter "${f.name}" gave an invalid answer, so the request was not sent.`, path: current.path, trace };
+      return deny('filter_failed', `Cordon: request filter "${f.name}" gave an invalid answer, so the request was not sent.`, { status: 500, path: current.path, trace });
     };
-    switch (r.action) {
+    switch (r.kind) {
       case 'allow':
         trace.push({ name: f.name, action: 'allow' });
         break;
@@ -117,12 +126,12 @@ export async function runFilterChain(filters: readonly RequestFilter[], request:
         trace.push(r.note === undefined ? { name: f.name, action: 'rewrite' } : { name: f.name, action: 'rewrite', note: r.note });
         break;
       }
-      case 'reject': {
+      case 'deny': {
         if (!REASON.test(r.reason) || r.status < 400 || r.status > 599) return invalid();
         trace.push({ name: f.name, action: 'reject', reason: r.reason });
-        return { ok: false, status: r.status, reason: r.reason, message: r.message.replace(/[\r\n]+/g, ' '), path: r.path ?? current.path, trace };
+        return deny(r.reason, r.message.replace(/[\r\n]+/g, ' '), { status: r.status, path: r.path ?? current.path, trace });
       }
     }
   }
-  return { ok: true, request: current, trace };
+  return allow({ request: current, trace });
 }

@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import { pipeline, Transform } from 'node:stream';
+import type { Outcome } from '../decision.js';
 import type { MatchedRule } from './destination-decision.js';
 import { authority, denyMessage, STATUS } from './deny-messages.js';
 import type { DenyReason } from './host-match.js';
@@ -15,8 +16,11 @@ import type { RequestContext } from './request-context.js';
 
 /** Watches one request body on its way out, chunk by chunk, with bounded memory. */
 export interface BodyGuard {
-  /** The bytes (of this chunk and any held back before) that may go out now, or why the request must be refused. */
-  push(chunk: Buffer): { readonly ok: true; readonly release: Buffer } | { readonly ok: false; readonly reason: string };
+  /**
+   * `allow`: `value` is the bytes (of this chunk and any held back before) that may go out now.
+   * `deny`: the request must be refused; `message` says what was found (never the value itself).
+   */
+  push(chunk: Buffer): Outcome<Buffer, 'credential_leak'>;
   /** The bytes still held back, at the end of the body. */
   end(): Buffer;
 }
@@ -123,9 +127,9 @@ export async function handleForward(ctx: ForwardContext, req: http.IncomingMessa
   }
   const watched = new Transform({
     transform(chunk: Buffer, _encoding, cb) {
-      const verdict = guard.push(chunk);
-      if (verdict.ok) cb(null, verdict.release);
-      else cb(new BodyRefused(verdict.reason));
+      const decision = guard.push(chunk);
+      if (decision.kind === 'allow') cb(null, decision.value);
+      else cb(new BodyRefused(decision.message));
     },
     flush(cb) {
       cb(null, guard.end());

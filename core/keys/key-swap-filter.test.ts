@@ -29,7 +29,7 @@ void test('x-api-key phantom is swapped for the real key; other headers pass thr
     headers: { 'x-api-key': grant.token, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
   });
   assert.deepEqual(result, {
-    action: 'rewrite',
+    kind: 'rewrite',
     headers: { 'x-api-key': REAL_KEY, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
   });
   assert.equal(audit.events.length, 0);
@@ -38,29 +38,29 @@ void test('x-api-key phantom is swapped for the real key; other headers pass thr
 void test('Authorization: Bearer phantom is swapped into the provider header style', async () => {
   const { grant, filter } = await setup('authorization-bearer');
   const result = await filter({ host: HOST, headers: { authorization: `Bearer ${grant.token}`, accept: '*/*' } });
-  assert.deepEqual(result, { action: 'rewrite', headers: { authorization: `Bearer ${REAL_KEY}`, accept: '*/*' } });
+  assert.deepEqual(result, { kind: 'rewrite', headers: { authorization: `Bearer ${REAL_KEY}`, accept: '*/*' } });
 });
 
 void test('a phantom sent as Bearer to an x-api-key provider is accepted and the Authorization header is dropped', async () => {
   const { grant, filter } = await setup('x-api-key');
   const result = await filter({ host: HOST, headers: { authorization: `bearer ${grant.token}` } });
-  assert.deepEqual(result, { action: 'rewrite', headers: { 'x-api-key': REAL_KEY } });
+  assert.deepEqual(result, { kind: 'rewrite', headers: { 'x-api-key': REAL_KEY } });
 });
 
 void test('the same phantom in both headers is fine; two different credentials are refused', async () => {
   const { grant, filter } = await setup('x-api-key');
   const same = await filter({ host: HOST, headers: { 'x-api-key': grant.token, authorization: `Bearer ${grant.token}` } });
-  assert.equal(same.action, 'rewrite');
+  assert.equal(same.kind, 'rewrite');
   const different = await filter({ host: HOST, headers: { 'x-api-key': grant.token, authorization: `Bearer ${mintPhantomToken()}` } });
-  assert.equal(different.action, 'reject');
-  assert.equal(different.action === 'reject' && different.reason, 'ambiguous_credentials');
+  assert.equal(different.kind, 'deny');
+  assert.equal(different.kind === 'deny' && different.reason, 'ambiguous_credentials');
 });
 
 void test('no credential at all is a 401 with an audit event', async () => {
   const { filter, audit } = await setup();
   const result = await filter({ host: HOST, headers: { 'content-type': 'application/json' } });
-  assert.equal(result.action, 'reject');
-  assert.ok(result.action === 'reject' && result.status === 401 && result.reason === 'missing_phantom');
+  assert.equal(result.kind, 'deny');
+  assert.ok(result.kind === 'deny' && result.status === 401 && result.reason === 'missing_phantom');
   assert.equal(audit.events[0]?.kind, 'key.phantom_rejected');
 });
 
@@ -69,17 +69,17 @@ void test('rejections: status, reason and a detection_finding audit event withou
   const foreign = authority.issue({ sessionId: 's2', provider: 'anthropic', providerHost: HOST });
 
   const wrongHost = await filter({ host: 'attacker.example', headers: { 'x-api-key': grant.token } });
-  assert.deepEqual(wrongHost.action === 'reject' && [wrongHost.status, wrongHost.reason], [403, 'wrong_host']);
+  assert.deepEqual(wrongHost.kind === 'deny' && [wrongHost.status, wrongHost.reason], [403, 'wrong_host']);
 
   const foreignResult = await filter({ host: HOST, headers: { 'x-api-key': foreign.token } });
-  assert.deepEqual(foreignResult.action === 'reject' && [foreignResult.status, foreignResult.reason], [403, 'foreign_session']);
+  assert.deepEqual(foreignResult.kind === 'deny' && [foreignResult.status, foreignResult.reason], [403, 'foreign_session']);
 
   const realKeyInSandbox = await filter({ host: HOST, headers: { 'x-api-key': 'sk-ant-api03-somebody-elses-key-0123456789' } });
-  assert.deepEqual(realKeyInSandbox.action === 'reject' && [realKeyInSandbox.status, realKeyInSandbox.reason], [401, 'malformed']);
+  assert.deepEqual(realKeyInSandbox.kind === 'deny' && [realKeyInSandbox.status, realKeyInSandbox.reason], [401, 'malformed']);
 
   authority.revoke('s1');
   const revoked = await filter({ host: HOST, headers: { 'x-api-key': grant.token } });
-  assert.deepEqual(revoked.action === 'reject' && [revoked.status, revoked.reason], [403, 'revoked']);
+  assert.deepEqual(revoked.kind === 'deny' && [revoked.status, revoked.reason], [403, 'revoked']);
 
   clock.advance(3 * 60 * 60 * 1000);
   assert.equal(audit.events.length, 4);
@@ -103,7 +103,7 @@ void test('no stored key: 401 telling the user which command to run, audited as 
   const { grant, filter, audit } = await setup('x-api-key', false);
   const result = await filter({ host: HOST, headers: { 'x-api-key': grant.token } });
   assert.deepEqual(result, {
-    action: 'reject',
+    kind: 'deny',
     status: 401,
     reason: 'no_credential',
     message: 'no API key for anthropic: run `cordon keys set anthropic`',
@@ -116,18 +116,18 @@ void test('a locked keychain fails closed with the store message', async () => {
   const { grant, filter, store } = await setup();
   store.failWith = { code: 'locked', message: 'the keychain is locked or refused access: unlock it' };
   const result = await filter({ host: HOST, headers: { 'x-api-key': grant.token } });
-  assert.ok(result.action === 'reject' && result.reason === 'no_credential' && result.message.startsWith('the keychain is locked'));
+  assert.ok(result.kind === 'deny' && result.reason === 'no_credential' && result.message.startsWith('the keychain is locked'));
 });
 
 void test('rotation reaches a running session once the short cache lapses, without a restart', async () => {
   const { grant, filter, store, clock } = await setup();
   const first = await filter({ host: HOST, headers: { 'x-api-key': grant.token } });
-  assert.equal(first.action === 'rewrite' && first.headers['x-api-key'], REAL_KEY);
+  assert.equal(first.kind === 'rewrite' && first.headers['x-api-key'], REAL_KEY);
   const rotated = 'sk-ant-api03-ROTATED-9876543210zyxwvutsrqponmlkjihgfedcba';
   assert.equal((await store.rotate('anthropic', rotated)).ok, true);
   clock.advance(2_500);
   const second = await filter({ host: HOST, headers: { 'x-api-key': grant.token } });
-  assert.equal(second.action === 'rewrite' && second.headers['x-api-key'], rotated);
+  assert.equal(second.kind === 'rewrite' && second.headers['x-api-key'], rotated);
 });
 
 void test('the credential source is not consulted for a refused phantom', async () => {

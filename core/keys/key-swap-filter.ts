@@ -9,8 +9,9 @@
  * sandbox's TLS and will forward over verified TLS to the provider host.
  */
 import type { AuditEventInput, AuditSink, Severity } from '../audit/audit-event.js';
+import { deny, type Deny } from '../decision.js';
 import type { CredentialSource } from './credential-source.js';
-import { isPhantomToken, phantomFingerprint, type PhantomAuthority, type PhantomRejectReason } from './phantom.js';
+import { isPhantomToken, PHANTOM_REJECT_MESSAGES, phantomFingerprint, type PhantomAuthority, type PhantomRejectReason } from './phantom.js';
 
 /** Which header the provider expects its key in: `x-api-key: KEY` (Anthropic) or `authorization: Bearer KEY` (OpenAI-style). */
 export type KeyHeaderStyle = 'x-api-key' | 'authorization-bearer';
@@ -43,13 +44,14 @@ export type KeySwapRejectReason =
   | 'no_credential';
 
 /**
- * The filter's decision. `rewrite.headers` is the complete header map to send
- * upstream: every incoming credential header is removed and the real key is
- * set in the provider's header, so the phantom never reaches the vendor.
+ * The filter's decision. `deny`: refused, with the HTTP status to answer.
+ * `rewrite`: `headers` is the complete header map to send upstream: every
+ * incoming credential header is removed and the real key is set in the
+ * provider's header, so the phantom never reaches the vendor.
  */
 export type KeySwapResult =
-  | { readonly action: 'rewrite'; readonly headers: Record<string, string> }
-  | { readonly action: 'reject'; readonly status: 401 | 403; readonly reason: KeySwapRejectReason; readonly message: string };
+  | Deny<KeySwapRejectReason, { readonly status: 401 | 403 }>
+  | { readonly kind: 'rewrite'; readonly headers: Record<string, string> };
 
 /** A configured key-swap filter. Never rejects its promise. */
 export type KeySwapFilter = (request: KeySwapRequest) => Promise<KeySwapResult>;
@@ -96,13 +98,7 @@ const SEVERITY_BY_REASON: Record<PhantomRejectReason | 'missing_phantom' | 'ambi
 };
 
 const PHANTOM_MESSAGES: Record<PhantomRejectReason | 'missing_phantom' | 'ambiguous_credentials', string> = {
-  malformed: 'the request carries a credential that is not a Cordon phantom token; the sandbox must use the phantom in its provider variable',
-  unknown: 'the phantom token was not issued by this Cordon proxy',
-  foreign_session: 'the phantom token belongs to another Cordon session',
-  expired: 'the phantom token has expired; relaunch the session',
-  revoked: 'the phantom token was revoked (session stopped or quarantined)',
-  wrong_host: 'the phantom token is not valid for this host',
-  wrong_provider: 'the phantom token was issued for another provider',
+  ...PHANTOM_REJECT_MESSAGES,
   missing_phantom: 'the request carries no API key; the sandbox must send its phantom token',
   ambiguous_credentials: 'the request carries two different credentials in x-api-key and Authorization',
 };
@@ -114,7 +110,7 @@ export function createKeySwapFilter(options: KeySwapFilterOptions): KeySwapFilte
   const reject = (reason: KeySwapRejectReason, message: string, host: string, token: string | null): KeySwapResult => {
     const status = STATUS_BY_REASON[reason];
     audit.record(rejectionEvent({ reason, message, status, sessionId, provider, providerHost, host, token }));
-    return { action: 'reject', status, reason, message };
+    return deny(reason, message, { status });
   };
 
   return async (request) => {
@@ -122,8 +118,8 @@ export function createKeySwapFilter(options: KeySwapFilterOptions): KeySwapFilte
     if (found.kind === 'none') return reject('missing_phantom', PHANTOM_MESSAGES.missing_phantom, request.host, null);
     if (found.kind === 'ambiguous') return reject('ambiguous_credentials', PHANTOM_MESSAGES.ambiguous_credentials, request.host, null);
 
-    const verdict = authority.validate(found.token, { sessionId, provider, host: request.host });
-    if (!verdict.ok) return reject(verdict.reject, PHANTOM_MESSAGES[verdict.reject], request.host, found.token);
+    const phantom = authority.validate(found.token, { sessionId, provider, host: request.host });
+    if (phantom.kind === 'deny') return reject(phantom.reason, phantom.message, request.host, found.token);
 
     const real = await credential.get();
     if (!real.ok) return reject('no_credential', real.message, request.host, found.token);
@@ -135,7 +131,7 @@ export function createKeySwapFilter(options: KeySwapFilterOptions): KeySwapFilte
     }
     if (header === 'x-api-key') headers['x-api-key'] = real.secret;
     else headers['authorization'] = `Bearer ${real.secret}`;
-    return { action: 'rewrite', headers };
+    return { kind: 'rewrite', headers };
   };
 }
 

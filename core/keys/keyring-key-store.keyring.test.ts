@@ -80,16 +80,16 @@ void test('end to end over the real keychain: phantom in, real key out, rotation
       audit,
     });
     const first = await filter({ host: 'api.anthropic.com', headers: { 'x-api-key': grant.token } });
-    assert.deepEqual(first, { action: 'rewrite', headers: { 'x-api-key': KEY } });
+    assert.deepEqual(first, { kind: 'rewrite', headers: { 'x-api-key': KEY } });
 
     assert.equal((await store.rotate('anthropic', `${KEY}-rotated`)).ok, true);
     clock.advance(5_000);
     const second = await filter({ host: 'api.anthropic.com', headers: { 'x-api-key': grant.token } });
-    assert.deepEqual(second, { action: 'rewrite', headers: { 'x-api-key': `${KEY}-rotated` } });
+    assert.deepEqual(second, { kind: 'rewrite', headers: { 'x-api-key': `${KEY}-rotated` } });
 
     authority.revoke('sess-1');
     const third = await filter({ host: 'api.anthropic.com', headers: { 'x-api-key': grant.token } });
-    assert.ok(third.action === 'reject' && third.reason === 'revoked');
+    assert.ok(third.kind === 'deny' && third.reason === 'revoked');
     assert.ok(!JSON.stringify(audit.events).includes(KEY));
     assert.ok(!JSON.stringify(audit.events).includes(grant.token));
   } finally {

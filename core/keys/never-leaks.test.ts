@@ -68,7 +68,7 @@ void test('no refusal message or audit event on any path contains the real key o
       ];
       for (const request of requests) {
         const result = await filter(request);
-        if (result.action === 'reject') outputs.push(JSON.stringify(result));
+        if (result.kind === 'deny') outputs.push(JSON.stringify(result));
       }
     }
     // The failing sources must have produced no_credential refusals, so the check below covers them.

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { ManualClock } from './clock.js';
 import {
   PHANTOM_LENGTH,
+  PHANTOM_REJECT_MESSAGES,
   PHANTOM_PREFIX,
   PHANTOM_TOKEN_PATTERN,
   PhantomAuthority,
@@ -12,6 +13,7 @@ import {
   mintPhantomToken,
   phantomFingerprint,
   type PhantomRejectReason,
+  type PhantomValidation,
 } from './phantom.js';
 
 const MINUTE = 60_000;
@@ -159,18 +161,15 @@ void test('validation table: each way a phantom can be wrong has its own reason'
   ];
   for (const c of cases) {
     const result = c.run();
-    if (c.expect === 'ok') assert.equal(result.ok, true, c.name);
-    else assert.deepEqual(result, { ok: false, reject: c.expect }, c.name);
+    if (c.expect === 'ok') assert.equal(result.kind, 'allow', c.name);
+    else assert.deepEqual(result, refusal(c.expect), c.name);
   }
 });
 
 void test('a foreign phantom is reported as foreign even when it is also revoked: the copy across sessions is the finding', () => {
   const { authority, other } = setup();
   authority.revoke('s2');
-  assert.deepEqual(authority.validate(other.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }), {
-    ok: false,
-    reject: 'foreign_session',
-  });
+  assert.deepEqual(authority.validate(other.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }), refusal('foreign_session'));
 });
 
 void test('renewal keeps a live session working for a simulated day with the same token', () => {
@@ -179,11 +178,11 @@ void test('renewal keeps a live session working for a simulated day with the sam
   for (let minute = 0; minute < 24 * 60; minute += 7) {
     clock.advance(7 * MINUTE);
     const result = authority.validate(mine.token, where);
-    assert.equal(result.ok, true, `rejected after ${minute + 7} minutes`);
+    assert.equal(result.kind, 'allow', `rejected after ${minute + 7} minutes`);
   }
   // The authorisation window never grows beyond one TTL ahead: renewal extends, it does not accumulate.
   const result = authority.validate(mine.token, where);
-  assert.ok(result.ok && result.expiresAt - clock.now() <= HOUR);
+  assert.ok(result.kind === 'allow' && result.expiresAt - clock.now() <= HOUR);
 });
 
 void test('a revoked session stays dead through renewal ticks, and its timers are cancelled', () => {
@@ -195,10 +194,7 @@ void test('a revoked session stays dead through renewal ticks, and its timers ar
   assert.equal(clock.pendingTimers(), 0);
   assert.equal(authority.renew('s1'), 0);
   clock.advance(3 * HOUR);
-  assert.deepEqual(authority.validate(grant.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }), {
-    ok: false,
-    reject: 'revoked',
-  });
+  assert.deepEqual(authority.validate(grant.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }), refusal('revoked'));
 });
 
 void test('an ended session (isSessionAlive false) lapses at expiry and is not revived by a later renew', () => {
@@ -208,19 +204,19 @@ void test('an ended session (isSessionAlive false) lapses at expiry and is not r
   const grant = authority.issue({ sessionId: 's1', ...anthropic }, { isSessionAlive: () => alive });
   const where = { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' };
   clock.advance(2 * HOUR);
-  assert.equal(authority.validate(grant.token, where).ok, true);
+  assert.equal(authority.validate(grant.token, where).kind, 'allow');
   alive = false;
   clock.advance(HOUR + MINUTE);
-  assert.deepEqual(authority.validate(grant.token, where), { ok: false, reject: 'expired' });
+  assert.deepEqual(authority.validate(grant.token, where), refusal('expired'));
   alive = true;
   assert.equal(authority.renew('s1'), 0);
-  assert.deepEqual(authority.validate(grant.token, where), { ok: false, reject: 'expired' });
+  assert.deepEqual(authority.validate(grant.token, where), refusal('expired'));
 });
 
 void test('revoking one session leaves the others working', () => {
   const { authority, other } = setup();
   authority.revoke('s1');
-  assert.equal(authority.validate(other.token, { sessionId: 's2', provider: 'anthropic', host: 'api.anthropic.com' }).ok, true);
+  assert.equal(authority.validate(other.token, { sessionId: 's2', provider: 'anthropic', host: 'api.anthropic.com' }).kind, 'allow');
 });
 
 void test('expired and revoked records are forgotten after the retention period', () => {
@@ -230,10 +226,7 @@ void test('expired and revoked records are forgotten after the retention period'
   authority.revoke('s1');
   clock.advance(2 * HOUR);
   authority.issue({ sessionId: 's3', ...anthropic });
-  assert.deepEqual(authority.validate(grant.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }), {
-    ok: false,
-    reject: 'unknown',
-  });
+  assert.deepEqual(authority.validate(grant.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }), refusal('unknown'));
 });
 
 void test('the authority refuses nonsensical TTLs', () => {
@@ -246,7 +239,7 @@ void test('dispose revokes everything and leaves no timers', () => {
   const { clock, authority, mine } = setup();
   authority.dispose();
   assert.equal(clock.pendingTimers(), 0);
-  assert.equal(authority.validate(mine.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }).ok, false);
+  assert.equal(authority.validate(mine.token, { sessionId: 's1', provider: 'anthropic', host: 'api.anthropic.com' }).kind, 'deny');
 });
 
 void test('setTtl: a shorter TTL cuts the live window at once; a longer one applies from the next renewal', () => {
@@ -255,22 +248,22 @@ void test('setTtl: a shorter TTL cuts the live window at once; a longer one appl
   clock.advance(10 * MINUTE);
   authority.setTtl(5 * MINUTE);
   const cut = authority.validate(mine.token, where);
-  assert.ok(cut.ok);
-  if (cut.ok) assert.equal(cut.expiresAt, clock.now() + 5 * MINUTE, 'the 50 minutes left were cut to the new 5');
+  assert.ok(cut.kind === 'allow');
+  if (cut.kind === 'allow') assert.equal(cut.expiresAt, clock.now() + 5 * MINUTE, 'the 50 minutes left were cut to the new 5');
   // Renewed by the new TTL while the session lives: still valid long after the old hour.
   clock.advance(2 * HOUR);
   const renewed = authority.validate(mine.token, where);
-  assert.ok(renewed.ok);
-  if (renewed.ok) assert.ok(renewed.expiresAt - clock.now() <= 5 * MINUTE, 'renewals extend by the new TTL only');
+  assert.ok(renewed.kind === 'allow');
+  if (renewed.kind === 'allow') assert.ok(renewed.expiresAt - clock.now() <= 5 * MINUTE, 'renewals extend by the new TTL only');
   authority.setTtl(2 * HOUR);
   clock.advance(6 * MINUTE);
   const longer = authority.validate(mine.token, where);
-  assert.ok(longer.ok, 'a renewal under the longer TTL kept it alive');
-  if (longer.ok) assert.ok(longer.expiresAt - clock.now() > HOUR, 'the next renewal extended by the new TTL');
+  assert.ok(longer.kind === 'allow', 'a renewal under the longer TTL kept it alive');
+  if (longer.kind === 'allow') assert.ok(longer.expiresAt - clock.now() > HOUR, 'the next renewal extended by the new TTL');
   assert.throws(() => authority.setTtl(10), /at least 1000 ms/);
   authority.revoke('s1');
   authority.setTtl(HOUR);
-  assert.deepEqual(authority.validate(mine.token, where), { ok: false, reject: 'revoked' }, 'a TTL change never revives a revoked phantom');
+  assert.deepEqual(authority.validate(mine.token, where), refusal('revoked'), 'a TTL change never revives a revoked phantom');
   authority.dispose();
 });
 
@@ -296,13 +289,14 @@ void test('PhantomStreamScanner: wherever the chunks split a body, no byte of a 
         at += chunk.length;
         pushed += chunk.length;
         const v = scanner.push(chunk);
-        if (!v.ok) {
+        if (v.kind === 'deny') {
           refused = true;
-          assert.match(v.reason, /phantom/);
-          assert.doesNotMatch(v.reason, /cdn_ph_/);
+          assert.equal(v.reason, 'credential_leak');
+          assert.match(v.message, /phantom/);
+          assert.doesNotMatch(v.message, /cdn_ph_/);
           break;
         }
-        released.push(v.release);
+        released.push(v.value);
         const out = released.reduce((n, b) => n + b.length, 0);
         assert.ok(pushed - out < PHANTOM_LENGTH, 'holds back less than one token');
       }
@@ -318,3 +312,8 @@ void test('PhantomStreamScanner: wherever the chunks split a body, no byte of a 
     { numRuns: 2000 },
   );
 });
+
+/** What `validate` answers for a refusal: the reason code and its fixed message. */
+function refusal(reason: PhantomRejectReason): PhantomValidation {
+  return { kind: 'deny', reason, message: PHANTOM_REJECT_MESSAGES[reason] };
+}

@@ -11,6 +11,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock, TimerHandle } from './clock.js';
+import { allow, allowValue, deny, type Allow, type Deny, type Outcome } from '../decision.js';
 import { normaliseHost as normaliseHostName } from '../egress/host-match.js';
 
 /**
@@ -32,8 +33,8 @@ export const PHANTOM_IN_TEXT = /cdn_ph_[A-Za-z0-9_-]{43}/;
 /** Characters in a phantom: the prefix and 43 base64url characters. */
 export const PHANTOM_LENGTH = PHANTOM_PREFIX.length + 43;
 
-/** What a {@link PhantomStreamScanner} says about one chunk. */
-export type PhantomChunkVerdict = { readonly ok: true; readonly release: Buffer } | { readonly ok: false; readonly reason: string };
+/** What a {@link PhantomStreamScanner} says about one chunk: the bytes that may go out (`value`), or a refusal. */
+export type PhantomChunkDecision = Outcome<Buffer, 'credential_leak'>;
 
 const PREFIX_BYTES = Buffer.from(PHANTOM_PREFIX, 'latin1');
 
@@ -55,18 +56,18 @@ export class PhantomStreamScanner {
   #held: Buffer = Buffer.alloc(0);
 
   /** The bytes that may go out now, or why the stream must be stopped (a phantom is in it). */
-  push(chunk: Buffer): PhantomChunkVerdict {
+  push(chunk: Buffer): PhantomChunkDecision {
     const window = this.#held.length === 0 ? chunk : Buffer.concat([this.#held, chunk]);
     for (let at = window.indexOf(PREFIX_BYTES); at >= 0; at = window.indexOf(PREFIX_BYTES, at + 1)) {
       if (at + PHANTOM_LENGTH > window.length) break;
       let k = at + PHANTOM_PREFIX.length;
       while (k < at + PHANTOM_LENGTH && isBase64UrlByte(window[k] as number)) k++;
-      if (k === at + PHANTOM_LENGTH) return { ok: false, reason: 'a Cordon phantom token in the request body' };
+      if (k === at + PHANTOM_LENGTH) return deny('credential_leak', 'a Cordon phantom token in the request body');
     }
     const keep = Math.min(window.length, PHANTOM_LENGTH - 1);
     // Copied, so the held bytes do not pin the caller's (possibly large) chunk.
     this.#held = Buffer.from(window.subarray(window.length - keep));
-    return { ok: true, release: window.subarray(0, window.length - keep) };
+    return allowValue(window.subarray(0, window.length - keep));
   }
 
   /** The bytes still held back, at the end of the stream (they were searched: no phantom fits in them). */
@@ -129,10 +130,25 @@ export type PhantomRejectReason =
   | 'wrong_host'
   | 'wrong_provider';
 
-/** The outcome of validating a presented phantom. */
+/** One line per refusal reason, safe for the agent and the audit log (they never include the token). */
+export const PHANTOM_REJECT_MESSAGES: Readonly<Record<PhantomRejectReason, string>> = {
+  malformed: 'the request carries a credential that is not a Cordon phantom token; the sandbox must use the phantom in its provider variable',
+  unknown: 'the phantom token was not issued by this Cordon proxy',
+  foreign_session: 'the phantom token belongs to another Cordon session',
+  expired: 'the phantom token has expired; relaunch the session',
+  revoked: 'the phantom token was revoked (session stopped or quarantined)',
+  wrong_host: 'the phantom token is not valid for this host',
+  wrong_provider: 'the phantom token was issued for another provider',
+};
+
+/** The outcome of validating a presented phantom: refused with a reason, or allowed with what it is bound to. */
 export type PhantomValidation =
-  | { readonly ok: true; readonly binding: PhantomBinding; readonly expiresAt: number }
-  | { readonly ok: false; readonly reject: PhantomRejectReason };
+  | Deny<PhantomRejectReason>
+  | Allow<{ readonly binding: PhantomBinding; readonly expiresAt: number }>;
+
+function refuse(reason: PhantomRejectReason): PhantomValidation {
+  return deny(reason, PHANTOM_REJECT_MESSAGES[reason]);
+}
 
 /** The context a phantom is presented in: who is asking and where the request is going. */
 export interface PhantomPresentation {
@@ -237,7 +253,7 @@ export class PhantomAuthority {
    * session, revocation, expiry, provider, host.
    */
   validate(token: string, where: PhantomPresentation): PhantomValidation {
-    if (!isPhantomToken(token)) return { ok: false, reject: 'malformed' };
+    if (!isPhantomToken(token)) return refuse('malformed');
     const presented = sha256(token);
     let match: PhantomRecord | undefined;
     for (const record of this.#records) {
@@ -245,13 +261,13 @@ export class PhantomAuthority {
       const equal = timingSafeEqual(presented, record.hash);
       if (equal) match = record;
     }
-    if (match === undefined) return { ok: false, reject: 'unknown' };
-    if (match.binding.sessionId !== where.sessionId) return { ok: false, reject: 'foreign_session' };
-    if (match.revokedAt !== null) return { ok: false, reject: 'revoked' };
-    if (this.#clock.now() >= match.expiresAt) return { ok: false, reject: 'expired' };
-    if (match.binding.provider !== where.provider) return { ok: false, reject: 'wrong_provider' };
-    if (match.binding.providerHost !== normaliseHost(where.host)) return { ok: false, reject: 'wrong_host' };
-    return { ok: true, binding: match.binding, expiresAt: match.expiresAt };
+    if (match === undefined) return refuse('unknown');
+    if (match.binding.sessionId !== where.sessionId) return refuse('foreign_session');
+    if (match.revokedAt !== null) return refuse('revoked');
+    if (this.#clock.now() >= match.expiresAt) return refuse('expired');
+    if (match.binding.provider !== where.provider) return refuse('wrong_provider');
+    if (match.binding.providerHost !== normaliseHost(where.host)) return refuse('wrong_host');
+    return allow({ binding: match.binding, expiresAt: match.expiresAt });
   }
 
   /**

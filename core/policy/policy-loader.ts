@@ -133,7 +133,7 @@ function readManagedFile(file: string, level: PolicyLevel, trusted: readonly str
   }
   if (isBundleDocument(raw)) {
     const r = loadSignedBundle(file, trusted, serials, `${level}:${basename(file)}`, now);
-    if (!r.ok) {
+    if (r.kind === 'deny') {
       issues.push({ source: r.file, path: '(root)', message: `signed policy refused (${r.reason}): ${r.message}` });
       return undefined;
     }

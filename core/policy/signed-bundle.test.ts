@@ -34,8 +34,8 @@ function signed(doc: unknown = policy, m: BundleMeta = meta, key = signer.privat
 test('a valid bundle verifies and returns the policy as signed', () => {
   const { bytes, sig, sha256 } = signed();
   const r = verifyBundle(bytes, sig, [signer.publicKeyPem], during);
-  assert.ok(r.ok);
-  if (r.ok) {
+  assert.ok(r.kind === 'allow');
+  if (r.kind === 'allow') {
     assert.deepEqual(r.policy, policy);
     assert.equal(r.serial, 5);
     assert.equal(r.keyId, signer.keyId);
@@ -47,7 +47,7 @@ test('a valid bundle verifies and returns the policy as signed', () => {
 test('any trusted key may have signed; a trailing newline in the .sig is fine', () => {
   const { bytes, sig } = signed();
   const r = verifyBundle(bytes, `${sig}\n`, [stranger.publicKeyPem, signer.publicKeyPem], during);
-  assert.ok(r.ok);
+  assert.ok(r.kind === 'allow');
 });
 
 test('one changed byte is a bad signature', () => {
@@ -58,8 +58,8 @@ test('one changed byte is a bad signature', () => {
   assert.ok(at > 30);
   tampered[at] = '9'.charCodeAt(0);
   const r = verifyBundle(tampered, sig, [signer.publicKeyPem], during);
-  assert.equal(r.ok, false);
-  if (!r.ok) {
+  assert.equal(r.kind, 'deny');
+  if (r.kind === 'deny') {
     assert.equal(r.reason, 'bad_signature');
     assert.match(r.message, /re-deploy/);
   }
@@ -68,8 +68,8 @@ test('one changed byte is a bad signature', () => {
 test('a bundle signed by a key that is not trusted is refused, naming the key', () => {
   const { bytes, sig } = signed(policy, meta, stranger.privateKeyPem);
   const r = verifyBundle(bytes, sig, [signer.publicKeyPem], during);
-  assert.equal(r.ok, false);
-  if (!r.ok) {
+  assert.equal(r.kind, 'deny');
+  if (r.kind === 'deny') {
     assert.equal(r.reason, 'untrusted_key');
     assert.ok(r.message.includes(stranger.keyId));
   }
@@ -78,46 +78,46 @@ test('a bundle signed by a key that is not trusted is refused, naming the key', 
 test('no trusted key at all refuses every bundle', () => {
   const { bytes, sig } = signed();
   const r = verifyBundle(bytes, sig, [], during);
-  assert.equal(r.ok ? 'ok' : r.reason, 'untrusted_key');
+  assert.equal(r.kind === 'allow' ? 'ok' : r.reason, 'untrusted_key');
 });
 
 test('a trust entry that is not an Ed25519 public key is a configuration error', () => {
   const { bytes, sig } = signed();
   const r = verifyBundle(bytes, sig, ['-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n', signer.publicKeyPem], during);
-  assert.equal(r.ok ? 'ok' : r.reason, 'untrusted_key');
-  if (!r.ok) assert.match(r.message, /trusted key #1/);
+  assert.equal(r.kind === 'allow' ? 'ok' : r.reason, 'untrusted_key');
+  if (r.kind === 'deny') assert.match(r.message, /trusted key #1/);
 });
 
 test('a lower serial than the last accepted one is a rollback', () => {
   const { bytes, sig } = signed();
   const r = verifyBundle(bytes, sig, [signer.publicKeyPem], { now: during.now, lastSeenSerial: 6 });
-  assert.equal(r.ok ? 'ok' : r.reason, 'rollback');
-  if (!r.ok) assert.match(r.message, /above 6/);
+  assert.equal(r.kind === 'allow' ? 'ok' : r.reason, 'rollback');
+  if (r.kind === 'deny') assert.match(r.message, /above 6/);
 });
 
 test('an equal serial is accepted for the same bundle and refused for different content', () => {
   const first = signed();
   const same = verifyBundle(first.bytes, first.sig, [signer.publicKeyPem], { now: during.now, lastSeenSerial: 5, lastSeenSha256: first.sha256 });
-  assert.ok(same.ok);
+  assert.ok(same.kind === 'allow');
   const other = signed({ keys: { phantomTtlMinutes: 90 } });
   const r = verifyBundle(other.bytes, other.sig, [signer.publicKeyPem], { now: during.now, lastSeenSerial: 5, lastSeenSha256: first.sha256 });
-  assert.equal(r.ok ? 'ok' : r.reason, 'rollback');
+  assert.equal(r.kind === 'allow' ? 'ok' : r.reason, 'rollback');
   const higher = verifyBundle(other.bytes, other.sig, [signer.publicKeyPem], { now: during.now, lastSeenSerial: 4, lastSeenSha256: first.sha256 });
-  assert.ok(higher.ok);
+  assert.ok(higher.kind === 'allow');
 });
 
 test('an expired bundle is refused from expiresAt on', () => {
   const { bytes, sig } = signed();
   const r = verifyBundle(bytes, sig, [signer.publicKeyPem], { now: meta.expiresAt, lastSeenSerial: null });
-  assert.equal(r.ok ? 'ok' : r.reason, 'expired');
+  assert.equal(r.kind === 'allow' ? 'ok' : r.reason, 'expired');
 });
 
 test('a bundle issued in the future is not yet valid, beyond a few minutes of clock skew', () => {
   const { bytes, sig } = signed();
   const early = verifyBundle(bytes, sig, [signer.publicKeyPem], { now: new Date('2025-12-31T23:00:00Z'), lastSeenSerial: null });
-  assert.equal(early.ok ? 'ok' : early.reason, 'not_yet_valid');
+  assert.equal(early.kind === 'allow' ? 'ok' : early.reason, 'not_yet_valid');
   const skewed = verifyBundle(bytes, sig, [signer.publicKeyPem], { now: new Date('2025-12-31T23:58:00Z'), lastSeenSerial: null });
-  assert.ok(skewed.ok);
+  assert.ok(skewed.kind === 'allow');
 });
 
 test('signed bytes that are not JSON, or not a bundle, are malformed', () => {
@@ -125,7 +125,7 @@ test('signed bytes that are not JSON, or not a bundle, are malformed', () => {
   for (const text of ['{"format": "cordon-policy-bundle/1", ', JSON.stringify({ format: 'cordon-policy-bundle/1', serial: 1 })]) {
     const bytes = Buffer.from(text);
     const r = verifyBundle(bytes, sign(null, bytes, key).toString('base64'), [signer.publicKeyPem], during);
-    assert.equal(r.ok ? 'ok' : r.reason, 'malformed');
+    assert.equal(r.kind === 'allow' ? 'ok' : r.reason, 'malformed');
   }
 });
 
@@ -133,7 +133,7 @@ test('a signature file that is not base64 of 64 bytes is malformed', () => {
   const { bytes, sig } = signed();
   for (const bad of ['not base64 at all!', sig.slice(0, 40), `${sig}AAAA`, '']) {
     const r = verifyBundle(bytes, bad, [signer.publicKeyPem], during);
-    assert.equal(r.ok ? 'ok' : r.reason, 'malformed', bad);
+    assert.equal(r.kind === 'allow' ? 'ok' : r.reason, 'malformed', bad);
   }
 });
 
@@ -222,13 +222,13 @@ test('loadSignedBundle: accepts and records, then refuses an older bundle and a 
   const older = write('older.bundle.json', 7);
   const unsigned = write('unsigned.bundle.json', 9, false);
   const ok = loadSignedBundle(newer, [signer.publicKeyPem], store, 'managed', during.now);
-  assert.ok(ok.ok && ok.serial === 8 && ok.file === newer);
-  assert.ok(loadSignedBundle(newer, [signer.publicKeyPem], store, 'managed', during.now).ok, 'the bundle in force loads again');
+  assert.ok(ok.kind === 'allow' && ok.serial === 8 && ok.file === newer);
+  assert.ok(loadSignedBundle(newer, [signer.publicKeyPem], store, 'managed', during.now).kind === 'allow', 'the bundle in force loads again');
   const back = loadSignedBundle(older, [signer.publicKeyPem], store, 'managed', during.now);
-  assert.equal(back.ok ? 'ok' : back.reason, 'rollback');
+  assert.equal(back.kind === 'allow' ? 'ok' : back.reason, 'rollback');
   assert.equal(back.file, older);
   const noSig = loadSignedBundle(unsigned, [signer.publicKeyPem], store, 'managed', during.now);
-  assert.equal(noSig.ok ? 'ok' : noSig.reason, 'malformed');
-  if (!noSig.ok) assert.match(noSig.message, /signature file is missing/);
-  assert.ok(loadSignedBundle(older, [signer.publicKeyPem], store, 'recommended', during.now).ok, 'serials are per channel');
+  assert.equal(noSig.kind === 'allow' ? 'ok' : noSig.reason, 'malformed');
+  if (noSig.kind === 'deny') assert.match(noSig.message, /signature file is missing/);
+  assert.ok(loadSignedBundle(older, [signer.publicKeyPem], store, 'recommended', during.now).kind === 'allow', 'serials are per channel');
 });

@@ -22,6 +22,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { allow, deny, type Allow, type Deny } from '../decision.js';
 import { PolicySchema, describeZodIssues, type PolicyIssue } from './policy-schema.js';
 
 /** The `format` value of every bundle this module writes and accepts. */
@@ -132,21 +133,21 @@ function checkMeta(meta: BundleMeta): string | null {
 /** Why a bundle was refused; each one means no session may launch on it. */
 export type BundleRefusal = 'bad_signature' | 'untrusted_key' | 'malformed' | 'expired' | 'not_yet_valid' | 'rollback';
 
-/** Result of {@link verifyBundle}. `message` names what to do about a refusal. */
-export type VerifyBundleResult =
-  | {
-      readonly ok: true;
-      /** The signed policy document, not yet validated against the policy schema. */
-      readonly policy: unknown;
-      readonly serial: number;
-      readonly issuedAt: Date;
-      readonly expiresAt: Date;
-      /** Key id of the trusted key whose signature verified. */
-      readonly keyId: string;
-      /** SHA-256 (hex) of the bundle bytes; store it with the serial. */
-      readonly sha256: string;
-    }
-  | { readonly ok: false; readonly reason: BundleRefusal; readonly message: string };
+/** What {@link verifyBundle} allows: the signed policy and what vouches for it. */
+export type VerifiedBundle = {
+  /** The signed policy document, not yet validated against the policy schema. */
+  readonly policy: unknown;
+  readonly serial: number;
+  readonly issuedAt: Date;
+  readonly expiresAt: Date;
+  /** Key id of the trusted key whose signature verified. */
+  readonly keyId: string;
+  /** SHA-256 (hex) of the bundle bytes; store it with the serial. */
+  readonly sha256: string;
+};
+
+/** Decision of {@link verifyBundle}: trust the bundle, or refuse it; `message` names what to do about a refusal. */
+export type VerifyBundleResult = Deny<BundleRefusal> | Allow<VerifiedBundle>;
 
 /** Inputs to {@link verifyBundle} that are not the bundle itself. */
 export interface VerifyOptions {
@@ -235,11 +236,11 @@ export function verifyBundle(bundleBytes: Buffer, signatureB64: string, trustedP
       return refuse('rollback', `the bundle reuses serial ${b.serial} with different content; every new bundle needs a higher serial (above ${opts.lastSeenSerial})`);
     }
   }
-  return { ok: true, policy: b.policy, serial: b.serial, issuedAt, expiresAt, keyId: signer.keyId, sha256 };
+  return allow({ policy: b.policy, serial: b.serial, issuedAt, expiresAt, keyId: signer.keyId, sha256 });
 }
 
 function refuse(reason: BundleRefusal, message: string): VerifyBundleResult {
-  return { ok: false, reason, message };
+  return deny(reason, message);
 }
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
@@ -352,8 +353,8 @@ export function isBundleDocument(json: unknown): boolean {
 
 /** Result of {@link loadSignedBundle}: the verified policy, or the refusal with the file it concerns. */
 export type LoadBundleResult =
-  | (Extract<VerifyBundleResult, { ok: true }> & { readonly file: string })
-  | { readonly ok: false; readonly file: string; readonly reason: BundleRefusal | 'unreadable' | 'state'; readonly message: string };
+  | Deny<BundleRefusal | 'unreadable' | 'state', { readonly file: string }>
+  | Allow<VerifiedBundle & { readonly file: string }>;
 
 /**
  * Reads `bundlePath` and its `.sig`, verifies them against the trusted keys
@@ -367,25 +368,26 @@ export function loadSignedBundle(bundlePath: string, trustedPublicKeysPem: reado
   try {
     bytes = readFileSync(bundlePath);
   } catch (err) {
-    return { ok: false, file: bundlePath, reason: 'unreadable', message: `cannot read the bundle: ${(err as NodeJS.ErrnoException).code ?? 'error'}` };
+    return deny('unreadable', `cannot read the bundle: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { file: bundlePath });
   }
   const sigPath = signatureFileFor(bundlePath);
   try {
     sig = readFileSync(sigPath, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, file: sigPath, reason: 'malformed', message: code === 'ENOENT' ? 'the signature file is missing; deploy the .sig written by `cordon policy sign` next to the bundle' : `cannot read the signature file: ${code ?? 'error'}` };
+    const message = code === 'ENOENT' ? 'the signature file is missing; deploy the .sig written by `cordon policy sign` next to the bundle' : `cannot read the signature file: ${code ?? 'error'}`;
+    return deny('malformed', message, { file: sigPath });
   }
   const last = store.read(channel);
-  if (!last.ok) return { ok: false, file: bundlePath, reason: 'state', message: last.message };
+  if (!last.ok) return deny('state', last.message, { file: bundlePath });
   const r = verifyBundle(bytes, sig, trustedPublicKeysPem, {
     now,
     lastSeenSerial: last.record?.serial ?? null,
     ...(last.record !== null ? { lastSeenSha256: last.record.sha256 } : {}),
   });
-  if (!r.ok) return { ...r, file: bundlePath };
+  if (r.kind === 'deny') return { ...r, file: bundlePath };
   const rec = store.record(channel, r.serial, r.sha256, now);
-  if (!rec.ok) return { ok: false, file: bundlePath, reason: 'state', message: rec.message };
+  if (!rec.ok) return deny('state', rec.message, { file: bundlePath });
   return { ...r, file: bundlePath };
 }
 

@@ -44,8 +44,8 @@ void test('the phantom is swapped for the real key on a request to the provider 
   const { keys } = await setup();
   const phantom = keys.env['ANTHROPIC_API_KEY'] ?? '';
   const r = await keys.filter.apply(request({ headers: { 'x-api-key': phantom, 'content-type': 'application/json' } }));
-  assert.equal(r.action, 'rewrite');
-  if (r.action === 'rewrite') assert.equal(r.headers?.['x-api-key'], REAL_KEY);
+  assert.equal(r.kind, 'rewrite');
+  if (r.kind === 'rewrite') assert.equal(r.headers?.['x-api-key'], REAL_KEY);
   keys.revoke();
 });
 
@@ -54,7 +54,7 @@ void test('the phantom is bound to the compiled provider host: an IPv6 literal w
   const phantom = keys.env['ANTHROPIC_API_KEY'] ?? '';
   // The proxy addresses the request by the URL's hostname, brackets included.
   const r = await keys.filter.apply(request({ host: '[fd00::1]', headers: { 'x-api-key': phantom } }));
-  assert.equal(r.action, 'rewrite');
+  assert.equal(r.kind, 'rewrite');
   keys.revoke();
 });
 
@@ -63,7 +63,7 @@ void test("the request's own destination is checked: a route to another host ref
   const phantom = keys.env['ANTHROPIC_API_KEY'] ?? '';
   // What a policy reload that points the provider at another host looks like to the filter.
   const r = await keys.filter.apply(request({ host: 'gateway.elsewhere.test', headers: { 'x-api-key': phantom } }));
-  assert.deepEqual(r.action === 'reject' ? [r.status, r.reason] : r.action, [403, 'wrong_host']);
+  assert.deepEqual(r.kind === 'deny' ? [r.status, r.reason] : r.kind, [403, 'wrong_host']);
   assert.ok(audit.events.some((e) => e.kind === 'key.phantom_rejected' && e.details?.['reason'] === 'wrong_host'));
   keys.revoke();
 });
@@ -71,12 +71,12 @@ void test("the request's own destination is checked: a route to another host ref
 void test('an outside API key is refused on the route to every provider, and the audit log never holds it', async () => {
   const { keys, audit } = await setup();
   const own = await keys.filter.apply(request({ headers: { 'x-api-key': OUTSIDE_KEY } }));
-  assert.equal(own.action === 'reject' && own.reason, 'malformed');
+  assert.equal(own.kind === 'deny' && own.reason, 'malformed');
   const other = await keys.filter.apply(request({ provider: 'other', host: 'llm.other.test', headers: { authorization: `Bearer ${OUTSIDE_KEY}` } }));
-  assert.deepEqual(other.action === 'reject' ? [other.status, other.reason] : other.action, [403, 'no_session_key']);
+  assert.deepEqual(other.kind === 'deny' ? [other.status, other.reason] : other.kind, [403, 'no_session_key']);
   const phantom = keys.env['ANTHROPIC_API_KEY'] ?? '';
   const carried = await keys.filter.apply(request({ provider: 'other', host: 'llm.other.test', headers: { 'x-api-key': phantom } }));
-  assert.equal(carried.action === 'reject' && carried.reason, 'wrong_provider');
+  assert.equal(carried.kind === 'deny' && carried.reason, 'wrong_provider');
   const outside = audit.events.find((e) => e.details?.['reason'] === 'no_session_key');
   assert.equal(outside?.severity, 'high');
   const text = JSON.stringify(audit.events);
@@ -88,5 +88,5 @@ void test('a session whose profile names no provider gets no phantom and a model
   const { keys } = await setup({} as SandboxProfile);
   assert.deepEqual(keys.env, {});
   const r = await keys.filter.apply(request({ headers: {} }));
-  assert.equal(r.action === 'reject' && r.reason, 'no_session_key');
+  assert.equal(r.kind === 'deny' && r.reason, 'no_session_key');
 });

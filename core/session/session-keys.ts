@@ -1,4 +1,5 @@
 import type { AuditSink } from '../audit/audit-event.js';
+import { deny, type Deny } from '../decision.js';
 import type { RequestFilter } from '../egress/model-route.js';
 import { systemClock, type Clock } from '../keys/clock.js';
 import { CommandCredentialSource, KeyStoreCredentialSource, type CredentialSource } from '../keys/credential-source.js';
@@ -59,8 +60,8 @@ export function setupSessionKeys(opts: {
       if (req.provider !== want.name) return refuseForeign(req.provider, req.headers);
       // The request's own destination, not the host captured at start: a
       // reload that points the provider elsewhere makes the binding refuse.
-      const r = await swap({ host: req.host, headers: req.headers });
-      return r.action === 'rewrite' ? { action: 'rewrite', headers: r.headers } : { action: 'reject', status: r.status, reason: r.reason, message: r.message };
+      // The key swap answers in the chain's own shape: deny (with its status) or rewrite.
+      return swap({ host: req.host, headers: req.headers });
     },
   };
   return {
@@ -81,7 +82,7 @@ export function setupSessionKeys(opts: {
  * Cordon has not vouched for. Audited, with no header value in the record.
  */
 function foreignProviderGuard(sessionId: string, own: string | null, audit: AuditSink) {
-  return (provider: string, headers: Readonly<Record<string, string>>): { action: 'reject'; status: 403; reason: string; message: string } => {
+  return (provider: string, headers: Readonly<Record<string, string>>): Deny<'wrong_provider' | 'no_session_key', { readonly status: 403 }> => {
     const phantom = Object.values(headers).some((v) => PHANTOM_IN_TEXT.test(v));
     const credential = phantom || headers['x-api-key'] !== undefined || headers['authorization'] !== undefined;
     const reason = phantom ? 'wrong_provider' : 'no_session_key';
@@ -98,13 +99,9 @@ function foreignProviderGuard(sessionId: string, own: string | null, audit: Audi
       sessionId,
       details: { reason, provider, outside_credential: credential && !phantom },
     });
-    return {
-      action: 'reject',
-      status: 403,
-      reason,
-      message: phantom
-        ? `the phantom token was issued for ${own ?? 'no provider'}, not ${provider}`
-        : `this session holds no key for provider ${provider}; the model route only carries the session's own phantom token`,
-    };
+    const message = phantom
+      ? `the phantom token was issued for ${own ?? 'no provider'}, not ${provider}`
+      : `this session holds no key for provider ${provider}; the model route only carries the session's own phantom token`;
+    return deny(reason, message, { status: 403 });
   };
 }

@@ -104,9 +104,9 @@ export function planMounts(
       continue;
     }
     const decision = decideMount(real, ctx);
-    if (decision.verdict === 'deny') {
+    if (decision.kind === 'deny') {
       const via = real !== abs ? ` (${abs} resolves to ${real})` : '';
-      refusals.push({ requested: req.path, realPath: real, rule: decision.rule, message: `${decision.message}${via}` });
+      refusals.push({ requested: req.path, realPath: real, rule: decision.reason, message: `${decision.message}${via}` });
       continue;
     }
     const prev = seen.get(real);
@@ -302,7 +302,7 @@ export function checkWorkspaceAccess(workspaces: readonly PlannedWorkspace[], us
     }
     const ownership = { uid: st.uid, gid: st.gid, mode: st.mode, ownerName: accountName('/etc/passwd', st.uid), groupName: accountName('/etc/group', st.gid) };
     const decision = decideWorkspaceAccess(w.realPath, w.mode, ownership, user);
-    if (decision.verdict === 'deny') refusals.push({ requested: w.requested, realPath: w.realPath, rule: decision.rule, message: decision.message });
+    if (decision.kind === 'deny') refusals.push({ requested: w.requested, realPath: w.realPath, rule: decision.reason, message: decision.message });
   }
   return refusals;
 }

@@ -48,11 +48,11 @@ for (const [path, want] of cases) {
   test(`decideMount ${path} -> ${want}`, () => {
     const d = decideMount(path, ctx);
     if (want === 'allow') {
-      assert.equal(d.verdict, 'allow', d.verdict === 'deny' ? d.message : '');
+      assert.equal(d.kind, 'allow', d.kind === 'deny' ? d.message : '');
     } else {
-      assert.equal(d.verdict, 'deny');
-      if (d.verdict === 'deny') {
-        assert.equal(d.rule, want);
+      assert.equal(d.kind, 'deny');
+      if (d.kind === 'deny') {
+        assert.equal(d.reason, want);
         assert.ok(d.message.length > 10);
       }
     }
@@ -61,19 +61,19 @@ for (const [path, want] of cases) {
 
 test('a refusal message names the area it protects', () => {
   const d = decideMount('/home/ana/.aws', ctx);
-  assert.ok(d.verdict === 'deny' && d.message.includes('AWS credentials'), JSON.stringify(d));
+  assert.ok(d.kind === 'deny' && d.message.includes('AWS credentials'), JSON.stringify(d));
   const h = decideMount('/home', ctx);
-  assert.ok(h.verdict === 'deny' && /contains .*\/home\/ana\/\.aws|contains/.test(h.message), JSON.stringify(h));
+  assert.ok(h.kind === 'deny' && /contains .*\/home\/ana\/\.aws|contains/.test(h.message), JSON.stringify(h));
 });
 
 test('a workspace allowlist narrows what may be mounted; denies still win inside it', () => {
   const narrowed: MountRuleContext = { ...ctx, policyAllow: ['/home/ana/projects', '/srv'] };
-  assert.equal(decideMount('/home/ana/projects/app', narrowed).verdict, 'allow');
-  assert.equal(decideMount('/home/ana/projects', narrowed).verdict, 'allow');
+  assert.equal(decideMount('/home/ana/projects/app', narrowed).kind, 'allow');
+  assert.equal(decideMount('/home/ana/projects', narrowed).kind, 'allow');
   const outside = decideMount('/tmp/work', narrowed);
-  assert.ok(outside.verdict === 'deny' && outside.rule === 'not_in_allowlist' && outside.message.includes('/home/ana/projects'));
+  assert.ok(outside.kind === 'deny' && outside.reason === 'not_in_allowlist' && outside.message.includes('/home/ana/projects'));
   const denied = decideMount('/srv/secrets', narrowed);
-  assert.ok(denied.verdict === 'deny' && denied.rule === 'policy_deny');
+  assert.ok(denied.kind === 'deny' && denied.reason === 'policy_deny');
   const none = decideMount('/home/ana/projects', { ...ctx, policyAllow: [] });
-  assert.ok(none.verdict === 'deny' && none.rule === 'not_in_allowlist');
+  assert.ok(none.kind === 'deny' && none.reason === 'not_in_allowlist');
 });

@@ -1,13 +1,13 @@
 import { posix } from 'node:path';
+import { allow, deny, type Decision } from '../decision.js';
 
 /**
  * Pure mount decisions. Every path given here is already a realpath: symlinks and
  * ".." were resolved by the caller, so a link into ~/.ssh is judged as ~/.ssh.
  */
 
-export type MountDecision =
-  | { readonly verdict: 'allow' }
-  | { readonly verdict: 'deny'; readonly rule: MountRuleCode; readonly message: string };
+/** May this folder be mounted? A refusal's `reason` is the rule it broke (a mount plan records it as `rule`). */
+export type MountDecision = Decision<MountRuleCode>;
 
 /** Stable reason codes; audit records and tests key on them. */
 export type MountRuleCode = 'credential_store' | 'system_area' | 'home_folder' | 'docker_socket' | 'cordon_state' | 'policy_deny' | 'not_in_allowlist';
@@ -113,11 +113,11 @@ export function decideMount(realPath: string, ctx: MountRuleContext): MountDecis
   const inside = areas.find((a) => a.blocksParents && isInside(a.path, p));
   if (inside) return deny(inside.rule, `${p} contains ${inside.what} (${inside.path}); mount a narrower folder`);
   // Denies first; the allowlist can only narrow what is left.
-  const allow = ctx.policyAllow;
-  if (allow && !allow.some((a) => p === stripTrailingSlash(a) || isInside(p, stripTrailingSlash(a)))) {
-    return deny('not_in_allowlist', `${p} is not inside a folder policy allows as a workspace (${allow.join(', ') || 'none'})`);
+  const allowed = ctx.policyAllow;
+  if (allowed && !allowed.some((a) => p === stripTrailingSlash(a) || isInside(p, stripTrailingSlash(a)))) {
+    return deny('not_in_allowlist', `${p} is not inside a folder policy allows as a workspace (${allowed.join(', ') || 'none'})`);
   }
-  return { verdict: 'allow' };
+  return allow();
 }
 
 /** True when `child` is strictly below `parent` (both normalised absolute paths). */
@@ -128,8 +128,4 @@ export function isInside(child: string, parent: string): boolean {
 
 function stripTrailingSlash(p: string): string {
   return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
-}
-
-function deny(rule: MountRuleCode, message: string): MountDecision {
-  return { verdict: 'deny', rule, message };
 }

@@ -10,9 +10,9 @@ const SANDBOX = { uid: 1000, gid: 1000 };
 
 test('a root-owned 0700 folder (what mktemp -d makes as root) is refused with the folder, its owner and mode, and the fix', () => {
   const d = decideWorkspaceAccess('/tmp/tmp.Xy12', 'rw', { uid: 0, gid: 0, mode: 0o40700, ownerName: 'root', groupName: 'root' }, SANDBOX);
-  assert.equal(d.verdict, 'deny');
-  assert.ok(d.verdict === 'deny');
-  assert.equal(d.rule, 'sandbox_cannot_read');
+  assert.equal(d.kind, 'deny');
+  assert.ok(d.kind === 'deny');
+  assert.equal(d.reason, 'sandbox_cannot_read');
   assert.match(d.message, /^the sandbox runs as uid 1000, gid 1000, which cannot read \/tmp\/tmp\.Xy12 \(owner uid 0 \(root\), group gid 0 \(root\), mode 0700\)\./);
   assert.match(d.message, /Fix: `chown -R 1000:1000 \/tmp\/tmp\.Xy12`/);
   assert.match(d.message, /cordon doctor/);
@@ -20,31 +20,31 @@ test('a root-owned 0700 folder (what mktemp -d makes as root) is refused with th
   // Root cannot be the sandbox's user, so running as the owner is offered only for other owners.
   assert.doesNotMatch(d.message, /run cordon as uid/);
   const other = decideWorkspaceAccess('/w', 'rw', { uid: 1001, gid: 1001, mode: 0o700 }, SANDBOX);
-  assert.ok(other.verdict === 'deny');
+  assert.ok(other.kind === 'deny');
   assert.match(other.message, /or run cordon as uid 1001 \(or through sudo from that account: the sandbox takes SUDO_UID\/SUDO_GID\)/);
 });
 
 test('read-only needs r and x; read-write needs w as well, and says so', () => {
   const open = { uid: 0, gid: 0, mode: 0o755 };
-  assert.deepEqual(decideWorkspaceAccess('/w', 'ro', open, SANDBOX), { verdict: 'allow' });
+  assert.deepEqual(decideWorkspaceAccess('/w', 'ro', open, SANDBOX), { kind: 'allow' });
   const rw = decideWorkspaceAccess('/w', 'rw', open, SANDBOX);
-  assert.ok(rw.verdict === 'deny');
-  assert.equal(rw.rule, 'sandbox_cannot_write');
+  assert.ok(rw.kind === 'deny');
+  assert.equal(rw.reason, 'sandbox_cannot_write');
   assert.match(rw.message, /cannot write to \/w .*mode 0755/);
   // Read without search (r--) is not enough to use a folder.
-  assert.equal(decideWorkspaceAccess('/w', 'ro', { uid: 0, gid: 0, mode: 0o744 }, SANDBOX).verdict, 'deny');
+  assert.equal(decideWorkspaceAccess('/w', 'ro', { uid: 0, gid: 0, mode: 0o744 }, SANDBOX).kind, 'deny');
   // For read-only use, opening the folder for reading is offered as a fix.
   const ro = decideWorkspaceAccess('/w', 'ro', { uid: 0, gid: 0, mode: 0o700 }, SANDBOX);
-  assert.ok(ro.verdict === 'deny');
+  assert.ok(ro.kind === 'deny');
   assert.match(ro.message, /`chmod o\+rx \/w` or `chown 1000:1000 \/w`/);
 });
 
 test('as in the kernel, the owner bits alone apply to the owner, and the group bits to the group', () => {
   // Owner with no rights, others with all: the owner is still refused.
-  assert.equal(decideWorkspaceAccess('/w', 'ro', { uid: 1000, gid: 0, mode: 0o077 }, SANDBOX).verdict, 'deny');
-  assert.equal(decideWorkspaceAccess('/w', 'rw', { uid: 0, gid: 1000, mode: 0o707 }, SANDBOX).verdict, 'deny');
-  assert.equal(decideWorkspaceAccess('/w', 'rw', { uid: 0, gid: 1000, mode: 0o770 }, SANDBOX).verdict, 'allow');
-  assert.equal(decideWorkspaceAccess('/w', 'rw', { uid: 1000, gid: 1000, mode: 0o700 }, SANDBOX).verdict, 'allow');
+  assert.equal(decideWorkspaceAccess('/w', 'ro', { uid: 1000, gid: 0, mode: 0o077 }, SANDBOX).kind, 'deny');
+  assert.equal(decideWorkspaceAccess('/w', 'rw', { uid: 0, gid: 1000, mode: 0o707 }, SANDBOX).kind, 'deny');
+  assert.equal(decideWorkspaceAccess('/w', 'rw', { uid: 0, gid: 1000, mode: 0o770 }, SANDBOX).kind, 'allow');
+  assert.equal(decideWorkspaceAccess('/w', 'rw', { uid: 1000, gid: 1000, mode: 0o700 }, SANDBOX).kind, 'allow');
 });
 
 /**
@@ -86,7 +86,7 @@ test('the decision matches the kernel for every mode and ownership', () => {
     assert.ok(k, c.dir);
     const expect = (m: 'ro' | 'rw'): 'allow' | 'deny' => (k.r && k.x && (m === 'ro' || k.w) ? 'allow' : 'deny');
     for (const m of ['ro', 'rw'] as const) {
-      assert.equal(decideWorkspaceAccess(c.dir, m, c, user).verdict, expect(m), `${m} ${c.uid}:${c.gid} ${c.mode.toString(8)}`);
+      assert.equal(decideWorkspaceAccess(c.dir, m, c, user).kind, expect(m), `${m} ${c.uid}:${c.gid} ${c.mode.toString(8)}`);
     }
   }
 });

@@ -16,10 +16,12 @@
  *    only an ACL opens to the sandbox is refused (fail closed), and the message
  *    says so.
  */
+import { allow, deny, type Decision } from '../decision.js';
 
 export type WorkspaceAccessRule = 'sandbox_cannot_read' | 'sandbox_cannot_write';
 
-export type WorkspaceAccess = { readonly verdict: 'allow' } | { readonly verdict: 'deny'; readonly rule: WorkspaceAccessRule; readonly message: string };
+/** May the sandbox's user use the folder? A refusal's `reason` is recorded as the mount refusal's `rule`. */
+export type WorkspaceAccess = Decision<WorkspaceAccessRule>;
 
 /** The folder's own stat, with account names where the host knows them (for the message only). */
 export interface FolderOwnership {
@@ -44,7 +46,7 @@ export function decideWorkspaceAccess(path: string, mode: 'ro' | 'rw', ownership
   const granted = user.uid === ownership.uid ? (ownership.mode >> 6) & 7 : user.gid === ownership.gid ? (ownership.mode >> 3) & 7 : ownership.mode & 7;
   const canRead = (granted & (R | X)) === (R | X);
   const canWrite = (granted & (W | X)) === (W | X);
-  if (canRead && (mode === 'ro' || canWrite)) return { verdict: 'allow' };
+  if (canRead && (mode === 'ro' || canWrite)) return allow();
   const rule: WorkspaceAccessRule = canRead ? 'sandbox_cannot_write' : 'sandbox_cannot_read';
   const owner = `uid ${ownership.uid}${ownership.ownerName ? ` (${ownership.ownerName})` : ''}`;
   const group = `gid ${ownership.gid}${ownership.groupName ? ` (${ownership.groupName})` : ''}`;
@@ -60,11 +62,9 @@ export function decideWorkspaceAccess(path: string, mode: 'ro' | 'rw', ownership
   // non-root owner is a fix too.
   const asOwner = ownership.uid === 0 ? '' : `, or run cordon as uid ${ownership.uid} (or through sudo from that account: the sandbox takes SUDO_UID/SUDO_GID)`;
   const verb = rule === 'sandbox_cannot_read' ? 'read' : 'write to';
-  return {
-    verdict: 'deny',
+  return deny(
     rule,
-    message:
-      `the sandbox runs as ${who}, which cannot ${verb} ${path} (owner ${owner}, group ${group}, mode ${octal}). ` +
+    `the sandbox runs as ${who}, which cannot ${verb} ${path} (owner ${owner}, group ${group}, mode ${octal}). ` +
       `Fix: ${fix}${asOwner}. \`cordon doctor\` shows how your user maps to the sandbox's; Cordon checks owner, group and mode bits, not ACLs`,
-  };
+  );
 }
