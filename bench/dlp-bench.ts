@@ -94,7 +94,7 @@ function main(): void {
     const findings = scan.value.status === 'complete' ? scan.value.findings.length : -1;
     console.log(
       `${name.padEnd(5)}  scan ${mbPerSecond(text.length, scan.ms).padStart(7)} MB/s   scan+redact ${mbPerSecond(text.length, redact.ms).padStart(7)} MB/s   ` +
-        `(${findings} findings, decision ${redact.value.action}; target >= ${targets[name]} MB/s)`,
+        `(${findings} findings, decision ${redact.value.kind}; target >= ${targets[name]} MB/s)`,
     );
     console.log(`       scan+redact takes ${(redact.ms / baseline.ms).toFixed(2)}x the time of the filter's scan alone (${mbPerSecond(text.length, baseline.ms)} MB/s, same run)`);
   }

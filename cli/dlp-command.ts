@@ -122,7 +122,7 @@ export function registerDlpCommands(program: Command, loadPolicy: () => PolicyLo
       const filter = createModelRequestFilter({ policy, destination: options.destination, vault, malformedJson: 'text' });
       const decision = filter(options.jsonBody === true ? { body: input, contentType: 'application/json' } : { body: input });
       vault.dispose();
-      switch (decision.action) {
+      switch (decision.kind) {
         case 'allow':
           io.stdout.write(input);
           io.setExitCode(DLP_EXIT.ok);
@@ -131,7 +131,7 @@ export function registerDlpCommands(program: Command, loadPolicy: () => PolicyLo
           io.stdout.write(decision.body);
           io.setExitCode(DLP_EXIT.ok);
           return;
-        case 'block':
+        case 'deny':
           io.stderr.write(`cordon dlp: ${decision.message}\n`);
           io.setExitCode(DLP_EXIT.findings);
           return;

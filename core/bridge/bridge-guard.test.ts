@@ -71,7 +71,7 @@ const TABLE: Array<[string, GuardRequest, string]> = [
 for (const [what, req, expected] of TABLE) {
   test(`guard: ${what} → ${expected}`, () => {
     const d = decideBridgeRequest(req, cfg);
-    assert.equal(d.verdict === 'allow' ? 'allow' : d.reason, expected);
+    assert.equal(d.kind === 'allow' ? 'allow' : d.reason, expected);
   });
 }
 
@@ -79,7 +79,7 @@ test('guard: statuses are 401 for tokens, 403 for Host and Origin, and no messag
   const statusOf: Record<string, number> = { no_token: 401, bad_token: 401, bad_host: 403, bad_origin: 403, origin_required: 403, not_found: 404, method_not_allowed: 405, upgrade_required: 426 };
   for (const [what, req] of TABLE) {
     const d = decideBridgeRequest(req, cfg);
-    if (d.verdict === 'allow') continue;
+    if (d.kind === 'allow') continue;
     assert.equal(d.status, statusOf[d.reason], what);
     assert.ok(!d.message.includes(TOKEN), what);
   }

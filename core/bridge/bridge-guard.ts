@@ -4,6 +4,7 @@
  * order of the threat list in ./README.md (Host, then Origin, then method and
  * path, then the token).
  */
+import type { Allow, Deny } from '../decision.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BRIDGE_PATH, TOKEN_PATTERN, TOKEN_SUBPROTOCOL_PREFIX } from '../api/bridge-protocol.js';
 
@@ -27,8 +28,8 @@ export type GuardDenyReason =
   | 'upgrade_required';
 
 export type GuardDecision =
-  | { readonly verdict: 'allow' }
-  | { readonly verdict: 'deny'; readonly reason: GuardDenyReason; readonly status: 401 | 403 | 404 | 405 | 426; readonly message: string };
+  | Allow
+  | Deny<GuardDenyReason, { readonly status: 401 | 403 | 404 | 405 | 426 }>;
 
 export interface GuardRequest {
   /** `upgrade` for a WebSocket handshake, `http` for anything else. */
@@ -51,26 +52,26 @@ export interface GuardConfig {
   readonly token: string;
 }
 
-const allow: GuardDecision = { verdict: 'allow' };
+const allow: GuardDecision = { kind: 'allow' };
 
 function deny(reason: GuardDenyReason): GuardDecision {
   switch (reason) {
     case 'bad_host':
-      return { verdict: 'deny', reason, status: 403, message: 'this server answers only to 127.0.0.1 on its own port' };
+      return { kind: 'deny', reason, status: 403, message: 'this server answers only to 127.0.0.1 on its own port' };
     case 'bad_origin':
-      return { verdict: 'deny', reason, status: 403, message: 'requests from other origins are refused' };
+      return { kind: 'deny', reason, status: 403, message: 'requests from other origins are refused' };
     case 'origin_required':
-      return { verdict: 'deny', reason, status: 403, message: 'a WebSocket upgrade must carry an Origin' };
+      return { kind: 'deny', reason, status: 403, message: 'a WebSocket upgrade must carry an Origin' };
     case 'method_not_allowed':
-      return { verdict: 'deny', reason, status: 405, message: 'only GET and HEAD are served' };
+      return { kind: 'deny', reason, status: 405, message: 'only GET and HEAD are served' };
     case 'not_found':
-      return { verdict: 'deny', reason, status: 404, message: 'not found' };
+      return { kind: 'deny', reason, status: 404, message: 'not found' };
     case 'no_token':
-      return { verdict: 'deny', reason, status: 401, message: 'no token: open the URL that `cordon ui` printed' };
+      return { kind: 'deny', reason, status: 401, message: 'no token: open the URL that `cordon ui` printed' };
     case 'bad_token':
-      return { verdict: 'deny', reason, status: 401, message: 'wrong token: open the URL that `cordon ui` printed by this run' };
+      return { kind: 'deny', reason, status: 401, message: 'wrong token: open the URL that `cordon ui` printed by this run' };
     case 'upgrade_required':
-      return { verdict: 'deny', reason, status: 426, message: 'this path speaks WebSocket only' };
+      return { kind: 'deny', reason, status: 426, message: 'this path speaks WebSocket only' };
   }
 }
 

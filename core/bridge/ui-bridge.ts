@@ -86,7 +86,7 @@ export async function startUiBridge(opts: UiBridgeOptions): Promise<UiBridge> {
   });
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const decision = decideBridgeRequest(guardRequest(req, 'upgrade'), { port, token });
-    if (decision.verdict === 'deny') {
+    if (decision.kind === 'deny') {
       refuseUpgrade(socket, decision);
       return;
     }
@@ -164,7 +164,7 @@ function serveHttp(req: IncomingMessage, res: ServerResponse, cfg: { port: numbe
     res.end(req.method === 'HEAD' ? undefined : body);
   };
   const decision = decideBridgeRequest(guardRequest(req, 'http'), cfg);
-  if (decision.verdict === 'deny') {
+  if (decision.kind === 'deny') {
     plain(decision.status, `${decision.message}\n`);
     return;
   }
@@ -184,7 +184,7 @@ function serveHttp(req: IncomingMessage, res: ServerResponse, cfg: { port: numbe
   stream.pipe(res);
 }
 
-function refuseUpgrade(socket: Socket, decision: Extract<GuardDecision, { verdict: 'deny' }>): void {
+function refuseUpgrade(socket: Socket, decision: Extract<GuardDecision, { kind: 'deny' }>): void {
   const body = `${decision.message}\n`;
   const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 426: 'Upgrade Required' }[decision.status];
   if (socket.writable) {

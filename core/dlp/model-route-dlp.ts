@@ -87,8 +87,8 @@ export function createModelRouteDlp(options: ModelRouteDlpOptions): ModelRouteDl
         ...(contentType !== undefined ? { contentType } : {}),
         ...(contentEncoding !== undefined ? { contentEncoding } : {}),
       });
-      if (d.findings.length > 0 || d.action === 'block') {
-        const blocked = d.action === 'block';
+      if (d.findings.length > 0 || d.kind === 'deny') {
+        const blocked = d.kind === 'deny';
         options.audit.record({
           kind: blocked ? 'dlp.block' : 'dlp.findings',
           ocsfClass: 'data_security_finding',
@@ -99,10 +99,11 @@ export function createModelRouteDlp(options: ModelRouteDlpOptions): ModelRouteDl
             ? `model request to ${req.provider} blocked by DLP (${d.reason})`
             : `model request to ${req.provider}: ${d.findings.map((f) => `${f.count} ${f.detector} ${f.action}`).join(', ')}`,
           sessionId: options.sessionId,
-          details: { provider: req.provider, action: d.action, ...(blocked ? { reason: d.reason } : {}), findings: d.findings },
+          // `action` keeps the words SIEM rules match on: allow, rewrite, block.
+          details: { provider: req.provider, action: blocked ? 'block' : d.kind, ...(blocked ? { reason: d.reason } : {}), findings: d.findings },
         });
       }
-      switch (d.action) {
+      switch (d.kind) {
         case 'allow':
           return Promise.resolve(allow());
         case 'rewrite':
@@ -113,7 +114,7 @@ export function createModelRouteDlp(options: ModelRouteDlpOptions): ModelRouteDl
             ...(d.path !== undefined ? { path: d.path } : {}),
             ...(d.findings.length > 0 ? { note: `dlp: ${note(d.findings)}` } : { note: 'dlp: body decoded' }),
           });
-        case 'block':
+        case 'deny':
           return Promise.resolve(deny(`dlp_${d.reason}`, d.message, { status: BLOCK_STATUS[d.reason], ...(d.path !== undefined ? { path: d.path } : {}) }));
       }
     },

@@ -26,8 +26,8 @@ void describe('model request filter', () => {
     // A raw integer beyond 2^53 proves untouched parts keep their exact spelling.
     const body = messages(`my key ${AWS_ID} and card ${CARD}`).replace(/"max_tokens":[0-9]+/, '"max_tokens":90071992547409931');
     const d = filter({ body, contentType: 'application/json' });
-    assert.equal(d.action, 'rewrite');
-    assert.ok(d.action === 'rewrite');
+    assert.equal(d.kind, 'rewrite');
+    assert.ok(d.kind === 'rewrite');
     assert.ok(d.body.includes('90071992547409931'));
     const parsed = JSON.parse(d.body) as { messages: { content: string }[] };
     const content = parsed.messages[0]?.content ?? '';
@@ -49,8 +49,8 @@ void describe('model request filter', () => {
   void it('blocks a private key with a reason the agent can read and no value in it', () => {
     const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'anthropic', vault: null });
     const d = filter({ body: messages(`deploy with\n${PEM}`), contentType: 'application/json' });
-    assert.equal(d.action, 'block');
-    assert.ok(d.action === 'block');
+    assert.equal(d.kind, 'deny');
+    assert.ok(d.kind === 'deny');
     assert.equal(d.reason, 'blocked_by_rule');
     assert.match(d.message, /pem_private_key/);
     assertNoValues(d, 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC');
@@ -66,16 +66,16 @@ void describe('model request filter', () => {
   void it('falls back from tokenize to redact without a vault', () => {
     const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault: null });
     const d = filter({ body: `key ${AWS_ID}` });
-    assert.deepEqual(d.action === 'rewrite' ? d.body : d.action, 'key [REDACTED:aws_access_key_id]');
+    assert.deepEqual(d.kind === 'rewrite' ? d.body : d.kind, 'key [REDACTED:aws_access_key_id]');
   });
 
   void it('fails closed on bodies over budget and on undecodable bytes', () => {
     const policy = DlpPolicySchema.parse({ budget: { maxInputBytes: 100, maxScanMillis: 100 } });
     const filter = createModelRequestFilter({ policy: compileDlpPolicy(policy), destination: 'x', vault: null });
     const big = filter({ body: 'a'.repeat(101) });
-    assert.equal(big.action === 'block' && big.reason, 'scan_budget_exceeded');
+    assert.equal(big.kind === 'deny' && big.reason, 'scan_budget_exceeded');
     const bad = filter({ body: new Uint8Array([0x68, 0xff, 0xfe]) });
-    assert.equal(bad.action === 'block' && bad.reason, 'undecodable_body');
+    assert.equal(bad.kind === 'deny' && bad.reason, 'undecodable_body');
     let t = 0;
     const slow = createModelRequestFilter({
       policy: compileDlpPolicy(DlpPolicySchema.parse({ budget: { maxInputBytes: 1e6, maxScanMillis: 10 } })),
@@ -84,12 +84,12 @@ void describe('model request filter', () => {
       clock: () => (t += 3),
     });
     const d = slow({ body: messages('a b c d e f g h i j k l m n o p'.repeat(50)) });
-    assert.equal(d.action === 'block' && d.reason, 'scan_budget_exceeded');
+    assert.equal(d.kind === 'deny' && d.reason, 'scan_budget_exceeded');
   });
 
   void it('a JSON string whose value is "budget" is just text', () => {
     const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault: null });
-    assert.equal(filter({ body: '{"a":"budget","b":"over-budget"}' }).action, 'allow');
+    assert.equal(filter({ body: '{"a":"budget","b":"over-budget"}' }).kind, 'allow');
   });
 
   void it('applies per-destination overrides before global rules', () => {
@@ -116,8 +116,8 @@ void describe('model request filter', () => {
     });
     const filter = createModelRequestFilter({ policy: compileDlpPolicy(policy), destination: 'x', vault: null });
     const d1 = filter({ body: 'see PRJ-12345' });
-    assert.deepEqual(d1.action === 'rewrite' ? d1.body : d1.action, 'see [REDACTED:custom:project]');
-    assert.equal(filter({ body: 'TOP SECRET plans' }).action, 'block');
+    assert.deepEqual(d1.kind === 'rewrite' ? d1.body : d1.kind, 'see [REDACTED:custom:project]');
+    assert.equal(filter({ body: 'TOP SECRET plans' }).kind, 'deny');
   });
 
   void it('serves repeated strings from its cache with the same output and counts', () => {
@@ -126,7 +126,7 @@ void describe('model request filter', () => {
     const long = `history ${'lorem ipsum '.repeat(40)} key ${AWS_ID} card ${CARD}`;
     const first = filter({ body: messages(long) });
     const second = filter({ body: messages(long) });
-    assert.equal(first.action, 'rewrite');
+    assert.equal(first.kind, 'rewrite');
     assert.deepEqual(second, first);
     const uncached = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault, cacheChars: 0 });
     assert.deepEqual(uncached({ body: messages(long) }), first);
@@ -192,24 +192,24 @@ void describe('model request filter: what is not a plain JSON body', () => {
     const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault: null });
     for (const req of [{ body: NAN_BODY }, { body: NAN_BODY, contentType: 'text/plain' }, { body: 'not json', contentType: 'application/json' }]) {
       const d = filter(req);
-      assert.equal(d.action === 'block' && d.reason, 'invalid_json', JSON.stringify(req));
+      assert.equal(d.kind === 'deny' && d.reason, 'invalid_json', JSON.stringify(req));
     }
   });
 
   void it('as text (the CLI), the same body is scanned with its escapes decoded', () => {
     const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault: null, malformedJson: 'text' });
     const d = filter({ body: NAN_BODY });
-    assert.equal(d.action, 'rewrite');
-    assert.ok(d.action === 'rewrite');
+    assert.equal(d.kind, 'rewrite');
+    assert.ok(d.kind === 'rewrite');
     assert.ok(d.body.includes('"[REDACTED:aws_access_key_id]"'), d.body);
-    assert.equal(filter({ body: 'not json', contentType: 'application/json' }).action, 'block', 'declared JSON is JSON');
+    assert.equal(filter({ body: 'not json', contentType: 'application/json' }).kind, 'deny', 'declared JSON is JSON');
   });
 
   void it('a rewrite elsewhere sends a BOM-prefixed body back byte for byte', () => {
     const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'x', vault: null });
     const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(messages('hello'))]);
     const d = filter({ body: bytes, path: `/v1/messages?k=${AWS_ID}` });
-    assert.ok(d.action === 'rewrite');
+    assert.ok(d.kind === 'rewrite');
     assert.deepEqual(Buffer.from(d.body, 'utf8'), bytes);
     assert.equal(d.path, '/v1/messages?k=%5BREDACTED%3Aaws_access_key_id%5D');
   });
@@ -226,7 +226,7 @@ void describe('model request filter: what is not a plain JSON body', () => {
       ],
     });
     const first = filter({ body, contentType: 'application/json' });
-    assert.ok(first.action === 'rewrite');
+    assert.ok(first.kind === 'rewrite');
     const parsed = JSON.parse(first.body) as { messages: Array<{ content: Array<{ text: string }> }> };
     assert.match(parsed.messages[0]?.content[0]?.text ?? '', /cdntk_[0-9a-f]{32}$/);
     assert.equal(parsed.messages[0]?.content[1]?.text, ` ${filler}`);

@@ -6,6 +6,7 @@
 // key order and structure untouched; the text of adjacent content blocks is
 // scanned as the one text the model reads.
 
+import type { Allow, Deny } from '../decision.js';
 import { createHash } from 'node:crypto';
 import { applyDecisions, applyToRanges, summarize, type DecidedFinding, type FindingSummary } from './apply.js';
 import { decodeContentEncoding, type BodyDecodeFailure } from './content-encoding.js';
@@ -56,22 +57,22 @@ export type DlpBlockReason =
  * the request's path and query.
  */
 export type DlpRequestDecision =
-  | { readonly action: 'allow'; readonly findings: readonly FindingSummary[] }
+  | Allow<{ readonly findings: readonly FindingSummary[] }>
   | {
-      readonly action: 'rewrite';
+      readonly kind: 'rewrite';
       readonly body: string;
       readonly headers?: Readonly<Record<string, string>>;
       readonly path?: string;
       readonly findings: readonly FindingSummary[];
     }
-  | {
-      readonly action: 'block';
-      readonly reason: DlpBlockReason;
-      readonly message: string;
-      readonly findings: readonly FindingSummary[];
-      /** The request's path with its findings replaced, when it had any: what a record of the refusal may show. */
-      readonly path?: string;
-    };
+  | Deny<
+      DlpBlockReason,
+      {
+        readonly findings: readonly FindingSummary[];
+        /** The request's path with its findings replaced, when it had any: what a record of the refusal may show. */
+        readonly path?: string;
+      }
+    >;
 
 /** A compiled request filter for one destination. */
 export type DlpRequestFilter = (request: DlpRequest) => DlpRequestDecision;
@@ -179,7 +180,7 @@ export function createModelRequestFilter(options: ModelRequestFilterOptions): Dl
   };
 
   return (request) => {
-    if (scanner === null) return { action: 'allow', findings: [] };
+    if (scanner === null) return { kind: 'allow', findings: [] };
     if (vault?.expired === true && cache.size > 0) {
       cache.clear();
       cachedChars = 0;
@@ -242,7 +243,7 @@ export function createModelRequestFilter(options: ModelRequestFilterOptions): Dl
     const pathParts = request.path === undefined || request.path.length < MIN_SCANNABLE ? null : processParts(request.path, null, encodeURIComponent);
     const newPath = pathParts === null || pathParts === OVER_BUDGET || pathParts[0] === request.path ? null : (pathParts[0] ?? null);
     const block = (reason: DlpBlockReason, message: string): DlpRequestDecision => ({
-      action: 'block',
+      kind: 'deny',
       reason,
       message,
       findings: [...summaries.values()],
@@ -289,9 +290,9 @@ export function createModelRequestFilter(options: ModelRequestFilterOptions): Dl
     }
     // A compressed body goes on decoded, without its encoding: the vendor must read exactly what was scanned.
     const newHeaders = undone.decoded ? withoutEncoding(headers ?? request.headers ?? {}) : headers;
-    if (out === body && newPath === null && newHeaders === null) return { action: 'allow', findings };
+    if (out === body && newPath === null && newHeaders === null) return { kind: 'allow', findings };
     return {
-      action: 'rewrite',
+      kind: 'rewrite',
       body: out,
       ...(newHeaders !== null ? { headers: newHeaders } : {}),
       ...(newPath !== null ? { path: newPath } : {}),

@@ -92,8 +92,8 @@ void describe('tokenize then rehydrate (property)', () => {
         const vault = new TokenVault({ ttlMillis: 60_000 });
         const filter = createModelRequestFilter({ policy: compileDlpPolicy(TOKENIZE_ALL), destination: 'test', vault });
         const d = filter({ body: text, contentType: 'text/plain' });
-        assert.notEqual(d.action, 'block');
-        const sent = d.action === 'rewrite' ? d.body : text;
+        assert.notEqual(d.kind, 'deny');
+        const sent = d.kind === 'rewrite' ? d.body : text;
         assert.equal(vault.rehydrate(sent, 'raw'), text);
       }),
       { numRuns: 300 },
@@ -107,8 +107,8 @@ void describe('tokenize then rehydrate (property)', () => {
         const filter = createModelRequestFilter({ policy: compileDlpPolicy(TOKENIZE_ALL), destination: 'test', vault });
         const body = JSON.stringify({ model: 'm', max_tokens: 1024, messages: [{ role: 'user', content: text }] });
         const d = filter({ body, contentType: 'application/json' });
-        assert.notEqual(d.action, 'block');
-        const sent = d.action === 'rewrite' ? d.body : body;
+        assert.notEqual(d.kind, 'deny');
+        const sent = d.kind === 'rewrite' ? d.body : body;
         assert.deepEqual(JSON.parse(vault.rehydrate(sent, 'json')), JSON.parse(body));
       }),
       { numRuns: 200 },
@@ -141,7 +141,7 @@ void describe('tokenize then rehydrate (property)', () => {
         const vault = new TokenVault({ ttlMillis: 60_000 });
         const filter = createModelRequestFilter({ policy: compileDlpPolicy(TOKENIZE_ALL), destination: 'test', vault });
         const d = filter({ body: text });
-        const sent = Buffer.from(d.action === 'rewrite' ? d.body : text, 'utf8');
+        const sent = Buffer.from(d.kind === 'rewrite' ? d.body : text, 'utf8');
         const rehydrated = await runThrough(createRehydrateTransform(vault, { encoding: 'raw' }), splitAt(sent, cuts));
         assert.equal(rehydrated, Buffer.from(text, 'utf8').toString('utf8'));
       }),

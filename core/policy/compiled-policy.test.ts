@@ -77,8 +77,8 @@ void test('DLP filters scan with the compiled scanner configuration they are han
   const rules = DlpPolicySchema.parse({ corporateCidrs: ['10.0.0.0/8'] });
   const body = 'host 10.1.2.3 is down';
   const own = createModelRequestFilter({ policy: compileDlpPolicy(rules), destination: 'x', vault: null });
-  assert.equal(own({ body }).action, 'rewrite');
+  assert.equal(own({ body }).kind, 'rewrite');
   // Same rules, a configuration compiled without the range: nothing to find.
   const handed = createModelRequestFilter({ policy: { rules, scanner: { ...compileDlpPolicy(rules).scanner, corporateCidrs: [] } }, destination: 'x', vault: null });
-  assert.equal(handed({ body }).action, 'allow');
+  assert.equal(handed({ body }).kind, 'allow');
 });
