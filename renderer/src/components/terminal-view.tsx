@@ -28,6 +28,11 @@ export function TerminalView({ sessionId, attachable, onExit }: { readonly sessi
       scrollback: 5000,
       screenReaderMode: false,
       theme: { background: '#0f1a2a', foreground: '#e6edf5', cursor: '#e6edf5' },
+      // The agent's output is untrusted (a prompt injection can print anything):
+      // OSC 8 hyperlinks stay inert text rather than xterm's default confirm()
+      // and window.open. Window reports and manipulation (windowOptions) stay off,
+      // and no clipboard addon is loaded, so OSC 52 cannot write the clipboard.
+      linkHandler: { activate: () => undefined },
     });
     const fit = new FitAddon();
     term.loadAddon(fit);
