@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { policyJsonSchema } from '../core/policy/policy-json-schema.js';
-import { leafPaths, parsePolicyText, validatePolicyFile, valueAt } from '../core/policy/policy-loader.js';
+import { parsePolicyText, validatePolicyFile } from '../core/policy/policy-loader.js';
+import { changeUserSetting } from '../core/policy/user-settings.js';
 import { bundleMetaFromOptions, bundlePathFor, signatureFileFor, signBundle } from '../core/policy/signed-bundle.js';
 import { profileJsonSchema } from '../core/profiles/profile-json-schema.js';
 import { CliExit, type CliContext } from './cli-context.js';
@@ -15,12 +15,8 @@ import { formatPolicyIssue } from '../core/policy/policy-schema.js';
  */
 export function policyShow(ctx: CliContext, opts: { json?: boolean }): number {
   const res = ctx.loadedPolicy();
-  const effective = res.policy as unknown as Record<string, unknown>;
-  const rows = leafPaths(effective).map((path) => {
-    const origin = res.provenance.origins.get(path) ?? originOfParent(path, res.provenance.origins);
-    const lock = res.provenance.locked.get(path) ?? originOfParent(path, res.provenance.locked);
-    return { path, value: valueAt(effective, path), source: origin?.kind ?? 'default', file: origin?.file ?? null, locked: lock !== undefined };
-  });
+  const view = ctx.service.effectivePolicy();
+  const rows = view.values;
   const sources = res.sources.map((s) => ({ kind: s.kind, file: s.file, ...(s.signed ? { signed: s.signed } : {}) }));
   if (opts.json) {
     process.stdout.write(JSON.stringify({ policy: res.policy, values: rows, sources }, null, 2) + '\n');
@@ -36,37 +32,19 @@ export function policyShow(ctx: CliContext, opts: { json?: boolean }): number {
 }
 
 /**
- * `cordon policy set PATH VALUE`: changes the user's own settings file. A
- * field that managed policy sets is locked: the change is refused, naming the
- * source that manages it. The result must validate, or nothing is written.
+ * `cordon policy set PATH VALUE`: changes the user's own settings file
+ * (core/policy/user-settings.ts). A field that managed policy sets is locked,
+ * and a role without `changeSettings` may change nothing.
  */
 export function policySet(ctx: CliContext, path: string, rawValue: string): number {
   const res = ctx.loadedPolicy();
-  const lock = res.provenance.locked.get(path) ?? originOfParent(path, res.provenance.locked) ?? childLock(path, res.provenance.locked);
-  if (lock) {
-    throw new CliExit(EXIT.checkFailed, `${path} is locked by ${lock.kind === 'managed' ? 'mandatory' : 'recommended'} managed policy (${lock.file}); ask your IT administrator to change it`);
+  const role = ctx.service.features();
+  if (!role.features.changeSettings) {
+    throw new CliExit(EXIT.checkFailed, `your organization's policy does not let this machine's role "${role.role}" change settings (features.${role.role}.changeSettings is false${role.roleSource ? ` in ${role.roleSource}` : ''})`);
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(rawValue);
-  } catch {
-    value = rawValue; // a bare word is a string
-  }
-  const file = ctx.paths.userPolicyFile;
-  let doc: Record<string, unknown> = {};
-  try {
-    doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch {
-    // No settings yet.
-  }
-  setPath(doc, path.split('.'), value);
-  const text = JSON.stringify(doc, null, 2) + '\n';
-  const check = parsePolicyText(file, text);
-  if (!check.ok) throw new CliExit(EXIT.checkFailed, `not changed: ${check.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
-  process.stdout.write(`${path} = ${JSON.stringify(value)} (in ${file})\n`);
+  const change = changeUserSetting(ctx.paths.userPolicyFile, res.provenance, path, rawValue);
+  if (change.kind === 'deny') throw new CliExit(EXIT.checkFailed, change.message);
+  process.stdout.write(`${path} = ${JSON.stringify(change.value)} (in ${change.file})\n`);
   return EXIT.ok;
 }
 
@@ -110,33 +88,4 @@ export function policySchema(): number {
 export function profileSchema(): number {
   process.stdout.write(JSON.stringify(profileJsonSchema(), null, 2) + '\n');
   return EXIT.ok;
-}
-
-function setPath(doc: Record<string, unknown>, keys: readonly string[], value: unknown): void {
-  let cur = doc;
-  keys.forEach((k, i) => {
-    if (i === keys.length - 1) {
-      cur[k] = value;
-      return;
-    }
-    const next = cur[k];
-    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[k] = {};
-    cur = cur[k] as Record<string, unknown>;
-  });
-}
-
-/** A managed source that sets a whole object (say `providers.anthropic`) also governs its fields. */
-function originOfParent<T>(path: string, map: ReadonlyMap<string, T>): T | undefined {
-  const parts = path.split('.');
-  for (let i = parts.length - 1; i > 0; i--) {
-    const hit = map.get(parts.slice(0, i).join('.'));
-    if (hit) return hit;
-  }
-  return undefined;
-}
-
-/** Setting a whole object (say `egress`) is refused if managed policy sets any field inside it. */
-function childLock<T>(path: string, map: ReadonlyMap<string, T>): T | undefined {
-  for (const [k, v] of map) if (k.startsWith(`${path}.`)) return v;
-  return undefined;
 }

@@ -32,3 +32,18 @@ test('a role a user writes in their own settings grants nothing', async () => {
   assert.equal(exec.code, 125, exec.stderr);
   assert.match(exec.stderr, /role "viewer"/);
 });
+
+test('a role without changeSettings may not change the user settings; a locked field names its manager', async () => {
+  const managed = join(env.policyDir, 'managed', 'role.json');
+  writeFileSync(managed, JSON.stringify({ role: 'kiosk', features: { kiosk: { changeSettings: false } } }));
+  const refused = await env.run(['policy', 'set', 'egress.mode', 'report']);
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /role "kiosk" change settings/);
+  writeFileSync(managed, JSON.stringify({ egress: { mode: 'enforce' } }));
+  const locked = await env.run(['policy', 'set', 'egress.mode', 'report']);
+  assert.equal(locked.code, 1, locked.stderr);
+  assert.ok(locked.stderr.includes(`locked by mandatory managed policy (${managed})`), locked.stderr);
+  const allowed = await env.run(['policy', 'set', 'keys.phantomTtlMinutes', '30']);
+  assert.equal(allowed.code, 0, allowed.stderr);
+  assert.match(allowed.stdout, /keys\.phantomTtlMinutes = 30/);
+});

@@ -58,9 +58,9 @@ void describe('model request filter', () => {
 
   void it('allows clean bodies untouched, and records allow-only findings', () => {
     const filter = createModelRequestFilter({ policy: compileDlpPolicy(DEFAULT_DLP_POLICY), destination: 'anthropic', vault: null });
-    assert.deepEqual(filter({ body: messages('hello world') }), { action: 'allow', findings: [] });
+    assert.deepEqual(filter({ body: messages('hello world') }), { kind: 'allow', findings: [] });
     const d = filter({ body: 'CONFIDENTIAL: roadmap' });
-    assert.deepEqual(d, { action: 'allow', findings: [{ detector: 'marker:confidential', category: 'custom', action: 'allow', count: 1 }] });
+    assert.deepEqual(d, { kind: 'allow', findings: [{ detector: 'marker:confidential', category: 'custom', action: 'allow', count: 1 }] });
   });
 
   void it('falls back from tokenize to redact without a vault', () => {
@@ -134,7 +134,7 @@ void describe('model request filter', () => {
 
   void it('does nothing when disabled', () => {
     const filter = createModelRequestFilter({ policy: compileDlpPolicy(DlpPolicySchema.parse({ enabled: false })), destination: 'x', vault: null });
-    assert.deepEqual(filter({ body: PEM }), { action: 'allow', findings: [] });
+    assert.deepEqual(filter({ body: PEM }), { kind: 'allow', findings: [] });
   });
 });
 

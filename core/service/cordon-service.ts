@@ -23,6 +23,7 @@ import type { CordonPaths } from '../paths/cordon-paths.js';
 import { leafPaths, valueAt, type PolicyLoadResult } from '../policy/policy-loader.js';
 import { formatPolicyIssue, type EffectivePolicy } from '../policy/policy-schema.js';
 import { roleFeatures, type RoleFeatures } from '../policy/role-features.js';
+import { originOfParent } from '../policy/user-settings.js';
 import { listProfiles, loadProfile } from '../profiles/profile-loader.js';
 import type { SandboxEngine, SandboxInfo, SandboxIo } from '../sandbox/sandbox-engine.js';
 import { reapOrphans, hasOrphanRecords } from '../session/session-reaper.js';
@@ -512,13 +513,4 @@ function findingCount(record: AuditRecordView): number {
   const counts = record.details['counts'];
   if (counts && typeof counts === 'object') return Object.values(counts as Record<string, unknown>).reduce<number>((a, v) => a + (typeof v === 'number' ? v : 0), 0);
   return 1;
-}
-
-function originOfParent<T>(path: string, map: ReadonlyMap<string, T>): T | undefined {
-  for (let p = path; p.includes('.'); ) {
-    p = p.slice(0, p.lastIndexOf('.'));
-    const o = map.get(p);
-    if (o) return o;
-  }
-  return undefined;
 }

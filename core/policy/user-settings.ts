@@ -1,0 +1,73 @@
+/**
+ * A change to the user's own settings file (`cordon policy set`, and the app
+ * later): refused for a field managed policy sets, and written only if the
+ * result still validates. Managed policy beats user settings, so a locked
+ * field is a refusal that names the file managing it, never a silent no-op.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Allow, Deny } from '../decision.js';
+import { parsePolicyText, type PolicyOrigins } from './policy-loader.js';
+
+export type SettingChange = Allow<{ readonly path: string; readonly value: unknown; readonly file: string }> | Deny<'locked' | 'invalid'>;
+
+/**
+ * Sets PATH (dotted, e.g. `egress.mode`) to RAWVALUE (JSON, or a bare word as
+ * a string) in FILE, unless PROVENANCE shows managed policy locks it, the path
+ * itself, a parent, or (for a whole object) any field inside it.
+ */
+export function changeUserSetting(file: string, provenance: PolicyOrigins, path: string, rawValue: string): SettingChange {
+  const lock = provenance.locked.get(path) ?? originOfParent(path, provenance.locked) ?? childLock(path, provenance.locked);
+  if (lock) {
+    return { kind: 'deny', reason: 'locked', message: `${path} is locked by ${lock.kind === 'managed' ? 'mandatory' : 'recommended'} managed policy (${lock.file}); ask your IT administrator to change it` };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(rawValue);
+  } catch {
+    value = rawValue; // a bare word is a string
+  }
+  let doc: Record<string, unknown> = {};
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    // No settings yet.
+  }
+  setPath(doc, path.split('.'), value);
+  const text = JSON.stringify(doc, null, 2) + '\n';
+  const check = parsePolicyText(file, text);
+  if (!check.ok) return { kind: 'deny', reason: 'invalid', message: `not changed: ${check.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` };
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+  return { kind: 'allow', path, value, file };
+}
+
+function setPath(doc: Record<string, unknown>, keys: readonly string[], value: unknown): void {
+  let cur = doc;
+  keys.forEach((k, i) => {
+    if (i === keys.length - 1) {
+      cur[k] = value;
+      return;
+    }
+    const next = cur[k];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[k] = {};
+    cur = cur[k] as Record<string, unknown>;
+  });
+}
+
+/** A managed source that sets a whole object (say `providers.anthropic`) also governs its fields. */
+export function originOfParent<T>(path: string, map: ReadonlyMap<string, T>): T | undefined {
+  const parts = path.split('.');
+  for (let i = parts.length - 1; i > 0; i--) {
+    const hit = map.get(parts.slice(0, i).join('.'));
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+/** Setting a whole object (say `egress`) is refused if managed policy sets any field inside it. */
+function childLock<T>(path: string, map: ReadonlyMap<string, T>): T | undefined {
+  for (const [k, v] of map) if (k.startsWith(`${path}.`)) return v;
+  return undefined;
+}
