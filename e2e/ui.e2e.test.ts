@@ -57,6 +57,9 @@ describe('first run', () => {
   });
 
   test('the key typed on Setup reaches the Secret Service and never comes back to the page', async () => {
+    // The throwaway Secret Service serves the whole test run: start from no key, as a first run does.
+    const cleared = await env.run(['keys', 'remove', 'anthropic']);
+    assert.equal(cleared.code, 0, cleared.stderr);
     const { page, frames } = await openUi(ui);
     await nav(page, 'Setup');
     await page.getByText(/Docker Engine .* reachable/).waitFor({ timeout: 30_000 });
