@@ -47,6 +47,8 @@ export interface ModelRouteDlp {
 const BLOCK_STATUS: Readonly<Record<DlpBlockReason, number>> = {
   blocked_by_rule: 403,
   scan_budget_exceeded: 413,
+  // Retryable: the agent's client backs off and sends it again (Anthropic's SDK retries 5xx).
+  scan_time_exceeded: 503,
   undecodable_body: 400,
   invalid_json: 400,
   unsupported_encoding: 415,

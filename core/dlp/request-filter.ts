@@ -38,8 +38,14 @@ export interface DlpRequest {
 export type DlpBlockReason =
   /** A finding whose action is `block`. */
   | 'blocked_by_rule'
-  /** The body was too large (also once decompressed) or the scan ran out of time: it is unscanned, so it does not leave. */
+  /** The body was too large to scan (also once decompressed): it is unscanned, so it does not leave. */
   | 'scan_budget_exceeded'
+  /**
+   * The scan ran out of its time budget (`dlp.budget.maxScanMillis`): unscanned, so it
+   * does not leave either, but a busy machine is a passing condition, so the answer
+   * is one a client retries (503), not "too large" (413).
+   */
+  | 'scan_time_exceeded'
   /** The bytes are not UTF-8, or not valid for their Content-Encoding, so they cannot be scanned. */
   | 'undecodable_body'
   /** The body claims to be (or looks like) JSON but JSON.parse rejects it. */
@@ -249,7 +255,10 @@ export function createModelRequestFilter(options: ModelRequestFilterOptions): Dl
       findings: [...summaries.values()],
       ...(newPath !== null ? { path: newPath } : {}),
     });
-    const overBudget = (): DlpRequestDecision => block('scan_budget_exceeded', 'Cordon DLP blocked this request: it is too large to scan within the policy budget.');
+    const overBudget = (): DlpRequestDecision =>
+      overTime()
+        ? block('scan_time_exceeded', `Cordon DLP could not finish scanning this request within its time budget (${policy.budget.maxScanMillis} ms), so it was not sent; the machine may be busy: retry.`)
+        : block('scan_budget_exceeded', 'Cordon DLP blocked this request: it is too large to scan within the policy budget.');
     if (headers === OVER_BUDGET || pathParts === OVER_BUDGET) return overBudget();
 
     const undone = decodeBody(request, policy.budget.maxInputBytes);
