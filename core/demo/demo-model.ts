@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
-import type { EffectivePolicy } from '../core/policy/policy-schema.js';
+import { makeTestCerts, type TestCerts } from '../egress/test-certs.js';
+import type { EffectivePolicy } from '../policy/policy-schema.js';
 
 /**
  * A stand-in model for `cordon demo`: an HTTPS Messages API on 127.0.0.1 with
