@@ -2,7 +2,7 @@
 // Overlapping findings (a marker inside a secret, a custom pattern over a
 // built-in one) are merged into one span handled by the strictest action.
 
-import { ACTION_STRICTNESS, type DetectorId, type DlpAction, type DlpCategory, type Finding } from './types.js';
+import { ACTION_STRICTNESS, BUILTIN_DETECTOR_IDS, type DetectorId, type DlpAction, type DlpCategory, type Finding } from './types.js';
 import type { TokenVault } from './vault.js';
 
 /** A finding and the action the policy chose for it. */
@@ -29,9 +29,13 @@ export interface AppliedText {
   readonly blocked: boolean;
 }
 
+// Built once: a dense body has one label per finding (90,000 in the
+// benchmark's 50 MB), and building each anew was measurable.
+const BUILTIN_LABELS: ReadonlyMap<string, string> = new Map(BUILTIN_DETECTOR_IDS.map((id) => [id, `[REDACTED:${id}]`]));
+
 /** The label a redacted span is replaced with. */
 export function redactionLabel(detector: DetectorId): string {
-  return `[REDACTED:${detector}]`;
+  return BUILTIN_LABELS.get(detector) ?? `[REDACTED:${detector}]`;
 }
 
 /**
