@@ -4,7 +4,7 @@ import type { CliContext } from './cli-context.js';
 import { CliExit, productVersion } from './cli-exit.js';
 import { EXIT, EXIT_CODE_HELP } from './exit-codes.js';
 import { registerKeysCommands } from './keys-command.js';
-import { lazyKeyringStore } from '../core/service/open-service.js';
+import { lazyKeyringStore } from '../core/keys/lazy-keyring-store.js';
 
 /**
  * The `cordon` command. Each action imports what it needs when it runs, so

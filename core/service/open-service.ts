@@ -5,8 +5,8 @@
  * their own process (its environment, ids and version); core reads none of it.
  */
 import { FileAuditLog } from '../audit/audit-log.js';
-import { systemClock } from '../keys/clock.js';
 import type { KeyStore } from '../keys/key-store.js';
+import { lazyKeyringStore } from '../keys/lazy-keyring-store.js';
 import { resolveCordonPaths } from '../paths/cordon-paths.js';
 import { loadPolicy } from '../policy/policy-loader.js';
 import { platformPolicySource } from '../policy/platform-sources.js';
@@ -60,17 +60,4 @@ export function hostUserOf(facts: Pick<ProcessFacts, 'uid' | 'gid' | 'env'>): Ho
   const uid = facts.uid ?? ROOT_FALLBACK_USER.uid;
   const gid = facts.gid ?? ROOT_FALLBACK_USER.gid;
   return { uid, gid, sudo: sudoCaller(uid, facts.env['SUDO_UID'], facts.env['SUDO_GID']) };
-}
-
-/** The OS keychain behind a KeyStore whose native binding is imported on first use. */
-export function lazyKeyringStore(): KeyStore {
-  let inner: Promise<KeyStore> | undefined;
-  const load = (): Promise<KeyStore> => (inner ??= import('../keys/keyring-key-store.js').then((m) => new m.KeyringKeyStore({ clock: systemClock })));
-  return {
-    get: async (p) => (await load()).get(p),
-    set: async (p, s) => (await load()).set(p, s),
-    rotate: async (p, s) => (await load()).rotate(p, s),
-    remove: async (p) => (await load()).remove(p),
-    status: async (p) => (await load()).status(p),
-  };
 }
