@@ -45,6 +45,18 @@ export async function uiCommand(ctx: CliContext, opts: UiOptions): Promise<numbe
     throw err;
   }
 
+  // Listening for the stop signals before the URL is printed: whoever reads
+  // the URL may stop us at once, and without a handler that would kill the
+  // process before it stops its sessions.
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (s: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(s);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
   const pageUrl = `${bridge.url}#token=${bridge.token}`;
   // The only place the token is ever written: stdout, in the fragment (never sent to a server).
   process.stdout.write(`Cordon UI: ${pageUrl}\n`);
@@ -60,15 +72,7 @@ export async function uiCommand(ctx: CliContext, opts: UiOptions): Promise<numbe
     }
   }
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const stop = (s: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve(s);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  const signal = await stopped;
   process.stderr.write(`cordon: ${signal}: stopping the UI and the sessions it started.\n`);
   launchPage?.remove();
   await bridge.close();
