@@ -62,6 +62,13 @@ export async function uiCommand(ctx: CliContext, opts: UiOptions): Promise<numbe
   process.stdout.write(`Cordon UI: ${pageUrl}\n`);
   process.stderr.write(`cordon: serving the Cordon app on 127.0.0.1:${bridge.port} for this user only; stop with Ctrl-C.\n`);
 
+  // While the browser loads the page, load what its first calls need (the
+  // policy, the keychain's native binding): the first screen waits on them.
+  setImmediate(() => {
+    ctx.service.features();
+    void ctx.service.keyStore().status('anthropic').catch(() => undefined);
+  });
+
   let launchPage: LaunchPage | null = null;
   if (opts.open) {
     try {
