@@ -194,3 +194,38 @@ test('a launch that cannot start answers with the reason and leaves nothing', as
   assert.equal(engine.sandboxes.size, 0);
   assert.deepEqual(svc.hostedSessions(), []);
 });
+
+test('session counts: DLP findings are summed per detector, and a request report mode let through counts as allowed', async (t) => {
+  const { svc, engine } = service();
+  planted(engine, 'eeee00000001');
+  const events: ApiEvent[] = [];
+  t.after(svc.subscribe((e) => events.push(e)));
+  t.after(() => svc.close());
+  const other = new FileAuditLog({ dir: svc.paths.auditDir, productVersion: 'other' });
+  other.record({
+    kind: 'dlp.findings',
+    ocsfClass: 'data_security_finding',
+    activity: { id: 1, name: 'Create' },
+    outcome: 'success',
+    message: 'findings',
+    sessionId: 'eeee00000001',
+    details: { provider: 'anthropic', action: 'rewrite', findings: [{ detector: 'email', category: 'pii', count: 3, action: 'redact' }, { detector: 'aws_access_key_id', category: 'secret', count: 2, action: 'tokenize' }] },
+  });
+  other.record({ kind: 'egress.would_deny', ocsfClass: 'http_activity', activity: { id: 6, name: 'Traffic' }, outcome: 'success', message: 'report mode', sessionId: 'eeee00000001', details: { host: 'x.test' } });
+  await waitUntil('two audit events', () => events.filter((e) => e.type === 'audit').length >= 2);
+  const r = await svc.dispatch('sessions.list', {});
+  assert.ok(r.ok);
+  const [s] = r.value as Array<{ counts: unknown }>;
+  assert.deepEqual(s?.counts, { allowed: 1, denied: 0, dlpFindings: 5 });
+});
+
+test('audit.recent reads the newest records from the end of the log, oldest first, per session', async () => {
+  const { svc } = service();
+  const log = new FileAuditLog({ dir: svc.paths.auditDir, productVersion: 'test' });
+  for (let i = 0; i < 30; i++) {
+    log.record({ kind: 'egress.deny', ocsfClass: 'http_activity', activity: { id: 5, name: 'Refuse' }, outcome: 'failure', message: `r${i}`, sessionId: i % 2 === 0 ? 'aaaa00000000' : 'bbbb00000000', details: {} });
+  }
+  const r = await svc.dispatch('audit.recent', { limit: 3, sessionId: 'bbbb00000000' });
+  assert.ok(r.ok);
+  assert.deepEqual((r.value as Array<{ message: string }>).map((x) => x.message), ['r25', 'r27', 'r29']);
+});

@@ -11,7 +11,7 @@
  * and delivers every record to subscribers, so sessions started by another
  * Cordon process (the CLI's, the app's) show up here as they happen.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FileAuditLog } from '../audit/audit-log.js';
 import { AUDIT_FILE } from '../audit/audit-log.js';
@@ -179,7 +179,8 @@ export class CordonService implements ApiEventSource {
   private count(record: AuditRecordView): void {
     if (record.sessionId === null) return;
     const c = this.counts.get(record.sessionId) ?? { allowed: 0, denied: 0, dlpFindings: 0 };
-    if (record.kind === 'egress.allow') c.allowed++;
+    // A request report mode let through went out: it counts as allowed, as in the UI's chart.
+    if (record.kind === 'egress.allow' || record.kind === 'egress.would_deny') c.allowed++;
     else if (record.kind === 'egress.deny') c.denied++;
     else if (record.kind.startsWith('dlp.')) c.dlpFindings += findingCount(record);
     else return;
@@ -378,14 +379,8 @@ export class CordonService implements ApiEventSource {
 
   /** The newest LIMIT audit records (of one session when given), oldest first. */
   recentAudit(limit: number, sessionId?: string): AuditRecordView[] {
-    const file = join(this.deps.paths.auditDir, AUDIT_FILE);
-    if (!existsSync(file)) return [];
-    // The tail is enough: records are small, and the log can be large.
-    const size = statSync(file).size;
-    const window = 64 * 1024 * 1024;
-    const text = readFileSync(file, 'utf8');
-    const lines = (size > window ? text.slice(-window) : text).split('\n');
     const out: AuditRecordView[] = [];
+    const lines = readTail(join(this.deps.paths.auditDir, AUDIT_FILE), RECENT_AUDIT_WINDOW).split('\n');
     for (let i = lines.length - 1; i >= 0 && out.length < limit; i--) {
       const v = auditRecordView(lines[i] ?? '');
       if (v && (sessionId === undefined || v.sessionId === sessionId)) out.push(v);
@@ -505,12 +500,48 @@ export class CordonService implements ApiEventSource {
   }
 }
 
-/** DLP records carry a count of findings per detector (never values). */
+/**
+ * How many findings a DLP record reports: `details.findings` holds one
+ * summary per detector with its `count` (model-route-dlp.ts; never values).
+ */
 function findingCount(record: AuditRecordView): number {
-  const n = record.details['findings'];
-  if (typeof n === 'number') return n;
-  if (Array.isArray(n)) return n.length;
-  const counts = record.details['counts'];
-  if (counts && typeof counts === 'object') return Object.values(counts as Record<string, unknown>).reduce<number>((a, v) => a + (typeof v === 'number' ? v : 0), 0);
-  return 1;
+  const findings = record.details['findings'];
+  if (!Array.isArray(findings)) return 0;
+  let n = 0;
+  for (const f of findings as unknown[]) {
+    const count = typeof f === 'object' && f !== null ? (f as { count?: unknown }).count : undefined;
+    if (typeof count === 'number') n += count;
+  }
+  return n;
+}
+
+/** The newest audit records are in the last bytes of the log; more than this is never read for them. */
+const RECENT_AUDIT_WINDOW = 64 * 1024 * 1024;
+
+/**
+ * The last MAX bytes of FILE as text ('' when it is missing), read from the
+ * end rather than reading the whole log and cutting it. A cut first line is
+ * dropped by the caller's parse (it is not a whole record).
+ */
+function readTail(file: string, max: number): string {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, max);
+    const buf = Buffer.alloc(length);
+    let read = 0;
+    while (read < length) {
+      const n = readSync(fd, buf, read, length - read, size - length + read);
+      if (n <= 0) break;
+      read += n;
+    }
+    return buf.toString('utf8', 0, read);
+  } finally {
+    closeSync(fd);
+  }
 }
