@@ -229,3 +229,27 @@ test('audit.recent reads the newest records from the end of the log, oldest firs
   assert.ok(r.ok);
   assert.deepEqual((r.value as Array<{ message: string }>).map((x) => x.message), ['r25', 'r27', 'r29']);
 });
+
+test('session counts: seeded from the log once, then kept current by the follower without counting a record twice', async (t) => {
+  const { svc, engine } = service();
+  planted(engine, 'ffff00000001');
+  const other = new FileAuditLog({ dir: svc.paths.auditDir, productVersion: 'other' });
+  const deny = (): void => other.record({ kind: 'egress.deny', ocsfClass: 'http_activity', activity: { id: 5, name: 'Refuse' }, outcome: 'failure', message: 'deny', sessionId: 'ffff00000001', details: {} });
+  deny();
+  const counts = async (): Promise<unknown> => {
+    const r = await svc.dispatch('sessions.list', {});
+    assert.ok(r.ok);
+    return (r.value as Array<{ counts: unknown }>)[0]?.counts;
+  };
+  const events: ApiEvent[] = [];
+  t.after(svc.subscribe((e) => events.push(e)));
+  t.after(() => svc.close());
+  // One record from before this process followed the log, one it saw arrive, before anyone listed.
+  deny();
+  await waitUntil('the first live record', () => events.filter((e) => e.type === 'audit').length >= 1);
+  assert.deepEqual(await counts(), { allowed: 0, denied: 2, dlpFindings: 0 }, 'both, from the log');
+  deny();
+  await waitUntil('the second live record', () => events.filter((e) => e.type === 'audit').length >= 2);
+  assert.deepEqual(await counts(), { allowed: 0, denied: 3, dlpFindings: 0 }, 'and then from the follower');
+  assert.deepEqual(await counts(), { allowed: 0, denied: 3, dlpFindings: 0 }, 'listing again counts nothing twice');
+});

@@ -91,7 +91,8 @@ interface HostedSession {
   done: Promise<SessionResult>;
 }
 
-type Counts = { allowed: number; denied: number; dlpFindings: number };
+/** A session's counts, and the last audit record (by seq) they include. */
+type Counts = { allowed: number; denied: number; dlpFindings: number; throughSeq: number };
 
 export class CordonService implements ApiEventSource {
   readonly dispatch: ApiDispatcher;
@@ -176,15 +177,19 @@ export class CordonService implements ApiEventSource {
     this.follower.start();
   }
 
+  /**
+   * Adds RECORD to its session's counts. Only sessions seeded from the log
+   * (seedCounts) are counted, and a record already in their counts (one the
+   * follower delivers after the seed read it) is skipped by its seq.
+   */
   private count(record: AuditRecordView): void {
-    if (record.sessionId === null) return;
-    const c = this.counts.get(record.sessionId) ?? { allowed: 0, denied: 0, dlpFindings: 0 };
+    const c = record.sessionId === null ? undefined : this.counts.get(record.sessionId);
+    if (c === undefined || record.seq <= c.throughSeq) return;
+    c.throughSeq = record.seq;
     // A request report mode let through went out: it counts as allowed, as in the UI's chart.
     if (record.kind === 'egress.allow' || record.kind === 'egress.would_deny') c.allowed++;
     else if (record.kind === 'egress.deny') c.denied++;
     else if (record.kind.startsWith('dlp.')) c.dlpFindings += findingCount(record);
-    else return;
-    this.counts.set(record.sessionId, c);
   }
 
   // ---- sessions -----------------------------------------------------------
@@ -226,15 +231,15 @@ export class CordonService implements ApiEventSource {
       workspaces: (rec?.workspaces ?? []).map((w) => ({ path: w.path, mode: w.mode })),
       containerId: c.id,
       attachable: this.hosted.has(id),
-      counts: { ...(this.counts.get(id) ?? { allowed: 0, denied: 0, dlpFindings: 0 }) },
+      counts: countsView(this.counts.get(id)),
     };
   }
 
-  /** Counts for sessions this process has not followed from their start, read once from the log. */
+  /** Counts for sessions seen for the first time, read once from the log; the follower keeps them current. */
   private seedCounts(list: readonly SandboxInfo[]): void {
     const missing = new Set(list.map((c) => c.labels[LABELS.session] ?? '').filter((id) => id !== '' && !this.counts.has(id)));
     if (missing.size === 0) return;
-    for (const id of missing) this.counts.set(id, { allowed: 0, denied: 0, dlpFindings: 0 });
+    for (const id of missing) this.counts.set(id, { allowed: 0, denied: 0, dlpFindings: 0, throughSeq: 0 });
     for (const r of this.recentAudit(20_000)) if (r.sessionId !== null && missing.has(r.sessionId)) this.count(r);
   }
 
@@ -498,6 +503,10 @@ export class CordonService implements ApiEventSource {
       'keys.remove': async (req: ApiRequest<'keys.remove'>) => keyView(req.provider, await this.deps.keyStore().remove(req.provider)),
     };
   }
+}
+
+function countsView(c: Counts | undefined): SessionSummary['counts'] {
+  return c === undefined ? { allowed: 0, denied: 0, dlpFindings: 0 } : { allowed: c.allowed, denied: c.denied, dlpFindings: c.dlpFindings };
 }
 
 /**
