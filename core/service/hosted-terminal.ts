@@ -15,7 +15,9 @@ export class HostedTerminal {
   readonly input = new PassThrough();
   /** What the sandbox's TTY writes to (stdout and stderr are one stream under a TTY). */
   readonly output: Writable;
-  private backlogText = '';
+  /** Output chunks, oldest first, holding at most BACKLOG_CHARS beyond the newest chunk. */
+  private readonly chunks: string[] = [];
+  private chunkChars = 0;
   private readonly decoder = new StringDecoder('utf8');
 
   constructor(onOutput: (text: string) => void) {
@@ -24,7 +26,10 @@ export class HostedTerminal {
         // A multi-byte character split across chunks is held until it is whole.
         const text = this.decoder.write(chunk);
         if (text !== '') {
-          this.backlogText = (this.backlogText + text).slice(-BACKLOG_CHARS);
+          // Kept as chunks: re-slicing a 256 KB string on every write of a chatty agent is a copy per keystroke.
+          this.chunks.push(text);
+          this.chunkChars += text.length;
+          while (this.chunks.length > 1 && this.chunkChars - (this.chunks[0]?.length ?? 0) >= BACKLOG_CHARS) this.chunkChars -= this.chunks.shift()?.length ?? 0;
           onOutput(text);
         }
         done();
@@ -32,8 +37,9 @@ export class HostedTerminal {
     });
   }
 
+  /** The last BACKLOG_CHARS characters written. */
   get backlog(): string {
-    return this.backlogText;
+    return this.chunks.join('').slice(-BACKLOG_CHARS);
   }
 
   write(data: string): void {
