@@ -15,7 +15,7 @@ import { formatPolicyIssue } from '../core/policy/policy-schema.js';
  */
 export function policyShow(ctx: CliContext, opts: { json?: boolean }): number {
   const res = ctx.loadedPolicy();
-  const view = ctx.service.effectivePolicy();
+  const view = ctx.service.effectivePolicy(res);
   const rows = view.values;
   const sources = res.sources.map((s) => ({ kind: s.kind, file: s.file, ...(s.signed ? { signed: s.signed } : {}) }));
   if (opts.json) {

@@ -393,8 +393,8 @@ export class CordonService implements ApiEventSource {
     return out.reverse();
   }
 
-  effectivePolicy(): ApiResponse<'policy.effective'> {
-    const res = this.deps.loadPolicy();
+  /** Every effective value with its source and lock; RES when the caller already loaded the policy. */
+  effectivePolicy(res: PolicyLoadResult = this.deps.loadPolicy()): ApiResponse<'policy.effective'> {
     if (!res.ok) return { ok: false, issues: res.issues.map(formatPolicyIssue), values: [], sources: [], managed: false };
     const effective = res.policy as unknown as Record<string, unknown>;
     const values = leafPaths(effective).map((path) => {
