@@ -30,8 +30,28 @@ export interface FakeVendorOptions {
   readonly key: string;
   /** PEM server certificate (for 127.0.0.1 / localhost). */
   readonly cert: string;
-  /** Text every model reply consists of. */
+  /** Text every model reply consists of, unless SCRIPT decides otherwise. */
   readonly replyText: string;
+  /**
+   * A scripted model: decides each Messages reply from the request body (the
+   * conversation so far). Undefined falls back to REPLY_TEXT.
+   */
+  readonly script?: (request: Record<string, unknown>) => FakeReply | undefined;
+}
+
+/** One scripted reply: text, or a request to run a tool (Claude Code then sends its result in the next request). */
+export type FakeReply =
+  | { readonly text: string; readonly delayMs?: number }
+  | { readonly toolUse: { readonly name: string; readonly input: Record<string, unknown> }; readonly text?: string };
+
+/** The last message of a Messages request: its role and its content blocks (a string becomes one text block). */
+export function lastMessage(request: Record<string, unknown>): { role: string; blocks: Array<Record<string, unknown>> } | undefined {
+  const messages = request['messages'];
+  if (!Array.isArray(messages) || messages.length === 0) return undefined;
+  const last = messages[messages.length - 1] as { role?: unknown; content?: unknown };
+  const content = last.content;
+  const blocks = typeof content === 'string' ? [{ type: 'text', text: content }] : Array.isArray(content) ? (content as Array<Record<string, unknown>>) : [];
+  return { role: typeof last.role === 'string' ? last.role : '', blocks };
 }
 
 const FALLBACK_MODEL = 'claude-sonnet-4-5';
@@ -47,7 +67,7 @@ export async function startFakeVendor(opts: FakeVendorOptions): Promise<FakeVend
       const body = Buffer.concat(chunks).toString('utf8');
       requests.push({ method: req.method ?? '', path: req.url ?? '', headers: flatHeaders(req), body });
       try {
-        route(req.method ?? '', req.url ?? '', body, opts.replyText, res);
+        route(req.method ?? '', req.url ?? '', body, opts, res);
       } catch (err) {
         sendJson(res, 500, errorBody('api_error', `fake vendor failed: ${String(err)}`));
       }
@@ -72,7 +92,7 @@ export async function startFakeVendor(opts: FakeVendorOptions): Promise<FakeVend
   };
 }
 
-function route(method: string, url: string, body: string, replyText: string, res: ServerResponse): void {
+function route(method: string, url: string, body: string, opts: FakeVendorOptions, res: ServerResponse): void {
   const path = url.split('?', 1)[0] ?? '';
   if ((method === 'GET' || method === 'HEAD') && path === '/') {
     res.writeHead(200, { 'content-type': 'text/plain' });
@@ -86,8 +106,14 @@ function route(method: string, url: string, body: string, replyText: string, res
       return;
     }
     const model = typeof parsed['model'] === 'string' ? parsed['model'] : FALLBACK_MODEL;
-    if (parsed['stream'] === true) sendStream(res, model, replyText);
-    else sendJson(res, 200, messageObject(model, replyText));
+    const reply: FakeReply = opts.script?.(parsed) ?? { text: opts.replyText };
+    const send = (): void => {
+      if (parsed['stream'] === true) sendStream(res, model, reply);
+      else sendJson(res, 200, messageObject(model, reply));
+    };
+    const delay = 'delayMs' in reply ? (reply.delayMs ?? 0) : 0;
+    if (delay > 0) setTimeout(send, delay);
+    else send();
     return;
   }
   if (method === 'POST' && path === '/v1/messages/count_tokens') {
@@ -97,36 +123,50 @@ function route(method: string, url: string, body: string, replyText: string, res
   sendJson(res, 404, errorBody('not_found_error', `${method} ${path} not found`));
 }
 
-function messageObject(model: string, text: string): Record<string, unknown> {
+/** The reply's content blocks as the Messages API returns them. */
+function contentOf(reply: FakeReply): Array<Record<string, unknown>> {
+  if ('toolUse' in reply) {
+    const blocks: Array<Record<string, unknown>> = reply.text ? [{ type: 'text', text: reply.text }] : [];
+    blocks.push({ type: 'tool_use', id: newId('toolu'), name: reply.toolUse.name, input: reply.toolUse.input });
+    return blocks;
+  }
+  return [{ type: 'text', text: reply.text }];
+}
+
+function messageObject(model: string, reply: FakeReply): Record<string, unknown> {
+  const content = contentOf(reply);
   return {
     id: newId('msg'),
     type: 'message',
     role: 'assistant',
     model,
-    content: [{ type: 'text', text }],
-    stop_reason: 'end_turn',
+    content,
+    stop_reason: 'toolUse' in reply ? 'tool_use' : 'end_turn',
     stop_sequence: null,
-    usage: { input_tokens: 10, output_tokens: outputTokens(text), cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    usage: { input_tokens: 10, output_tokens: outputTokens(JSON.stringify(content)), cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
   };
 }
 
-function sendStream(res: ServerResponse, model: string, text: string): void {
+function sendStream(res: ServerResponse, model: string, reply: FakeReply): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'request-id': newId('req') });
   const event = (name: string, data: Record<string, unknown>): void => {
     res.write(`event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`);
   };
+  const message = messageObject(model, reply);
   event('message_start', {
-    message: {
-      ...messageObject(model, text),
-      content: [],
-      stop_reason: null,
-      usage: { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
-    },
+    message: { ...message, content: [], stop_reason: null, usage: { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } },
   });
-  event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
-  event('content_block_delta', { index: 0, delta: { type: 'text_delta', text } });
-  event('content_block_stop', { index: 0 });
-  event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: outputTokens(text) } });
+  (message['content'] as Array<Record<string, unknown>>).forEach((block, index) => {
+    if (block['type'] === 'tool_use') {
+      event('content_block_start', { index, content_block: { ...block, input: {} } });
+      event('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(block['input']) } });
+    } else {
+      event('content_block_start', { index, content_block: { type: 'text', text: '' } });
+      event('content_block_delta', { index, delta: { type: 'text_delta', text: block['text'] } });
+    }
+    event('content_block_stop', { index });
+  });
+  event('message_delta', { delta: { stop_reason: message['stop_reason'], stop_sequence: null }, usage: (message['usage'] as Record<string, unknown>) });
   event('message_stop', {});
   res.end();
 }
