@@ -6,8 +6,13 @@
  * response schema before it leaves, so a handler bug cannot leak a field the
  * contract does not list (a key, say).
  */
-import type { z } from 'zod';
+import { config, locales } from 'zod/mini';
 import { API_METHODS, isApiMethod, type ApiError, type ApiMethod, type ApiRequest, type ApiResponse, type ApiResult } from './cordon-api.js';
+
+// The contract is written with zod/mini, which carries no messages of its own:
+// the side that answers requests loads zod's English ones, so a refusal says
+// what was wrong ("Unrecognized key: \"shell\"") instead of "Invalid input".
+config(locales.en());
 
 /** A handler's expected failure; anything else it throws becomes `failed` with its message. */
 export class ApiFailure extends Error {
@@ -42,14 +47,19 @@ export function createApiDispatcher(handlers: ApiHandlers): ApiDispatcher {
   };
 }
 
+/** What a failed parse reports, from zod and zod/mini alike. */
+export interface SchemaIssues {
+  readonly issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[];
+}
+
 /** The first problem, naming its field: what a person needs to fix the request. */
-export function invalid(error: z.ZodError): ApiError {
+export function invalid(error: SchemaIssues): ApiError {
   const issue = error.issues[0];
   const field = issue ? issue.path.map(String).join('.') : '';
   return { code: 'invalid_request', message: `${field || 'request'}: ${issue?.message ?? 'invalid'}`, ...(field ? { field } : {}) };
 }
 
-function firstIssue(error: z.ZodError): string {
+function firstIssue(error: SchemaIssues): string {
   const i = error.issues[0];
   return i ? `${i.path.map(String).join('.') || 'value'}: ${i.message}` : 'invalid';
 }

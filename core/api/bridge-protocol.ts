@@ -11,7 +11,7 @@
  *
  * Imported by the renderer: no Node built-ins here.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ApiErrorSchema, ApiEventSchema } from './cordon-api.js';
 
 export const BRIDGE_PATH = '/api';
@@ -23,16 +23,16 @@ export const TOKEN_PATTERN = /^[0-9a-f]{64}$/;
 
 /** Client → server: one call. `params` is validated against the method's schema on arrival. */
 export const BridgeCallSchema = z.strictObject({
-  id: z.number().int().nonnegative(),
-  method: z.string().max(64),
+  id: z.int().check(z.nonnegative()),
+  method: z.string().check(z.maxLength(64)),
   params: z.unknown(),
 });
 export type BridgeCall = z.infer<typeof BridgeCallSchema>;
 
 /** Server → client: an answer to call `id`, or an event. */
 export const BridgeMessageSchema = z.union([
-  z.strictObject({ id: z.number().int(), ok: z.literal(true), value: z.unknown() }),
-  z.strictObject({ id: z.number().int().nullable(), ok: z.literal(false), error: ApiErrorSchema }),
+  z.strictObject({ id: z.int(), ok: z.literal(true), value: z.unknown() }),
+  z.strictObject({ id: z.nullable(z.int()), ok: z.literal(false), error: ApiErrorSchema }),
   z.strictObject({ event: ApiEventSchema }),
 ]);
 export type BridgeMessage = z.infer<typeof BridgeMessageSchema>;

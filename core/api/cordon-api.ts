@@ -10,13 +10,16 @@
  * the handler's answer before it leaves.
  *
  * This file is imported by the sandboxed renderer: it must not import a Node
- * built-in or anything outside core/api/ (lint-enforced).
+ * built-in or anything outside core/api/ (lint-enforced). It is written with
+ * `zod/mini`, the tree-shakable form of the same library: the renderer's first
+ * chunk carries only the checks used here, which keeps the first screen fast
+ * (issue 15's bench:ui). The schemas behave as zod's; core reads them as usual.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** A session id as core writes them (12 hex digits), or a unique prefix where a method says so. */
-const SessionId = z.string().regex(/^[0-9a-f]{1,32}$/, 'a session id is hexadecimal');
-const ProviderName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'provider names are lower-case letters, digits and "-"');
+const SessionId = z.string().check(z.regex(/^[0-9a-f]{1,32}$/, 'a session id is hexadecimal'));
+const ProviderName = z.string().check(z.regex(/^[a-z][a-z0-9-]{0,31}$/, 'provider names are lower-case letters, digits and "-"'));
 
 /** What a role may do; every switch defaults to allowed when policy names no role. */
 export const FeaturesSchema = z.strictObject({
@@ -27,7 +30,7 @@ export const FeaturesSchema = z.strictObject({
 export type Features = z.infer<typeof FeaturesSchema>;
 
 export const WorkspaceSchema = z.strictObject({
-  path: z.string().min(1, 'choose a folder').max(4096),
+  path: z.string().check(z.minLength(1, 'choose a folder'), z.maxLength(4096)),
   mode: z.enum(['rw', 'ro']),
 });
 export type Workspace = z.infer<typeof WorkspaceSchema>;
@@ -36,15 +39,15 @@ export const DoctorCheckSchema = z.strictObject({
   check: z.string(),
   status: z.enum(['ok', 'warn', 'fail']),
   detail: z.string(),
-  fix: z.string().optional(),
+  fix: z.optional(z.string()),
 });
 export type DoctorCheck = z.infer<typeof DoctorCheckSchema>;
 
 /** Allowed/denied requests and DLP findings counted from a session's audit records. */
 export const SessionCountsSchema = z.strictObject({
-  allowed: z.number().int().nonnegative(),
-  denied: z.number().int().nonnegative(),
-  dlpFindings: z.number().int().nonnegative(),
+  allowed: z.int().check(z.nonnegative()),
+  denied: z.int().check(z.nonnegative()),
+  dlpFindings: z.int().check(z.nonnegative()),
 });
 
 export const SessionSummarySchema = z.strictObject({
@@ -53,7 +56,7 @@ export const SessionSummarySchema = z.strictObject({
   profile: z.string(),
   runtime: z.string(),
   state: z.string(),
-  ownerPid: z.number().int(),
+  ownerPid: z.int(),
   createdAt: z.string(),
   workspaces: z.array(WorkspaceSchema),
   containerId: z.string(),
@@ -69,10 +72,10 @@ export type SessionSummary = z.infer<typeof SessionSummarySchema>;
  * here; `details` is passed as the log holds it.
  */
 export const AuditRecordSchema = z.strictObject({
-  seq: z.number().int(),
+  seq: z.int(),
   time: z.number(),
   kind: z.string(),
-  sessionId: z.string().nullable(),
+  sessionId: z.nullable(z.string()),
   outcome: z.enum(['success', 'failure']),
   severity: z.string(),
   message: z.string(),
@@ -85,17 +88,17 @@ export const PolicyValueSchema = z.strictObject({
   value: z.unknown(),
   /** `default`, `user`, `recommended` or `managed`. */
   source: z.string(),
-  file: z.string().nullable(),
+  file: z.nullable(z.string()),
   locked: z.boolean(),
 });
 
 export const KeyStatusViewSchema = z.strictObject({
   provider: z.string(),
   state: z.enum(['present', 'absent', 'error']),
-  lastSetAt: z.string().nullable(),
-  rotatedAt: z.string().nullable(),
+  lastSetAt: z.nullable(z.string()),
+  rotatedAt: z.nullable(z.string()),
   /** For `error`: what went wrong and what to do (never the key). */
-  message: z.string().nullable(),
+  message: z.nullable(z.string()),
 });
 export type KeyStatusView = z.infer<typeof KeyStatusViewSchema>;
 
@@ -125,7 +128,7 @@ export const API_METHODS = {
   },
   /** Starts the profile's agent with a terminal hosted by this Cordon process. */
   'sessions.launch': {
-    request: z.strictObject({ workspaces: z.array(WorkspaceSchema).min(1, 'choose at least one workspace folder').max(16), profile: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/).optional() }),
+    request: z.strictObject({ workspaces: z.array(WorkspaceSchema).check(z.minLength(1, 'choose at least one workspace folder'), z.maxLength(16)), profile: z.optional(z.string().check(z.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/))) }),
     response: z.strictObject({ sessionId: z.string() }),
   },
   'sessions.stop': {
@@ -138,21 +141,21 @@ export const API_METHODS = {
     response: z.strictObject({ backlog: z.string() }),
   },
   'terminal.input': {
-    request: z.strictObject({ sessionId: SessionId, data: z.string().max(65536) }),
+    request: z.strictObject({ sessionId: SessionId, data: z.string().check(z.maxLength(65536)) }),
     response: Empty,
   },
   'terminal.resize': {
-    request: z.strictObject({ sessionId: SessionId, cols: z.number().int().min(2).max(1000), rows: z.number().int().min(2).max(1000) }),
+    request: z.strictObject({ sessionId: SessionId, cols: z.int().check(z.minimum(2), z.maximum(1000)), rows: z.int().check(z.minimum(2), z.maximum(1000)) }),
     response: Empty,
   },
   /** The last LIMIT audit records (optionally of one session) before live delivery of `audit` events. */
   'audit.recent': {
-    request: z.strictObject({ limit: z.number().int().min(1).max(20000), sessionId: SessionId.optional() }),
+    request: z.strictObject({ limit: z.int().check(z.minimum(1), z.maximum(20000)), sessionId: z.optional(SessionId) }),
     response: z.array(AuditRecordSchema),
   },
   'audit.verify': {
     request: Empty,
-    response: z.strictObject({ ok: z.boolean(), records: z.number().int(), message: z.string() }),
+    response: z.strictObject({ ok: z.boolean(), records: z.int(), message: z.string() }),
   },
   'policy.effective': {
     request: Empty,
@@ -175,11 +178,11 @@ export const API_METHODS = {
   },
   /** The key goes straight to the OS keychain; the answer never holds it. */
   'keys.set': {
-    request: z.strictObject({ provider: ProviderName, secret: z.string().min(1, 'type the API key').max(8192) }),
+    request: z.strictObject({ provider: ProviderName, secret: z.string().check(z.minLength(1, 'type the API key'), z.maxLength(8192)) }),
     response: KeyStatusViewSchema,
   },
   'keys.rotate': {
-    request: z.strictObject({ provider: ProviderName, secret: z.string().min(1, 'type the new API key').max(8192) }),
+    request: z.strictObject({ provider: ProviderName, secret: z.string().check(z.minLength(1, 'type the new API key'), z.maxLength(8192)) }),
     response: KeyStatusViewSchema,
   },
   'keys.remove': {
@@ -200,7 +203,7 @@ export function isApiMethod(name: string): name is ApiMethod {
 export const ApiEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('audit'), record: AuditRecordSchema }),
   z.strictObject({ type: z.literal('terminal.output'), sessionId: z.string(), data: z.string() }),
-  z.strictObject({ type: z.literal('terminal.exit'), sessionId: z.string(), exitCode: z.number().int() }),
+  z.strictObject({ type: z.literal('terminal.exit'), sessionId: z.string(), exitCode: z.int() }),
   /** The session list changed (a session started or ended anywhere on this machine). */
   z.strictObject({ type: z.literal('sessions.changed') }),
   /** Something the user should know that is not an audit record (e.g. a launch that failed to start). */
@@ -216,7 +219,7 @@ export const ApiErrorSchema = z.strictObject({
   code: z.enum(['invalid_request', 'unknown_method', 'forbidden', 'not_found', 'failed', 'unavailable']),
   message: z.string(),
   /** Dotted path of the offending field, for invalid_request. */
-  field: z.string().optional(),
+  field: z.optional(z.string()),
 });
 export type ApiError = z.infer<typeof ApiErrorSchema>;
 
