@@ -16,6 +16,7 @@
  * (issue 15's bench:ui). The schemas behave as zod's; core reads them as usual.
  */
 import * as z from 'zod/mini';
+import { ChatItemSchema, ChatStateSchema, FileChangeSchema, FileDiffSchema, FilePreviewSchema } from './chat-contract.js';
 
 /** A session id as core writes them (12 hex digits), or a unique prefix where a method says so. */
 const SessionId = z.string().check(z.regex(/^[0-9a-f]{1,32}$/, 'a session id is hexadecimal'));
@@ -126,9 +127,16 @@ export const API_METHODS = {
     request: Empty,
     response: z.array(SessionSummarySchema),
   },
-  /** Starts the profile's agent with a terminal hosted by this Cordon process. */
+  /**
+   * Starts the profile's agent, hosted by this Cordon process: with a terminal
+   * (`mode: "terminal"`, the default) or as a conversation (`"chat"`).
+   */
   'sessions.launch': {
-    request: z.strictObject({ workspaces: z.array(WorkspaceSchema).check(z.minLength(1, 'choose at least one workspace folder'), z.maxLength(16)), profile: z.optional(z.string().check(z.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/))) }),
+    request: z.strictObject({
+      workspaces: z.array(WorkspaceSchema).check(z.minLength(1, 'choose at least one workspace folder'), z.maxLength(16)),
+      profile: z.optional(z.string().check(z.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/))),
+      mode: z.optional(z.enum(['terminal', 'chat'])),
+    }),
     response: z.strictObject({ sessionId: z.string() }),
   },
   'sessions.stop': {
@@ -146,6 +154,47 @@ export const API_METHODS = {
   },
   'terminal.resize': {
     request: z.strictObject({ sessionId: SessionId, cols: z.int().check(z.minimum(2), z.maximum(1000)), rows: z.int().check(z.minimum(2), z.maximum(1000)) }),
+    response: Empty,
+  },
+  /** A chat session's conversation so far and its state; `chat.item` and `chat.state` events follow. */
+  'chat.history': {
+    request: z.strictObject({ sessionId: SessionId }),
+    response: z.strictObject({ items: z.array(ChatItemSchema), state: ChatStateSchema }),
+  },
+  /** One user turn. Refused (`failed`) while the agent works on the previous one: interrupt it first. */
+  'chat.send': {
+    request: z.strictObject({ sessionId: SessionId, text: z.string().check(z.minLength(1, 'type a message'), z.maxLength(100_000)) }),
+    response: Empty,
+  },
+  /** Stops the turn in progress (the running tool call with it); the session stays open for the next turn. */
+  'chat.interrupt': {
+    request: z.strictObject({ sessionId: SessionId }),
+    response: Empty,
+  },
+  /** What the agent created, changed and deleted in the session's workspaces; `overflow` counts entries past the list's bound. */
+  'files.changes': {
+    request: z.strictObject({ sessionId: SessionId }),
+    response: z.strictObject({ changes: z.array(FileChangeSchema), overflow: z.int() }),
+  },
+  'files.diff': {
+    request: z.strictObject({ sessionId: SessionId, workspace: z.string().check(z.maxLength(4096)), path: z.string().check(z.minLength(1), z.maxLength(4096)) }),
+    response: FileDiffSchema,
+  },
+  'files.preview': {
+    request: z.strictObject({ sessionId: SessionId, workspace: z.string().check(z.maxLength(4096)), path: z.string().check(z.minLength(1), z.maxLength(4096)) }),
+    response: FilePreviewSchema,
+  },
+  /** Shows the file in the desktop's file manager (a changed file of the session only). */
+  'files.reveal': {
+    request: z.strictObject({ sessionId: SessionId, workspace: z.string().check(z.maxLength(4096)), path: z.string().check(z.minLength(1), z.maxLength(4096)) }),
+    response: Empty,
+  },
+  /**
+   * Opens a web or mail link in the user's browser, after the user confirmed
+   * it in the UI. Only http:, https: and mailto: are accepted.
+   */
+  'links.open': {
+    request: z.strictObject({ url: z.string().check(z.maxLength(8192)) }),
     response: Empty,
   },
   /** The last LIMIT audit records (optionally of one session) before live delivery of `audit` events. */
@@ -206,6 +255,11 @@ export const ApiEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('terminal.exit'), sessionId: z.string(), exitCode: z.int() }),
   /** The session list changed (a session started or ended anywhere on this machine). */
   z.strictObject({ type: z.literal('sessions.changed') }),
+  /** A conversation entry, new or (same id) updated. */
+  z.strictObject({ type: z.literal('chat.item'), sessionId: z.string(), item: ChatItemSchema }),
+  z.strictObject({ type: z.literal('chat.state'), sessionId: z.string(), state: ChatStateSchema }),
+  /** The session's list of changed files changed: ask `files.changes` again. */
+  z.strictObject({ type: z.literal('files.changed'), sessionId: z.string() }),
   /** Something the user should know that is not an audit record (e.g. a launch that failed to start). */
   z.strictObject({ type: z.literal('notice'), level: z.enum(['info', 'warn', 'error']), message: z.string() }),
 ]);

@@ -42,6 +42,14 @@ const handlers: ApiHandlers = {
   'keys.set': record('keys.set', keyView),
   'keys.rotate': record('keys.rotate', keyView),
   'keys.remove': record('keys.remove', keyView),
+  'chat.history': record('chat.history', { items: [], state: { state: 'ready' as const, agent: 'claude-code', usage: { inputTokens: 0, outputTokens: 0, costUsd: null }, rejectedEvents: 0 } }),
+  'chat.send': record('chat.send', {}),
+  'chat.interrupt': record('chat.interrupt', {}),
+  'files.changes': record('files.changes', { changes: [], overflow: 0 }),
+  'files.diff': record('files.diff', { kind: 'binary' as const }),
+  'files.preview': record('files.preview', { kind: 'binary' as const, size: 0 }),
+  'files.reveal': record('files.reveal', {}),
+  'links.open': record('links.open', {}),
 };
 
 class TestEvents implements ApiEventSource {

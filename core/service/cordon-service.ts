@@ -413,6 +413,13 @@ export class CordonService implements ApiEventSource {
 
   // ---- the UI's contract --------------------------------------------------
 
+  private chatHandlers(): Pick<ApiHandlers, 'chat.history' | 'chat.send' | 'chat.interrupt' | 'files.changes' | 'files.diff' | 'files.preview' | 'files.reveal' | 'links.open'> {
+    const unavailable = (): never => {
+      throw new ApiFailure('unavailable', 'chat sessions are not built yet');
+    };
+    return { 'chat.history': unavailable, 'chat.send': unavailable, 'chat.interrupt': unavailable, 'files.changes': unavailable, 'files.diff': unavailable, 'files.preview': unavailable, 'files.reveal': unavailable, 'links.open': unavailable };
+  }
+
   private handlers(): ApiHandlers {
     const requireFeature = (name: 'launch' | 'changeSettings'): void => {
       const f = this.features();
@@ -501,6 +508,7 @@ export class CordonService implements ApiEventSource {
       'keys.set': async (req: ApiRequest<'keys.set'>) => keyView(req.provider, await this.deps.keyStore().set(req.provider, req.secret)),
       'keys.rotate': async (req: ApiRequest<'keys.rotate'>) => keyView(req.provider, await this.deps.keyStore().rotate(req.provider, req.secret)),
       'keys.remove': async (req: ApiRequest<'keys.remove'>) => keyView(req.provider, await this.deps.keyStore().remove(req.provider)),
+      ...this.chatHandlers(),
     };
   }
 }
