@@ -8,7 +8,9 @@ import type { HostUser } from '../core/session/sandbox-user.js';
 import type { SessionStore } from '../core/session/session-store.js';
 import { openCordonService } from '../core/service/open-service.js';
 import type { CordonService } from '../core/service/cordon-service.js';
+import { dirname } from 'node:path';
 import { CliExit, productVersion } from './cli-exit.js';
+import { openWithDesktop } from './desktop-open.js';
 import { EXIT } from './exit-codes.js';
 
 export { CliExit } from './cli-exit.js';
@@ -27,6 +29,9 @@ export class CliContext {
     uid: process.getuid?.(),
     gid: process.getgid?.(),
     notify: (n) => process.stderr.write(`cordon: ${n.message}\n`),
+    // `cordon ui` in a browser: a confirmed link and "show in folder" go to the desktop's opener.
+    openExternal: (url) => openWithDesktop(process.platform, url),
+    showInFolder: (path) => openWithDesktop(process.platform, dirname(path)),
     engine: this.engine,
   });
 

@@ -63,8 +63,13 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .addOption(new Option('-p, --profile <name>', 'sandbox profile (default: policy sandbox.profile, else "standard")'))
     .option('-w, --workspace <dir[:ro|:rw]>', 'mount a folder at the same path (repeatable; read-write unless :ro)', collect, [])
     .option('-e, --env <K=V>', 'set an environment variable in the sandbox (repeatable)', collect, [])
+    .option('--chat', 'talk with the agent as a conversation instead of its terminal UI; with stdin not a terminal, one turn per line, ending after the last answer')
     .addHelpText('after', EXIT_CODE_HELP)
-    .action(act(async (ctx, opts: { profile?: string; workspace: string[]; env: string[] }) => (await import('./session-commands.js')).launchCommand(ctx, opts)));
+    .action(
+      act(async (ctx, opts: { profile?: string; workspace: string[]; env: string[]; chat?: boolean }) =>
+        opts.chat ? (await import('./chat-command.js')).launchChatCommand(ctx, opts) : (await import('./session-commands.js')).launchCommand(ctx, opts),
+      ),
+    );
 
   program
     .command('demo')

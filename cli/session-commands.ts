@@ -22,13 +22,14 @@ export function parseEnvArgs(args: readonly string[]): Record<string, string> {
   return env;
 }
 
-interface SessionOpts {
+export interface SessionOpts {
   profile?: string;
   workspace: string[];
   env: string[];
 }
 
-async function runInteractive(ctx: CliContext, req: SessionRequest): Promise<number> {
+/** Refuses (125) unless the policy is valid and this machine's role may run KIND. */
+export function requireRunnable(ctx: CliContext, kind: SessionRequest['kind']): void {
   try {
     ctx.policy();
   } catch (err) {
@@ -37,11 +38,15 @@ async function runInteractive(ctx: CliContext, req: SessionRequest): Promise<num
     throw err;
   }
   // The role's switches come from managed policy (core/policy/role-features.ts).
-  const feature = req.kind === 'exec' ? 'exec' : 'launch';
+  const feature = kind === 'exec' ? 'exec' : 'launch';
   const role = ctx.service.features();
   if (!role.features[feature]) {
     throw new CliExit(EXIT.sandboxNotStarted, `your organization's policy does not let this machine's role "${role.role}" ${feature === 'exec' ? 'run `cordon exec`' : 'launch agent sessions'} (features.${role.role}.${feature} is false${role.roleSource ? ` in ${role.roleSource}` : ''})`);
   }
+}
+
+async function runInteractive(ctx: CliContext, req: SessionRequest): Promise<number> {
+  requireRunnable(ctx, req.kind);
   const controller = new AbortController();
   let signalCode = 0;
   const onSignal = (sig: NodeJS.Signals): void => {

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { CliExit } from './cli-exit.js';
-import { browserCommand, parsePort, writeLaunchPage } from './ui-command.js';
+import { browserCommand } from './desktop-open.js';
+import { parsePort, writeLaunchPage } from './ui-command.js';
 
 const base = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-ui-unit-')));
 after(() => rmSync(base, { recursive: true, force: true }));

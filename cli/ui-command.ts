@@ -3,13 +3,13 @@
  * loopback bridge (core/bridge/) until Ctrl-C or SIGTERM. The URL with its
  * one-time token goes to stdout, once; everything else goes to stderr.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startUiBridge, type UiBridge } from '../core/bridge/ui-bridge.js';
 import { installRoot } from '../core/paths/install-root.js';
 import { CliExit, type CliContext } from './cli-context.js';
+import { openWithDesktop } from './desktop-open.js';
 import { EXIT } from './exit-codes.js';
 
 export interface UiOptions {
@@ -73,7 +73,7 @@ export async function uiCommand(ctx: CliContext, opts: UiOptions): Promise<numbe
   if (opts.open) {
     try {
       launchPage = writeLaunchPage(pageUrl);
-      openInBrowser(process.platform, launchPage.file);
+      openWithDesktop(process.platform, launchPage.file);
     } catch (err) {
       process.stderr.write(`cordon: could not start a browser (${(err as Error).message}); open the URL above yourself.\n`);
     }
@@ -115,20 +115,4 @@ export function writeLaunchPage(pageUrl: string, parent: string = tmpdir(), keep
   const timer = setTimeout(remove, keepMs);
   timer.unref();
   return { file, remove };
-}
-
-/** How each platform opens a file with the user's default browser. */
-export function browserCommand(platform: NodeJS.Platform, file: string): [string, string[]] {
-  if (platform === 'darwin') return ['open', [file]];
-  // `start` is built into cmd; its first quoted argument is a window title (Node quotes the empty one).
-  if (platform === 'win32') return ['cmd', ['/c', 'start', '', file]];
-  // Linux and the BSDs: the freedesktop opener.
-  return ['xdg-open', [file]];
-}
-
-function openInBrowser(platform: NodeJS.Platform, file: string): void {
-  const [cmd, args] = browserCommand(platform, file);
-  const child = spawn(cmd, args, { detached: true, stdio: 'ignore' });
-  child.on('error', (err) => process.stderr.write(`cordon: could not start ${cmd} (${err.message}); open the URL above yourself.\n`));
-  child.unref();
 }

@@ -9,7 +9,7 @@
 import { realpath, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { app, BrowserWindow, dialog, Menu, nativeImage, Notification, protocol, session, Tray, type MenuItemConstructorOptions } from 'electron';
+import { app, BrowserWindow, dialog, Menu, nativeImage, Notification, protocol, session, shell, Tray, type MenuItemConstructorOptions } from 'electron';
 import type { ApiEvent, Workspace } from '../core/api/cordon-api.js';
 import type { CordonService, ServiceNotice } from '../core/service/cordon-service.js';
 import { openCordonService } from '../core/service/open-service.js';
@@ -53,6 +53,8 @@ function start(): void {
     uid: process.getuid?.(),
     gid: process.getgid?.(),
     notify: (notice) => onNotice(notice),
+    openExternal: (url) => void shell.openExternal(url),
+    showInFolder: (path) => shell.showItemInFolder(path),
   });
 
   const broadcast = (event: ApiEvent): void => {

@@ -33,6 +33,9 @@ import { SessionStore } from '../session/session-store.js';
 import { AuditFollower, auditRecordView } from './audit-follower.js';
 import { runDoctorChecks, type DoctorReport } from './doctor-checks.js';
 import { HostedTerminal } from './hosted-terminal.js';
+import { ChatSession } from './chat-session.js';
+import { adapterFor } from '../agent/adapter-for.js';
+import type { AgentAdapter } from '../agent/agent-adapter.js';
 import { RecentWorkspaces } from './recent-workspaces.js';
 
 /** Something the user should see that is not a decision (those are audited). */
@@ -63,6 +66,13 @@ export interface CordonServiceDeps {
   readonly settings: ServiceSettings;
   /** Where notices go: stderr for the CLI, a notification or the event stream for the app. */
   readonly notify: (notice: ServiceNotice) => void;
+  /**
+   * Opens a confirmed link in the user's browser, and shows a file in the
+   * desktop's file manager: the adapter's (Electron's shell, `xdg-open`).
+   * Absent where there is no desktop.
+   */
+  readonly openExternal?: (url: string) => void;
+  readonly showInFolder?: (path: string) => void;
 }
 
 /** `stop` answers with what it did, or why it did nothing; never throws for a bad id. */
@@ -85,7 +95,10 @@ export interface ForegroundOptions {
 }
 
 interface HostedSession {
-  readonly terminal: HostedTerminal;
+  /** The agent's terminal (a terminal session), or null. */
+  readonly terminal: HostedTerminal | null;
+  /** The conversation (a chat session), or null. */
+  readonly chat: ChatSession | null;
   readonly controller: AbortController;
   started: StartedSession | null;
   done: Promise<SessionResult>;
@@ -316,35 +329,91 @@ export class CordonService implements ApiEventSource {
    * `cordon ui`). Resolves once the sandbox runs, or with the reason it did not.
    */
   async launchHosted(workspaces: readonly Workspace[], profile: string | undefined): Promise<{ ok: true; sessionId: string } | { ok: false; message: string }> {
+    const terminal = new HostedTerminal((text) => {
+      if (id.value !== null) this.emit({ type: 'terminal.output', sessionId: id.value, data: text });
+    });
+    const id: { value: string | null } = { value: null };
+    const req: SessionRequest = { kind: 'launch', ...(profile !== undefined ? { profile } : {}), workspaces, env: {}, tty: true };
+    const r = await this.host(req, { stdin: terminal.input, stdout: terminal.output, stderr: terminal.output }, { terminal, chat: null }, {
+      started: (sid) => (id.value = sid),
+      ended: (sid, res) => {
+        terminal.end();
+        this.emit({ type: 'terminal.exit', sessionId: sid, exitCode: res.ok ? res.exitCode : 125 });
+      },
+    });
+    if (r.ok) this.recent.add(workspaces);
+    return r;
+  }
+
+  /**
+   * Starts the profile's agent as a conversation this process hosts: the
+   * agent runs without a terminal, its adapter speaks its protocol, and the
+   * conversation reaches subscribers as `chat.item` and `chat.state` events.
+   */
+  async launchChat(workspaces: readonly Workspace[], profile: string | undefined): Promise<{ ok: true; sessionId: string } | { ok: false; message: string }> {
+    const agent = this.chatAgent(profile);
+    if (!agent.ok) return agent;
+    const id: { value: string | null } = { value: null };
+    const chat = new ChatSession(agent.adapter, {
+      onItem: (item) => {
+        if (id.value !== null) this.emit({ type: 'chat.item', sessionId: id.value, item });
+      },
+      onState: (state) => {
+        if (id.value !== null) this.emit({ type: 'chat.state', sessionId: id.value, state });
+      },
+    });
+    const req: SessionRequest = { kind: 'chat', ...(profile !== undefined ? { profile } : {}), workspaces, env: {}, command: agent.command, tty: false };
+    const r = await this.host(req, chat.io(), { terminal: null, chat }, {
+      started: (sid) => {
+        id.value = sid;
+        chat.started();
+      },
+      ended: (_sid, res) => chat.ended(res.ok ? { exitCode: res.exitCode } : { failure: res.failure.message }),
+    });
+    if (r.ok) this.recent.add(workspaces);
+    return r;
+  }
+
+  /** The adapter and command for a conversation with PROFILE's agent. */
+  chatAgent(profile: string | undefined): { ok: true; adapter: AgentAdapter; command: string[] } | { ok: false; message: string } {
     const policy = this.deps.loadPolicy();
     if (!policy.ok) return { ok: false, message: `policy is invalid, so no session may start: ${policy.issues.map(formatPolicyIssue).join('; ')}` };
-    const terminal = new HostedTerminal((text) => {
-      const id = hostedId.value;
-      if (id !== null) this.emit({ type: 'terminal.output', sessionId: id, data: text });
-    });
-    const hostedId: { value: string | null } = { value: null };
+    const name = profile ?? policy.policy.sandbox.profile;
+    const loaded = loadProfile(name, join(this.deps.paths.home, 'profiles'));
+    if (!loaded.ok) return { ok: false, message: `profile ${name}: ${loaded.issues.map(formatPolicyIssue).join('; ')}` };
+    const adapter = adapterFor(loaded.value.profile.agent);
+    return { ok: true, adapter, command: adapter.command(loaded.value.profile.command) };
+  }
+
+  /** Runs REQ as a session this process hosts; resolves once it runs or with why it did not. */
+  private async host(
+    req: SessionRequest,
+    io: SandboxIo,
+    parts: Pick<HostedSession, 'terminal' | 'chat'>,
+    on: { started(id: string): void; ended(id: string, res: SessionResult): void },
+  ): Promise<{ ok: true; sessionId: string } | { ok: false; message: string }> {
+    const policy = this.deps.loadPolicy();
+    if (!policy.ok) return { ok: false, message: `policy is invalid, so no session may start: ${policy.issues.map(formatPolicyIssue).join('; ')}` };
     const controller = new AbortController();
+    let sessionId: string | null = null;
     let resolveStarted: (s: StartedSession | null) => void = () => undefined;
     const started = new Promise<StartedSession | null>((r) => (resolveStarted = r));
-    const req: SessionRequest = { kind: 'launch', ...(profile !== undefined ? { profile } : {}), workspaces, env: {}, tty: true };
     const done = runSession(
       req,
-      this.sessionDeps(policy.policy, { stdin: terminal.input, stdout: terminal.output, stderr: terminal.output }, (s) => {
-        hostedId.value = s.id;
-        const entry: HostedSession = { terminal, controller, started: s, done };
-        this.hosted.set(s.id, entry);
+      this.sessionDeps(policy.policy, io, (s) => {
+        sessionId = s.id;
+        this.hosted.set(s.id, { ...parts, controller, started: s, done });
+        on.started(s.id);
         resolveStarted(s);
       }),
       controller.signal,
     );
     void done.then(
       (res) => {
-        terminal.end();
         resolveStarted(null);
-        const id = hostedId.value;
-        if (id !== null) {
-          this.emit({ type: 'terminal.exit', sessionId: id, exitCode: res.ok ? res.exitCode : 125 });
-          this.hosted.delete(id);
+        if (sessionId !== null) {
+          on.ended(sessionId, res);
+          this.hosted.delete(sessionId);
           this.emit({ type: 'sessions.changed' });
         }
       },
@@ -358,7 +427,6 @@ export class CordonService implements ApiEventSource {
       const res = await done.catch((err: unknown) => ({ ok: false as const, failure: { code: 'engine' as const, message: (err as Error).message } }));
       return { ok: false, message: res.ok ? 'the session ended before it started' : res.failure.message };
     }
-    this.recent.add(workspaces);
     return { ok: true, sessionId: s.id };
   }
 
@@ -414,10 +482,38 @@ export class CordonService implements ApiEventSource {
   // ---- the UI's contract --------------------------------------------------
 
   private chatHandlers(): Pick<ApiHandlers, 'chat.history' | 'chat.send' | 'chat.interrupt' | 'files.changes' | 'files.diff' | 'files.preview' | 'files.reveal' | 'links.open'> {
-    const unavailable = (): never => {
-      throw new ApiFailure('unavailable', 'chat sessions are not built yet');
+    const chat = (id: string): ChatSession => {
+      const h = this.hosted.get(id);
+      if (!h?.chat) throw new ApiFailure('not_found', `no conversation ${id} in this Cordon process (it ended, or another Cordon window hosts it)`);
+      return h.chat;
     };
-    return { 'chat.history': unavailable, 'chat.send': unavailable, 'chat.interrupt': unavailable, 'files.changes': unavailable, 'files.diff': unavailable, 'files.preview': unavailable, 'files.reveal': unavailable, 'links.open': unavailable };
+    const unavailable = (): never => {
+      throw new ApiFailure('unavailable', 'not built yet');
+    };
+    return {
+      'chat.history': (req) => chat(req.sessionId).history(),
+      'chat.send': (req) => {
+        if (!this.features().features.launch) throw new ApiFailure('forbidden', 'this machine\'s role may not work with agents');
+        const r = chat(req.sessionId).send(req.text);
+        if (!r.ok) throw new ApiFailure('failed', r.message);
+        return {};
+      },
+      'chat.interrupt': (req) => {
+        chat(req.sessionId).interrupt();
+        return {};
+      },
+      'files.changes': unavailable,
+      'files.diff': unavailable,
+      'files.preview': unavailable,
+      'files.reveal': unavailable,
+      'links.open': (req) => {
+        const link = openableLink(req.url);
+        if (!link.ok) throw new ApiFailure('invalid_request', link.message);
+        if (!this.deps.openExternal) throw new ApiFailure('unavailable', 'this Cordon cannot open links: copy the address instead');
+        this.deps.openExternal(link.url);
+        return {};
+      },
+    };
   }
 
   private handlers(): ApiHandlers {
@@ -432,10 +528,11 @@ export class CordonService implements ApiEventSource {
       const s = status.value;
       return s.state === 'present' ? { provider, state: 'present', lastSetAt: s.lastSetAt, rotatedAt: s.rotatedAt, message: null } : { provider, state: 'absent', lastSetAt: null, rotatedAt: null, message: null };
     };
-    const hosted = (id: string): HostedSession => {
+    const hosted = (id: string): HostedSession & { terminal: HostedTerminal } => {
       const h = this.hosted.get(id);
       if (!h) throw new ApiFailure('not_found', `session ${id} is not hosted by this Cordon process; its terminal is in the window or terminal that started it`);
-      return h;
+      if (h.terminal === null) throw new ApiFailure('not_found', `session ${id} is a conversation: it has no terminal`);
+      return { ...h, terminal: h.terminal };
     };
     return {
       'app.info': () => {
@@ -464,7 +561,7 @@ export class CordonService implements ApiEventSource {
       },
       'sessions.launch': async (req: ApiRequest<'sessions.launch'>) => {
         requireFeature('launch');
-        const r = await this.launchHosted(req.workspaces, req.profile);
+        const r = req.mode === 'chat' ? await this.launchChat(req.workspaces, req.profile) : await this.launchHosted(req.workspaces, req.profile);
         if (!r.ok) throw new ApiFailure('failed', r.message);
         return { sessionId: r.sessionId };
       },
@@ -511,6 +608,22 @@ export class CordonService implements ApiEventSource {
       ...this.chatHandlers(),
     };
   }
+}
+
+/**
+ * A link the user confirmed, if it may be opened: http, https and mailto only,
+ * with no credentials in it (a `https://user@host` link hides its real host).
+ */
+export function openableLink(raw: string): { ok: true; url: string } | { ok: false; message: string } {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return { ok: false, message: 'not an absolute URL' };
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:' && u.protocol !== 'mailto:') return { ok: false, message: `links of type ${u.protocol} are not opened` };
+  if (u.username !== '' || u.password !== '') return { ok: false, message: 'links with a user name or password in them are not opened' };
+  return { ok: true, url: u.href };
 }
 
 function countsView(c: Counts | undefined): SessionSummary['counts'] {

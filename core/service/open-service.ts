@@ -23,6 +23,9 @@ export interface ProcessFacts {
   readonly uid: number | undefined;
   readonly gid: number | undefined;
   readonly notify: (notice: ServiceNotice) => void;
+  /** Opens a link in the browser and a folder in the file manager, where the adapter has a desktop. */
+  readonly openExternal?: (url: string) => void;
+  readonly showInFolder?: (path: string) => void;
   /** The engine client, when the adapter needs its Docker specifics too (`cordon image build`). */
   readonly engine?: DockerEngine;
 }
@@ -48,6 +51,8 @@ export function openCordonService(facts: ProcessFacts): CordonService {
       hostProxyEnv: Object.fromEntries(PROXY_VARS.filter((k) => facts.env[k] !== undefined).map((k) => [k, facts.env[k]])),
     },
     notify: facts.notify,
+    ...(facts.openExternal ? { openExternal: facts.openExternal } : {}),
+    ...(facts.showInFolder ? { showInFolder: facts.showInFolder } : {}),
   });
 }
 

@@ -351,10 +351,10 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
     return fail(audit, sessionId, { code: 'profile', message: `profile ${profile.name}: seccomp profile ${profile.seccomp} cannot be read as JSON (${(err as Error).message})` });
   }
 
-  // `cordon launch` starts the agent itself, which cannot work without a key:
+  // `cordon launch` (and a chat) starts the agent itself, which cannot work without a key:
   // refuse up front with the fix. exec and demo run without one (the model
   // route then answers 401 with a reason).
-  if (req.kind === 'launch' && profile.provider) {
+  if ((req.kind === 'launch' || req.kind === 'chat') && profile.provider) {
     const provider = policy.providers[profile.provider.name];
     if (!provider) {
       return fail(audit, sessionId, { code: 'keys', message: `profile ${profile.name} uses provider "${profile.provider.name}", which policy \`providers\` does not define` });

@@ -10,7 +10,7 @@ import { z } from 'zod';
  */
 export const SessionRecordSchema = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{12}$/),
-  kind: z.enum(['exec', 'launch', 'demo']),
+  kind: z.enum(['exec', 'launch', 'demo', 'chat']),
   profile: z.string(),
   runtime: z.enum(['runc', 'runsc']),
   owner: z.strictObject({ pid: z.number().int(), start: z.string() }),

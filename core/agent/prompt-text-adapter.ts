@@ -1,0 +1,85 @@
+/**
+ * Any command-line agent that reads a prompt on its standard input and writes
+ * its answer as text (`llm`, a shell script, `aider --message-file -`…). Such
+ * agents answer one prompt and exit, so the sandbox runs a small loop around
+ * the profile's command: each turn starts the command afresh with the prompt
+ * on stdin, and a marker line (with a nonce the agent is not told in advance)
+ * ends the turn with its exit status. An interrupt ends the turn's whole
+ * process group.
+ */
+import { randomBytes } from 'node:crypto';
+import { LineSplitter, type AgentAdapter, type AgentDecoder, type AgentEvent } from './agent-adapter.js';
+
+/**
+ * The loop, for POSIX sh. A turn arrives as `turn <base64 of the prompt>`, an
+ * interrupt as `interrupt`. `set -m` gives each turn its own process group so
+ * the interrupt reaches the agent's children too.
+ */
+const TURN_LOOP = [
+  'mark="$1"; shift; set -m; pid=""',
+  'while IFS= read -r line; do',
+  '  case "$line" in',
+  '    "turn "*) [ -n "$pid" ] && wait "$pid"; p="${line#turn }"; { printf "%s" "$p" | base64 -d | "$@"; printf "\\n%s end %s\\n" "$mark" "$?"; } & pid=$! ;;',
+  '    interrupt) [ -n "$pid" ] && { kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; printf "\\n%s interrupted\\n" "$mark"; pid=""; } ;;',
+  '  esac',
+  'done',
+  '[ -n "$pid" ] && wait "$pid"',
+].join('\n');
+
+export class PromptTextAdapter implements AgentAdapter {
+  readonly agent: string;
+  private readonly mark = `\u001ecordon-turn-${randomBytes(8).toString('hex')}`;
+
+  constructor(agent = 'generic') {
+    this.agent = agent;
+  }
+
+  command(profileCommand: readonly string[]): string[] {
+    return ['sh', '-c', TURN_LOOP, 'cordon-chat', this.mark, ...profileCommand];
+  }
+
+  encodeTurn(text: string): string {
+    return `turn ${Buffer.from(text, 'utf8').toString('base64')}\n`;
+  }
+
+  encodeInterrupt(): string {
+    return 'interrupt\n';
+  }
+
+  decoder(): AgentDecoder {
+    // Lines of text up to 64 KB; the agent's output streams line by line.
+    const lines = new LineSplitter(64 * 1024);
+    const decode = ({ lines: ls, dropped }: { lines: string[]; dropped: number }): AgentEvent[] => {
+      const out: AgentEvent[] = [];
+      for (let i = 0; i < dropped; i++) out.push({ type: 'rejected', reason: 'a line longer than 64 KB' });
+      let text = '';
+      const flush = (): void => {
+        if (text !== '') out.push({ type: 'text', text, append: true });
+        text = '';
+      };
+      for (const line of ls) {
+        if (line.startsWith(this.mark)) {
+          flush();
+          const rest = line.slice(this.mark.length).trim();
+          if (rest === 'interrupted') out.push({ type: 'turn_end', ok: false, interrupted: true, message: null });
+          else {
+            const code = Number(/^end (\d+)$/.exec(rest)?.[1] ?? NaN);
+            out.push({ type: 'turn_end', ok: code === 0, interrupted: false, message: code === 0 ? null : `the agent exited with status ${Number.isNaN(code) ? 'unknown' : code}` });
+          }
+        } else {
+          text += `${line}\n`;
+        }
+      }
+      flush();
+      return out;
+    };
+    return {
+      push: (chunk) => decode(lines.push(chunk)),
+      end: () => {
+        const rest = lines.rest();
+        return rest === '' ? [] : decode({ lines: [rest], dropped: 0 });
+      },
+    };
+  }
+}
+
