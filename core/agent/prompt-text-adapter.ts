@@ -39,7 +39,8 @@ export class PromptTextAdapter implements AgentAdapter {
   }
 
   encodeTurn(text: string): string {
-    return `turn ${Buffer.from(text, 'utf8').toString('base64')}\n`;
+    // A line, as a person typing at the agent would end it.
+    return `turn ${Buffer.from(`${text}\n`, 'utf8').toString('base64')}\n`;
   }
 
   encodeInterrupt(): string {
@@ -49,6 +50,9 @@ export class PromptTextAdapter implements AgentAdapter {
   decoder(): AgentDecoder {
     // Lines of text up to 64 KB; the agent's output streams line by line.
     const lines = new LineSplitter(64 * 1024);
+    // Empty lines are held until a line of text follows: the last one before a
+    // marker is the loop's own (it starts the marker on a fresh line).
+    let blanks = 0;
     const decode = ({ lines: ls, dropped }: { lines: string[]; dropped: number }): AgentEvent[] => {
       const out: AgentEvent[] = [];
       for (let i = 0; i < dropped; i++) out.push({ type: 'rejected', reason: 'a line longer than 64 KB' });
@@ -59,6 +63,8 @@ export class PromptTextAdapter implements AgentAdapter {
       };
       for (const line of ls) {
         if (line.startsWith(this.mark)) {
+          text += '\n'.repeat(Math.max(0, blanks - 1));
+          blanks = 0;
           flush();
           const rest = line.slice(this.mark.length).trim();
           if (rest === 'interrupted') out.push({ type: 'turn_end', ok: false, interrupted: true, message: null });
@@ -66,8 +72,11 @@ export class PromptTextAdapter implements AgentAdapter {
             const code = Number(/^end (\d+)$/.exec(rest)?.[1] ?? NaN);
             out.push({ type: 'turn_end', ok: code === 0, interrupted: false, message: code === 0 ? null : `the agent exited with status ${Number.isNaN(code) ? 'unknown' : code}` });
           }
+        } else if (line === '') {
+          blanks++;
         } else {
-          text += `${line}\n`;
+          text += `${'\n'.repeat(blanks)}${line}\n`;
+          blanks = 0;
         }
       }
       flush();
