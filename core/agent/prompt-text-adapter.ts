@@ -10,17 +10,24 @@
 import { randomBytes } from 'node:crypto';
 import { LineSplitter, type AgentAdapter, type AgentDecoder, type AgentEvent } from './agent-adapter.js';
 
+/** One turn: the prompt (base64) decoded onto the agent's stdin, then the end marker with its status. */
+const TURN = 'p="$1"; mark="$2"; shift 2; printf "%s" "$p" | base64 -d | "$@"; printf "\\n%s end %s\\n" "$mark" "$?"';
+
 /**
  * The loop, for POSIX sh. A turn arrives as `turn <base64 of the prompt>`, an
- * interrupt as `interrupt`. `set -m` gives each turn its own process group so
- * the interrupt reaches the agent's children too.
+ * interrupt as `interrupt`. Each turn runs under `setsid`, so it is its own
+ * process group and an interrupt reaches the agent's children too (sh has no
+ * job control without a terminal); an image without setsid loses only that:
+ * its interrupt stops the turn's shell, and the marker still ends the turn.
+ * An agent that ignores SIGTERM gets SIGKILL two seconds later.
  */
 const TURN_LOOP = [
-  'mark="$1"; shift; set -m; pid=""',
+  'mark="$1"; shift; pid=""',
+  'if command -v setsid >/dev/null 2>&1; then group=setsid; else group=; fi',
   'while IFS= read -r line; do',
   '  case "$line" in',
-  '    "turn "*) [ -n "$pid" ] && wait "$pid"; p="${line#turn }"; { printf "%s" "$p" | base64 -d | "$@"; printf "\\n%s end %s\\n" "$mark" "$?"; } & pid=$! ;;',
-  '    interrupt) [ -n "$pid" ] && { kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; printf "\\n%s interrupted\\n" "$mark"; pid=""; } ;;',
+  '    "turn "*) [ -n "$pid" ] && wait "$pid"; $group sh -c "$TURN" cordon-turn "${line#turn }" "$mark" "$@" & pid=$! ;;',
+  '    interrupt) [ -n "$pid" ] && { kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; { sleep 2; kill -KILL "-$pid" "$pid"; } 2>/dev/null & wait "$pid" 2>/dev/null; printf "\\n%s interrupted\\n" "$mark"; pid=""; } ;;',
   '  esac',
   'done',
   '[ -n "$pid" ] && wait "$pid"',
@@ -35,7 +42,7 @@ export class PromptTextAdapter implements AgentAdapter {
   }
 
   command(profileCommand: readonly string[]): string[] {
-    return ['sh', '-c', TURN_LOOP, 'cordon-chat', this.mark, ...profileCommand];
+    return ['sh', '-c', `TURN='${TURN.replace(/'/g, `'\\''`)}'\n${TURN_LOOP}`, 'cordon-chat', this.mark, ...profileCommand];
   }
 
   encodeTurn(text: string): string {

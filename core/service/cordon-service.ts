@@ -11,7 +11,7 @@
  * and delivers every record to subscribers, so sessions started by another
  * Cordon process (the CLI's, the app's) show up here as they happen.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FileAuditLog } from '../audit/audit-log.js';
 import { AUDIT_FILE } from '../audit/audit-log.js';
@@ -34,6 +34,8 @@ import { AuditFollower, auditRecordView } from './audit-follower.js';
 import { runDoctorChecks, type DoctorReport } from './doctor-checks.js';
 import { HostedTerminal } from './hosted-terminal.js';
 import { ChatSession } from './chat-session.js';
+import { WorkspaceChanges } from '../files/workspace-changes.js';
+import { readPreview } from '../files/file-preview.js';
 import { adapterFor } from '../agent/adapter-for.js';
 import type { AgentAdapter } from '../agent/agent-adapter.js';
 import { RecentWorkspaces } from './recent-workspaces.js';
@@ -99,6 +101,8 @@ interface HostedSession {
   readonly terminal: HostedTerminal | null;
   /** The conversation (a chat session), or null. */
   readonly chat: ChatSession | null;
+  /** What the agent changed in the workspaces (a chat session), or null. */
+  readonly files: WorkspaceChanges | null;
   readonly controller: AbortController;
   started: StartedSession | null;
   done: Promise<SessionResult>;
@@ -334,7 +338,7 @@ export class CordonService implements ApiEventSource {
     });
     const id: { value: string | null } = { value: null };
     const req: SessionRequest = { kind: 'launch', ...(profile !== undefined ? { profile } : {}), workspaces, env: {}, tty: true };
-    const r = await this.host(req, { stdin: terminal.input, stdout: terminal.output, stderr: terminal.output }, { terminal, chat: null }, {
+    const r = await this.host(req, { stdin: terminal.input, stdout: terminal.output, stderr: terminal.output }, { terminal, chat: null, files: null }, {
       started: (sid) => (id.value = sid),
       ended: (sid, res) => {
         terminal.end();
@@ -362,15 +366,35 @@ export class CordonService implements ApiEventSource {
         if (id.value !== null) this.emit({ type: 'chat.state', sessionId: id.value, state });
       },
     });
+    // The baseline is taken before the agent starts, so everything it does is seen.
+    const roots: string[] = [];
+    for (const w of workspaces) {
+      try {
+        roots.push(realpathSync(w.path));
+      } catch {
+        // A folder that does not exist: the launch refuses it with the reason below.
+      }
+    }
+    const files = new WorkspaceChanges({
+      roots,
+      onChange: () => {
+        if (id.value !== null) this.emit({ type: 'files.changed', sessionId: id.value });
+      },
+    });
+    await files.start();
     const req: SessionRequest = { kind: 'chat', ...(profile !== undefined ? { profile } : {}), workspaces, env: {}, command: agent.command, tty: false };
-    const r = await this.host(req, chat.io(), { terminal: null, chat }, {
+    const r = await this.host(req, chat.io(), { terminal: null, chat, files }, {
       started: (sid) => {
         id.value = sid;
         chat.started();
       },
-      ended: (_sid, res) => chat.ended(res.ok ? { exitCode: res.exitCode } : { failure: res.failure.message }),
+      ended: (_sid, res) => {
+        chat.ended(res.ok ? { exitCode: res.exitCode } : { failure: res.failure.message });
+        void files.close();
+      },
     });
     if (r.ok) this.recent.add(workspaces);
+    else await files.close();
     return r;
   }
 
@@ -389,7 +413,7 @@ export class CordonService implements ApiEventSource {
   private async host(
     req: SessionRequest,
     io: SandboxIo,
-    parts: Pick<HostedSession, 'terminal' | 'chat'>,
+    parts: Pick<HostedSession, 'terminal' | 'chat' | 'files'>,
     on: { started(id: string): void; ended(id: string, res: SessionResult): void },
   ): Promise<{ ok: true; sessionId: string } | { ok: false; message: string }> {
     const policy = this.deps.loadPolicy();
@@ -487,8 +511,16 @@ export class CordonService implements ApiEventSource {
       if (!h?.chat) throw new ApiFailure('not_found', `no conversation ${id} in this Cordon process (it ended, or another Cordon window hosts it)`);
       return h.chat;
     };
-    const unavailable = (): never => {
-      throw new ApiFailure('unavailable', 'not built yet');
+    const files = (id: string): WorkspaceChanges => {
+      const h = this.hosted.get(id);
+      if (!h?.files) throw new ApiFailure('not_found', `no conversation ${id} in this Cordon process (it ended, or another Cordon window hosts it)`);
+      return h.files;
+    };
+    /** Only a file the session lists as changed may be read, diffed or shown: the UI cannot name any other. */
+    const changed = (req: { sessionId: string; workspace: string; path: string }): void => {
+      if (!files(req.sessionId).list().changes.some((c) => c.root === req.workspace && c.path === req.path)) {
+        throw new ApiFailure('not_found', `${JSON.stringify(req.path)} is not among the files this session changed`);
+      }
     };
     return {
       'chat.history': (req) => chat(req.sessionId).history(),
@@ -502,10 +534,34 @@ export class CordonService implements ApiEventSource {
         chat(req.sessionId).interrupt();
         return {};
       },
-      'files.changes': unavailable,
-      'files.diff': unavailable,
-      'files.preview': unavailable,
-      'files.reveal': unavailable,
+      'files.changes': (req) => {
+        const l = files(req.sessionId).list();
+        return { changes: l.changes.map((c) => ({ workspace: c.root, path: c.path, change: c.change, kind: c.entry === 'symlink' ? 'link' : c.kind, size: c.size, at: c.at })), overflow: l.overflow };
+      },
+      'files.diff': async (req) => {
+        changed(req);
+        const d = await files(req.sessionId).diff(req.workspace, req.path);
+        switch (d.kind) {
+          case 'diff':
+            return { kind: 'diff', hunks: d.diff.hunks.map((h) => ({ ...h, lines: h.lines.map((l) => ({ op: l.op, text: l.text })) })), added: d.diff.added, removed: d.diff.removed, truncated: d.diff.truncated };
+          case 'no_baseline':
+            return { kind: 'no_baseline', reason: d.message };
+          case 'binary':
+            return { kind: 'binary' };
+          case 'refused':
+            return { kind: 'refused', reason: d.reason, message: d.message };
+        }
+      },
+      'files.preview': async (req) => {
+        changed(req);
+        return readPreview(req.workspace, req.path);
+      },
+      'files.reveal': (req) => {
+        changed(req);
+        if (!this.deps.showInFolder) throw new ApiFailure('unavailable', 'this Cordon has no file manager to show it in');
+        this.deps.showInFolder(join(req.workspace, ...req.path.split('/')));
+        return {};
+      },
       'links.open': (req) => {
         const link = openableLink(req.url);
         if (!link.ok) throw new ApiFailure('invalid_request', link.message);
