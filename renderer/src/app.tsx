@@ -14,20 +14,24 @@ import { HomeScreen } from './screens/home-screen.js';
 import { PolicyScreen } from './screens/policy-screen.js';
 import { KeysScreen } from './screens/keys-screen.js';
 import { AuditScreen } from './screens/audit-screen.js';
+import type { SessionMode } from './model/session-mode.js';
 
 // The session screen carries xterm.js, the largest part of the UI: it loads
 // when a session is first opened, so the first screen does not wait for it.
 const SessionScreen = lazy(() => import('./screens/session-screen.js').then((m) => ({ default: m.SessionScreen })));
+// The chat screen (conversation, diffs, previews, Markdown) is only for chat sessions: its own chunk too.
+const ChatScreen = lazy(() => import('./screens/chat-screen.js').then((m) => ({ default: m.ChatScreen })));
 
 export type Screen =
   | { readonly name: 'setup' }
   | { readonly name: 'home' }
   | { readonly name: 'session'; readonly sessionId: string }
+  | { readonly name: 'chat'; readonly sessionId: string }
   | { readonly name: 'policy' }
   | { readonly name: 'keys' }
   | { readonly name: 'audit' };
 
-const NAV: readonly { readonly screen: Exclude<Screen, { name: 'session' }>; readonly label: string }[] = [
+const NAV: readonly { readonly screen: Exclude<Screen, { name: 'session' | 'chat' }>; readonly label: string }[] = [
   { screen: { name: 'home' }, label: 'Home' },
   { screen: { name: 'setup' }, label: 'Setup' },
   { screen: { name: 'policy' }, label: 'Policy' },
@@ -148,7 +152,7 @@ function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind
     );
   }
 
-  const navCurrent = screen.name === 'session' ? 'home' : screen.name;
+  const navCurrent = screen.name === 'session' || screen.name === 'chat' ? 'home' : screen.name;
   return (
     <ShellContext.Provider value={shell}>
       <div className="layout">
@@ -192,16 +196,27 @@ function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind
   );
 }
 
+/** The screen that shows a session: its conversation for a chat session, else its terminal. */
+function sessionScreen(sessionId: string, mode: SessionMode): Screen {
+  return mode === 'chat' ? { name: 'chat', sessionId } : { name: 'session', sessionId };
+}
+
 function ScreenView({ screen, go }: { readonly screen: Screen; readonly go: (s: Screen) => void }) {
   switch (screen.name) {
     case 'setup':
-      return <SetupScreen onLaunched={(sessionId) => go({ name: 'session', sessionId })} />;
+      return <SetupScreen onLaunched={(sessionId, mode) => go(sessionScreen(sessionId, mode))} />;
     case 'home':
-      return <HomeScreen onOpen={(sessionId) => go({ name: 'session', sessionId })} onLaunch={() => go({ name: 'setup' })} />;
+      return <HomeScreen onOpen={(sessionId, mode) => go(sessionScreen(sessionId, mode))} onLaunch={() => go({ name: 'setup' })} />;
     case 'session':
       return (
         <Suspense fallback={<p aria-busy="true">Opening the session…</p>}>
           <SessionScreen key={screen.sessionId} sessionId={screen.sessionId} onStopped={() => go({ name: 'home' })} />
+        </Suspense>
+      );
+    case 'chat':
+      return (
+        <Suspense fallback={<p aria-busy="true">Opening the conversation…</p>}>
+          <ChatScreen key={screen.sessionId} sessionId={screen.sessionId} onStopped={() => go({ name: 'home' })} />
         </Suspense>
       );
     case 'policy':

@@ -5,8 +5,9 @@ import { useApiEvents, useShell } from '../api-context.js';
 import { ScreenHeading } from '../components/screen-heading.js';
 import { uptimeSince } from '../model/format.js';
 import { useNow } from '../components/use-now.js';
+import { sessionModeOf, type SessionMode } from '../model/session-mode.js';
 
-export function HomeScreen({ onOpen, onLaunch }: { readonly onOpen: (sessionId: string) => void; readonly onLaunch: () => void }) {
+export function HomeScreen({ onOpen, onLaunch }: { readonly onOpen: (sessionId: string, mode: SessionMode) => void; readonly onLaunch: () => void }) {
   const { api, features, announce } = useShell();
   const [sessions, setSessions] = useState<readonly SessionSummary[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -86,7 +87,7 @@ export function HomeScreen({ onOpen, onLaunch }: { readonly onOpen: (sessionId: 
                     <td className={`num${s.counts.denied > 0 ? ' text-deny' : ''}`}>{s.counts.denied}</td>
                     <td className={`num${s.counts.dlpFindings > 0 ? ' text-warn' : ''}`}>{s.counts.dlpFindings}</td>
                     <td className="actions">
-                      <button type="button" className="btn btn-secondary" onClick={() => onOpen(s.id)} aria-label={`Open session ${s.id} (${where})`}>
+                      <button type="button" className="btn btn-secondary" onClick={() => onOpen(s.id, sessionModeOf(s.kind))} aria-label={`Open session ${s.id} (${where})`}>
                         Open
                       </button>
                       <button type="button" className="btn btn-danger" onClick={() => void stop(s)} aria-label={`Stop session ${s.id} (${where})`}>

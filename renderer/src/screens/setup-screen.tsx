@@ -8,10 +8,16 @@ import type { ApiResponse, DoctorCheck, KeyStatusView, Workspace } from '../../.
 import { useShell } from '../api-context.js';
 import { ScreenHeading } from '../components/screen-heading.js';
 import { WorkspacePicker } from '../components/workspace-picker.js';
+import type { SessionMode } from '../model/session-mode.js';
 
 type Profiles = ApiResponse<'profiles.list'>;
 
-export function SetupScreen({ onLaunched }: { readonly onLaunched: (sessionId: string) => void }) {
+const SESSION_MODES: readonly { readonly mode: SessionMode; readonly label: string; readonly detail: string }[] = [
+  { mode: 'chat', label: 'Conversation (recommended)', detail: 'Ask for what you need in plain words, and see every file the agent changes.' },
+  { mode: 'terminal', label: 'Terminal (for developers)', detail: 'The agent’s own command-line interface.' },
+];
+
+export function SetupScreen({ onLaunched }: { readonly onLaunched: (sessionId: string, mode: SessionMode) => void }) {
   const { api, features, announce } = useShell();
   const [checks, setChecks] = useState<readonly DoctorCheck[] | null>(null);
   const [doctorError, setDoctorError] = useState<string | null>(null);
@@ -19,6 +25,8 @@ export function SetupScreen({ onLaunched }: { readonly onLaunched: (sessionId: s
   const [profiles, setProfiles] = useState<Profiles>([]);
   const [profile, setProfile] = useState('');
   const [workspace, setWorkspace] = useState<Workspace>({ path: '', mode: 'rw' });
+  // A conversation by default: most people who launch an agent here are not developers (issue 16).
+  const [mode, setMode] = useState<SessionMode>('chat');
   const [launchError, setLaunchError] = useState<string | null>(null);
   const [launching, setLaunching] = useState(false);
   const id = useId();
@@ -52,11 +60,12 @@ export function SetupScreen({ onLaunched }: { readonly onLaunched: (sessionId: s
     e.preventDefault();
     setLaunching(true);
     setLaunchError(null);
-    const r = await api.call('sessions.launch', { workspaces: [workspace], ...(profile ? { profile } : {}) });
+    const launchedMode = mode;
+    const r = await api.call('sessions.launch', { workspaces: [workspace], mode: launchedMode, ...(profile ? { profile } : {}) });
     setLaunching(false);
     if (r.ok) {
       announce(`Session ${r.value.sessionId} started.`);
-      onLaunched(r.value.sessionId);
+      onLaunched(r.value.sessionId, launchedMode);
     } else {
       setLaunchError(r.error.message);
       announce(`Launch failed: ${r.error.message}`, 'error');
@@ -102,6 +111,27 @@ export function SetupScreen({ onLaunched }: { readonly onLaunched: (sessionId: s
         <form className="card" aria-labelledby={`${id}-launch`} onSubmit={(e) => void launch(e)}>
           <h2 id={`${id}-launch`}>Launch an agent</h2>
           <WorkspacePicker value={workspace} onChange={setWorkspace} />
+          <fieldset className="group">
+            <legend>How do you want to work?</legend>
+            {SESSION_MODES.map((m) => (
+              <div key={m.mode} className="choice">
+                <input
+                  type="radio"
+                  id={`${id}-mode-${m.mode}`}
+                  name={`${id}-session-mode`}
+                  value={m.mode}
+                  required
+                  checked={mode === m.mode}
+                  onChange={() => setMode(m.mode)}
+                  aria-describedby={`${id}-mode-${m.mode}-detail`}
+                />{' '}
+                <label htmlFor={`${id}-mode-${m.mode}`}>{m.label}</label>
+                <p id={`${id}-mode-${m.mode}-detail`} className="muted small choice-detail">
+                  {m.detail}
+                </p>
+              </div>
+            ))}
+          </fieldset>
           <div className="field">
             <label htmlFor={`${id}-profile`}>Profile</label>
             <select id={`${id}-profile`} className="input" value={profile} onChange={(e) => setProfile(e.target.value)}>
