@@ -96,6 +96,7 @@ async function main(): Promise<void> {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Setup', exact: true }).click();
     await page.getByLabel('Workspace folder (absolute path)').fill(ws);
     await page.getByLabel('Profile').selectOption(profile);
+    await page.getByRole('radio', { name: /^Terminal \(for developers\)/ }).check();
     await page.getByRole('button', { name: 'Launch', exact: true }).click();
     await page.getByTestId('terminal').waitFor({ timeout: 60_000 });
     const heading = await page.getByRole('heading', { level: 1 }).innerText();

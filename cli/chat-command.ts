@@ -109,6 +109,8 @@ export async function launchChatCommand(ctx: CliContext, opts: SessionOpts): Pro
 export class TranscriptPrinter {
   private readonly printed = new Map<string, number>();
   private readonly toolDone = new Set<string>();
+  /** The id of the assistant text whose last line is still open, or null. */
+  private openLine: string | null = null;
 
   constructor(
     private readonly write: (s: string) => void,
@@ -117,16 +119,21 @@ export class TranscriptPrinter {
   ) {}
 
   item(item: ChatItem): void {
+    // Anything but more of the open text starts on a line of its own.
+    if (this.openLine !== null && this.openLine !== item.id) {
+      this.write('\n');
+      this.openLine = null;
+    }
     switch (item.kind) {
       case 'user':
-        if (this.echoUser) this.write(`you> ${item.text}\n`);
+        if (this.echoUser) this.write(`you> ${printable(item.text)}\n`);
         return;
       case 'assistant': {
         const seen = this.printed.get(item.id);
-        if (seen === undefined) this.write(`\n${item.text}`);
-        else this.write(item.text.slice(seen));
+        if (seen === undefined) this.write(`\n${printable(item.text)}`);
+        else this.write(printable(item.text.slice(seen)));
         this.printed.set(item.id, item.text.length);
-        if (!item.text.endsWith('\n')) this.write('\n');
+        this.openLine = item.text.endsWith('\n') ? null : item.id;
         return;
       }
       case 'tool': {
@@ -136,7 +143,7 @@ export class TranscriptPrinter {
         }
         if (item.tool.output !== null && !this.toolDone.has(item.id)) {
           this.toolDone.add(item.id);
-          const lines = item.tool.output.split('\n');
+          const lines = printable(item.tool.output).split('\n');
           const shown = lines.slice(0, TOOL_OUTPUT_LINES).map((l) => `  │ ${l}`);
           if (lines.length > TOOL_OUTPUT_LINES) shown.push(`  │ … ${lines.length - TOOL_OUTPUT_LINES} more lines`);
           this.write(`${shown.join('\n')}${item.tool.isError ? '\n  └ failed' : ''}\n`);
@@ -144,13 +151,30 @@ export class TranscriptPrinter {
         return;
       }
       case 'notice':
-        this.write(`[${item.level === 'info' ? 'cordon' : `cordon ${item.level}`}] ${item.text}\n`);
+        this.write(`[${item.level === 'info' ? 'cordon' : `cordon ${item.level}`}] ${printable(item.text)}\n`);
         return;
     }
   }
 }
 
-/** Control characters from the agent are shown, not obeyed by the terminal. */
+/**
+ * The agent's text with every control character but newline and tab made
+ * visible: an escape sequence in it would otherwise drive the user's terminal
+ * (OSC 52 writes the host clipboard past the gate; others retitle the window
+ * or rewrite what is on screen).
+ */
+export function printable(s: string): string {
+  let out = '';
+  for (const ch of s) {
+    const c = ch.codePointAt(0) ?? 0;
+    if (c === 0x0a || c === 0x09) out += ch;
+    else if (c < 0x20) out += `^${String.fromCharCode(c + 0x40)}`;
+    else if (c === 0x7f || (c >= 0x80 && c <= 0x9f)) out += '�';
+    else out += ch;
+  }
+  return out;
+}
+
 function oneLine(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 200);
+  return printable(s.slice(0, 200)).replace(/[\n\t]/g, ' ');
 }

@@ -205,3 +205,24 @@ function outputTokens(text: string): number {
 function newId(prefix: string): string {
   return `${prefix}_fake${randomBytes(12).toString('hex')}`;
 }
+
+/** The text of the last message's text blocks (what the user typed, plus any reminders the agent adds). */
+export function lastUserText(request: Record<string, unknown>): string {
+  return (lastMessage(request)?.blocks ?? [])
+    .filter((b) => b['type'] === 'text' && typeof b['text'] === 'string')
+    .map((b) => b['text'] as string)
+    .join('\n');
+}
+
+/** The first tool result in the last message, as text, or null when the last message carries none. */
+export function lastToolResult(request: Record<string, unknown>): string | null {
+  const r = (lastMessage(request)?.blocks ?? []).find((b) => b['type'] === 'tool_result');
+  if (r === undefined) return null;
+  const c = r['content'];
+  return typeof c === 'string' ? c : JSON.stringify(c ?? '');
+}
+
+/** True for the agent's main conversation calls (they offer tools), false for side calls such as a title. */
+export function offersTools(request: Record<string, unknown>): boolean {
+  return Array.isArray(request['tools']) && request['tools'].length > 0;
+}

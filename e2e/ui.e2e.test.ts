@@ -125,6 +125,7 @@ describe('a session from the UI', () => {
     await nav(page, 'Setup');
     await page.getByLabel('Workspace folder (absolute path)').fill(ws);
     await page.getByLabel('Profile').selectOption(profile);
+    await page.getByRole('radio', { name: /^Terminal \(for developers\)/ }).check();
     await page.getByRole('button', { name: 'Launch', exact: true }).click();
     const terminal = page.getByTestId('terminal');
     await terminal.waitFor({ timeout: 60_000 });

@@ -224,7 +224,7 @@ export class ChatSession {
 /** A tool call as a card: what it does in one line, its input in short, and for file edits the change. */
 export function toolActivity(name: string, input: unknown): ToolActivity {
   const o = typeof input === 'object' && input !== null && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
-  const str = (k: string): string | null => (typeof o[k] === 'string' ? (o[k] as string) : null);
+  const str = (k: string): string | null => (typeof o[k] === 'string' ? (o[k]) : null);
   const path = str('file_path') ?? str('notebook_path') ?? str('path');
   const summary = str('command') ?? path ?? str('pattern') ?? str('url') ?? str('query') ?? str('description') ?? bounded(JSON.stringify(input) ?? '', 200);
   let edit: ToolActivity['edit'] = null;
