@@ -166,7 +166,7 @@ function sendStream(res: ServerResponse, model: string, reply: FakeReply): void 
     }
     event('content_block_stop', { index });
   });
-  event('message_delta', { delta: { stop_reason: message['stop_reason'], stop_sequence: null }, usage: (message['usage'] as Record<string, unknown>) });
+  event('message_delta', { delta: { stop_reason: message['stop_reason'], stop_sequence: null }, usage: (message['usage']) });
   event('message_stop', {});
   res.end();
 }
