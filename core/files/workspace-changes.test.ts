@@ -117,6 +117,22 @@ test('.git internals are ignored', async (t) => {
   assert.deepEqual(summary(w), ['modified src.txt']);
 });
 
+test("Cordon's own read-only placeholders (the profile's write-protected paths) are not the agent's changes", async (t) => {
+  const root = workspace({ 'src.txt': 's\n' });
+  const w = new WorkspaceChanges({ roots: [root], readOnlyPaths: ['.bashrc', '.claude/', '.git/hooks/'] });
+  await w.start();
+  t.after(() => w.close());
+  // What materializePlaceholders creates at launch, then a change of the agent's own.
+  writeFileSync(join(root, '.bashrc'), '');
+  mkdirSync(join(root, '.claude'));
+  writeFileSync(join(root, '.claude', 'settings.json'), '{}');
+  writeFileSync(join(root, '.bashrc.bak'), 'not protected');
+  writeFileSync(join(root, 'src.txt'), 's2\n');
+  await waitUntil('src listed', () => summary(w).includes('modified src.txt'));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(summary(w), ['created .bashrc.bak', 'modified src.txt']);
+});
+
 test('binary and oversized files: listed, diff says binary or no baseline', async (t) => {
   const root = workspace({ 'big.txt': 'x'.repeat(3000) + '\n' });
   writeFileSync(join(root, 'blob.bin'), Buffer.from([0, 1, 2]));

@@ -93,6 +93,13 @@ export interface WorkspaceChangesOptions {
   /** Called (debounced) after the list changed; read it with list(). */
   readonly onChange?: () => void;
   readonly limits?: Partial<WorkspaceChangesLimits>;
+  /**
+   * Workspace-relative paths the agent cannot write (the profile's
+   * `writeProtected`; a trailing "/" marks a folder). Cordon itself puts
+   * read-only placeholders there when a session starts and removes them when
+   * it ends: those are not the agent's changes, so they are not listed.
+   */
+  readonly readOnlyPaths?: readonly string[];
 }
 
 type Entry = 'file' | 'symlink' | 'other';
@@ -205,8 +212,11 @@ export class WorkspaceChanges {
   private ignored(p: string): boolean {
     const root = this.rootOf(p);
     if (root === null) return false;
+    const parts = relative(root, p).split(sep);
     // `.git/` internals churn on every git command and say nothing about the user's files.
-    return relative(root, p).split(sep).includes('.git');
+    if (parts.includes('.git')) return true;
+    const rel = parts.join('/');
+    return (this.opts.readOnlyPaths ?? []).some((ro) => (ro.endsWith('/') ? rel === ro.slice(0, -1) || rel.startsWith(ro) : rel === ro));
   }
 
   private rootOf(p: string): string | null {

@@ -377,6 +377,7 @@ export class CordonService implements ApiEventSource {
     }
     const files = new WorkspaceChanges({
       roots,
+      readOnlyPaths: agent.writeProtected,
       onChange: () => {
         if (id.value !== null) this.emit({ type: 'files.changed', sessionId: id.value });
       },
@@ -399,14 +400,14 @@ export class CordonService implements ApiEventSource {
   }
 
   /** The adapter and command for a conversation with PROFILE's agent. */
-  chatAgent(profile: string | undefined): { ok: true; adapter: AgentAdapter; command: string[] } | { ok: false; message: string } {
+  chatAgent(profile: string | undefined): { ok: true; adapter: AgentAdapter; command: string[]; writeProtected: readonly string[] } | { ok: false; message: string } {
     const policy = this.deps.loadPolicy();
     if (!policy.ok) return { ok: false, message: `policy is invalid, so no session may start: ${policy.issues.map(formatPolicyIssue).join('; ')}` };
     const name = profile ?? policy.policy.sandbox.profile;
     const loaded = loadProfile(name, join(this.deps.paths.home, 'profiles'));
     if (!loaded.ok) return { ok: false, message: `profile ${name}: ${loaded.issues.map(formatPolicyIssue).join('; ')}` };
     const adapter = adapterFor(loaded.value.profile.agent);
-    return { ok: true, adapter, command: adapter.command(loaded.value.profile.command) };
+    return { ok: true, adapter, command: adapter.command(loaded.value.profile.command), writeProtected: loaded.value.profile.writeProtected };
   }
 
   /** Runs REQ as a session this process hosts; resolves once it runs or with why it did not. */
