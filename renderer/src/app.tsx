@@ -3,9 +3,10 @@
  * navigation and one screen at a time. Routing is component state, never the
  * URL: the fragment holds the bridge token and is left alone.
  */
-import { lazy, Suspense, useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { Features } from '../../core/api/cordon-api.js';
 import type { ApiChoice } from './api/choose-api.js';
+import type { FirstAnswers } from './first-answers.js';
 import type { ConnectionStatus, StatusSource } from './api/bridge-client.js';
 import { ShellContext, type Shell } from './api-context.js';
 import { NoTokenPage } from './screens/no-token-page.js';
@@ -39,10 +40,10 @@ const NAV: readonly { readonly screen: Exclude<Screen, { name: 'session' | 'chat
   { screen: { name: 'audit' }, label: 'Audit' },
 ];
 
-export function App({ choice }: { readonly choice: ApiChoice }) {
+export function App({ choice, first }: { readonly choice: ApiChoice; readonly first: FirstAnswers | null }) {
   if (choice.kind === 'no_token') return <NoTokenPage reason="no_token" />;
-  if (choice.kind === 'electron') return <Connected choice={choice} connection={null} />;
-  return <BridgeGate choice={choice} connection={choice.connection} />;
+  if (choice.kind === 'electron') return <Connected choice={choice} connection={null} first={first} />;
+  return <BridgeGate choice={choice} connection={choice.connection} first={first} />;
 }
 
 function useConnectionStatus(source: StatusSource): ConnectionStatus {
@@ -52,7 +53,7 @@ function useConnectionStatus(source: StatusSource): ConnectionStatus {
   );
 }
 
-function BridgeGate({ choice, connection }: { readonly choice: ApiChoice & { kind: 'bridge' }; readonly connection: StatusSource & { retry(): void } }) {
+function BridgeGate({ choice, connection, first }: { readonly choice: ApiChoice & { kind: 'bridge' }; readonly connection: StatusSource & { retry(): void }; readonly first: FirstAnswers | null }) {
   const status = useConnectionStatus(connection);
   if (status === 'refused') return <NoTokenPage reason="refused" onRetry={() => connection.retry()} />;
   if (status === 'connecting') {
@@ -62,7 +63,7 @@ function BridgeGate({ choice, connection }: { readonly choice: ApiChoice & { kin
       </main>
     );
   }
-  return <Connected choice={choice} connection={status} />;
+  return <Connected choice={choice} connection={status} first={first} />;
 }
 
 interface Announcement {
@@ -71,7 +72,16 @@ interface Announcement {
   readonly n: number;
 }
 
-function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind: 'electron' | 'bridge' }; readonly connection: ConnectionStatus | null }) {
+function Connected({
+  choice,
+  connection,
+  first,
+}: {
+  readonly choice: ApiChoice & { kind: 'electron' | 'bridge' };
+  readonly connection: ConnectionStatus | null;
+  /** Asked by the entry before the app loaded; used once, for the first screen. */
+  readonly first: FirstAnswers | null;
+}) {
   const api = choice.api;
   const [features, setFeatures] = useState<Features | null>(null);
   const [version, setVersion] = useState('');
@@ -79,6 +89,7 @@ function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind
   const [startError, setStartError] = useState<string | null>(null);
   const [checksFail, setChecksFail] = useState(false);
   const [announcement, setAnnouncement] = useState<Announcement | null>(null);
+  const firstRef = useRef(first);
 
   const announce = useCallback((message: string, level: 'info' | 'error' = 'info') => {
     setAnnouncement((prev) => ({ message, level, n: (prev?.n ?? 0) + 1 }));
@@ -89,9 +100,12 @@ function Connected({ choice, connection }: { readonly choice: ApiChoice & { kind
     void (async () => {
       // The doctor's checks take seconds (one starts a sandbox under gVisor):
       // the first screen does not wait for them.
-      const first = Promise.all([api.call('app.info', {}), api.call('keys.status', {})]);
+      // Used once: the answers describe the page's start, not a later moment.
+      const asked = firstRef.current;
+      firstRef.current = null;
+      const answers = Promise.all([asked?.info ?? api.call('app.info', {}), asked?.keys ?? api.call('keys.status', {})]);
       const doctor = api.call('doctor.run', {});
-      const [info, keys] = await first;
+      const [info, keys] = await answers;
       if (!live) return;
       if (!info.ok) {
         setStartError(info.error.message);

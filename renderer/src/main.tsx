@@ -1,10 +1,15 @@
+/**
+ * The page's entry, kept small on purpose (issue 15's first-screen target):
+ * it picks the transport, which starts connecting at once, and asks the two
+ * questions the first screen needs (`app.info`, `keys.status`) before React
+ * and the screens are even loaded. The app arrives as a second chunk while
+ * the bridge's handshake and those answers are on their way.
+ */
 import '@xterm/xterm/css/xterm.css';
 import './styles.css';
-import { StrictMode } from 'react';
-import { createRoot } from 'react-dom/client';
 import { tokenFromFragment } from '../../core/api/bridge-protocol.js';
 import { chooseApi } from './api/choose-api.js';
-import { App } from './app.js';
+import type { FirstAnswers } from './first-answers.js';
 
 const root = document.getElementById('root');
 if (root === null) throw new Error('index.html has no #root');
@@ -12,15 +17,9 @@ const choice = chooseApi(window);
 if (choice.kind === 'no_token') {
   // Someone pasted the address with its token into this tab: a hash change does not reload the page, so start over.
   window.addEventListener('hashchange', () => {
-    if (chooseApiWouldConnect()) window.location.reload();
+    if (tokenFromFragment(window.location.hash) !== null) window.location.reload();
   });
 }
-createRoot(root).render(
-  <StrictMode>
-    <App choice={choice} />
-  </StrictMode>,
-);
-
-function chooseApiWouldConnect(): boolean {
-  return tokenFromFragment(window.location.hash) !== null;
-}
+const first: FirstAnswers | null =
+  choice.kind === 'no_token' ? null : { info: choice.api.call('app.info', {}), keys: choice.api.call('keys.status', {}) };
+void import('./app-root.js').then((m) => m.mount(root, choice, first));
