@@ -148,6 +148,10 @@ describe('a conversation with Claude Code', () => {
     await card.getByText('BASH-MARK-42').waitFor();
     await say(page, 'now [[edit]] the notes');
     await page.getByTestId('tool-card').filter({ hasText: 'notes.txt' }).and(page.locator('[data-status="done"]')).nth(1).waitFor({ timeout: 60_000 });
+    // The edit's card shows the change as a diff, made by core from the tool's input.
+    const editCard = page.getByTestId('tool-card').filter({ has: page.locator('summary', { hasText: /^Edit/ }) });
+    await editCard.locator('summary').click();
+    await editCard.getByTestId('diff-lines').getByText('line 2 (edited by the agent)').waitFor();
     const file = page.getByTestId('file-change').filter({ hasText: 'notes.txt' });
     await file.waitFor({ timeout: 10_000 });
     await file.click();
@@ -158,6 +162,9 @@ describe('a conversation with Claude Code', () => {
     assert.match(diffText, /-\s*line two/);
     assert.match(diffText, /\+\s*line 2 \(edited by the agent\)/);
     await checkScreen(page, 'chat-files');
+    await detail.getByRole('tab', { name: 'Preview' }).click();
+    await detail.getByText('line three').waitFor();
+    assert.ok((await detail.innerText()).includes('line 2 (edited by the agent)'));
   });
 
   test('Markdown from the agent loads nothing: the image is not fetched, the link shows its target and opens only after a confirmation', async () => {

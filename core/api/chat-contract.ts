@@ -20,6 +20,15 @@ export const ChatUsageSchema = z.strictObject({
 });
 export type ChatUsage = z.infer<typeof ChatUsageSchema>;
 
+export const DiffHunkSchema = z.strictObject({
+  oldStart: z.int(),
+  oldLines: z.int(),
+  newStart: z.int(),
+  newLines: z.int(),
+  lines: z.array(z.strictObject({ op: z.enum([' ', '+', '-']), text: z.string() })),
+});
+export type DiffHunkView = z.infer<typeof DiffHunkSchema>;
+
 /** One tool call by the agent and, once it is done, its result. */
 export const ToolActivitySchema = z.strictObject({
   name: z.string(),
@@ -30,8 +39,8 @@ export const ToolActivitySchema = z.strictObject({
   /** Null while the tool runs. */
   output: z.nullable(z.string()),
   isError: z.boolean(),
-  /** For an edit or a write: the file and its text before and after, for a diff. */
-  edit: z.nullable(z.strictObject({ path: z.string(), before: z.string(), after: z.string() })),
+  /** For an edit or a write: the file and the change as diff hunks (core diffs; the renderer only draws). */
+  edit: z.nullable(z.strictObject({ path: z.string(), hunks: z.array(DiffHunkSchema), added: z.int(), removed: z.int(), truncated: z.boolean() })),
 });
 export type ToolActivity = z.infer<typeof ToolActivitySchema>;
 
@@ -75,14 +84,6 @@ export type FileChangeView = z.infer<typeof FileChangeSchema>;
 
 const Refused = z.strictObject({ kind: z.literal('refused'), reason: z.string(), message: z.string() });
 
-export const DiffHunkSchema = z.strictObject({
-  oldStart: z.int(),
-  oldLines: z.int(),
-  newStart: z.int(),
-  newLines: z.int(),
-  lines: z.array(z.strictObject({ op: z.enum([' ', '+', '-']), text: z.string() })),
-});
-export type DiffHunkView = z.infer<typeof DiffHunkSchema>;
 
 export const FileDiffSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('diff'), hunks: z.array(DiffHunkSchema), added: z.int(), removed: z.int(), truncated: z.boolean() }),

@@ -127,10 +127,19 @@ test('the end of the sandbox ends the conversation, with its reason', () => {
 
 test('tool cards: the command, the path, and edits as before and after', () => {
   assert.equal(toolActivity('Bash', { command: 'git status', description: 'x' }).summary, 'git status');
-  const edit = toolActivity('Edit', { file_path: '/w/notes.md', old_string: 'old line', new_string: 'new line' });
-  assert.deepEqual(edit.edit, { path: '/w/notes.md', before: 'old line', after: 'new line' });
-  const write = toolActivity('Write', { file_path: '/w/new.txt', content: 'hello' });
-  assert.deepEqual(write.edit, { path: '/w/new.txt', before: '', after: 'hello' });
+  const edit = toolActivity('Edit', { file_path: '/w/notes.md', old_string: 'keep\nold line', new_string: 'keep\nnew line' });
+  assert.equal(edit.edit?.path, '/w/notes.md');
+  assert.deepEqual(
+    edit.edit?.hunks.flatMap((h) => h.lines),
+    [
+      { op: ' ', text: 'keep' },
+      { op: '-', text: 'old line' },
+      { op: '+', text: 'new line' },
+    ],
+  );
+  assert.deepEqual([edit.edit?.added, edit.edit?.removed], [1, 1]);
+  const write = toolActivity('Write', { file_path: '/w/new.txt', content: 'hello\nworld\n' });
+  assert.deepEqual(write.edit?.hunks.flatMap((h) => h.lines.map((l) => `${l.op}${l.text}`)), ['+hello', '+world']);
   assert.equal(toolActivity('Weird', 42).summary, '42');
   assert.ok(toolActivity('Big', { command: 'x'.repeat(5000) }).summary.length < 2100);
 });

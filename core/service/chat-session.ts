@@ -14,6 +14,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { ChatItem, ChatState, ChatUsage, ToolActivity } from '../api/chat-contract.js';
 import { bounded, type AgentAdapter, type AgentEvent } from '../agent/agent-adapter.js';
 import type { SandboxIo } from '../sandbox/sandbox-engine.js';
+import { diffLines } from '../files/line-diff.js';
 
 /** Conversation entries kept in memory; older ones are dropped (the agent keeps its own context). */
 export const MAX_ITEMS = 2000;
@@ -227,11 +228,13 @@ export function toolActivity(name: string, input: unknown): ToolActivity {
   const str = (k: string): string | null => (typeof o[k] === 'string' ? (o[k]) : null);
   const path = str('file_path') ?? str('notebook_path') ?? str('path');
   const summary = str('command') ?? path ?? str('pattern') ?? str('url') ?? str('query') ?? str('description') ?? bounded(JSON.stringify(input) ?? '', 200);
+  const before = str('old_string');
+  const after = str('new_string') ?? (before === null ? str('content') : null);
   let edit: ToolActivity['edit'] = null;
-  if (path !== null && str('old_string') !== null && str('new_string') !== null) {
-    edit = { path, before: bounded(str('old_string') ?? '', MAX_EDIT_TEXT), after: bounded(str('new_string') ?? '', MAX_EDIT_TEXT) };
-  } else if (path !== null && str('content') !== null) {
-    edit = { path, before: '', after: bounded(str('content') ?? '', MAX_EDIT_TEXT) };
+  if (path !== null && after !== null) {
+    // A write replaces the file: shown as all added (the files panel diffs it against the file before the session).
+    const d = diffLines(bounded(before ?? '', MAX_EDIT_TEXT), bounded(after, MAX_EDIT_TEXT));
+    edit = { path, hunks: d.hunks.map((h) => ({ ...h, lines: h.lines.map((l) => ({ op: l.op, text: l.text })) })), added: d.added, removed: d.removed, truncated: d.truncated };
   }
   return { name: bounded(name, 100), summary: bounded(summary, 2000), input: bounded(JSON.stringify(input) ?? 'null', MAX_INPUT_JSON), output: null, isError: false, edit };
 }

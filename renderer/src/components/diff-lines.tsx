@@ -1,4 +1,6 @@
-import type { DiffLine } from '../model/line-diff.js';
+import type { DiffHunkView } from '../../../core/api/chat-contract.js';
+
+type DiffLine = DiffHunkView['lines'][number];
 
 /**
  * Diff lines as text: "-" lines removed (red), "+" added (green), others kept.

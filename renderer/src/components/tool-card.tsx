@@ -4,7 +4,6 @@
  */
 import { memo, useMemo, useState } from 'react';
 import type { ToolActivity } from '../../../core/api/chat-contract.js';
-import { lineDiff } from '../model/line-diff.js';
 import { DiffLines } from './diff-lines.js';
 
 export const ToolCard = memo(function ToolCard({ tool }: { readonly tool: ToolActivity }) {
@@ -46,7 +45,7 @@ export const ToolCard = memo(function ToolCard({ tool }: { readonly tool: ToolAc
 });
 
 function EditDiff({ edit }: { readonly edit: NonNullable<ToolActivity['edit']> }) {
-  const lines = useMemo(() => lineDiff(edit.before, edit.after), [edit.before, edit.after]);
+  const lines = useMemo(() => edit.hunks.flatMap((h) => h.lines), [edit.hunks]);
   return (
     <>
       <h3 className="tool-label">
