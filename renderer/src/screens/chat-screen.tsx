@@ -44,7 +44,8 @@ export function ChatScreen({ sessionId, onStopped }: { readonly sessionId: strin
           <span className={`pill chat-state chat-state-${state ?? 'loading'}`} data-testid="chat-state">
             {state === null ? 'Loading…' : chatStateLabel(state)}
           </span>
-          {chat.state !== null && (
+          {/* Plain-text agents report no tokens: a count of 0 would be wrong, not small. */}
+          {chat.state !== null && (chat.state.agent === 'claude-code' || chat.state.usage.inputTokens + chat.state.usage.outputTokens > 0) && (
             <span className="muted small" data-testid="chat-usage">
               {formatUsage(chat.state.usage)}
             </span>
