@@ -103,7 +103,8 @@ function start(): void {
 
   const launchOn = async (workspace: Workspace): Promise<void> => {
     // Through the dispatcher: the same contract check and role check (features.launch) as a UI call.
-    const r = await service.dispatch('sessions.launch', { workspaces: [workspace] });
+    // The tray is where knowledge workers start: a conversation, the app's default launch.
+    const r = await service.dispatch('sessions.launch', { workspaces: [workspace], mode: 'chat' });
     if (!r.ok) showNotification({ title: 'Cordon could not start the session', body: r.error.message });
     else openWindow();
   };
