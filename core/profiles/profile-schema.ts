@@ -25,7 +25,7 @@ export const ProfileSchema = z
       .enum(['claude-code', 'generic'])
       .optional()
       .describe(
-        'What the agent is. "claude-code": Cordon prepares its home inside the sandbox (first run done, the session\'s phantom key approved) so it starts straight into a prompt that answers through the model route. "generic" (the default): nothing is prepared.',
+        'What the agent is. "claude-code": Cordon prepares its home inside the sandbox (first run done, the session\'s phantom key approved) so it starts straight into a prompt that answers through the model route; as a conversation (`cordon launch --chat`, the app) it runs with stream-json input and output. "generic" (the default): nothing is prepared; as a conversation, `command` runs once per turn with the user\'s message on its stdin, and what it writes is the answer.',
       ),
     user: z
       .union([z.literal('auto'), z.string().regex(/^[1-9][0-9]{0,9}:[1-9][0-9]{0,9}$/, 'UID:GID, both non-zero')])
