@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
 import { lastToolResult, lastUserText, offersTools, startFakeVendor, type FakeVendor } from './fake-vendor.js';
-import { TestEnv } from './test-harness.js';
+import { CORDON_BIN, eventually, TestEnv } from './test-harness.js';
 
 const t = new TestEnv('chat-cli');
 const REAL_KEY = `sk-ant-api03-REAL-${randomBytes(24).toString('hex')}`;
@@ -96,4 +97,30 @@ test('malformed and oversized events from the sandbox are dropped with a notice;
   assert.equal((r.stdout.match(/still-fine/g) ?? []).length, 2, r.stdout.slice(0, 3000));
   assert.equal((r.stdout.match(/\[cordon warn\] Cordon ignored output/g) ?? []).length, 2, 'one notice per turn');
   assert.ok(!r.stdout.includes('xxxxxxxxxx'), 'the oversized line reached the screen');
+});
+
+test('at a terminal: a prompt when the agent is ready, Ctrl-C stops the turn, Ctrl-C at the prompt ends the session', async () => {
+  const profile = t.profile('slow-upper', 'standard', { description: 'upper-cases, then takes its time (tests)', agent: 'generic', command: ['sh', '-c', 'tr a-z A-Z; sleep 30; echo never-shown'], provider: undefined });
+  const cmd = `stty rows 40 cols 100; exec ${JSON.stringify(CORDON_BIN)} launch --chat --profile ${profile} --workspace ${ws}`;
+  const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...t.env, TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const prompts = (): number => (out.match(/you> /g) ?? []).length;
+  try {
+    assert.ok(await eventually(() => prompts() === 1, 60_000), `no prompt:\n${out}`);
+    child.stdin.write('hello tty\r');
+    assert.ok(await eventually(() => out.includes('HELLO TTY'), 20_000), out);
+    const t0 = Date.now();
+    child.stdin.write('\u0003');
+    assert.ok(await eventually(() => out.includes('Stopped. The agent is ready'), 10_000), out);
+    assert.ok(Date.now() - t0 < 10_000);
+    assert.ok(await eventually(() => prompts() === 2, 10_000), 'no prompt after the interrupt');
+    child.stdin.write('\u0003');
+    assert.equal(await exited, 0, out);
+    assert.ok(!out.includes('never-shown'));
+    assert.ok(out.includes('The session ended.'));
+  } finally {
+    child.kill('SIGKILL');
+  }
 });

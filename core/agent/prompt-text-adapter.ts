@@ -30,7 +30,7 @@ const TURN_LOOP = [
   '    interrupt) [ -n "$pid" ] && { kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; { sleep 2; kill -KILL "-$pid" "$pid"; } 2>/dev/null & wait "$pid" 2>/dev/null; printf "\\n%s interrupted\\n" "$mark"; pid=""; } ;;',
   '  esac',
   'done',
-  '[ -n "$pid" ] && wait "$pid"',
+  'if [ -n "$pid" ]; then wait "$pid"; fi',
 ].join('\n');
 
 export class PromptTextAdapter implements AgentAdapter {
