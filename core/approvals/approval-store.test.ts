@@ -58,6 +58,8 @@ void test('an answer from another instance settles ask() within a second; folder
   assert.deepEqual({ ...settled.answer, at: null, until: null }, { decision: 'allow', scope: 'duration', until: null, write: false, by: 'user', at: null });
   assert.deepEqual(audit.events.map((e) => e.kind), ['approval.request', 'approval.answer']);
   assert.equal(audit.events[1]?.details?.['by'], 'user');
+  // A detail named `kind` would replace the event's kind in the written record.
+  for (const e of audit.events) assert.equal(e.details?.['kind'], undefined);
 });
 
 void test('identical pending requests coalesce; a different write flag does not', async () => {

@@ -288,7 +288,8 @@ export class ApprovalStore {
       outcome: 'success',
       message: `session ${req.session} asks for ${req.kind} access to ${req.target}${req.write ? ' (write)' : ''}; waiting for an answer`,
       sessionId: req.session,
-      details: { id: req.id, kind: req.kind, target: req.target, write: req.write, reason: req.reason, detail: req.detail, expires_at: req.expiresAt },
+      // `request_kind`, not `kind`: details are spread into the record's `cordon` object beside the event kind.
+      details: { id: req.id, request_kind: req.kind, target: req.target, write: req.write, reason: req.reason, detail: req.detail, expires_at: req.expiresAt },
     });
     return new Promise<ApprovalRecord>((resolve) => {
       let done = false;
@@ -392,7 +393,7 @@ export class ApprovalStore {
       outcome: a.decision === 'allow' ? 'success' : 'failure',
       message: `${r.kind} access to ${r.target} for session ${r.session}: ${describeAnswer(a)}`,
       sessionId: r.session,
-      details: { id: r.id, kind: r.kind, target: r.target, decision: a.decision, scope: a.scope, until: a.until, write: a.write, by: a.by, status: r.status },
+      details: { id: r.id, request_kind: r.kind, target: r.target, decision: a.decision, scope: a.scope, until: a.until, write: a.write, by: a.by, status: r.status },
     });
   }
 
