@@ -3,11 +3,12 @@
  * this process plays the session host; the CLI, another process, answers it.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { MemoryAuditSink } from '../core/audit/audit-event.js';
 import { ApprovalStore, type ApprovalRecord } from '../core/approvals/approval-store.js';
-import { TestEnv } from './test-harness.js';
+import { CORDON_BIN, TestEnv } from './test-harness.js';
 
 const t = new TestEnv('approvals-cli');
 after(() => t.cleanup());
@@ -82,4 +83,39 @@ void test('usage errors exit 2; an unknown id exits 1', async () => {
   const watch = await t.run(['approvals', 'watch']);
   assert.equal(watch.code, 2);
   assert.match(watch.stderr, /needs a terminal.*list.*allow.*deny/);
+});
+
+void test('watch, at a terminal: shows the request with its reason and detail, h allows for an hour, q quits', async () => {
+  const asked = host.ask({ session: 's-cli', kind: 'network', target: 'watch.example:443', reason: 'read \u001b[2Jthe docs', detail: { address: '198.51.100.9' } });
+  // `script` gives the command a pseudo-terminal, as a person's shell would.
+  const child = spawn('script', ['-qec', `${CORDON_BIN} approvals watch`, '/dev/null'], { env: { ...t.env, TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  const seen = (re: RegExp): Promise<void> =>
+    within(
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (re.test(out)) resolve();
+        };
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString('utf8');
+          check();
+        });
+        check();
+      }),
+      20_000,
+    );
+  // Not collect(): it closes stdin, and the keys go there.
+  const done = within(new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code))), 30_000);
+  after(() => child.kill('SIGKILL'));
+  await seen(/\[a\]lways/);
+  assert.match(out, /watch\.example:443/);
+  assert.match(out, /address: 198\.51\.100\.9/);
+  assert.match(out, /reason: read \?\[2Jthe docs/, 'control characters in the agent\'s text are neutralised');
+  child.stdin.write('h');
+  const settled = await within(asked, 5000);
+  assert.equal(settled.answer?.scope, 'duration');
+  assert.ok(Math.abs(Date.parse(settled.answer?.until ?? '') - (Date.now() + 3600_000)) < 60_000);
+  await seen(/waiting for new ones/);
+  child.stdin.write('q');
+  assert.equal(await done, 0, out);
 });
