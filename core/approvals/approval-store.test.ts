@@ -3,6 +3,7 @@
  * one folder stand in for two processes (the session host and `cordon approvals`).
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -216,4 +217,26 @@ void test('the agent\'s reason is cut to 200 characters in the record and the au
   assert.ok(JSON.stringify(audit.events).length < 2000);
   user.answer(req!.id, { decision: 'deny' }, 'user');
   await within(asked, 1000);
+});
+
+void test('processes racing to answer: exactly one answer file wins, the rest are told it was settled', async () => {
+  const { dir, host } = setup();
+  const asked = host.ask({ session: 's', kind: 'network', target: 'procs:443' });
+  const [req] = await pendingIn(host);
+  const storeUrl = new URL('./approval-store.js', import.meta.url).href;
+  // Each child opens its own store on the folder and answers at once: real processes, real link(2) races.
+  const script = `const { ApprovalStore } = await import(process.argv[1]);
+const s = new ApprovalStore(process.argv[2], { timeoutSeconds: 5, audit: { record() {} } });
+const r = s.answer(process.argv[3], { decision: process.argv[4] }, 'user');
+process.stdout.write(r.kind === 'allow' ? 'won' : r.reason);`;
+  const run = (decision: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script, storeUrl, dir, req!.id, decision], { timeout: 10_000 }, (err, stdout) => (err ? reject(new Error(err.message)) : resolve(stdout)));
+    });
+  const results = await Promise.all(['allow', 'deny', 'allow', 'deny', 'allow', 'deny'].map(run));
+  assert.equal(results.filter((r) => r === 'won').length, 1, results.join(','));
+  assert.ok(results.every((r) => r === 'won' || r === 'already_settled'), results.join(','));
+  const settled = await within(asked, 1000);
+  assert.notEqual(settled.status, 'pending');
+  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temporary files left behind');
 });
