@@ -240,3 +240,10 @@ process.stdout.write(r.kind === 'allow' ? 'won' : r.reason);`;
   assert.notEqual(settled.status, 'pending');
   assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temporary files left behind');
 });
+
+void test('a request that cannot be filed is denied, not thrown', async () => {
+  const { dir, host } = setup();
+  rmSync(dir, { recursive: true, force: true });
+  const r = await within(host.ask({ session: 's', kind: 'network', target: 'nowhere:443' }), 1000);
+  assert.deepEqual([r.status, r.answer?.decision], ['denied', 'deny']);
+});

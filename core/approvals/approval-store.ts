@@ -192,7 +192,10 @@ export class ApprovalStore {
       return Promise.resolve(toRecord(stored, answer, nowMs));
     }
 
-    const pending = this.fileAndWait(parsed.data, signal).finally(() => this.inFlight.delete(key));
+    const pending = this.fileAndWait(parsed.data, signal)
+      // Nobody can be asked if the request cannot be filed (folder gone, disk full): deny.
+      .catch(() => toRecord(parsed.data, corruptAnswer(this.now()), this.now()))
+      .finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, pending);
     return pending;
   }
@@ -489,7 +492,7 @@ function toRecord(req: StoredRequest, answer: ApprovalAnswer | null, nowMs: numb
   return { ...req, status, answer };
 }
 
-/** An answer file that exists but cannot be read: fail closed. */
+/** An answer file that exists but cannot be read, or a request that could not be filed: fail closed. */
 function corruptAnswer(nowMs: number): ApprovalAnswer {
   return { decision: 'deny', scope: null, until: null, write: false, by: 'policy', at: new Date(nowMs).toISOString() };
 }
