@@ -11,6 +11,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { ApprovalStore } from '../core/approvals/approval-store.js';
+import { MemoryAuditSink } from '../core/audit/audit-event.js';
 import { generateBundleKeyPair } from '../core/policy/signed-bundle.js';
 import { REPO_ROOT, TestEnv, collect, type CordonResult } from './test-harness.js';
 
@@ -19,6 +21,15 @@ after(() => t.cleanup());
 
 /** An AWS-style access key id (not AWS's published example, which DLP allows on purpose). */
 const SECRET = 'AKIAQ3EGRJ2KZ7XNP4VB';
+
+/** Files an approval request as a session host would (its ask() settles when the CLI answers) and returns its id. */
+function filedApproval(target: string): string {
+  const host = new ApprovalStore(join(t.cordonHome, 'approvals'), { timeoutSeconds: 30, audit: new MemoryAuditSink() });
+  void host.ask({ session: 'every-command', kind: 'network', target });
+  const r = host.list().find((x) => x.target === target && x.status === 'pending');
+  assert.ok(r, `request for ${target} was not filed`);
+  return r.id;
+}
 
 function ok(r: CordonResult, what: string): void {
   assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout.slice(-600)}\n${r.stderr.slice(-600)}`);
@@ -154,6 +165,23 @@ const REAL_RUNS: Record<string, () => Promise<void>> = {
     assert.match(out, /^Cordon UI: http:\/\/127\.0\.0\.1:\d+\/#token=[0-9a-f]{64}\n$/);
     child.kill('SIGTERM');
     ok(await result, 'ui');
+  },
+  'approvals list': async () => {
+    ok(await t.run(['approvals', 'list', '--json']), 'approvals list');
+  },
+  'approvals allow': async () => {
+    const id = filedApproval('allow.example:443');
+    ok(await t.run(['approvals', 'allow', id, '--for', '30m']), 'approvals allow');
+  },
+  'approvals deny': async () => {
+    const id = filedApproval('deny.example:443');
+    ok(await t.run(['approvals', 'deny', id]), 'approvals deny');
+  },
+  'approvals watch': async () => {
+    // Without a terminal it refuses and names the scriptable commands (cli/approvals-cli.test.ts drives the prompt).
+    const r = await t.run(['approvals', 'watch']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /approvals list/);
   },
   'audit verify': async () => {
     const r = await t.run(['audit', 'verify', '--json']);

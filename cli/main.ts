@@ -147,6 +147,32 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .description('Print the JSON Schema of the policy file.')
     .action(act(async () => (await import('./policy-command.js')).policySchema()));
 
+  const approvals = program.command('approvals').description('Answer what running sessions ask for (a new network destination …): list, allow, deny, or watch and answer one key at a time.');
+  approvals
+    .command('list')
+    .description('Pending requests (oldest first), then those settled in the last hour.')
+    .option('--json', 'print an array of requests as JSON')
+    .action(act(async (ctx, opts: { json?: boolean }) => (await import('./approvals-command.js')).approvalsList(ctx, opts)));
+  approvals
+    .command('allow')
+    .description('Allow request ID: once (default), --for a while, or --always.')
+    .argument('<id>', 'request id (from `cordon approvals list`)')
+    .option('--for <duration>', 'allow for 30m, 1h, 2h30m, or "today" (until the end of the local day)')
+    .option('--always', 'allow from now on (recorded as "always")')
+    .option('--write', 'also grant write access, when the request asked for it')
+    .action(
+      act(async (ctx, id: string, opts: { for?: string; always?: boolean; write?: boolean }) => (await import('./approvals-command.js')).approvalsAllow(ctx, id, opts)),
+    );
+  approvals
+    .command('deny')
+    .description('Deny request ID.')
+    .argument('<id>', 'request id (from `cordon approvals list`)')
+    .action(act(async (ctx, id: string) => (await import('./approvals-command.js')).approvalsDeny(ctx, id)));
+  approvals
+    .command('watch')
+    .description('In a terminal: show each pending request and answer it with one key (d deny, o once, h hour, t today, a always, q quit).')
+    .action(act(async (ctx) => (await import('./approvals-command.js')).approvalsWatch(ctx)));
+
   // keys set|rotate|remove|status: the real key goes to the OS keychain, never argv.
   registerKeysCommands(program, lazyKeyringStore);
 

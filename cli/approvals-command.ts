@@ -1,0 +1,186 @@
+/**
+ * `cordon approvals list|allow|deny|watch` (issue 17): answer, from any
+ * terminal, the requests a running session is waiting on. The queue itself is
+ * core/approvals/approval-store.ts; this file parses and prints.
+ */
+import { join } from 'node:path';
+import { approvalEnd } from '../core/approvals/approval-duration.js';
+import { ApprovalStore, type ApprovalAnswerInput, type ApprovalRecord } from '../core/approvals/approval-store.js';
+import type { PolicyLoadResult } from '../core/policy/policy-loader.js';
+import { CliExit, type CliContext } from './cli-context.js';
+import { EXIT } from './exit-codes.js';
+
+/** Used when no policy source sets `approvals.timeoutSeconds`, or policy cannot be read. */
+export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 60;
+
+const LEVEL_RANK = { user: 1, recommended: 2, managed: 3 } as const;
+
+/**
+ * `approvals.timeoutSeconds` from the highest policy source that sets it, else 60.
+ * A broken policy does not stop anyone answering (a deny must always be possible).
+ */
+export function approvalTimeoutSeconds(loaded: PolicyLoadResult): number {
+  if (!loaded.ok) return DEFAULT_APPROVAL_TIMEOUT_SECONDS;
+  const set = [...loaded.sources]
+    .sort((a, b) => LEVEL_RANK[b.kind] - LEVEL_RANK[a.kind])
+    .map((s) => s.document.approvals?.timeoutSeconds)
+    .find((v) => v !== undefined);
+  return set ?? DEFAULT_APPROVAL_TIMEOUT_SECONDS;
+}
+
+/** The store over `$CORDON_HOME/approvals`, as the session host opens it. */
+export function openApprovalStore(ctx: CliContext): ApprovalStore {
+  return new ApprovalStore(join(ctx.paths.home, 'approvals'), { timeoutSeconds: approvalTimeoutSeconds(ctx.loadPolicy()), audit: ctx.audit });
+}
+
+/** `cordon approvals list [--json]`. */
+export function approvalsList(ctx: CliContext, opts: { json?: boolean }): number {
+  const records = openApprovalStore(ctx).list();
+  if (opts.json === true) {
+    process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (records.length === 0) {
+    process.stdout.write('No pending or recent approval requests.\n');
+    return EXIT.ok;
+  }
+  const rows = records.map((r) => [r.id, r.status, r.session.slice(0, 12), r.kind + (r.write ? '(w)' : ''), r.target, r.createdAt.slice(11, 19)]);
+  process.stdout.write(table([['ID', 'STATUS', 'SESSION', 'KIND', 'TARGET', 'ASKED'], ...rows]));
+  return EXIT.ok;
+}
+
+/** `cordon approvals allow ID [--for DURATION | --always] [--write]`. */
+export function approvalsAllow(ctx: CliContext, id: string, opts: { for?: string; always?: boolean; write?: boolean }): number {
+  if (opts.for !== undefined && opts.always === true) throw new CliExit(EXIT.usage, '--for and --always cannot be used together: pick how long the allow lasts');
+  let answer: ApprovalAnswerInput = { decision: 'allow', scope: opts.always === true ? 'always' : 'once', write: opts.write === true };
+  if (opts.for !== undefined) {
+    const until = approvalEnd(opts.for, new Date());
+    if (!until) throw new CliExit(EXIT.usage, `--for expects a duration like 30m, 1h, 2h30m (at most a week) or "today", got ${JSON.stringify(opts.for.slice(0, 40))}`);
+    answer = { ...answer, scope: 'duration', until };
+  }
+  return settle(openApprovalStore(ctx), id, answer);
+}
+
+/** `cordon approvals deny ID`. */
+export function approvalsDeny(ctx: CliContext, id: string): number {
+  return settle(openApprovalStore(ctx), id, { decision: 'deny' });
+}
+
+function settle(store: ApprovalStore, id: string, answer: ApprovalAnswerInput): number {
+  const res = store.answer(id, answer, 'user');
+  if (res.kind === 'deny') throw new CliExit(EXIT.checkFailed, res.message);
+  process.stdout.write(`${describe(res.value)}\n`);
+  return EXIT.ok;
+}
+
+function describe(r: ApprovalRecord): string {
+  const a = r.answer;
+  const what = `${r.kind} access to ${r.target} for session ${r.session}`;
+  if (!a || a.decision === 'deny') return `Denied ${what}.`;
+  const scope = a.scope === 'always' ? 'always' : a.scope === 'duration' ? `until ${new Date(a.until ?? 0).toLocaleString()}` : 'once';
+  return `Allowed ${what}${a.write ? ' with write' : ''}: ${scope}.`;
+}
+
+/** The keys `watch` reads, and the answer each gives. */
+const WATCH_KEYS: Readonly<Record<string, (now: Date) => ApprovalAnswerInput>> = {
+  d: () => ({ decision: 'deny' }),
+  o: () => ({ decision: 'allow', scope: 'once' }),
+  h: (now) => ({ decision: 'allow', scope: 'duration', until: new Date(now.getTime() + 3600_000) }),
+  t: (now) => ({ decision: 'allow', scope: 'duration', until: approvalEnd('today', now) ?? now }),
+  a: () => ({ decision: 'allow', scope: 'always' }),
+};
+
+/**
+ * `cordon approvals watch`: shows the oldest pending request and reads one
+ * key, then the next; waits for new ones until `q` or Ctrl-C. Needs a terminal:
+ * a script should use list/allow/deny, which do not guess at keystrokes.
+ */
+export async function approvalsWatch(ctx: CliContext): Promise<number> {
+  const stdin = process.stdin;
+  if (stdin.isTTY !== true || process.stdout.isTTY !== true) {
+    throw new CliExit(EXIT.usage, 'approvals watch needs a terminal; from a script use `cordon approvals list --json`, `cordon approvals allow ID` or `cordon approvals deny ID`');
+  }
+  const store = openApprovalStore(ctx);
+  const out = process.stdout;
+  const keys: string[] = [];
+  let wake: (() => void) | null = null;
+  const onData = (chunk: Buffer): void => {
+    keys.push(...chunk.toString('utf8'));
+    wake?.();
+  };
+  // Waits for a key or, when polling, for the queue to change (a bounded nap).
+  const nextKey = (pollMs: number | null): Promise<string | null> =>
+    new Promise((resolve) => {
+      const take = (): void => {
+        wake = null;
+        clearTimeout(timer);
+        resolve(keys.shift() ?? null);
+      };
+      if (keys.length > 0) return take();
+      wake = take;
+      const timer = pollMs === null ? undefined : setTimeout(take, pollMs);
+    });
+  stdin.setRawMode(true);
+  stdin.on('data', onData);
+  stdin.resume();
+  try {
+    let shownWaiting = false;
+    for (;;) {
+      const pending = store.list().find((r) => r.status === 'pending');
+      if (!pending) {
+        if (!shownWaiting) out.write('No pending requests; waiting for new ones (q to quit)…\n');
+        shownWaiting = true;
+        const k = await nextKey(500);
+        if (k === 'q' || k === '\u0003' || k === '\u0004') return EXIT.ok;
+        continue;
+      }
+      shownWaiting = false;
+      out.write(`\n${prompt(pending)}\n[d]eny  allow [o]nce  [h]our  [t]oday  [a]lways  [q]uit: `);
+      for (;;) {
+        const k = await nextKey(500);
+        if (k === 'q' || k === '\u0003' || k === '\u0004') {
+          out.write('\n');
+          return EXIT.ok;
+        }
+        const make = k === null ? undefined : WATCH_KEYS[k.toLowerCase()];
+        if (make) {
+          const res = store.answer(pending.id, make(new Date()), 'user');
+          out.write(`${k}\n${res.kind === 'allow' ? describe(res.value) : res.message}\n`);
+          break;
+        }
+        // Settled elsewhere (another terminal, the app, its timeout) while shown: move on.
+        if (store.get(pending.id)?.status !== 'pending') {
+          out.write('\n(answered elsewhere or expired)\n');
+          break;
+        }
+      }
+    }
+  } finally {
+    stdin.off('data', onData);
+    stdin.setRawMode(false);
+    stdin.pause();
+  }
+}
+
+function prompt(r: ApprovalRecord): string {
+  const lines = [
+    `Session ${r.session} asks for ${r.kind} access${r.write ? ' (read and write)' : ''}:`,
+    `  target: ${printable(r.target)}`,
+    // The reason is the agent's text: shown as data, never as terminal control sequences.
+    `  reason: ${r.reason === null ? '(none given)' : printable(r.reason)}`,
+    ...Object.entries(r.detail).map(([k, v]) => `  ${printable(k)}: ${printable(v)}`),
+    `  expires: ${new Date(r.expiresAt).toLocaleTimeString()}`,
+  ];
+  return lines.join('\n');
+}
+
+/** Control characters (escape sequences could rewrite the prompt) shown as `?`. */
+function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+}
+
+function table(rows: ReadonlyArray<readonly string[]>): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? printable(c) : printable(c).padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
+}
