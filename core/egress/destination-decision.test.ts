@@ -2,7 +2,8 @@
 // no sockets, no DNS. Each case states the outcome and the rule it names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideDestination, decideHostStage, type Channel, type DestinationDecision, type MatchedRule, type ResolveOutcome } from './destination-decision.js';
+import { decideDestination, decideHostStage, settleAsk, type Channel, type DestinationDecision, type MatchedRule, type ResolveOutcome } from './destination-decision.js';
+import { decideDestinationLive, type EgressQuestion } from './destination-dial.js';
 import { compileEgressPolicy, type CompiledEgressPolicy } from './egress-policy.js';
 import { parseIp, type IpAddress } from './ip-address.js';
 import { upstreamProxyFromEnv } from './upstream-proxy.js';
@@ -78,6 +79,7 @@ void test('destination decision: outcome and the rule it names', () => {
       c.port ?? 443,
       c.channel ?? 'connect',
     );
+    assert.ok(d.kind !== 'ask', c.name);
     assert.equal(outcome(d), c.expect, c.name);
     assert.deepEqual(d.matched, c.matched, c.name);
     if (d.kind === 'deny') assert.ok(d.message.startsWith('Cordon '), c.name);
@@ -120,4 +122,61 @@ void test('behind a corporate proxy an unresolvable name goes to that proxy by n
   const pinned = decideDestination({ ...base, policy: policy({ allow: ['far.test'], resolve: { 'far.test': '93.184.216.34' } }), answer: null }, 'far.test', 443, 'connect');
   assert.ok(pinned.kind === 'allow' && pinned.route.kind === 'proxy');
   if (pinned.kind === 'allow' && pinned.route.kind === 'proxy') assert.equal(pinned.route.target, '93.184.216.34:443');
+});
+
+void test('ask mode asks only about hosts the allow list does not name, and only once their addresses pass', () => {
+  const input = (p: unknown, a: ResolveOutcome | null) => ({ policy: policy(p), vendors: VENDORS, hostAddresses: [], upstream: null, answer: a });
+  const unlisted = decideDestination(input({ mode: 'ask', allow: ['ok.test'] }, answer('93.184.216.34')), 'new.test', 443, 'connect');
+  assert.equal(unlisted.kind, 'ask');
+  assert.ok(unlisted.kind === 'ask' && unlisted.reason === 'host_not_allowed' && unlisted.route.kind === 'direct');
+  const otherPort = decideDestination(input({ mode: 'ask', allow: ['ok.test'] }, answer('93.184.216.34')), 'ok.test', 8443, 'connect');
+  assert.ok(otherPort.kind === 'ask' && otherPort.reason === 'port_not_allowed');
+  const listed = decideDestination(input({ mode: 'ask', allow: ['ok.test'] }, answer('93.184.216.34')), 'ok.test', 443, 'connect');
+  assert.equal(listed.kind, 'allow');
+  // Never asked: the deny list, a private or metadata address, a vendor's host outside the model route.
+  const denied = decideDestination(input({ mode: 'ask', deny: ['bad.test'] }, answer('93.184.216.34')), 'bad.test', 443, 'connect');
+  assert.ok(denied.kind === 'deny' && denied.reason === 'host_denied');
+  const privateAddr = decideDestination(input({ mode: 'ask' }, answer('10.0.0.5')), 'intranet.test', 443, 'connect');
+  assert.ok(privateAddr.kind === 'deny' && privateAddr.reason === 'address_blocked');
+  const metadata = decideDestination(input({ mode: 'ask' }, null), '169.254.169.254', 80, 'http');
+  assert.ok(metadata.kind === 'deny' && metadata.reason === 'address_blocked');
+  const vendor = decideDestination(input({ mode: 'ask' }, answer('93.184.216.34')), 'api.anthropic.com', 443, 'connect');
+  assert.ok(vendor.kind === 'deny' && vendor.reason === 'model_route_only');
+});
+
+void test('an answered ask: allowed goes by the checked route, anything else is the refusal with why', () => {
+  const d = decideDestination({ policy: policy({ mode: 'ask' }), vendors: VENDORS, hostAddresses: [], upstream: null, answer: answer('93.184.216.34') }, 'new.test', 443, 'connect');
+  assert.equal(d.kind, 'ask');
+  if (d.kind !== 'ask') return;
+  const yes = settleAsk(d, 'duration');
+  assert.ok(yes.kind === 'allow' && yes.route === d.route);
+  assert.deepEqual(yes.matched, { rule: 'approval', answer: 'duration' });
+  for (const [answerWas, why] of [
+    ['denied', 'the user refused it'],
+    ['timeout', 'nobody answered in time'],
+    ['rate_limited', 'asked too often'],
+    ['unavailable', 'nobody can be asked'],
+  ] as const) {
+    const no = settleAsk(d, answerWas);
+    assert.ok(no.kind === 'deny' && no.reason === 'host_not_allowed' && no.message.includes(why), `${answerWas}: ${JSON.stringify(no)}`);
+  }
+});
+
+void test('live: the asker is asked with the host, port and checked address; no asker refuses', async () => {
+  const asked: EgressQuestion[] = [];
+  const src = {
+    policy: () => policy({ mode: 'ask' }),
+    vendors: () => VENDORS,
+    hostAddresses: () => [],
+    upstream: null,
+    resolver: () => Promise.resolve(answer('93.184.216.34')),
+    timeoutMs: 1000,
+  };
+  const allowed = await decideDestinationLive({ ...src, ask: (q) => (asked.push(q), Promise.resolve('once' as const)) }, 'new.test', 443, 'connect');
+  assert.equal(allowed.kind, 'allow');
+  assert.deepEqual(asked, [{ host: 'new.test', port: 443, address: '93.184.216.34' }]);
+  const nobody = await decideDestinationLive(src, 'new.test', 443, 'connect');
+  assert.ok(nobody.kind === 'deny' && nobody.message.includes('nobody can be asked'));
+  const broken = await decideDestinationLive({ ...src, ask: () => Promise.reject(new Error('queue gone')) }, 'new.test', 443, 'connect');
+  assert.equal(broken.kind, 'deny', 'a failing asker must refuse');
 });

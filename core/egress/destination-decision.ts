@@ -46,7 +46,9 @@ export type MatchedRule =
   /** An address check (loopback, private, metadata, the host's own …). */
   | { readonly rule: 'address'; readonly category: AddressCategory }
   /** The target itself: malformed, or it did not resolve. */
-  | { readonly rule: 'target' };
+  | { readonly rule: 'target' }
+  /** Ask mode: the user's answer decided (`scope` of an allow; `why` of a refusal). */
+  | { readonly rule: 'approval'; readonly answer: 'once' | 'duration' | 'always' | 'denied' | 'timeout' | 'rate_limited' | 'unavailable' };
 
 /** A refusal, with what the agent is told and audit records show. */
 export interface DenyDecision {
@@ -77,6 +79,21 @@ export interface AllowDecision {
 
 export type DestinationDecision = AllowDecision | DenyDecision;
 
+/**
+ * Ask mode: the host rules do not allow the destination, but every address
+ * passed its checks, so the user may: ROUTE is where it goes if they say yes;
+ * REASON is the refusal if they do not.
+ */
+export interface AskDecision {
+  readonly kind: 'ask';
+  readonly host: string;
+  readonly port: number;
+  readonly route: Route;
+  readonly reason: DenyReason;
+  /** The rule that would refuse it (default deny, or the allow entry's other port). */
+  readonly matched: MatchedRule;
+}
+
 /** The host stage passed: resolve `host` unless `literal` or `pinned` already gives the addresses. */
 export interface ResolveStage {
   readonly kind: 'resolve';
@@ -86,6 +103,8 @@ export interface ResolveStage {
   readonly literal: IpAddress | null;
   readonly pinned: readonly IpAddress[] | null;
   readonly wouldDeny: DenyReason | null;
+  /** Ask mode: the host rules refuse it for this reason unless the user allows it (after the address checks). */
+  readonly ask: DenyReason | null;
   readonly matched: MatchedRule;
 }
 
@@ -125,6 +144,7 @@ export function decideHostStage(input: HostStageInput, rawHost: string, port: nu
   const host = norm.host;
   if (!Number.isInteger(port) || port < 1 || port > 65535) return deny(host, port, 'bad_target', { rule: 'target' }, 'port out of range');
   let wouldDeny: DenyReason | null = null;
+  let ask: DenyReason | null = null;
   let matched: MatchedRule = { rule: 'provider' };
   if (channel !== 'model') {
     // Before the allow list and in report mode too: a tunnel to a vendor
@@ -135,13 +155,15 @@ export function decideHostStage(input: HostStageInput, rawHost: string, port: nu
       matched = { rule: 'allow_list', pattern: m.pattern };
     } else {
       matched = m.reason === 'host_denied' ? { rule: 'deny_list', pattern: m.pattern } : m.reason === 'port_not_allowed' ? { rule: 'allow_list_port', pattern: m.pattern } : { rule: 'default_deny' };
-      if (input.policy.mode === 'enforce') return deny(host, port, m.reason, matched);
-      wouldDeny = m.reason;
+      // Ask mode asks about hosts the allow list does not name; the deny list is a refusal nobody is asked about.
+      if (input.policy.mode === 'enforce' || (input.policy.mode === 'ask' && m.reason === 'host_denied')) return deny(host, port, m.reason, matched);
+      if (input.policy.mode === 'ask') ask = m.reason;
+      else wouldDeny = m.reason;
     }
   }
   const literal = norm.isIp ? parseIp(host) : null;
   const pinned = input.policy.resolve.get(host);
-  return { kind: 'resolve', host, port, channel, literal, pinned: pinned && pinned.length > 0 ? pinned : null, wouldDeny, matched };
+  return { kind: 'resolve', host, port, channel, literal, pinned: pinned && pinned.length > 0 ? pinned : null, wouldDeny, ask, matched };
 }
 
 /**
@@ -151,9 +173,10 @@ export function decideHostStage(input: HostStageInput, rawHost: string, port: nu
  * which hands out credentials and stays blocked. Behind a corporate proxy a
  * name the host cannot resolve goes to that proxy by name.
  */
-export function decideAddresses(stage: ResolveStage, input: AddressStageInput): DestinationDecision {
+export function decideAddresses(stage: ResolveStage, input: AddressStageInput): DestinationDecision | AskDecision {
   const { host, port } = stage;
-  const enforce = input.policy.mode === 'enforce';
+  // Ask mode enforces the address checks: nobody is asked about a private or metadata address.
+  const enforce = input.policy.mode !== 'report';
   const proxy = stage.channel === 'http' ? httpProxyFor(input.upstream, host, port) : tunnelProxyFor(input.upstream, host, port);
   let wouldDeny = stage.wouldDeny;
   let matched = stage.matched;
@@ -165,7 +188,11 @@ export function decideAddresses(stage: ResolveStage, input: AddressStageInput): 
     if (!r.ok) {
       // Behind a corporate proxy the host often cannot resolve public names
       // itself; the proxy does, and it applies its own address policy.
-      if (proxy) return { kind: 'allow', host, port, route: { kind: 'proxy', endpoint: proxy, target: authority(host, port), address: null }, wouldDeny, category: null, matched };
+      if (proxy) {
+        const route: Route = { kind: 'proxy', endpoint: proxy, target: authority(host, port), address: null };
+        if (stage.ask !== null) return { kind: 'ask', host, port, route, reason: stage.ask, matched };
+        return { kind: 'allow', host, port, route, wouldDeny, category: null, matched };
+      }
       return deny(host, port, 'resolve_failed', { rule: 'target' }, r.why);
     }
     addresses = r.addresses;
@@ -191,13 +218,31 @@ export function decideAddresses(stage: ResolveStage, input: AddressStageInput): 
   if (proxy) {
     // Pinned names and literals go to the upstream proxy as the checked address.
     const target = stage.literal || stage.pinned ? authority(formatIp(first), port) : authority(host, port);
-    return { kind: 'allow', host, port, route: { kind: 'proxy', endpoint: proxy, target, address: first }, wouldDeny, category, matched };
+    const route: Route = { kind: 'proxy', endpoint: proxy, target, address: first };
+    if (stage.ask !== null) return { kind: 'ask', host, port, route, reason: stage.ask, matched };
+    return { kind: 'allow', host, port, route, wouldDeny, category, matched };
   }
-  return { kind: 'allow', host, port, route: { kind: 'direct', address: first, addresses }, wouldDeny, category, matched };
+  const route: Route = { kind: 'direct', address: first, addresses };
+  if (stage.ask !== null) return { kind: 'ask', host, port, route, reason: stage.ask, matched };
+  return { kind: 'allow', host, port, route, wouldDeny, category, matched };
+}
+
+/**
+ * Settles an ask with the user's ANSWER: an allow goes by the route the
+ * address checks chose; anything else is the refusal the host rules gave,
+ * saying why nobody allowed it.
+ */
+export function settleAsk(d: AskDecision, answer: Extract<MatchedRule, { rule: 'approval' }>['answer']): DestinationDecision {
+  const matched: MatchedRule = { rule: 'approval', answer };
+  if (answer === 'once' || answer === 'duration' || answer === 'always') return { kind: 'allow', host: d.host, port: d.port, route: d.route, wouldDeny: null, category: null, matched };
+  const why = { denied: 'the user refused it', timeout: 'nobody answered in time', rate_limited: 'this session asked too often', unavailable: 'nobody can be asked here' }[answer];
+  const refused = deny(d.host, d.port, d.reason, matched, why);
+  // The host rules' messages do not carry a detail; the agent (and its user) should know nobody allowed it.
+  return { ...refused, message: `${refused.message.replace(/\.$/, '')}, and ${why}.` };
 }
 
 /** Both stages with the resolver's answer in hand (`answer` is read only when the host needs resolving). */
-export function decideDestination(input: HostStageInput & AddressStageInput, rawHost: string, port: number, channel: Channel): DestinationDecision {
+export function decideDestination(input: HostStageInput & AddressStageInput, rawHost: string, port: number, channel: Channel): DestinationDecision | AskDecision {
   const stage = decideHostStage(input, rawHost, port, channel);
   return stage.kind === 'deny' ? stage : decideAddresses(stage, input);
 }

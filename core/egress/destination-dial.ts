@@ -11,7 +11,9 @@ import {
   decideHostStage,
   type Channel,
   type DestinationDecision,
+  settleAsk,
   type HostStageInput,
+  type MatchedRule,
   type ResolveOutcome,
   type Route,
 } from './destination-decision.js';
@@ -46,7 +48,19 @@ export interface DestinationSources {
   readonly resolver: HostResolver;
   /** Resolving gives up after this long (`resolve_failed`, "timeout"). */
   readonly timeoutMs: number;
+  /** Ask mode: asks the user about a destination the host rules do not allow; absent: refused (nobody to ask). */
+  readonly ask?: EgressAsker;
 }
+
+/** One question to the user: may the session reach HOST:PORT (at ADDRESS, where Cordon dials it itself)? */
+export interface EgressQuestion {
+  readonly host: string;
+  readonly port: number;
+  readonly address: string | null;
+}
+
+/** Answers an ask-mode question; resolves when the user answered, or the question timed out. */
+export type EgressAsker = (q: EgressQuestion) => Promise<Extract<MatchedRule, { rule: 'approval' }>['answer']>;
 
 /**
  * Normalise → host rules → resolve once (pins and literals first) → check
@@ -58,7 +72,12 @@ export async function decideDestinationLive(src: DestinationSources, rawHost: st
   const stage = decideHostStage(input, rawHost, port, channel);
   if (stage.kind === 'deny') return stage;
   const answer = stage.literal || stage.pinned ? null : await withTimeout(src.resolver(stage.host), src.timeoutMs);
-  return decideAddresses(stage, { policy, hostAddresses: src.hostAddresses(), upstream: src.upstream, answer });
+  const d = decideAddresses(stage, { policy, hostAddresses: src.hostAddresses(), upstream: src.upstream, answer });
+  if (d.kind !== 'ask') return d;
+  // The connection waits here while the user is asked; a failing asker refuses (fail closed).
+  const address = d.route.kind === 'direct' ? formatIp(d.route.address) : d.route.address ? formatIp(d.route.address) : null;
+  const verdict = src.ask ? await src.ask({ host: d.host, port: d.port, address }).catch(() => 'unavailable' as const) : 'unavailable';
+  return settleAsk(d, verdict);
 }
 
 function withTimeout(p: Promise<ResolveOutcome>, ms: number): Promise<ResolveOutcome> {

@@ -29,7 +29,7 @@ export class EgressAudit {
     private readonly sessionId: string | undefined,
     private readonly now: () => number,
     /** The policy mode in force when the record is written. */
-    private readonly mode: () => 'enforce' | 'report',
+    private readonly mode: () => 'enforce' | 'report' | 'ask',
     private readonly clientPath: (client: net.Socket) => ClientPath,
   ) {}
 

@@ -32,9 +32,11 @@ const pinnedAddress = z.string().superRefine((value, ctx) => {
 export const EgressPolicySchema = z
   .strictObject({
     mode: z
-      .enum(['enforce', 'report'])
+      .enum(['enforce', 'report', 'ask'])
       .default('enforce')
-      .describe('"enforce" refuses what the policy does not allow; "report" lets it through but records a would-deny audit event (cloud metadata addresses stay blocked in both).'),
+      .describe(
+        '"enforce" refuses what the policy does not allow; "report" lets it through but records a would-deny audit event (cloud metadata addresses stay blocked in both); "ask" holds a request to a host the allow list does not name while the user is asked (`cordon approvals`, the app; up to approvals.timeoutSeconds), then lets it through or refuses it. A host on the deny list and a blocked address are refused without asking.',
+      ),
     allow: z
       .array(hostPatternString)
       .default([])
@@ -231,7 +233,7 @@ export function modelRoutesOf(providers: Providers): ModelRoutes {
 
 /** An egress policy in the form the proxy evaluates on every connection. */
 export interface CompiledEgressPolicy extends HostRules {
-  readonly mode: 'enforce' | 'report';
+  readonly mode: 'enforce' | 'report' | 'ask';
   readonly allowRanges: readonly Cidr[];
   /** Normalised host name to pinned addresses, in the order given. */
   readonly resolve: ReadonlyMap<string, readonly IpAddress[]>;

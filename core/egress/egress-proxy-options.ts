@@ -5,7 +5,7 @@
 import type { AuditSink } from '../audit/audit-event.js';
 import type { ConnectionGate } from './connection-gate.js';
 import type { EgressLimits } from './connection-limits.js';
-import type { HostResolver } from './destination-dial.js';
+import type { EgressAsker, HostResolver } from './destination-dial.js';
 import type { CompiledEgressPolicy, ModelRoutes } from './egress-policy.js';
 import type { IpAddress } from './ip-address.js';
 import type { RequestFilter, ResponseTransformFactory } from './model-route.js';
@@ -32,6 +32,8 @@ export interface EgressProxyOptions {
   readonly limits?: Partial<EgressLimits>;
   /** Defaults to `systemResolver`. */
   readonly resolver?: HostResolver;
+  /** Ask mode (`egress.mode: "ask"`): who answers; absent, ask mode refuses what it would ask about. */
+  readonly ask?: EgressAsker;
   /** The host's own addresses, refused as destinations. Defaults to `os.networkInterfaces()`, re-read every 5 s. */
   readonly hostAddresses?: () => readonly IpAddress[];
   /** Host corporate proxy to chain through (see `upstreamProxyFromEnv`); null or absent = connect directly. */

@@ -98,6 +98,7 @@ export class EgressProxy {
       upstream: options.upstreamProxy ?? null,
       resolver: options.resolver ?? systemResolver,
       timeoutMs: this.limits.upstreamConnectTimeoutMs,
+      ...(options.ask ? { ask: options.ask } : {}),
     };
     this.ctx = {
       now: this.now,

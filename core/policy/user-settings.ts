@@ -43,6 +43,25 @@ export function changeUserSetting(file: string, provenance: PolicyOrigins, path:
   return { kind: 'allow', path, value, file };
 }
 
+/**
+ * Adds ITEM to the list at PATH in the user's FILE (`egress.allow` for an
+ * approval answered "always"), keeping what is there; the same refusals as
+ * {@link changeUserSetting}. Already listed: allowed, nothing written.
+ */
+export function addToUserList(file: string, provenance: PolicyOrigins, path: string, item: string): SettingChange {
+  let doc: Record<string, unknown> = {};
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    // No settings yet.
+  }
+  let cur: unknown = doc;
+  for (const k of path.split('.')) cur = typeof cur === 'object' && cur !== null && !Array.isArray(cur) ? (cur as Record<string, unknown>)[k] : undefined;
+  const list = Array.isArray(cur) ? cur.filter((x): x is string => typeof x === 'string') : [];
+  if (list.includes(item)) return { kind: 'allow', path, value: list, file };
+  return changeUserSetting(file, provenance, path, JSON.stringify([...list, item]));
+}
+
 function setPath(doc: Record<string, unknown>, keys: readonly string[], value: unknown): void {
   let cur = doc;
   keys.forEach((k, i) => {

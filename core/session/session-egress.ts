@@ -1,3 +1,4 @@
+import type { EgressAsker } from '../egress/destination-dial.js';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -273,6 +274,8 @@ export async function startSessionEgress(
     readonly cacheDir: string;
     /** Where the proxy's notices go (a fallback to a slower path); core writes to no terminal. */
     readonly notify: (message: string) => void;
+    /** Ask mode's answers (the user's approval queue); absent, ask mode refuses what it would ask about. */
+    readonly ask?: EgressAsker;
   },
 ): Promise<Result<SessionEgress>> {
   const { EgressProxy } = await import('../egress/egress-proxy.js');
@@ -305,6 +308,7 @@ export async function startSessionEgress(
     bodyGuard: () => new PhantomStreamScanner(),
     // The proxy writes to no terminal; its notices (a fallback to a slower path) go to the adapter.
     notice: (m) => opts.notify(`egress: ${m}`),
+    ...(opts.ask ? { ask: opts.ask } : {}),
   });
   for (const f of opts.requestFilters ?? []) proxy.addRequestFilter(f);
   for (const t of opts.responseTransforms ?? []) proxy.addResponseTransform(t);

@@ -17,6 +17,7 @@ import { ensureConnectShim, ensureRelay, prepareSessionEgress, startSessionEgres
 import { setupSessionKeys, type SessionKeys } from './session-keys.js';
 import { agentHome, writeHomeSeed } from './agent-home.js';
 import type { ModelRouteDlp } from '../dlp/model-route-dlp.js';
+import type { EgressAsker } from '../egress/destination-dial.js';
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
 import { CREDENTIAL_HEADERS } from '../keys/key-swap-filter.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
@@ -63,6 +64,8 @@ export interface SessionDeps {
   readonly notify?: (message: string) => void;
   /** Called once the sandbox runs (the CLI wires terminal resize here). */
   readonly onStarted?: (session: StartedSession) => void;
+  /** Ask mode (`egress.mode: "ask"`): who answers for session SESSIONID; absent, ask mode refuses what it would ask about. */
+  readonly egressApprovals?: (sessionId: string) => EgressAsker;
 }
 
 export interface StartedSession {
@@ -175,6 +178,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         requestFilters: [sessionKeys.filter, dlp.filter],
         responseTransforms: [dlp.rehydrate],
         notify: deps.notify ?? (() => undefined),
+        ...(deps.egressApprovals ? { ask: deps.egressApprovals(sessionId) } : {}),
       });
       if (!eg.ok) throw new EgressStartError(eg.message);
       parts.egress = eg.value;
