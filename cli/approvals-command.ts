@@ -3,34 +3,16 @@
  * terminal, the requests a running session is waiting on. The queue itself is
  * core/approvals/approval-store.ts; this file parses and prints.
  */
-import { join } from 'node:path';
 import { approvalEnd } from '../core/approvals/approval-duration.js';
-import { ApprovalStore, type ApprovalAnswerInput, type ApprovalRecord } from '../core/approvals/approval-store.js';
-import type { PolicyLoadResult } from '../core/policy/policy-loader.js';
+import { approvalsDir, ApprovalStore, type ApprovalAnswerInput, type ApprovalRecord } from '../core/approvals/approval-store.js';
+import { approvalTimeoutSeconds } from '../core/approvals/approval-timeout.js';
+import { alwaysRefusal } from '../core/approvals/always-answer.js';
 import { CliExit, type CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
 
-/** Used when no policy source sets `approvals.timeoutSeconds`, or policy cannot be read. */
-export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 60;
-
-const LEVEL_RANK = { user: 1, recommended: 2, managed: 3 } as const;
-
-/**
- * `approvals.timeoutSeconds` from the highest policy source that sets it, else 60.
- * A broken policy does not stop anyone answering (a deny must always be possible).
- */
-export function approvalTimeoutSeconds(loaded: PolicyLoadResult): number {
-  if (!loaded.ok) return DEFAULT_APPROVAL_TIMEOUT_SECONDS;
-  const set = [...loaded.sources]
-    .sort((a, b) => LEVEL_RANK[b.kind] - LEVEL_RANK[a.kind])
-    .map((s) => s.document.approvals?.timeoutSeconds)
-    .find((v) => v !== undefined);
-  return set ?? DEFAULT_APPROVAL_TIMEOUT_SECONDS;
-}
-
 /** The store over `$CORDON_HOME/approvals`, as the session host opens it. */
 export function openApprovalStore(ctx: CliContext): ApprovalStore {
-  return new ApprovalStore(join(ctx.paths.home, 'approvals'), { timeoutSeconds: approvalTimeoutSeconds(ctx.loadPolicy()), audit: ctx.audit });
+  return new ApprovalStore(approvalsDir(ctx.paths.home), { timeoutSeconds: approvalTimeoutSeconds(ctx.loadPolicy()), audit: ctx.audit });
 }
 
 /** `cordon approvals list [--json]`. */
@@ -58,7 +40,18 @@ export function approvalsAllow(ctx: CliContext, id: string, opts: { for?: string
     if (!until) throw new CliExit(EXIT.usage, `--for expects a duration like 30m, 1h, 2h30m (at most a week) or "today", got ${JSON.stringify(opts.for.slice(0, 40))}`);
     answer = { ...answer, scope: 'duration', until };
   }
-  return settle(openApprovalStore(ctx), id, answer);
+  const store = openApprovalStore(ctx);
+  if (answer.scope === 'always') refuseAlways(ctx, store, id);
+  return settle(store, id, answer);
+}
+
+/** "Always" persists to the user's policy: refused where managed policy locks the field (the request stays pending). */
+function refuseAlways(ctx: CliContext, store: ApprovalStore, id: string): void {
+  const rec = store.get(id);
+  if (rec === null) return; // settle() says the id is unknown
+  const loaded = ctx.loadPolicy();
+  const why = alwaysRefusal(rec.kind, loaded.ok ? loaded.provenance : null);
+  if (why !== null) throw new CliExit(EXIT.checkFailed, why);
 }
 
 /** `cordon approvals deny ID`. */
@@ -144,7 +137,16 @@ export async function approvalsWatch(ctx: CliContext): Promise<number> {
         }
         const make = k === null ? undefined : WATCH_KEYS[k.toLowerCase()];
         if (make) {
-          const res = store.answer(pending.id, make(new Date()), 'user');
+          const answer = make(new Date());
+          if (answer.scope === 'always') {
+            const loaded = ctx.loadPolicy();
+            const why = alwaysRefusal(pending.kind, loaded.ok ? loaded.provenance : null);
+            if (why !== null) {
+              out.write(`${k}\n${why}\n`);
+              continue;
+            }
+          }
+          const res = store.answer(pending.id, answer, 'user');
           out.write(`${k}\n${res.kind === 'allow' ? describe(res.value) : res.message}\n`);
           break;
         }

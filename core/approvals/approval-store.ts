@@ -27,6 +27,11 @@ import type { AuditSink } from '../audit/audit-event.js';
 import { allowValue, deny, type Outcome } from '../decision.js';
 
 /** What a request asks for. Only 'network' is filed by this version (the egress proxy). */
+/** The queue's folder in Cordon's state: every process of this user opens the same one. */
+export function approvalsDir(cordonHome: string): string {
+  return join(cordonHome, 'approvals');
+}
+
 export type ApprovalKind = 'file' | 'network' | 'clipboard' | 'file-transfer';
 
 /** Who settled a request. `session_ended`: the asking session went away (its AbortSignal fired). */

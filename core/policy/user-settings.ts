@@ -17,10 +17,8 @@ export type SettingChange = Allow<{ readonly path: string; readonly value: unkno
  * itself, a parent, or (for a whole object) any field inside it.
  */
 export function changeUserSetting(file: string, provenance: PolicyOrigins, path: string, rawValue: string): SettingChange {
-  const lock = provenance.locked.get(path) ?? originOfParent(path, provenance.locked) ?? childLock(path, provenance.locked);
-  if (lock) {
-    return { kind: 'deny', reason: 'locked', message: `${path} is locked by ${lock.kind === 'managed' ? 'mandatory' : 'recommended'} managed policy (${lock.file}); ask your IT administrator to change it` };
-  }
+  const locked = lockMessage(provenance, path);
+  if (locked !== null) return { kind: 'deny', reason: 'locked', message: locked };
   let value: unknown;
   try {
     value = JSON.parse(rawValue);
@@ -60,6 +58,12 @@ export function addToUserList(file: string, provenance: PolicyOrigins, path: str
   const list = Array.isArray(cur) ? cur.filter((x): x is string => typeof x === 'string') : [];
   if (list.includes(item)) return { kind: 'allow', path, value: list, file };
   return changeUserSetting(file, provenance, path, JSON.stringify([...list, item]));
+}
+
+/** Why the user may not change PATH (managed policy locks it, a parent or a field inside it), or null. */
+export function lockMessage(provenance: PolicyOrigins, path: string): string | null {
+  const lock = provenance.locked.get(path) ?? originOfParent(path, provenance.locked) ?? childLock(path, provenance.locked);
+  return lock ? `${path} is locked by ${lock.kind === 'managed' ? 'mandatory' : 'recommended'} managed policy (${lock.file}); ask your IT administrator to change it` : null;
 }
 
 function setPath(doc: Record<string, unknown>, keys: readonly string[], value: unknown): void {

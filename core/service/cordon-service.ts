@@ -34,6 +34,10 @@ import { AuditFollower, auditRecordView } from './audit-follower.js';
 import { runDoctorChecks, type DoctorReport } from './doctor-checks.js';
 import { HostedTerminal } from './hosted-terminal.js';
 import { ChatSession } from './chat-session.js';
+import { approvalsDir, ApprovalStore } from '../approvals/approval-store.js';
+import { approvalTimeoutSeconds } from '../approvals/approval-timeout.js';
+import { egressApprovals } from '../session/egress-approvals.js';
+import { addToUserList } from '../policy/user-settings.js';
 import { WorkspaceChanges } from '../files/workspace-changes.js';
 import { readPreview } from '../files/file-preview.js';
 import { adapterFor } from '../agent/adapter-for.js';
@@ -117,6 +121,7 @@ export class CordonService implements ApiEventSource {
   private readonly hosted = new Map<string, HostedSession>();
   private readonly counts = new Map<string, Counts>();
   private follower: AuditFollower | null = null;
+  private approvalStore: ApprovalStore | null = null;
   private readonly recent: RecentWorkspaces;
 
   constructor(private readonly deps: CordonServiceDeps) {
@@ -325,7 +330,26 @@ export class CordonService implements ApiEventSource {
       hostProxyEnv: this.deps.settings.hostProxyEnv,
       notify: (message) => this.deps.notify({ level: 'warn', message }),
       ...(onStarted ? { onStarted } : {}),
+      egressApprovals: (sessionId) =>
+        egressApprovals({
+          // Opened on the first question: most sessions never ask.
+          approvals: { ask: (req, signal) => this.approvals().ask(req, signal) },
+          sessionId,
+          allowAlways: (hostPort) => {
+            const loaded = this.deps.loadPolicy();
+            if (!loaded.ok) return { ok: false, message: 'policy cannot be read' };
+            const change = addToUserList(this.deps.paths.userPolicyFile, loaded.provenance, 'egress.allow', hostPort);
+            return change.kind === 'allow' ? { ok: true } : { ok: false, message: change.message };
+          },
+          notify: (message) => this.deps.notify({ level: 'warn', message }),
+        }),
     };
+  }
+
+  /** The user's approval queue, opened once per service (issue 17); its timeout is policy's at that moment. */
+  approvals(): ApprovalStore {
+    this.approvalStore ??= new ApprovalStore(approvalsDir(this.deps.paths.home), { timeoutSeconds: approvalTimeoutSeconds(this.deps.loadPolicy()), audit: this.deps.audit });
+    return this.approvalStore;
   }
 
   /**
@@ -462,6 +486,8 @@ export class CordonService implements ApiEventSource {
     await Promise.all(running.map((h) => h.done.catch(() => undefined)));
     this.follower?.close();
     this.follower = null;
+    this.approvalStore?.close();
+    this.approvalStore = null;
   }
 
   /** Ids of sessions this process hosts. */

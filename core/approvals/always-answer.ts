@@ -1,0 +1,16 @@
+/**
+ * Whether a request may be answered "always" (issue 17): for a network
+ * request that means writing the host to the user's own \`egress.allow\`,
+ * which managed policy may lock; other kinds have no lasting grant yet.
+ */
+import type { PolicyOrigins } from '../policy/policy-loader.js';
+import { lockMessage } from '../policy/user-settings.js';
+import type { ApprovalKind } from './approval-store.js';
+
+/** Null when "always" may be answered; otherwise why not, with what to answer instead. */
+export function alwaysRefusal(kind: ApprovalKind, provenance: PolicyOrigins | null): string | null {
+  if (kind !== 'network') return `"always" is not available for ${kind} requests yet: allow once or for a duration`;
+  if (provenance === null) return 'policy cannot be read, so "always" cannot be written: allow once or for a duration';
+  const locked = lockMessage(provenance, 'egress.allow');
+  return locked === null ? null : `cannot allow always: ${locked}. Allow once or for a duration instead.`;
+}
