@@ -1,30 +1,12 @@
 /** What the agent changed in one file, as core's diff against the file at the session's start. */
-import { Fragment, useEffect, useState } from 'react';
-import type { FileChangeView, FileDiffView } from '../../../core/api/chat-contract.js';
-import { useShell } from '../api-context.js';
+import { Fragment } from 'react';
+import type { FileChangeView } from '../../../core/api/chat-contract.js';
 import { hunkHeader } from '../model/file-view.js';
 import { DiffLines } from './diff-lines.js';
+import { useChangedFile } from './use-changed-file.js';
 
 export function FileDiff({ sessionId, change }: { readonly sessionId: string; readonly change: FileChangeView }) {
-  const { api } = useShell();
-  const [diff, setDiff] = useState<FileDiffView | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  // `change.at` moves when the agent writes the file again: fetch the new diff.
-  useEffect(() => {
-    let live = true;
-    setDiff(null);
-    void api.call('files.diff', { sessionId, workspace: change.workspace, path: change.path }).then((r) => {
-      if (!live) return;
-      if (r.ok) {
-        setDiff(r.value);
-        setError(null);
-      } else setError(r.error.message);
-    });
-    return () => {
-      live = false;
-    };
-  }, [api, sessionId, change.workspace, change.path, change.at]);
+  const { value: diff, error } = useChangedFile('files.diff', sessionId, change);
 
   if (error !== null) return <p role="alert" className="error">{error}</p>;
   if (diff === null) return <p aria-busy="true">Loading the changes…</p>;

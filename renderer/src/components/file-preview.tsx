@@ -3,33 +3,15 @@
  * as a raster image from a data: URL; nothing here loads from the network or
  * interprets HTML.
  */
-import { useEffect, useState } from 'react';
-import type { FileChangeView, FilePreviewView } from '../../../core/api/chat-contract.js';
-import { useShell } from '../api-context.js';
+import type { FileChangeView } from '../../../core/api/chat-contract.js';
 import { formatBytes, isPreviewableImageUrl } from '../model/file-view.js';
 import { MarkdownView } from './markdown-view.js';
+import { useChangedFile } from './use-changed-file.js';
 import { useOpenLink } from './use-open-link.js';
 
 export function FilePreview({ sessionId, change }: { readonly sessionId: string; readonly change: FileChangeView }) {
-  const { api } = useShell();
-  const [preview, setPreview] = useState<FilePreviewView | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { value: preview, error } = useChangedFile('files.preview', sessionId, change);
   const openLink = useOpenLink();
-
-  useEffect(() => {
-    let live = true;
-    setPreview(null);
-    void api.call('files.preview', { sessionId, workspace: change.workspace, path: change.path }).then((r) => {
-      if (!live) return;
-      if (r.ok) {
-        setPreview(r.value);
-        setError(null);
-      } else setError(r.error.message);
-    });
-    return () => {
-      live = false;
-    };
-  }, [api, sessionId, change.workspace, change.path, change.at]);
 
   if (error !== null) return <p role="alert" className="error">{error}</p>;
   if (preview === null) return <p aria-busy="true">Loading the preview…</p>;

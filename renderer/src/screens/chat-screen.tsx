@@ -3,19 +3,20 @@
  * the next turn, and the files the agent changed. Loaded lazily, like the
  * terminal screen, so the first screen does not carry it.
  */
-import { useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useId, useRef } from 'react';
 import { useShell } from '../api-context.js';
 import { ChatComposer } from '../components/chat-composer.js';
 import { ChatConversation } from '../components/chat-conversation.js';
 import { FilesPanel } from '../components/files-panel.js';
 import { ScreenHeading } from '../components/screen-heading.js';
 import { useChat } from '../components/use-chat.js';
+import { useStopSession } from '../components/use-stop-session.js';
 import { chatStateLabel, formatUsage } from '../model/chat-items.js';
 
 export function ChatScreen({ sessionId, onStopped }: { readonly sessionId: string; readonly onStopped: () => void }) {
-  const { api, announce } = useShell();
+  const { announce } = useShell();
   const chat = useChat(sessionId);
-  const [stopping, setStopping] = useState(false);
+  const { stopping, stop: endSession } = useStopSession(sessionId, onStopped);
   const id = useId();
   const state = chat.state?.state ?? null;
 
@@ -25,16 +26,6 @@ export function ChatScreen({ sessionId, onStopped }: { readonly sessionId: strin
     if (state === 'ended' && previous.current !== null && previous.current !== 'ended') announce(`Session ${sessionId} has ended.`);
     previous.current = state;
   }, [state, sessionId, announce]);
-
-  const endSession = async () => {
-    setStopping(true);
-    const r = await api.call('sessions.stop', { sessionId });
-    setStopping(false);
-    if (r.ok) {
-      announce(`Session ${sessionId} stopped.`);
-      onStopped();
-    } else announce(`Could not stop session ${sessionId}: ${r.error.message}`, 'error');
-  };
 
   return (
     <div className="chat-screen">

@@ -8,6 +8,7 @@ import { TerminalView } from '../components/terminal-view.js';
 import { Timeline } from '../components/timeline.js';
 import { useAuditLog } from '../components/use-audit-log.js';
 import { useNow } from '../components/use-now.js';
+import { useStopSession } from '../components/use-stop-session.js';
 import { uptimeSince } from '../model/format.js';
 
 /** How many records the page keeps for one session: the newest 50,000. */
@@ -19,7 +20,7 @@ export function SessionScreen({ sessionId, onStopped }: { readonly sessionId: st
   const { api, announce } = useShell();
   const [summary, setSummary] = useState<SessionSummary | null | undefined>(undefined);
   const [exitCode, setExitCode] = useState<number | null>(null);
-  const [stopping, setStopping] = useState(false);
+  const { stopping, stop } = useStopSession(sessionId, onStopped);
   const log = useAuditLog(sessionId, BACKLOG, KEEP);
   const now = useNow(2000);
   const id = useId();
@@ -34,16 +35,6 @@ export function SessionScreen({ sessionId, onStopped }: { readonly sessionId: st
   useApiEvents((e) => {
     if (e.type === 'sessions.changed') void refresh();
   });
-
-  const stop = async () => {
-    setStopping(true);
-    const r = await api.call('sessions.stop', { sessionId });
-    setStopping(false);
-    if (r.ok) {
-      announce(`Session ${sessionId} stopped.`);
-      onStopped();
-    } else announce(`Could not stop session ${sessionId}: ${r.error.message}`, 'error');
-  };
 
   const where = summary?.workspaces.map((w) => w.path).join(', ');
   return (
