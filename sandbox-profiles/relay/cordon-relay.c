@@ -4,7 +4,7 @@
  *   cordon-relay --listen 127.0.0.1:PORT --to /run/cordon/proxy.sock
  *                [--splice up|both|off] [--handoff /run/cordon/handoff.sock]
  *                [--lifeline /run/cordon/lifeline.sock] [--home-seed DIR]
- *                [-- CMD ARGS...]
+ *                [--path-prepend DIR] [-- CMD ARGS...]
  *
  * The sandbox has no network interface but loopback. This program listens on
  * a loopback TCP port inside the sandbox's network namespace and relays every
@@ -199,7 +199,7 @@ static void die(const char *what) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: cordon-relay --listen 127.0.0.1:PORT --to /path/to/proxy.sock [--splice up|both|off] [--handoff /path/to/handoff.sock] [--lifeline /path/to/lifeline.sock] [--home-seed DIR] [-- CMD ARGS...]\n");
+  fprintf(stderr, "usage: cordon-relay --listen 127.0.0.1:PORT --to /path/to/proxy.sock [--splice up|both|off] [--handoff /path/to/handoff.sock] [--lifeline /path/to/lifeline.sock] [--home-seed DIR] [--path-prepend DIR] [-- CMD ARGS...]\n");
   exit(2);
 }
 
@@ -713,6 +713,18 @@ static void end_sandbox(void) {
   _exit(EXIT_LIFELINE_LOST);
 }
 
+/* PATH = DIR:<the image's PATH, or the usual default when it has none>. */
+static void prepend_path(const char *dir) {
+  const char *old = getenv("PATH");
+  if (!old || !*old) old = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  size_t len = strlen(dir) + 1 + strlen(old) + 1;
+  char *path = malloc(len);
+  if (!path) die("malloc");
+  snprintf(path, len, "%s:%s", dir, old);
+  if (setenv("PATH", path, 1) != 0) die("setenv");
+  free(path);
+}
+
 static pid_t spawn(char **argv) {
   pid_t pid = fork();
   if (pid < 0) die("fork");
@@ -732,7 +744,7 @@ static pid_t spawn(char **argv) {
 int main(int argc, char **argv) {
   /* Before anything else: see the header (same uid as the agent). */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  const char *listen_spec = NULL, *splice_spec = NULL, *handoff_path = NULL, *lifeline_path = NULL, *home_seed = NULL;
+  const char *listen_spec = NULL, *splice_spec = NULL, *handoff_path = NULL, *lifeline_path = NULL, *home_seed = NULL, *path_prepend = NULL;
   char **cmd = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) listen_spec = argv[++i];
@@ -741,6 +753,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--handoff") == 0 && i + 1 < argc) handoff_path = argv[++i];
     else if (strcmp(argv[i], "--lifeline") == 0 && i + 1 < argc) lifeline_path = argv[++i];
     else if (strcmp(argv[i], "--home-seed") == 0 && i + 1 < argc) home_seed = argv[++i];
+    else if (strcmp(argv[i], "--path-prepend") == 0 && i + 1 < argc) path_prepend = argv[++i];
     else if (strcmp(argv[i], "--") == 0) {
       if (i + 1 < argc) cmd = &argv[i + 1];
       break;
@@ -803,6 +816,8 @@ int main(int argc, char **argv) {
   if (lifeline_path) hold_lifeline(lifeline_path);
   /* The agent's first-run state, in place before the agent looks for it. */
   if (home_seed && cmd) seed_home(home_seed);
+  /* Cordon's in-sandbox tools (cordon-request-access …) come first on CMD's PATH. */
+  if (path_prepend && cmd) prepend_path(path_prepend);
   child = cmd ? spawn(cmd) : -1;
 
   struct epoll_event events[256];
