@@ -2,6 +2,7 @@
  * What an `EgressProxy` is built with. Kept apart from the class so
  * the proxy's own file holds only its wiring.
  */
+import type http from 'node:http';
 import type { AuditSink } from '../audit/audit-event.js';
 import type { ConnectionGate } from './connection-gate.js';
 import type { EgressLimits } from './connection-limits.js';
@@ -11,6 +12,9 @@ import type { IpAddress } from './ip-address.js';
 import type { RequestFilter, ResponseTransformFactory } from './model-route.js';
 import type { BodyGuard } from './plain-forward.js';
 import type { UpstreamProxyConfig } from './upstream-proxy.js';
+
+/** A handler for one of Cordon's in-sandbox services (see EgressProxyOptions.localRoutes). */
+export type LocalRoute = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
 
 /** Everything an `EgressProxy` needs. I/O edges are injectable for tests. */
 export interface EgressProxyOptions {
@@ -64,6 +68,14 @@ export interface EgressProxyOptions {
    * like origin-form ones (model route), never forwarded.
    */
   readonly selfAuthorities?: readonly string[];
+  /**
+   * Cordon's own services for the sandbox, at `/cordon/v1/<name>` on the
+   * proxy (origin form, or absolute form to a self authority): the file
+   * access requests of `cordon-request-access`, the clipboard. Only the
+   * session's sandbox reaches this proxy, so a request here comes from it
+   * and is as untrusted as anything else it sends. Unknown names answer 404.
+   */
+  readonly localRoutes?: Readonly<Record<string, LocalRoute>>;
   /** Milliseconds clock; injectable for rate-limit tests. */
   readonly now?: () => number;
   /**

@@ -346,6 +346,13 @@ export class EgressProxy {
     res.on('error', () => undefined);
     const url = this.originForm(req.url ?? '');
     if (url.startsWith('/')) {
+      const local = /^\/cordon\/v1\/([a-z-]{1,32})(?:\?[^#]*)?$/.exec(url);
+      if (local?.[1] !== undefined) {
+        const route = Object.hasOwn(this.options.localRoutes ?? {}, local[1]) ? this.options.localRoutes?.[local[1]] : undefined;
+        if (route) await route(req, res);
+        else refuseResponse(res, 404, 'bad_target', `no Cordon service ${local[1]} in this session`);
+        return;
+      }
       const m = /^\/model\/([^/?#]+)(\/[^#]*)?$/.exec(url);
       if (m?.[1]) {
         await handleModel(this.ctx, req, res, m[1], m[2] ?? '/');
