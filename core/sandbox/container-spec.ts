@@ -57,7 +57,7 @@ export function toDockerCreateOptions(spec: SandboxSpec): ContainerCreateOptions
         Source: m.hostPath,
         Target: m.containerPath,
         ReadOnly: m.readOnly,
-        BindOptions: { Propagation: 'rprivate' as const },
+        BindOptions: { Propagation: m.propagation ?? ('rprivate' as const) },
       })),
       // Output goes to the attached CLI only; the engine keeps no copy on disk.
       LogConfig: { Type: 'none', Config: {} },

@@ -37,6 +37,7 @@ import { ChatSession } from './chat-session.js';
 import { approvalsDir, ApprovalStore } from '../approvals/approval-store.js';
 import { approvalTimeoutSeconds } from '../approvals/approval-timeout.js';
 import { egressApprovals } from '../session/egress-approvals.js';
+import { sendGrantOrder, type ControlAnswer } from '../grants/session-control.js';
 import { addToUserList } from '../policy/user-settings.js';
 import { WorkspaceChanges } from '../files/workspace-changes.js';
 import { readPreview } from '../files/file-preview.js';
@@ -343,7 +344,26 @@ export class CordonService implements ApiEventSource {
           },
           notify: (message) => this.deps.notify({ level: 'warn', message }),
         }),
+      // Folders asked for after launch (issue 17): the same queue; policy's lists come first.
+      fileApprovals: () => ({
+        approvals: { ask: (req, signal) => this.approvals().ask(req, signal) },
+        policy: () => ({ kind: 'ask' }),
+      }),
     };
+  }
+
+  /**
+   * Pushes a host folder to a running session without its agent asking
+   * (issue 17): SESSION is an id or a unique prefix; PATH is absolute. The
+   * launch-time mount rules still decide; the process hosting the session
+   * makes the grant and answers with where it appears inside.
+   */
+  async grantFolder(session: string, path: string, opts: { readonly write: boolean; readonly until: Date | null }): Promise<ControlAnswer> {
+    const ids = this.sessions.ids().filter((id) => id.startsWith(session));
+    if (session === '' || ids.length === 0) return { ok: false, code: 'not_found', message: `no running session "${session}" (see \`cordon ps\`)` };
+    if (ids.length > 1) return { ok: false, code: 'ambiguous', message: `"${session}" matches ${ids.length} sessions; give more of the id` };
+    const id = ids[0] as string;
+    return sendGrantOrder(this.sessions.sessionDir(id), { op: 'grant', path, write: opts.write, until: opts.until?.toISOString() ?? null });
   }
 
   /** The user's approval queue, opened once per service (issue 17); its timeout is policy's at that moment. */

@@ -7,6 +7,8 @@ import { ConnectionGate } from '../egress/connection-gate.js';
 import type { CompiledEgressPolicy } from '../egress/egress-policy.js';
 import { ensureHelperBuilt, type HelperBuild } from '../egress/helper-build.js';
 import type { EgressProxy } from '../egress/egress-proxy.js';
+import type { LocalRoute } from '../egress/egress-proxy-options.js';
+import { SANDBOX_GRANTS_DIR } from '../grants/grant-mounts.js';
 import type { RequestFilter, ResponseTransformFactory } from '../egress/model-route.js';
 import { PHANTOM_IN_TEXT, PhantomStreamScanner } from '../keys/phantom.js';
 import { upstreamProxyFromEnv, type UpstreamProxyConfig } from '../egress/upstream-proxy.js';
@@ -37,6 +39,10 @@ export const SANDBOX_HANDOFF_SOCKET = `${SANDBOX_SOCKET_DIR}/handoff.sock`;
 /** The launcher's lifeline, which the relay holds and ends the sandbox when it breaks (see Lifeline). */
 export const SANDBOX_LIFELINE_SOCKET = `${SANDBOX_SOCKET_DIR}/lifeline.sock`;
 export const SANDBOX_RELAY = '/run/cordon/cordon-relay';
+/** Cordon's tools inside every sandbox (`cordon-request-access` …), first on the command's PATH. */
+export const SANDBOX_TOOLS_DIR = '/run/cordon/bin';
+/** Where they are shipped. */
+export const BUILTIN_TOOLS_DIR = join(BUILTIN_PROFILE_DIR, 'tools');
 /**
  * The connect shim's own proxy socket, and the shim itself (see
  * ensureConnectShim). The shim recognises its socket by this file name (see
@@ -134,6 +140,11 @@ export async function prepareSessionEgress(opts: {
   readonly policy: CompiledPolicy;
   readonly relayPath: string;
   /**
+   * The session's grants folder (grant-mounts.ts), mounted at
+   * SANDBOX_GRANTS_DIR: `live` with slave propagation, `copy` read-only. Absent: no grants folder.
+   */
+  readonly grants?: { readonly dir: string; readonly mechanism: 'live' | 'copy' } | null;
+  /**
    * Built connect shim (ensureConnectShim), preloaded into every dynamically
    * linked program of the sandbox; null or absent = no shim, every connection
    * takes the relay's TCP port.
@@ -230,6 +241,18 @@ export async function prepareSessionEgress(opts: {
         { hostPath: opts.relayPath, containerPath: SANDBOX_RELAY, readOnly: true, kind: 'cordon' },
         ...(shim && opts.shimPath ? [{ hostPath: opts.shimPath, containerPath: SANDBOX_SHIM, readOnly: true, kind: 'cordon' as const }] : []),
         ...(opts.homeSeed ? [{ hostPath: opts.homeSeed, containerPath: SANDBOX_HOME_SEED, readOnly: true, kind: 'cordon' as const }] : []),
+        { hostPath: BUILTIN_TOOLS_DIR, containerPath: SANDBOX_TOOLS_DIR, readOnly: true, kind: 'cordon' },
+        ...(opts.grants
+          ? [
+              opts.grants.mechanism === 'live'
+                ? // Read-write as a mount, because gVisor applies this mount's flag to everything under it (runc
+                  // takes each grant's own); the folder itself is root's and 0755, its entries mount points, so
+                  // the agent can neither add to it nor rename or remove a grant.
+                  { hostPath: opts.grants.dir, containerPath: SANDBOX_GRANTS_DIR, readOnly: false, kind: 'cordon' as const, propagation: 'rslave' as const }
+                : // A copy is a read-only snapshot: the mount's flag is what keeps it one.
+                  { hostPath: opts.grants.dir, containerPath: SANDBOX_GRANTS_DIR, readOnly: true, kind: 'cordon' as const },
+            ]
+          : []),
       ],
       env: {
         HTTP_PROXY: proxyUrl,
@@ -244,7 +267,7 @@ export async function prepareSessionEgress(opts: {
         // rest (static ones) keep the relay's port. Same policy either way.
         ...(shim ? { LD_PRELOAD: SANDBOX_SHIM, CORDON_EGRESS_PORT: String(RELAY_PORT), CORDON_EGRESS_SOCKET: SANDBOX_SHIM_SOCKET } : {}),
       },
-      entrypoint: [SANDBOX_RELAY, '--listen', `127.0.0.1:${RELAY_PORT}`, '--to', SANDBOX_SOCKET, ...(runc ? ['--splice', 'both'] : []), ...(handoff ? ['--handoff', SANDBOX_HANDOFF_SOCKET] : []), '--lifeline', SANDBOX_LIFELINE_SOCKET, ...(opts.homeSeed ? ['--home-seed', SANDBOX_HOME_SEED] : []), '--'],
+      entrypoint: [SANDBOX_RELAY, '--listen', `127.0.0.1:${RELAY_PORT}`, '--to', SANDBOX_SOCKET, ...(runc ? ['--splice', 'both'] : []), ...(handoff ? ['--handoff', SANDBOX_HANDOFF_SOCKET] : []), '--lifeline', SANDBOX_LIFELINE_SOCKET, ...(opts.homeSeed ? ['--home-seed', SANDBOX_HOME_SEED] : []), '--path-prepend', SANDBOX_TOOLS_DIR, '--'],
     },
   };
 }
@@ -276,6 +299,8 @@ export async function startSessionEgress(
     readonly notify: (message: string) => void;
     /** Ask mode's answers (the user's approval queue); absent, ask mode refuses what it would ask about. */
     readonly ask?: EgressAsker;
+    /** Cordon's services for the sandbox at `/cordon/v1/<name>` (see EgressProxyOptions.localRoutes). */
+    readonly localRoutes?: Readonly<Record<string, LocalRoute>>;
   },
 ): Promise<Result<SessionEgress>> {
   const { EgressProxy } = await import('../egress/egress-proxy.js');
@@ -309,6 +334,7 @@ export async function startSessionEgress(
     // The proxy writes to no terminal; its notices (a fallback to a slower path) go to the adapter.
     notice: (m) => opts.notify(`egress: ${m}`),
     ...(opts.ask ? { ask: opts.ask } : {}),
+    ...(opts.localRoutes ? { localRoutes: opts.localRoutes } : {}),
   });
   for (const f of opts.requestFilters ?? []) proxy.addRequestFilter(f);
   for (const t of opts.responseTransforms ?? []) proxy.addResponseTransform(t);

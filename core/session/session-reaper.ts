@@ -1,6 +1,7 @@
 import type { AuditSink } from '../audit/audit-event.js';
 import type { SandboxEngine, SandboxExit, SandboxInfo } from '../sandbox/sandbox-engine.js';
 import { removePlaceholders } from '../workspace/mount-plan.js';
+import { releaseMountsBelow } from '../grants/grant-mounts.js';
 import { ownerAlive, type OwnerProcess } from './owner-process.js';
 import { RELAY_EXIT_LIFELINE_LOST } from './session-lifeline.js';
 import { LABELS } from './session-runner.js';
@@ -55,7 +56,7 @@ export async function reapOrphans(engine: SandboxEngine, store: SessionStore, au
     // Still running with its launcher dead: an older relay, or one that has not noticed yet.
     const stoppedNow = c.state === 'running' || c.state === 'paused' ? new Date() : null;
     const ending = orphanEnding(stoppedNow ? null : await engine.lastExit({ [LABELS.session]: id }, since), stoppedNow);
-    cleanRecord(store, id);
+    await cleanRecord(store, id);
     reaped.add(id);
     auditReap(audit, id, owner, c, ending);
   }
@@ -65,7 +66,7 @@ export async function reapOrphans(engine: SandboxEngine, store: SessionStore, au
     if (rec !== null && ownerAlive(rec.owner)) continue;
     if (rec?.containerId) await engine.remove(rec.containerId);
     const ending = rec?.containerId ? orphanEnding(await engine.lastExit({ [LABELS.session]: id }, new Date(rec.createdAt)), null) : ({ how: 'unknown' } as const);
-    cleanRecord(store, id);
+    await cleanRecord(store, id);
     if (!reaped.has(id)) {
       reaped.add(id);
       auditReap(audit, id, rec?.owner ?? null, null, ending);
@@ -74,10 +75,12 @@ export async function reapOrphans(engine: SandboxEngine, store: SessionStore, au
   return [...reaped];
 }
 
-function cleanRecord(store: SessionStore, id: string): void {
+async function cleanRecord(store: SessionStore, id: string): Promise<void> {
   if (id === '') return;
   const rec = store.read(id);
   if (rec) removePlaceholders(rec.placeholders);
+  // A launcher that died with folders granted left their mounts under the session folder.
+  await releaseMountsBelow(store.sessionDir(id));
   store.delete(id);
 }
 

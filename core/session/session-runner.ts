@@ -21,6 +21,7 @@ import type { EgressAsker } from '../egress/destination-dial.js';
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
 import { CREDENTIAL_HEADERS } from '../keys/key-swap-filter.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
+import { openSessionFileAccess, type FileApprovalDeps, type SessionFileAccess } from './session-file-access.js';
 import { formatSandboxUser, resolveSandboxUser, type HostUser } from './sandbox-user.js';
 
 /** Labels on every Cordon container; orphan cleanup and `cordon ps` find sessions by them. */
@@ -66,6 +67,8 @@ export interface SessionDeps {
   readonly onStarted?: (session: StartedSession) => void;
   /** Ask mode (`egress.mode: "ask"`): who answers for session SESSIONID; absent, ask mode refuses what it would ask about. */
   readonly egressApprovals?: (sessionId: string) => EgressAsker;
+  /** Who decides the folders session SESSIONID asks for after launch; absent, every such request is refused. */
+  readonly fileApprovals?: (sessionId: string, workspaces: readonly string[]) => FileApprovalDeps;
 }
 
 export interface StartedSession {
@@ -106,7 +109,7 @@ export type SessionResult =
 export async function runSession(req: SessionRequest, deps: SessionDeps, signal?: AbortSignal): Promise<SessionResult> {
   const prepared = await prepareSession(req, deps);
   if (!prepared.ok) return prepared;
-  const { loaded, plan, spec, sessionId } = prepared;
+  const { loaded, plan, spec, sessionId, rules, writeProtected, sandboxUser } = prepared;
   const { audit, engine } = deps;
   const store = new SessionStore(deps.paths.sessionsDir);
   const owner = currentOwner();
@@ -138,6 +141,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   let stopWatching: (() => void) | null = null;
   let watchdog: NodeJS.Timeout | null = null;
   let sentinel: Sentinel | null = null;
+  let fileAccess: SessionFileAccess | null = null;
   try {
     // Compiled once; the proxy, the key swap and DLP all take these values.
     const compiled = compilePolicy(deps.policy);
@@ -150,7 +154,30 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const home = agentHome(loaded.profile, phantom);
     const homeSeed = home.files.length > 0 ? join(store.sessionDir(sessionId), 'home-seed') : null;
     if (homeSeed !== null) writeHomeSeed(homeSeed, home.files);
-    const prep = await prepareSessionEgress({ sessionDir: store.sessionDir(sessionId), policy, relayPath: prepared.relayPath, shimPath: prepared.shimPath, runtime: loaded.profile.runtime, homeSeed, hostEnv: deps.hostProxyEnv ?? {} });
+    // Folders asked for after launch appear in the session's grants folder (session-file-access.ts).
+    fileAccess = await openSessionFileAccess({
+      sessionId,
+      sessionDir: store.sessionDir(sessionId),
+      runtime: loaded.profile.runtime,
+      home: rules.home,
+      rules,
+      writeProtected,
+      sandboxUser,
+      workspaces: plan.workspaces,
+      approvals: deps.fileApprovals?.(sessionId, plan.workspaces.map((w) => w.realPath)) ?? null,
+      audit,
+      notify: deps.notify ?? (() => undefined),
+    });
+    const prep = await prepareSessionEgress({
+      sessionDir: store.sessionDir(sessionId),
+      policy,
+      relayPath: prepared.relayPath,
+      shimPath: prepared.shimPath,
+      runtime: loaded.profile.runtime,
+      homeSeed,
+      hostEnv: deps.hostProxyEnv ?? {},
+      grants: fileAccess.grants,
+    });
     if (!prep.ok) return fail(audit, sessionId, { code: 'egress', message: prep.message });
     wiring = prep.value;
     // The sandbox's only way out: the relay is PID 1 and the proxy variables
@@ -179,6 +206,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         responseTransforms: [dlp.rehydrate],
         notify: deps.notify ?? (() => undefined),
         ...(deps.egressApprovals ? { ask: deps.egressApprovals(sessionId) } : {}),
+        localRoutes: fileAccess?.routes ?? {},
       });
       if (!eg.ok) throw new EgressStartError(eg.message);
       parts.egress = eg.value;
@@ -212,6 +240,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     // cannot reach it: should this process die, the sentinel kills the sandbox
     // through the engine if the relay did not end it (see cordon-sentinel.c).
     sentinel = prepared.sentinelPath ? await engine.armSentinel(running.id, prepared.sentinelPath) : null;
+    await fileAccess.serve();
     audit.record({
       kind: 'session.start',
       ocsfClass: 'process_activity',
@@ -286,6 +315,20 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     // Only once the sandbox is surely gone; otherwise it stays armed until this process exits.
     if (removed) sentinel?.standDown();
     await parts.egress?.stop().catch(() => undefined);
+    // After the sandbox: a grant's mounts go before the session folder does.
+    const stuck = (await fileAccess?.close().catch(() => [] as string[])) ?? [];
+    if (stuck.length > 0) {
+      audit.record({
+        kind: 'session.grants_kept',
+        ocsfClass: 'file_activity',
+        activity: { id: 4, name: 'Delete' },
+        outcome: 'failure',
+        severity: 'high',
+        message: `grant mounts could not be released, so the session folder is kept: ${stuck.join(', ')}`,
+        sessionId,
+        details: { mounts: stuck },
+      });
+    }
     // The socket was bound before the sandbox started; it closes even if the proxy never took it over.
     await wiring?.close().catch(() => undefined);
     const cleaned = removePlaceholders(created);
@@ -328,6 +371,9 @@ type Prepared =
       plan: Extract<ReturnType<typeof planMounts>, { ok: true }>;
       spec: SandboxSpec;
       sessionId: string;
+      rules: MountRuleContext;
+      writeProtected: readonly string[];
+      sandboxUser: { readonly uid: number; readonly gid: number };
       relayPath: string;
       shimPath: string | null;
       sentinelPath: string | null;
@@ -424,7 +470,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
       [LABELS.kind]: req.kind,
     },
   };
-  return { ok: true, loaded, plan, spec, sessionId, relayPath: relay.path, shimPath: shim?.ok ? shim.path : null, sentinelPath: sentinel.ok ? sentinel.path : null };
+  return { ok: true, loaded, plan, spec, sessionId, rules: ctx, writeProtected, sandboxUser, relayPath: relay.path, shimPath: shim?.ok ? shim.path : null, sentinelPath: sentinel.ok ? sentinel.path : null };
 }
 
 /** Live policy: a valid change reaches the running proxy for new connections; an invalid one is refused. */

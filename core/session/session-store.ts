@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { mountsBelow } from '../grants/grant-mounts.js';
 
 /**
  * Each live session has a private folder `$CORDON_HOME/sessions/<id>/` (mode 0700)
@@ -62,7 +63,16 @@ export class SessionStore {
     }
   }
 
-  delete(id: string): void {
-    rmSync(this.sessionDir(id), { recursive: true, force: true });
+  /**
+   * Removes the session's folder, unless something is still mounted below it
+   * (a granted folder of the user's that could not be unmounted): deleting
+   * recursively would then delete the user's own files. Returns whether it
+   * was removed.
+   */
+  delete(id: string): boolean {
+    const dir = this.sessionDir(id);
+    if (mountsBelow(dir).length > 0) return false;
+    rmSync(dir, { recursive: true, force: true });
+    return true;
   }
 }

@@ -40,6 +40,12 @@ export interface PlannedMount {
    * folder kept from being renamed; cordon: Cordon's own plumbing (proxy socket, relay).
    */
   readonly kind: 'workspace' | 'protect' | 'anchor' | 'cordon';
+  /**
+   * Mount propagation; default `rprivate`. `rslave` only for the session's
+   * grants folder, so mounts made under it on the host later appear inside
+   * (its host side must be a shared mount point: see grant-mounts.ts).
+   */
+  readonly propagation?: 'rprivate' | 'rslave';
 }
 
 export interface Placeholder {
