@@ -7,6 +7,7 @@ import { approvalEnd } from '../core/approvals/approval-duration.js';
 import { approvalsDir, ApprovalStore, type ApprovalAnswerInput, type ApprovalRecord } from '../core/approvals/approval-store.js';
 import { approvalTimeoutSeconds } from '../core/approvals/approval-timeout.js';
 import { alwaysRefusal } from '../core/approvals/always-answer.js';
+import { expandPath } from '../core/workspace/mount-plan.js';
 import { CliExit, type CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
 
@@ -54,6 +55,21 @@ function refuseAlways(ctx: CliContext, store: ApprovalStore, id: string): void {
   if (why !== null) throw new CliExit(EXIT.checkFailed, why);
 }
 
+/** `cordon approvals grant SESSION PATH [--write] [--for DURATION]`: a folder for a running session, without its agent asking. */
+export async function approvalsGrant(ctx: CliContext, session: string, path: string, opts: { for?: string; write?: boolean }): Promise<number> {
+  let until: Date | null = null;
+  if (opts.for !== undefined) {
+    until = approvalEnd(opts.for, new Date());
+    if (!until) throw new CliExit(EXIT.usage, `--for expects a duration like 30m, 1h, 2h30m (at most a week) or "today", got ${JSON.stringify(opts.for.slice(0, 40))}`);
+  }
+  const res = await ctx.service.grantFolder(session, expandPath(path, ctx.paths.userHome, process.cwd()), { write: opts.write === true, until });
+  if (!res.ok) throw new CliExit(res.code === 'not_found' || res.code === 'ambiguous' || res.code === 'unreachable' ? EXIT.usage : EXIT.checkFailed, res.message);
+  // The in-sandbox path alone on stdout, for scripts; how on stderr.
+  process.stdout.write(`${res.sandboxPath}\n`);
+  process.stderr.write(`granted ${res.write ? 'read-write' : 'read-only'}${res.mechanism === 'copy' ? ' (a read-only copy: changes are not written back)' : ''}${until ? ` until ${until.toLocaleString()}` : ' until the session ends'}\n`);
+  return EXIT.ok;
+}
+
 /** `cordon approvals deny ID`. */
 export function approvalsDeny(ctx: CliContext, id: string): number {
   return settle(openApprovalStore(ctx), id, { decision: 'deny' });
@@ -78,6 +94,8 @@ function describe(r: ApprovalRecord): string {
 const WATCH_KEYS: Readonly<Record<string, (now: Date) => ApprovalAnswerInput>> = {
   d: () => ({ decision: 'deny' }),
   o: () => ({ decision: 'allow', scope: 'once' }),
+  // Write is granted only on this key, and only where the request asked for it (the store refuses it elsewhere).
+  w: () => ({ decision: 'allow', scope: 'once', write: true }),
   h: (now) => ({ decision: 'allow', scope: 'duration', until: new Date(now.getTime() + 3600_000) }),
   t: (now) => ({ decision: 'allow', scope: 'duration', until: approvalEnd('today', now) ?? now }),
   a: () => ({ decision: 'allow', scope: 'always' }),
@@ -128,7 +146,7 @@ export async function approvalsWatch(ctx: CliContext): Promise<number> {
         continue;
       }
       shownWaiting = false;
-      out.write(`\n${prompt(pending)}\n[d]eny  allow [o]nce  [h]our  [t]oday  [a]lways  [q]uit: `);
+      out.write(`\n${prompt(pending)}\n[d]eny  allow [o]nce${pending.write ? '  once [w]ith write' : ''}  [h]our  [t]oday  [a]lways  [q]uit: `);
       for (;;) {
         const k = await nextKey(500);
         if (k === 'q' || k === '\u0003' || k === '\u0004') {

@@ -147,7 +147,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .description('Print the JSON Schema of the policy file.')
     .action(act(async () => (await import('./policy-command.js')).policySchema()));
 
-  const approvals = program.command('approvals').description('Answer what running sessions ask for (a new network destination …): list, allow, deny, or watch and answer one key at a time.');
+  const approvals = program.command('approvals').description('Answer what running sessions ask for (a folder, a new network destination …): list, allow, deny, grant, or watch and answer one key at a time.');
   approvals
     .command('list')
     .description('Pending requests (oldest first), then those settled in the last hour.')
@@ -169,8 +169,18 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .argument('<id>', 'request id (from `cordon approvals list`)')
     .action(act(async (ctx, id: string) => (await import('./approvals-command.js')).approvalsDeny(ctx, id)));
   approvals
+    .command('grant')
+    .description('Make a host folder reachable in a running session without its agent asking; prints where it appears inside.')
+    .argument('<session>', 'session id or a unique prefix (from `cordon ps`)')
+    .argument('<path>', 'the host folder')
+    .option('--write', 'read-write (default read-only); write-protected paths inside stay read-only')
+    .option('--for <duration>', 'until 30m, 1h, 2h30m, or "today" from now (default: until the session ends)')
+    .action(
+      act(async (ctx, session: string, path: string, opts: { for?: string; write?: boolean }) => (await import('./approvals-command.js')).approvalsGrant(ctx, session, path, opts)),
+    );
+  approvals
     .command('watch')
-    .description('In a terminal: show each pending request and answer it with one key (d deny, o once, h hour, t today, a always, q quit).')
+    .description('In a terminal: show each pending request and answer it with one key (d deny, o once, w once with write, h hour, t today, a always, q quit).')
     .action(act(async (ctx) => (await import('./approvals-command.js')).approvalsWatch(ctx)));
 
   // keys set|rotate|remove|status: the real key goes to the OS keychain, never argv.
