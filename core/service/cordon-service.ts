@@ -35,7 +35,7 @@ import { runDoctorChecks, type DoctorReport } from './doctor-checks.js';
 import { HostedTerminal } from './hosted-terminal.js';
 import { ChatSession } from './chat-session.js';
 import { approvalsDir, ApprovalStore } from '../approvals/approval-store.js';
-import { approvalTimeoutSeconds } from '../approvals/approval-timeout.js';
+import { approvalStoreSettings } from '../approvals/approval-timeout.js';
 import { egressApprovals } from '../session/egress-approvals.js';
 import { addToUserList } from '../policy/user-settings.js';
 import { WorkspaceChanges } from '../files/workspace-changes.js';
@@ -330,11 +330,15 @@ export class CordonService implements ApiEventSource {
       hostProxyEnv: this.deps.settings.hostProxyEnv,
       notify: (message) => this.deps.notify({ level: 'warn', message }),
       ...(onStarted ? { onStarted } : {}),
-      egressApprovals: (sessionId) =>
+      egressApprovals: (sessionId, session) =>
         egressApprovals({
           // Opened on the first question: most sessions never ask.
           approvals: { ask: (req, signal) => this.approvals().ask(req, signal) },
           sessionId,
+          policy: () => session.policy().approvals,
+          sessionWorkspaces: session.workspaces,
+          home: session.home,
+          audit: this.deps.audit,
           allowAlways: (hostPort) => {
             const loaded = this.deps.loadPolicy();
             if (!loaded.ok) return { ok: false, message: 'policy cannot be read' };
@@ -346,9 +350,9 @@ export class CordonService implements ApiEventSource {
     };
   }
 
-  /** The user's approval queue, opened once per service (issue 17); its timeout is policy's at that moment. */
+  /** The user's approval queue, opened once per service (issue 17); its timeout and rate limit are policy's at that moment. */
   approvals(): ApprovalStore {
-    this.approvalStore ??= new ApprovalStore(approvalsDir(this.deps.paths.home), { timeoutSeconds: approvalTimeoutSeconds(this.deps.loadPolicy()), audit: this.deps.audit });
+    this.approvalStore ??= new ApprovalStore(approvalsDir(this.deps.paths.home), { ...approvalStoreSettings(this.deps.loadPolicy()), audit: this.deps.audit });
     return this.approvalStore;
   }
 

@@ -64,8 +64,13 @@ export interface SessionDeps {
   readonly notify?: (message: string) => void;
   /** Called once the sandbox runs (the CLI wires terminal resize here). */
   readonly onStarted?: (session: StartedSession) => void;
-  /** Ask mode (`egress.mode: "ask"`): who answers for session SESSIONID; absent, ask mode refuses what it would ask about. */
-  readonly egressApprovals?: (sessionId: string) => EgressAsker;
+  /**
+   * Ask mode (`egress.mode: "ask"`): who answers for session SESSIONID, given
+   * its workspaces and the user's home (realpaths, as policy paths are
+   * compared with them) and the policy in force (it follows reloads); absent,
+   * ask mode refuses what it would ask about.
+   */
+  readonly egressApprovals?: (sessionId: string, session: { readonly workspaces: readonly string[]; readonly home: string; readonly policy: () => EffectivePolicy }) => EgressAsker;
 }
 
 export interface StartedSession {
@@ -161,6 +166,8 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       mounts: [...spec.mounts, ...wiring.mounts],
       env: withPreload({ ...home.env, ...spec.env, ...sessionKeys.env }, wiring.env),
     };
+    // The policy in force, replaced by each valid reload (applyPolicyChange); ask mode reads its approvals section.
+    const inForce = { policy: deps.policy };
     // The proxy, DLP and their modules load while the engine starts the
     // container; its socket is already bound, so an early connection waits.
     // Every filter is in place before the first request is served.
@@ -178,7 +185,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         requestFilters: [sessionKeys.filter, dlp.filter],
         responseTransforms: [dlp.rehydrate],
         notify: deps.notify ?? (() => undefined),
-        ...(deps.egressApprovals ? { ask: deps.egressApprovals(sessionId) } : {}),
+        ...(deps.egressApprovals ? { ask: deps.egressApprovals(sessionId, { workspaces: record.workspaces.map((w) => w.path), home: realOrSelf(deps.paths.userHome), policy: () => inForce.policy }) } : {}),
       });
       if (!eg.ok) throw new EgressStartError(eg.message);
       parts.egress = eg.value;
@@ -204,7 +211,6 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const live = parts.egress;
     const liveDlp = parts.dlp;
     if (!live || !liveDlp) throw new Error('session egress did not start');
-    const inForce = { policy: deps.policy };
     stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, keys: sessionKeys, inForce }, audit, sessionId), deps.reloadPolicy);
     containerId = running.id;
     store.write({ ...record, placeholders: created, containerId });
