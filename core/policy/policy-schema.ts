@@ -129,7 +129,7 @@ export const PreApprovalSchema = z
           if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
         }),
       )
-      .min(1)
+      .min(1, 'an empty list would match no session; leave "workspaces" out to cover every session')
       .optional()
       .describe('Only for sessions with a workspace that is one of these folders or lies inside one (absolute, or starting with "~/"). Absent: every session.'),
   })
