@@ -5,7 +5,7 @@
  */
 import { approvalEnd } from '../core/approvals/approval-duration.js';
 import { approvalsDir, ApprovalStore, type ApprovalAnswerInput, type ApprovalRecord } from '../core/approvals/approval-store.js';
-import { approvalTimeoutSeconds } from '../core/approvals/approval-timeout.js';
+import { approvalStoreSettings } from '../core/approvals/approval-timeout.js';
 import { alwaysRefusal } from '../core/approvals/always-answer.js';
 import { expandPath } from '../core/workspace/mount-plan.js';
 import { CliExit, type CliContext } from './cli-context.js';
@@ -13,7 +13,7 @@ import { EXIT } from './exit-codes.js';
 
 /** The store over `$CORDON_HOME/approvals`, as the session host opens it. */
 export function openApprovalStore(ctx: CliContext): ApprovalStore {
-  return new ApprovalStore(approvalsDir(ctx.paths.home), { timeoutSeconds: approvalTimeoutSeconds(ctx.loadPolicy()), audit: ctx.audit });
+  return new ApprovalStore(approvalsDir(ctx.paths.home), { ...approvalStoreSettings(ctx.loadPolicy()), audit: ctx.audit });
 }
 
 /** `cordon approvals list [--json]`. */

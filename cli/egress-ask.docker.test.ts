@@ -81,6 +81,32 @@ test('a request the allow list does not name waits for the answer: allowed it go
   assert.ok(answers.length >= 2, JSON.stringify(answers.map((a) => a.cordon)));
 });
 
+test('policy answers without a prompt: a pre-approved host gets through, a neverAllow host gets 403 at once; nothing is queued', async () => {
+  const before = JSON.parse((await t.run(['approvals', 'list', '--json'])).stdout) as Pending[];
+  setPolicy({
+    egress: { mode: 'ask', allowRanges: ['127.0.0.0/8'], resolve: { 'pre.test': '127.0.0.1', 'never.test': '127.0.0.1' } },
+    // A minute's timeout: had either been asked, the run would take that long and leave a request behind.
+    approvals: { timeoutSeconds: 60, preApproved: [{ kind: 'network', target: `pre.test:${port}` }], neverAllow: [{ kind: 'network', target: 'never.test' }] },
+  });
+  const ws = t.workspace('ws-policy');
+  const t0 = Date.now();
+  const r = await t.run(['exec', '--workspace', ws, '--', 'sh', '-c', [CURL('pre.test'), CURL('never.test')].join('; ').replaceAll('PORT', String(port))], { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /pre\.test HTTP\/1\.1 200/);
+  assert.match(r.stdout, /never\.test HTTP\/1\.1 403/);
+  assert.match(r.stdout, /never\.test X-Cordon-Deny: host_not_allowed/);
+  assert.ok(Date.now() - t0 < 50_000, `took ${Date.now() - t0} ms: something waited for an answer`);
+  assert.ok(hits.includes(`pre.test:${port}/`), JSON.stringify(hits));
+  assert.ok(!hits.some((h) => h.startsWith('never.test')), 'the neverAllow host was reached');
+  const after = JSON.parse((await t.run(['approvals', 'list', '--json'])).stdout) as Pending[];
+  assert.deepEqual(after.map((p) => p.id), before.map((p) => p.id), 'a request was queued');
+  const byPolicy = t.auditRecords().filter((a) => a.cordon['kind'] === 'approval.answer' && a.cordon['by'] === 'policy');
+  assert.deepEqual(
+    byPolicy.map((a) => [a.cordon['target'], a.cordon['decision']]),
+    [[`pre.test:${port}`, 'allow'], [`never.test:${port}`, 'deny']],
+  );
+});
+
 test('no answer in time is a refusal; the request stays listed as expired', async () => {
   setPolicy({ egress: { mode: 'ask', allowRanges: ['127.0.0.0/8'], resolve: { 'late.test': '127.0.0.1' } }, approvals: { timeoutSeconds: 5 } });
   const ws = t.workspace('ws-late');

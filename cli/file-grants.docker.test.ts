@@ -199,6 +199,40 @@ for (const { runtime, base } of RUNTIMES) {
     });
 
     if (runtime === 'runc') {
+      test('policy answers first: never-allow refuses and a pre-approval grants without a prompt; "always" writes a pre-approval the next session uses', async () => {
+        const ws = t.workspace('ws-policy');
+        const never = t.workspace('never');
+        const pre = t.workspace('pre');
+        const keep = t.workspace('keep');
+        writeFileSync(
+          join(t.cordonHome, 'policy.json'),
+          JSON.stringify({ approvals: { timeoutSeconds: 60, neverAllow: [{ kind: 'file', target: never }], preApproved: [{ kind: 'file', target: pre }] } }),
+        );
+        try {
+          const before = (JSON.parse((await t.run(['approvals', 'list', '--json'])).stdout) as Listed[]).length;
+          const r = await t.run(['exec', '--profile', profile, '--workspace', ws, '--', 'sh', '-c', `cordon-request-access ${never}; echo "never=$?"; cordon-request-access ${pre}; echo "pre=$?"`]);
+          assert.match(r.stdout, /^never=1$/m);
+          assert.match(r.stdout, /^\/run\/cordon\/grants\/pre\npre=0$/m);
+          assert.equal((JSON.parse((await t.run(['approvals', 'list', '--json'])).stdout) as Listed[]).length, before, 'policy answers must not queue');
+          const byPolicy = t.auditRecords().filter((a) => a.cordon['kind'] === 'approval.answer' && a.cordon['by'] === 'policy' && a.cordon['request_kind'] === 'file');
+          assert.deepEqual(byPolicy.map((a) => [a.cordon['target'], a.cordon['decision']]), [[never, 'deny'], [pre, 'allow']]);
+
+          // "always": the folder becomes a pre-approval for sessions on this workspace.
+          const run = collect(spawnExec(ws, `cordon-request-access ${keep}; echo "keep=$?"`), undefined, 150_000);
+          const req = await pending(keep);
+          const always = await t.run(['approvals', 'allow', req.id, '--always']);
+          assert.equal(always.code, 0, always.stderr);
+          assert.match((await run).stdout, /^keep=0$/m);
+          const user = JSON.parse(readFileSync(join(t.cordonHome, 'policy.json'), 'utf8')) as { approvals: { preApproved: unknown[] } };
+          assert.deepEqual(user.approvals.preApproved.at(-1), { kind: 'file', target: keep, workspaces: [ws] });
+          const again = await t.run(['exec', '--profile', profile, '--workspace', ws, '--', 'sh', '-c', `cordon-request-access ${keep}`]);
+          assert.equal(again.code, 0, again.stderr);
+          assert.equal(again.stdout, '/run/cordon/grants/keep\n');
+        } finally {
+          writeFileSync(join(t.cordonHome, 'policy.json'), JSON.stringify({ approvals: { timeoutSeconds: 60 } }));
+        }
+      });
+
       test('a flood of requests: the first are queued, the rest denied at once, and one alert is raised', async () => {
         const ws = t.workspace('ws-flood');
         const parent = t.workspace('flood');

@@ -4,7 +4,7 @@
  * that names the managing source, and a signed bundle deployed as IT would.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { generateBundleKeyPair } from '../core/policy/signed-bundle.js';
@@ -39,6 +39,52 @@ test('policy show lists every value with its source and lock', async () => {
   assert.deepEqual(out.sources.map((s) => s.kind), ['user', 'managed']);
   const text = await t.run(['policy', 'show']);
   assert.match(text.stdout, /^egress\.mode\s+managed \(locked\)\s+"enforce"$/m);
+});
+
+test('policy show reports the approvals section with sources and locks; validate rejects a malformed one, saying what to fix', async () => {
+  const managed = join(t.policyDir, 'managed', '20-approvals.json');
+  writeFileSync(managed, JSON.stringify({ approvals: { neverAllow: [{ kind: 'network', target: 'pastebin.com' }], timeoutSeconds: 30 } }));
+  writeFileSync(join(t.cordonHome, 'policy.json'), JSON.stringify({ sandbox: { profile: 'strict' }, approvals: { preApproved: [{ kind: 'file', target: '~/shared', write: true }], timeoutSeconds: 3600 } }));
+  try {
+    const r = await t.run(['policy', 'show', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { policy: { approvals: unknown }; values: Array<{ path: string; source: string; locked: boolean; value: unknown }> };
+    assert.deepEqual(out.policy.approvals, {
+      fileAccess: 'ask',
+      timeoutSeconds: 30,
+      preApproved: [{ kind: 'file', target: '~/shared', write: true }],
+      neverAllow: [{ kind: 'network', target: 'pastebin.com' }],
+      maxRequestsPerMinute: 20,
+    });
+    const by = new Map(out.values.map((v) => [v.path, v]));
+    assert.deepEqual(by.get('approvals.timeoutSeconds'), { ...by.get('approvals.timeoutSeconds'), source: 'managed', locked: true, value: 30 }, 'the user\'s 3600 does not win');
+    assert.deepEqual(by.get('approvals.neverAllow'), { ...by.get('approvals.neverAllow'), source: 'managed', locked: true });
+    assert.deepEqual(by.get('approvals.preApproved'), { ...by.get('approvals.preApproved'), source: 'user', locked: false });
+    assert.deepEqual(by.get('approvals.maxRequestsPerMinute'), { ...by.get('approvals.maxRequestsPerMinute'), source: 'default', locked: false, value: 20 });
+    assert.deepEqual(by.get('approvals.fileAccess'), { ...by.get('approvals.fileAccess'), source: 'default', value: 'ask' });
+    const text = await t.run(['policy', 'show']);
+    assert.match(text.stdout, /^approvals\.timeoutSeconds\s+managed \(locked\)\s+30$/m);
+    assert.match(text.stdout, /^approvals\.preApproved\s+user\s+\[\{"kind":"file","target":"~\/shared","write":true\}\]$/m);
+    const locked = await t.run(['policy', 'set', 'approvals.neverAllow', '[]']);
+    assert.equal(locked.code, 1);
+    assert.match(locked.stderr, /approvals\.neverAllow is locked by mandatory managed policy/);
+  } finally {
+    rmSync(managed, { force: true });
+  }
+  const bad = join(t.root, 'bad-approvals.json');
+  writeFileSync(bad, JSON.stringify({ approvals: { fileAccess: 'sometimes', preApproved: [{ kind: 'file', target: 'projects/x' }, { kind: 'network', target: '*.com' }], neverAllow: [{ kind: 'file', target: '/' , write: false }], maxRequestsPerMinute: 'lots' } }));
+  const v = await t.run(['policy', 'validate', bad]);
+  assert.equal(v.code, 1, v.stdout);
+  assert.match(v.stdout, /bad-approvals\.json: approvals\.fileAccess: /);
+  assert.match(v.stdout, /approvals\.preApproved\[0\]\.target: "projects\/x" must be an absolute path or start with "~\/"/);
+  assert.match(v.stdout, /approvals\.preApproved\[1\]\.target: "\*\.com" would allow every host under the top-level domain/);
+  assert.match(v.stdout, /approvals\.neverAllow\[0\]: unknown key "write"/);
+  assert.match(v.stdout, /approvals\.maxRequestsPerMinute: /);
+  const good = join(t.root, 'good-approvals.json');
+  writeFileSync(good, JSON.stringify({ approvals: { fileAccess: 'deny', preApproved: [{ kind: 'network', target: 'api.github.com', workspaces: ['~/src'] }], neverAllow: [{ kind: 'file', target: '/' }], maxRequestsPerMinute: 5 } }));
+  const ok = await t.run(['policy', 'validate', good]);
+  assert.equal(ok.code, 0, ok.stdout);
+  assert.match(ok.stdout, /good-approvals\.json: valid/);
 });
 
 test('IT signs a policy; with a trusted key only the verified bundle is accepted', async () => {

@@ -1,24 +1,29 @@
 /**
- * How long a prompt waits, from policy (issue 17). EffectivePolicy has no
- * approvals section yet, so the value is read from the sources directly.
+ * The approval queue's settings from policy (issue 17): how long a prompt
+ * waits and how many requests a session may make per minute, both from the
+ * effective `approvals` section.
  */
 import type { PolicyLoadResult } from '../policy/policy-loader.js';
+import { DEFAULT_POLICY } from '../policy/policy-schema.js';
+import type { ApprovalStoreOptions } from './approval-store.js';
 
-/** Used when no policy source sets `approvals.timeoutSeconds`, or policy cannot be read. */
-export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 60;
-
-const LEVEL_RANK = { user: 1, recommended: 2, managed: 3 } as const;
+/** Used when policy cannot be read. */
+export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = DEFAULT_POLICY.approvals.timeoutSeconds;
 
 /**
- * `approvals.timeoutSeconds` from the highest policy source that sets it, else 60.
- * A broken policy does not stop anyone answering (a deny must always be possible).
+ * The effective `approvals.timeoutSeconds` (60 unless policy sets it).
+ * A broken policy gives the default: it must not stop anyone answering (a deny must always be possible).
  */
 export function approvalTimeoutSeconds(loaded: PolicyLoadResult): number {
-  if (!loaded.ok) return DEFAULT_APPROVAL_TIMEOUT_SECONDS;
-  const set = [...loaded.sources]
-    .sort((a, b) => LEVEL_RANK[b.kind] - LEVEL_RANK[a.kind])
-    .map((s) => s.document.approvals?.timeoutSeconds)
-    .find((v) => v !== undefined);
-  return set ?? DEFAULT_APPROVAL_TIMEOUT_SECONDS;
+  return approvalStoreSettings(loaded).timeoutSeconds;
 }
 
+/**
+ * What an ApprovalStore takes from policy: `approvals.timeoutSeconds` and
+ * `approvals.maxRequestsPerMinute` (the per-session rate limit), the
+ * built-in defaults (60 s, 20) when policy cannot be read.
+ */
+export function approvalStoreSettings(loaded: PolicyLoadResult): Pick<ApprovalStoreOptions, 'timeoutSeconds' | 'maxPerMinutePerSession'> {
+  const a = loaded.ok ? loaded.policy.approvals : DEFAULT_POLICY.approvals;
+  return { timeoutSeconds: a.timeoutSeconds, maxPerMinutePerSession: a.maxRequestsPerMinute };
+}

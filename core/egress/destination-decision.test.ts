@@ -151,8 +151,11 @@ void test('an answered ask: allowed goes by the checked route, anything else is 
   const yes = settleAsk(d, 'duration');
   assert.ok(yes.kind === 'allow' && yes.route === d.route);
   assert.deepEqual(yes.matched, { rule: 'approval', answer: 'duration' });
+  const pre = settleAsk(d, 'pre_approved');
+  assert.ok(pre.kind === 'allow' && pre.route === d.route && pre.matched.rule === 'approval' && pre.matched.answer === 'pre_approved');
   for (const [answerWas, why] of [
     ['denied', 'the user refused it'],
+    ['never_allow', 'policy never allows it'],
     ['timeout', 'nobody answered in time'],
     ['rate_limited', 'asked too often'],
     ['unavailable', 'nobody can be asked'],

@@ -47,8 +47,11 @@ export type MatchedRule =
   | { readonly rule: 'address'; readonly category: AddressCategory }
   /** The target itself: malformed, or it did not resolve. */
   | { readonly rule: 'target' }
-  /** Ask mode: the user's answer decided (`scope` of an allow; `why` of a refusal). */
-  | { readonly rule: 'approval'; readonly answer: 'once' | 'duration' | 'always' | 'denied' | 'timeout' | 'rate_limited' | 'unavailable' };
+  /**
+   * Ask mode: the answer decided (`scope` of an allow; `why` of a refusal).
+   * `pre_approved` / `never_allow`: policy answered without asking (`approvals.preApproved` / `approvals.neverAllow`).
+   */
+  | { readonly rule: 'approval'; readonly answer: 'once' | 'duration' | 'always' | 'pre_approved' | 'denied' | 'never_allow' | 'timeout' | 'rate_limited' | 'unavailable' };
 
 /** A refusal, with what the agent is told and audit records show. */
 export interface DenyDecision {
@@ -234,8 +237,8 @@ export function decideAddresses(stage: ResolveStage, input: AddressStageInput): 
  */
 export function settleAsk(d: AskDecision, answer: Extract<MatchedRule, { rule: 'approval' }>['answer']): DestinationDecision {
   const matched: MatchedRule = { rule: 'approval', answer };
-  if (answer === 'once' || answer === 'duration' || answer === 'always') return { kind: 'allow', host: d.host, port: d.port, route: d.route, wouldDeny: null, category: null, matched };
-  const why = { denied: 'the user refused it', timeout: 'nobody answered in time', rate_limited: 'this session asked too often', unavailable: 'nobody can be asked here' }[answer];
+  if (answer === 'once' || answer === 'duration' || answer === 'always' || answer === 'pre_approved') return { kind: 'allow', host: d.host, port: d.port, route: d.route, wouldDeny: null, category: null, matched };
+  const why = { denied: 'the user refused it', never_allow: 'policy never allows it (approvals.neverAllow)', timeout: 'nobody answered in time', rate_limited: 'this session asked too often', unavailable: 'nobody can be asked here' }[answer];
   const refused = deny(d.host, d.port, d.reason, matched, why);
   // The host rules' messages do not carry a detail; the agent (and its user) should know nobody allowed it.
   return { ...refused, message: `${refused.message.replace(/\.$/, '')}, and ${why}.` };

@@ -35,7 +35,7 @@ export const EgressPolicySchema = z
       .enum(['enforce', 'report', 'ask'])
       .default('enforce')
       .describe(
-        '"enforce" refuses what the policy does not allow; "report" lets it through but records a would-deny audit event (cloud metadata addresses stay blocked in both); "ask" holds a request to a host the allow list does not name while the user is asked (`cordon approvals`, the app; up to approvals.timeoutSeconds), then lets it through or refuses it. A host on the deny list and a blocked address are refused without asking.',
+        '"enforce" refuses what the policy does not allow; "report" lets it through but records a would-deny audit event (cloud metadata addresses stay blocked in both); "ask" holds a request to a host the allow list does not name while the user is asked (`cordon approvals`, the app; up to approvals.timeoutSeconds), then lets it through or refuses it; approvals.preApproved and approvals.neverAllow answer without asking. A host on the deny list and a blocked address are refused without asking.',
       ),
     allow: z
       .array(hostPatternString)

@@ -11,6 +11,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { normalize } from 'node:path';
 import type { AuditSink } from '../audit/audit-event.js';
+import { auditPolicyAnswer } from '../approvals/policy-answer-audit.js';
 import { decideMount, isInside, type MountRuleContext } from '../workspace/mount-rules.js';
 import { checkWorkspaceAccess, expandPath, planMounts, type PlannedWorkspace } from '../workspace/mount-plan.js';
 import type { GrantPlan, SessionGrants } from './session-grants.js';
@@ -131,8 +132,20 @@ export async function requestFileAccess(req: FileAccessRequest, ctx: FileAccessC
   if (asker === 'user') return grant(ctx, { ...grantPlan, write: req.write }, until, 'user');
 
   const verdict = ctx.policy({ target: real, write: req.write });
-  if (verdict.kind === 'deny') return refuse(ctx, req, 'policy', verdict.message);
-  if (verdict.kind === 'allow') return grant(ctx, { ...grantPlan, write: verdict.write }, null, 'policy');
+  if (verdict.kind !== 'ask') {
+    const allow = verdict.kind === 'allow';
+    auditPolicyAnswer(ctx.audit, {
+      session: ctx.sessionId,
+      kind: 'file',
+      target: real,
+      decision: allow ? 'allow' : 'deny',
+      write: allow && verdict.write,
+      why: allow ? `allowed by policy: ${verdict.rule}` : verdict.message,
+      extra: allow ? { rule: verdict.rule } : { reason: verdict.reason },
+    });
+    if (!allow) return { ok: false, code: 'policy', message: verdict.message };
+    return grant(ctx, { ...grantPlan, write: verdict.write }, null, 'policy');
+  }
 
   const settled = await ctx.approvals.ask(
     {

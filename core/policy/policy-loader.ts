@@ -11,6 +11,7 @@ import {
   type EffectivePolicy,
   type PolicyDocument,
   type PolicyIssue,
+  type PreApproval,
 } from './policy-schema.js';
 
 /**
@@ -213,7 +214,8 @@ export function parsePolicyText(source: string, text: string): { ok: true; docum
  * (the higher wins for scalars). Deny lists and write-protected lists are
  * unions: no source can remove another's protection. Allow lists and allowed
  * ranges loosen the sandbox, so a higher level that sets one replaces what
- * lower levels set.
+ * lower levels set. `approvals` follows the same rule: `neverAllow` is a union,
+ * `preApproved` an allow list (see {@link mergeApprovals}).
  */
 export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   const ordered = [...sources].sort((a, b) => LEVEL_RANK[a.kind] - LEVEL_RANK[b.kind]);
@@ -276,6 +278,63 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
     providers,
     keys: { phantomTtlMinutes },
     dlp,
+    approvals: mergeApprovals(ordered),
+  };
+}
+
+/**
+ * The `approvals` section. Scalars: the highest level that sets one wins.
+ * `neverAllow` tightens, so every level's entries are kept (a union, like
+ * `egress.deny`). `preApproved` loosens, so like `egress.allow` a higher level
+ * that sets it replaces lower levels' entries and the same level adds to them.
+ * Two more rules keep a pre-approval from undoing a managed decision through
+ * the back door: file entries from below a level that sets `fileAccess:
+ * "deny"` are dropped (the user cannot pre-approve what IT denies outright),
+ * and so are network entries from below a level that sets `egress.allow` (a
+ * pre-approval would otherwise be the "always" a locked allow list refuses).
+ */
+function mergeApprovals(ordered: readonly PolicySource[]): EffectivePolicy['approvals'] {
+  const d = DEFAULT_POLICY.approvals;
+  let { fileAccess, timeoutSeconds, maxRequestsPerMinute } = d;
+  let fileDenyRank = 0;
+  let egressAllowRank = 0;
+  const neverAllow = new Map<string, EffectivePolicy['approvals']['neverAllow'][number]>();
+  let pre: Array<{ entry: PreApproval; rank: number }> = [];
+  let preRank = 0;
+  for (const { document: doc, raw, kind } of ordered) {
+    const rank = LEVEL_RANK[kind];
+    if (isSet(raw, 'egress', 'allow')) egressAllowRank = rank;
+    const a = doc.approvals;
+    if (a === undefined) continue;
+    if (a.fileAccess !== undefined) {
+      fileAccess = a.fileAccess;
+      if (a.fileAccess === 'deny') fileDenyRank = rank;
+    }
+    if (a.timeoutSeconds !== undefined) timeoutSeconds = a.timeoutSeconds;
+    if (a.maxRequestsPerMinute !== undefined) maxRequestsPerMinute = a.maxRequestsPerMinute;
+    for (const e of a.neverAllow ?? []) neverAllow.set(JSON.stringify([e.kind, e.target]), { kind: e.kind, target: e.target });
+    if (a.preApproved !== undefined) {
+      const mine = a.preApproved.map((e) => ({ entry: withoutUndefined(e), rank }));
+      pre = rank > preRank ? mine : [...pre, ...mine];
+      preRank = rank;
+    }
+  }
+  const kept = new Map<string, PreApproval>();
+  for (const { entry, rank } of pre) {
+    if (entry.kind === 'file' && fileAccess === 'deny' && rank < fileDenyRank) continue;
+    if (entry.kind === 'network' && rank < egressAllowRank) continue;
+    kept.set(JSON.stringify([entry.kind, entry.target, entry.write ?? false, entry.workspaces ?? null]), entry);
+  }
+  return { fileAccess, timeoutSeconds, preApproved: [...kept.values()], neverAllow: [...neverAllow.values()], maxRequestsPerMinute };
+}
+
+/** A parsed entry without keys that zod left as undefined (exactOptionalPropertyTypes). */
+function withoutUndefined(e: NonNullable<NonNullable<PolicyDocument['approvals']>['preApproved']>[number]): PreApproval {
+  return {
+    kind: e.kind,
+    target: e.target,
+    ...(e.write !== undefined ? { write: e.write } : {}),
+    ...(e.workspaces !== undefined ? { workspaces: [...e.workspaces] } : {}),
   };
 }
 

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { decideByPolicy } from '../approvals/approval-policy.js';
 import { resolveCordonPaths } from '../paths/cordon-paths.js';
 import { loadPolicy, type PolicyLevel } from './policy-loader.js';
 import { generateBundleKeyPair, signBundle, signatureFileFor } from './signed-bundle.js';
@@ -73,6 +74,72 @@ describe('precedence matrix', () => {
     writeFileSync(join(paths.policyDir, 'recommended', 'bad.json'), '{"egress": {"mode": "sometimes"}}');
     const res = loadPolicy(paths, { trustedKeys: [] });
     assert.ok(!res.ok && /recommended\/bad\.json/.test(res.issues[0]?.source ?? '') && res.issues[0]?.path === 'egress.mode');
+  });
+});
+
+describe('approvals (issue 17)', () => {
+  const load = (docs: Docs) => {
+    const res = loadPolicy(setup(docs), { trustedKeys: [] });
+    assert.ok(res.ok, JSON.stringify(res));
+    if (!res.ok) throw new Error('unreachable');
+    return res;
+  };
+  const file = (target: string, write = false) => ({ kind: 'file' as const, target, write, sessionWorkspaces: ['/w'] });
+  test('nothing set: the built-in defaults, reported as defaults', () => {
+    const res = load({});
+    assert.deepEqual(res.policy.approvals, { fileAccess: 'ask', timeoutSeconds: 60, preApproved: [], neverAllow: [], maxRequestsPerMinute: 20 });
+    assert.equal(res.provenance.origins.has('approvals.timeoutSeconds'), false);
+  });
+  test("managed neverAllow beats a user's pre-approval of the same folder", () => {
+    const res = load({ user: { approvals: { preApproved: [{ kind: 'file', target: '/data', write: true }] } }, managed: { approvals: { neverAllow: [{ kind: 'file', target: '/data/secret' }] } } });
+    assert.equal(decideByPolicy(file('/data/secret/k', true), res.policy.approvals, '/h').kind, 'deny');
+    assert.equal(decideByPolicy(file('/data/public', true), res.policy.approvals, '/h').kind, 'allow', 'the rest of the user pre-approval still stands');
+  });
+  test('neverAllow lists of every level are a union; a user cannot empty a managed one', () => {
+    const res = load({ user: { approvals: { neverAllow: [] } }, recommended: { approvals: { neverAllow: [{ kind: 'network', target: 'r.test' }] } }, managed: { approvals: { neverAllow: [{ kind: 'network', target: 'm.test' }] } } });
+    assert.deepEqual(res.policy.approvals.neverAllow.map((e) => e.target).sort(), ['m.test', 'r.test']);
+  });
+  test("a higher level's preApproved replaces lower ones; the same level adds", () => {
+    const res = load({ user: { approvals: { preApproved: [{ kind: 'file', target: '/u' }] } }, managed: { approvals: { preApproved: [{ kind: 'file', target: '/m' }] } } });
+    assert.deepEqual(res.policy.approvals.preApproved, [{ kind: 'file', target: '/m' }]);
+    assert.equal(res.provenance.locked.get('approvals.preApproved')?.kind, 'managed');
+    const empty = load({ user: { approvals: { preApproved: [{ kind: 'file', target: '/u' }] } }, managed: { approvals: { preApproved: [] } } });
+    assert.deepEqual(empty.policy.approvals.preApproved, [], 'managed [] removes every user pre-approval');
+  });
+  test("a user's own settings cannot weaken managed scalars", () => {
+    const res = load({ user: { approvals: { fileAccess: 'ask', timeoutSeconds: 3600, maxRequestsPerMinute: 600 } }, managed: { approvals: { fileAccess: 'deny', timeoutSeconds: 30, maxRequestsPerMinute: 5 } } });
+    assert.equal(res.policy.approvals.fileAccess, 'deny');
+    assert.equal(res.policy.approvals.timeoutSeconds, 30);
+    assert.equal(res.policy.approvals.maxRequestsPerMinute, 5);
+    for (const k of ['fileAccess', 'timeoutSeconds', 'maxRequestsPerMinute']) assert.equal(res.provenance.locked.get(`approvals.${k}`)?.kind, 'managed', k);
+  });
+  test('managed fileAccess "deny" drops the user\'s file pre-approvals, but keeps managed ones', () => {
+    const res = load({ user: { approvals: { preApproved: [{ kind: 'file', target: '/u' }, { kind: 'network', target: 'u.test' }] } }, managed: { approvals: { fileAccess: 'deny' } } });
+    assert.deepEqual(res.policy.approvals.preApproved, [{ kind: 'network', target: 'u.test' }]);
+    assert.equal(decideByPolicy(file('/u/x'), res.policy.approvals, '/h').kind, 'deny');
+    const own = load({ user: { approvals: { fileAccess: 'deny', preApproved: [{ kind: 'file', target: '/u' }] } } });
+    assert.equal(decideByPolicy(file('/u/x'), own.policy.approvals, '/h').kind, 'allow', 'a user who denies file access may still pre-approve a folder');
+    const it = load({ recommended: { approvals: { fileAccess: 'deny', preApproved: [{ kind: 'file', target: '/r' }] } } });
+    assert.equal(decideByPolicy(file('/r/x'), it.policy.approvals, '/h').kind, 'allow');
+  });
+  test("a managed egress.allow drops the user's network pre-approvals (they would be the \"always\" the lock refuses)", () => {
+    const res = load({ user: { approvals: { preApproved: [{ kind: 'network', target: 'u.test' }, { kind: 'file', target: '/u' }] } }, managed: { egress: { allow: [] } } });
+    assert.deepEqual(res.policy.approvals.preApproved, [{ kind: 'file', target: '/u' }]);
+  });
+  test('malformed approvals entries stop the load, each naming its path and what to fix', () => {
+    const paths = setup({});
+    writeFileSync(join(paths.policyDir, 'managed', 'bad.json'), JSON.stringify({ approvals: { preApproved: [{ kind: 'file', target: 'relative/dir' }, { kind: 'network', target: '*' }, { kind: 'file', target: '~' }, { kind: 'network', target: 'a.test', write: true }, { kind: 'disk', target: '/x' }], neverAllow: [{ kind: 'file', target: '/a/../b' }], maxRequestsPerMinute: 0 } }));
+    const res = loadPolicy(paths, { trustedKeys: [] });
+    assert.equal(res.ok, false);
+    if (res.ok) return;
+    const by = new Map(res.issues.map((i) => [i.path, i.message]));
+    assert.match(by.get('approvals.preApproved[0].target') ?? '', /must be an absolute path or start with "~\/"/);
+    assert.match(by.get('approvals.preApproved[1].target') ?? '', /would allow every host/);
+    assert.match(by.get('approvals.preApproved[2].target') ?? '', /whole home folder/);
+    assert.match(by.get('approvals.preApproved[3].write') ?? '', /file entries only/);
+    assert.ok(by.has('approvals.preApproved[4].kind'), JSON.stringify(res.issues));
+    assert.match(by.get('approvals.neverAllow[0].target') ?? '', /without "\." or "\.\."/);
+    assert.ok(by.has('approvals.maxRequestsPerMinute'));
   });
 });
 

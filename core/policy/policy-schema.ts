@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DlpPolicySchema, DEFAULT_DLP_POLICY, type DlpPolicy } from '../dlp/policy.js';
+import { parseHostPattern } from '../egress/host-match.js';
 import { EgressPolicySchema, ProvidersSchema, defaultEgressPolicy, DEFAULT_PROVIDERS, type EgressPolicy, type Providers } from '../egress/egress-policy.js';
 
 /**
@@ -74,12 +75,119 @@ export const GatesPolicySchema = z
   })
   .describe('Clipboard and drag-and-drop gates.');
 
+/** Defaults of the `approvals` section (issue 17), also the values `policy show` reports as "default". */
+export const DEFAULT_APPROVALS = {
+  fileAccess: 'ask',
+  timeoutSeconds: 60,
+  maxRequestsPerMinute: 20,
+} as const;
+
+/**
+ * Why a file target in `approvals.preApproved` / `neverAllow` (or a scope
+ * folder) is unusable, or null. It must be absolute or start with "~/". It is
+ * compared literally (after "~/" is expanded) with host realpaths, so "." and
+ * ".." segments could never match and are refused rather than ignored.
+ */
+function fileTargetProblem(value: string, what: 'preApproved' | 'neverAllow' | 'scope'): string | null {
+  if (!(value.startsWith('/') || value === '~' || value.startsWith('~/'))) return `"${value}" must be an absolute path or start with "~/"`;
+  const segments = value.split('/');
+  if (segments.includes('..') || segments.includes('.')) return `"${value}": write the path without "." or ".." (paths are compared as written, after "~/" is expanded)`;
+  // Pre-approving the root or the whole home folder would answer every file request without asking.
+  if (what !== 'neverAllow' && /^(\/+|~\/*)$/.test(value)) {
+    return `"${value}" would cover ${value.startsWith('~') ? 'your whole home folder' : 'every file on the host'}; name the folders the agent needs`;
+  }
+  return null;
+}
+
+/** Checks an entry's target by its kind: a path for files, an `egress.allow`-style host pattern for the network. */
+function checkTarget(entry: { kind: 'file' | 'network'; target: string }, ctx: z.RefinementCtx, what: 'preApproved' | 'neverAllow'): void {
+  const problem = entry.kind === 'file' ? fileTargetProblem(entry.target, what) : hostProblem(entry.target);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, path: ['target'] });
+}
+
+function hostProblem(target: string): string | null {
+  const r = parseHostPattern(target);
+  return r.ok ? null : r.why;
+}
+
+const APPROVAL_TARGET_KIND = z.enum(['file', 'network']).describe('"file": a host folder (or file) a session asks to read or write; "network": a destination egress ask mode asks about.');
+const APPROVAL_TARGET = z
+  .string()
+  .min(1)
+  .max(1024)
+  .describe('For "file": an absolute path or one starting with "~/"; it covers that folder and everything inside it. For "network": a host pattern as in egress.allow ("host", "host:port", "*.example.com").');
+
+export const PreApprovalSchema = z
+  .strictObject({
+    kind: APPROVAL_TARGET_KIND,
+    target: APPROVAL_TARGET,
+    write: z.boolean().optional().describe('Files only: true pre-approves read-write access; absent or false, read-only (a write request is then still asked).'),
+    workspaces: z
+      .array(
+        z.string().superRefine((v, ctx) => {
+          const problem = fileTargetProblem(v, 'scope');
+          if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      )
+      .min(1, 'an empty list would match no session; leave "workspaces" out to cover every session')
+      .optional()
+      .describe('Only for sessions with a workspace that is one of these folders or lies inside one (absolute, or starting with "~/"). Absent: every session.'),
+  })
+  .superRefine((e, ctx) => {
+    checkTarget(e, ctx, 'preApproved');
+    if (e.kind === 'network' && e.write !== undefined) ctx.addIssue({ code: 'custom', message: '"write" applies to file entries only', path: ['write'] });
+  })
+  .describe('A request answered "allow" without asking.');
+
+export const NeverAllowSchema = z
+  .strictObject({ kind: APPROVAL_TARGET_KIND, target: APPROVAL_TARGET })
+  .superRefine((e, ctx) => checkTarget(e, ctx, 'neverAllow'))
+  .describe('A request denied without asking, whatever anyone answers; beats every pre-approval.');
+
+/** One `approvals.preApproved` entry as parsed. */
+export interface PreApproval {
+  readonly kind: 'file' | 'network';
+  readonly target: string;
+  /** Files: read-write when true; read-only when absent or false. */
+  readonly write?: boolean;
+  /** Scope: sessions with a workspace at or inside one of these folders; absent = every session. */
+  readonly workspaces?: readonly string[];
+}
+
+/** One `approvals.neverAllow` entry as parsed. */
+export interface NeverAllowEntry {
+  readonly kind: 'file' | 'network';
+  readonly target: string;
+}
+
 export const ApprovalsPolicySchema = z
   .strictObject({
-    fileAccess: z.enum(['ask', 'deny']).optional().describe('A request for a folder outside the workspaces: ask the user, or deny outright.'),
-    timeoutSeconds: z.number().int().min(5).max(3600).optional().describe('How long a prompt waits; no answer is a deny.'),
+    fileAccess: z
+      .enum(['ask', 'deny'])
+      .optional()
+      .describe('A request for a folder outside the workspaces: ask the user, or deny outright (only a pre-approval from the same or a higher policy level still allows it). Default "ask".'),
+    timeoutSeconds: z.number().int().min(5).max(3600).optional().describe('How long a prompt waits; no answer is a deny. Default 60.'),
+    preApproved: z
+      .array(PreApprovalSchema)
+      .max(500)
+      .optional()
+      .describe(
+        'Requests allowed without a prompt. Like egress.allow, a higher policy level that sets this list replaces lower ones (the same level adds to it). A user\'s network entries are dropped when recommended or managed policy sets egress.allow, and a user\'s file entries when it sets fileAccess "deny". Default: none.',
+      ),
+    neverAllow: z
+      .array(NeverAllowSchema)
+      .max(500)
+      .optional()
+      .describe('Requests denied at once without a prompt, whatever anyone answers; checked before preApproved. Like egress.deny, the lists of every level are added together. A network entry without a port covers every port. Default: none.'),
+    maxRequestsPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .max(600)
+      .optional()
+      .describe('Requests one session may make per minute; more are denied without asking and raise one alert. Default 20.'),
   })
-  .describe('File-access approval prompts (tray app; not enforced by this version).');
+  .describe('Approval prompts: file-access and network (egress ask mode) requests a session makes, answered by the user, by pre-approvals, or refused by neverAllow.');
 
 export const AuditPolicySchema = z
   .strictObject({
@@ -158,6 +266,14 @@ export interface EffectivePolicy {
   readonly keys: { readonly phantomTtlMinutes: number };
   /** What is scanned, redacted, tokenized or blocked on the model route. */
   readonly dlp: DlpPolicy;
+  /** Approval prompts (issue 17): see {@link ApprovalsPolicySchema} for each field's meaning and merge rule. */
+  readonly approvals: {
+    readonly fileAccess: 'ask' | 'deny';
+    readonly timeoutSeconds: number;
+    readonly preApproved: readonly PreApproval[];
+    readonly neverAllow: readonly NeverAllowEntry[];
+    readonly maxRequestsPerMinute: number;
+  };
 }
 
 export const DEFAULT_POLICY: EffectivePolicy = {
@@ -167,6 +283,7 @@ export const DEFAULT_POLICY: EffectivePolicy = {
   providers: DEFAULT_PROVIDERS,
   keys: { phantomTtlMinutes: 60 },
   dlp: DEFAULT_DLP_POLICY,
+  approvals: { ...DEFAULT_APPROVALS, preApproved: [], neverAllow: [] },
 };
 
 /** One problem in one policy source, phrased so a person can fix it. */

@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Allow, Deny } from '../decision.js';
 import { parsePolicyText, type PolicyOrigins } from './policy-loader.js';
+import type { PreApproval } from './policy-schema.js';
 
 export type SettingChange = Allow<{ readonly path: string; readonly value: unknown; readonly file: string }> | Deny<'locked' | 'invalid'>;
 
@@ -47,6 +48,36 @@ export function changeUserSetting(file: string, provenance: PolicyOrigins, path:
  * {@link changeUserSetting}. Already listed: allowed, nothing written.
  */
 export function addToUserList(file: string, provenance: PolicyOrigins, path: string, item: string): SettingChange {
+  const list = userList(file, path).filter((x): x is string => typeof x === 'string');
+  if (list.includes(item)) return { kind: 'allow', path, value: list, file };
+  return changeUserSetting(file, provenance, path, JSON.stringify([...list, item]));
+}
+
+/**
+ * Appends ENTRY to `approvals.preApproved` in the user's FILE: a file request
+ * answered "always" (issue 17), e.g. `{ kind: 'file', target, write,
+ * workspaces: [the session's workspaces] }`. Refused with {@link lockMessage}'s
+ * words when managed policy sets `approvals.preApproved` (or the whole
+ * `approvals` section), and when the result would not validate (a relative
+ * path, "/" …). An identical entry already there: allowed, nothing written.
+ */
+export function addUserPreApproval(file: string, provenance: PolicyOrigins, entry: PreApproval): SettingChange {
+  const path = 'approvals.preApproved';
+  const list = userList(file, path);
+  const same = (x: unknown): boolean => JSON.stringify(canonicalEntry(x)) === JSON.stringify(canonicalEntry(entry));
+  if (list.some(same)) return { kind: 'allow', path, value: list, file };
+  return changeUserSetting(file, provenance, path, JSON.stringify([...list, entry]));
+}
+
+/** An entry with its keys in one order, so two spellings of one pre-approval compare equal. */
+function canonicalEntry(x: unknown): unknown {
+  if (typeof x !== 'object' || x === null) return x;
+  const e = x as Record<string, unknown>;
+  return [e['kind'], e['target'], e['write'] === true, e['workspaces'] ?? null];
+}
+
+/** The list at PATH in the user's FILE as written; empty when there is none (or the file is unreadable). */
+function userList(file: string, path: string): unknown[] {
   let doc: Record<string, unknown> = {};
   try {
     doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -55,9 +86,7 @@ export function addToUserList(file: string, provenance: PolicyOrigins, path: str
   }
   let cur: unknown = doc;
   for (const k of path.split('.')) cur = typeof cur === 'object' && cur !== null && !Array.isArray(cur) ? (cur as Record<string, unknown>)[k] : undefined;
-  const list = Array.isArray(cur) ? cur.filter((x): x is string => typeof x === 'string') : [];
-  if (list.includes(item)) return { kind: 'allow', path, value: list, file };
-  return changeUserSetting(file, provenance, path, JSON.stringify([...list, item]));
+  return Array.isArray(cur) ? cur : [];
 }
 
 /** Why the user may not change PATH (managed policy locks it, a parent or a field inside it), or null. */

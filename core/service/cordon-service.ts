@@ -35,10 +35,11 @@ import { runDoctorChecks, type DoctorReport } from './doctor-checks.js';
 import { HostedTerminal } from './hosted-terminal.js';
 import { ChatSession } from './chat-session.js';
 import { approvalsDir, ApprovalStore } from '../approvals/approval-store.js';
-import { approvalTimeoutSeconds } from '../approvals/approval-timeout.js';
+import { approvalStoreSettings } from '../approvals/approval-timeout.js';
 import { egressApprovals } from '../session/egress-approvals.js';
 import { sendGrantOrder, type ControlAnswer } from '../grants/session-control.js';
-import { addToUserList } from '../policy/user-settings.js';
+import { addToUserList, addUserPreApproval } from '../policy/user-settings.js';
+import { decideByPolicy } from '../approvals/approval-policy.js';
 import { WorkspaceChanges } from '../files/workspace-changes.js';
 import { readPreview } from '../files/file-preview.js';
 import { adapterFor } from '../agent/adapter-for.js';
@@ -331,11 +332,15 @@ export class CordonService implements ApiEventSource {
       hostProxyEnv: this.deps.settings.hostProxyEnv,
       notify: (message) => this.deps.notify({ level: 'warn', message }),
       ...(onStarted ? { onStarted } : {}),
-      egressApprovals: (sessionId) =>
+      egressApprovals: (sessionId, session) =>
         egressApprovals({
           // Opened on the first question: most sessions never ask.
           approvals: { ask: (req, signal) => this.approvals().ask(req, signal) },
           sessionId,
+          policy: () => session.policy().approvals,
+          sessionWorkspaces: session.workspaces,
+          home: session.home,
+          audit: this.deps.audit,
           allowAlways: (hostPort) => {
             const loaded = this.deps.loadPolicy();
             if (!loaded.ok) return { ok: false, message: 'policy cannot be read' };
@@ -345,9 +350,16 @@ export class CordonService implements ApiEventSource {
           notify: (message) => this.deps.notify({ level: 'warn', message }),
         }),
       // Folders asked for after launch (issue 17): the same queue; policy's lists come first.
-      fileApprovals: () => ({
+      fileApprovals: (_sessionId, session) => ({
         approvals: { ask: (req, signal) => this.approvals().ask(req, signal) },
-        policy: () => ({ kind: 'ask' }),
+        policy: (r) => decideByPolicy({ kind: 'file', target: r.target, write: r.write, sessionWorkspaces: session.workspaces }, session.policy().approvals, session.home),
+        // "Always" for a folder: a pre-approval in the user's policy, scoped to this session's workspaces.
+        allowAlways: (target, write) => {
+          const loaded = this.deps.loadPolicy();
+          if (!loaded.ok) return { ok: false, message: 'policy cannot be read' };
+          const change = addUserPreApproval(this.deps.paths.userPolicyFile, loaded.provenance, { kind: 'file', target, ...(write ? { write } : {}), workspaces: [...session.workspaces] });
+          return change.kind === 'allow' ? { ok: true } : { ok: false, message: change.message };
+        },
       }),
     };
   }
@@ -366,9 +378,9 @@ export class CordonService implements ApiEventSource {
     return sendGrantOrder(this.sessions.sessionDir(id), { op: 'grant', path, write: opts.write, until: opts.until?.toISOString() ?? null });
   }
 
-  /** The user's approval queue, opened once per service (issue 17); its timeout is policy's at that moment. */
+  /** The user's approval queue, opened once per service (issue 17); its timeout and rate limit are policy's at that moment. */
   approvals(): ApprovalStore {
-    this.approvalStore ??= new ApprovalStore(approvalsDir(this.deps.paths.home), { timeoutSeconds: approvalTimeoutSeconds(this.deps.loadPolicy()), audit: this.deps.audit });
+    this.approvalStore ??= new ApprovalStore(approvalsDir(this.deps.paths.home), { ...approvalStoreSettings(this.deps.loadPolicy()), audit: this.deps.audit });
     return this.approvalStore;
   }
 

@@ -6,9 +6,18 @@
  * written to the user's own policy (`egress.allow`), which the session then
  * reloads like any policy edit, and managed policy locking that field turns it
  * into a grant for this session only.
+ *
+ * Policy speaks first, on every question (so a neverAllow entry added while
+ * the session runs beats a grant it was given earlier): `approvals.neverAllow`
+ * refuses at once and `approvals.preApproved` allows without a prompt, each
+ * audited as an `approval.answer` by policy; nothing is filed in the queue.
  */
+import type { AuditSink } from '../audit/audit-event.js';
+import { decideByPolicy } from '../approvals/approval-policy.js';
 import type { EgressAsker } from '../egress/destination-dial.js';
 import { authority } from '../egress/deny-messages.js';
+import { auditPolicyAnswer } from '../approvals/policy-answer-audit.js';
+import type { EffectivePolicy } from '../policy/policy-schema.js';
 
 /** What the asker needs of the approval queue. */
 export interface NetworkApprovals {
@@ -28,6 +37,14 @@ export interface EgressApprovalOptions {
   readonly allowAlways: (hostPort: string) => { ok: true } | { ok: false; message: string };
   /** Where a grant that could not be kept goes (the session's notices). */
   readonly notify: (message: string) => void;
+  /** The `approvals` section in force now (it follows live policy reloads). */
+  readonly policy: () => EffectivePolicy['approvals'];
+  /** The session's workspaces (host realpaths), for pre-approvals scoped to workspaces. */
+  readonly sessionWorkspaces: readonly string[];
+  /** The user's home folder, for "~/" in policy. */
+  readonly home: string;
+  /** Where answers given by policy are recorded. */
+  readonly audit: AuditSink;
   /** Ends every pending question when the session ends. */
   readonly signal?: AbortSignal;
   readonly now?: () => number;
@@ -39,6 +56,17 @@ export function egressApprovals(opts: EgressApprovalOptions): EgressAsker {
   const grants = new Map<string, number>();
   return async (q) => {
     const target = authority(q.host, q.port);
+    const verdict = decideByPolicy({ kind: 'network', target, write: false, sessionWorkspaces: opts.sessionWorkspaces }, opts.policy(), opts.home);
+    switch (verdict.kind) {
+      case 'deny':
+        auditPolicyAnswer(opts.audit, { session: opts.sessionId, kind: 'network', target, decision: 'deny', write: false, why: verdict.message, extra: { reason: verdict.reason } });
+        return 'never_allow';
+      case 'allow':
+        auditPolicyAnswer(opts.audit, { session: opts.sessionId, kind: 'network', target, decision: 'allow', write: false, why: `allowed by policy: ${verdict.rule}`, extra: { rule: verdict.rule } });
+        return 'pre_approved';
+      case 'ask':
+        break;
+    }
     const until = grants.get(target);
     if (until !== undefined && until > now()) return until === Infinity ? 'always' : 'duration';
     const settled = await opts.approvals.ask({ session: opts.sessionId, kind: 'network', target, ...(q.address ? { detail: { address: q.address } } : {}) }, opts.signal);

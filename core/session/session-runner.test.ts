@@ -120,7 +120,11 @@ describe('a session', () => {
     assert.ok(spec.mounts.some((m) => m.kind === 'workspace' && m.containerPath === ws && !m.readOnly), JSON.stringify(spec.mounts));
     const plumbing = spec.mounts.filter((m) => m.kind === 'cordon');
     assert.ok(plumbing.some((m) => m.containerPath === '/run/cordon/egress'));
-    assert.ok(plumbing.every((m) => m.readOnly), 'the sandbox cannot change its own relay or proxy socket');
+    assert.ok(plumbing.filter((m) => m.containerPath !== '/run/cordon/grants').every((m) => m.readOnly), 'the sandbox cannot change its own relay or proxy socket');
+    // The grants folder is writable as a mount only when grants are live (root's 0755 folder, slave propagation); a copy is read-only.
+    const grants = plumbing.find((m) => m.containerPath === '/run/cordon/grants');
+    assert.ok(grants);
+    assert.equal(grants.readOnly, grants.propagation !== 'rslave');
     assert.ok(spec.mounts.filter((m) => m.kind === 'protect').every((m) => m.readOnly));
     const keys = Object.keys(spec.env);
     const firstProxy = Math.min(...EGRESS_VARS.map((k) => keys.indexOf(k)));

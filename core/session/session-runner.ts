@@ -65,10 +65,22 @@ export interface SessionDeps {
   readonly notify?: (message: string) => void;
   /** Called once the sandbox runs (the CLI wires terminal resize here). */
   readonly onStarted?: (session: StartedSession) => void;
-  /** Ask mode (`egress.mode: "ask"`): who answers for session SESSIONID; absent, ask mode refuses what it would ask about. */
-  readonly egressApprovals?: (sessionId: string) => EgressAsker;
-  /** Who decides the folders session SESSIONID asks for after launch; absent, every such request is refused. */
-  readonly fileApprovals?: (sessionId: string, workspaces: readonly string[]) => FileApprovalDeps;
+  /**
+   * Ask mode (`egress.mode: "ask"`): who answers for session SESSIONID, given
+   * its workspaces and the user's home (realpaths, as policy paths are
+   * compared with them) and the policy in force (it follows reloads); absent,
+   * ask mode refuses what it would ask about.
+   */
+  readonly egressApprovals?: (sessionId: string, session: SessionForApprovals) => EgressAsker;
+  /** Who decides the folders session SESSIONID asks for after launch (the same inputs); absent, every such request is refused. */
+  readonly fileApprovals?: (sessionId: string, session: SessionForApprovals) => FileApprovalDeps;
+}
+
+/** What an approval asker knows of its session: workspaces and home as realpaths (policy paths are compared with them) and the policy in force (it follows reloads). */
+export interface SessionForApprovals {
+  readonly workspaces: readonly string[];
+  readonly home: string;
+  readonly policy: () => EffectivePolicy;
 }
 
 export interface StartedSession {
@@ -154,6 +166,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const home = agentHome(loaded.profile, phantom);
     const homeSeed = home.files.length > 0 ? join(store.sessionDir(sessionId), 'home-seed') : null;
     if (homeSeed !== null) writeHomeSeed(homeSeed, home.files);
+    // The policy in force, replaced by each valid reload (applyPolicyChange); the approval askers read its approvals section.
+    const inForce = { policy: deps.policy };
+    const forApprovals: SessionForApprovals = { workspaces: record.workspaces.map((w) => w.path), home: realOrSelf(deps.paths.userHome), policy: () => inForce.policy };
     // Folders asked for after launch appear in the session's grants folder (session-file-access.ts).
     fileAccess = await openSessionFileAccess({
       sessionId,
@@ -164,7 +179,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       writeProtected,
       sandboxUser,
       workspaces: plan.workspaces,
-      approvals: deps.fileApprovals?.(sessionId, plan.workspaces.map((w) => w.realPath)) ?? null,
+      approvals: deps.fileApprovals?.(sessionId, forApprovals) ?? null,
       audit,
       notify: deps.notify ?? (() => undefined),
     });
@@ -205,7 +220,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         requestFilters: [sessionKeys.filter, dlp.filter],
         responseTransforms: [dlp.rehydrate],
         notify: deps.notify ?? (() => undefined),
-        ...(deps.egressApprovals ? { ask: deps.egressApprovals(sessionId) } : {}),
+        ...(deps.egressApprovals ? { ask: deps.egressApprovals(sessionId, forApprovals) } : {}),
         localRoutes: fileAccess?.routes ?? {},
       });
       if (!eg.ok) throw new EgressStartError(eg.message);
@@ -232,7 +247,6 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const live = parts.egress;
     const liveDlp = parts.dlp;
     if (!live || !liveDlp) throw new Error('session egress did not start');
-    const inForce = { policy: deps.policy };
     stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, keys: sessionKeys, inForce }, audit, sessionId), deps.reloadPolicy);
     containerId = running.id;
     store.write({ ...record, placeholders: created, containerId });
