@@ -6,7 +6,7 @@
 import { approvalEnd } from '../core/approvals/approval-duration.js';
 import { approvalsDir, ApprovalStore, type ApprovalAnswerInput, type ApprovalRecord } from '../core/approvals/approval-store.js';
 import { approvalStoreSettings } from '../core/approvals/approval-timeout.js';
-import { alwaysRefusal } from '../core/approvals/always-answer.js';
+import { answerApproval, type AnswerContext } from '../core/approvals/answer-approval.js';
 import { expandPath } from '../core/workspace/mount-plan.js';
 import { CliExit, type CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
@@ -41,18 +41,12 @@ export function approvalsAllow(ctx: CliContext, id: string, opts: { for?: string
     if (!until) throw new CliExit(EXIT.usage, `--for expects a duration like 30m, 1h, 2h30m (at most a week) or "today", got ${JSON.stringify(opts.for.slice(0, 40))}`);
     answer = { ...answer, scope: 'duration', until };
   }
-  const store = openApprovalStore(ctx);
-  if (answer.scope === 'always') refuseAlways(ctx, store, id);
-  return settle(store, id, answer);
+  return settle(ctx, openApprovalStore(ctx), id, answer);
 }
 
-/** "Always" persists to the user's policy: refused where managed policy locks the field (the request stays pending). */
-function refuseAlways(ctx: CliContext, store: ApprovalStore, id: string): void {
-  const rec = store.get(id);
-  if (rec === null) return; // settle() says the id is unknown
-  const loaded = ctx.loadPolicy();
-  const why = alwaysRefusal(rec.kind, loaded.ok ? loaded.provenance : null);
-  if (why !== null) throw new CliExit(EXIT.checkFailed, why);
+/** What "always" is checked against (core/approvals/answer-approval.ts), as of now. */
+function answerContext(ctx: CliContext): AnswerContext {
+  return { policy: ctx.loadPolicy(), role: ctx.service.features() };
 }
 
 /** `cordon approvals grant SESSION PATH [--write] [--for DURATION]`: a folder for a running session, without its agent asking. */
@@ -72,11 +66,12 @@ export async function approvalsGrant(ctx: CliContext, session: string, path: str
 
 /** `cordon approvals deny ID`. */
 export function approvalsDeny(ctx: CliContext, id: string): number {
-  return settle(openApprovalStore(ctx), id, { decision: 'deny' });
+  return settle(ctx, openApprovalStore(ctx), id, { decision: 'deny' });
 }
 
-function settle(store: ApprovalStore, id: string, answer: ApprovalAnswerInput): number {
-  const res = store.answer(id, answer, 'user');
+/** "Always" refused by policy or the role leaves the request pending, for another answer. */
+function settle(ctx: CliContext, store: ApprovalStore, id: string, answer: ApprovalAnswerInput): number {
+  const res = answerApproval(store, id, answer, answerContext(ctx));
   if (res.kind === 'deny') throw new CliExit(EXIT.checkFailed, res.message);
   process.stdout.write(`${describe(res.value)}\n`);
   return EXIT.ok;
@@ -155,17 +150,10 @@ export async function approvalsWatch(ctx: CliContext): Promise<number> {
         }
         const make = k === null ? undefined : WATCH_KEYS[k.toLowerCase()];
         if (make) {
-          const answer = make(new Date());
-          if (answer.scope === 'always') {
-            const loaded = ctx.loadPolicy();
-            const why = alwaysRefusal(pending.kind, loaded.ok ? loaded.provenance : null);
-            if (why !== null) {
-              out.write(`${k}\n${why}\n`);
-              continue;
-            }
-          }
-          const res = store.answer(pending.id, answer, 'user');
+          const res = answerApproval(store, pending.id, make(new Date()), answerContext(ctx));
           out.write(`${k}\n${res.kind === 'allow' ? describe(res.value) : res.message}\n`);
+          // Refused "always": the same request is still pending; wait for another key.
+          if (res.kind === 'deny' && res.reason === 'always_refused') continue;
           break;
         }
         // Settled elsewhere (another terminal, the app, its timeout) while shown: move on.

@@ -6,28 +6,19 @@
  * test asks DNS and nothing leaves the machine.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { collect, eventually, TestEnv } from './test-harness.js';
+import { assertYesAllowedNoDenied, collect, curlProbe, eventually, recordingServer, TestEnv } from './test-harness.js';
 
 const t = new TestEnv('egress-ask');
-let server: Server;
-let port = 0;
-const hits: string[] = [];
+let server: Awaited<ReturnType<typeof recordingServer>>;
 
 before(async () => {
-  server = createServer((req, res) => {
-    hits.push(`${req.headers.host ?? ''}${req.url ?? ''}`);
-    res.end('reached');
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  port = (server.address() as AddressInfo).port;
+  server = await recordingServer();
 });
 after(async () => {
-  await new Promise((r) => server.close(r));
+  await server.close();
   t.cleanup();
 });
 
@@ -55,27 +46,23 @@ async function pendingFor(target: string): Promise<Pending> {
   return found;
 }
 
-const CURL = (host: string): string => `curl -s -m 40 -o /dev/null -D - http://${host}:PORT/ | tr -d '\\r' | grep -E '^HTTP|^X-Cordon-Deny' | sed 's/^/${host} /'`;
+const CURL = (host: string): string => curlProbe(host, server.port, 40);
 
 test('a request the allow list does not name waits for the answer: allowed it goes through, denied it gets 403 with the reason', async () => {
   setPolicy({ egress: { mode: 'ask', allowRanges: ['127.0.0.0/8'], resolve: { 'yes.test': '127.0.0.1', 'no.test': '127.0.0.1' } }, approvals: { timeoutSeconds: 60 } });
   const ws = t.workspace('ws-ask');
-  const script = [CURL('yes.test'), CURL('no.test')].join('; ').replaceAll('PORT', String(port));
+  const script = [CURL('yes.test'), CURL('no.test')].join('; ');
   const run = collect(t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', script]), undefined, 150_000);
-  const yes = await pendingFor(`yes.test:${port}`);
+  const yes = await pendingFor(`yes.test:${server.port}`);
   assert.equal(yes.kind, 'network');
-  assert.deepEqual(hits, [], 'the request went out before anyone answered');
+  assert.deepEqual(server.hits, [], 'the request went out before anyone answered');
   const allow = await t.run(['approvals', 'allow', yes.id]);
   assert.equal(allow.code, 0, allow.stderr);
-  const no = await pendingFor(`no.test:${port}`);
+  const no = await pendingFor(`no.test:${server.port}`);
   const deny = await t.run(['approvals', 'deny', no.id]);
   assert.equal(deny.code, 0, deny.stderr);
   const r = await run;
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /yes\.test HTTP\/1\.1 200/);
-  assert.match(r.stdout, /no\.test HTTP\/1\.1 403/);
-  assert.match(r.stdout, /no\.test X-Cordon-Deny: host_not_allowed/);
-  assert.deepEqual(hits, [`yes.test:${port}/`]);
+  assertYesAllowedNoDenied(r, server);
   // Both answers are in the audit log, with who gave them.
   const answers = t.auditRecords().filter((a) => a.cordon['kind'] === 'approval.answer');
   assert.ok(answers.length >= 2, JSON.stringify(answers.map((a) => a.cordon)));
@@ -86,24 +73,24 @@ test('policy answers without a prompt: a pre-approved host gets through, a never
   setPolicy({
     egress: { mode: 'ask', allowRanges: ['127.0.0.0/8'], resolve: { 'pre.test': '127.0.0.1', 'never.test': '127.0.0.1' } },
     // A minute's timeout: had either been asked, the run would take that long and leave a request behind.
-    approvals: { timeoutSeconds: 60, preApproved: [{ kind: 'network', target: `pre.test:${port}` }], neverAllow: [{ kind: 'network', target: 'never.test' }] },
+    approvals: { timeoutSeconds: 60, preApproved: [{ kind: 'network', target: `pre.test:${server.port}` }], neverAllow: [{ kind: 'network', target: 'never.test' }] },
   });
   const ws = t.workspace('ws-policy');
   const t0 = Date.now();
-  const r = await t.run(['exec', '--workspace', ws, '--', 'sh', '-c', [CURL('pre.test'), CURL('never.test')].join('; ').replaceAll('PORT', String(port))], { timeoutMs: 120_000 });
+  const r = await t.run(['exec', '--workspace', ws, '--', 'sh', '-c', [CURL('pre.test'), CURL('never.test')].join('; ')], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /pre\.test HTTP\/1\.1 200/);
   assert.match(r.stdout, /never\.test HTTP\/1\.1 403/);
   assert.match(r.stdout, /never\.test X-Cordon-Deny: host_not_allowed/);
   assert.ok(Date.now() - t0 < 50_000, `took ${Date.now() - t0} ms: something waited for an answer`);
-  assert.ok(hits.includes(`pre.test:${port}/`), JSON.stringify(hits));
-  assert.ok(!hits.some((h) => h.startsWith('never.test')), 'the neverAllow host was reached');
+  assert.ok(server.hits.includes(`pre.test:${server.port}/`), JSON.stringify(server.hits));
+  assert.ok(!server.hits.some((h) => h.startsWith('never.test')), 'the neverAllow host was reached');
   const after = JSON.parse((await t.run(['approvals', 'list', '--json'])).stdout) as Pending[];
   assert.deepEqual(after.map((p) => p.id), before.map((p) => p.id), 'a request was queued');
   const byPolicy = t.auditRecords().filter((a) => a.cordon['kind'] === 'approval.answer' && a.cordon['by'] === 'policy');
   assert.deepEqual(
     byPolicy.map((a) => [a.cordon['target'], a.cordon['decision']]),
-    [[`pre.test:${port}`, 'allow'], [`never.test:${port}`, 'deny']],
+    [[`pre.test:${server.port}`, 'allow'], [`never.test:${server.port}`, 'deny']],
   );
 });
 
@@ -111,31 +98,31 @@ test('no answer in time is a refusal; the request stays listed as expired', asyn
   setPolicy({ egress: { mode: 'ask', allowRanges: ['127.0.0.0/8'], resolve: { 'late.test': '127.0.0.1' } }, approvals: { timeoutSeconds: 5 } });
   const ws = t.workspace('ws-late');
   const t0 = Date.now();
-  const r = await t.run(['exec', '--workspace', ws, '--', 'sh', '-c', CURL('late.test').replaceAll('PORT', String(port))], { timeoutMs: 120_000 });
+  const r = await t.run(['exec', '--workspace', ws, '--', 'sh', '-c', CURL('late.test')], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /late\.test HTTP\/1\.1 403/);
   assert.ok(Date.now() - t0 >= 5000, 'refused before the timeout');
   const list = JSON.parse((await t.run(['approvals', 'list', '--json'])).stdout) as Pending[];
-  assert.ok(list.some((p) => p.target === `late.test:${port}` && p.status === 'expired'), JSON.stringify(list));
-  assert.ok(!hits.some((h) => h.startsWith('late.test')));
+  assert.ok(list.some((p) => p.target === `late.test:${server.port}` && p.status === 'expired'), JSON.stringify(list));
+  assert.ok(!server.hits.some((h) => h.startsWith('late.test')));
 });
 
 test('"always" writes the host to the user\'s egress.allow; with egress.allow locked by managed policy it is refused', async () => {
   setPolicy({ egress: { mode: 'ask', allowRanges: ['127.0.0.0/8'], resolve: { 'keep.test': '127.0.0.1', 'locked.test': '127.0.0.1' } }, approvals: { timeoutSeconds: 60 } });
   const ws = t.workspace('ws-always');
-  const run = collect(t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', CURL('keep.test').replaceAll('PORT', String(port))]), undefined, 150_000);
-  const keep = await pendingFor(`keep.test:${port}`);
+  const run = collect(t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', CURL('keep.test')]), undefined, 150_000);
+  const keep = await pendingFor(`keep.test:${server.port}`);
   const always = await t.run(['approvals', 'allow', keep.id, '--always']);
   assert.equal(always.code, 0, always.stderr);
   assert.match((await run).stdout, /keep\.test HTTP\/1\.1 200/);
   const user = JSON.parse(readFileSync(join(t.cordonHome, 'policy.json'), 'utf8')) as { egress: { allow?: string[] } };
-  assert.deepEqual(user.egress.allow, [`keep.test:${port}`]);
+  assert.deepEqual(user.egress.allow, [`keep.test:${server.port}`]);
 
   const lock = join(t.policyDir, 'managed', 'lock.json');
   writeFileSync(lock, JSON.stringify({ egress: { allow: [] } }));
   try {
-    const run2 = collect(t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', CURL('locked.test').replaceAll('PORT', String(port))]), undefined, 150_000);
-    const locked = await pendingFor(`locked.test:${port}`);
+    const run2 = collect(t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', CURL('locked.test')]), undefined, 150_000);
+    const locked = await pendingFor(`locked.test:${server.port}`);
     const refused = await t.run(['approvals', 'allow', locked.id, '--always']);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /egress\.allow is locked by mandatory managed policy/);

@@ -5,7 +5,10 @@
  * through its real entry point.
  * Not a test itself; imported by *.docker.test.ts files.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,4 +148,37 @@ export async function eventually(pred: () => Promise<boolean> | boolean, timeout
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   return false;
+}
+
+/**
+ * A loopback HTTP server standing in for a destination in egress tests: it
+ * answers "reached" and records the Host and path of every request, so a
+ * test can prove what went out (and that nothing did before an answer).
+ */
+export async function recordingServer(): Promise<{ readonly port: number; readonly hits: string[]; close(): Promise<void> }> {
+  const hits: string[] = [];
+  const server = createServer((req, res) => {
+    hits.push(`${req.headers.host ?? ''}${req.url ?? ''}`);
+    res.end('reached');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, hits, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** A shell line for the sandbox: curl HOST:PORT, printing its status line and any X-Cordon-Deny header, each prefixed with HOST. */
+export function curlProbe(host: string, port: number, maxSeconds: number): string {
+  return `curl -s -m ${maxSeconds} -o /dev/null -D - http://${host}:${port}/ | tr -d '\\r' | grep -E '^HTTP|^X-Cordon-Deny' | sed 's/^/${host} /'`;
+}
+
+/**
+ * The outcome of ask mode's two-host scenario (curlProbe to yes.test, then
+ * no.test, against SERVER): yes.test allowed (200, and the only request that
+ * arrived), no.test denied with 403 and its reason header.
+ */
+export function assertYesAllowedNoDenied(r: CordonResult, server: { readonly port: number; readonly hits: readonly string[] }): void {
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /yes\.test HTTP\/1\.1 200/);
+  assert.match(r.stdout, /no\.test HTTP\/1\.1 403/);
+  assert.match(r.stdout, /no\.test X-Cordon-Deny: host_not_allowed/);
+  assert.deepEqual(server.hits, [`yes.test:${server.port}/`]);
 }

@@ -16,7 +16,7 @@ import { openCordonService } from '../core/service/open-service.js';
 import { APP_ENTRY_URL, APP_SCHEME } from './app-origin.js';
 import { appResponseHeaders, isInside, resolveAppAsset } from './app-protocol.js';
 import { handleCalls, sendEvent } from './ipc-contract.js';
-import { alertFor, NotificationCoalescer } from './notifications.js';
+import { alertFor, approvalAlertFor, NotificationCoalescer, type Alert, type SystemNotification } from './notifications.js';
 import { trayMenuModel, type TrayAction, type TrayItem } from './tray-menu.js';
 import { hardenSession, hardenWebContents, secureWindowOptions } from './window-factory.js';
 
@@ -26,6 +26,8 @@ const rendererRoot = join(appRoot, 'dist', 'renderer');
 const preloadPath = join(appRoot, 'dist', 'electron', 'preload.cjs');
 /** One denial or DLP block notification per this many ms at most. */
 const NOTIFY_INTERVAL_MS = 30_000;
+/** One "an agent is waiting" notification per this many ms at most (a request times out in about a minute). */
+const APPROVAL_NOTIFY_INTERVAL_MS = 10_000;
 /** 16×16 outlined square: a tray icon that needs no file on disk. */
 const TRAY_ICON = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAYAAAAf8/9hAAAAH0lEQVR4nGNgGEzgP4mYdgYQ69JRA4a3AQOXEgcGAABzd0+xX13EPQAAAABJRU5ErkJggg==';
 
@@ -135,27 +137,20 @@ function start(): void {
     }
   };
 
-  const coalescer = new NotificationCoalescer(NOTIFY_INTERVAL_MS);
-  let flushTimer: NodeJS.Timeout | null = null;
-  const flushLater = (): void => {
-    const due = coalescer.dueAt();
-    if (due === null || flushTimer !== null) return;
-    flushTimer = setTimeout(() => {
-      flushTimer = null;
-      const n = coalescer.flush(Date.now());
-      if (n) showNotification(n);
-      flushLater();
-    }, Math.max(0, due - Date.now()));
-  };
+  const blocks = coalescedNotifier(NOTIFY_INTERVAL_MS, (n) => showNotification(n));
+  // Requests waiting for an answer: only while no Cordon window has focus (the prompt is in the window);
+  // a click shows the window, which answers nothing by itself.
+  const approvalsWaiting = coalescedNotifier(APPROVAL_NOTIFY_INTERVAL_MS, (n) => {
+    if (BrowserWindow.getFocusedWindow() === null) showNotification(n, () => openWindow());
+  });
   service.subscribe((event) => {
     broadcast(event);
     if (event.type === 'sessions.changed') rebuildTray();
     if (event.type === 'audit') {
       const alert = alertFor(event.record);
-      if (alert === null) return;
-      const n = coalescer.offer(alert, Date.now());
-      if (n) showNotification(n);
-      flushLater();
+      if (alert !== null) blocks.offer(alert);
+      const waiting = approvalAlertFor(event.record);
+      if (waiting !== null && BrowserWindow.getFocusedWindow() === null) approvalsWaiting.offer(waiting);
     }
   });
 
@@ -172,7 +167,8 @@ function start(): void {
       .then(async (quit) => {
         if (!quit) return;
         await service.close();
-        if (flushTimer !== null) clearTimeout(flushTimer);
+        blocks.stop();
+        approvalsWaiting.stop();
         closed = true;
         tray.destroy();
         app.quit();
@@ -227,8 +223,38 @@ function toMenuItem(item: TrayItem, act: (a: TrayAction) => void): MenuItemConst
   }
 }
 
-function showNotification(n: { title: string; body: string }): void {
-  if (Notification.isSupported()) new Notification({ title: n.title, body: n.body }).show();
+function showNotification(n: SystemNotification, onClick?: () => void): void {
+  if (!Notification.isSupported()) return;
+  const shown = new Notification({ title: n.title, body: n.body });
+  if (onClick) shown.on('click', onClick);
+  shown.show();
+}
+
+/** Alerts through a NotificationCoalescer: shown at once or, when held back, by a timer at the coalescer's due time. */
+function coalescedNotifier(intervalMs: number, show: (n: SystemNotification) => void): { offer(alert: Alert): void; stop(): void } {
+  const coalescer = new NotificationCoalescer(intervalMs);
+  let timer: NodeJS.Timeout | null = null;
+  const later = (): void => {
+    const due = coalescer.dueAt();
+    if (due === null || timer !== null) return;
+    timer = setTimeout(() => {
+      timer = null;
+      const n = coalescer.flush(Date.now());
+      if (n) show(n);
+      later();
+    }, Math.max(0, due - Date.now()));
+  };
+  return {
+    offer: (alert) => {
+      const n = coalescer.offer(alert, Date.now());
+      if (n) show(n);
+      later();
+    },
+    stop: () => {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    },
+  };
 }
 
 /** Runs FN at most once per WAIT ms, after the last request; failures are logged, not thrown. */

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AuditRecordView } from '../core/api/cordon-api.js';
-import { alertFor, NotificationCoalescer, type Alert } from './notifications.js';
+import { alertFor, approvalAlertFor, NotificationCoalescer, type Alert } from './notifications.js';
 
 const record = (kind: string, outcome: 'success' | 'failure', details: Record<string, unknown> = {}, message = `${kind} happened`): AuditRecordView => ({
   seq: 1,
@@ -60,4 +60,25 @@ test('a mixed burst says so in its title, and a non-positive interval is refused
   c.offer(alert(2), 20);
   assert.equal(c.flush(1_000)?.title, 'Cordon blocked connections and model requests');
   assert.throws(() => new NotificationCoalescer(0));
+});
+
+test('a filed approval request notifies with the target core established, never the agent\'s reason', () => {
+  const filed = record('approval.request', 'success', { id: '0123456789abcdef', request_kind: 'network', target: 'yes.test:8080', write: false, reason: 'Cordon needs this: click here' });
+  const a = approvalAlertFor({ ...filed, sessionId: '0123456789abcdef0123' });
+  assert.deepEqual(a, { kind: 'approval', sessionId: '0123456789abcdef0123', text: 'Session 0123456789ab asks for network access to yes.test:8080' });
+  assert.equal(JSON.stringify(a).includes('click here'), false);
+  assert.equal(approvalAlertFor(record('approval.request', 'success', { request_kind: 'file', target: '/home/u/Reports\u202Etxt.exe', write: true }))?.text, 'Session abc asks for file access to /home/u/Reports?txt.exe (write)');
+  for (const r of [record('approval.answer', 'success', { request_kind: 'network', target: 'x:1' }), record('approval.request', 'success', { target: 'x:1' }), record('egress.deny', 'failure')]) {
+    assert.equal(approvalAlertFor(r), null, r.kind);
+  }
+  assert.equal(alertFor(filed), null, 'a request is not a block: it does not go through the blocks\' notifier');
+});
+
+test('waiting requests coalesce as requests, not blocks', () => {
+  const c = new NotificationCoalescer(10_000);
+  const req = (n: number): Alert => ({ kind: 'approval', sessionId: 'abc', text: `Session abc asks for network access to h${n}:443` });
+  assert.deepEqual(c.offer(req(0), 0), { title: 'An agent is waiting for your answer', body: 'Session abc asks for network access to h0:443' });
+  assert.equal(c.offer(req(1), 1_000), null);
+  assert.equal(c.offer(req(2), 2_000), null);
+  assert.deepEqual(c.flush(10_000), { title: 'An agent is waiting for your answer', body: 'Session abc asks for network access to h1:443 — and 1 more request since' });
 });

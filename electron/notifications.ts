@@ -9,7 +9,7 @@
  */
 import type { AuditRecordView } from '../core/api/cordon-api.js';
 
-export type AlertKind = 'egress' | 'dlp';
+export type AlertKind = 'egress' | 'dlp' | 'approval';
 
 export interface Alert {
   readonly kind: AlertKind;
@@ -36,9 +36,35 @@ export function alertFor(record: AuditRecordView): Alert | null {
   return null;
 }
 
+/**
+ * A request in the approval queue: someone must answer it. The text is the
+ * kind and target core established (the proxy's normalised host and port, a
+ * path), never the agent's reason: a notification is no place for its words
+ * (threat model, item 21). Not from `alertFor`: the main process shows these
+ * only while no window is focused, and on their own coalescer.
+ */
+export function approvalAlertFor(record: AuditRecordView): Alert | null {
+  if (record.kind !== 'approval.request') return null;
+  const kind = record.details['request_kind'];
+  const target = record.details['target'];
+  if (typeof kind !== 'string' || typeof target !== 'string') return null;
+  const session = record.sessionId === null ? 'A session' : `Session ${record.sessionId.slice(0, 12)}`;
+  const write = record.details['write'] === true ? ' (write)' : '';
+  // eslint-disable-next-line no-control-regex
+  const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '?').slice(0, 200);
+  return { kind: 'approval', sessionId: record.sessionId, text: `${session} asks for ${clean(kind)} access to ${clean(target)}${write}` };
+}
+
 const TITLES: Readonly<Record<AlertKind, string>> = {
   egress: 'Cordon blocked a connection',
   dlp: 'Cordon blocked a model request',
+  approval: 'An agent is waiting for your answer',
+};
+
+const MORE: Readonly<Record<AlertKind, readonly [string, string]>> = {
+  egress: ['block', 'blocks'],
+  dlp: ['block', 'blocks'],
+  approval: ['request', 'requests'],
 };
 
 /** At most one notification per INTERVAL_MS; the rest are coalesced into the next one. */
@@ -83,5 +109,6 @@ export function summarize(alerts: readonly Alert[]): SystemNotification {
   const kinds = new Set(alerts.map((a) => a.kind));
   const title = kinds.size === 1 ? TITLES[first.kind] : 'Cordon blocked connections and model requests';
   const more = alerts.length - 1;
-  return { title, body: more === 0 ? first.text : `${first.text} — and ${more} more ${more === 1 ? 'block' : 'blocks'} since` };
+  const [one, many] = MORE[first.kind];
+  return { title, body: more === 0 ? first.text : `${first.text} — and ${more} more ${more === 1 ? one : many} since` };
 }

@@ -16,6 +16,7 @@
  * (issue 15's bench:ui). The schemas behave as zod's; core reads them as usual.
  */
 import * as z from 'zod/mini';
+import { ApprovalAnswerRequestSchema, ApprovalListSchema, ApprovalViewSchema } from './approvals-contract.js';
 import { ChatItemSchema, ChatStateSchema, FileChangeSchema, FileDiffSchema, FilePreviewSchema } from './chat-contract.js';
 
 /** A session id as core writes them (12 hex digits), or a unique prefix where a method says so. */
@@ -238,6 +239,21 @@ export const API_METHODS = {
     request: z.strictObject({ provider: ProviderName }),
     response: KeyStatusViewSchema,
   },
+  /** The user's approval queue: pending requests, oldest first, then those settled in the last hour (bounded). */
+  'approvals.list': {
+    request: Empty,
+    response: ApprovalListSchema,
+  },
+  /**
+   * Answers one request as the user. Refused (`failed`, with the reason) when
+   * it is already settled, write was not asked for, or "always" is not
+   * available (managed policy locks `egress.allow`, the role may not change
+   * settings); the request then stays pending.
+   */
+  'approvals.answer': {
+    request: ApprovalAnswerRequestSchema,
+    response: ApprovalViewSchema,
+  },
 } as const;
 
 export type ApiMethod = keyof typeof API_METHODS;
@@ -260,6 +276,8 @@ export const ApiEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('chat.state'), sessionId: z.string(), state: ChatStateSchema }),
   /** The session's list of changed files changed: ask `files.changes` again. */
   z.strictObject({ type: z.literal('files.changed'), sessionId: z.string() }),
+  /** The approval queue changed (a request filed, answered, expired, or refused by the rate limit): ask `approvals.list` again. */
+  z.strictObject({ type: z.literal('approvals.changed'), change: z.enum(['request', 'answer', 'rate_limited']), id: z.nullable(z.string()), sessionId: z.nullable(z.string()) }),
   /** Something the user should know that is not an audit record (e.g. a launch that failed to start). */
   z.strictObject({ type: z.literal('notice'), level: z.enum(['info', 'warn', 'error']), message: z.string() }),
 ]);

@@ -6,6 +6,7 @@
  * lasting grant.
  */
 import type { PolicyOrigins } from '../policy/policy-loader.js';
+import type { RoleFeatures } from '../policy/role-features.js';
 import { lockMessage } from '../policy/user-settings.js';
 import type { ApprovalKind } from './approval-store.js';
 
@@ -29,4 +30,15 @@ export function alwaysRefusal(kind: ApprovalKind, provenance: PolicyOrigins | nu
   if (provenance === null) return 'policy cannot be read, so "always" cannot be written: allow once or for a duration';
   const locked = lockMessage(provenance, field);
   return locked === null ? null : `cannot allow always: ${locked}. Allow once or for a duration instead.`;
+}
+
+/**
+ * {@link alwaysRefusal}, and the role: "always" changes the user's settings,
+ * so a role without `changeSettings` may not give it (as `cordon policy set`).
+ * The role is checked after the kind and the lock, whose messages say more.
+ */
+export function alwaysRefusalFor(kind: ApprovalKind, provenance: PolicyOrigins | null, role: RoleFeatures): string | null {
+  const why = alwaysRefusal(kind, provenance);
+  if (why !== null) return why;
+  return role.features.changeSettings ? null : `cannot allow always: your organization's policy does not let role "${role.role}" change settings. Allow once or for a duration instead.`;
 }

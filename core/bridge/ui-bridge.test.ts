@@ -50,6 +50,12 @@ const handlers: ApiHandlers = {
   'files.preview': record('files.preview', { kind: 'binary' as const, size: 0 }),
   'files.reveal': record('files.reveal', {}),
   'links.open': record('links.open', {}),
+  'approvals.list': record('approvals.list', { requests: [], omitted: 0 }),
+  'approvals.answer': record('approvals.answer', {
+    ...{ id: '0123456789abcdef', session: '0123456789ab', kind: 'network' as const, target: 'example.com:443', reason: null, detail: {}, write: false },
+    ...{ createdAt: '2026-01-01T00:00:00.000Z', expiresAt: '2026-01-01T00:01:00.000Z', status: 'denied' as const, alwaysUnavailable: null },
+    answer: { decision: 'deny' as const, scope: null, until: null, write: false, by: 'user' as const, at: '2026-01-01T00:00:05.000Z' },
+  }),
 };
 
 class TestEvents implements ApiEventSource {

@@ -45,6 +45,7 @@ import { readPreview } from '../files/file-preview.js';
 import { adapterFor } from '../agent/adapter-for.js';
 import type { AgentAdapter } from '../agent/agent-adapter.js';
 import { RecentWorkspaces } from './recent-workspaces.js';
+import { approvalEventFor, approvalHandlers } from './approval-handlers.js';
 
 /** Something the user should see that is not a decision (those are audited). */
 export interface ServiceNotice {
@@ -197,6 +198,8 @@ export class CordonService implements ApiEventSource {
       this.count(record);
       this.emit({ type: 'audit', record });
       if (record.kind.startsWith('session.')) this.emit({ type: 'sessions.changed' });
+      const approval = approvalEventFor(record);
+      if (approval) this.emit(approval);
     });
     this.follower.start();
   }
@@ -721,6 +724,7 @@ export class CordonService implements ApiEventSource {
       'keys.rotate': async (req: ApiRequest<'keys.rotate'>) => keyView(req.provider, await this.deps.keyStore().rotate(req.provider, req.secret)),
       'keys.remove': async (req: ApiRequest<'keys.remove'>) => keyView(req.provider, await this.deps.keyStore().remove(req.provider)),
       ...this.chatHandlers(),
+      ...approvalHandlers({ approvals: () => this.approvals(), answerContext: () => ({ policy: this.deps.loadPolicy(), role: this.features() }) }),
     };
   }
 }

@@ -15,6 +15,8 @@ import { HomeScreen } from './screens/home-screen.js';
 import { PolicyScreen } from './screens/policy-screen.js';
 import { KeysScreen } from './screens/keys-screen.js';
 import { AuditScreen } from './screens/audit-screen.js';
+import { ApprovalsScreen } from './screens/approvals-screen.js';
+import { ApprovalPrompt } from './components/approval-prompt.js';
 import type { SessionMode } from './model/session-mode.js';
 
 // The session screen carries xterm.js, the largest part of the UI: it loads
@@ -30,13 +32,15 @@ export type Screen =
   | { readonly name: 'chat'; readonly sessionId: string }
   | { readonly name: 'policy' }
   | { readonly name: 'keys' }
-  | { readonly name: 'audit' };
+  | { readonly name: 'audit' }
+  | { readonly name: 'approvals' };
 
 const NAV: readonly { readonly screen: Exclude<Screen, { name: 'session' | 'chat' }>; readonly label: string }[] = [
   { screen: { name: 'home' }, label: 'Home' },
   { screen: { name: 'setup' }, label: 'Setup' },
   { screen: { name: 'policy' }, label: 'Policy' },
   { screen: { name: 'keys' }, label: 'Keys' },
+  { screen: { name: 'approvals' }, label: 'Approvals' },
   { screen: { name: 'audit' }, label: 'Audit' },
 ];
 
@@ -200,6 +204,8 @@ function Connected({
           )}
           <ScreenView key={epoch} screen={screen} go={setScreen} />
         </main>
+        {/* On every screen; rebuilt after a reconnect like the screen, since events sent meanwhile are lost. */}
+        <ApprovalPrompt key={epoch} />
         <footer className="statusbar">
           <div role="status" aria-live="polite" className={announcement?.level === 'error' ? 'status-error' : undefined}>
             {announcement?.message ?? ''}
@@ -239,5 +245,7 @@ function ScreenView({ screen, go }: { readonly screen: Screen; readonly go: (s: 
       return <KeysScreen />;
     case 'audit':
       return <AuditScreen />;
+    case 'approvals':
+      return <ApprovalsScreen />;
   }
 }

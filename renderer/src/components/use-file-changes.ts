@@ -1,7 +1,7 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback } from 'react';
 import type { FileChangeView } from '../../../core/api/chat-contract.js';
-import { useApiEvents, useShell } from '../api-context.js';
-import { coalesce } from '../model/coalesce.js';
+import { useShell } from '../api-context.js';
+import { useRefetched } from './use-refetched.js';
 
 export interface FileChanges {
   /** Null until the first answer. */
@@ -19,31 +19,7 @@ export interface FileChanges {
  */
 export function useFileChanges(sessionId: string): FileChanges {
   const { api } = useShell();
-  const [view, setView] = useState<FileChanges>({ changes: null, overflow: 0, error: null });
-  const mounted = useRef(true);
-
-  const refetch = useMemo(
-    () =>
-      coalesce(async () => {
-        const r = await api.call('files.changes', { sessionId });
-        if (!mounted.current) return;
-        if (r.ok) setView({ changes: r.value.changes, overflow: r.value.overflow, error: null });
-        else setView((prev) => ({ ...prev, error: r.error.message }));
-      }),
-    [api, sessionId],
-  );
-
-  useEffect(() => {
-    mounted.current = true;
-    refetch();
-    return () => {
-      mounted.current = false;
-    };
-  }, [refetch]);
-
-  useApiEvents((e) => {
-    if (e.type === 'files.changed' && e.sessionId === sessionId) refetch();
-  });
-
-  return view;
+  const load = useCallback(() => api.call('files.changes', { sessionId }), [api, sessionId]);
+  const r = useRefetched(load, (e) => e.type === 'files.changed' && e.sessionId === sessionId);
+  return { changes: r.value?.changes ?? null, overflow: r.value?.overflow ?? 0, error: r.error };
 }
