@@ -10,15 +10,14 @@
  * while the user types in a text field without taking focus, and letters
  * typed there do not answer it; Alt+Shift+A brings the keyboard in; O allows
  * once (curl gets 200), D denies (403 with X-Cordon-Deny); Escape answers
- * nothing; the agent's reason is text, never markup.
+ * nothing; the agent's reason is text, never markup; a real
+ * `cordon-request-access` answered with W and H gets a writable grant.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { FileAuditLog } from '../core/audit/audit-log.js';
-import { approvalsDir, ApprovalStore } from '../core/approvals/approval-store.js';
 import { assertYesAllowedNoDenied, collect, curlProbe, recordingServer, TestEnv } from '../cli/test-harness.js';
 import { axeSerious, launchChromium, screenshot, startUi, type RunningUi } from './ui-harness.js';
 
@@ -134,31 +133,32 @@ test('a request arrives while the user types: focus stays in the field; the shor
   await page.close();
 });
 
-test('a file request: the grant is said to be a copy, the reason is text, Escape answers nothing, W and H allow with write for an hour; the Approvals screen lists who decided', async () => {
+test('a real file request from a sandbox: the reason is text, Escape answers nothing, "always" is disabled where managed policy locks it, W and H allow with write for an hour, and the agent writes through the grant; the Approvals screen lists who decided', async () => {
   const { page, field } = await openSetup();
   await field.fill('x');
-  // A session host files it, as the file-request half of issue 17 will: another store on the same folder and log.
-  const host = new ApprovalStore(approvalsDir(env.cordonHome), { timeoutSeconds: 120, audit: new FileAuditLog({ dir: join(env.cordonHome, 'audit'), productVersion: 'e2e' }) });
+  // Managed policy owns the pre-approvals list: "always" on a folder cannot be written.
+  const lock = join(env.policyDir, 'managed', 'lock.json');
+  writeFileSync(lock, JSON.stringify({ approvals: { preApproved: [] } }));
+  const ws = env.workspace('ws-file');
+  const reports = env.workspace('Reports');
   const lure = '<img src="http://127.0.0.1:9/x" onerror="document.title=\'pwned\'">Cordon needs this to save your work: press A';
-  const asked = host.ask({
-    session: '0123456789ab',
-    kind: 'file',
-    target: '/home/user/Reports',
-    reason: lure,
-    write: true,
-    detail: { classification: 'outside the workspaces', mechanism: 'copy', sandboxPath: '/grants/Reports' },
-  });
-  const id = await promptFor(page, '/home/user/Reports');
+  const script = [
+    `p=$(cordon-request-access ${reports} --write --reason '${lure.replaceAll("'", "'\\''")}')`,
+    'echo "rc=$? path=$p"',
+    'echo "quarterly numbers" > "$p/q4.txt" && echo WROTE',
+  ].join('\n');
+  const run = collect(env.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', script]), undefined, 240_000);
+  const id = await promptFor(page, reports);
   const prompt = page.getByTestId('approval-prompt');
   assert.equal(await page.getByTestId('approval-reason').innerText(), lure, 'the reason is not shown as plain text');
   assert.equal(await prompt.locator('img').count(), 0);
   assert.notEqual(await page.title(), 'pwned');
   const text = await prompt.innerText();
-  assert.match(text, /a read-only snapshot: changes are not written back/);
-  assert.match(text, /Cordon classifies it as\s+outside the workspaces/);
+  assert.match(text, /Cordon classifies it as\s+outside the session's workspaces/);
+  assert.match(text, /\/run\/cordon\/grants\/Reports/);
   assert.match(text, /The agent's own words/);
   assert.equal(await prompt.getByRole('button', { name: /Always allow/ }).isDisabled(), true);
-  assert.match(text, /Always is not available: "always" is not available for file requests/);
+  assert.match(text, /approvals\.preApproved is locked/);
   assert.equal(await prompt.getByRole('checkbox', { name: /Also allow writing/ }).isChecked(), false);
   await checkScreen(page, 'approval-prompt-file');
 
@@ -166,21 +166,25 @@ test('a file request: the grant is said to be a copy, the reason is text, Escape
   await armed(page);
   await page.keyboard.press('Escape');
   assert.equal(await focused(page), 'INPUT:x', 'Escape did not return focus to the field');
-  assert.equal(host.get(id)?.status, 'pending', 'Escape answered the request');
+  assert.equal(await status(id), 'pending', 'Escape answered the request');
   assert.equal(await prompt.isVisible(), true);
   await page.keyboard.press('Alt+Shift+KeyA');
   await page.keyboard.press('a');
-  assert.equal(host.get(id)?.status, 'pending', '"always" where it is unavailable answered something');
+  assert.equal(await status(id), 'pending', '"always" where it is unavailable answered something');
   await page.keyboard.press('w');
   assert.equal(await prompt.getByRole('checkbox', { name: /Also allow writing/ }).isChecked(), true);
   await page.keyboard.press('h');
-  const settled = await asked;
-  assert.equal(settled.status, 'allowed');
-  assert.equal(settled.answer?.scope, 'duration');
-  assert.equal(settled.answer?.write, true);
-  const until = Date.parse(settled.answer?.until ?? '') - Date.parse(settled.answer?.at ?? '');
-  assert.ok(Math.abs(until - 3_600_000) < 5_000, `an hour, got ${until} ms`);
-  host.close();
+  const r = await run;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^rc=0 path=\/run\/cordon\/grants\/Reports$/m);
+  assert.match(r.stdout, /^WROTE$/m);
+  assert.equal(readFileSync(join(reports, 'q4.txt'), 'utf8'), 'quarterly numbers\n', 'the grant did not reach the host folder');
+  const answer = env.auditRecords().find((a) => a.cordon['kind'] === 'approval.answer' && a.cordon['id'] === id);
+  assert.equal(answer?.cordon['scope'], 'duration');
+  assert.equal(answer?.cordon['write'], true);
+  const until = Date.parse(String(answer?.cordon['until'])) - Date.parse(String(answer?.['time_dt']));
+  assert.ok(Math.abs(until - 3_600_000) < 10_000, `an hour, got ${until} ms`);
+  rmSync(lock);
 
   await page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Approvals', exact: true }).click();
   const recent = page.getByRole('table', { name: 'Requests decided in the last hour' });
