@@ -33,7 +33,7 @@ export function approvalsList(ctx: CliContext, opts: { json?: boolean }): number
 }
 
 /** `cordon approvals allow ID [--for DURATION | --always] [--write]`. */
-export function approvalsAllow(ctx: CliContext, id: string, opts: { for?: string; always?: boolean; write?: boolean }): number {
+export function approvalsAllow(ctx: CliContext, id: string, opts: { for?: string; always?: boolean; write?: boolean; sessionWide?: boolean }): number {
   if (opts.for !== undefined && opts.always === true) throw new CliExit(EXIT.usage, '--for and --always cannot be used together: pick how long the allow lasts');
   let answer: ApprovalAnswerInput = { decision: 'allow', scope: opts.always === true ? 'always' : 'once', write: opts.write === true };
   if (opts.for !== undefined) {
@@ -41,7 +41,7 @@ export function approvalsAllow(ctx: CliContext, id: string, opts: { for?: string
     if (!until) throw new CliExit(EXIT.usage, `--for expects a duration like 30m, 1h, 2h30m (at most a week) or "today", got ${JSON.stringify(opts.for.slice(0, 40))}`);
     answer = { ...answer, scope: 'duration', until };
   }
-  return settle(ctx, openApprovalStore(ctx), id, answer);
+  return settle(ctx, openApprovalStore(ctx), id, answer, opts.sessionWide === true);
 }
 
 /** What "always" is checked against (core/approvals/answer-approval.ts), as of now. */
@@ -65,15 +65,23 @@ export async function approvalsGrant(ctx: CliContext, session: string, path: str
 }
 
 /** `cordon approvals deny ID`. */
-export function approvalsDeny(ctx: CliContext, id: string): number {
-  return settle(ctx, openApprovalStore(ctx), id, { decision: 'deny' });
+export function approvalsDeny(ctx: CliContext, id: string, opts: { sessionWide?: boolean } = {}): number {
+  return settle(ctx, openApprovalStore(ctx), id, { decision: 'deny' }, opts.sessionWide === true);
 }
 
 /** "Always" refused by policy or the role leaves the request pending, for another answer. */
-function settle(ctx: CliContext, store: ApprovalStore, id: string, answer: ApprovalAnswerInput): number {
-  const res = answerApproval(store, id, answer, answerContext(ctx));
+function settle(ctx: CliContext, store: ApprovalStore, id: string, answer: ApprovalAnswerInput, sessionWide = false): number {
+  const context = answerContext(ctx);
+  const res = answerApproval(store, id, answer, context);
   if (res.kind === 'deny') throw new CliExit(EXIT.checkFailed, res.message);
   process.stdout.write(`${describe(res.value)}\n`);
+  if (!sessionWide) return EXIT.ok;
+  // The same answer for everything else the session waits on; write only where it was asked for.
+  for (const other of store.list()) {
+    if (other.status !== 'pending' || other.session !== res.value.session) continue;
+    const more = answerApproval(store, other.id, { ...answer, write: answer.write === true && other.write }, context);
+    process.stdout.write(`${more.kind === 'allow' ? describe(more.value) : `${other.id}: ${more.message}`}\n`);
+  }
   return EXIT.ok;
 }
 

@@ -246,7 +246,12 @@ for (const { runtime, base } of RUNTIMES) {
         const listed = JSON.parse((await t.run(['approvals', 'list', '--json'])).stdout) as Listed[];
         const mine = listed.filter((l) => l.target.startsWith(`${parent}/`) && l.status === 'pending');
         assert.equal(mine.length, 20, `${mine.length} requests queued`);
-        for (const l of mine) await t.run(['approvals', 'deny', l.id]);
+        // One answer settles every pending request of the session.
+        const first = mine[0];
+        assert.ok(first);
+        const deny = await t.run(['approvals', 'deny', first.id, '--session-wide']);
+        assert.equal(deny.code, 0, deny.stderr);
+        assert.equal(deny.stdout.trim().split('\n').length, 20, deny.stdout);
         const r = await done;
         assert.match(r.stdout, /^done$/m);
         assert.equal(t.auditRecords().filter((a) => a.cordon['kind'] === 'approval.rate_limited').length, 1);

@@ -160,14 +160,18 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .option('--for <duration>', 'allow for 30m, 1h, 2h30m, or "today" (until the end of the local day)')
     .option('--always', 'allow from now on (recorded as "always")')
     .option('--write', 'also grant write access, when the request asked for it')
+    .option('--session-wide', "give the same answer to every other pending request of the request's session")
     .action(
-      act(async (ctx, id: string, opts: { for?: string; always?: boolean; write?: boolean }) => (await import('./approvals-command.js')).approvalsAllow(ctx, id, opts)),
+      act(async (ctx, id: string, opts: { for?: string; always?: boolean; write?: boolean; sessionWide?: boolean }) =>
+        (await import('./approvals-command.js')).approvalsAllow(ctx, id, opts),
+      ),
     );
   approvals
     .command('deny')
     .description('Deny request ID.')
     .argument('<id>', 'request id (from `cordon approvals list`)')
-    .action(act(async (ctx, id: string) => (await import('./approvals-command.js')).approvalsDeny(ctx, id)));
+    .option('--session-wide', "also deny every other pending request of the request's session")
+    .action(act(async (ctx, id: string, opts: { sessionWide?: boolean }) => (await import('./approvals-command.js')).approvalsDeny(ctx, id, opts)));
   approvals
     .command('grant')
     .description('Make a host folder reachable in a running session without its agent asking; prints where it appears inside.')
