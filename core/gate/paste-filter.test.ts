@@ -77,15 +77,15 @@ test('a paste split at every possible point reaches the agent the same way', () 
 
 test('property: any input, any chunking: the agent reads the typing unchanged and every paste whole', () => {
   const piece = fc.oneof(
-    fc.string({ maxLength: 8 }).map((s) => ({ typed: s.replace(/\x1b/g, ''), pasted: null as string | null })),
-    fc.string({ maxLength: 20 }).map((s) => ({ typed: '', pasted: s.replace(/\x1b/g, '') })),
+    fc.string({ maxLength: 8 }).map((s) => ({ typed: s.replaceAll('\x1b', ''), pasted: null as string | null })),
+    fc.string({ maxLength: 20 }).map((s) => ({ typed: '', pasted: s.replaceAll('\x1b', '') })),
     fc.constantFrom('\x1b[A', '\x1b[2~', '\x1b[20', '\x1b[', '\x1b', '\x1b[201~').map((k) => ({ typed: k, pasted: null })),
   );
   fc.assert(
     fc.property(fc.array(piece, { maxLength: 12 }), fc.array(fc.nat(400), { maxLength: 8 }), (pieces, cuts) => {
       const s = pieces.map((p) => (p.pasted !== null ? paste(p.pasted) : p.typed)).join('');
       // Typed "\x1b[20" right before "0~" would make a marker by accident; such inputs are not what this checks.
-      if ((s.match(/\x1b\[200~/g) ?? []).length !== pieces.filter((p) => p.pasted !== null).length) return;
+      if (s.split('\x1b[200~').length - 1 !== pieces.filter((p) => p.pasted !== null).length) return;
       const expected = pieces.map((p) => (p.pasted !== null ? `\x1b[200~<${p.pasted}>\x1b[201~` : p.typed)).join('');
       assert.equal(agentView(run(splitAt(s, cuts))), expected);
     }),

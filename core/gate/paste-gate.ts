@@ -14,7 +14,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { createHash } from 'node:crypto';
 import type { AuditSink } from '../audit/audit-event.js';
-import type { EffectivePolicy } from '../policy/policy-schema.js';
+import { DEFAULT_GATES_POLICY, type EffectivePolicy } from '../policy/policy-schema.js';
 import { afterAnswer, type GateDecision } from './gate-decision.js';
 import { createGateScanner, judgeText, type GateScanner } from './gate-text.js';
 import { HOLD_MS, IDLE_MS, PASTE_END, PASTE_START, PasteFilter, type PasteEvent } from './paste-filter.js';
@@ -80,7 +80,8 @@ class PasteGateStream extends Transform {
 
   private currentFilter(): PasteFilter {
     // The bound is the policy's at the first byte: it does not change under a paste in progress.
-    this.pasteFilter ??= new PasteFilter(this.opts.policy()?.gates.clipboard.maxBytes ?? 0);
+    // Unreadable policy: the default bound, and every paste is then refused by the gate itself.
+    this.pasteFilter ??= new PasteFilter(this.opts.policy()?.gates.clipboard.maxBytes ?? DEFAULT_GATES_POLICY.clipboard.maxBytes);
     return this.pasteFilter;
   }
 
