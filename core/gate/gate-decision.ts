@@ -82,7 +82,14 @@ export type GateDenyReason =
   | 'unscannable'
   | 'dlp_block'
   | 'cannot_redact'
-  | 'not_approved';
+  | 'not_approved'
+  // File transfers that failed before or after the decision (core/gate/file-transfer.ts):
+  | 'unreadable_source'
+  | 'outside_workspace'
+  | 'protected_destination'
+  | 'destination_exists'
+  | 'no_inbox'
+  | 'write_failed';
 
 /** Why a transfer passed (possibly rewritten). */
 export type GateAllowReason = 'mode_allow' | 'clean' | 'findings_allowed' | 'opaque_allowed' | 'approved';
