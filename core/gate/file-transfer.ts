@@ -211,22 +211,17 @@ async function judgeAndDeliver(
   const written = await deliver(data);
   if (!written.ok) return finish(deps, session, t, denial(written.reason, written.message, decision.mode), sha256, hostPath, sandboxPath);
   const delivered = data === bytes ? undefined : createHash('sha256').update(data).digest('hex');
-  auditTransfer(deps.audit, {
-    sessionId: session.id,
-    direction: t.direction,
-    channel: 'file',
-    contentType: t.contentType,
-    size: t.size,
-    sha256,
-    decision,
-    hostPath: t.direction === 'toSandbox' ? hostPath : written.path,
-    sandboxPath: sandboxPath ?? written.path,
-    ...(delivered !== undefined ? { deliveredSha256: delivered } : {}),
-  });
+  record(deps, session, t, decision, sha256, t.direction === 'toSandbox' ? hostPath : written.path, sandboxPath ?? written.path, delivered);
   return { kind: 'delivered', decision, path: written.path, size: data.length };
 }
 
 function finish(deps: FileTransferDeps, session: TransferSession, t: Omit<Transfer, 'scan'>, decision: GateDecision, sha256: string, hostPath?: string, sandboxPath?: string): FileTransferOutcome {
+  record(deps, session, t, decision, sha256, hostPath, sandboxPath);
+  return { kind: 'refused', decision };
+}
+
+/** The audit record of one file transfer, delivered or not. */
+function record(deps: FileTransferDeps, session: TransferSession, t: Omit<Transfer, 'scan'>, decision: GateDecision, sha256: string, hostPath?: string, sandboxPath?: string, deliveredSha256?: string): void {
   auditTransfer(deps.audit, {
     sessionId: session.id,
     direction: t.direction,
@@ -237,8 +232,8 @@ function finish(deps: FileTransferDeps, session: TransferSession, t: Omit<Transf
     decision,
     ...(hostPath !== undefined ? { hostPath } : {}),
     ...(sandboxPath !== undefined ? { sandboxPath } : {}),
+    ...(deliveredSha256 !== undefined ? { deliveredSha256 } : {}),
   });
-  return { kind: 'refused', decision };
 }
 
 function denial(reason: GateDenyReason, message: string, mode: GateDecision['mode']): GateDecision {
