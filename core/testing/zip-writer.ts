@@ -27,19 +27,13 @@ export function zipArchive(entries: readonly ZipFixtureEntry[]): Buffer {
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(e.store === true ? 0 : 8, 8);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
+    writeEntryFields(local, 8, e.store === true ? 0 : 8, body.length, size, name.length);
     locals.push(local, name, body);
     const cd = Buffer.alloc(46);
     cd.writeUInt32LE(0x02014b50, 0);
     cd.writeUInt16LE(20, 4);
     cd.writeUInt16LE(20, 6);
-    cd.writeUInt16LE(e.store === true ? 0 : 8, 10);
-    cd.writeUInt32LE(body.length, 20);
-    cd.writeUInt32LE(size, 24);
-    cd.writeUInt16LE(name.length, 28);
+    writeEntryFields(cd, 10, e.store === true ? 0 : 8, body.length, size, name.length);
     cd.writeUInt32LE(offset, 42);
     central.push(cd, name);
     offset += 30 + name.length + body.length;
@@ -52,6 +46,14 @@ export function zipArchive(entries: readonly ZipFixtureEntry[]): Buffer {
   eocd.writeUInt32LE(cdBytes.length, 12);
   eocd.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, cdBytes, eocd]);
+}
+
+/** Method, sizes and name length: the same layout in both headers, from the method's offset AT (CRC left zero). */
+function writeEntryFields(header: Buffer, at: number, method: number, compressed: number, size: number, nameLength: number): void {
+  header.writeUInt16LE(method, at);
+  header.writeUInt32LE(compressed, at + 10);
+  header.writeUInt32LE(size, at + 14);
+  header.writeUInt16LE(nameLength, at + 18);
 }
 
 /** A minimal .docx whose body is PARAGRAPHS, with the sensitivity LABEL (name, GUID) when given. */
