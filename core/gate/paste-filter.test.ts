@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { PASTE_END, PASTE_START, PasteFilter, type PasteEvent } from './paste-filter.js';
+import { PASTE_START, PasteFilter, type PasteEvent } from './paste-filter.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const paste = (s: string): string => `\x1b[200~${s}\x1b[201~`;
@@ -118,20 +119,27 @@ test('an unterminated paste ends at the idle timeout as incomplete; typing after
   assert.equal(f.waiting, 'idle');
   assert.deepEqual(norm(f.timeout()), ['R:incomplete']);
   assert.deepEqual(norm(f.push(b('typed'))), ['I:typed']);
-  // A discard that never sees its end marker ends the same way.
+  // A discard that never sees its end marker ends the same way, reporting all it saw.
   const g = new PasteFilter(2);
-  assert.deepEqual(norm(g.push(b('\x1b[200~toolong'))), ['R:too_large']);
+  assert.deepEqual(g.push(b('\x1b[200~toolong')), []);
   assert.equal(g.waiting, 'idle');
-  assert.deepEqual(g.timeout(), []);
+  const [refused] = g.timeout();
+  assert.equal(refused?.type === 'paste_refused' && `${refused.reason} ${refused.size} ${refused.sha256}`, `too_large 7 ${createHash('sha256').update('toolong').digest('hex')}`);
   assert.deepEqual(norm(g.push(b('x'))), ['I:x']);
 });
 
-test('memory is bounded: a 10 MB unterminated paste in 64 KB reads keeps at most the bound', () => {
+test('a 20 MB paste in 64 KB reads is refused whole, hashed whole, and typing after it passes', () => {
   const f = new PasteFilter(1024 * 1024);
   const chunk = Buffer.alloc(64 * 1024, 0x41);
   const events = [...f.push(Buffer.concat([PASTE_START, chunk]))];
   for (let i = 0; i < 160; i++) events.push(...f.push(chunk));
-  assert.deepEqual(norm(events), ['R:too_large']);
-  events.push(...f.push(Buffer.concat([PASTE_END, b('z')])));
+  assert.equal(events.length, 0, 'refused when it ends; nothing delivered meanwhile');
+  for (let i = 0; i < 160; i++) events.push(...f.push(chunk));
+  events.push(...f.push(Buffer.concat([b('AA\x1b[20'), b('1~z')])));
   assert.deepEqual(norm(events), ['R:too_large', 'I:z']);
+  const r = events[0];
+  const whole = createHash('sha256');
+  for (let i = 0; i < 321; i++) whole.update(chunk);
+  assert.equal(r?.type === 'paste_refused' && r.size, 321 * chunk.length + 2);
+  assert.equal(r?.type === 'paste_refused' && r.sha256, whole.update('AA').digest('hex'), 'the hash covers the whole paste, not its markers');
 });

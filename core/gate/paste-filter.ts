@@ -14,12 +14,15 @@
  *   interrupts Claude Code) passes at once, and a paste marker completed by
  *   the next read still opens a paste (its event says the ESC was sent);
  * - a paste's content is buffered up to `maxPasteBytes`; past that the
- *   paste is refused and the rest of it discarded up to its end marker, so
- *   no part of it reaches the agent unscanned;
+ *   paste is refused and the rest of it discarded (only hashed, for the
+ *   audit record) up to its end marker, so no part of it reaches the agent
+ *   unscanned; the refusal is reported when the paste ends;
  * - a paste (or a discard) that sees no byte for IDLE_MS ends: what was
  *   buffered is refused as incomplete, and typing passes again. So an end
  *   marker that never comes costs at most one pause of typing.
  */
+
+import { createHash, type Hash } from 'node:crypto';
 
 export const PASTE_START = Buffer.from('\x1b[200~', 'latin1');
 export const PASTE_END = Buffer.from('\x1b[201~', 'latin1');
@@ -33,7 +36,8 @@ export type PasteEvent =
   | { readonly type: 'input'; readonly bytes: Buffer }
   /** `leadSent`: leading bytes of the start marker already delivered as typing (a lone ESC read on its own). */
   | { readonly type: 'paste'; readonly bytes: Buffer; readonly leadSent: number }
-  | { readonly type: 'paste_refused'; readonly reason: 'too_large' | 'incomplete'; readonly size: number };
+  /** `size` and `sha256` cover the paste's content as far as it came (markers excluded), for the audit record. */
+  | { readonly type: 'paste_refused'; readonly reason: 'too_large' | 'incomplete'; readonly size: number; readonly sha256: string };
 
 /** Which timer the owner should have running: none, the short hold, or the paste's idle limit. */
 export type PasteWait = 'none' | 'hold' | 'idle';
@@ -44,7 +48,8 @@ type State =
   /** `held`: a possible marker start; its first `sent` bytes were already delivered (a lone ESC). */
   | { readonly kind: 'typing'; readonly held: Buffer; readonly sent: number }
   | { readonly kind: 'paste'; readonly parts: Buffer[]; readonly size: number; readonly leadSent: number }
-  | { readonly kind: 'discard'; readonly tail: Buffer; readonly size: number };
+  /** Past the bound: content is hashed and dropped; `tail` (could begin the end marker) is not hashed yet. */
+  | { readonly kind: 'discard'; readonly hash: Hash; readonly tail: Buffer; readonly hashed: number };
 
 export class PasteFilter {
   private state: State = TYPING;
@@ -80,9 +85,9 @@ export class PasteFilter {
       case 'typing':
         return s.held.length > s.sent ? [{ type: 'input', bytes: s.held.subarray(s.sent) }] : [];
       case 'paste':
-        return [{ type: 'paste_refused', reason: 'incomplete', size: s.size }];
+        return [{ type: 'paste_refused', reason: 'incomplete', size: s.size, sha256: sha256(s.parts) }];
       case 'discard':
-        return [];
+        return [{ type: 'paste_refused', reason: 'too_large', size: s.hashed + s.tail.length, sha256: s.hash.update(s.tail).digest('hex') }];
     }
   }
 
@@ -121,14 +126,17 @@ export class PasteFilter {
           const before = Buffer.concat([...s.parts, chunk.subarray(0, Math.max(0, at - carry.length))]);
           const content = before.subarray(0, before.length - back);
           this.state = TYPING;
-          out.push(content.length > this.maxPasteBytes ? { type: 'paste_refused', reason: 'too_large', size: content.length } : { type: 'paste', bytes: content, leadSent: s.leadSent });
+          out.push(content.length > this.maxPasteBytes ? { type: 'paste_refused', reason: 'too_large', size: content.length, sha256: sha256([content]) } : { type: 'paste', bytes: content, leadSent: s.leadSent });
           return chunk.subarray(at - carry.length + PASTE_END.length);
         }
         const size = s.size + chunk.length;
         // All but a possible partial end marker counts toward the limit.
         if (size - markerPrefixAtEnd(window, PASTE_END) > this.maxPasteBytes) {
-          out.push({ type: 'paste_refused', reason: 'too_large', size });
-          this.state = { kind: 'discard', tail: Buffer.from(window.subarray(Math.max(0, window.length - (PASTE_END.length - 1)))), size };
+          // Refused; reported when the paste ends, with the hash of all of it. Nothing more is kept.
+          const all = Buffer.concat([...s.parts, chunk]);
+          const pending = Math.min(all.length, PASTE_END.length - 1);
+          const hash = createHash('sha256').update(all.subarray(0, all.length - pending));
+          this.state = { kind: 'discard', hash, tail: Buffer.from(all.subarray(all.length - pending)), hashed: all.length - pending };
           return Buffer.alloc(0);
         }
         // Copied: the caller may reuse its read buffer.
@@ -140,14 +148,24 @@ export class PasteFilter {
         const data = Buffer.concat([s.tail, chunk]);
         const at = data.indexOf(PASTE_END);
         if (at >= 0) {
+          s.hash.update(data.subarray(0, at));
+          out.push({ type: 'paste_refused', reason: 'too_large', size: s.hashed + at, sha256: s.hash.digest('hex') });
           this.state = TYPING;
           return data.subarray(at + PASTE_END.length);
         }
-        this.state = { kind: 'discard', tail: Buffer.from(data.subarray(Math.max(0, data.length - (PASTE_END.length - 1)))), size: s.size + chunk.length };
+        const pending = Math.min(data.length, PASTE_END.length - 1);
+        s.hash.update(data.subarray(0, data.length - pending));
+        this.state = { kind: 'discard', hash: s.hash, tail: Buffer.from(data.subarray(data.length - pending)), hashed: s.hashed + data.length - pending };
         return Buffer.alloc(0);
       }
     }
   }
+}
+
+function sha256(parts: readonly Buffer[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
 }
 
 /** The last N bytes of PARTS taken as one buffer (parts may be shorter than N). */

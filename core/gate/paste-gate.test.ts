@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { MemoryAuditSink } from '../audit/audit-event.js';
 import { DEFAULT_POLICY, type EffectivePolicy, type GateMode } from '../policy/policy-schema.js';
@@ -82,6 +83,8 @@ test('bounds: an oversized paste is refused whole; an unterminated one ends afte
   assert.equal(big.agent, 'ok');
   assert.match(big.notices[0] ?? '', /over the limit/);
   assert.equal(big.audit.events[0]?.details?.['reason'], 'too_large');
+  assert.equal(big.audit.events[0]?.details?.['size'], 80);
+  assert.equal(big.audit.events[0]?.details?.['sha256'], createHash('sha256').update('A'.repeat(40) + 'B'.repeat(40)).digest('hex'), 'every transfer has its hash, refused ones too');
   const audit = new MemoryAuditSink();
   const notices: string[] = [];
   const gate = createPasteGate({ policy: () => DEFAULT_POLICY, sessionId: () => null, audit, notify: (m) => notices.push(m), idleMs: 30 });

@@ -114,15 +114,14 @@ class PasteGateStream extends Transform {
         this.push(e.bytes);
         return;
       case 'paste_refused': {
-        const message = e.reason === 'too_large' ? `paste of over ${e.size} bytes is over the limit (gates.clipboard.maxBytes)` : 'paste never ended (no end marker)';
-        // The content was not kept whole, so its hash is of nothing: the record says so with the size.
+        const message = e.reason === 'too_large' ? `paste of ${e.size} bytes is over the limit (gates.clipboard.maxBytes)` : 'paste never ended (no end marker)';
         auditTransfer(this.opts.audit, {
           sessionId: this.opts.sessionId(),
           direction: 'toSandbox',
           channel: 'paste',
           contentType: 'text/plain',
           size: e.size,
-          sha256: '',
+          sha256: e.sha256,
           decision: { kind: 'deny', reason: e.reason === 'too_large' ? 'too_large' : 'unscanned', message, mode: this.opts.policy()?.gates.clipboard.toSandbox ?? 'deny', findings: [] },
         });
         this.opts.notify(`paste refused: ${message}; nothing was sent to the agent`);
