@@ -107,12 +107,31 @@ test('cordon drop and cordon take through the gate, checked inside a real sandbo
   assert.equal(escape.code, 1);
   assert.match(escape.stderr, /outside_workspace/);
 
+  // ask: the drop waits in the approval queue and follows the answer given from another process.
+  writeFileSync(join(t.cordonHome, 'policy.json'), JSON.stringify({ gates: { dragDrop: { toSandbox: 'ask', blockLabels: ['Confidential'] } } }));
+  writeFileSync(join(src, 'asked.txt'), 'please\n');
+  const asking = collect(t.spawn(['drop', id, join(src, 'asked.txt')]), undefined, 60_000);
+  let requestId = '';
+  assert.ok(
+    await eventually(async () => {
+      const list = JSON.parse((await t.run(['approvals', 'list', '--json'])).stdout || '[]') as Array<{ id: string; kind: string; status: string; target: string }>;
+      requestId = list.find((r) => r.kind === 'file-transfer' && r.status === 'pending' && r.target.endsWith('asked.txt'))?.id ?? '';
+      return requestId !== '';
+    }, 30_000, 200),
+    'the drop was filed in the approval queue',
+  );
+  assert.equal(existsSync(join(ws, 'cordon-inbox', 'asked.txt')), false, 'nothing arrives before the answer');
+  assert.equal((await t.run(['approvals', 'allow', requestId])).code, 0);
+  const asked = await asking;
+  assert.equal(asked.code, 0, asked.stderr);
+  assert.equal(readFileSync(join(ws, 'cordon-inbox', 'asked.txt'), 'utf8'), 'please\n');
+
   assert.equal((await t.run(['stop', id])).code, 0);
   await run;
 
   const records = t.auditRecords().filter((r) => String(r.cordon['kind']).startsWith('gate.'));
   const kinds = records.map((r) => `${String(r.cordon['kind'])}:${String(r.cordon['reason'])}`);
-  for (const k of ['gate.deny:protected_source', 'gate.deny:blocked_label', 'gate.redact:findings_redacted', 'gate.allow:clean', 'gate.allow:opaque_allowed', 'gate.deny:destination_exists', 'gate.deny:outside_workspace']) {
+  for (const k of ['gate.allow:approved', 'gate.deny:protected_source', 'gate.deny:blocked_label', 'gate.redact:findings_redacted', 'gate.allow:clean', 'gate.allow:opaque_allowed', 'gate.deny:destination_exists', 'gate.deny:outside_workspace']) {
     assert.ok(kinds.includes(k), `${k} in ${kinds.join(', ')}`);
   }
   const red = records.find((r) => r.cordon['kind'] === 'gate.redact' && r.cordon['direction'] === 'toSandbox');
