@@ -6,6 +6,7 @@
  * bounds says so (`unreadable`), and the gate then refuses it under
  * scan/redact rather than pass it unscanned.
  */
+import { isUtf8 } from 'node:buffer';
 import { extname } from 'node:path/posix';
 import { fileKind, imageMime } from '../files/file-kind.js';
 import { pdfSummary } from '../files/pdf-text.js';
@@ -21,6 +22,9 @@ export interface FileContent {
   /** Set when the text could not be extracted whole; the scan then counts as incomplete. */
   readonly unreadable?: string;
 }
+
+/** Characters of PDF text the gate scans; a PDF with more is refused under scan/redact (its text is incomplete). */
+const PDF_MAX_TEXT_CHARS = 16 * 1024 * 1024;
 
 const OFFICE_TYPES: Readonly<Record<string, { readonly type: string; readonly parts: RegExp }>> = {
   // Body, headers, footers, footnotes, comments; not styles, themes or settings.
@@ -46,13 +50,14 @@ export function inspectFile(name: string, bytes: Buffer, zipLimits: Partial<ZipL
     case 'text':
     case 'markdown': {
       // The sniff looked at the head only: a text file must be UTF-8 all through to be rewritten as text.
+      if (!isUtf8(bytes)) return { contentType: 'application/octet-stream', form: 'opaque', text: null, labels: [] };
       const text = bytes.toString('utf8');
-      if (Buffer.byteLength(text, 'utf8') !== bytes.length) return { contentType: 'application/octet-stream', form: 'opaque', text: null, labels: [] };
       return { contentType: kind === 'markdown' ? 'text/markdown' : 'text/plain', form: 'text', text, labels: [] };
     }
     case 'pdf': {
       if (bytes.includes('/Encrypt')) return { contentType: 'application/pdf', form: 'opaque', text: null, labels: [] };
-      const s = pdfSummary(bytes);
+      // The preview's text cap (200,000 characters) would refuse every long PDF; the gate reads more.
+      const s = pdfSummary(bytes, { maxTextChars: PDF_MAX_TEXT_CHARS });
       const text = [s.title ?? '', s.text].join('\n');
       return { contentType: 'application/pdf', form: 'extracted', text, labels: [], ...(s.truncated ? { unreadable: 'PDF text exceeds the extraction limits' } : {}) };
     }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { deflateSync } from 'node:zlib';
 import { zipArchive, docxFixture } from '../testing/zip-writer.js';
 import { ZipArchive } from './zip-reader.js';
 import { inspectFile, sensitivityLabels, xmlText } from './file-content.js';
@@ -75,4 +76,19 @@ test('kinds: text is text, images and binaries are opaque, a zip is opaque, enti
   assert.equal(inspectFile('a.zip', zipArchive([{ name: 'x', data: 'y' }])).contentType, 'application/zip');
   assert.equal(xmlText('<t>&#x41;&#66;&lt;&amp;</t>'), 'AB<&');
   assert.deepEqual(sensitivityLabels('<property name="MSIP_Label_x_Name">bad id</property>'), []);
+});
+
+test('a PDF: its page text is extracted for the scan; an encrypted one is opaque', () => {
+  const ops = Buffer.from('BT /F1 12 Tf (key AKIAQ3EGRTWXZ7PLKM4N) Tj ET', 'latin1');
+  const doc = Buffer.concat([
+    Buffer.from('%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n3 0 obj\n<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>\nendobj\n', 'latin1'),
+    Buffer.from(`4 0 obj\n<< /Filter /FlateDecode /Length ${deflateSync(ops).length} >>\nstream\n`, 'latin1'),
+    deflateSync(ops),
+    Buffer.from('\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n', 'latin1'),
+  ]);
+  const c = inspectFile('scan.pdf', doc);
+  assert.equal(c.form, 'extracted');
+  assert.equal(c.contentType, 'application/pdf');
+  assert.match(c.text ?? '', /key AKIAQ3EGRTWXZ7PLKM4N/);
+  assert.equal(inspectFile('x.pdf', Buffer.concat([doc, Buffer.from('<< /Encrypt 9 0 R >>')])).form, 'opaque');
 });
