@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { ApprovalStore } from '../core/approvals/approval-store.js';
 import { MemoryAuditSink } from '../core/audit/audit-event.js';
 import { generateBundleKeyPair } from '../core/policy/signed-bundle.js';
-import { REPO_ROOT, TestEnv, collect, type CordonResult } from './test-harness.js';
+import { REPO_ROOT, TestEnv, collect, eventually, type CordonResult } from './test-harness.js';
 
 const t = new TestEnv('every-command');
 after(() => t.cleanup());
@@ -35,6 +35,10 @@ function ok(r: CordonResult, what: string): void {
   assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout.slice(-600)}\n${r.stderr.slice(-600)}`);
   assert.doesNotMatch(r.stderr, /ERR_VM_|unexpected error/, what);
 }
+
+/** The session `drop` starts for `take`; `stop` ends it. */
+let transferSession: Promise<CordonResult> | undefined;
+let transferId = '';
 
 /** One real run per leaf command, in order (keys set before rotate, audit verify last). */
 const REAL_RUNS: Record<string, () => Promise<void>> = {
@@ -65,6 +69,27 @@ const REAL_RUNS: Record<string, () => Promise<void>> = {
     assert.match(r.stdout, /hash chain intact/);
     assert.doesNotMatch(r.stdout, /unexpected!/);
   },
+  drop: async () => {
+    const ws = t.workspace('ws-transfer');
+    transferSession = collect(t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', 'echo out > made.txt; sleep 60']), undefined, 120_000);
+    let id = '';
+    await eventually(async () => {
+      const rows = JSON.parse((await t.run(['ps', '--json'])).stdout || '[]') as Array<{ session: string; workspaces: Array<{ path: string }> }>;
+      id = rows.find((r) => r.workspaces.some((w) => w.path === ws))?.session ?? '';
+      return id !== '' && existsSync(join(ws, 'made.txt'));
+    }, 60_000, 250);
+    transferId = id;
+    const file = join(t.root, 'dropped.txt');
+    writeFileSync(file, 'hello\n');
+    const r = await t.run(['drop', id, file]);
+    ok(r, 'drop');
+    assert.equal(readFileSync(join(ws, 'cordon-inbox', 'dropped.txt'), 'utf8'), 'hello\n');
+  },
+  take: async () => {
+    const dest = join(t.root, 'taken.txt');
+    ok(await t.run(['take', transferId, 'made.txt', dest]), 'take');
+    assert.equal(readFileSync(dest, 'utf8'), 'out\n');
+  },
   ps: async () => {
     const r = await t.run(['ps', '--json']);
     ok(r, 'ps');
@@ -73,6 +98,7 @@ const REAL_RUNS: Record<string, () => Promise<void>> = {
   stop: async () => {
     const r = await t.run(['stop', '--all']);
     ok(r, 'stop');
+    await transferSession;
   },
   'image build': async () => {
     // A real build runs debootstrap for minutes (scripts/setup.sh does it);

@@ -4,7 +4,7 @@
  */
 export const EXIT = {
   ok: 0,
-  /** A check failed: `doctor` found a problem, `audit verify` found tampering, `policy validate` found errors. */
+  /** A check failed: `doctor` found a problem, `audit verify` found tampering, `policy validate` found errors; `drop`/`take` refused a file. */
   checkFailed: 1,
   /** The command line was wrong. */
   usage: 2,
@@ -19,7 +19,8 @@ export const EXIT = {
 export const EXIT_CODE_HELP = `
 Exit codes:
   0    success
-  1    a check failed (doctor, audit verify, policy validate)
+  1    a check failed (doctor, audit verify, policy validate), or drop/take
+       refused a file
   2    usage error
   3    policy is malformed (nothing may launch until it is fixed)
   4    Docker Engine is not reachable

@@ -91,6 +91,22 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .action(act(async (ctx, id: string | undefined, opts: { all?: boolean }) => (await import('./session-commands.js')).stopCommand(ctx, id, opts)));
 
   program
+    .command('drop')
+    .description(`Copy files into a running session's inbox (<first writable workspace>/cordon-inbox/) through the gate: credential stores refused, secrets redacted per gates.dragDrop.toSandbox. Exit 1 if any file is refused.`)
+    .argument('<session>', 'session id or a unique prefix')
+    .argument('<files...>', 'host files to copy in')
+    .action(act(async (ctx, session: string, files: string[]) => (await import('./transfer-commands.js')).dropCommand(ctx, session, files)));
+
+  program
+    .command('take')
+    .description('Copy a file out of a running session (its path as the sandbox sees it, or relative to its first workspace) to DEST (default: this folder) through the gate (gates.dragDrop.fromSandbox). Exit 1 if refused.')
+    .argument('<session>', 'session id or a unique prefix')
+    .argument('<path>', 'file inside a workspace of the session')
+    .argument('[dest]', 'host file or folder to write to (default: the current folder)')
+    .option('--force', 'replace DEST if it exists')
+    .action(act(async (ctx, session: string, path: string, dest: string | undefined, opts: { force?: boolean }) => (await import('./transfer-commands.js')).takeCommand(ctx, session, path, dest, opts)));
+
+  program
     .command('ui')
     .description('Serve the Cordon app to your browser on 127.0.0.1 behind a one-time token; prints the URL and runs until Ctrl-C.')
     .option('--port <n>', 'port on 127.0.0.1 (default: any free port)')

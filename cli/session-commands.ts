@@ -59,9 +59,13 @@ async function runInteractive(ctx: CliContext, req: SessionRequest): Promise<num
   const stdin = process.stdin;
   const restoreTty = req.tty && stdin.isTTY ? (stdin.setRawMode(true), () => stdin.setRawMode(false)) : () => undefined;
   let onResize: (() => void) | undefined;
+  let sessionId: string | null = null;
+  // A person types into a terminal session: their pastes go through the gate (issue 18); notices go to stderr, never to the agent.
+  const input = req.tty ? stdin.pipe(ctx.service.pasteGate(() => sessionId, (message) => process.stderr.write(`\r\ncordon: ${message}\r\n`))) : stdin;
   try {
-    const res = await ctx.service.runSession(req, { stdin: req.tty || !stdin.isTTY ? stdin : null, stdout: process.stdout, stderr: process.stderr }, controller.signal, {
+    const res = await ctx.service.runSession(req, { stdin: req.tty || !stdin.isTTY ? input : null, stdout: process.stdout, stderr: process.stderr }, controller.signal, {
       onStarted: (s) => {
+        sessionId = s.id;
         if (!req.tty) return;
         onResize = () => void s.resize(process.stdout.rows, process.stdout.columns);
         process.stdout.on('resize', onResize);

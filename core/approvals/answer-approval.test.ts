@@ -64,9 +64,9 @@ test('"always" is refused to a role that may not change settings, for a kind wit
   assert.match(role.kind === 'deny' ? role.message : '', /role "kiosk" change settings/);
   const broken = answerApproval(net.store, net.id, { decision: 'allow', scope: 'always' }, { policy: { ok: false, issues: [] }, role: ROLE_ALL });
   assert.match(broken.kind === 'deny' ? broken.message : '', /policy cannot be read/);
-  const file = pending('file');
+  const file = pending('clipboard');
   const r = answerApproval(file.store, file.id, { decision: 'allow', scope: 'always' }, ctx());
-  assert.match(r.kind === 'deny' ? r.message : '', /not available for file requests/);
+  assert.match(r.kind === 'deny' ? r.message : '', /not available for clipboard requests/);
   // A deny is never refused on policy grounds.
   assert.equal(answerApproval(net.store, net.id, { decision: 'deny' }, ctx(['egress.allow'], ROLE_LOCKED)).kind, 'allow');
   assert.equal(answerApproval(file.store, file.id, { decision: 'deny' }, ctx()).kind, 'allow');

@@ -9,6 +9,7 @@ import {
   PolicySchema,
   describeZodIssues,
   type EffectivePolicy,
+  type GatesPolicy,
   type PolicyDocument,
   type PolicyIssue,
   type PreApproval,
@@ -240,8 +241,10 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   // The dlp section is taken whole from the highest source that has one: its
   // rules interlock (destinations name detectors), so fields are not mixed.
   let dlp = DEFAULT_POLICY.dlp;
+  const gates = new GatesMerge();
   for (const { document: d, raw, kind } of ordered) {
     if (d.keys?.phantomTtlMinutes !== undefined) phantomTtlMinutes = d.keys.phantomTtlMinutes;
+    if (d.gates !== undefined) gates.add(d.gates);
     if (d.dlp !== undefined) dlp = d.dlp;
     if (d.sandbox?.profile !== undefined) profile = d.sandbox.profile;
     if (d.sandbox?.allowedProfiles !== undefined) allowedProfiles = d.sandbox.allowedProfiles;
@@ -279,6 +282,7 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
     keys: { phantomTtlMinutes },
     dlp,
     approvals: mergeApprovals(ordered),
+    gates: gates.result(),
   };
 }
 
@@ -336,6 +340,34 @@ function withoutUndefined(e: NonNullable<NonNullable<PolicyDocument['approvals']
     ...(e.write !== undefined ? { write: e.write } : {}),
     ...(e.workspaces !== undefined ? { workspaces: [...e.workspaces] } : {}),
   };
+}
+
+/**
+ * The `gates` section merged like the rest: each scalar from the highest
+ * source that sets it (fed lowest first), block lists joined, so no source
+ * can unblock what another blocks.
+ */
+class GatesMerge {
+  private clipboard: { -readonly [K in keyof GatesPolicy['clipboard']]: GatesPolicy['clipboard'][K] } = { ...DEFAULT_POLICY.gates.clipboard };
+  private dragDrop = { ...DEFAULT_POLICY.gates.dragDrop, blockTypes: new Set(DEFAULT_POLICY.gates.dragDrop.blockTypes), blockLabels: new Set(DEFAULT_POLICY.gates.dragDrop.blockLabels) };
+
+  add(g: NonNullable<PolicyDocument['gates']>): void {
+    const c = g.clipboard;
+    if (c?.toSandbox !== undefined) this.clipboard.toSandbox = c.toSandbox;
+    if (c?.fromSandbox !== undefined) this.clipboard.fromSandbox = c.fromSandbox;
+    if (c?.maxBytes !== undefined) this.clipboard.maxBytes = c.maxBytes;
+    if (c?.ratePerMinute !== undefined) this.clipboard.ratePerMinute = c.ratePerMinute;
+    const f = g.dragDrop;
+    if (f?.toSandbox !== undefined) this.dragDrop.toSandbox = f.toSandbox;
+    if (f?.fromSandbox !== undefined) this.dragDrop.fromSandbox = f.fromSandbox;
+    if (f?.maxBytes !== undefined) this.dragDrop.maxBytes = f.maxBytes;
+    for (const t of f?.blockTypes ?? []) this.dragDrop.blockTypes.add(t.toLowerCase());
+    for (const l of f?.blockLabels ?? []) this.dragDrop.blockLabels.add(l);
+  }
+
+  result(): GatesPolicy {
+    return { clipboard: { ...this.clipboard }, dragDrop: { ...this.dragDrop, blockTypes: [...this.dragDrop.blockTypes], blockLabels: [...this.dragDrop.blockLabels] } };
+  }
 }
 
 function isSet(raw: unknown, ...path: string[]): boolean {

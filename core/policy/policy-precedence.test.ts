@@ -13,6 +13,7 @@ import { decideByPolicy } from '../approvals/approval-policy.js';
 import { resolveCordonPaths } from '../paths/cordon-paths.js';
 import { loadPolicy, type PolicyLevel } from './policy-loader.js';
 import { generateBundleKeyPair, signBundle, signatureFileFor } from './signed-bundle.js';
+import { DEFAULT_POLICY, PolicySchema } from './policy-schema.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cordon-precedence-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -219,5 +220,63 @@ describe('platform MDM channel', () => {
     }
     const broken = loadPolicy(paths, { trustedKeys: [], platform: { name: 'fixture', read: () => ({ ok: false, message: 'not a valid XML property list' }) } });
     assert.ok(!broken.ok && broken.issues[0]?.source === 'fixture');
+  });
+});
+
+/**
+ * Issue 18: the `gates` section merges like the rest: scalars from the
+ * highest source (locked when managed), block lists joined so no source can
+ * unblock what another blocks, documented defaults when unset.
+ */
+describe('gates section', () => {
+  test('defaults: scan in, redact out, 1 MiB clipboard at 60 a minute, 64 MiB files, nothing blocked by type or label', () => {
+    const r = loadPolicy(setup({}), { trustedKeys: [] });
+    assert.ok(r.ok);
+    assert.deepEqual(r.policy.gates, DEFAULT_POLICY.gates);
+    assert.deepEqual(r.policy.gates, {
+      clipboard: { toSandbox: 'scan', fromSandbox: 'redact', maxBytes: 1048576, ratePerMinute: 60 },
+      dragDrop: { toSandbox: 'scan', fromSandbox: 'redact', maxBytes: 67108864, blockTypes: [], blockLabels: [] },
+    });
+  });
+
+  test('managed beats user for each scalar and locks it; unset fields keep lower values', () => {
+    const r = loadPolicy(setup({
+      user: { gates: { clipboard: { toSandbox: 'allow', maxBytes: 4096 }, dragDrop: { fromSandbox: 'allow' } } },
+      managed: { gates: { clipboard: { toSandbox: 'deny', ratePerMinute: 5 } } },
+    }), { trustedKeys: [] });
+    assert.ok(r.ok);
+    assert.equal(r.policy.gates.clipboard.toSandbox, 'deny');
+    assert.equal(r.policy.gates.clipboard.maxBytes, 4096, 'the user set it and nothing above did');
+    assert.equal(r.policy.gates.clipboard.ratePerMinute, 5);
+    assert.equal(r.policy.gates.dragDrop.fromSandbox, 'allow');
+    assert.equal(r.provenance.locked.get('gates.clipboard.toSandbox')?.kind, 'managed');
+    assert.equal(r.provenance.locked.has('gates.dragDrop.fromSandbox'), false);
+  });
+
+  test('block lists are joined across sources: a user cannot unblock what IT blocks', () => {
+    const r = loadPolicy(setup({
+      user: { gates: { dragDrop: { blockTypes: [], blockLabels: ['Personal'] } } },
+      recommended: { gates: { dragDrop: { blockTypes: ['.EXE'] } } },
+      managed: { gates: { dragDrop: { blockLabels: ['Confidential'], blockTypes: ['application/zip'] } } },
+    }), { trustedKeys: [] });
+    assert.ok(r.ok);
+    assert.deepEqual([...r.policy.gates.dragDrop.blockTypes].sort(), ['.exe', 'application/zip']);
+    assert.deepEqual([...r.policy.gates.dragDrop.blockLabels].sort(), ['Confidential', 'Personal']);
+  });
+
+  test('the schema keeps the staged keys and refuses unknown ones and bad values with their path', () => {
+    assert.ok(PolicySchema.safeParse({ gates: { clipboard: { toSandbox: 'scan', fromSandbox: 'redact', maxBytes: 10 }, dragDrop: { toSandbox: 'ask', fromSandbox: 'deny' } } }).success);
+    for (const bad of [
+      { gates: { paste: {} } },
+      { gates: { clipboard: { toSandbox: 'tokenize' } } },
+      { gates: { clipboard: { ratePerMinute: 0 } } },
+      { gates: { dragDrop: { blockTypes: ['exe'] } } },
+      { gates: { dragDrop: { maxBytes: 2 * 1024 * 1024 * 1024 } } },
+    ]) {
+      assert.equal(PolicySchema.safeParse(bad).success, false, JSON.stringify(bad));
+    }
+    const r = loadPolicy(setup({ user: { gates: { dragDrop: { blockTypes: ['exe'] } } } }), { trustedKeys: [] });
+    assert.ok(!r.ok);
+    assert.match(r.issues.map((i) => i.path).join(' '), /gates\.dragDrop\.blockTypes\[0\]/);
   });
 });

@@ -50,30 +50,67 @@ export const SandboxPolicySchema = z
 
 const GATE_ACTION = z.enum(['allow', 'scan', 'redact', 'ask', 'deny']);
 
+/** File extensions (".exe") or MIME types ("application/x-msdownload"); matched case-insensitively. */
+const blockedType = z
+  .string()
+  .regex(/^(\.[A-Za-z0-9][A-Za-z0-9._+-]{0,31}|[a-z0-9][a-z0-9.+-]{0,63}\/[a-z0-9*][a-z0-9.+*-]{0,127})$/i, 'a file extension starting with "." (".exe") or a MIME type ("application/zip")');
+
+/** A Microsoft sensitivity label: its display name, or its GUID. */
+const sensitivityLabel = z.string().min(1).max(200);
+
 /**
- * Sections for capabilities that ship after this version: they are part of
- * the one schema now so IT can stage policy and templates ahead of them.
- * Descriptions say so; nothing reads them yet.
+ * The gate (issue 18, `core/gate/`): what a person moves across the sandbox
+ * wall by hand. Each mode means: allow = pass unchanged, unscanned; scan =
+ * DLP-scan the text and apply the `dlp` section's action per finding
+ * (redact or tokenize become a redaction, block refuses the transfer), clean
+ * text passes; redact = DLP-scan and redact every finding (block still
+ * refuses); ask = ask the user through the approval queue (no answer is a
+ * refusal); deny = refuse. Credential stores, system areas and Cordon's own
+ * state are refused as file sources in every mode.
  */
 export const GatesPolicySchema = z
   .strictObject({
     clipboard: z
       .strictObject({
-        toSandbox: GATE_ACTION.optional().describe('Host clipboard pasted into the agent: allow, scan (record findings), redact, ask the user, or deny.'),
-        fromSandbox: GATE_ACTION.optional().describe('Text the agent copies out to the host clipboard.'),
-        maxBytes: z.number().int().positive().max(16 * 1024 * 1024).optional().describe('Largest clipboard payload considered; larger is denied.'),
+        toSandbox: GATE_ACTION.optional().describe('Host clipboard read by the agent, and text pasted into the agent\'s terminal (bracketed paste): allow, scan, redact, ask, or deny. Default scan.'),
+        fromSandbox: GATE_ACTION.optional().describe('Text the agent copies out to the host clipboard. Default redact.'),
+        maxBytes: z.number().int().positive().max(16 * 1024 * 1024).optional().describe('Largest clipboard payload or terminal paste considered; larger is denied. Default 1048576 (1 MiB).'),
+        ratePerMinute: z.number().int().min(1).max(6000).optional().describe('Clipboard transfers one session may make per minute in each direction; more are denied and audited. Terminal paste is not counted (a person does it). Default 60.'),
       })
       .optional()
-      .describe('Clipboard gate (tray app; not enforced by this version).'),
+      .describe('Clipboard gate, also applied to paste into the agent\'s terminal.'),
     dragDrop: z
       .strictObject({
-        toSandbox: GATE_ACTION.optional().describe('Files dropped onto the agent window.'),
-        fromSandbox: GATE_ACTION.optional().describe('Files dragged out of the agent window.'),
+        toSandbox: GATE_ACTION.optional().describe('Files dropped into a session (the app, `cordon drop`). Default scan.'),
+        fromSandbox: GATE_ACTION.optional().describe('Files taken out of a session (the app, `cordon take`). Default redact.'),
+        maxBytes: z.number().int().positive().max(1024 * 1024 * 1024).optional().describe('Largest file moved in either direction; larger is denied. Default 67108864 (64 MiB).'),
+        blockTypes: z.array(blockedType).max(256).optional().describe('File extensions (".exe") or MIME types ("application/zip") never moved in either direction. Lists from every source are joined. Default none.'),
+        blockLabels: z.array(sensitivityLabel).max(256).optional().describe('Microsoft sensitivity labels (display name or GUID, case-insensitive) whose files are never moved in either direction. Lists from every source are joined. Default none.'),
       })
       .optional()
-      .describe('Drag-and-drop gate (tray app; not enforced by this version).'),
+      .describe('Drag-and-drop gate (`cordon drop`, `cordon take`, and the app).'),
   })
-  .describe('Clipboard and drag-and-drop gates.');
+  .describe('The gate: clipboard, terminal paste and drag-and-drop across the sandbox wall.');
+
+/** Gate modes, see {@link GatesPolicySchema}. */
+export type GateMode = z.infer<typeof GATE_ACTION>;
+
+/** The `gates` section with every field filled in. */
+export interface GatesPolicy {
+  readonly clipboard: { readonly toSandbox: GateMode; readonly fromSandbox: GateMode; readonly maxBytes: number; readonly ratePerMinute: number };
+  readonly dragDrop: {
+    readonly toSandbox: GateMode;
+    readonly fromSandbox: GateMode;
+    readonly maxBytes: number;
+    readonly blockTypes: readonly string[];
+    readonly blockLabels: readonly string[];
+  };
+}
+
+export const DEFAULT_GATES_POLICY: GatesPolicy = {
+  clipboard: { toSandbox: 'scan', fromSandbox: 'redact', maxBytes: 1024 * 1024, ratePerMinute: 60 },
+  dragDrop: { toSandbox: 'scan', fromSandbox: 'redact', maxBytes: 64 * 1024 * 1024, blockTypes: [], blockLabels: [] },
+};
 
 /** Defaults of the `approvals` section (issue 17), also the values `policy show` reports as "default". */
 export const DEFAULT_APPROVALS = {
@@ -274,6 +311,8 @@ export interface EffectivePolicy {
     readonly neverAllow: readonly NeverAllowEntry[];
     readonly maxRequestsPerMinute: number;
   };
+  /** Clipboard, terminal paste and drag-and-drop (core/gate/). */
+  readonly gates: GatesPolicy;
 }
 
 export const DEFAULT_POLICY: EffectivePolicy = {
@@ -284,6 +323,7 @@ export const DEFAULT_POLICY: EffectivePolicy = {
   keys: { phantomTtlMinutes: 60 },
   dlp: DEFAULT_DLP_POLICY,
   approvals: { ...DEFAULT_APPROVALS, preApproved: [], neverAllow: [] },
+  gates: DEFAULT_GATES_POLICY,
 };
 
 /** One problem in one policy source, phrased so a person can fix it. */

@@ -173,6 +173,12 @@ test('a hosted session: output reaches subscribers and the backlog, input reache
   sandbox.io.stdin?.on('data', (b: Buffer) => typed.push(b));
   assert.ok((await svc.dispatch('terminal.input', { sessionId: id, data: 'hello\r' })).ok);
   await waitUntil('input reaches the sandbox', () => Buffer.concat(typed).toString() === 'hello\r');
+  // A paste through the app's terminal passes the gate (issue 18): the agent gets it redacted, the user a notice event.
+  const pasteKey = 'AKIAQ3EGRTWXZ7PLKM4N';
+  assert.ok((await svc.dispatch('terminal.input', { sessionId: id, data: `\x1b[200~key ${pasteKey}\x1b[201~!` })).ok);
+  await waitUntil('the paste reaches the sandbox', () => Buffer.concat(typed).toString().endsWith('!'));
+  assert.equal(Buffer.concat(typed).toString(), 'hello\r\x1b[200~key [REDACTED:aws_access_key_id]\x1b[201~!');
+  assert.ok(events.some((e) => e.type === 'notice' && /paste redacted: aws_access_key_id/.test(e.message) && !e.message.includes(pasteKey)));
   assert.ok((await svc.dispatch('terminal.resize', { sessionId: id, cols: 120, rows: 40 })).ok);
   assert.deepEqual(sandbox.resizes.at(-1), { rows: 40, cols: 120 });
   const list = await svc.dispatch('sessions.list', {});

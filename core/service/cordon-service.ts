@@ -33,6 +33,8 @@ import { SessionStore } from '../session/session-store.js';
 import { AuditFollower, auditRecordView } from './audit-follower.js';
 import { runDoctorChecks, type DoctorReport } from './doctor-checks.js';
 import { HostedTerminal } from './hosted-terminal.js';
+import { sessionPasteGate } from '../gate/session-gate.js';
+import type { Transform } from 'node:stream';
 import { ChatSession } from './chat-session.js';
 import { approvalsDir, ApprovalStore } from '../approvals/approval-store.js';
 import { approvalStoreSettings } from '../approvals/approval-timeout.js';
@@ -367,6 +369,11 @@ export class CordonService implements ApiEventSource {
     };
   }
 
+  /** The terminal-paste gate for a session's input (issue 18); see core/gate/session-gate.ts. */
+  pasteGate(sessionId: () => string | null, notify: (message: string) => void): Transform {
+    return sessionPasteGate({ loadPolicy: this.deps.loadPolicy, audit: this.deps.audit, approvals: () => this.approvals(), sessionId, notify });
+  }
+
   /**
    * Pushes a host folder to a running session without its agent asking
    * (issue 17): SESSION is an id or a unique prefix; PATH is absolute. The
@@ -394,7 +401,7 @@ export class CordonService implements ApiEventSource {
   async launchHosted(workspaces: readonly Workspace[], profile: string | undefined): Promise<{ ok: true; sessionId: string } | { ok: false; message: string }> {
     const terminal = new HostedTerminal((text) => {
       if (id.value !== null) this.emit({ type: 'terminal.output', sessionId: id.value, data: text });
-    });
+    }, this.pasteGate(() => id.value, (message) => this.emit({ type: 'notice', level: 'warn', message })));
     const id: { value: string | null } = { value: null };
     const req: SessionRequest = { kind: 'launch', ...(profile !== undefined ? { profile } : {}), workspaces, env: {}, tty: true };
     const r = await this.host(req, { stdin: terminal.input, stdout: terminal.output, stderr: terminal.output }, { terminal, chat: null, files: null }, {

@@ -4,15 +4,15 @@
  * agent writes into `output`, keystrokes arrive through `input`, and the last
  * BACKLOG_CHARS of output are kept for a window that attaches late.
  */
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough, Writable, type Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 
 /** Enough for a few screens of scrollback; older output is dropped from the backlog only. */
 export const BACKLOG_CHARS = 256 * 1024;
 
 export class HostedTerminal {
-  /** What the sandbox reads as its stdin. */
-  readonly input = new PassThrough();
+  /** What the sandbox reads as its stdin: the keystrokes after the input gate (terminal paste, issue 18). */
+  readonly input: Duplex;
   /** What the sandbox's TTY writes to (stdout and stderr are one stream under a TTY). */
   readonly output: Writable;
   /** Output chunks, oldest first, holding at most BACKLOG_CHARS beyond the newest chunk. */
@@ -20,7 +20,9 @@ export class HostedTerminal {
   private chunkChars = 0;
   private readonly decoder = new StringDecoder('utf8');
 
-  constructor(onOutput: (text: string) => void) {
+  /** @param inputGate what keystrokes pass through before the sandbox reads them; none: they pass as typed. */
+  constructor(onOutput: (text: string) => void, inputGate?: Duplex) {
+    this.input = inputGate ?? new PassThrough();
     this.output = new Writable({
       write: (chunk: Buffer, _enc, done) => {
         // A multi-byte character split across chunks is held until it is whole.
