@@ -48,12 +48,17 @@ function xclipClipboard(env: Readonly<Record<string, string | undefined>>): Host
       const out = await run('xclip', ['-selection', sel, '-t', 'TARGETS', '-o'], childEnv, null, true);
       return out === null ? [] : mimeTypes(out.toString('utf8'));
     },
-    read: (sel, type) => run('xclip', ['-selection', sel, '-t', type, '-o'], childEnv, null, true),
+    read: (sel, type) => run('xclip', ['-selection', sel, '-t', x11Target(type), '-o'], childEnv, null, true),
     write: async (sel, type, data) => {
       // xclip forks a child that serves the selection; the command returns once it owns it.
-      await run('xclip', ['-selection', sel, '-t', type, '-i'], childEnv, data, false);
+      await run('xclip', ['-selection', sel, '-t', x11Target(type), '-i'], childEnv, data, false);
     },
   };
+}
+
+/** X11 names UTF-8 text UTF8_STRING; owners that offer text/plain offer it too. */
+function x11Target(type: string): string {
+  return type === 'text/plain' ? 'UTF8_STRING' : type;
 }
 
 function wlClipboard(env: Readonly<Record<string, string | undefined>>): HostClipboard {

@@ -40,6 +40,7 @@ import { approvalsDir, ApprovalStore } from '../approvals/approval-store.js';
 import { approvalStoreSettings } from '../approvals/approval-timeout.js';
 import { egressApprovals } from '../session/egress-approvals.js';
 import { sendGrantOrder, type ControlAnswer } from '../grants/session-control.js';
+import type { HostClipboard } from '../clipboard/host-clipboard.js';
 import { addToUserList, addUserPreApproval } from '../policy/user-settings.js';
 import { decideByPolicy } from '../approvals/approval-policy.js';
 import { WorkspaceChanges } from '../files/workspace-changes.js';
@@ -84,6 +85,8 @@ export interface CordonServiceDeps {
    */
   readonly openExternal?: (url: string) => void;
   readonly showInFolder?: (path: string) => void;
+  /** The host clipboard behind the sandbox's clipboard tools (issue 18); null or absent where there is none. */
+  readonly clipboard?: HostClipboard | null;
 }
 
 /** `stop` answers with what it did, or why it did nothing; never throws for a bad id. */
@@ -354,6 +357,8 @@ export class CordonService implements ApiEventSource {
           },
           notify: (message) => this.deps.notify({ level: 'warn', message }),
         }),
+      // The sandbox's clipboard tools reach this clipboard through the gate; `ask` uses the same queue.
+      clipboard: { host: this.deps.clipboard ?? null, approvals: () => this.approvals() },
       // Folders asked for after launch (issue 17): the same queue; policy's lists come first.
       fileApprovals: (_sessionId, session) => ({
         approvals: { ask: (req, signal) => this.approvals().ask(req, signal) },

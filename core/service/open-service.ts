@@ -5,6 +5,7 @@
  * their own process (its environment, ids and version); core reads none of it.
  */
 import { FileAuditLog } from '../audit/audit-log.js';
+import { desktopClipboard, type HostClipboard } from '../clipboard/host-clipboard.js';
 import type { KeyStore } from '../keys/key-store.js';
 import { lazyKeyringStore } from '../keys/lazy-keyring-store.js';
 import { resolveCordonPaths } from '../paths/cordon-paths.js';
@@ -26,6 +27,12 @@ export interface ProcessFacts {
   /** Opens a link in the browser and a folder in the file manager, where the adapter has a desktop. */
   readonly openExternal?: (url: string) => void;
   readonly showInFolder?: (path: string) => void;
+  /**
+   * The host clipboard the sandbox's clipboard tools reach (Electron's in the
+   * app); absent, the desktop's tools found from `env` (xclip, wl-clipboard,
+   * pbcopy), or none on a headless machine.
+   */
+  readonly clipboard?: HostClipboard | null;
   /** The engine client, when the adapter needs its Docker specifics too (`cordon image build`). */
   readonly engine?: DockerEngine;
 }
@@ -51,6 +58,7 @@ export function openCordonService(facts: ProcessFacts): CordonService {
       hostProxyEnv: Object.fromEntries(PROXY_VARS.filter((k) => facts.env[k] !== undefined).map((k) => [k, facts.env[k]])),
     },
     notify: facts.notify,
+    clipboard: facts.clipboard !== undefined ? facts.clipboard : desktopClipboard(facts.env, facts.platform),
     ...(facts.openExternal ? { openExternal: facts.openExternal } : {}),
     ...(facts.showInFolder ? { showInFolder: facts.showInFolder } : {}),
   });

@@ -21,6 +21,9 @@ import type { EgressAsker } from '../egress/destination-dial.js';
 import { requireStoredKey, type KeyStore } from '../keys/key-store.js';
 import { CREDENTIAL_HEADERS } from '../keys/key-swap-filter.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
+import type { HostClipboard } from '../clipboard/host-clipboard.js';
+import type { GateApprovals } from '../gate/session-gate.js';
+import type { LocalRoute } from '../egress/egress-proxy-options.js';
 import { openSessionFileAccess, type FileApprovalDeps, type SessionFileAccess } from './session-file-access.js';
 import { formatSandboxUser, resolveSandboxUser, type HostUser } from './sandbox-user.js';
 
@@ -72,6 +75,8 @@ export interface SessionDeps {
    * ask mode refuses what it would ask about.
    */
   readonly egressApprovals?: (sessionId: string, session: SessionForApprovals) => EgressAsker;
+  /** The host clipboard the sandbox's clipboard tools reach through the gate, and the queue an `ask` goes to; absent, the tools answer "no clipboard". */
+  readonly clipboard?: { readonly host: HostClipboard | null; readonly approvals: () => GateApprovals };
   /** Who decides the folders session SESSIONID asks for after launch (the same inputs); absent, every such request is refused. */
   readonly fileApprovals?: (sessionId: string, session: SessionForApprovals) => FileApprovalDeps;
 }
@@ -221,7 +226,26 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         responseTransforms: [dlp.rehydrate],
         notify: deps.notify ?? (() => undefined),
         ...(deps.egressApprovals ? { ask: deps.egressApprovals(sessionId, forApprovals) } : {}),
-        localRoutes: fileAccess?.routes ?? {},
+        localRoutes: {
+          ...(fileAccess?.routes ?? {}),
+          // Loaded on the first clipboard call: the gate and its DLP engine cost a session nothing until then.
+          clipboard: lazyRoute(async () => {
+            const [{ clipboardRoute }, { askTransfer }, { TransferRate }] = await Promise.all([
+              import('../clipboard/clipboard-route.js'),
+              import('../gate/session-gate.js'),
+              import('../gate/transfer-rate.js'),
+            ]);
+            const clip = deps.clipboard;
+            return clipboardRoute({
+              sessionId,
+              clipboard: clip?.host ?? null,
+              policy: () => inForce.policy,
+              audit,
+              rate: new TransferRate(),
+              ask: (q) => (clip ? askTransfer(clip.approvals, { session: sessionId, kind: 'clipboard', target: 'clipboard', reason: q.reason, detail: q.detail }) : Promise.resolve(false)),
+            });
+          }),
+        },
       });
       if (!eg.ok) throw new EgressStartError(eg.message);
       parts.egress = eg.value;
@@ -373,6 +397,12 @@ function withPreload(env: Readonly<Record<string, string>>, egress: Readonly<Rec
   const merged = { ...env, ...egress };
   if (ours && theirs) merged['LD_PRELOAD'] = `${ours}:${theirs}`;
   return merged;
+}
+
+/** A route built on its first request (its modules loaded then), the same one for every request after. */
+function lazyRoute(build: () => Promise<LocalRoute>): LocalRoute {
+  let built: Promise<LocalRoute> | null = null;
+  return async (req, res) => (await (built ??= build()))(req, res);
 }
 
 /** The proxy could not take over its socket while the sandbox started. */
