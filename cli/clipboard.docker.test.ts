@@ -18,12 +18,13 @@ let xvfb: ChildProcess;
 const X = { DISPLAY };
 
 function hostCopy(type: string, data: Buffer | string): void {
-  const r = spawnSync('xclip', ['-selection', 'clipboard', '-t', type, '-i'], { input: data, env: { ...process.env, ...X }, stdio: ['pipe', 'ignore', 'pipe'] });
-  assert.equal(r.status, 0, String(r.stderr));
+  // No pipe but stdin: xclip's background child keeps serving the selection, and would hold it open.
+  const r = spawnSync('xclip', ['-selection', 'clipboard', '-t', type, '-i'], { input: data, env: { ...process.env, ...X }, stdio: ['pipe', 'ignore', 'ignore'], timeout: 10_000 });
+  assert.equal(r.status, 0);
 }
 
 function hostPaste(type = 'UTF8_STRING'): Buffer {
-  const r = spawnSync('xclip', ['-selection', 'clipboard', '-t', type, '-o'], { env: { ...process.env, ...X } });
+  const r = spawnSync('xclip', ['-selection', 'clipboard', '-t', type, '-o'], { env: { ...process.env, ...X }, timeout: 10_000 });
   return r.status === 0 ? r.stdout : Buffer.alloc(0);
 }
 
@@ -66,7 +67,7 @@ const AWS_KEY = 'AKIAZ3MXQ7VJ2XKLP4NQ';
 
 before(async () => {
   xvfb = spawn('Xvfb', [DISPLAY, '-nolisten', 'tcp', '-screen', '0', '640x480x24'], { stdio: 'ignore' });
-  const up = await eventually(() => spawnSync('xclip', ['-selection', 'clipboard', '-o'], { env: { ...process.env, ...X } }).stderr.toString().includes("Can't open display") === false, 10_000);
+  const up = await eventually(() => spawnSync('xclip', ['-selection', 'clipboard', '-o'], { env: { ...process.env, ...X }, timeout: 5_000 }).stderr.toString().includes("Can't open display") === false, 10_000);
   assert.ok(up, `Xvfb did not start on ${DISPLAY}`);
 });
 after(() => {

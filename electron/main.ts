@@ -15,6 +15,7 @@ import type { CordonService, ServiceNotice } from '../core/service/cordon-servic
 import { openCordonService } from '../core/service/open-service.js';
 import { APP_ENTRY_URL, APP_SCHEME } from './app-origin.js';
 import { appResponseHeaders, isInside, resolveAppAsset } from './app-protocol.js';
+import { electronClipboard } from './electron-clipboard.js';
 import { handleCalls, sendEvent } from './ipc-contract.js';
 import { alertFor, approvalAlertFor, NotificationCoalescer, type Alert, type SystemNotification } from './notifications.js';
 import { trayMenuModel, type TrayAction, type TrayItem } from './tray-menu.js';
@@ -57,6 +58,8 @@ function start(): void {
     notify: (notice) => onNotice(notice),
     openExternal: (url) => void shell.openExternal(url),
     showInFolder: (path) => shell.showItemInFolder(path),
+    // The sandbox's clipboard tools reach the app's clipboard, through the gate.
+    clipboard: electronClipboard(),
   });
 
   const broadcast = (event: ApiEvent): void => {
