@@ -104,15 +104,20 @@ async function createCa(dir: string, slot: CaKeySlot, now: number): Promise<CaRe
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const stored = await slot.set(encodeKey(privateKey));
   if (!stored.ok) return keychainFailure(stored.error);
+  return certifyKey(dir, privateKey, publicKey, now);
+}
+
+/** Issues and writes the self-signed CA certificate for KEY. */
+function certifyKey(dir: string, key: KeyObject, publicKey: KeyObject, now: number): CaResult<InspectionCa> {
   // Back-dated an hour: a sandbox whose clock runs a little behind still accepts it.
-  const der = issueCertificate({ kind: 'ca', subject: CA_SUBJECT, publicKey, signingKey: privateKey, notBefore: now - 3600_000, notAfter: now + CA_LIFETIME_MS });
+  const der = issueCertificate({ kind: 'ca', subject: CA_SUBJECT, publicKey, signingKey: key, notBefore: now - 3600_000, notAfter: now + CA_LIFETIME_MS });
   const certPem = certificatePem(der);
   try {
     writeCert(dir, certPem);
   } catch (e) {
     return { ok: false, code: 'io', message: `the inspection CA's certificate could not be written in ${dir}: ${(e as Error).message}` };
   }
-  return { ok: true, value: { certPem, key: privateKey, publicKey, subject: CA_SUBJECT } };
+  return { ok: true, value: { certPem, key, publicKey, subject: CA_SUBJECT } };
 }
 
 /**
@@ -129,17 +134,8 @@ export async function loadOrCreateInspectionCa(dir: string, slot: CaKeySlot, now
   const key = decodeKey(stored.value);
   if (key === null) return { ok: false, code: 'mismatch', message: 'the keychain item for the inspection CA does not hold a key Cordon wrote; run `cordon ca rotate` to make a new CA' };
   const publicKey = publicKeyOf(key);
-  if (certPem === null) {
-    // The certificate file was removed: re-issue it for the stored key (same key, same trust decision).
-    const der = issueCertificate({ kind: 'ca', subject: CA_SUBJECT, publicKey, signingKey: key, notBefore: now - 3600_000, notAfter: now + CA_LIFETIME_MS });
-    const pem = certificatePem(der);
-    try {
-      writeCert(dir, pem);
-    } catch (e) {
-      return { ok: false, code: 'io', message: `the inspection CA's certificate could not be written in ${dir}: ${(e as Error).message}` };
-    }
-    return { ok: true, value: { certPem: pem, key, publicKey, subject: CA_SUBJECT } };
-  }
+  // The certificate file was removed: re-issue it for the stored key (same key, same trust decision).
+  if (certPem === null) return certifyKey(dir, key, publicKey, now);
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(certPem);

@@ -236,6 +236,9 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   let allowRank = 0;
   let rangesRank = 0;
   const resolve: Record<string, string | string[]> = { ...DEFAULT_POLICY.egress.resolve };
+  // Inspection only tightens: every level's hosts are kept (a union, like deny).
+  const inspect = new Set<string>(DEFAULT_POLICY.egress.inspect);
+  let caFile: string | undefined = DEFAULT_POLICY.egress.caFile;
   let phantomTtlMinutes = DEFAULT_POLICY.keys.phantomTtlMinutes;
   // The dlp section is taken whole from the highest source that has one: its
   // rules interlock (destinations name detectors), so fields are not mixed.
@@ -267,6 +270,8 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
       rangesRank = rank;
     }
     Object.assign(resolve, e.resolve);
+    for (const h of e.inspect) inspect.add(h);
+    if (e.caFile !== undefined) caFile = e.caFile;
   }
   // The providers' API hosts are not added: vendors are reached through the
   // model route only, never a tunnel (see vendorHosts in egress-policy.ts).
@@ -274,7 +279,7 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   return {
     sandbox: { profile, allowedProfiles },
     workspaces: { allow: wsAllow, deny: [...deny], writeProtected: [...writeProtected] },
-    egress: { mode, allow: [...new Set(effectiveAllow)], deny: [...egressDeny], allowRanges: [...new Set(allowRanges)], resolve },
+    egress: { mode, allow: [...new Set(effectiveAllow)], deny: [...egressDeny], allowRanges: [...new Set(allowRanges)], resolve, inspect: [...inspect], ...(caFile !== undefined ? { caFile } : {}) },
     providers,
     keys: { phantomTtlMinutes },
     dlp,
