@@ -4,6 +4,7 @@ import { installRoot } from '../paths/install-root.js';
 import { FileSerialStore, isBundleDocument, loadSignedBundle, type SerialStore } from './signed-bundle.js';
 import type { CordonPaths } from '../paths/cordon-paths.js';
 import type { Providers } from '../egress/egress-policy.js';
+import type { CredentialsPolicy } from '../inspect/credentials-policy.js';
 import {
   DEFAULT_POLICY,
   PolicySchema,
@@ -243,7 +244,10 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   // The dlp section is taken whole from the highest source that has one: its
   // rules interlock (destinations name detectors), so fields are not mixed.
   let dlp = DEFAULT_POLICY.dlp;
+  // Per name, the highest level's entry wins whole (hosts, variable and format belong together).
+  const credentials: Record<string, CredentialsPolicy[string]> = { ...DEFAULT_POLICY.credentials };
   for (const { document: d, raw, kind } of ordered) {
+    Object.assign(credentials, d.credentials ?? {});
     if (d.keys?.phantomTtlMinutes !== undefined) phantomTtlMinutes = d.keys.phantomTtlMinutes;
     if (d.dlp !== undefined) dlp = d.dlp;
     if (d.sandbox?.profile !== undefined) profile = d.sandbox.profile;
@@ -283,6 +287,7 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
     providers,
     keys: { phantomTtlMinutes },
     dlp,
+    credentials,
     approvals: mergeApprovals(ordered),
   };
 }
