@@ -22,6 +22,7 @@ import type { FilterResult, ModelRequest, RequestFilter } from '../egress/model-
 import type { FindingSummary } from './apply.js';
 import { decodeContentEncoding } from './content-encoding.js';
 import { printableStrings } from './encoded-runs.js';
+import { BLOCK_STATUS, dlpAuditEvent } from './model-route-dlp.js';
 import type { CompiledDlpPolicy } from './policy.js';
 import { createModelRequestFilter, type DlpBlockReason, type DlpRequestFilter } from './request-filter.js';
 
@@ -42,14 +43,7 @@ export interface InspectDlp {
   setPolicy(policy: CompiledDlpPolicy): void;
 }
 
-const STATUS: Readonly<Record<DlpBlockReason, number>> = {
-  blocked_by_rule: 403,
-  scan_budget_exceeded: 413,
-  scan_time_exceeded: 503,
-  undecodable_body: 400,
-  invalid_json: 400,
-  unsupported_encoding: 415,
-};
+const STATUS = BLOCK_STATUS;
 
 /**
  * The `dlp.destinations` key that applies to HOST: the host itself, else the
@@ -86,18 +80,7 @@ export function createInspectDlp(options: InspectDlpOptions): InspectDlp {
   };
 
   const record = (req: ModelRequest, blocked: boolean, findings: readonly FindingSummary[], reason: string | null, destination: string): void => {
-    options.audit.record({
-      kind: blocked ? 'dlp.block' : 'dlp.findings',
-      ocsfClass: 'data_security_finding',
-      activity: { id: 1, name: 'Create' },
-      outcome: blocked ? 'failure' : 'success',
-      severity: blocked ? 'high' : 'medium',
-      message: blocked
-        ? `inspected request to ${req.host} blocked by DLP (${reason ?? 'blocked'})`
-        : `inspected request to ${req.host}: ${findings.map((f) => `${f.count} ${f.detector} ${f.action}`).join(', ')}`,
-      sessionId: options.sessionId,
-      details: { channel: 'inspect', host: req.host, destinationRule: destination === '' ? null : destination, action: blocked ? 'block' : 'rewrite', ...(reason ? { reason } : {}), findings },
-    });
+    options.audit.record(dlpAuditEvent({ sessionId: options.sessionId, blocked, subject: `inspected request to ${req.host}`, reason, findings, details: { channel: 'inspect', host: req.host, destinationRule: destination === '' ? null : destination } }));
   };
 
   const filter: RequestFilter = {
