@@ -142,7 +142,7 @@ describe('inspected egress from a real session', () => {
     const audit = readFileSync(join(t.cordonHome, 'audit', 'audit.jsonl'), 'utf8');
     for (const secret of [AWS, REAL_TOKEN, key]) assert.ok(!audit.includes(secret), 'a secret reached the audit log');
     assert.ok(!/cdn_ph_[A-Za-z0-9_-]{43}/.test(audit), 'a phantom reached the audit log');
-    const kinds = t.auditRecords().map((e) => `${String(e.cordon['kind'])}:${String((e.cordon as Record<string, unknown>)['reason'] ?? '')}`);
+    const kinds = t.auditRecords().map((e) => `${JSON.stringify(e.cordon['kind'])}:${JSON.stringify(e.cordon['reason'] ?? '')}`.replace(/"/g, ''));
     for (const k of ['dlp.findings:', 'dlp.block:dlp_blocked', 'key.phantom_rejected:credential_leak', 'egress.deny:credential_leak', 'egress.deny:dlp_blocked']) assert.ok(kinds.includes(k), `${k} not audited: ${kinds.join(' ')}`);
   });
 
