@@ -55,6 +55,7 @@ import { freePort } from '../core/egress/free-port.js';
 import { makeTestCerts } from '../core/egress/test-certs.js';
 import { ensureSpliceHelper } from '../core/egress/tunnel-splicer.js';
 import { ensureConnectShim, SHIM_SOCKET_NAME } from '../core/session/session-egress.js';
+import { inspectBench } from './inspect-bench.js';
 
 const HOST = 'bench.test';
 /**
@@ -349,9 +350,9 @@ async function main(): Promise<void> {
     ? { tunnelRequests: 200, modelRequests: 200, downloadMb: 20, idleTunnels: 200 }
     : { tunnelRequests: 2000, modelRequests: 2000, downloadMb: 200, idleTunnels: 1000 };
   const guard = setTimeout(() => {
-    console.error('proxy-bench: aborted after 4 minutes');
+    console.error('proxy-bench: aborted after 7 minutes');
     process.exit(1);
-  }, 240_000);
+  }, 420_000);
   guard.unref();
 
   const dir = mkdtempSync(join(tmpdir(), 'cordon-bench-'));
@@ -591,6 +592,8 @@ async function main(): Promise<void> {
       console.log(`\nTargets on the agent's path (${agentPath.label}):`);
       console.log(`    (a) added p50 ${fmt(got.a ?? NaN)} ms (<= 0.5: ${verdict((got.a ?? NaN) <= 0.5)})  (b) added p50 ${fmt(got.b ?? NaN)} ms (<= 0.5: ${verdict((got.b ?? NaN) <= 0.5)})  (c) ratio ${fmt(got.c ?? NaN)} (>= 0.85: ${verdict((got.c ?? NaN) >= 0.85)})  (d) ${mb(provenRss)} MiB (<= 150: ${verdict(provenRss / 1048576 <= 150)})`);
     }
+    // (e) The inspected path (issue 19), against an opaque tunnel measured in the same run.
+    await inspectBench(quick);
   } finally {
     for (const c of children) c.kill('SIGTERM');
     certs.cleanup();

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { CliContext } from './cli-context.js';
 import { CliExit, productVersion } from './cli-exit.js';
 import { EXIT, EXIT_CODE_HELP } from './exit-codes.js';
+import { registerCaCommands } from './ca-command.js';
 import { registerKeysCommands } from './keys-command.js';
 import { lazyKeyringStore } from '../core/keys/lazy-keyring-store.js';
 
@@ -205,6 +206,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 
   // keys set|rotate|remove|status: the real key goes to the OS keychain, never argv.
   registerKeysCommands(program, lazyKeyringStore);
+  registerCaCommands(program, async () => (await getContext()).paths.home, (code) => (exitCode = code));
 
   // The DLP engine and the policy loader cost ~80 ms to load: only `cordon dlp`
   // pays for them; other commands list a stub so help still shows the group.

@@ -8,7 +8,7 @@
 // vendor never does. Audit records carry detector, category, count and
 // action; never a value.
 
-import type { AuditSink } from '../audit/audit-event.js';
+import type { AuditEventInput, AuditSink } from '../audit/audit-event.js';
 import { allow, deny } from '../decision.js';
 import type { FilterResult, ModelRequest, RequestFilter, ResponseTransformFactory } from '../egress/model-route.js';
 import type { FindingSummary } from './apply.js';
@@ -44,7 +44,7 @@ export interface ModelRouteDlp {
 }
 
 /** HTTP status the agent gets for each block reason. */
-const BLOCK_STATUS: Readonly<Record<DlpBlockReason, number>> = {
+export const BLOCK_STATUS: Readonly<Record<DlpBlockReason, number>> = {
   blocked_by_rule: 403,
   scan_budget_exceeded: 413,
   // Retryable: the agent's client backs off and sends it again (Anthropic's SDK retries 5xx).
@@ -53,6 +53,24 @@ const BLOCK_STATUS: Readonly<Record<DlpBlockReason, number>> = {
   invalid_json: 400,
   unsupported_encoding: 415,
 };
+
+/**
+ * The audit record of one DLP decision with findings or a block: detector,
+ * category, count and action of each finding, never a value. `action` keeps
+ * the words SIEM rules match on: rewrite, block.
+ */
+export function dlpAuditEvent(e: { readonly sessionId: string; readonly blocked: boolean; readonly subject: string; readonly reason: string | null; readonly findings: readonly FindingSummary[]; readonly details: Record<string, unknown> }): AuditEventInput {
+  return {
+    kind: e.blocked ? 'dlp.block' : 'dlp.findings',
+    ocsfClass: 'data_security_finding',
+    activity: { id: 1, name: 'Create' },
+    outcome: e.blocked ? 'failure' : 'success',
+    severity: e.blocked ? 'high' : 'medium',
+    message: e.blocked ? `${e.subject} blocked by DLP (${e.reason ?? 'blocked'})` : `${e.subject}: ${e.findings.map((f) => `${f.count} ${f.detector} ${f.action}`).join(', ')}`,
+    sessionId: e.sessionId,
+    details: { ...e.details, action: e.blocked ? 'block' : 'rewrite', ...(e.blocked && e.reason ? { reason: e.reason } : {}), findings: e.findings },
+  };
+}
 
 /** `aws_access_key_id×1 tokenize, credit_card×1 redact`: the filter trace note (audit-safe). */
 function note(findings: readonly FindingSummary[]): string {
@@ -91,19 +109,16 @@ export function createModelRouteDlp(options: ModelRouteDlpOptions): ModelRouteDl
       });
       if (d.findings.length > 0 || d.kind === 'deny') {
         const blocked = d.kind === 'deny';
-        options.audit.record({
-          kind: blocked ? 'dlp.block' : 'dlp.findings',
-          ocsfClass: 'data_security_finding',
-          activity: { id: 1, name: 'Create' },
-          outcome: blocked ? 'failure' : 'success',
-          severity: blocked ? 'high' : 'medium',
-          message: blocked
-            ? `model request to ${req.provider} blocked by DLP (${d.reason})`
-            : `model request to ${req.provider}: ${d.findings.map((f) => `${f.count} ${f.detector} ${f.action}`).join(', ')}`,
-          sessionId: options.sessionId,
-          // `action` keeps the words SIEM rules match on: allow, rewrite, block.
-          details: { provider: req.provider, action: blocked ? 'block' : d.kind, ...(blocked ? { reason: d.reason } : {}), findings: d.findings },
-        });
+        options.audit.record(
+          dlpAuditEvent({
+            sessionId: options.sessionId,
+            blocked,
+            subject: `model request to ${req.provider}`,
+            reason: blocked ? d.reason : null,
+            findings: d.findings,
+            details: { provider: req.provider },
+          }),
+        );
       }
       switch (d.kind) {
         case 'allow':

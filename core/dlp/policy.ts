@@ -48,7 +48,7 @@ const DestinationSchema = z
       .optional()
       .describe('Per-detector action overrides for this destination; keys are built-in ids, custom:<id> or marker:<id>.'),
   })
-  .describe('Overrides that apply only when sending to this destination (a model route name such as "anthropic").');
+  .describe('Overrides that apply only when sending to this destination (a model route name such as "anthropic", or an inspected host).');
 
 const CustomPatternSchema = z
   .strictObject({
@@ -144,7 +144,7 @@ export const DlpPolicySchema = z
     destinations: z
       .record(z.string().min(1), DestinationSchema)
       .default({})
-      .describe('Per-destination overrides keyed by model route name.'),
+      .describe('Per-destination overrides keyed by model route name ("anthropic"), or, for requests inside inspected tunnels (egress.inspect), by host ("gist.github.com") or host wildcard ("*.example.com"; the exact host wins, then the longest wildcard).'),
     customPatterns: z.array(CustomPatternSchema).max(64).default([]).describe('Policy-defined patterns.'),
     markers: z.array(MarkerSchema).max(64).default(DEFAULT_MARKERS).describe('Classification markers.'),
     stopwords: z
@@ -201,7 +201,7 @@ export const DlpPolicySchema = z
       ids.add(c);
     }
   })
-  .describe('Data-loss prevention on everything sent to a model.');
+  .describe('Data-loss prevention on everything sent to a model and on every request inside an inspected tunnel (egress.inspect).');
 
 /** A parsed `dlp` policy (all defaults filled in). */
 export type DlpPolicy = z.infer<typeof DlpPolicySchema>;

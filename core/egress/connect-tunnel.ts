@@ -13,6 +13,7 @@ import { splitHostPort, type DenyReason } from './host-match.js';
 import type { AddressCategory } from './ip-address.js';
 import { refuseSocket } from './proxy-answers.js';
 import type { RequestContext } from './request-context.js';
+import type { InspectServer } from './tls-inspect.js';
 import { canHandOff, stopReading, type TunnelSplicer } from './tunnel-splicer.js';
 
 /** Tunnel bytes relayed in Node before a tunnel moves to the splice helper; see `spliceAfterBytes`. */
@@ -29,6 +30,10 @@ export interface ConnectContext extends RequestContext {
   /** The running splice helper, or null. */
   readonly splicer: () => TunnelSplicer | null;
   readonly spliceAfterBytes: number;
+  /** The `egress.inspect` entry naming HOST:PORT under the policy in force, or null: the tunnel stays opaque. */
+  readonly inspectRule: (host: string, port: number) => string | null;
+  /** Carries the tunnels of inspected hosts (tls-inspect.ts). */
+  readonly inspector: () => InspectServer;
 }
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
@@ -69,6 +74,17 @@ export async function handleConnect(ctx: ConnectContext, req: http.IncomingMessa
     if (v.kind === 'deny') {
       release();
       refuse(v.host, v.port, v.reason, v.detail, v.address, v.category, v.matched);
+      return;
+    }
+    // Inspection only changes how an allowed tunnel is carried: the decision above was the tunnels' own.
+    const inspectRule = ctx.inspectRule(v.host, port);
+    if (inspectRule !== null) {
+      if (client.destroyed || !ctx.serving()) {
+        release();
+        client.destroy();
+        return;
+      }
+      ctx.inspector().open(client, head, v, port, inspectRule, started, release);
       return;
     }
     const up = await dial(v.route, port, ctx.connectTimeoutMs);

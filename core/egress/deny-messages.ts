@@ -61,7 +61,7 @@ export function denyMessage(reason: DenyReason, target: string, detail: string):
     case 'unknown_provider':
       return `Cordon has no model provider named ${target}.`;
     case 'credential_leak':
-      return `Cordon refused to send a session credential to ${target}${tail}; credentials only go to the model route.`;
+      return `Cordon refused to send a session credential to ${target}${tail}; a phantom only goes where policy sends it: the model route, or its own credential's hosts inside an inspected tunnel.`;
     case 'filter_rejected':
       return `Cordon's request filter refused the request${tail}.`;
     case 'model_route_only':

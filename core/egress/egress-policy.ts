@@ -57,6 +57,17 @@ export const EgressPolicySchema = z
       .record(z.string(), z.union([pinnedAddress, z.array(pinnedAddress).min(1)]))
       .default({})
       .describe('Pins host names to addresses instead of asking DNS, like curl --resolve. Pinned addresses are still checked.'),
+    inspect: z
+      .array(hostPatternString)
+      .default([])
+      .describe(
+        'Hosts whose HTTPS tunnels the proxy opens (TLS inspection with the per-install Cordon CA, which only sandboxes trust) so DLP scans what is sent and phantom credentials can be swapped; same syntax as "allow", and an entry without a port inspects every port. It never allows a host by itself: the host must also be allowed. Lists of every policy level are added together. Empty: every tunnel stays opaque.',
+      ),
+    caFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('PEM file of extra CA certificates (a corporate root, a test CA) the proxy trusts, besides the system store, when it connects to an inspected host.'),
   })
   .describe('What may leave the sandbox over the network, and how destinations are checked.');
 
@@ -144,6 +155,7 @@ export function defaultEgressPolicy(): EgressPolicy {
     deny: DEFAULT_TELEMETRY_DENY.map((d) => d.host),
     allowRanges: [],
     resolve: {},
+    inspect: [],
   };
 }
 
@@ -237,6 +249,10 @@ export interface CompiledEgressPolicy extends HostRules {
   readonly allowRanges: readonly Cidr[];
   /** Normalised host name to pinned addresses, in the order given. */
   readonly resolve: ReadonlyMap<string, readonly IpAddress[]>;
+  /** Hosts whose tunnels are opened for inspection (see {@link inspectMatch}); absent = none. */
+  readonly inspect?: readonly HostPattern[];
+  /** Extra CA file trusted toward inspected hosts; null = the system store only. */
+  readonly caFile?: string | null;
 }
 
 /** Compile result: the policy, or every problem found (for a message a person can act on). */
@@ -261,7 +277,7 @@ export function compileEgressPolicy(input: unknown): CompileResult {
  */
 export function compileEgressRules(p: EgressPolicy): CompileResult {
   const errors: string[] = [];
-  const patterns = (key: 'allow' | 'deny'): HostPattern[] =>
+  const patterns = (key: 'allow' | 'deny' | 'inspect'): HostPattern[] =>
     p[key].flatMap((entry, i) => {
       const r = parseHostPattern(entry);
       if (r.ok) return [r.pattern];
@@ -270,6 +286,7 @@ export function compileEgressRules(p: EgressPolicy): CompileResult {
     });
   const allow = patterns('allow');
   const deny = patterns('deny');
+  const inspect = patterns('inspect');
   const allowRanges = p.allowRanges.flatMap((text, i) => {
     const c = parseCidr(text);
     // A /0 would switch off every address check (the schema says so at load; this holds for any caller).
@@ -288,5 +305,5 @@ export function compileEgressRules(p: EgressPolicy): CompileResult {
     resolve.set(n.host, addrs);
   }
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, policy: { mode: p.mode, allow, deny, allowRanges, resolve } };
+  return { ok: true, policy: { mode: p.mode, allow, deny, allowRanges, resolve, inspect, caFile: p.caFile ?? null } };
 }

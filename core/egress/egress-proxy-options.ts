@@ -9,7 +9,8 @@ import type { EgressLimits } from './connection-limits.js';
 import type { EgressAsker, HostResolver } from './destination-dial.js';
 import type { CompiledEgressPolicy, ModelRoutes } from './egress-policy.js';
 import type { IpAddress } from './ip-address.js';
-import type { RequestFilter, ResponseTransformFactory } from './model-route.js';
+import type { ModelRequest, RequestFilter, ResponseTransformFactory } from './model-route.js';
+import type { TlsInspection } from './tls-inspect.js';
 import type { BodyGuard } from './plain-forward.js';
 import type { UpstreamProxyConfig } from './upstream-proxy.js';
 
@@ -44,6 +45,18 @@ export interface EgressProxyOptions {
   readonly upstreamProxy?: UpstreamProxyConfig | null;
   readonly filters?: readonly RequestFilter[];
   readonly responseTransforms?: readonly ResponseTransformFactory[];
+  /**
+   * TLS inspection (issue 19): the session's leaf issuer. Without it a CONNECT
+   * to a host `egress.inspect` names is refused (`inspection_unavailable`),
+   * never tunnelled unseen.
+   */
+  readonly inspection?: TlsInspection | null;
+  /** Filters run on every request inside an inspected tunnel (phantom credentials, DLP); `provider` is '' there. */
+  readonly inspectFilters?: readonly RequestFilter[];
+  /** Response transforms for inspected requests (a credential echoed back becomes its phantom again). */
+  readonly inspectTransforms?: readonly ResponseTransformFactory[];
+  /** Rewrites each response header value of an inspected request before the agent sees it. */
+  readonly inspectHeaderMask?: (request: ModelRequest, value: string) => string;
   /** Extra CA certificates (PEM) trusted for every provider, besides the system store and each `caFile`. */
   readonly extraCa?: readonly string[];
   /**

@@ -28,6 +28,8 @@ import { handleModel, ProviderAgents, type ModelContext } from './model-route-ha
 import { handleForward, type ForwardContext } from './plain-forward.js';
 import { refuseResponse, refuseSocket } from './proxy-answers.js';
 import { TunnelSplicer } from './tunnel-splicer.js';
+import { InspectServer, UpstreamTrust, type InspectContext } from './tls-inspect.js';
+import { inspectMatch } from './host-match.js';
 
 // The public surface of the proxy, wherever each part now lives.
 export { DEFAULT_SPLICE_AFTER_BYTES } from './connect-tunnel.js';
@@ -64,7 +66,11 @@ export class EgressProxy {
   private readonly arrivedVia = new WeakMap<net.Socket, 'listener' | 'shim'>();
   private readonly notice: (message: string) => void;
   /** What the request handlers see of the proxy. */
-  private readonly ctx: ConnectContext & ForwardContext & ModelContext;
+  private readonly ctx: ConnectContext & ForwardContext & ModelContext & InspectContext;
+  private readonly inspectFilters: RequestFilter[];
+  private readonly inspectTransforms: ResponseTransformFactory[];
+  private readonly upstreamTrust: UpstreamTrust;
+  private inspectServer: InspectServer | null = null;
 
   constructor(private readonly options: EgressProxyOptions) {
     this.policy = options.policy;
@@ -73,6 +79,9 @@ export class EgressProxy {
     this.limits = { ...DEFAULT_EGRESS_LIMITS, ...options.limits };
     this.filters = [...(options.filters ?? [])];
     this.transforms = [...(options.responseTransforms ?? [])];
+    this.inspectFilters = [...(options.inspectFilters ?? [])];
+    this.inspectTransforms = [...(options.inspectTransforms ?? [])];
+    this.upstreamTrust = new UpstreamTrust(() => this.policy.caFile ?? null);
     this.now = options.now ?? Date.now;
     this.tunnels = new TunnelSlots(this.limits.maxConcurrentTunnels);
     this.agents = new ProviderAgents(options.extraCa ?? []);
@@ -120,6 +129,13 @@ export class EgressProxy {
       filters: this.filters,
       transforms: this.transforms,
       sessionId: options.sessionId,
+      inspectRule: (host, port) => inspectMatch(this.policy.inspect ?? [], host, port),
+      inspector: () => (this.inspectServer ??= new InspectServer(this.ctx)),
+      inspection: options.inspection ?? null,
+      inspectFilters: this.inspectFilters,
+      inspectTransforms: this.inspectTransforms,
+      inspectHeaderMask: options.inspectHeaderMask,
+      upstreamTrust: this.upstreamTrust,
     };
   }
 
@@ -336,6 +352,7 @@ export class EgressProxy {
     for (const list of Object.values(this.httpAgent.freeSockets)) for (const s of list ?? []) s.destroy();
     this.httpAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
     this.agents.retire();
+    this.upstreamTrust.retire();
   }
 
   // ---- requests --------------------------------------------------------------

@@ -227,3 +227,13 @@ export function decideHost(rules: HostRules, host: string, port: number): Egress
   const m = matchHostRules(rules, host, port);
   return m.kind === 'allow' ? allow() : deny(m.reason, m.message);
 }
+
+/**
+ * The `egress.inspect` entry naming HOST:PORT, or null (issue 19). An entry
+ * without a port covers every port, like a deny entry: inspection only
+ * tightens, so it should not miss a port the allow list opens.
+ */
+export function inspectMatch(inspect: readonly HostPattern[], host: string, port: number): string | null {
+  for (const p of inspect) if (hostMatches(p, host) && (p.port === null || p.port === port)) return p.source;
+  return null;
+}

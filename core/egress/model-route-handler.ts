@@ -20,7 +20,7 @@ import type { RequestContext } from './request-context.js';
 import { openTunnelVia } from './upstream-proxy.js';
 
 /** Reads the system CA bundle once; Node 20's `tls.rootCertificates` is only Mozilla's list. */
-function systemCas(): string[] {
+export function systemCas(): string[] {
   const out = [...tls.rootCertificates];
   for (const file of ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem']) {
     try {
@@ -86,7 +86,7 @@ export interface ModelContext extends RequestContext {
 }
 
 /** Reads a model-route body up to the inspection limit; null once it is exceeded (without reading the rest). */
-function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | null> {
+export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | null> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -130,6 +130,8 @@ export function cordonTemplateInputs(): TemplateInputs {
       // (an empty workspace allowlist would allow no folder at all).
       'workspaces.allow': ['~/projects', '~/work'],
       'audit.export.destination': '/var/log/cordon/audit-export.jsonl',
+      // A corporate root the proxy trusts toward inspected hosts.
+      'egress.caFile': '/etc/ssl/certs/corporate-root.pem',
       // A role name must be a name; `features` (a map keyed by role) has no fixed leaves.
       role: 'default',
     }),

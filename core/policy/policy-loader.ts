@@ -4,6 +4,7 @@ import { installRoot } from '../paths/install-root.js';
 import { FileSerialStore, isBundleDocument, loadSignedBundle, type SerialStore } from './signed-bundle.js';
 import type { CordonPaths } from '../paths/cordon-paths.js';
 import type { Providers } from '../egress/egress-policy.js';
+import type { CredentialsPolicy } from '../inspect/credentials-policy.js';
 import {
   DEFAULT_POLICY,
   PolicySchema,
@@ -237,12 +238,18 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   let allowRank = 0;
   let rangesRank = 0;
   const resolve: Record<string, string | string[]> = { ...DEFAULT_POLICY.egress.resolve };
+  // Inspection only tightens: every level's hosts are kept (a union, like deny).
+  const inspect = new Set<string>(DEFAULT_POLICY.egress.inspect);
+  let caFile: string | undefined = DEFAULT_POLICY.egress.caFile;
   let phantomTtlMinutes = DEFAULT_POLICY.keys.phantomTtlMinutes;
   // The dlp section is taken whole from the highest source that has one: its
   // rules interlock (destinations name detectors), so fields are not mixed.
   let dlp = DEFAULT_POLICY.dlp;
   const gates = new GatesMerge();
+  // Per name, the highest level's entry wins whole (hosts, variable and format belong together).
+  const credentials: Record<string, CredentialsPolicy[string]> = { ...DEFAULT_POLICY.credentials };
   for (const { document: d, raw, kind } of ordered) {
+    Object.assign(credentials, d.credentials ?? {});
     if (d.keys?.phantomTtlMinutes !== undefined) phantomTtlMinutes = d.keys.phantomTtlMinutes;
     if (d.gates !== undefined) gates.add(d.gates);
     if (d.dlp !== undefined) dlp = d.dlp;
@@ -270,6 +277,8 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
       rangesRank = rank;
     }
     Object.assign(resolve, e.resolve);
+    for (const h of e.inspect) inspect.add(h);
+    if (e.caFile !== undefined) caFile = e.caFile;
   }
   // The providers' API hosts are not added: vendors are reached through the
   // model route only, never a tunnel (see vendorHosts in egress-policy.ts).
@@ -277,10 +286,11 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
   return {
     sandbox: { profile, allowedProfiles },
     workspaces: { allow: wsAllow, deny: [...deny], writeProtected: [...writeProtected] },
-    egress: { mode, allow: [...new Set(effectiveAllow)], deny: [...egressDeny], allowRanges: [...new Set(allowRanges)], resolve },
+    egress: { mode, allow: [...new Set(effectiveAllow)], deny: [...egressDeny], allowRanges: [...new Set(allowRanges)], resolve, inspect: [...inspect], ...(caFile !== undefined ? { caFile } : {}) },
     providers,
     keys: { phantomTtlMinutes },
     dlp,
+    credentials,
     approvals: mergeApprovals(ordered),
     gates: gates.result(),
   };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DlpPolicySchema, DEFAULT_DLP_POLICY, type DlpPolicy } from '../dlp/policy.js';
 import { parseHostPattern } from '../egress/host-match.js';
+import { CredentialsPolicySchema, type CredentialsPolicy } from '../inspect/credentials-policy.js';
 import { EgressPolicySchema, ProvidersSchema, defaultEgressPolicy, DEFAULT_PROVIDERS, type EgressPolicy, type Providers } from '../egress/egress-policy.js';
 
 /**
@@ -278,6 +279,7 @@ export const PolicySchema = z
     providers: ProvidersSchema.optional(),
     keys: KeysPolicySchema.optional(),
     dlp: DlpPolicySchema.optional(),
+    credentials: CredentialsPolicySchema.optional(),
     gates: GatesPolicySchema.optional(),
     approvals: ApprovalsPolicySchema.optional(),
     audit: AuditPolicySchema.optional(),
@@ -301,8 +303,10 @@ export interface EffectivePolicy {
   readonly egress: EgressPolicy;
   readonly providers: Providers;
   readonly keys: { readonly phantomTtlMinutes: number };
-  /** What is scanned, redacted, tokenized or blocked on the model route. */
+  /** What is scanned, redacted, tokenized or blocked on the model route and inspected requests. */
   readonly dlp: DlpPolicy;
+  /** Phantom credentials for other services (issue 19); empty: none. */
+  readonly credentials: CredentialsPolicy;
   /** Approval prompts (issue 17): see {@link ApprovalsPolicySchema} for each field's meaning and merge rule. */
   readonly approvals: {
     readonly fileAccess: 'ask' | 'deny';
@@ -322,6 +326,7 @@ export const DEFAULT_POLICY: EffectivePolicy = {
   providers: DEFAULT_PROVIDERS,
   keys: { phantomTtlMinutes: 60 },
   dlp: DEFAULT_DLP_POLICY,
+  credentials: {},
   approvals: { ...DEFAULT_APPROVALS, preApproved: [], neverAllow: [] },
   gates: DEFAULT_GATES_POLICY,
 };

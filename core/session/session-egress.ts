@@ -7,7 +7,7 @@ import { ConnectionGate } from '../egress/connection-gate.js';
 import type { CompiledEgressPolicy } from '../egress/egress-policy.js';
 import { ensureHelperBuilt, type HelperBuild } from '../egress/helper-build.js';
 import type { EgressProxy } from '../egress/egress-proxy.js';
-import type { LocalRoute } from '../egress/egress-proxy-options.js';
+import type { EgressProxyOptions, LocalRoute } from '../egress/egress-proxy-options.js';
 import { SANDBOX_GRANTS_DIR } from '../grants/grant-mounts.js';
 import type { RequestFilter, ResponseTransformFactory } from '../egress/model-route.js';
 import { PHANTOM_IN_TEXT, PhantomStreamScanner } from '../keys/phantom.js';
@@ -301,6 +301,8 @@ export async function startSessionEgress(
     readonly ask?: EgressAsker;
     /** Cordon's services for the sandbox at `/cordon/v1/<name>` (see EgressProxyOptions.localRoutes). */
     readonly localRoutes?: Readonly<Record<string, LocalRoute>>;
+    /** TLS inspection (issue 19): the leaves, filters and response masks for hosts in egress.inspect; absent: inspected hosts are refused. */
+    readonly inspect?: Pick<EgressProxyOptions, 'inspection' | 'inspectFilters' | 'inspectTransforms' | 'inspectHeaderMask'>;
   },
 ): Promise<Result<SessionEgress>> {
   const { EgressProxy } = await import('../egress/egress-proxy.js');
@@ -335,6 +337,7 @@ export async function startSessionEgress(
     notice: (m) => opts.notify(`egress: ${m}`),
     ...(opts.ask ? { ask: opts.ask } : {}),
     ...(opts.localRoutes ? { localRoutes: opts.localRoutes } : {}),
+    ...(opts.inspect ?? {}),
   });
   for (const f of opts.requestFilters ?? []) proxy.addRequestFilter(f);
   for (const t of opts.responseTransforms ?? []) proxy.addResponseTransform(t);

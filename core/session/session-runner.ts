@@ -26,6 +26,9 @@ import type { GateApprovals } from '../gate/session-gate.js';
 import type { LocalRoute } from '../egress/egress-proxy-options.js';
 import { openSessionFileAccess, type FileApprovalDeps, type SessionFileAccess } from './session-file-access.js';
 import { formatSandboxUser, resolveSandboxUser, type HostUser } from './sandbox-user.js';
+import { setupSessionInspection, type SessionInspection } from './session-inspection.js';
+import type { CaKeySlot } from '../inspect/inspection-ca.js';
+import { systemClock } from '../keys/clock.js';
 
 /** Labels on every Cordon container; orphan cleanup and `cordon ps` find sessions by them. */
 export const LABELS = {
@@ -77,6 +80,8 @@ export interface SessionDeps {
   readonly egressApprovals?: (sessionId: string, session: SessionForApprovals) => EgressAsker;
   /** The host clipboard the sandbox's clipboard tools reach through the gate, and the queue an `ask` goes to; absent, the tools answer "no clipboard". */
   readonly clipboard?: { readonly host: HostClipboard | null; readonly approvals: () => GateApprovals };
+  /** Where the inspection CA's key is kept (the OS keychain); asked only when policy inspects a host. */
+  readonly caKeySlot?: () => CaKeySlot;
   /** Who decides the folders session SESSIONID asks for after launch (the same inputs); absent, every such request is refused. */
   readonly fileApprovals?: (sessionId: string, session: SessionForApprovals) => FileApprovalDeps;
 }
@@ -155,6 +160,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   // Set while the engine starts the sandbox; a holder keeps TypeScript from narrowing them to null.
   const parts: { egress: SessionEgress | null; dlp: ModelRouteDlp | null } = { egress: null, dlp: null };
   let keys: SessionKeys | null = null;
+  let inspection: SessionInspection | null = null;
   let stopWatching: (() => void) | null = null;
   let watchdog: NodeJS.Timeout | null = null;
   let sentinel: Sentinel | null = null;
@@ -188,6 +194,19 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       audit,
       notify: deps.notify ?? (() => undefined),
     });
+    // Inspection (issue 19): the CA only when policy inspects a host; service credentials' phantoms always.
+    const inspected = await setupSessionInspection({
+      sessionId,
+      sessionDir: store.sessionDir(sessionId),
+      cordonHome: deps.paths.home,
+      policy,
+      audit,
+      keyStore: deps.keyStore,
+      caKeySlot: deps.caKeySlot ?? defaultCaKeySlot,
+      clock: systemClock,
+    });
+    if (!inspected.ok) return fail(audit, sessionId, { code: 'keys', message: inspected.message });
+    inspection = inspected.value;
     const prep = await prepareSessionEgress({
       sessionDir: store.sessionDir(sessionId),
       policy,
@@ -205,8 +224,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const fullSpec: SandboxSpec = {
       ...spec,
       entrypoint: wiring.entrypoint,
-      mounts: [...spec.mounts, ...wiring.mounts],
-      env: withPreload({ ...home.env, ...spec.env, ...sessionKeys.env }, wiring.env),
+      mounts: [...spec.mounts, ...wiring.mounts, ...inspected.value.mounts],
+      // The trust variables come last with the proxy's: neither the profile nor --env can point them elsewhere.
+      env: withPreload({ ...home.env, ...spec.env, ...inspected.value.credentialEnv, ...sessionKeys.env }, { ...wiring.env, ...inspected.value.trustEnv }),
     };
     // The proxy, DLP and their modules load while the engine starts the
     // container; its socket is already bound, so an early connection waits.
@@ -246,6 +266,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
             });
           }),
         },
+        inspect: await inspected.value.proxyOptions(policy.dlp),
       });
       if (!eg.ok) throw new EgressStartError(eg.message);
       parts.egress = eg.value;
@@ -271,7 +292,8 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const live = parts.egress;
     const liveDlp = parts.dlp;
     if (!live || !liveDlp) throw new Error('session egress did not start');
-    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, keys: sessionKeys, inForce }, audit, sessionId), deps.reloadPolicy);
+    const liveInspection = inspected.value;
+    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, keys: sessionKeys, inForce, inspection: liveInspection }, audit, sessionId), deps.reloadPolicy);
     containerId = running.id;
     store.write({ ...record, placeholders: created, containerId });
     // A second guard beside the relay's lifeline, on the host where the agent
@@ -348,6 +370,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     if (watchdog) clearInterval(watchdog);
     stopWatching?.();
     keys?.revoke();
+    inspection?.revoke();
     parts.dlp?.dispose();
     const removed = containerId === null || (await engine.remove(containerId).then(() => true, () => false));
     // Only once the sandbox is surely gone; otherwise it stays armed until this process exits.
@@ -403,6 +426,12 @@ function withPreload(env: Readonly<Record<string, string>>, egress: Readonly<Rec
 function lazyRoute(build: () => Promise<LocalRoute>): LocalRoute {
   let built: Promise<LocalRoute> | null = null;
   return async (req, res) => (await (built ??= build()))(req, res);
+}
+
+/** The OS keychain's slot for the inspection CA's key, its native binding loaded on first use. */
+function defaultCaKeySlot(): CaKeySlot {
+  const slot = import('../inspect/keyring-ca-slot.js').then((m) => new m.KeyringCaKeySlot());
+  return { get: async () => (await slot).get(), set: async (v) => (await slot).set(v) };
 }
 
 /** The proxy could not take over its socket while the sandbox started. */
@@ -520,7 +549,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
 /** Live policy: a valid change reaches the running proxy for new connections; an invalid one is refused. */
 function applyPolicyChange(
   change: import('../policy/policy-watch.js').PolicyChange,
-  target: { egress: SessionEgress; dlp: ModelRouteDlp; keys: SessionKeys; inForce: { policy: EffectivePolicy } },
+  target: { egress: SessionEgress; dlp: ModelRouteDlp; keys: SessionKeys; inForce: { policy: EffectivePolicy }; inspection: SessionInspection },
   audit: AuditSink,
   sessionId: string,
 ): void {
@@ -551,6 +580,7 @@ function applyPolicyChange(
   egress.proxy.setPolicy(compiled.policy.egress);
   egress.proxy.setModelRoutes(compiled.policy.modelRoutes);
   target.dlp.setPolicy(compiled.policy.dlp);
+  target.inspection.setDlpPolicy(compiled.policy.dlp);
   target.keys.setTtlMinutes(change.policy.keys.phantomTtlMinutes);
   target.inForce.policy = change.policy;
   const e = change.policy.egress;

@@ -1,0 +1,343 @@
+/**
+ * Inspected CONNECT tunnels (issue 19, item 2): for a host `egress.inspect`
+ * names, the proxy answers the CONNECT itself, terminates the sandbox's TLS
+ * with a leaf for the CONNECT host (signed by the per-install CA, which only
+ * sandboxes trust), reads the HTTP/1.1 requests inside, runs the inspection
+ * filters (phantom credentials, DLP) on each, and sends it on over TLS
+ * verified against the system store plus `egress.caFile`, to exactly the
+ * address the destination decision checked (`dial`).
+ *
+ * The destination decision is the caller's (`connect-tunnel.ts`): this file
+ * runs only for a CONNECT already allowed, so allow/deny, address checks and
+ * DNS pinning are the tunnels' own. Threats: docs/threat-model-inspection.md.
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import { isIP } from 'node:net';
+import { pipeline, type Transform } from 'node:stream';
+import tls from 'node:tls';
+import type { LeafIssuer } from '../inspect/leaf-issuer.js';
+import type { EgressLimits } from './connection-limits.js';
+import type { AllowDecision } from './destination-decision.js';
+import { authority } from './deny-messages.js';
+import { dial } from './destination-dial.js';
+import { normaliseHost } from './host-match.js';
+import { readBody, systemCas } from './model-route-handler.js';
+import { runFilterChain, type FilterTrace, type ModelRequest, type RequestFilter, type ResponseTransformFactory } from './model-route.js';
+import { endToEndHeaders, refuseResponse } from './proxy-answers.js';
+import type { RequestContext } from './request-context.js';
+
+/** What a session gives the proxy to inspect with: the leaves of its CA. */
+export interface TlsInspection {
+  readonly leaves: LeafIssuer;
+}
+
+/** What an inspected tunnel uses of its proxy. */
+export interface InspectContext extends RequestContext {
+  readonly limits: EgressLimits;
+  readonly track: (s: net.Socket) => void;
+  /** Null: this session has no inspection CA, so an inspected host is refused (`inspection_unavailable`). */
+  readonly inspection: TlsInspection | null;
+  /** Run in order on every inspected request (the same chain semantics as the model route's). */
+  readonly inspectFilters: readonly RequestFilter[];
+  readonly inspectTransforms: readonly ResponseTransformFactory[];
+  /** Rewrites a response header value for the agent (a credential echoed back becomes its phantom again). */
+  readonly inspectHeaderMask: ((request: ModelRequest, value: string) => string) | undefined;
+  readonly upstreamTrust: UpstreamTrust;
+  readonly sessionId: string | undefined;
+}
+
+/**
+ * What the proxy trusts toward inspected hosts: the system store plus
+ * `egress.caFile`, one secure context per file (re-read when policy changes).
+ */
+export class UpstreamTrust {
+  private contexts = new Map<string, tls.SecureContext>();
+  private system: string[] | null = null;
+
+  constructor(private caFile: () => string | null) {}
+
+  context(): tls.SecureContext {
+    const file = this.caFile();
+    const key = file ?? '';
+    let c = this.contexts.get(key);
+    if (!c) {
+      this.system ??= systemCas();
+      // A caFile that cannot be read leaves only the system store: the failure shows as a refused upstream, never as trusting less checking.
+      let extra: string[] = [];
+      try {
+        extra = file ? [readFileSync(file, 'utf8')] : [];
+      } catch {
+        extra = [];
+      }
+      c = tls.createSecureContext({ ca: [...this.system, ...extra] });
+      this.contexts.set(key, c);
+    }
+    return c;
+  }
+
+  retire(): void {
+    this.contexts = new Map();
+    this.system = null;
+  }
+}
+
+/** Reasons an inspected tunnel or request is refused (beside the filters' own); stable, in `X-Cordon-Deny` and audit records. */
+export type InspectRefusal = 'inspection_unavailable' | 'sni_mismatch' | 'host_mismatch' | 'tls_handshake_failed' | 'not_tls' | 'not_http' | 'upgrade_not_inspected' | 'upstream_tls_failed' | 'upstream_failed' | 'body_too_large' | 'rate_limited';
+
+const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
+
+/** OpenSSL's codes for bytes that are no TLS record (plain HTTP, SSH, anything else). */
+const NOT_TLS = /HTTP_REQUEST|WRONG_VERSION_NUMBER|UNKNOWN_PROTOCOL|PACKET_LENGTH_TOO_LONG|RECORD_LENGTH|UNEXPECTED_RECORD/;
+
+/** Certificate verification failures, as Node names them: told apart from a refused connection. */
+const TLS_VERIFY = /CERT|SELF_SIGNED|UNABLE_TO|ALTNAME|SIGNATURE|ISSUER|TLS/;
+
+/** Per-tunnel state the shared HTTP server looks up by socket. */
+interface Tunnel {
+  readonly v: AllowDecision;
+  readonly port: number;
+  readonly pattern: string;
+  readonly agent: https.Agent;
+  requests: number;
+}
+
+/**
+ * The HTTP side of every inspected tunnel of one proxy: one parser setup
+ * (Node's llhttp, strict), fed each tunnel's decrypted socket.
+ */
+export class InspectServer {
+  private readonly server: http.Server;
+  private readonly tunnels = new WeakMap<net.Socket, Tunnel>();
+
+  constructor(private readonly ctx: InspectContext) {
+    const l = ctx.limits;
+    this.server = http.createServer({ maxHeaderSize: l.maxHeaderBytes, headersTimeout: l.headerTimeoutMs, requestTimeout: Math.max(l.requestTimeoutMs, l.headerTimeoutMs), keepAliveTimeout: 5000, noDelay: true });
+    this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      this.onRequest(req, res).catch(() => refuseResponse(res, 500, 'proxy_error', 'Cordon could not inspect the request.', true));
+    });
+    // Frames after an upgrade, or a tunnel inside the tunnel, would leave unscanned.
+    const noUpgrade = (req: http.IncomingMessage, socket: net.Socket): void => {
+      const t = this.tunnels.get(socket);
+      const message = `Cordon refused an upgrade (${String(req.headers.upgrade ?? req.method)}) inside an inspected connection: its frames could not be scanned.`;
+      this.refusal(t, 'upgrade_not_inspected', message, ctx.now());
+      socket.end(`HTTP/1.1 403 Forbidden\r\nX-Cordon-Deny: upgrade_not_inspected\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(message) + 1}\r\nConnection: close\r\n\r\n${message}\n`);
+    };
+    this.server.on('upgrade', noUpgrade);
+    this.server.on('connect', noUpgrade);
+    this.server.on('clientError', (_err: Error, socket: net.Socket) => {
+      this.refusal(this.tunnels.get(socket), 'not_http', 'Cordon closed an inspected connection: what it carried is not HTTP/1.1.', ctx.now());
+      socket.destroy();
+    });
+  }
+
+  /**
+   * Takes over an allowed CONNECT to an inspected host: answers 200, checks
+   * the ClientHello, terminates TLS with the host's leaf, and serves the
+   * requests inside. `release` frees the tunnel slot once both ends are closed.
+   */
+  open(client: net.Socket, head: Buffer, v: AllowDecision, port: number, pattern: string, started: number, release: () => void): void {
+    const ctx = this.ctx;
+    const inspection = ctx.inspection;
+    let released = false;
+    const done = (): void => {
+      if (released) return;
+      released = true;
+      release();
+    };
+    if (!inspection) {
+      done();
+      this.refusal({ v, port, pattern, agent: new https.Agent(), requests: 0 }, 'inspection_unavailable', `Cordon refused ${authority(v.host, port)}: policy inspects this host, but this session has no inspection CA (start a new session).`, started);
+      client.end(`HTTP/1.1 403 Forbidden\r\nX-Cordon-Deny: inspection_unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      return;
+    }
+    const leaf = inspection.leaves.leafFor(v.host);
+    const tunnel: Tunnel = { v, port, pattern, agent: this.upstreamAgent(v, port), requests: 0 };
+    client.write(ESTABLISHED);
+    // Bytes the client sent with its CONNECT: the TLS socket reads them first.
+    if (head.length > 0) client.unshift(head);
+    client.once('close', () => {
+      tunnel.agent.destroy();
+      done();
+      ctx.audit.close('connect', client, v, client.bytesRead, client.bytesWritten, started, { inspected: true, inspectRule: pattern, requests: tunnel.requests, dataPath: 'inspect' });
+    });
+    let sniMismatch = false;
+    let established = false;
+    const secure = new tls.TLSSocket(client, {
+      isServer: true,
+      secureContext: leaf.context,
+      ALPNProtocols: ['http/1.1'],
+      // The leaf is for the CONNECT host, which the destination decision checked; a ClientHello naming another host is fronting.
+      SNICallback: (servername, cb) => {
+        const n = normaliseHost(servername);
+        if (n.ok && n.host === v.host) cb(null, leaf.context);
+        else {
+          sniMismatch = true;
+          cb(new Error('sni mismatch'), undefined);
+        }
+      },
+    });
+    ctx.track(secure);
+    secure.on('error', (e: NodeJS.ErrnoException) => {
+      if (!established) {
+        const where = authority(v.host, port);
+        // OpenSSL names bytes that are no TLS record at all (plain HTTP, SSH) this way.
+        if (NOT_TLS.test(e.code ?? '')) this.refusal(tunnel, 'not_tls', `Cordon closed ${where}: policy inspects this host and the connection is not TLS.`, started);
+        else if (sniMismatch) this.refusal(tunnel, 'sni_mismatch', `Cordon closed a tunnel to ${where}: its TLS handshake names another host.`, started);
+        else this.refusal(tunnel, 'tls_handshake_failed', `Cordon closed ${where}: the client did not accept Cordon's inspection certificate (pinned, or the CA is not trusted).`, started, { tlsError: e.code ?? 'unknown' });
+      }
+      secure.destroy();
+      client.destroy();
+    });
+    secure.once('secure', () => {
+      established = true;
+      this.tunnels.set(secure, tunnel);
+      this.server.emit('connection', secure);
+    });
+  }
+
+  /** One keep-alive agent per tunnel: its connections dial exactly the checked route and verify the server. */
+  private upstreamAgent(v: AllowDecision, port: number): https.Agent {
+    const ctx = this.ctx;
+    const servername = isIP(v.host) ? undefined : v.host;
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 6 });
+    const create = (_opts: unknown, cb: (err: Error | null, s?: net.Socket) => void): undefined => {
+      void dial(v.route, port, ctx.limits.upstreamConnectTimeoutMs).then((up) => {
+        if (!up.ok) {
+          cb(Object.assign(new Error(up.why), { code: up.why }));
+          return;
+        }
+        ctx.track(up.socket);
+        const s = tls.connect({ socket: up.socket, ...(servername ? { servername } : {}), secureContext: ctx.upstreamTrust.context(), ALPNProtocols: ['http/1.1'], checkServerIdentity: (_h, cert) => tls.checkServerIdentity(v.host, cert) });
+        s.once('secureConnect', () => {
+          s.removeAllListeners('error');
+          s.on('error', () => s.destroy());
+          cb(null, s);
+        });
+        s.once('error', (e: Error) => {
+          up.socket.destroy();
+          cb(e);
+        });
+      });
+      return undefined;
+    };
+    (agent as unknown as { createConnection: typeof create }).createConnection = create;
+    return agent;
+  }
+
+  private refusal(t: Tunnel | undefined, reason: string, message: string, started: number, extra: Record<string, unknown> = {}): void {
+    this.ctx.audit.record({
+      kind: 'egress.deny',
+      ocsfClass: 'http_activity',
+      activity: { id: 5, name: 'Refuse' },
+      outcome: 'failure',
+      severity: reason === 'credential_leak' || reason === 'dlp_blocked' || reason === 'sni_mismatch' ? 'high' : 'medium',
+      message,
+      details: { channel: 'connect', inspected: true, decision: 'deny', host: t?.v.host ?? '', port: t?.port ?? 0, reason, inspectRule: t?.pattern ?? null, durationMs: this.ctx.now() - started, ...extra },
+    });
+  }
+
+  private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const ctx = this.ctx;
+    const started = ctx.now();
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
+    const t = this.tunnels.get(req.socket);
+    if (!t) {
+      res.destroy();
+      return;
+    }
+    t.requests++;
+    const { v, port } = t;
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    const recorded = path.split('?')[0] ?? '/';
+    const refuse = (status: number, reason: string, message: string, extra: Record<string, unknown> = {}, close = false): void => {
+      this.refusal(t, reason, message, started, { method, path: recorded, status, ...extra });
+      refuseResponse(res, status, reason, message, close);
+      if (!close) req.resume();
+    };
+    // The Host must be the tunnel's: another name on the same connection would reach a virtual host nobody checked.
+    const hostHeader = req.headers.host ?? '';
+    const expected = port === 443 ? [authority(v.host, 443), v.host.includes(':') ? `[${v.host}]` : v.host] : [authority(v.host, port)];
+    const hostNorm = hostHeader.toLowerCase().replace(/\.(?=:|$)/, '');
+    if (!expected.includes(hostNorm) || !path.startsWith('/')) {
+      refuse(421, 'host_mismatch', `Cordon refused a request for ${hostHeader.slice(0, 100) || '(no Host)'} inside the tunnel to ${authority(v.host, port)}.`);
+      return;
+    }
+    if (!ctx.rate.take()) {
+      refuse(429, 'rate_limited', 'Cordon refused the request: too many requests per second; retry shortly.');
+      return;
+    }
+    const declared = Number(req.headers['content-length'] ?? '0');
+    const body = declared > ctx.limits.maxInspectedBodyBytes ? null : await readBody(req, ctx.limits.maxInspectedBodyBytes);
+    if (!body) {
+      refuse(413, 'body_too_large', 'Cordon refused the request: the body is larger than the inspection limit.', {}, true);
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of endToEndHeaders(req.rawHeaders, ['host', 'content-length'])) {
+      const k = name.toLowerCase();
+      headers[k] = headers[k] === undefined ? value : `${headers[k]}, ${value}`;
+    }
+    const request: ModelRequest = { provider: '', host: v.host, method, path, headers, body, sessionId: ctx.sessionId };
+    const chain = await runFilterChain(ctx.inspectFilters, request);
+    const trace = (x: readonly FilterTrace[]): FilterTrace[] => [...x];
+    if (chain.kind === 'deny') {
+      refuse(chain.status, chain.reason, chain.message, { path: chain.path.split('?')[0] ?? '/', filters: trace(chain.trace) });
+      return;
+    }
+    const final = chain.request;
+    const outHeaders: Record<string, string | number> = { ...final.headers, host: hostHeader, 'content-length': final.body.length };
+    const upstreamReq = https.request({ host: v.host, port, method: final.method, path: final.path, headers: outHeaders, setHost: false, agent: t.agent });
+    let bytesDown = 0;
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      ctx.audit.record({
+        kind: 'egress.allow',
+        ocsfClass: 'http_activity',
+        activity: { id: 2, name: 'Close' },
+        outcome: 'success',
+        severity: 'informational',
+        message: `Inspected request to ${authority(v.host, port)} sent.`,
+        details: { channel: 'connect', inspected: true, decision: 'allow', host: v.host, port, method, path: final.path.split('?')[0] ?? '/', status: res.statusCode, bytesUp: final.body.length, bytesDown, filters: trace(chain.trace), inspectRule: t.pattern, rule: v.matched, durationMs: ctx.now() - started },
+      });
+    };
+    upstreamReq.on('error', (e: NodeJS.ErrnoException) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      finished = true;
+      const code = e.code ?? e.message;
+      if (TLS_VERIFY.test(code)) refuse(502, 'upstream_tls_failed', `Cordon refused ${authority(v.host, port)}: its certificate did not verify (${code}).`, { tlsError: code });
+      else refuse(502, 'upstream_failed', `Cordon could not connect to ${authority(v.host, port)} (${code}).`);
+    });
+    upstreamReq.on('response', (upRes: http.IncomingMessage) => {
+      const status = upRes.statusCode ?? 502;
+      const stages: Transform[] = [];
+      for (const factory of ctx.inspectTransforms) {
+        const s = factory({ request: final, status, headers: upRes.headers });
+        if (s) stages.push(s);
+      }
+      const pairs = endToEndHeaders(upRes.rawHeaders, stages.length > 0 ? ['content-length'] : []);
+      const mask = ctx.inspectHeaderMask;
+      // Cordon adds nothing the server did not send: the agent sees the server's own head.
+      res.sendDate = false;
+      res.writeHead(status, (mask ? pairs.map(([k, val]): [string, string] => [k, mask(final, val)]) : pairs).flat());
+      if (String(upRes.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
+      upRes.on('data', (c: Buffer) => (bytesDown += c.length));
+      if (stages.length === 0) pipeline(upRes, res, finish);
+      else pipeline([upRes, ...stages, res], finish);
+    });
+    res.once('close', () => {
+      if (!res.writableFinished) upstreamReq.destroy();
+      finish();
+    });
+    upstreamReq.end(final.body);
+  }
+}
