@@ -18,6 +18,7 @@
 import * as z from 'zod/mini';
 import { ApprovalAnswerRequestSchema, ApprovalListSchema, ApprovalViewSchema } from './approvals-contract.js';
 import { ChatItemSchema, ChatStateSchema, FileChangeSchema, FileDiffSchema, FilePreviewSchema } from './chat-contract.js';
+import { DropOutcomeSchema, DropRequestSchema, TakeOutcomeSchema, TakeRequestSchema } from './transfer-contract.js';
 
 /** A session id as core writes them (12 hex digits), or a unique prefix where a method says so. */
 const SessionId = z.string().check(z.regex(/^[0-9a-f]{1,32}$/, 'a session id is hexadecimal'));
@@ -189,6 +190,21 @@ export const API_METHODS = {
   'files.reveal': {
     request: z.strictObject({ sessionId: SessionId, workspace: z.string().check(z.maxLength(4096)), path: z.string().check(z.minLength(1), z.maxLength(4096)) }),
     response: Empty,
+  },
+  /**
+   * One file dropped on a running session's screen, into its cordon-inbox
+   * through the gate (as `cordon drop`). Bytes from any UI (bounded, see
+   * transfer-contract.ts); a host path only from the app. Answers when the
+   * gate has decided, which for `ask` is after the user's answer.
+   */
+  'files.drop': {
+    request: DropRequestSchema,
+    response: DropOutcomeSchema,
+  },
+  /** A changed file out through the gate (as `cordon take`): its gated bytes for a download, or a desktop drag in the app. */
+  'files.take': {
+    request: TakeRequestSchema,
+    response: TakeOutcomeSchema,
   },
   /**
    * Opens a web or mail link in the user's browser, after the user confirmed

@@ -49,6 +49,7 @@ import { adapterFor } from '../agent/adapter-for.js';
 import type { AgentAdapter } from '../agent/agent-adapter.js';
 import { RecentWorkspaces } from './recent-workspaces.js';
 import { approvalEventFor, approvalHandlers } from './approval-handlers.js';
+import { SessionTransfers } from './session-transfers.js';
 
 /** Something the user should see that is not a decision (those are audited). */
 export interface ServiceNotice {
@@ -87,6 +88,13 @@ export interface CordonServiceDeps {
   readonly showInFolder?: (path: string) => void;
   /** The host clipboard behind the sandbox's clipboard tools (issue 18); null or absent where there is none. */
   readonly clipboard?: HostClipboard | null;
+  /**
+   * True only in the app: a dropped file's host path from the renderer is
+   * accepted (the preload read it from the drop); `cordon ui` gets bytes.
+   */
+  readonly trustsRendererPaths?: boolean;
+  /** Starts a desktop drag of a file the gate wrote (Electron's `startDrag`); absent without the app. */
+  readonly startDrag?: (file: string) => void;
 }
 
 /** `stop` answers with what it did, or why it did nothing; never throws for a bad id. */
@@ -131,9 +139,22 @@ export class CordonService implements ApiEventSource {
   private follower: AuditFollower | null = null;
   private approvalStore: ApprovalStore | null = null;
   private readonly recent: RecentWorkspaces;
+  /** Files into and out of running sessions through the gate: `cordon drop` / `take` and the UI's drag-and-drop. */
+  readonly transfers: SessionTransfers;
 
   constructor(private readonly deps: CordonServiceDeps) {
     this.recent = new RecentWorkspaces(join(deps.paths.home, 'recent-workspaces.json'));
+    this.transfers = new SessionTransfers({
+      paths: deps.paths,
+      audit: deps.audit,
+      loadPolicy: deps.loadPolicy,
+      listSessions: () => this.listSessions(),
+      sessions: () => this.sessions,
+      approvals: () => this.approvals(),
+      trustsRendererPaths: deps.trustsRendererPaths === true,
+      ...(deps.startDrag ? { startDrag: deps.startDrag } : {}),
+      isChanged: (id, workspace, path) => this.hosted.get(id)?.files?.list().changes.some((c) => c.root === workspace && c.path === path) ?? false,
+    });
     this.dispatch = createApiDispatcher(this.handlers());
   }
 
@@ -535,6 +556,7 @@ export class CordonService implements ApiEventSource {
     this.follower = null;
     this.approvalStore?.close();
     this.approvalStore = null;
+    await this.transfers.close();
   }
 
   /** Ids of sessions this process hosts. */
@@ -736,6 +758,7 @@ export class CordonService implements ApiEventSource {
       'keys.rotate': async (req: ApiRequest<'keys.rotate'>) => keyView(req.provider, await this.deps.keyStore().rotate(req.provider, req.secret)),
       'keys.remove': async (req: ApiRequest<'keys.remove'>) => keyView(req.provider, await this.deps.keyStore().remove(req.provider)),
       ...this.chatHandlers(),
+      ...this.transfers.handlers(),
       ...approvalHandlers({ approvals: () => this.approvals(), answerContext: () => ({ policy: this.deps.loadPolicy(), role: this.features() }) }),
     };
   }
