@@ -321,4 +321,10 @@ export interface CordonApi {
   call<M extends ApiMethod>(method: M, request: ApiRequest<M>): Promise<ApiResult<ApiResponse<M>>>;
   /** Delivers every event until the returned function is called. */
   onEvent(listener: (event: ApiEvent) => void): () => void;
+  /**
+   * The app only (the preload's `webUtils.getPathForFile`): the host path of
+   * a file the user dropped, or '' when it has none. Absent in the browser
+   * UI, where a drop carries the file's bytes and no path (threat G19).
+   */
+  readonly pathForFile?: (file: unknown) => string;
 }

@@ -33,6 +33,10 @@ export interface ProcessFacts {
    * pbcopy), or none on a headless machine.
    */
   readonly clipboard?: HostClipboard | null;
+  /** The app only: a dropped file's host path from the renderer is accepted (see CordonServiceDeps). */
+  readonly trustsRendererPaths?: boolean;
+  /** The app only: starts a desktop drag of a file the gate wrote. */
+  readonly startDrag?: (file: string) => void;
   /** The engine client, when the adapter needs its Docker specifics too (`cordon image build`). */
   readonly engine?: DockerEngine;
 }
@@ -61,6 +65,8 @@ export function openCordonService(facts: ProcessFacts): CordonService {
     clipboard: facts.clipboard !== undefined ? facts.clipboard : desktopClipboard(facts.env, facts.platform),
     ...(facts.openExternal ? { openExternal: facts.openExternal } : {}),
     ...(facts.showInFolder ? { showInFolder: facts.showInFolder } : {}),
+    ...(facts.trustsRendererPaths === true ? { trustsRendererPaths: true } : {}),
+    ...(facts.startDrag ? { startDrag: facts.startDrag } : {}),
   });
 }
 
