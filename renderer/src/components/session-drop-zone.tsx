@@ -35,11 +35,11 @@ function base64(bytes: Uint8Array): string {
 function outcomeText(o: DropOutcomeView): string {
   switch (o.outcome) {
     case 'arrived':
-      return `Arrived: ${o.sandboxPath ?? ''}`;
+      return `Now at ${o.sandboxPath ?? ''} in the sandbox`;
     case 'redacted':
-      return `Arrived redacted (${o.findings.map((f) => `${f.detector} ×${f.count}`).join(', ')}): ${o.sandboxPath ?? ''}`;
+      return `Redacted: ${o.findings.map((f) => `${f.detector} ×${f.count}`).join(', ')}. Now at ${o.sandboxPath ?? ''} in the sandbox`;
     case 'refused':
-      return `Refused (${o.reason}): ${o.message}`;
+      return `${o.message} (${o.reason})`;
   }
 }
 
@@ -86,14 +86,14 @@ export function SessionDropZone({ sessionId, running, children }: { readonly ses
     if (path !== '') request = { path };
     else {
       const bad = dropNameProblem(file.name);
-      if (bad !== null) return update(key, 'refused', `Refused (bad_name): ${bad}`);
+      if (bad !== null) return update(key, 'refused', `${bad} (bad_name)`);
       if (file.size > DROP_CONTENT_MAX_BYTES) {
-        return update(key, 'refused', `Refused (too_large): ${file.size.toLocaleString('en-US')} bytes; the browser UI carries files up to ${DROP_CONTENT_MAX_BYTES.toLocaleString('en-US')} bytes. Use \`cordon drop ${sessionId} FILE\` or the Cordon app.`);
+        return update(key, 'refused', `${file.size.toLocaleString('en-US')} bytes; the browser UI carries files up to ${DROP_CONTENT_MAX_BYTES.toLocaleString('en-US')} bytes. Use \`cordon drop ${sessionId} FILE\` or the Cordon app. (too_large)`);
       }
       request = { name: file.name, content: base64(new Uint8Array(await file.arrayBuffer())) };
     }
     const r = await api.call('files.drop', { sessionId, file: request });
-    if (!r.ok) return update(key, 'refused', `Refused: ${r.error.message}`);
+    if (!r.ok) return update(key, 'refused', r.error.message);
     update(key, r.value.outcome, outcomeText(r.value));
   };
 
@@ -112,13 +112,13 @@ export function SessionDropZone({ sessionId, running, children }: { readonly ses
       key: next.current++,
       name: shownName(f.name),
       status: i < DROP_MAX_FILES ? 'checking' : 'refused',
-      text: i < DROP_MAX_FILES ? 'Checking…' : `Refused: at most ${DROP_MAX_FILES} files per drop`,
+      text: i < DROP_MAX_FILES ? 'Checking…' : `at most ${DROP_MAX_FILES} files per drop`,
     }));
     setEntries((list) => [...added, ...list].slice(0, KEEP));
     // One after another: the gate may ask about one while the next waits.
     for (const [i, f] of files.slice(0, DROP_MAX_FILES).entries()) {
       const key = added[i]?.key;
-      if (key !== undefined) await sendOne(f, key).catch((err: unknown) => update(key, 'refused', `Refused: ${(err as Error).message}`));
+      if (key !== undefined) await sendOne(f, key).catch((err: unknown) => update(key, 'refused', (err as Error).message));
     }
     announce(`${files.length === 1 ? 'The dropped file was' : `${files.length} dropped files were`} checked by the gate: see the list under the heading.`);
   };
@@ -147,12 +147,18 @@ export function SessionDropZone({ sessionId, running, children }: { readonly ses
     >
       {over && (
         <div className="drop-overlay" aria-hidden="true">
-          Drop files to copy them into session <span className="mono">{sessionId}</span>’s cordon-inbox. The gate checks each one first.
+          {/* One block: as flex items, the words either side of the id would lose their spaces. */}
+          <p>
+            Drop files to copy them into session <span className="mono">{sessionId}</span>’s cordon-inbox. The gate checks each one first.
+          </p>
         </div>
       )}
+      {children}
       {entries.length > 0 && (
         <section className="card drop-outcomes" aria-label="Dropped files">
-          <h2>Dropped files</h2>
+          <h2>
+            Dropped into session <span className="mono">{sessionId}</span>
+          </h2>
           <ul data-testid="drop-outcomes">
             {entries.map((x) => (
               <li key={x.key} data-status={x.status} data-testid="drop-outcome">
@@ -166,7 +172,6 @@ export function SessionDropZone({ sessionId, running, children }: { readonly ses
           </button>
         </section>
       )}
-      {children}
     </div>
   );
 }
