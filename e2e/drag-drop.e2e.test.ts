@@ -11,6 +11,9 @@
  * refused and the UI shows why; a file over the browser's bound is refused
  * before it is sent; neither the UI nor the audit log shows the key.
  *
+ * Out of the sandbox (G18): in a conversation, a changed file the agent
+ * wrote with a key is saved through the gate as a browser download holding
+ * the redacted bytes; a link the agent planted to a host file is refused.
  * The app's drag-out (`webContents.startDrag`) needs Electron, which this
  * machine cannot run: it is not tested here.
  */
@@ -139,5 +142,41 @@ test('files dropped on a running session: a key arrives redacted inside the sand
 
   await page.getByRole('button', { name: 'Stop session' }).click();
   await page.getByText('No session is running').waitFor({ timeout: 20_000 });
+  await page.close();
+});
+
+test('a changed file saved from the files panel is a download of what the gate passed; a planted link is refused', { timeout: 240_000 }, async () => {
+  const chatWs = env.workspace('chat-project');
+  // A plain-text agent (one run per turn) that leaves a key-bearing report and a link to a host file.
+  const script = `printf 'card ${KEY}\\n' > report.txt; ln -sf /etc/hostname planted.txt; cat`;
+  const agent = env.profile('writer', 'standard', { description: 'writes a report (tests)', agent: 'generic', command: ['sh', '-c', script], provider: undefined });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  await page.goto(ui.url);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Setup', exact: true }).click();
+  await page.getByLabel('Workspace folder (absolute path)').fill(chatWs);
+  await page.getByLabel('Profile').selectOption(agent);
+  await page.getByRole('button', { name: 'Launch', exact: true }).click();
+  await page.getByTestId('chat-state').filter({ hasText: 'Ready' }).waitFor({ timeout: 90_000 });
+  await page.getByRole('textbox', { name: 'Message' }).fill('write the report');
+  await page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  const panel = page.getByTestId('files-panel');
+  await panel.getByTestId('file-change').filter({ hasText: 'report.txt' }).click({ timeout: 30_000 });
+
+  const download = page.waitForEvent('download', { timeout: 30_000 });
+  await page.getByTestId('take-download').click();
+  const saved = await (await download).path();
+  assert.equal(readFileSync(saved, 'utf8'), 'card [REDACTED:aws_access_key_id]\n', 'the download is not what the gate passed');
+  assert.match(await page.getByTestId('take-outcome').innerText(), /Saved a redacted copy/);
+  await screenshot(page, 'take-download-redacted');
+
+  await panel.getByTestId('file-change').filter({ hasText: 'planted.txt' }).click({ timeout: 30_000 });
+  await page.getByTestId('take-download').click();
+  const refused = page.getByTestId('take-outcome').filter({ hasText: 'Refused by the gate' });
+  await refused.waitFor({ timeout: 15_000 });
+  assert.match(await refused.innerText(), /\(outside_workspace\)/);
+  await screenshot(page, 'take-planted-link-refused');
+  const audit = JSON.stringify(env.auditRecords());
+  assert.ok(!audit.includes(KEY), 'the audit log holds the key');
+  await page.getByTestId('chat-end').click();
   await page.close();
 });
