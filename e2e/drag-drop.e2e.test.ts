@@ -9,7 +9,8 @@
  * an AWS-style key arrives in cordon-inbox redacted, checked from inside the
  * sandbox by the session's own shell; a .docx labelled Confidential is
  * refused and the UI shows why; a file over the browser's bound is refused
- * before it is sent; neither the UI nor the audit log shows the key.
+ * before it is sent; under `ask` a file is listed as waiting for approval
+ * until the prompt is answered; neither the UI nor the audit log shows the key.
  *
  * Out of the sandbox (G18): in a conversation, a changed file the agent
  * wrote with a key is saved through the gate as a browser download holding
@@ -72,7 +73,7 @@ async function dropFiles(page: Page, files: ReadonlyArray<{ name: string; bytes:
 
 /** The outcome entry for NAME once the gate has answered (not "Checking"). */
 async function outcome(page: Page, name: string): Promise<{ status: string; text: string }> {
-  const li = page.locator('[data-testid="drop-outcome"]:not([data-status="checking"])').filter({ hasText: name }).first();
+  const li = page.locator('[data-testid="drop-outcome"]:not([data-status="checking"]):not([data-status="waiting"])').filter({ hasText: name }).first();
   await li.waitFor({ timeout: 30_000 });
   return { status: (await li.getAttribute('data-status')) ?? '', text: await li.innerText() };
 }
@@ -139,6 +140,20 @@ test('files dropped on a running session: a key arrives redacted inside the sand
   );
   const audit = JSON.stringify(env.auditRecords());
   assert.ok(!audit.includes(KEY) && !audit.includes(DOC_TEXT), 'the audit log holds transferred content');
+
+  // 4. With gates.dragDrop.toSandbox "ask" (read on every drop), a file waits for the user's answer, and the list says so.
+  writeFileSync(join(env.cordonHome, 'policy.json'), JSON.stringify({ gates: { dragDrop: { toSandbox: 'ask', blockLabels: ['Confidential'] } } }));
+  await dropFiles(page, [{ name: 'notes.txt', bytes: Buffer.from('meeting at noon\n'), type: 'text/plain' }]);
+  await page.locator('[data-testid="drop-outcome"][data-status="waiting"]').filter({ hasText: 'notes.txt' }).waitFor({ timeout: 30_000 });
+  await page.getByTestId('approval-prompt').waitFor({ timeout: 30_000 });
+  assert.equal(existsSync(join(ws, 'cordon-inbox', 'notes.txt')), false, 'the file went in before anyone answered');
+  await screenshot(page, 'drop-waiting-for-approval');
+  await page.keyboard.press('Alt+Shift+KeyA');
+  await page.locator('[data-testid="approval-prompt"][data-armed="true"]').waitFor({ timeout: 5_000 });
+  await page.keyboard.press('o');
+  const notes = await outcome(page, 'notes.txt');
+  assert.equal(notes.status, 'arrived', notes.text);
+  assert.equal(readFileSync(join(ws, 'cordon-inbox', 'notes.txt'), 'utf8'), 'meeting at noon\n');
 
   await page.getByRole('button', { name: 'Stop session' }).click();
   await page.getByText('No session is running').waitFor({ timeout: 20_000 });
