@@ -45,7 +45,7 @@ function loadPreload(answer: (channel: string, args: unknown[]) => unknown) {
     webUtils: {
       getPathForFile: (file: unknown) => {
         if (typeof file !== 'object' || file === null || !('fakePath' in file)) throw new TypeError('not a File');
-        return String((file as { fakePath: unknown }).fakePath);
+        return String((file).fakePath);
       },
     },
     ipcRenderer: {
