@@ -10,7 +10,7 @@
  * arrived redacted (detector names and counts), refused (the gate's
  * reason), or waiting for an answer in the approval queue.
  */
-import { useCallback, useRef, useState, type DragEvent, type ReactNode } from 'react';
+import { useCallback, useEffect, useRef, useState, type DragEvent, type ReactNode } from 'react';
 import { DROP_CONTENT_MAX_BYTES, DROP_MAX_FILES, dropNameProblem, type DropOutcomeView } from '../../../core/api/transfer-contract.js';
 import { useApiEvents, useShell } from '../api-context.js';
 
@@ -67,6 +67,19 @@ export function SessionDropZone({ sessionId, running, children }: { readonly ses
 
   const update = useCallback((key: number, status: Status, text: string) => {
     setEntries((list) => list.map((e) => (e.key === key ? { ...e, status, text } : e)));
+  }, []);
+
+  // A file dropped beside the zone (the navigation, say) would make the browser open it in place of the UI.
+  useEffect(() => {
+    const keep = (e: globalThis.DragEvent): void => {
+      if (e.dataTransfer?.types.includes('Files') === true) e.preventDefault();
+    };
+    window.addEventListener('dragover', keep);
+    window.addEventListener('drop', keep);
+    return () => {
+      window.removeEventListener('dragover', keep);
+      window.removeEventListener('drop', keep);
+    };
   }, []);
 
   // A file the gate asks about waits in the approval queue; the prompt shows it. Pending entries say so.
