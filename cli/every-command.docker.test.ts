@@ -90,6 +90,13 @@ const REAL_RUNS: Record<string, () => Promise<void>> = {
     ok(await t.run(['take', transferId, 'made.txt', dest]), 'take');
     assert.equal(readFileSync(dest, 'utf8'), 'out\n');
   },
+  'approvals grant': async () => {
+    // A folder pushed into the running transfer session; it appears at its stable path inside.
+    const folder = t.workspace('granted');
+    const r = await t.run(['approvals', 'grant', transferId, folder]);
+    ok(r, 'approvals grant');
+    assert.equal(r.stdout, '/run/cordon/grants/granted\n');
+  },
   ps: async () => {
     const r = await t.run(['ps', '--json']);
     ok(r, 'ps');
