@@ -45,6 +45,8 @@ import { readPreview } from '../files/file-preview.js';
 import { adapterFor } from '../agent/adapter-for.js';
 import type { AgentAdapter } from '../agent/agent-adapter.js';
 import { RecentWorkspaces } from './recent-workspaces.js';
+import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
+import { endQuarantine, quarantineById, type QuarantineOutcome, type ReleaseOutcome } from './quarantine-service.js';
 
 /** Something the user should see that is not a decision (those are audited). */
 export interface ServiceNotice {
@@ -81,6 +83,8 @@ export interface CordonServiceDeps {
    */
   readonly openExternal?: (url: string) => void;
   readonly showInFolder?: (path: string) => void;
+  /** Pause, inspect and keep for quarantine (issue 20); absent, sessions cannot be quarantined. */
+  readonly forensics?: () => SandboxForensics;
 }
 
 /** `stop` answers with what it did, or why it did nothing; never throws for a bad id. */
@@ -236,7 +240,8 @@ export class CordonService implements ApiEventSource {
   async listSessions(): Promise<{ ok: true; sessions: SessionSummary[] } | { ok: false; message: string }> {
     const probe = await this.deps.engine.probe();
     if (!probe.ok) return { ok: false, message: probe.message };
-    const list = await this.deps.engine.list({ [LABELS.session]: '' });
+    // A container kept by quarantine carries the session's labels too; it is not a running session.
+    const list = (await this.deps.engine.list({ [LABELS.session]: '' })).filter((c) => c.labels[LABELS.quarantine] === undefined);
     this.seedCounts(list);
     return { ok: true, sessions: list.map((c) => this.summary(c)) };
   }
@@ -275,7 +280,7 @@ export class CordonService implements ApiEventSource {
   async stop(target: { readonly id: string } | { readonly all: true }, by: string): Promise<StopOutcome> {
     const probe = await this.deps.engine.probe();
     if (!probe.ok) return { kind: 'engine_unavailable', message: probe.message };
-    const list = await this.deps.engine.list({ [LABELS.session]: '' });
+    const list = (await this.deps.engine.list({ [LABELS.session]: '' })).filter((c) => c.labels[LABELS.quarantine] === undefined);
     const targets = 'all' in target ? list : list.filter((c) => (c.labels[LABELS.session] ?? '').startsWith(target.id));
     if ('id' in target) {
       if (targets.length > 1) return { kind: 'ambiguous', message: `"${target.id}" matches ${targets.length} sessions; give more of the id` };
@@ -332,6 +337,7 @@ export class CordonService implements ApiEventSource {
       hostProxyEnv: this.deps.settings.hostProxyEnv,
       notify: (message) => this.deps.notify({ level: 'warn', message }),
       ...(onStarted ? { onStarted } : {}),
+      ...(this.deps.forensics ? { forensics: this.deps.forensics } : {}),
       egressApprovals: (sessionId, session) =>
         egressApprovals({
           // Opened on the first question: most sessions never ask.
@@ -379,6 +385,39 @@ export class CordonService implements ApiEventSource {
   }
 
   /** The user's approval queue, opened once per service (issue 17); its timeout and rate limit are policy's at that moment. */
+  /**
+   * Quarantines a running session (issue 20; core/service/quarantine-service.ts):
+   * phantom revoked, egress closed, sandbox paused, evidence bundle written
+   * and signed, file system kept, sandbox stopped. ISSUEDAT: when the user
+   * gave the order (epoch ms), for the timings.
+   */
+  async quarantine(session: string, opts: { readonly reason: string; readonly by: string; readonly issuedAt?: number }): Promise<QuarantineOutcome> {
+    const forensics = this.deps.forensics;
+    if (!forensics) return { ok: false, code: 'unsupported', message: 'this Cordon cannot quarantine: its engine offers no pause or commit' };
+    return quarantineById(this.quarantineDeps(forensics), session, opts);
+  }
+
+  /** Ends a quarantine: `release` removes the kept container and image, `purge` the bundle too. */
+  async endQuarantine(session: string, how: 'release' | 'purge', by: string): Promise<ReleaseOutcome> {
+    const forensics = this.deps.forensics;
+    if (!forensics) return { ok: false, code: 'unsupported', message: 'this Cordon cannot manage quarantines: its engine offers no pause or commit' };
+    return endQuarantine(this.quarantineDeps(forensics), session, how, by);
+  }
+
+  private quarantineDeps(forensics: () => SandboxForensics): Parameters<typeof quarantineById>[0] {
+    return {
+      paths: this.deps.paths,
+      engine: this.deps.engine,
+      audit: this.deps.audit,
+      keyStore: this.deps.keyStore,
+      forensics,
+      currentPolicy: () => {
+        const r = this.deps.loadPolicy();
+        return r.ok ? r.policy : null;
+      },
+    };
+  }
+
   approvals(): ApprovalStore {
     this.approvalStore ??= new ApprovalStore(approvalsDir(this.deps.paths.home), { ...approvalStoreSettings(this.deps.loadPolicy()), audit: this.deps.audit });
     return this.approvalStore;

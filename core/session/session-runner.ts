@@ -23,6 +23,10 @@ import { CREDENTIAL_HEADERS } from '../keys/key-swap-filter.js';
 import { SessionStore, type SessionRecord } from './session-store.js';
 import { openSessionFileAccess, type FileApprovalDeps, type SessionFileAccess } from './session-file-access.js';
 import { formatSandboxUser, resolveSandboxUser, type HostUser } from './sandbox-user.js';
+import { RecentOutput, teeOutput } from '../response/recent-output.js';
+import { sessionQuarantineHandler } from '../response/session-quarantine.js';
+import { QUARANTINE_LABEL } from '../response/quarantine.js';
+import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
 
 /** Labels on every Cordon container; orphan cleanup and `cordon ps` find sessions by them. */
 export const LABELS = {
@@ -31,6 +35,12 @@ export const LABELS = {
   ownerStart: 'dev.cordon.owner-start',
   profile: 'dev.cordon.profile',
   kind: 'dev.cordon.kind',
+  /**
+   * A container quarantine keeps (issue 20). An image committed from a session
+   * inherits the session's labels (the engine merges them), so everything that
+   * finds sessions by label skips containers carrying this one.
+   */
+  quarantine: QUARANTINE_LABEL,
 } as const;
 
 export interface SessionRequest {
@@ -74,6 +84,8 @@ export interface SessionDeps {
   readonly egressApprovals?: (sessionId: string, session: SessionForApprovals) => EgressAsker;
   /** Who decides the folders session SESSIONID asks for after launch (the same inputs); absent, every such request is refused. */
   readonly fileApprovals?: (sessionId: string, session: SessionForApprovals) => FileApprovalDeps;
+  /** Pause, inspect and keep for quarantine (issue 20); absent, the session answers a quarantine order with `unsupported`. */
+  readonly forensics?: () => SandboxForensics;
 }
 
 /** What an approval asker knows of its session: workspaces and home as realpaths (policy paths are compared with them) and the policy in force (it follows reloads). */
@@ -145,7 +157,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   let containerId: string | null = null;
   let cancelled = false;
   // Set from the watchdog callback; a holder keeps TypeScript from narrowing it to null.
-  const ended: { reason: string | null } = { reason: null };
+  const ended: { reason: string | null; code: string } = { reason: null, code: 'egress_proxy_down' };
+  // The sandbox's last output, for a quarantine's evidence bundle.
+  const recent = new RecentOutput();
   let wiring: PreparedEgress | null = null;
   // Set while the engine starts the sandbox; a holder keeps TypeScript from narrowing them to null.
   const parts: { egress: SessionEgress | null; dlp: ModelRouteDlp | null } = { egress: null, dlp: null };
@@ -228,7 +242,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     };
     let running;
     try {
-      running = await engine.start(fullSpec, deps.io, { whileStarting: startEgress });
+      running = await engine.start(fullSpec, teeOutput(deps.io, recent), { whileStarting: startEgress });
     } catch (err) {
       if (err instanceof EgressStartError) return fail(audit, sessionId, { code: 'egress', message: err.message });
       const known = err instanceof EngineUnavailableError;
@@ -254,7 +268,33 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     // cannot reach it: should this process die, the sentinel kills the sandbox
     // through the engine if the relay did not end it (see cordon-sentinel.c).
     sentinel = prepared.sentinelPath ? await engine.armSentinel(running.id, prepared.sentinelPath) : null;
-    await fileAccess.serve();
+    // The control socket also takes quarantine orders (core/response/session-quarantine.ts).
+    const forensics = deps.forensics;
+    await fileAccess.serve(
+      forensics
+        ? sessionQuarantineHandler({
+            sessionId,
+            containerId: running.id,
+            startedAt: new Date(started),
+            workspaces: record.workspaces,
+            policy: () => inForce.policy,
+            revokePhantom: () => sessionKeys.revoke(),
+            proxy: live.proxy,
+            recent,
+            markEnded: (reason) => {
+              ended.reason = reason;
+              ended.code = 'quarantined';
+              // A policy reload must not reopen the egress quarantine closed.
+              stopWatching?.();
+              stopWatching = null;
+            },
+            forensics: forensics(),
+            audit,
+            paths: deps.paths,
+            keyStore: deps.keyStore,
+          })
+        : undefined,
+    );
     audit.record({
       kind: 'session.start',
       ocsfClass: 'process_activity',
@@ -304,9 +344,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         activity: { id: 2, name: 'Terminate' },
         outcome: 'failure',
         severity: 'high',
-        message: `session ${sessionId}: ${endedByCordon}`,
+        message: `session ${sessionId}: ${ended.code === 'quarantined' ? `ended: ${endedByCordon}` : endedByCordon}`,
         sessionId,
-        details: { exit_code: exitCode, duration_ms: Date.now() - started, reason: 'egress_proxy_down' },
+        details: { exit_code: exitCode, duration_ms: Date.now() - started, reason: ended.code },
       });
       return { ok: true, sessionId, exitCode, cancelled, endedByCordon };
     }
