@@ -1,4 +1,7 @@
+import { hostname } from 'node:os';
 import { verifyAuditLog } from '../core/audit/audit-verify.js';
+import { exportLines } from '../core/export/one-off-export.js';
+import { CliExit } from './cli-exit.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT } from './exit-codes.js';
 
@@ -13,4 +16,14 @@ export function auditVerify(ctx: CliContext, opts: { dir?: string; json?: boolea
     process.stdout.write(`audit log TAMPERED: line ${res.line}: ${res.reason} (${res.records} record(s) before it verified)\n`);
   }
   return res.ok ? EXIT.ok : EXIT.checkFailed;
+}
+
+/** `cordon audit export [--since SEQ] [--format ocsf-json|syslog]`: records after SEQ on stdout, one a line. */
+export function auditExport(ctx: CliContext, opts: { since?: string; format?: string }): number {
+  const since = opts.since === undefined ? 0 : Number(opts.since);
+  if (!Number.isInteger(since) || since < 0) throw new CliExit(EXIT.usage, `--since expects a record number (seq) ≥ 0, got ${JSON.stringify(opts.since)}`);
+  const format = opts.format ?? 'ocsf-json';
+  if (format !== 'ocsf-json' && format !== 'syslog') throw new CliExit(EXIT.usage, `--format is ocsf-json or syslog, got ${JSON.stringify(format)}`);
+  for (const line of exportLines(ctx.paths.auditDir, since, format, hostname())) process.stdout.write(`${line}\n`);
+  return EXIT.ok;
 }

@@ -134,6 +134,13 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       }),
     );
 
+  audit
+    .command('export')
+    .description('Print audit records on stdout, one a line, each keeping its OCSF class, seq and hash (for a one-off import into a SIEM).')
+    .option('--since <seq>', 'only records after this seq (default: all)')
+    .option('--format <format>', 'ocsf-json (the log\'s own lines) or syslog (RFC 5424)', 'ocsf-json')
+    .action(act(async (ctx, opts: { since?: string; format?: string }) => (await import('./audit-command.js')).auditExport(ctx, opts)));
+
   const policy = program.command('policy').description('Show and check policy.');
   policy
     .command('show')

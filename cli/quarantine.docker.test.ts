@@ -37,6 +37,8 @@ before(async () => {
     JSON.stringify({
       providers: { anthropic: { baseUrl: `https://api.anthropic.test:${vendor.port}`, caFile: certs.caFile, credentialCommand: [cred] } },
       egress: { allowRanges: ['127.0.0.0/8'], resolve: { 'api.anthropic.test': '127.0.0.1' } },
+      // The session's host exports the log as it runs (issue 20, item 1): a rotating-file destination.
+      audit: { export: { destinations: [{ type: 'file', name: 'siem-file', path: join(t.root, 'siem.jsonl') }] } },
     }),
   );
 });
@@ -142,6 +144,10 @@ describe('cordon quarantine', () => {
     const h = await hosted;
     assert.equal(h.code, 125, h.stderr);
     assert.match(h.stderr, /quarantined by cordon quarantine/);
+    // The host exported the session's records, the quarantine's included, before it exited.
+    const exported = readFileSync(join(t.root, 'siem.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seq: number; hash: string; cordon: { kind: string } });
+    assert.ok(exported.some((r) => r.cordon.kind === 'session.start') && exported.some((r) => r.cordon.kind === 'quarantine.evidence'), exported.map((r) => r.cordon.kind).join(','));
+    assert.ok(exported.every((r, i) => i === 0 || r.seq > (exported[i - 1]?.seq ?? 0)), 'in order');
 
     // The bundle: its path alone on stdout, under $CORDON_HOME/evidence, signed by the key the audit log names.
     const bundle = out.stdout.trim();

@@ -9,6 +9,7 @@ import {
   PolicySchema,
   describeZodIssues,
   type EffectivePolicy,
+  type ExportDestination,
   type PolicyDocument,
   type PolicyIssue,
   type PreApproval,
@@ -279,7 +280,32 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
     keys: { phantomTtlMinutes },
     dlp,
     approvals: mergeApprovals(ordered),
+    audit: { export: effectiveExport(ordered) },
   };
+}
+
+/**
+ * `audit.export`, whole from the highest level that sets it (destinations
+ * interlock with their cursors; mixing levels would surprise). The legacy
+ * `destination` becomes one more destination: a tcp:// or tls:// URL is
+ * syslog, anything else a file path; format "cef" is not produced and is
+ * listed in `unsupported` (the exporter reports it) rather than refused, so a
+ * policy valid before stays valid.
+ */
+function effectiveExport(ordered: readonly PolicySource[]): EffectivePolicy['audit']['export'] {
+  let section: NonNullable<NonNullable<PolicySource['document']['audit']>['export']> | undefined;
+  for (const { document: d } of ordered) if (d.audit?.export !== undefined) section = d.audit.export;
+  const base = DEFAULT_POLICY.audit.export;
+  if (!section) return base;
+  const destinations: ExportDestination[] = [...(section.destinations ?? [])];
+  const unsupported: string[] = [];
+  const legacy = section.destination;
+  if (legacy !== undefined) {
+    if (section.format === 'cef') unsupported.push(`audit.export.format "cef" (destination ${legacy}) is not produced by this version`);
+    else if (/^(tcp|tls):\/\/[^/\s:]+:\d{1,5}$/.test(legacy)) destinations.push({ type: 'syslog', name: 'legacy-syslog', url: legacy });
+    else destinations.push({ type: 'file', name: 'legacy-file', path: legacy });
+  }
+  return { destinations, maxBacklogRecords: section.maxBacklogRecords ?? base.maxBacklogRecords, unsupported };
 }
 
 /**

@@ -46,6 +46,7 @@ import { adapterFor } from '../agent/adapter-for.js';
 import type { AgentAdapter } from '../agent/agent-adapter.js';
 import { RecentWorkspaces } from './recent-workspaces.js';
 import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
+import { ExportHost } from './export-host.js';
 import { endQuarantine, quarantineById, type QuarantineOutcome, type ReleaseOutcome } from './quarantine-service.js';
 
 /** Something the user should see that is not a decision (those are audited). */
@@ -129,9 +130,12 @@ export class CordonService implements ApiEventSource {
   private follower: AuditFollower | null = null;
   private approvalStore: ApprovalStore | null = null;
   private readonly recent: RecentWorkspaces;
+  /** SIEM export while this process hosts a session (issue 20). */
+  private readonly exports: ExportHost;
 
   constructor(private readonly deps: CordonServiceDeps) {
     this.recent = new RecentWorkspaces(join(deps.paths.home, 'recent-workspaces.json'));
+    this.exports = new ExportHost({ auditDir: deps.paths.auditDir, audit: deps.audit, keyStore: deps.keyStore, version: deps.settings.version, notify: (message) => deps.notify({ level: 'warn', message }) });
     this.dispatch = createApiDispatcher(this.handlers());
   }
 
@@ -320,7 +324,8 @@ export class CordonService implements ApiEventSource {
     const policy = load();
     if (!policy.ok) throw new Error('runSession needs a valid policy; check loadPolicy() first');
     // A reload (once after the session starts watching, then on every edit) is adjusted the same way.
-    return runSession(req, { ...this.sessionDeps(policy.policy, io, opts.onStarted), reloadPolicy: load }, signal);
+    const release = this.exports.hold(policy.policy);
+    return runSession(req, { ...this.sessionDeps(policy.policy, io, opts.onStarted), reloadPolicy: load }, signal).finally(release);
   }
 
   private sessionDeps(policy: Extract<PolicyLoadResult, { ok: true }>['policy'], io: SandboxIo, onStarted?: (s: StartedSession) => void): SessionDeps {
@@ -518,6 +523,7 @@ export class CordonService implements ApiEventSource {
     let sessionId: string | null = null;
     let resolveStarted: (s: StartedSession | null) => void = () => undefined;
     const started = new Promise<StartedSession | null>((r) => (resolveStarted = r));
+    const release = this.exports.hold(policy.policy);
     const done = runSession(
       req,
       this.sessionDeps(policy.policy, io, (s) => {
@@ -527,7 +533,7 @@ export class CordonService implements ApiEventSource {
         resolveStarted(s);
       }),
       controller.signal,
-    );
+    ).finally(release);
     void done.then(
       (res) => {
         resolveStarted(null);
