@@ -32,3 +32,28 @@ describe('cordon audit export', () => {
     assert.equal(bad.code, 2);
   });
 });
+
+describe('cordon audit verify with checkpoints', () => {
+  test('a cut end of the log with a rewritten head: exit 1, names the last verified record', async () => {
+    const { loadSigningKey } = await import('../core/keys/signing-key.js');
+    const { writeCheckpoint } = await import('../core/audit/checkpoints.js');
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    add(10);
+    const key = await loadSigningKey({ keyStore: null, keysDir: join(t.cordonHome, 'keys') });
+    assert.ok(key.ok);
+    assert.ok(writeCheckpoint(auditDir, key.key, log));
+    add(3);
+    const good = await t.run(['audit', 'verify']);
+    assert.equal(good.code, 0, good.stdout);
+    assert.match(good.stdout, /intact: .*signed checkpoint\(s\) match/);
+    const file = join(auditDir, 'audit.jsonl');
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    const keep = lines.slice(0, 8);
+    writeFileSync(file, keep.join('\n') + '\n');
+    const last = JSON.parse(keep[7] as string) as { seq: number; hash: string };
+    writeFileSync(join(auditDir, 'audit.head'), JSON.stringify({ seq: last.seq, hash: last.hash }) + '\n');
+    const bad = await t.run(['audit', 'verify']);
+    assert.equal(bad.code, 1, bad.stdout);
+    assert.match(bad.stdout, /TAMPERED: .*log ends at seq 8 .*last verified record: seq 8 /);
+  });
+});

@@ -8,7 +8,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { systemClock } from '../keys/clock.js';
 import { MemoryKeyStore } from '../keys/key-store.js';
 import { verifyEvidenceBundle, writeEvidenceBundle } from './evidence-bundle.js';
-import { loadSigningKey, SIGNING_KEY_ENTRY, SIGNING_KEY_FILE } from './signing-key.js';
+import { loadSigningKey, SIGNING_KEY_ENTRY, SIGNING_KEY_FILE } from '../keys/signing-key.js';
 import { readTar, writeTar } from './tar-archive.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cordon-evidence-'));

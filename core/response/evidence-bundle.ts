@@ -10,7 +10,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, wr
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { z } from 'zod';
-import { keyFingerprint, verifySignature, type SigningKey } from './signing-key.js';
+import { keyFingerprint, verifySignature, type SigningKey } from '../keys/signing-key.js';
 import { readTar, writeTar, type TarEntry } from './tar-archive.js';
 
 export const MANIFEST = 'manifest.json';

@@ -27,7 +27,7 @@ import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
 import { writeEvidenceBundle } from './evidence-bundle.js';
 import { auditSlice, json, policyEvidence, sandboxTmpfs, workspaceChanges, type Missing } from './evidence-collect.js';
 import { QuarantineStore } from './quarantine-store.js';
-import type { SigningKeyResult } from './signing-key.js';
+import type { SigningKeyResult } from '../keys/signing-key.js';
 import type { TarEntry } from './tar-archive.js';
 
 

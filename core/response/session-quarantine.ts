@@ -14,7 +14,7 @@ import type { EffectivePolicy } from '../policy/policy-schema.js';
 import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
 import { quarantineSession } from './quarantine.js';
 import type { RecentOutput } from './recent-output.js';
-import { loadSigningKey } from './signing-key.js';
+import { loadSigningKey } from '../keys/signing-key.js';
 
 /** Egress that allows nothing: no host, no range, enforce mode (report mode would let everything through). */
 export function denyAllEgress(): CompiledEgressPolicy {

@@ -135,7 +135,7 @@ export class CordonService implements ApiEventSource {
 
   constructor(private readonly deps: CordonServiceDeps) {
     this.recent = new RecentWorkspaces(join(deps.paths.home, 'recent-workspaces.json'));
-    this.exports = new ExportHost({ auditDir: deps.paths.auditDir, audit: deps.audit, keyStore: deps.keyStore, version: deps.settings.version, notify: (message) => deps.notify({ level: 'warn', message }) });
+    this.exports = new ExportHost({ auditDir: deps.paths.auditDir, home: deps.paths.home, audit: deps.audit, keyStore: deps.keyStore, version: deps.settings.version, notify: (message) => deps.notify({ level: 'warn', message }) });
     this.dispatch = createApiDispatcher(this.handlers());
   }
 

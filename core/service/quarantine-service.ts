@@ -13,7 +13,7 @@ import type { KeyStore } from '../keys/key-store.js';
 import type { CordonPaths } from '../paths/cordon-paths.js';
 import type { EffectivePolicy } from '../policy/policy-schema.js';
 import { quarantineSession, quarantineStore } from '../response/quarantine.js';
-import { loadSigningKey } from '../response/signing-key.js';
+import { loadSigningKey } from '../keys/signing-key.js';
 import type { SandboxEngine } from '../sandbox/sandbox-engine.js';
 import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
 import { LABELS } from '../session/session-runner.js';

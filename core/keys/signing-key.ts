@@ -17,7 +17,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { chmodSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KeyStore } from '../keys/key-store.js';
+import type { KeyStore } from './key-store.js';
 
 /** The key store entry (a provider-shaped name that no provider uses). */
 export const SIGNING_KEY_ENTRY = 'cordon-signing';
