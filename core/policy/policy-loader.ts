@@ -281,7 +281,28 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
     dlp,
     approvals: mergeApprovals(ordered),
     audit: { export: effectiveExport(ordered) },
+    monitoring: effectiveMonitoring(ordered),
   };
+}
+
+/** `monitoring`: each field from the highest level that sets it; sensitiveFiles of every level added together (it only tightens). */
+function effectiveMonitoring(ordered: readonly PolicySource[]): EffectivePolicy['monitoring'] {
+  const m: { -readonly [K in keyof EffectivePolicy['monitoring']]: EffectivePolicy['monitoring'][K] } = { ...DEFAULT_POLICY.monitoring };
+  const sensitive = new Set<string>();
+  for (const { document: d } of ordered) {
+    const s = d.monitoring;
+    if (!s) continue;
+    if (s.alerts !== undefined) m.alerts = s.alerts;
+    if (s.quarantineOnAlert !== undefined) m.quarantineOnAlert = s.quarantineOnAlert;
+    if (s.neutraliseSensitiveFiles !== undefined) m.neutraliseSensitiveFiles = s.neutraliseSensitiveFiles;
+    for (const k of ['massChange', 'egressDenials', 'dlpFindings', 'modelRequests', 'phantomMisuse'] as const) {
+      const v = s[k];
+      if (v !== undefined) m[k] = v;
+    }
+    for (const p of s.sensitiveFiles ?? []) sensitive.add(p);
+  }
+  m.sensitiveFiles = [...sensitive];
+  return m;
 }
 
 /**

@@ -249,12 +249,58 @@ export const AuditPolicySchema = z
   })
   .describe('Audit log retention and export.');
 
+const burst = (what: string, files: number, seconds: number) =>
+  z
+    .strictObject({
+      count: z.number().int().min(1).max(1_000_000).describe(`How many ${what}.`),
+      seconds: z.number().int().min(1).max(3600).describe('Within how many seconds.'),
+    })
+    .optional()
+    .describe(`Alert on ${what} within a window. Default ${files} in ${seconds} s.`);
+
 export const MonitoringPolicySchema = z
   .strictObject({
-    alerts: z.boolean().optional().describe('Raise alerts from anomaly rules.'),
-    quarantineOnAlert: z.boolean().optional().describe('Quarantine a session automatically when a high-severity alert fires.'),
+    alerts: z.boolean().optional().describe('Raise alerts (OCSF Detection Findings in the audit log) from the detection rules and the workspace watcher. Default true.'),
+    quarantineOnAlert: z.boolean().optional().describe('Quarantine a session automatically when a high-severity alert fires for it. Default false.'),
+    massChange: burst('workspace files modified or deleted', 100, 10),
+    egressDenials: burst('refused egress connections', 20, 60),
+    dlpFindings: burst('DLP findings on model requests', 10, 60),
+    modelRequests: burst('model requests', 120, 60),
+    phantomMisuse: burst('refused uses of a phantom token (wrong session, provider or host, revoked, outside key)', 1, 60),
+    sensitiveFiles: z
+      .array(z.string().min(1).max(200).regex(/^[^/]/, 'a pattern is relative: a name (".envrc") matches anywhere, a path (".vscode/tasks.json") matches as a suffix'))
+      .max(200)
+      .optional()
+      .describe('Files that alert when created or changed anywhere in a workspace, nested repositories included, added to the built-in list (.git/hooks/*, risky .git/config settings, .envrc, .npmrc, .vscode/tasks.json, .pre-commit-config.yaml …). Every level\'s entries are added together.'),
+    neutraliseSensitiveFiles: z.boolean().optional().describe('At the end of a session, move the sensitive files it created or changed to a quarantine folder beside its evidence, with a report. Default true; false keeps them in place (still alerted).'),
   })
-  .describe('Anomaly monitoring and quarantine (not enforced by this version).');
+  .describe('Detection rules, the workspace watcher and quarantine on alert.');
+
+/** The effective `monitoring` section: every threshold present. */
+export interface MonitoringPolicy {
+  readonly alerts: boolean;
+  readonly quarantineOnAlert: boolean;
+  readonly massChange: { readonly count: number; readonly seconds: number };
+  readonly egressDenials: { readonly count: number; readonly seconds: number };
+  readonly dlpFindings: { readonly count: number; readonly seconds: number };
+  readonly modelRequests: { readonly count: number; readonly seconds: number };
+  readonly phantomMisuse: { readonly count: number; readonly seconds: number };
+  /** Policy's patterns only; the built-in list is always applied too (core/monitor/sensitive-files.ts). */
+  readonly sensitiveFiles: readonly string[];
+  readonly neutraliseSensitiveFiles: boolean;
+}
+
+export const DEFAULT_MONITORING: MonitoringPolicy = {
+  alerts: true,
+  quarantineOnAlert: false,
+  massChange: { count: 100, seconds: 10 },
+  egressDenials: { count: 20, seconds: 60 },
+  dlpFindings: { count: 10, seconds: 60 },
+  modelRequests: { count: 120, seconds: 60 },
+  phantomMisuse: { count: 1, seconds: 60 },
+  sensitiveFiles: [],
+  neutraliseSensitiveFiles: true,
+};
 
 export const FeaturesPolicySchema = z
   .record(
@@ -323,6 +369,8 @@ export interface EffectivePolicy {
   };
   /** SIEM export (issue 20): the legacy `destination` folded into `destinations`. */
   readonly audit: { readonly export: { readonly destinations: readonly ExportDestination[]; readonly maxBacklogRecords: number; readonly unsupported: readonly string[] } };
+  /** Detection rules and the workspace watcher (issue 20). */
+  readonly monitoring: MonitoringPolicy;
 }
 
 export const DEFAULT_POLICY: EffectivePolicy = {
@@ -334,6 +382,7 @@ export const DEFAULT_POLICY: EffectivePolicy = {
   dlp: DEFAULT_DLP_POLICY,
   approvals: { ...DEFAULT_APPROVALS, preApproved: [], neverAllow: [] },
   audit: { export: { destinations: [], maxBacklogRecords: 100_000, unsupported: [] } },
+  monitoring: DEFAULT_MONITORING,
 };
 
 /** One problem in one policy source, phrased so a person can fix it. */

@@ -27,6 +27,7 @@ import { RecentOutput, teeOutput } from '../response/recent-output.js';
 import { sessionQuarantineHandler } from '../response/session-quarantine.js';
 import { QUARANTINE_LABEL } from '../response/quarantine.js';
 import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
+import { SessionMonitor } from '../monitor/session-monitor.js';
 
 /** Labels on every Cordon container; orphan cleanup and `cordon ps` find sessions by them. */
 export const LABELS = {
@@ -134,7 +135,10 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   const prepared = await prepareSession(req, deps);
   if (!prepared.ok) return prepared;
   const { loaded, plan, spec, sessionId, rules, writeProtected, sandboxUser } = prepared;
-  const { audit, engine } = deps;
+  const engine = deps.engine;
+  // Every record of the session passes the detection rules on its way to the log (issue 20).
+  const monitor = new SessionMonitor({ sessionId, audit: deps.audit, policy: deps.policy.monitoring, evidenceDir: join(deps.paths.home, 'evidence'), notify: deps.notify ?? (() => undefined) });
+  const audit = monitor.sink;
   const store = new SessionStore(deps.paths.sessionsDir);
   const owner = currentOwner();
   const record: SessionRecord = {
@@ -240,6 +244,8 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       if (!eg.ok) throw new EgressStartError(eg.message);
       parts.egress = eg.value;
     };
+    // The workspace watcher scans while the engine starts the container (bounded: see SessionMonitor.watch).
+    const watching = monitor.watch(record.workspaces.filter((w) => w.mode === 'rw').map((w) => w.path));
     let running;
     try {
       running = await engine.start(fullSpec, teeOutput(deps.io, recent), { whileStarting: startEgress });
@@ -258,6 +264,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       });
       return { ok: false, failure: { code: known ? err.reason : 'engine', message } };
     }
+    await watching;
     const live = parts.egress;
     const liveDlp = parts.dlp;
     if (!live || !liveDlp) throw new Error('session egress did not start');
@@ -270,8 +277,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     sentinel = prepared.sentinelPath ? await engine.armSentinel(running.id, prepared.sentinelPath) : null;
     // The control socket also takes quarantine orders (core/response/session-quarantine.ts).
     const forensics = deps.forensics;
-    await fileAccess.serve(
-      forensics
+    const quarantine = forensics
         ? sessionQuarantineHandler({
             sessionId,
             containerId: running.id,
@@ -289,12 +295,15 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
               stopWatching = null;
             },
             forensics: forensics(),
+            findings: () => monitor.findings(),
             audit,
             paths: deps.paths,
             keyStore: deps.keyStore,
           })
-        : undefined,
-    );
+        : undefined;
+    await fileAccess.serve(quarantine);
+    // monitoring.quarantineOnAlert: a high-severity alert quarantines the session itself.
+    if (quarantine) monitor.onQuarantine((reason) => void quarantine({ op: 'quarantine', reason, by: 'a detection rule', issuedAt: Date.now() }, () => undefined));
     audit.record({
       kind: 'session.start',
       ocsfClass: 'process_activity',
@@ -383,6 +392,8 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         details: { mounts: stuck },
       });
     }
+    // After the sandbox: sensitive files it planted leave the workspace (unless policy keeps them).
+    await monitor.close().catch((err: unknown) => deps.notify?.(`sensitive files not neutralised: ${(err as Error).message}`));
     // The socket was bound before the sandbox started; it closes even if the proxy never took it over.
     await wiring?.close().catch(() => undefined);
     const cleaned = removePlaceholders(created);
