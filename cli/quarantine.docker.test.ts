@@ -18,7 +18,7 @@ import Docker from 'dockerode';
 import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
 import { verifyEvidenceBundle } from '../core/response/evidence-bundle.js';
 import { startFakeVendor, type FakeVendor } from './fake-vendor.js';
-import { collect, cordonContainers, eventually, TestEnv } from './test-harness.js';
+import { collect, cordonContainers, eventually, runningSessionOf, TestEnv } from './test-harness.js';
 
 const t = new TestEnv('quarantine');
 const REAL_KEY = `sk-ant-api03-REAL-${randomBytes(16).toString('hex')}`;
@@ -77,16 +77,9 @@ describe('cordon quarantine', () => {
     const agent = `echo "$ANTHROPIC_API_KEY" > ${ws}/phantom.txt; echo payload-${randomBytes(4).toString('hex')} > /tmp/dropped.bin; echo agent-says-hello; curl -s -m 60 "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-key: $ANTHROPIC_API_KEY" -H content-type:application/json -d '${body}'; sleep 120`;
     const host = t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', agent]);
     const hosted = collect(host, undefined, 170_000);
-    let id = '';
-    assert.ok(
-      await eventually(async () => {
-        const c = (await cordonContainers()).find((x) => x.Labels['dev.cordon.owner-pid'] === String(host.pid) && x.State === 'running');
-        id = c?.Labels['dev.cordon.session'] ?? '';
-        return id !== '' && messages >= 1;
-      }, 60_000),
-      'the session started and its model request reached the vendor',
-    );
-    const containerId = (await cordonContainers(id))[0]?.Id ?? '';
+    const session = await runningSessionOf(host.pid, 60_000, () => messages >= 1);
+    assert.ok(session, 'the session started and its model request reached the vendor');
+    const { id, containerId } = session;
     const phantom = readFileSync(join(ws, 'phantom.txt'), 'utf8').trim();
     assert.match(phantom, /^cdn_ph_[A-Za-z0-9_-]{43}$/);
     const sock = join(t.cordonHome, 'sessions', id, 'egress', 'proxy.sock');
@@ -180,6 +173,35 @@ describe('cordon quarantine', () => {
     assert.equal(purge.code, 0, purge.stderr);
     assert.ok(!existsSync(bundle));
     assert.ok(t.auditRecords().some((r) => r.cordon['kind'] === 'quarantine.purge'));
+  });
+
+  test('a host that does not answer (stopped with SIGSTOP): the quarantining process pauses, bundles and keeps through the engine', { timeout: 180_000 }, async () => {
+    const ws = t.workspace('ws-stopped');
+    const host = t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', 'echo left-behind > /tmp/left.txt; sleep 120']);
+    const hosted = collect(host, undefined, 170_000);
+    const id = (await runningSessionOf(host.pid))?.id ?? '';
+    assert.notEqual(id, '');
+    await new Promise((r) => setTimeout(r, 500));
+    process.kill(host.pid as number, 'SIGSTOP');
+    let q;
+    try {
+      q = await t.run(['quarantine', id, '--reason', 'host frozen']);
+    } finally {
+      process.kill(host.pid as number, 'SIGCONT');
+    }
+    assert.equal(q.code, 0, q.stderr);
+    assert.match(q.stderr, /quarantined from outside \(its host did not answer/);
+    const evidence = t.auditRecords().find((r) => r.cordon['kind'] === 'quarantine.evidence' && r.cordon['session_id'] === id);
+    assert.ok(evidence);
+    const check = verifyEvidenceBundle(q.stdout.trim(), [String(evidence.cordon['key_fingerprint'])]);
+    assert.ok(check.ok, check.ok ? '' : check.reason);
+    assert.ok(check.manifest.files.some((f) => f.name === 'sandbox-fs/tmp/left.txt'), 'the tmpfs was read from the engine side');
+    assert.ok(check.manifest.missing.some((m) => m.name === 'recent-output.txt'), 'what only the host holds is listed as missing');
+    const kept = await new Docker().listContainers({ all: true, filters: { label: [`dev.cordon.quarantine=${id}`] } });
+    assert.equal(kept.length, 1);
+    // The host, resumed, finds its sandbox gone and ends instead of hanging.
+    const h = await hosted;
+    assert.notEqual(h.code, 0);
   });
 
   test('an unknown session is a usage error that names it', async () => {

@@ -146,3 +146,14 @@ export async function eventually(pred: () => Promise<boolean> | boolean, timeout
   }
   return false;
 }
+
+/** The session (id and container) that the `cordon` process PID hosts, once its sandbox runs and EXTRA holds; null after TIMEOUTMS. */
+export async function runningSessionOf(pid: number | undefined, timeoutMs = 60_000, extra: () => boolean = () => true): Promise<{ id: string; containerId: string } | null> {
+  let found: { id: string; containerId: string } | null = null;
+  await eventually(async () => {
+    const c = (await cordonContainers()).find((x) => x.Labels['dev.cordon.owner-pid'] === String(pid) && x.State === 'running');
+    found = c ? { id: c.Labels['dev.cordon.session'] ?? '', containerId: c.Id } : null;
+    return found !== null && extra();
+  }, timeoutMs);
+  return found !== null && extra() ? found : null;
+}

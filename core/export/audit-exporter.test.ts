@@ -111,6 +111,64 @@ describe('HEC', () => {
   });
 });
 
+describe('OTLP/HTTP and the rotating file', () => {
+  test('an OTLP collector stand-in receives every record once, with seq and hash attributes; a 503 is retried', async () => {
+    const { dir, log } = logWith('otlp', 12);
+    const seqs: number[] = [];
+    let calls = 0;
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        if (++calls === 1) return void res.writeHead(503).end();
+        assert.equal(req.url, '/v1/logs');
+        const doc = JSON.parse(body) as { resourceLogs: Array<{ scopeLogs: Array<{ logRecords: Array<{ attributes: Array<{ key: string; value: { intValue?: string } }> }> }> }> };
+        for (const r of doc.resourceLogs[0]?.scopeLogs[0]?.logRecords ?? []) seqs.push(Number(r.attributes.find((a) => a.key === 'cordon.seq')?.value.intValue));
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const exp = startAuditExport({
+      auditDir: dir,
+      audit: log,
+      destinations: [{ type: 'otlp', name: 'otel', url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }],
+      maxBacklogRecords: 1000,
+      transport: { host: 'h', version: 'test', keyStore: () => new MemoryKeyStore(systemClock) },
+      pollMs: 50,
+      backoffMs: 50,
+    });
+    try {
+      assert.ok(await exp.drain(10_000));
+      const total = kinds(dir).length;
+      assert.deepEqual([...new Set(seqs)], Array.from({ length: total }, (_, i) => i + 1));
+      assert.ok(calls >= 2, 'retried after the 503');
+    } finally {
+      await exp.stop();
+      server.close();
+    }
+  });
+
+  test('a file destination rotates at maxBytes and keeps every record across the rotated files; plain http to a non-loopback host is refused', async () => {
+    const { dir, log, add } = logWith('file', 40);
+    const path = join(root, 'siem', 'cordon.jsonl');
+    const exp = startAuditExport({ auditDir: dir, audit: log, destinations: [{ type: 'file', path, maxBytes: 8192, keep: 50 }], maxBacklogRecords: 1000, transport: { host: 'h', version: 't', keyStore: () => new MemoryKeyStore(systemClock) }, pollMs: 20 });
+    try {
+      add(20);
+      assert.ok(await exp.drain(10_000));
+    } finally {
+      await exp.stop();
+    }
+    const files = [path, ...Array.from({ length: 50 }, (_, i) => `${path}.${i + 1}`)].filter((f) => existsSync(f));
+    assert.ok(files.length >= 2, 'rotated');
+    const seqs = files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { seq: number }).seq)).sort((a, b) => a - b);
+    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1));
+    assert.equal(seqs.length, kinds(dir).length);
+    const { transportFor } = await import('./export-transports.js');
+    const refused = await transportFor({ type: 'otlp', url: 'http://collector.example:4318' }, { host: 'h', version: 't', keyStore: () => new MemoryKeyStore(systemClock) }).send([]);
+    assert.match(refused.ok ? '' : refused.why, /refusing plain http/);
+  });
+});
+
 const RSYSLOGD = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
 
 describe('rsyslog (Debian) as a real receiver', { skip: RSYSLOGD ? false : 'rsyslogd is not installed (scripts/setup.sh installs rsyslog and rsyslog-gnutls)' }, () => {
