@@ -47,6 +47,7 @@ import type { AgentAdapter } from '../agent/agent-adapter.js';
 import { RecentWorkspaces } from './recent-workspaces.js';
 import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
 import { ExportHost } from './export-host.js';
+import { alertNotice } from '../monitor/alert-notice.js';
 import { endQuarantine, quarantineById, type QuarantineOutcome, type ReleaseOutcome } from './quarantine-service.js';
 
 /** Something the user should see that is not a decision (those are audited). */
@@ -205,6 +206,9 @@ export class CordonService implements ApiEventSource {
       this.count(record);
       this.emit({ type: 'audit', record });
       if (record.kind.startsWith('session.')) this.emit({ type: 'sessions.changed' });
+      // Alerts (issue 20) also reach the user as a notification.
+      const notice = alertNotice(record);
+      if (notice) this.emit({ type: 'notice', ...notice });
     });
     this.follower.start();
   }
@@ -737,6 +741,11 @@ export class CordonService implements ApiEventSource {
           case 'engine_unavailable':
             throw new ApiFailure('unavailable', r.message);
         }
+      },
+      'sessions.quarantine': async (req: ApiRequest<'sessions.quarantine'>) => {
+        const r = await this.quarantine(req.sessionId, { reason: req.reason ?? '', by: 'the Cordon app' });
+        if (r.ok) return { bundle: r.bundle, signed: r.signed };
+        throw new ApiFailure(r.code === 'not_found' ? 'not_found' : r.code === 'ambiguous' ? 'invalid_request' : 'failed', r.message);
       },
       'terminal.attach': (req: ApiRequest<'terminal.attach'>) => ({ backlog: hosted(req.sessionId).terminal.backlog }),
       'terminal.input': (req: ApiRequest<'terminal.input'>) => {
