@@ -9,19 +9,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { chownTree, TestEnv } from './test-harness.js';
+import { chownTree, purgeQuarantines, TestEnv } from './test-harness.js';
 
 const t = new TestEnv('monitor');
 after(async () => {
-  const docker = new Docker();
-  for (const c of await docker.listContainers({ all: true, filters: { label: ['dev.cordon.quarantine'] } })) {
-    if (c.Mounts.some((m) => (m.Source ?? '').startsWith(t.root)) || c.Names.some((n) => n.includes('cordon-q-'))) {
-      // Only this file's kept containers: their session ids are in this env's quarantine records.
-      const sid = c.Labels['dev.cordon.quarantine'] ?? '';
-      if (existsSync(join(t.cordonHome, 'quarantine', `${sid}.json`))) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    }
-  }
+  // What quarantine kept (containers and images) goes with the test's quarantine records.
+  await purgeQuarantines(t);
   t.cleanup();
 });
 

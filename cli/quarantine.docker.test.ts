@@ -9,7 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +19,7 @@ import Docker from 'dockerode';
 import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
 import { verifyEvidenceBundle } from '../core/response/evidence-bundle.js';
 import { startFakeVendor, type FakeVendor } from './fake-vendor.js';
-import { collect, cordonContainers, eventually, runningSessionOf, TestEnv } from './test-harness.js';
+import { collect, cordonContainers, eventually, purgeQuarantines, runningSessionOf, TestEnv } from './test-harness.js';
 
 const t = new TestEnv('quarantine');
 const REAL_KEY = `sk-ant-api03-REAL-${randomBytes(16).toString('hex')}`;
@@ -43,12 +44,10 @@ before(async () => {
   );
 });
 after(async () => {
+  // What quarantine kept (containers and images) goes with the test's quarantine records.
+  await purgeQuarantines(t);
   await vendor.close();
   certs.cleanup();
-  const docker = new Docker();
-  for (const c of await docker.listContainers({ all: true, filters: { label: ['dev.cordon.quarantine'] } })) {
-    if (c.Mounts.length === 0 && c.Names.some((n) => n.includes('cordon-q-'))) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  }
   t.cleanup();
 });
 
@@ -202,6 +201,30 @@ describe('cordon quarantine', () => {
     // The host, resumed, finds its sandbox gone and ends instead of hanging.
     const h = await hosted;
     assert.notEqual(h.code, 0);
+  });
+
+  test('under gVisor: the tmpfs is reported missing and no host file ever enters the bundle', { timeout: 180_000 }, async () => {
+    // gVisor's host-side processes have the host's root: a marker in the host's /tmp must not be copied.
+    const marker = join(tmpdir(), `cordon-host-marker-${randomBytes(6).toString('hex')}`);
+    writeFileSync(marker, 'host-only');
+    try {
+      const ws = t.workspace('ws-gvisor');
+      const host = t.spawn(['exec', '--profile', 'strict', '--workspace', ws, '--', 'sh', '-c', 'sleep 120']);
+      const hosted = collect(host, undefined, 170_000);
+      const id = (await runningSessionOf(host.pid))?.id ?? '';
+      assert.notEqual(id, '');
+      await new Promise((r) => setTimeout(r, 500));
+      const q = await t.run(['quarantine', id]);
+      assert.equal(q.code, 0, q.stderr);
+      const check = verifyEvidenceBundle(q.stdout.trim());
+      assert.ok(check.ok, check.ok ? '' : check.reason);
+      assert.ok(check.manifest.missing.some((m) => m.name === 'sandbox-fs/tmp' && /gVisor/.test(m.why)));
+      assert.ok(!check.manifest.files.some((f) => f.name.startsWith('sandbox-fs/')), check.manifest.files.map((f) => f.name).join(','));
+      assert.ok(!gunzipSync(readFileSync(q.stdout.trim())).toString('latin1').includes('host-only'));
+      assert.equal((await hosted).code, 125);
+    } finally {
+      rmSync(marker, { force: true });
+    }
   });
 
   test('an unknown session is a usage error that names it', async () => {

@@ -6,7 +6,7 @@
  * Not a test itself; imported by *.docker.test.ts files.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -156,4 +156,16 @@ export async function runningSessionOf(pid: number | undefined, timeoutMs = 60_0
     return found !== null && extra();
   }, timeoutMs);
   return found !== null && extra() ? found : null;
+}
+
+/** Purges every quarantine T made (kept containers, images, bundles), through the real command. */
+export async function purgeQuarantines(t: TestEnv): Promise<void> {
+  const dir = join(t.cordonHome, 'quarantine');
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const f of names) if (f.endsWith('.json')) await t.run(['quarantine', 'purge', f.slice(0, -5)]);
 }

@@ -108,3 +108,12 @@ describe('signing key', () => {
     assert.throws(() => statSync(join(dir, 'never', SIGNING_KEY_FILE)));
   });
 });
+
+describe('sandbox tmpfs collection', () => {
+  test('never reads through a process that shares the host\'s mount namespace or root (a gVisor host-side process, a recycled pid)', async () => {
+    const { sandboxTmpfs } = await import('./evidence-collect.js');
+    const r = sandboxTmpfs(process.pid, ['/tmp']);
+    assert.equal(r.entries.length, 0, 'no host file copied');
+    assert.match(r.missing[0]?.why ?? '', /host/);
+  });
+});

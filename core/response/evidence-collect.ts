@@ -5,7 +5,7 @@
  * lstat and never follow a link, and what is left out is said in `missing`.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, existsSync, lstatSync, openSync, readFileSync, readSync, readdirSync, type Stats } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { join, relative } from 'node:path';
 import { AUDIT_FILE, HEAD_FILE } from '../audit/audit-log.js';
 import type { EffectivePolicy } from '../policy/policy-schema.js';
@@ -101,6 +101,10 @@ export function workspaceChanges(workspaces: readonly { readonly path: string; r
 export function sandboxTmpfs(hostPid: number | null, folders: readonly string[], limits: WalkLimits = { maxEntries: 5000, maxBytes: 32 * 1024 * 1024, maxFileBytes: 4 * 1024 * 1024 }): { entries: TarEntry[]; missing: Missing[] } {
   if (hostPid === null) return { entries: [], missing: folders.map((f) => ({ name: `sandbox-fs${f}`, why: 'no process of the sandbox is visible to the host' })) };
   const root = `/proc/${hostPid}/root`;
+  // Only a process in a mount namespace of its own, whose root is not the host's:
+  // anything else (a gVisor host-side process, a recycled pid) would copy the host's files.
+  const foreign = sameAsHost(hostPid);
+  if (foreign !== null) return { entries: [], missing: folders.map((f) => ({ name: `sandbox-fs${f}`, why: foreign })) };
   const entries: TarEntry[] = [];
   const missing: Missing[] = [];
   let bytes = 0;
@@ -141,6 +145,19 @@ export function sandboxTmpfs(hostPid: number | null, folders: readonly string[],
   if (seen > limits.maxEntries) missing.push({ name: 'sandbox-fs', why: `walk stopped after ${limits.maxEntries} entries` });
   entries.unshift({ name: 'sandbox-fs-index.json', data: json(index) });
   return { entries, missing };
+}
+
+/** Why PID's root must not be read (it is, or may be, the host's), or null when it is a container's own. */
+function sameAsHost(pid: number): string | null {
+  try {
+    if (readlinkSync(`/proc/${pid}/ns/mnt`) === readlinkSync('/proc/self/ns/mnt')) return 'the sandbox\'s process shares the host\'s mount namespace';
+    const theirs = statSync(`/proc/${pid}/root/`);
+    const ours = statSync('/');
+    if (theirs.dev === ours.dev && theirs.ino === ours.ino) return 'the sandbox\'s process has the host\'s root';
+    return null;
+  } catch (err) {
+    return `the sandbox's process cannot be inspected (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+  }
 }
 
 /** Depth-first walk that never follows a link; VISIT returns false to stop. */

@@ -125,7 +125,13 @@ export async function quarantineSession(target: QuarantineTarget, order: Quarant
   if (inspect !== null) files.push({ name: 'container-inspect.json', data: json(redactEnv(inspect)) });
   if (changes !== null) files.push({ name: 'fs-diff.json', data: json(changes) });
   if (processes !== null) files.push({ name: 'processes.json', data: json(processes) });
-  const tmpfs = sandboxTmpfs(firstPid(processes), ['/tmp', homeOf(inspect)]);
+  // Under gVisor the processes the engine lists are the sandbox's host-side
+  // kernel, whose /proc/<pid>/root is the host's own root: never read it.
+  const runtime = (inspect as { HostConfig?: { Runtime?: unknown } } | null)?.HostConfig?.Runtime;
+  const tmpfs =
+    runtime === 'runsc'
+      ? { entries: [], missing: ['/tmp', homeOf(inspect)].map((f) => ({ name: `sandbox-fs${f}`, why: 'gVisor keeps the sandbox\'s tmpfs inside its own kernel; not readable from the host' })) }
+      : sandboxTmpfs(initPid(inspect), ['/tmp', homeOf(inspect)]);
   files.push(...tmpfs.entries);
   missing.push(...tmpfs.missing);
   if (target.live) {
@@ -233,11 +239,10 @@ function redactPhantoms(e: TarEntry): TarEntry {
   return { name: e.name, data: Buffer.from(text.replace(PHANTOMS, (t) => `cdn_ph_[redacted:${phantomFingerprint(t)}]`), 'latin1') };
 }
 
-function firstPid(processes: { readonly titles: readonly string[]; readonly rows: ReadonlyArray<readonly string[]> } | null): number | null {
-  if (!processes) return null;
-  const col = processes.titles.indexOf('PID');
-  const pid = Number(processes.rows.at(-1)?.[col < 0 ? 0 : col]);
-  return Number.isInteger(pid) && pid > 0 ? pid : null;
+/** The sandbox's first process as the engine records it (State.Pid). */
+function initPid(inspect: unknown): number | null {
+  const pid = (inspect as { State?: { Pid?: unknown } } | null)?.State?.Pid;
+  return typeof pid === 'number' && Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
 function homeOf(inspect: unknown): string {
