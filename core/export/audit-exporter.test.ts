@@ -169,6 +169,25 @@ describe('OTLP/HTTP and the rotating file', () => {
   });
 });
 
+describe('spool full', () => {
+  test('a destination too far behind raises one spool-full alert and keeps every record for later', async () => {
+    const { dir, log, add } = logWith('full', 20);
+    const port = await freePort(); // nothing listens: the receiver is down
+    const exp = startAuditExport({ auditDir: dir, audit: log, destinations: [{ type: 'otlp', name: 'down', url: `http://127.0.0.1:${port}` }], maxBacklogRecords: 5, transport: { host: 'h', version: 't', keyStore: () => new MemoryKeyStore(systemClock) }, pollMs: 20, backoffMs: 20, maxBackoffMs: 40 });
+    try {
+      assert.ok(await until(() => kinds(dir).some((k) => k.kind === 'audit.export_spool_full'), 5000));
+      add(10);
+      await new Promise((r) => setTimeout(r, 300));
+      const full = kinds(dir).filter((k) => k.kind === 'audit.export_spool_full');
+      assert.equal(full.length, 1, 'one alert, not one per retry');
+      assert.ok(Number(full[0]?.details['backlog']) > 5);
+      assert.equal(readCursor(dir, 'down').seq, 0, 'nothing dropped: the cursor has not moved');
+    } finally {
+      await exp.stop();
+    }
+  });
+});
+
 const RSYSLOGD = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
 
 describe('rsyslog (Debian) as a real receiver', { skip: RSYSLOGD ? false : 'rsyslogd is not installed (scripts/setup.sh installs rsyslog and rsyslog-gnutls)' }, () => {
