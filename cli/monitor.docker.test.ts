@@ -42,6 +42,18 @@ describe('workspace watcher', () => {
     assert.ok(after >= 0 && after <= 5000, `alert ${after} ms after the deletions`);
   });
 
+  test('a burst of refused egress from a real agent: one egress-denial alert from the rules over the proxy\'s records', { timeout: 120_000 }, async () => {
+    policy({ egressDenials: { count: 10, seconds: 60 } });
+    const ws = t.workspace('ws-egress');
+    const r = await t.run(['exec', '--workspace', ws, '--', 'sh', '-c', 'for i in $(seq 15); do curl -s -m 3 -o /dev/null https://exfil.invalid/; done; echo done']);
+    assert.equal(r.code, 0, r.stderr);
+    const denials = t.auditRecords().filter((x) => x.cordon['kind'] === 'egress.deny');
+    assert.ok(denials.length >= 10, `${denials.length} denials`);
+    const alerts = t.auditRecords().filter((x) => x.cordon['kind'] === 'monitor.egress_denial_burst');
+    assert.equal(alerts.length, 1, 'one alert for the burst, not one per denial');
+    assert.equal(alerts[0]?.['class_uid'], 2004);
+  });
+
   test('a hook planted in a nested repository: alerted, and neutralised at session end with a report', { timeout: 120_000 }, async () => {
     policy({});
     const ws = t.workspace('ws-hook');
