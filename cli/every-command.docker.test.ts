@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { ApprovalStore } from '../core/approvals/approval-store.js';
 import { MemoryAuditSink } from '../core/audit/audit-event.js';
 import { generateBundleKeyPair } from '../core/policy/signed-bundle.js';
-import { REPO_ROOT, TestEnv, collect, eventually, type CordonResult } from './test-harness.js';
+import { REPO_ROOT, TestEnv, collect, eventually, runningSessionOf, type CordonResult } from './test-harness.js';
 
 const t = new TestEnv('every-command');
 after(() => t.cleanup());
@@ -215,6 +215,22 @@ const REAL_RUNS: Record<string, () => Promise<void>> = {
     const r = await t.run(['approvals', 'watch']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /approvals list/);
+  },
+  quarantine: async () => {
+    const host = t.spawn(['exec', '--', 'sh', '-c', 'sleep 60']);
+    const hosted = collect(host, undefined, 90_000);
+    const id = (await runningSessionOf(host.pid))?.id ?? '';
+    assert.notEqual(id, '', 'a session to quarantine');
+    const r = await t.run(['quarantine', id, '--reason', 'every-command']);
+    ok(r, 'quarantine');
+    assert.ok(existsSync(r.stdout.trim()), 'the bundle path on stdout');
+    assert.equal((await hosted).code, 125);
+    ok(await t.run(['quarantine', 'purge', id]), 'quarantine purge');
+  },
+  'audit export': async () => {
+    const r = await t.run(['audit', 'export', '--since', '1']);
+    ok(r, 'audit export');
+    assert.equal((JSON.parse(r.stdout.split('\n')[0] ?? '') as { seq: number }).seq, 2);
   },
   'audit verify': async () => {
     const r = await t.run(['audit', 'verify', '--json']);
