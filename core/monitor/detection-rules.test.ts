@@ -14,6 +14,17 @@ describe('detection rules', () => {
     assert.equal(fired[2]?.severity, 'medium');
   });
 
+  test('clipboard transfers through the gate, allowed or refused, count toward a clipboard burst; paste and file transfers do not', () => {
+    const r = new RuleWindows({ ...DEFAULT_MONITORING, clipboardTransfers: { count: 3, seconds: 60 } });
+    assert.equal(r.observe(ev('gate.allow', 1, { channel: 'clipboard' })), null);
+    assert.equal(r.observe(ev('gate.redact', 2, { channel: 'paste' })), null);
+    assert.equal(r.observe(ev('gate.deny', 3, { channel: 'file' })), null);
+    assert.equal(r.observe(ev('gate.redact', 4, { channel: 'clipboard' })), null);
+    const alert = r.observe(ev('gate.deny', 5, { channel: 'clipboard' }));
+    assert.equal(alert?.rule, 'clipboard_burst');
+    assert.match(alert?.message ?? '', /3 clipboard transfers within 60 s/);
+  });
+
   test('events below the threshold spread over time never fire; other sessions count apart', () => {
     const r = new RuleWindows({ ...DEFAULT_MONITORING, massChange: { count: 3, seconds: 1 } });
     for (let t = 0; t < 10_000; t += 600) assert.equal(r.observe(ev('monitor.file_changed', t)), null);

@@ -8,7 +8,7 @@
 import type { MonitoringPolicy } from '../policy/policy-schema.js';
 import type { Severity } from '../audit/audit-event.js';
 
-export type RuleName = 'egress_denial_burst' | 'dlp_finding_burst' | 'model_request_spike' | 'phantom_misuse' | 'mass_change' | 'sensitive_file';
+export type RuleName = 'egress_denial_burst' | 'dlp_finding_burst' | 'model_request_spike' | 'phantom_misuse' | 'mass_change' | 'sensitive_file' | 'clipboard_burst';
 
 /** The part of an audit event the rules read. */
 export interface RuleEvent {
@@ -47,6 +47,11 @@ export function ruleOf(e: RuleEvent): { rule: RuleName; weight: number } | null 
       return { rule: 'phantom_misuse', weight: 1 };
     case 'monitor.file_changed':
       return { rule: 'mass_change', weight: 1 };
+    // The gate's records (core/gate/transfer-audit.ts): every clipboard transfer, allowed or refused, counts.
+    case 'gate.allow':
+    case 'gate.redact':
+    case 'gate.deny':
+      return e.details['channel'] === 'clipboard' ? { rule: 'clipboard_burst', weight: 1 } : null;
     default:
       return null;
   }
@@ -59,6 +64,7 @@ const SEVERITY: Readonly<Record<RuleName, Severity>> = {
   phantom_misuse: 'high',
   mass_change: 'high',
   sensitive_file: 'high',
+  clipboard_burst: 'medium',
 };
 
 function threshold(rule: RuleName, p: MonitoringPolicy): { count: number; seconds: number } {
@@ -73,6 +79,8 @@ function threshold(rule: RuleName, p: MonitoringPolicy): { count: number; second
       return p.phantomMisuse;
     case 'mass_change':
       return p.massChange;
+    case 'clipboard_burst':
+      return p.clipboardTransfers;
     case 'sensitive_file':
       // Not counted: the watcher alerts on every sensitive file itself (session-monitor.ts).
       return { count: 1, seconds: 1 };
@@ -122,5 +130,7 @@ function describe(rule: RuleName): string {
       return 'workspace files modified or deleted';
     case 'sensitive_file':
       return 'sensitive files';
+    case 'clipboard_burst':
+      return 'clipboard transfers';
   }
 }

@@ -309,7 +309,7 @@ function effectiveMonitoring(ordered: readonly PolicySource[]): EffectivePolicy[
     if (s.alerts !== undefined) m.alerts = s.alerts;
     if (s.quarantineOnAlert !== undefined) m.quarantineOnAlert = s.quarantineOnAlert;
     if (s.neutraliseSensitiveFiles !== undefined) m.neutraliseSensitiveFiles = s.neutraliseSensitiveFiles;
-    for (const k of ['massChange', 'egressDenials', 'dlpFindings', 'modelRequests', 'phantomMisuse'] as const) {
+    for (const k of ['massChange', 'egressDenials', 'dlpFindings', 'modelRequests', 'phantomMisuse', 'clipboardTransfers'] as const) {
       const v = s[k];
       if (v !== undefined) m[k] = v;
     }

@@ -305,6 +305,7 @@ export const MonitoringPolicySchema = z
     dlpFindings: burst('DLP findings on model requests', 10, 60),
     modelRequests: burst('model requests', 120, 60),
     phantomMisuse: burst('refused uses of a phantom token (wrong session, provider or host, revoked, outside key)', 1, 60),
+    clipboardTransfers: burst('clipboard transfers through the gate (the sandbox\'s clipboard tools, either direction)', 30, 60),
     sensitiveFiles: z
       .array(z.string().min(1).max(200).regex(/^[^/]/, 'a pattern is relative: a name (".envrc") matches anywhere, a path (".vscode/tasks.json") matches as a suffix'))
       .max(200)
@@ -323,6 +324,7 @@ export interface MonitoringPolicy {
   readonly dlpFindings: { readonly count: number; readonly seconds: number };
   readonly modelRequests: { readonly count: number; readonly seconds: number };
   readonly phantomMisuse: { readonly count: number; readonly seconds: number };
+  readonly clipboardTransfers: { readonly count: number; readonly seconds: number };
   /** Policy's patterns only; the built-in list is always applied too (core/monitor/sensitive-files.ts). */
   readonly sensitiveFiles: readonly string[];
   readonly neutraliseSensitiveFiles: boolean;
@@ -336,6 +338,7 @@ export const DEFAULT_MONITORING: MonitoringPolicy = {
   dlpFindings: { count: 10, seconds: 60 },
   modelRequests: { count: 120, seconds: 60 },
   phantomMisuse: { count: 1, seconds: 60 },
+  clipboardTransfers: { count: 30, seconds: 60 },
   sensitiveFiles: [],
   neutraliseSensitiveFiles: true,
 };
