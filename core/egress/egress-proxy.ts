@@ -341,6 +341,7 @@ export class EgressProxy {
     // Then the splice helper, so every spliced tunnel is audited before we return.
     await this.splicer?.stop();
     this.splicer = null;
+    this.inspectServer?.close();
     server.close();
     for (const s of this.sockets) s.destroy();
     this.httpAgent.destroy();

@@ -30,6 +30,7 @@ import { reapOrphans, hasOrphanRecords } from '../session/session-reaper.js';
 import { runSession, LABELS, type SessionDeps, type SessionRequest, type SessionResult, type StartedSession } from '../session/session-runner.js';
 import type { HostUser } from '../session/sandbox-user.js';
 import { SessionStore } from '../session/session-store.js';
+import type { CaKeySlot } from '../inspect/inspection-ca.js';
 import { AuditFollower, auditRecordView } from './audit-follower.js';
 import { runDoctorChecks, type DoctorReport } from './doctor-checks.js';
 import { HostedTerminal } from './hosted-terminal.js';
@@ -112,6 +113,11 @@ export interface ForegroundOptions {
   readonly onStarted?: (s: StartedSession) => void;
   /** Changes the effective policy for this session only, at start and on every reload (`cordon demo`'s stand-in model). */
   readonly adjustPolicy?: (policy: EffectivePolicy) => EffectivePolicy;
+  /**
+   * An inspection CA for this session only, in place of the install's (whose key is in the keychain):
+   * `cordon demo`'s throwaway CA, so the demo's inspection steps need no keychain. Absent: the install's CA.
+   */
+  readonly inspectionCa?: { readonly slot: CaKeySlot; readonly dir: string };
 }
 
 interface HostedSession {
@@ -337,7 +343,8 @@ export class CordonService implements ApiEventSource {
     if (!policy.ok) throw new Error('runSession needs a valid policy; check loadPolicy() first');
     // A reload (once after the session starts watching, then on every edit) is adjusted the same way.
     const release = this.exports.hold(policy.policy);
-    return runSession(req, { ...this.sessionDeps(policy.policy, io, opts.onStarted), reloadPolicy: load }, signal).finally(release);
+    const ca = opts.inspectionCa;
+    return runSession(req, { ...this.sessionDeps(policy.policy, io, opts.onStarted), ...(ca ? { caKeySlot: () => ca.slot, caDir: ca.dir } : {}), reloadPolicy: load }, signal).finally(release);
   }
 
   private sessionDeps(policy: Extract<PolicyLoadResult, { ok: true }>['policy'], io: SandboxIo, onStarted?: (s: StartedSession) => void): SessionDeps {

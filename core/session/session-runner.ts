@@ -93,6 +93,8 @@ export interface SessionDeps {
   readonly clipboard?: { readonly host: HostClipboard | null; readonly approvals: () => GateApprovals };
   /** Where the inspection CA's key is kept (the OS keychain); asked only when policy inspects a host. */
   readonly caKeySlot?: () => CaKeySlot;
+  /** The folder of the inspection CA's certificate, with `caKeySlot`; absent, `$CORDON_HOME/inspection-ca`. */
+  readonly caDir?: string;
   /** Who decides the folders session SESSIONID asks for after launch (the same inputs); absent, every such request is refused. */
   readonly fileApprovals?: (sessionId: string, session: SessionForApprovals) => FileApprovalDeps;
   /** Pause, inspect and keep for quarantine (issue 20); absent, the session answers a quarantine order with `unsupported`. */
@@ -221,6 +223,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       audit,
       keyStore: deps.keyStore,
       caKeySlot: deps.caKeySlot ?? defaultCaKeySlot,
+      ...(deps.caDir !== undefined ? { caDir: deps.caDir } : {}),
       clock: systemClock,
     });
     if (!inspected.ok) return fail(audit, sessionId, { code: 'keys', message: inspected.message });
