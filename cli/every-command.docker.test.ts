@@ -63,6 +63,17 @@ const REAL_RUNS: Record<string, () => Promise<void>> = {
     ok(r, 'launch');
     assert.match(r.stdout, /launched-42/);
   },
+  'ca rotate': async () => {
+    const r = await t.run(['ca', 'rotate']);
+    ok(r, 'ca rotate');
+    assert.match(r.stdout, /^New inspection CA ([0-9A-F]{2}:){31}[0-9A-F]{2} written to /);
+  },
+  'ca show': async () => {
+    const r = await t.run(['ca', 'show']);
+    ok(r, 'ca show');
+    assert.match(r.stdout, /^sha256: +([0-9A-F]{2}:){31}[0-9A-F]{2}$/m);
+    assert.match(r.stdout, /key: +OS keychain/);
+  },
   demo: async () => {
     const r = await t.run(['demo']);
     ok(r, 'demo');
