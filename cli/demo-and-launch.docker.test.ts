@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { collect, CORDON_BIN, TestEnv } from './test-harness.js';
 
@@ -15,13 +16,21 @@ test('cordon demo runs a real sandbox and every verdict matches what Cordon shou
   const r = await t.run(['demo']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.ok(!r.stdout.includes('unexpected'), r.stdout);
-  assert.equal((r.stdout.match(/^\s+ALLOWED$/gm) ?? []).length, 4, r.stdout);
+  assert.equal((r.stdout.match(/^\s+ALLOWED$/gm) ?? []).length, 5, r.stdout);
   assert.match(r.stdout, /the model received: "deploy with cdntk_[0-9a-f]{32}"/);
-  assert.equal((r.stdout.match(/^\s+STOPPED/gm) ?? []).length, 11, r.stdout);
+  assert.equal((r.stdout.match(/^\s+STOPPED/gm) ?? []).length, 13, r.stdout);
+  // Issue 19's step: a pushed secret stopped by inspection, a phantom token that works only on its own host.
+  assert.match(r.stdout, /git push to github\.demo\.cordon\.test\)\n\s+STOPPED: proxy answered 403, X-Cordon-Deny: dlp_blocked\n\s+the stand-in remote received no pack\n/);
+  assert.match(r.stdout, /its own host \(github\.demo\.cordon\.test, a local stand-in\)\n\s+ALLOWED\n\s+the stand-in received the real token; the sandbox only ever held the phantom\n/);
+  assert.match(r.stdout, /refused \(paste\.demo\.cordon\.test\)\n\s+STOPPED: proxy answered 403, X-Cordon-Deny: credential_leak\n/);
+  // The demo used its own throwaway CA: nothing of it was left in CORDON_HOME.
+  assert.ok(!existsSync(join(t.cordonHome, 'inspection-ca')), 'the demo made or used the install\'s CA');
   assert.match(r.stdout, /STOPPED: proxy answered 403, X-Cordon-Deny: host_not_allowed/);
   assert.match(r.stdout, /STOPPED: proxy answered 403, X-Cordon-Deny: host_denied/);
   assert.match(r.stdout, /STOPPED: proxy answered 403, X-Cordon-Deny: model_route_only/);
   assert.match(r.stdout, /hash chain intact/);
+  const audit = readFileSync(join(t.cordonHome, 'audit', 'audit.jsonl'), 'utf8');
+  assert.ok(!audit.includes('AKIAQ3EGRJ2KZ7XNP4VB') && !audit.includes('ghp_DemoRealToken'), 'a secret reached the audit log');
   const kinds = t.auditRecords().map((e) => e.cordon['kind']);
   for (const k of ['session.start', 'session.stop', 'mount.allow', 'mount.deny']) assert.ok(kinds.includes(k), k);
   assert.deepEqual(await t.containers(), []);

@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { ApprovalStore } from '../core/approvals/approval-store.js';
 import { MemoryAuditSink } from '../core/audit/audit-event.js';
 import { generateBundleKeyPair } from '../core/policy/signed-bundle.js';
-import { REPO_ROOT, TestEnv, collect, eventually, type CordonResult } from './test-harness.js';
+import { REPO_ROOT, TestEnv, collect, eventually, runningSessionOf, type CordonResult } from './test-harness.js';
 
 const t = new TestEnv('every-command');
 after(() => t.cleanup());
@@ -63,6 +63,17 @@ const REAL_RUNS: Record<string, () => Promise<void>> = {
     ok(r, 'launch');
     assert.match(r.stdout, /launched-42/);
   },
+  'ca rotate': async () => {
+    const r = await t.run(['ca', 'rotate']);
+    ok(r, 'ca rotate');
+    assert.match(r.stdout, /^New inspection CA ([0-9A-F]{2}:){31}[0-9A-F]{2} written to /);
+  },
+  'ca show': async () => {
+    const r = await t.run(['ca', 'show']);
+    ok(r, 'ca show');
+    assert.match(r.stdout, /^sha256: +([0-9A-F]{2}:){31}[0-9A-F]{2}$/m);
+    assert.match(r.stdout, /key: +OS keychain/);
+  },
   demo: async () => {
     const r = await t.run(['demo']);
     ok(r, 'demo');
@@ -89,6 +100,13 @@ const REAL_RUNS: Record<string, () => Promise<void>> = {
     const dest = join(t.root, 'taken.txt');
     ok(await t.run(['take', transferId, 'made.txt', dest]), 'take');
     assert.equal(readFileSync(dest, 'utf8'), 'out\n');
+  },
+  'approvals grant': async () => {
+    // A folder pushed into the running transfer session; it appears at its stable path inside.
+    const folder = t.workspace('granted');
+    const r = await t.run(['approvals', 'grant', transferId, folder]);
+    ok(r, 'approvals grant');
+    assert.equal(r.stdout, '/run/cordon/grants/granted\n');
   },
   ps: async () => {
     const r = await t.run(['ps', '--json']);
@@ -208,6 +226,22 @@ const REAL_RUNS: Record<string, () => Promise<void>> = {
     const r = await t.run(['approvals', 'watch']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /approvals list/);
+  },
+  quarantine: async () => {
+    const host = t.spawn(['exec', '--', 'sh', '-c', 'sleep 60']);
+    const hosted = collect(host, undefined, 90_000);
+    const id = (await runningSessionOf(host.pid))?.id ?? '';
+    assert.notEqual(id, '', 'a session to quarantine');
+    const r = await t.run(['quarantine', id, '--reason', 'every-command']);
+    ok(r, 'quarantine');
+    assert.ok(existsSync(r.stdout.trim()), 'the bundle path on stdout');
+    assert.equal((await hosted).code, 125);
+    ok(await t.run(['quarantine', 'purge', id]), 'quarantine purge');
+  },
+  'audit export': async () => {
+    const r = await t.run(['audit', 'export', '--since', '1']);
+    ok(r, 'audit export');
+    assert.equal((JSON.parse(r.stdout.split('\n')[0] ?? '') as { seq: number }).seq, 2);
   },
   'audit verify': async () => {
     const r = await t.run(['audit', 'verify', '--json']);

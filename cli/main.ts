@@ -131,6 +131,33 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .option('--json', 'print the result as JSON')
     .action(act(async (ctx, opts: { dir?: string; json?: boolean }) => (await import('./audit-command.js')).auditVerify(ctx, opts)));
 
+  // `quarantine SESSION` and `quarantine release|purge SESSION` share one command: a session id is hex, never those words.
+  program
+    .command('quarantine')
+    .description('Quarantine a running session: revoke its key, close its egress, pause it, write a signed evidence bundle (its path on stdout), then stop it and keep its file system. `quarantine release|purge SESSION` ends a quarantine.')
+    .argument('<session-or-action>', 'session id (or a unique prefix), or "release" / "purge"')
+    .argument('[session]', 'with release or purge: the quarantined session')
+    .option('--reason <text>', 'why (kept in the audit log and the bundle)')
+    .option('--json', 'print the outcome as JSON')
+    .action(
+      act(async (ctx, first: string, second: string | undefined, opts: { reason?: string; json?: boolean }) => {
+        const q = await import('./quarantine-command.js');
+        if (first === 'release' || first === 'purge') {
+          if (second === undefined) throw new CliExit(EXIT.usage, `quarantine ${first} needs a session id`);
+          return q.endQuarantineCommand(ctx, first, second);
+        }
+        if (second !== undefined) throw new CliExit(EXIT.usage, 'quarantine takes one session id (use --reason for the reason)');
+        return q.quarantineCommand(ctx, first, opts);
+      }),
+    );
+
+  audit
+    .command('export')
+    .description('Print audit records on stdout, one a line, each keeping its OCSF class, seq and hash (for a one-off import into a SIEM).')
+    .option('--since <seq>', 'only records after this seq (default: all)')
+    .option('--format <format>', 'ocsf-json (the log\'s own lines) or syslog (RFC 5424)', 'ocsf-json')
+    .action(act(async (ctx, opts: { since?: string; format?: string }) => (await import('./audit-command.js')).auditExport(ctx, opts)));
+
   const policy = program.command('policy').description('Show and check policy.');
   policy
     .command('show')

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,4 +181,27 @@ export function assertYesAllowedNoDenied(r: CordonResult, server: { readonly por
   assert.match(r.stdout, /no\.test HTTP\/1\.1 403/);
   assert.match(r.stdout, /no\.test X-Cordon-Deny: host_not_allowed/);
   assert.deepEqual(server.hits, [`yes.test:${server.port}/`]);
+}
+
+/** The session (id and container) that the `cordon` process PID hosts, once its sandbox runs and EXTRA holds; null after TIMEOUTMS. */
+export async function runningSessionOf(pid: number | undefined, timeoutMs = 60_000, extra: () => boolean = () => true): Promise<{ id: string; containerId: string } | null> {
+  let found: { id: string; containerId: string } | null = null;
+  await eventually(async () => {
+    const c = (await cordonContainers()).find((x) => x.Labels['dev.cordon.owner-pid'] === String(pid) && x.State === 'running');
+    found = c ? { id: c.Labels['dev.cordon.session'] ?? '', containerId: c.Id } : null;
+    return found !== null && extra();
+  }, timeoutMs);
+  return found !== null && extra() ? found : null;
+}
+
+/** Purges every quarantine T made (kept containers, images, bundles), through the real command. */
+export async function purgeQuarantines(t: TestEnv): Promise<void> {
+  const dir = join(t.cordonHome, 'quarantine');
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const f of names) if (f.endsWith('.json')) await t.run(['quarantine', 'purge', f.slice(0, -5)]);
 }

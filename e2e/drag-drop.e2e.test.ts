@@ -5,14 +5,14 @@
  * browser delivers them: a `drop` event whose DataTransfer holds File
  * objects built in the page, so the renderer has bytes and no host path.
  *
- * What it holds (docs/threat-model-gate.md G15-G17, G12): a text file with
+ * What it holds (docs/threat-model-gate.md G18-G20, G12): a text file with
  * an AWS-style key arrives in cordon-inbox redacted, checked from inside the
  * sandbox by the session's own shell; a .docx labelled Confidential is
  * refused and the UI shows why; a file over the browser's bound is refused
  * before it is sent; under `ask` a file is listed as waiting for approval
  * until the prompt is answered; neither the UI nor the audit log shows the key.
  *
- * Out of the sandbox (G18): in a conversation, a changed file the agent
+ * Out of the sandbox (G21): in a conversation, a changed file the agent
  * wrote with a key is saved through the gate as a browser download holding
  * the redacted bytes; a link the agent planted to a host file is refused.
  * The app's drag-out (`webContents.startDrag`) needs Electron, which this

@@ -20,7 +20,7 @@ as_root() {
 
 need_pkgs=()
 need() { dpkg -s "$1" >/dev/null 2>&1 || need_pkgs+=("$1"); }
-for p in docker.io debootstrap gnome-keyring dbus dbus-x11 libsecret-tools xvfb xclip xdotool chromium util-linux gcc libc6-dev musl-tools ca-certificates curl openssl; do need "$p"; done
+for p in docker.io debootstrap gnome-keyring dbus dbus-x11 libsecret-tools xvfb xclip xdotool chromium util-linux gcc libc6-dev musl-tools ca-certificates curl openssl rsyslog rsyslog-gnutls; do need "$p"; done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   # Written before docker.io is installed: a systemd host starts the engine
   # during installation, and it must never come up with a private-range bridge.

@@ -145,6 +145,11 @@ export const API_METHODS = {
     request: z.strictObject({ sessionId: SessionId }),
     response: z.strictObject({ stopped: z.array(z.string()) }),
   },
+  /** Quarantines a running session (issue 20): key revoked, egress closed, paused, evidence bundle written, stopped and kept. */
+  'sessions.quarantine': {
+    request: z.strictObject({ sessionId: SessionId, reason: z.optional(z.string().check(z.maxLength(500))) }),
+    response: z.strictObject({ bundle: z.string(), signed: z.boolean() }),
+  },
   /** Starts delivering the session's terminal output as `terminal.output` events; the answer holds what was already written. */
   'terminal.attach': {
     request: z.strictObject({ sessionId: SessionId }),
@@ -324,7 +329,7 @@ export interface CordonApi {
   /**
    * The app only (the preload's `webUtils.getPathForFile`): the host path of
    * a file the user dropped, or '' when it has none. Absent in the browser
-   * UI, where a drop carries the file's bytes and no path (threat G19).
+   * UI, where a drop carries the file's bytes and no path (threat G22).
    */
   readonly pathForFile?: (file: unknown) => string;
 }

@@ -4,7 +4,7 @@
  * changed file goes out through it (`files.take`). Kept beside
  * cordon-api.ts, which lists the methods that carry these shapes.
  *
- * Bounds (docs/threat-model-gate.md G15-G19): one file per call; content
+ * Bounds (docs/threat-model-gate.md G18-G22): one file per call; content
  * sent as base64 is at most DROP_CONTENT_MAX_BYTES, so the call fits the
  * bridge's 1 MiB frame with room for its envelope. Larger files are refused,
  * not chunked: `cordon drop`, or the app (which sends a path), takes them up
@@ -30,7 +30,7 @@ const FORBIDDEN_NAME_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202
  * Why NAME cannot be the name of a file dropped into a session, or null
  * when it can: 1-255 UTF-8 bytes, no path separator, control character or
  * bidirectional override, not `.` or `..`. The one rule for the renderer,
- * the contract and core (docs/threat-model-gate.md G15).
+ * the contract and core (docs/threat-model-gate.md G18).
  */
 export function dropNameProblem(name: string): string | null {
   if (name === '') return 'a file name cannot be empty';
@@ -59,7 +59,7 @@ export const DropFileSchema = z.union([
   }),
 ]);
 
-/** The session id as the screen holds it: exactly, never a prefix (G17). */
+/** The session id as the screen holds it: exactly, never a prefix (G20). */
 const ExactSessionId = z.string().check(z.regex(/^[0-9a-f]{12,32}$/, 'a dropped file goes to one session, named by its full id'));
 
 export const DropRequestSchema = z.strictObject({ sessionId: ExactSessionId, file: DropFileSchema });

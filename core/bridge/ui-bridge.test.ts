@@ -31,6 +31,7 @@ const handlers: ApiHandlers = {
   'sessions.list': record('sessions.list', []),
   'sessions.launch': record('sessions.launch', { sessionId: '0123456789ab' }),
   'sessions.stop': record('sessions.stop', { stopped: [] }),
+  'sessions.quarantine': record('sessions.quarantine', { bundle: '/tmp/b.tar.gz', signed: true }),
   'terminal.attach': record('terminal.attach', { backlog: '' }),
   'terminal.input': record('terminal.input', {}),
   'terminal.resize': record('terminal.resize', {}),

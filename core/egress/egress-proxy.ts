@@ -38,6 +38,13 @@ export { systemResolver, type HostResolver, type ResolveOutcome } from './destin
 export type { EgressProxyOptions } from './egress-proxy-options.js';
 export type { BodyGuard } from './plain-forward.js';
 
+/** One open client connection when quarantine cut it (see EgressProxy.cutConnections). */
+export interface ConnectionSnapshot {
+  readonly via: 'relay' | 'listener' | 'shim';
+  readonly bytesFromSandbox: number;
+  readonly bytesToSandbox: number;
+}
+
 /**
  * Per-session egress proxy. Create, `start()`, hand the socket path to the
  * sandbox, `setPolicy()` whenever policy changes, `stop()` at session end.
@@ -334,6 +341,7 @@ export class EgressProxy {
     // Then the splice helper, so every spliced tunnel is audited before we return.
     await this.splicer?.stop();
     this.splicer = null;
+    this.inspectServer?.close();
     server.close();
     for (const s of this.sockets) s.destroy();
     this.httpAgent.destroy();
@@ -341,6 +349,22 @@ export class EgressProxy {
     await closed;
     await shimClosed;
     await listenerClosed;
+  }
+
+  /**
+   * Quarantine (issue 20): the sandbox's open connections as a table, then
+   * every one cut — tunnels (spliced ones too: the splice helper is stopped)
+   * and model requests in flight. Connections made later are judged by the
+   * policy in force, which quarantine first replaces with one that allows nothing.
+   */
+  cutConnections(): ConnectionSnapshot[] {
+    const table = [...this.sockets].map((s) => ({ via: this.arrivedVia.get(s) ?? ('relay' as const), bytesFromSandbox: s.bytesRead, bytesToSandbox: s.bytesWritten }));
+    for (const s of this.sockets) s.destroy();
+    const splicer = this.splicer;
+    this.splicer = null;
+    void splicer?.stop();
+    this.retireAgents();
+    return table;
   }
 
   private track(s: net.Socket): void {

@@ -155,6 +155,24 @@ describe('inspected tunnels', { timeout: 60_000 }, () => {
     assert.equal((allowRec.details as Record<string, unknown>)['inspectRule'], 'upstream.test');
   });
 
+  test('new tunnels to the same checked destination reuse a pooled upstream connection; another proxy (session) does not', async () => {
+    let handshakes = 0;
+    const count = (): void => {
+      handshakes++;
+    };
+    server.on('secureConnection', count);
+    try {
+      const { socketPath } = await startProxy();
+      for (let i = 0; i < 3; i++) assert.equal((await request(socketPath, 'upstream.test', { path: `/pool/${i}` })).status, 201);
+      assert.equal(handshakes, 1, 'each new tunnel paid its own upstream handshake');
+      const other = await startProxy();
+      assert.equal((await request(other.socketPath, 'upstream.test', { path: '/pool/other' })).status, 201);
+      assert.equal(handshakes, 2, "one session's upstream connection served another's");
+    } finally {
+      server.off('secureConnection', count);
+    }
+  });
+
   test('the filters see and rewrite the body: the server receives what they sent; a refusal never reaches it', async () => {
     const { socketPath } = await startProxy(egress(), { inspectFilters: [refuser, upper] });
     seen.length = 0;

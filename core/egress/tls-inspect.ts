@@ -93,6 +93,10 @@ const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', '
 const NOT_TLS = /HTTP_REQUEST|WRONG_VERSION_NUMBER|UNKNOWN_PROTOCOL|PACKET_LENGTH_TOO_LONG|RECORD_LENGTH|UNEXPECTED_RECORD/;
 
 /** Certificate verification failures, as Node names them: told apart from a refused connection. */
+/** Idle pooled upstream connections close after this long (the agent's socket timeout). */
+const UPSTREAM_IDLE_MS = 15_000;
+/** Upstream pools one proxy keeps (distinct checked destinations); the least recently used closes beyond it. */
+const MAX_UPSTREAM_POOLS = 64;
 const TLS_VERIFY = /CERT|SELF_SIGNED|UNABLE_TO|ALTNAME|SIGNATURE|ISSUER|TLS/;
 
 /** Per-tunnel state the shared HTTP server looks up by socket. */
@@ -111,6 +115,8 @@ interface Tunnel {
 export class InspectServer {
   private readonly server: http.Server;
   private readonly tunnels = new WeakMap<net.Socket, Tunnel>();
+  /** Upstream keep-alive pools by checked destination, least recently used first. */
+  private readonly agents = new Map<string, https.Agent>();
 
   constructor(private readonly ctx: InspectContext) {
     const l = ctx.limits;
@@ -159,7 +165,6 @@ export class InspectServer {
     // Bytes the client sent with its CONNECT: the TLS socket reads them first.
     if (head.length > 0) client.unshift(head);
     client.once('close', () => {
-      tunnel.agent.destroy();
       done();
       ctx.audit.close('connect', client, v, client.bytesRead, client.bytesWritten, started, { inspected: true, inspectRule: pattern, requests: tunnel.requests, dataPath: 'inspect' });
     });
@@ -198,11 +203,29 @@ export class InspectServer {
     });
   }
 
-  /** One keep-alive agent per tunnel: its connections dial exactly the checked route and verify the server. */
+  /**
+   * The keep-alive pool for one checked destination, shared by every tunnel
+   * of this proxy (one session) to it: a new tunnel then reuses a verified
+   * upstream connection, or resumes a TLS session, instead of paying a full
+   * handshake (issue 19's per-connection target). Keyed by host, port and
+   * the route the destination decision checked (its addresses or upstream
+   * proxy), so a connection is never reused toward an address another
+   * decision did not allow: a re-resolved name gets a new pool.
+   */
   private upstreamAgent(v: AllowDecision, port: number): https.Agent {
+    const key = `${v.host}\0${port}\0${JSON.stringify(v.route)}`;
+    const pooled = this.agents.get(key);
+    if (pooled) {
+      // Most recently used last, so the first entry is the one to drop.
+      this.agents.delete(key);
+      this.agents.set(key, pooled);
+      return pooled;
+    }
     const ctx = this.ctx;
     const servername = isIP(v.host) ? undefined : v.host;
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 6 });
+    // Idle upstream sockets close after a while: a pool outliving its use would only hold the server's resources.
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 16, maxFreeSockets: 8, timeout: UPSTREAM_IDLE_MS });
+    let session: Buffer | undefined;
     const create = (_opts: unknown, cb: (err: Error | null, s?: net.Socket) => void): undefined => {
       void dial(v.route, port, ctx.limits.upstreamConnectTimeoutMs).then((up) => {
         if (!up.ok) {
@@ -210,13 +233,16 @@ export class InspectServer {
           return;
         }
         ctx.track(up.socket);
-        const s = tls.connect({ socket: up.socket, ...(servername ? { servername } : {}), secureContext: ctx.upstreamTrust.context(), ALPNProtocols: ['http/1.1'], checkServerIdentity: (_h, cert) => tls.checkServerIdentity(v.host, cert) });
+        // Resumption keeps verification: a resumed session is one this agent verified for this host.
+        const s = tls.connect({ socket: up.socket, ...(servername ? { servername } : {}), ...(session ? { session } : {}), secureContext: ctx.upstreamTrust.context(), ALPNProtocols: ['http/1.1'], checkServerIdentity: (_h, cert) => tls.checkServerIdentity(v.host, cert) });
+        s.on('session', (b: Buffer) => (session = b));
         s.once('secureConnect', () => {
           s.removeAllListeners('error');
           s.on('error', () => s.destroy());
           cb(null, s);
         });
         s.once('error', (e: Error) => {
+          session = undefined;
           up.socket.destroy();
           cb(e);
         });
@@ -224,7 +250,19 @@ export class InspectServer {
       return undefined;
     };
     (agent as unknown as { createConnection: typeof create }).createConnection = create;
+    this.agents.set(key, agent);
+    if (this.agents.size > MAX_UPSTREAM_POOLS) {
+      const [oldest, old] = this.agents.entries().next().value as [string, https.Agent];
+      this.agents.delete(oldest);
+      old.destroy();
+    }
     return agent;
+  }
+
+  /** Closes every pooled upstream connection (the proxy stops). */
+  close(): void {
+    for (const a of this.agents.values()) a.destroy();
+    this.agents.clear();
   }
 
   private refusal(t: Tunnel | undefined, reason: string, message: string, started: number, extra: Record<string, unknown> = {}): void {

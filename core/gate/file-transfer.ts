@@ -98,7 +98,7 @@ function dropBase(name: string): Omit<Transfer, 'scan'> {
   return { direction: 'toSandbox', channel: 'file', name, contentType: 'application/octet-stream', size: 0, form: 'opaque' };
 }
 
-/** The one name rule (G15), for a path's last part and a browser's file name alike. */
+/** The one name rule (G18), for a path's last part and a browser's file name alike. */
 function nameRefusal(name: string): string | null {
   const problem = dropNameProblem(name);
   // The name itself may be the hostile part (escapes, overrides): it is not repeated.

@@ -11,6 +11,7 @@ import {
   describeZodIssues,
   type EffectivePolicy,
   type GatesPolicy,
+  type ExportDestination,
   type PolicyDocument,
   type PolicyIssue,
   type PreApproval,
@@ -293,7 +294,53 @@ export function mergePolicy(sources: readonly PolicySource[]): EffectivePolicy {
     credentials,
     approvals: mergeApprovals(ordered),
     gates: gates.result(),
+    audit: { export: effectiveExport(ordered) },
+    monitoring: effectiveMonitoring(ordered),
   };
+}
+
+/** `monitoring`: each field from the highest level that sets it; sensitiveFiles of every level added together (it only tightens). */
+function effectiveMonitoring(ordered: readonly PolicySource[]): EffectivePolicy['monitoring'] {
+  const m: { -readonly [K in keyof EffectivePolicy['monitoring']]: EffectivePolicy['monitoring'][K] } = { ...DEFAULT_POLICY.monitoring };
+  const sensitive = new Set<string>();
+  for (const { document: d } of ordered) {
+    const s = d.monitoring;
+    if (!s) continue;
+    if (s.alerts !== undefined) m.alerts = s.alerts;
+    if (s.quarantineOnAlert !== undefined) m.quarantineOnAlert = s.quarantineOnAlert;
+    if (s.neutraliseSensitiveFiles !== undefined) m.neutraliseSensitiveFiles = s.neutraliseSensitiveFiles;
+    for (const k of ['massChange', 'egressDenials', 'dlpFindings', 'modelRequests', 'phantomMisuse', 'clipboardTransfers'] as const) {
+      const v = s[k];
+      if (v !== undefined) m[k] = v;
+    }
+    for (const p of s.sensitiveFiles ?? []) sensitive.add(p);
+  }
+  m.sensitiveFiles = [...sensitive];
+  return m;
+}
+
+/**
+ * `audit.export`, whole from the highest level that sets it (destinations
+ * interlock with their cursors; mixing levels would surprise). The legacy
+ * `destination` becomes one more destination: a tcp:// or tls:// URL is
+ * syslog, anything else a file path; format "cef" is not produced and is
+ * listed in `unsupported` (the exporter reports it) rather than refused, so a
+ * policy valid before stays valid.
+ */
+function effectiveExport(ordered: readonly PolicySource[]): EffectivePolicy['audit']['export'] {
+  let section: NonNullable<NonNullable<PolicySource['document']['audit']>['export']> | undefined;
+  for (const { document: d } of ordered) if (d.audit?.export !== undefined) section = d.audit.export;
+  const base = DEFAULT_POLICY.audit.export;
+  if (!section) return base;
+  const destinations: ExportDestination[] = [...(section.destinations ?? [])];
+  const unsupported: string[] = [];
+  const legacy = section.destination;
+  if (legacy !== undefined) {
+    if (section.format === 'cef') unsupported.push(`audit.export.format "cef" (destination ${legacy}) is not produced by this version`);
+    else if (/^(tcp|tls):\/\/[^/\s:]+:\d{1,5}$/.test(legacy)) destinations.push({ type: 'syslog', name: 'legacy-syslog', url: legacy });
+    else destinations.push({ type: 'file', name: 'legacy-file', path: legacy });
+  }
+  return { destinations, maxBacklogRecords: section.maxBacklogRecords ?? base.maxBacklogRecords, unsupported };
 }
 
 /**

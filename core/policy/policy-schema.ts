@@ -227,25 +227,121 @@ export const ApprovalsPolicySchema = z
   })
   .describe('Approval prompts: file-access and network (egress ask mode) requests a session makes, answered by the user, by pre-approvals, or refused by neverAllow.');
 
+const exportName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,31}$/, 'names are lower-case letters, digits and "-"')
+  .optional()
+  .describe('Names this destination\'s delivery cursor; keep it stable (renaming re-sends everything). Default: derived from the type and address.');
+
+/** One SIEM destination (issue 20). Every record keeps its OCSF class, `seq` and `hash`. */
+export const ExportDestinationSchema = z.discriminatedUnion('type', [
+  z
+    .strictObject({
+      type: z.literal('syslog'),
+      name: exportName,
+      url: z.string().regex(/^(tcp|tls):\/\/[^/\s:]+:\d{1,5}$/, 'syslog url is tcp://host:port or tls://host:port').describe('RFC 5424 messages with RFC 5425 octet-counted framing, over TCP or TLS (verified against system CAs plus caFile).'),
+      caFile: z.string().min(1).optional().describe('PEM CA certificates trusted for tls://, in addition to the system CAs.'),
+    })
+    .describe('syslog (RFC 5424 over TCP, or TLS per RFC 5425).'),
+  z
+    .strictObject({
+      type: z.literal('hec'),
+      name: exportName,
+      url: z.url({ protocol: /^https?$/ }).describe('Base URL of a Splunk HTTP Event Collector (or compatible); /services/collector/event is appended. http:// only for loopback.'),
+      tokenEntry: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/).describe('Name of the OS keychain entry holding the HEC token (`cordon keys set NAME`); the token itself never appears in policy.'),
+      caFile: z.string().min(1).optional().describe('PEM CA certificates trusted for https://, in addition to the system CAs.'),
+    })
+    .describe('Splunk HTTP Event Collector JSON batches (`Authorization: Splunk <token>`).'),
+  z
+    .strictObject({
+      type: z.literal('otlp'),
+      name: exportName,
+      url: z.url({ protocol: /^https?$/ }).describe('Base URL of an OpenTelemetry collector\'s OTLP/HTTP receiver; /v1/logs is appended. http:// only for loopback.'),
+      caFile: z.string().min(1).optional().describe('PEM CA certificates trusted for https://, in addition to the system CAs.'),
+    })
+    .describe('OpenTelemetry logs over OTLP/HTTP (JSON).'),
+  z
+    .strictObject({
+      type: z.literal('file'),
+      name: exportName,
+      path: z.string().min(1).describe('File the records are appended to, one OCSF JSON record a line.'),
+      maxBytes: z.number().int().min(4096).optional().describe('Size at which the file is rotated (PATH.1, PATH.2 …). Default 50 MiB.'),
+      keep: z.number().int().min(1).max(100).optional().describe('Rotated files kept. Default 5.'),
+    })
+    .describe('A rotating local file (for a log shipper that tails it).'),
+]);
+export type ExportDestination = z.infer<typeof ExportDestinationSchema>;
+
 export const AuditPolicySchema = z
   .strictObject({
     retentionDays: z.number().int().min(1).max(3650).optional().describe('How long rotated audit files are kept.'),
     export: z
       .strictObject({
-        format: z.enum(['ocsf-jsonl', 'cef', 'syslog']).optional().describe('Format sent to the SIEM.'),
-        destination: z.string().min(1).optional().describe('Where exported records go (a file path or syslog URL).'),
+        format: z.enum(['ocsf-jsonl', 'cef', 'syslog']).optional().describe('Format sent to `destination` (ocsf-jsonl for a file, syslog for a syslog URL; cef is not produced by this version and is reported as such).'),
+        destination: z.string().min(1).optional().describe('Where exported records go: a file path, or a syslog URL (tcp://host:port, tls://host:port). Kept for compatibility; `destinations` says more.'),
+        destinations: z.array(ExportDestinationSchema).max(8).optional().describe('SIEM destinations; each receives every record at least once, in order, from Cordon\'s on-disk spool.'),
+        maxBacklogRecords: z.number().int().min(100).max(10_000_000).optional().describe('Records a destination may fall behind before an alert is raised (the spool is full); records are never dropped while the log holds them. Default 100000.'),
       })
       .optional()
-      .describe('SIEM export (not enforced by this version; the log itself is always written).'),
+      .describe('SIEM export: enforced. The whole section is taken from the highest policy level that sets it.'),
   })
   .describe('Audit log retention and export.');
 
+const burst = (what: string, files: number, seconds: number) =>
+  z
+    .strictObject({
+      count: z.number().int().min(1).max(1_000_000).describe(`How many ${what}.`),
+      seconds: z.number().int().min(1).max(3600).describe('Within how many seconds.'),
+    })
+    .optional()
+    .describe(`Alert on ${what} within a window. Default ${files} in ${seconds} s.`);
+
 export const MonitoringPolicySchema = z
   .strictObject({
-    alerts: z.boolean().optional().describe('Raise alerts from anomaly rules.'),
-    quarantineOnAlert: z.boolean().optional().describe('Quarantine a session automatically when a high-severity alert fires.'),
+    alerts: z.boolean().optional().describe('Raise alerts (OCSF Detection Findings in the audit log) from the detection rules and the workspace watcher. Default true.'),
+    quarantineOnAlert: z.boolean().optional().describe('Quarantine a session automatically when a high-severity alert fires for it. Default false.'),
+    massChange: burst('workspace files modified or deleted', 100, 10),
+    egressDenials: burst('refused egress connections', 20, 60),
+    dlpFindings: burst('DLP findings on model requests', 10, 60),
+    modelRequests: burst('model requests', 120, 60),
+    phantomMisuse: burst('refused uses of a phantom token (wrong session, provider or host, revoked, outside key)', 1, 60),
+    clipboardTransfers: burst('clipboard transfers through the gate (the sandbox\'s clipboard tools, either direction)', 30, 60),
+    sensitiveFiles: z
+      .array(z.string().min(1).max(200).regex(/^[^/]/, 'a pattern is relative: a name (".envrc") matches anywhere, a path (".vscode/tasks.json") matches as a suffix'))
+      .max(200)
+      .optional()
+      .describe('Files that alert when created or changed anywhere in a workspace, nested repositories included, added to the built-in list (.git/hooks/*, risky .git/config settings, .envrc, .npmrc, .vscode/tasks.json, .pre-commit-config.yaml …). Every level\'s entries are added together.'),
+    neutraliseSensitiveFiles: z.boolean().optional().describe('At the end of a session, move the sensitive files it created or changed to a quarantine folder beside its evidence, with a report. Default true; false keeps them in place (still alerted).'),
   })
-  .describe('Anomaly monitoring and quarantine (not enforced by this version).');
+  .describe('Detection rules, the workspace watcher and quarantine on alert.');
+
+/** The effective `monitoring` section: every threshold present. */
+export interface MonitoringPolicy {
+  readonly alerts: boolean;
+  readonly quarantineOnAlert: boolean;
+  readonly massChange: { readonly count: number; readonly seconds: number };
+  readonly egressDenials: { readonly count: number; readonly seconds: number };
+  readonly dlpFindings: { readonly count: number; readonly seconds: number };
+  readonly modelRequests: { readonly count: number; readonly seconds: number };
+  readonly phantomMisuse: { readonly count: number; readonly seconds: number };
+  readonly clipboardTransfers: { readonly count: number; readonly seconds: number };
+  /** Policy's patterns only; the built-in list is always applied too (core/monitor/sensitive-files.ts). */
+  readonly sensitiveFiles: readonly string[];
+  readonly neutraliseSensitiveFiles: boolean;
+}
+
+export const DEFAULT_MONITORING: MonitoringPolicy = {
+  alerts: true,
+  quarantineOnAlert: false,
+  massChange: { count: 100, seconds: 10 },
+  egressDenials: { count: 20, seconds: 60 },
+  dlpFindings: { count: 10, seconds: 60 },
+  modelRequests: { count: 120, seconds: 60 },
+  phantomMisuse: { count: 1, seconds: 60 },
+  clipboardTransfers: { count: 30, seconds: 60 },
+  sensitiveFiles: [],
+  neutraliseSensitiveFiles: true,
+};
 
 export const FeaturesPolicySchema = z
   .record(
@@ -317,6 +413,10 @@ export interface EffectivePolicy {
   };
   /** Clipboard, terminal paste and drag-and-drop (core/gate/). */
   readonly gates: GatesPolicy;
+  /** SIEM export (issue 20): the legacy `destination` folded into `destinations`. */
+  readonly audit: { readonly export: { readonly destinations: readonly ExportDestination[]; readonly maxBacklogRecords: number; readonly unsupported: readonly string[] } };
+  /** Detection rules and the workspace watcher (issue 20). */
+  readonly monitoring: MonitoringPolicy;
 }
 
 export const DEFAULT_POLICY: EffectivePolicy = {
@@ -329,6 +429,8 @@ export const DEFAULT_POLICY: EffectivePolicy = {
   credentials: {},
   approvals: { ...DEFAULT_APPROVALS, preApproved: [], neverAllow: [] },
   gates: DEFAULT_GATES_POLICY,
+  audit: { export: { destinations: [], maxBacklogRecords: 100_000, unsupported: [] } },
+  monitoring: DEFAULT_MONITORING,
 };
 
 /** One problem in one policy source, phrased so a person can fix it. */

@@ -30,6 +30,7 @@ import { reapOrphans, hasOrphanRecords } from '../session/session-reaper.js';
 import { runSession, LABELS, type SessionDeps, type SessionRequest, type SessionResult, type StartedSession } from '../session/session-runner.js';
 import type { HostUser } from '../session/sandbox-user.js';
 import { SessionStore } from '../session/session-store.js';
+import type { CaKeySlot } from '../inspect/inspection-ca.js';
 import { AuditFollower, auditRecordView } from './audit-follower.js';
 import { runDoctorChecks, type DoctorReport } from './doctor-checks.js';
 import { HostedTerminal } from './hosted-terminal.js';
@@ -50,6 +51,10 @@ import type { AgentAdapter } from '../agent/agent-adapter.js';
 import { RecentWorkspaces } from './recent-workspaces.js';
 import { approvalEventFor, approvalHandlers } from './approval-handlers.js';
 import { SessionTransfers } from './session-transfers.js';
+import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
+import { ExportHost } from './export-host.js';
+import { alertNotice } from '../monitor/alert-notice.js';
+import { endQuarantine, quarantineById, type QuarantineOutcome, type ReleaseOutcome } from './quarantine-service.js';
 
 /** Something the user should see that is not a decision (those are audited). */
 export interface ServiceNotice {
@@ -95,6 +100,8 @@ export interface CordonServiceDeps {
   readonly trustsRendererPaths?: boolean;
   /** Starts a desktop drag of a file the gate wrote (Electron's `startDrag`); absent without the app. */
   readonly startDrag?: (file: string) => void;
+  /** Pause, inspect and keep for quarantine (issue 20); absent, sessions cannot be quarantined. */
+  readonly forensics?: () => SandboxForensics;
 }
 
 /** `stop` answers with what it did, or why it did nothing; never throws for a bad id. */
@@ -114,6 +121,11 @@ export interface ForegroundOptions {
   readonly onStarted?: (s: StartedSession) => void;
   /** Changes the effective policy for this session only, at start and on every reload (`cordon demo`'s stand-in model). */
   readonly adjustPolicy?: (policy: EffectivePolicy) => EffectivePolicy;
+  /**
+   * An inspection CA for this session only, in place of the install's (whose key is in the keychain):
+   * `cordon demo`'s throwaway CA, so the demo's inspection steps need no keychain. Absent: the install's CA.
+   */
+  readonly inspectionCa?: { readonly slot: CaKeySlot; readonly dir: string };
 }
 
 interface HostedSession {
@@ -142,6 +154,9 @@ export class CordonService implements ApiEventSource {
   /** Files into and out of running sessions through the gate: `cordon drop` / `take` and the UI's drag-and-drop. */
   readonly transfers: SessionTransfers;
 
+  /** SIEM export while this process hosts a session (issue 20). */
+  private readonly exports: ExportHost;
+
   constructor(private readonly deps: CordonServiceDeps) {
     this.recent = new RecentWorkspaces(join(deps.paths.home, 'recent-workspaces.json'));
     this.transfers = new SessionTransfers({
@@ -155,6 +170,7 @@ export class CordonService implements ApiEventSource {
       ...(deps.startDrag ? { startDrag: deps.startDrag } : {}),
       isChanged: (id, workspace, path) => this.hosted.get(id)?.files?.list().changes.some((c) => c.root === workspace && c.path === path) ?? false,
     });
+    this.exports = new ExportHost({ auditDir: deps.paths.auditDir, home: deps.paths.home, audit: deps.audit, keyStore: deps.keyStore, version: deps.settings.version, notify: (message) => deps.notify({ level: 'warn', message }) });
     this.dispatch = createApiDispatcher(this.handlers());
   }
 
@@ -226,6 +242,9 @@ export class CordonService implements ApiEventSource {
       if (record.kind.startsWith('session.')) this.emit({ type: 'sessions.changed' });
       const approval = approvalEventFor(record);
       if (approval) this.emit(approval);
+      // Alerts (issue 20) also reach the user as a notification.
+      const notice = alertNotice(record);
+      if (notice) this.emit({ type: 'notice', ...notice });
     });
     this.follower.start();
   }
@@ -265,7 +284,8 @@ export class CordonService implements ApiEventSource {
   async listSessions(): Promise<{ ok: true; sessions: SessionSummary[] } | { ok: false; message: string }> {
     const probe = await this.deps.engine.probe();
     if (!probe.ok) return { ok: false, message: probe.message };
-    const list = await this.deps.engine.list({ [LABELS.session]: '' });
+    // A container kept by quarantine carries the session's labels too; it is not a running session.
+    const list = (await this.deps.engine.list({ [LABELS.session]: '' })).filter((c) => c.labels[LABELS.quarantine] === undefined);
     this.seedCounts(list);
     return { ok: true, sessions: list.map((c) => this.summary(c)) };
   }
@@ -304,7 +324,7 @@ export class CordonService implements ApiEventSource {
   async stop(target: { readonly id: string } | { readonly all: true }, by: string): Promise<StopOutcome> {
     const probe = await this.deps.engine.probe();
     if (!probe.ok) return { kind: 'engine_unavailable', message: probe.message };
-    const list = await this.deps.engine.list({ [LABELS.session]: '' });
+    const list = (await this.deps.engine.list({ [LABELS.session]: '' })).filter((c) => c.labels[LABELS.quarantine] === undefined);
     const targets = 'all' in target ? list : list.filter((c) => (c.labels[LABELS.session] ?? '').startsWith(target.id));
     if ('id' in target) {
       if (targets.length > 1) return { kind: 'ambiguous', message: `"${target.id}" matches ${targets.length} sessions; give more of the id` };
@@ -344,7 +364,9 @@ export class CordonService implements ApiEventSource {
     const policy = load();
     if (!policy.ok) throw new Error('runSession needs a valid policy; check loadPolicy() first');
     // A reload (once after the session starts watching, then on every edit) is adjusted the same way.
-    return runSession(req, { ...this.sessionDeps(policy.policy, io, opts.onStarted), reloadPolicy: load }, signal);
+    const release = this.exports.hold(policy.policy);
+    const ca = opts.inspectionCa;
+    return runSession(req, { ...this.sessionDeps(policy.policy, io, opts.onStarted), ...(ca ? { caKeySlot: () => ca.slot, caDir: ca.dir } : {}), reloadPolicy: load }, signal).finally(release);
   }
 
   private sessionDeps(policy: Extract<PolicyLoadResult, { ok: true }>['policy'], io: SandboxIo, onStarted?: (s: StartedSession) => void): SessionDeps {
@@ -361,6 +383,7 @@ export class CordonService implements ApiEventSource {
       hostProxyEnv: this.deps.settings.hostProxyEnv,
       notify: (message) => this.deps.notify({ level: 'warn', message }),
       ...(onStarted ? { onStarted } : {}),
+      ...(this.deps.forensics ? { forensics: this.deps.forensics } : {}),
       egressApprovals: (sessionId, session) =>
         egressApprovals({
           // Opened on the first question: most sessions never ask.
@@ -415,6 +438,39 @@ export class CordonService implements ApiEventSource {
   }
 
   /** The user's approval queue, opened once per service (issue 17); its timeout and rate limit are policy's at that moment. */
+  /**
+   * Quarantines a running session (issue 20; core/service/quarantine-service.ts):
+   * phantom revoked, egress closed, sandbox paused, evidence bundle written
+   * and signed, file system kept, sandbox stopped. ISSUEDAT: when the user
+   * gave the order (epoch ms), for the timings.
+   */
+  async quarantine(session: string, opts: { readonly reason: string; readonly by: string; readonly issuedAt?: number }): Promise<QuarantineOutcome> {
+    const forensics = this.deps.forensics;
+    if (!forensics) return { ok: false, code: 'unsupported', message: 'this Cordon cannot quarantine: its engine offers no pause or commit' };
+    return quarantineById(this.quarantineDeps(forensics), session, opts);
+  }
+
+  /** Ends a quarantine: `release` removes the kept container and image, `purge` the bundle too. */
+  async endQuarantine(session: string, how: 'release' | 'purge', by: string): Promise<ReleaseOutcome> {
+    const forensics = this.deps.forensics;
+    if (!forensics) return { ok: false, code: 'unsupported', message: 'this Cordon cannot manage quarantines: its engine offers no pause or commit' };
+    return endQuarantine(this.quarantineDeps(forensics), session, how, by);
+  }
+
+  private quarantineDeps(forensics: () => SandboxForensics): Parameters<typeof quarantineById>[0] {
+    return {
+      paths: this.deps.paths,
+      engine: this.deps.engine,
+      audit: this.deps.audit,
+      keyStore: this.deps.keyStore,
+      forensics,
+      currentPolicy: () => {
+        const r = this.deps.loadPolicy();
+        return r.ok ? r.policy : null;
+      },
+    };
+  }
+
   approvals(): ApprovalStore {
     this.approvalStore ??= new ApprovalStore(approvalsDir(this.deps.paths.home), { ...approvalStoreSettings(this.deps.loadPolicy()), audit: this.deps.audit });
     return this.approvalStore;
@@ -515,6 +571,7 @@ export class CordonService implements ApiEventSource {
     let sessionId: string | null = null;
     let resolveStarted: (s: StartedSession | null) => void = () => undefined;
     const started = new Promise<StartedSession | null>((r) => (resolveStarted = r));
+    const release = this.exports.hold(policy.policy);
     const done = runSession(
       req,
       this.sessionDeps(policy.policy, io, (s) => {
@@ -524,7 +581,7 @@ export class CordonService implements ApiEventSource {
         resolveStarted(s);
       }),
       controller.signal,
-    );
+    ).finally(release);
     void done.then(
       (res) => {
         resolveStarted(null);
@@ -729,6 +786,11 @@ export class CordonService implements ApiEventSource {
           case 'engine_unavailable':
             throw new ApiFailure('unavailable', r.message);
         }
+      },
+      'sessions.quarantine': async (req: ApiRequest<'sessions.quarantine'>) => {
+        const r = await this.quarantine(req.sessionId, { reason: req.reason ?? '', by: 'the Cordon app' });
+        if (r.ok) return { bundle: r.bundle, signed: r.signed };
+        throw new ApiFailure(r.code === 'not_found' ? 'not_found' : r.code === 'ambiguous' ? 'invalid_request' : 'failed', r.message);
       },
       'terminal.attach': (req: ApiRequest<'terminal.attach'>) => ({ backlog: hosted(req.sessionId).terminal.backlog }),
       'terminal.input': (req: ApiRequest<'terminal.input'>) => {

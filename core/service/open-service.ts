@@ -11,6 +11,7 @@ import { lazyKeyringStore } from '../keys/lazy-keyring-store.js';
 import { resolveCordonPaths } from '../paths/cordon-paths.js';
 import { loadPolicy } from '../policy/policy-loader.js';
 import { platformPolicySource } from '../policy/platform-sources.js';
+import { DockerForensics } from '../sandbox/docker-forensics.js';
 import { DockerEngine } from '../sandbox/docker-engine.js';
 import { ROOT_FALLBACK_USER, sudoCaller, type HostUser } from '../session/sandbox-user.js';
 import { CordonService, type ServiceNotice } from './cordon-service.js';
@@ -63,6 +64,8 @@ export function openCordonService(facts: ProcessFacts): CordonService {
     },
     notify: facts.notify,
     clipboard: facts.clipboard !== undefined ? facts.clipboard : desktopClipboard(facts.env, facts.platform),
+    // Quarantine's pause/inspect/keep (issue 20), on the same engine (dockerode reads DOCKER_HOST as DockerEngine does).
+    forensics: () => new DockerForensics(),
     ...(facts.openExternal ? { openExternal: facts.openExternal } : {}),
     ...(facts.showInFolder ? { showInFolder: facts.showInFolder } : {}),
     ...(facts.trustsRendererPaths === true ? { trustsRendererPaths: true } : {}),

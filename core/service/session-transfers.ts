@@ -5,7 +5,7 @@
  * The gate itself is core/gate/file-transfer.ts; this finds the session,
  * builds the gate's dependencies from the current policy, and turns
  * outcomes into the contract's shapes. Threats: docs/threat-model-gate.md
- * G5-G19.
+ * G5-G22.
  */
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -33,7 +33,7 @@ export interface SessionTransfersDeps {
   /**
    * True only in the app, where the preload reads a dropped file's path
    * from the drop itself; `cordon ui` refuses paths (a browser's drop has
-   * none, so one there is a lie: G19).
+   * none, so one there is a lie: G22).
    */
   readonly trustsRendererPaths: boolean;
   /** Starts a desktop drag of a file (Electron's `webContents.startDrag`); absent without a desktop app. */

@@ -9,7 +9,7 @@ import type { LocalRoute } from '../egress/egress-proxy-options.js';
 import { accessRoute } from '../grants/access-route.js';
 import { requestFileAccess, type FileAccessContext } from '../grants/file-access.js';
 import { prepareGrantsFolder, type GrantMechanism } from '../grants/grant-mounts.js';
-import { serveSessionControl } from '../grants/session-control.js';
+import { serveSessionControl, type QuarantineHandler } from '../grants/session-control.js';
 import { SessionGrants } from '../grants/session-grants.js';
 import type { PlannedWorkspace } from '../workspace/mount-plan.js';
 import type { MountRuleContext } from '../workspace/mount-rules.js';
@@ -21,8 +21,8 @@ export interface SessionFileAccess {
   /** The grants folder for the sandbox's mounts. */
   readonly grants: { readonly dir: string; readonly mechanism: GrantMechanism };
   readonly routes: Readonly<Record<string, LocalRoute>>;
-  /** Starts the control socket (once the session is up). */
-  serve(): Promise<void>;
+  /** Starts the control socket (once the session is up); ONQUARANTINE answers its `quarantine` op. */
+  serve(onQuarantine?: QuarantineHandler): Promise<void>;
   /** Settles pending questions, revokes every grant, releases the mounts. Returns mount points it could not release. */
   close(): Promise<string[]>;
 }
@@ -65,10 +65,12 @@ export async function openSessionFileAccess(opts: {
   return {
     grants: { dir: folder.dir, mechanism: folder.mechanism },
     routes: { access: accessRoute((r) => requestFileAccess(r, ctx, 'agent')) },
-    serve: async () => {
+    serve: async (onQuarantine) => {
       try {
-        control = await serveSessionControl(opts.sessionDir, (order) =>
-          requestFileAccess({ path: order.path, write: order.write, reason: null }, ctx, 'user', order.until === null ? null : Date.parse(order.until)),
+        control = await serveSessionControl(
+          opts.sessionDir,
+          (order) => requestFileAccess({ path: order.path, write: order.write, reason: null }, ctx, 'user', order.until === null ? null : Date.parse(order.until)),
+          onQuarantine,
         );
       } catch (err) {
         opts.notify(`grants pushed by the user cannot reach this session: ${(err as Error).message}`);

@@ -46,6 +46,8 @@ export async function setupSessionInspection(opts: {
   readonly audit: AuditSink;
   readonly keyStore: () => KeyStore;
   readonly caKeySlot: () => CaKeySlot;
+  /** The CA certificate's folder; absent, `inspectionCaDir(cordonHome)` (the install's CA). */
+  readonly caDir?: string;
   readonly clock: Clock;
 }): Promise<InspectionResult> {
   const credentials: ServiceCredentials = setupServiceCredentials({
@@ -60,7 +62,7 @@ export async function setupSessionInspection(opts: {
   let trustEnv: Record<string, string> = {};
   if (inspects) {
     // Fail closed: a session that should inspect and cannot does not start (no fallback key, no opaque tunnels).
-    const ca = await loadOrCreateInspectionCa(inspectionCaDir(opts.cordonHome), opts.caKeySlot());
+    const ca = await loadOrCreateInspectionCa(opts.caDir ?? inspectionCaDir(opts.cordonHome), opts.caKeySlot());
     if (!ca.ok) return { ok: false, message: `egress.inspect needs the inspection CA: ${ca.message}` };
     leaves = new LeafIssuer(ca.value);
     // Certificates only, never the key. The bundle is the host's system store plus Cordon's CA: the image's own

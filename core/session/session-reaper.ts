@@ -48,6 +48,8 @@ export async function reapOrphans(engine: SandboxEngine, store: SessionStore, au
   const reaped = new Set<string>();
   const containers = await engine.list({ [LABELS.session]: '' });
   for (const c of containers) {
+    // Kept by quarantine until release or purge, never reaped.
+    if (c.labels[LABELS.quarantine] !== undefined) continue;
     const id = c.labels[LABELS.session] ?? '';
     const owner = { pid: Number(c.labels[LABELS.ownerPid] ?? '0'), start: c.labels[LABELS.ownerStart] ?? '' };
     if (ownerAlive(owner)) continue;

@@ -29,6 +29,11 @@ import { formatSandboxUser, resolveSandboxUser, type HostUser } from './sandbox-
 import { setupSessionInspection, type SessionInspection } from './session-inspection.js';
 import type { CaKeySlot } from '../inspect/inspection-ca.js';
 import { systemClock } from '../keys/clock.js';
+import { RecentOutput, teeOutput } from '../response/recent-output.js';
+import { sessionQuarantineHandler } from '../response/session-quarantine.js';
+import { QUARANTINE_LABEL } from '../response/quarantine.js';
+import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
+import { SessionMonitor } from '../monitor/session-monitor.js';
 
 /** Labels on every Cordon container; orphan cleanup and `cordon ps` find sessions by them. */
 export const LABELS = {
@@ -37,6 +42,12 @@ export const LABELS = {
   ownerStart: 'dev.cordon.owner-start',
   profile: 'dev.cordon.profile',
   kind: 'dev.cordon.kind',
+  /**
+   * A container quarantine keeps (issue 20). An image committed from a session
+   * inherits the session's labels (the engine merges them), so everything that
+   * finds sessions by label skips containers carrying this one.
+   */
+  quarantine: QUARANTINE_LABEL,
 } as const;
 
 export interface SessionRequest {
@@ -82,8 +93,12 @@ export interface SessionDeps {
   readonly clipboard?: { readonly host: HostClipboard | null; readonly approvals: () => GateApprovals };
   /** Where the inspection CA's key is kept (the OS keychain); asked only when policy inspects a host. */
   readonly caKeySlot?: () => CaKeySlot;
+  /** The folder of the inspection CA's certificate, with `caKeySlot`; absent, `$CORDON_HOME/inspection-ca`. */
+  readonly caDir?: string;
   /** Who decides the folders session SESSIONID asks for after launch (the same inputs); absent, every such request is refused. */
   readonly fileApprovals?: (sessionId: string, session: SessionForApprovals) => FileApprovalDeps;
+  /** Pause, inspect and keep for quarantine (issue 20); absent, the session answers a quarantine order with `unsupported`. */
+  readonly forensics?: () => SandboxForensics;
 }
 
 /** What an approval asker knows of its session: workspaces and home as realpaths (policy paths are compared with them) and the policy in force (it follows reloads). */
@@ -132,7 +147,10 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   const prepared = await prepareSession(req, deps);
   if (!prepared.ok) return prepared;
   const { loaded, plan, spec, sessionId, rules, writeProtected, sandboxUser } = prepared;
-  const { audit, engine } = deps;
+  const engine = deps.engine;
+  // Every record of the session passes the detection rules on its way to the log (issue 20).
+  const monitor = new SessionMonitor({ sessionId, audit: deps.audit, policy: deps.policy.monitoring, evidenceDir: join(deps.paths.home, 'evidence'), notify: deps.notify ?? (() => undefined) });
+  const audit = monitor.sink;
   const store = new SessionStore(deps.paths.sessionsDir);
   const owner = currentOwner();
   const record: SessionRecord = {
@@ -155,7 +173,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
   let containerId: string | null = null;
   let cancelled = false;
   // Set from the watchdog callback; a holder keeps TypeScript from narrowing it to null.
-  const ended: { reason: string | null } = { reason: null };
+  const ended: { reason: string | null; code: string } = { reason: null, code: 'egress_proxy_down' };
+  // The sandbox's last output, for a quarantine's evidence bundle.
+  const recent = new RecentOutput();
   let wiring: PreparedEgress | null = null;
   // Set while the engine starts the sandbox; a holder keeps TypeScript from narrowing them to null.
   const parts: { egress: SessionEgress | null; dlp: ModelRouteDlp | null } = { egress: null, dlp: null };
@@ -203,6 +223,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       audit,
       keyStore: deps.keyStore,
       caKeySlot: deps.caKeySlot ?? defaultCaKeySlot,
+      ...(deps.caDir !== undefined ? { caDir: deps.caDir } : {}),
       clock: systemClock,
     });
     if (!inspected.ok) return fail(audit, sessionId, { code: 'keys', message: inspected.message });
@@ -271,9 +292,11 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       if (!eg.ok) throw new EgressStartError(eg.message);
       parts.egress = eg.value;
     };
+    // The workspace watcher scans while the engine starts the container (bounded: see SessionMonitor.watch).
+    const watching = monitor.watch(record.workspaces.filter((w) => w.mode === 'rw').map((w) => w.path));
     let running;
     try {
-      running = await engine.start(fullSpec, deps.io, { whileStarting: startEgress });
+      running = await engine.start(fullSpec, teeOutput(deps.io, recent), { whileStarting: startEgress });
     } catch (err) {
       if (err instanceof EgressStartError) return fail(audit, sessionId, { code: 'egress', message: err.message });
       const known = err instanceof EngineUnavailableError;
@@ -289,6 +312,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
       });
       return { ok: false, failure: { code: known ? err.reason : 'engine', message } };
     }
+    await watching;
     const live = parts.egress;
     const liveDlp = parts.dlp;
     if (!live || !liveDlp) throw new Error('session egress did not start');
@@ -300,7 +324,35 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     // cannot reach it: should this process die, the sentinel kills the sandbox
     // through the engine if the relay did not end it (see cordon-sentinel.c).
     sentinel = prepared.sentinelPath ? await engine.armSentinel(running.id, prepared.sentinelPath) : null;
-    await fileAccess.serve();
+    // The control socket also takes quarantine orders (core/response/session-quarantine.ts).
+    const forensics = deps.forensics;
+    const quarantine = forensics
+        ? sessionQuarantineHandler({
+            sessionId,
+            containerId: running.id,
+            startedAt: new Date(started),
+            workspaces: record.workspaces,
+            policy: () => inForce.policy,
+            revokePhantom: () => sessionKeys.revoke(),
+            proxy: live.proxy,
+            recent,
+            markEnded: (reason) => {
+              ended.reason = reason;
+              ended.code = 'quarantined';
+              // A policy reload must not reopen the egress quarantine closed.
+              stopWatching?.();
+              stopWatching = null;
+            },
+            forensics: forensics(),
+            findings: () => monitor.findings(),
+            audit,
+            paths: deps.paths,
+            keyStore: deps.keyStore,
+          })
+        : undefined;
+    await fileAccess.serve(quarantine);
+    // monitoring.quarantineOnAlert: a high-severity alert quarantines the session itself.
+    if (quarantine) monitor.onQuarantine((reason) => void quarantine({ op: 'quarantine', reason, by: 'a detection rule', issuedAt: Date.now() }, () => undefined));
     audit.record({
       kind: 'session.start',
       ocsfClass: 'process_activity',
@@ -350,9 +402,9 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         activity: { id: 2, name: 'Terminate' },
         outcome: 'failure',
         severity: 'high',
-        message: `session ${sessionId}: ${endedByCordon}`,
+        message: `session ${sessionId}: ${ended.code === 'quarantined' ? `ended: ${endedByCordon}` : endedByCordon}`,
         sessionId,
-        details: { exit_code: exitCode, duration_ms: Date.now() - started, reason: 'egress_proxy_down' },
+        details: { exit_code: exitCode, duration_ms: Date.now() - started, reason: ended.code },
       });
       return { ok: true, sessionId, exitCode, cancelled, endedByCordon };
     }
@@ -390,6 +442,8 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         details: { mounts: stuck },
       });
     }
+    // After the sandbox: sensitive files it planted leave the workspace (unless policy keeps them).
+    await monitor.close().catch((err: unknown) => deps.notify?.(`sensitive files not neutralised: ${(err as Error).message}`));
     // The socket was bound before the sandbox started; it closes even if the proxy never took it over.
     await wiring?.close().catch(() => undefined);
     const cleaned = removePlaceholders(created);

@@ -4,7 +4,7 @@
  * `cordon drop` would copy them (issue 18, item 4). In the app the preload
  * gives each file's host path; in a browser there is none, and the file's
  * bytes are sent instead, up to the contract's bound (larger files are
- * refused here before a byte is read: docs/threat-model-gate.md G16).
+ * refused here before a byte is read: docs/threat-model-gate.md G19).
  *
  * Each file's outcome is listed by name, never with its content: arrived,
  * arrived redacted (detector names and counts), refused (the gate's
@@ -51,7 +51,7 @@ const STATUS_LABEL: Readonly<Record<Status, string>> = {
   refused: 'Refused',
 };
 
-/** NAME for display: control and text-direction characters shown as U+FFFD, so a name cannot repaint the list (G15). */
+/** NAME for display: control and text-direction characters shown as U+FFFD, so a name cannot repaint the list (G18). */
 // eslint-disable-next-line no-control-regex -- these are the characters being neutralised
 const shownName = (name: string): string => name.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '\ufffd');
 
@@ -115,7 +115,7 @@ export function SessionDropZone({ sessionId, running, children }: { readonly ses
     e.preventDefault();
     depth.current = 0;
     setOver(false);
-    // The session this screen shows, captured now: a screen that changes later does not redirect the drop (G17).
+    // The session this screen shows, captured now: a screen that changes later does not redirect the drop (G20).
     if (!running) {
       announce(`Session ${sessionId} is not running: nothing was copied.`, 'error');
       return;

@@ -11,6 +11,7 @@ import { FilesPanel } from '../components/files-panel.js';
 import { ScreenHeading } from '../components/screen-heading.js';
 import { SessionDropZone } from '../components/session-drop-zone.js';
 import { useChat } from '../components/use-chat.js';
+import { QuarantineButton } from '../components/quarantine-button.js';
 import { useStopSession } from '../components/use-stop-session.js';
 import { chatStateLabel, formatUsage } from '../model/chat-items.js';
 
@@ -49,9 +50,12 @@ export function ChatScreen({ sessionId, onStopped }: { readonly sessionId: strin
               </span>
             )}
           </div>
-          <button type="button" className="btn btn-danger" onClick={() => void endSession()} disabled={stopping} data-testid="chat-end">
-            {stopping ? 'Ending…' : 'End session'}
-          </button>
+          <span className="screen-actions">
+            <QuarantineButton sessionId={sessionId} />
+            <button type="button" className="btn btn-danger" onClick={() => void endSession()} disabled={stopping} data-testid="chat-end">
+              {stopping ? 'Ending…' : 'End session'}
+            </button>
+          </span>
         </div>
         {chat.error !== null && (
           <p role="alert" className="notice notice-error">

@@ -1,4 +1,4 @@
-/** One session: its terminal, a live activity timeline, charts, and Stop. */
+/** One session: its terminal, a live activity timeline, charts, Quarantine and Stop. */
 import { useCallback, useEffect, useId, useState } from 'react';
 import type { SessionSummary } from '../../../core/api/cordon-api.js';
 import { useApiEvents, useShell } from '../api-context.js';
@@ -9,6 +9,7 @@ import { TerminalView } from '../components/terminal-view.js';
 import { Timeline } from '../components/timeline.js';
 import { useAuditLog } from '../components/use-audit-log.js';
 import { useNow } from '../components/use-now.js';
+import { QuarantineButton } from '../components/quarantine-button.js';
 import { useStopSession } from '../components/use-stop-session.js';
 import { uptimeSince } from '../model/format.js';
 
@@ -42,9 +43,12 @@ export function SessionScreen({ sessionId, onStopped }: { readonly sessionId: st
     <SessionDropZone sessionId={sessionId} running={summary != null}>
       <div className="screen-head">
         <ScreenHeading>Session {sessionId}</ScreenHeading>
-        <button type="button" className="btn btn-danger" onClick={() => void stop()} disabled={stopping}>
-          {stopping ? 'Stopping…' : 'Stop session'}
-        </button>
+        <span className="screen-actions">
+          <QuarantineButton sessionId={sessionId} />
+          <button type="button" className="btn btn-danger" onClick={() => void stop()} disabled={stopping}>
+            {stopping ? 'Stopping…' : 'Stop session'}
+          </button>
+        </span>
       </div>
       {summary === null && <p className="notice">This session is not running any more.</p>}
       {summary != null && (
