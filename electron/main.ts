@@ -60,6 +60,13 @@ function start(): void {
     showInFolder: (path) => shell.showItemInFolder(path),
     // The sandbox's clipboard tools reach the app's clipboard, through the gate.
     clipboard: electronClipboard(),
+    // The preload reads a dropped file's path from the drop itself (webUtils); the gate still judges it (G22).
+    trustsRendererPaths: true,
+    // A changed file dragged out: the gate wrote a copy into a private temp folder; only that copy is dragged (G21).
+    startDrag: (file) => {
+      const win = BrowserWindow.getFocusedWindow() ?? [...windows][0];
+      win?.webContents.startDrag({ file, icon: nativeImage.createFromDataURL(TRAY_ICON) });
+    },
   });
 
   const broadcast = (event: ApiEvent): void => {

@@ -2,7 +2,7 @@
  * The preload as it ships: scripts/bundle-electron.mjs builds it into a
  * temporary folder, and the bundle runs in a fresh V8 context whose
  * `require` knows only a fake `electron` (as a sandboxed preload's does).
- * It must expose exactly `window.cordon` with call and onEvent, call over
+ * It must expose exactly `window.cordon` with call, onEvent and pathForFile, call over
  * `cordon:call`, and pass on only answers and events inside the contract.
  */
 import assert from 'node:assert/strict';
@@ -42,6 +42,12 @@ function loadPreload(answer: (channel: string, args: unknown[]) => unknown) {
   const listeners = new Map<string, Set<Handler>>();
   const electron = {
     contextBridge: { exposeInMainWorld: (name: string, api: unknown) => exposed.set(name, api) },
+    webUtils: {
+      getPathForFile: (file: unknown) => {
+        if (typeof file !== 'object' || file === null || !('fakePath' in file)) throw new TypeError('not a File');
+        return String((file).fakePath);
+      },
+    },
     ipcRenderer: {
       invoke: (channel: string, ...args: unknown[]) => {
         invoked.push({ channel, args });
@@ -68,10 +74,14 @@ function loadPreload(answer: (channel: string, args: unknown[]) => unknown) {
   return { exposed, invoked, listeners, required, emit };
 }
 
-test('the bundle exposes window.cordon with call and onEvent, and nothing else', () => {
+test('the bundle exposes window.cordon with call, onEvent and pathForFile, and nothing else', () => {
   const p = loadPreload(() => ({ ok: true, value: [] }));
   assert.deepEqual([...p.exposed.keys()], ['cordon']);
-  assert.deepEqual(Object.keys(p.exposed.get('cordon') as object).sort(), ['call', 'onEvent']);
+  assert.deepEqual(Object.keys(p.exposed.get('cordon') as object).sort(), ['call', 'onEvent', 'pathForFile']);
+  const pathForFile = (p.exposed.get('cordon') as { pathForFile: (f: unknown) => string }).pathForFile;
+  assert.equal(pathForFile({ fakePath: '/home/u/a.txt' }), '/home/u/a.txt');
+  // What is not a dropped File (a string the page made up, say) has no path, and throws nothing.
+  assert.equal(pathForFile('/home/u/.ssh/id_ed25519'), '');
   assert.deepEqual([...new Set(p.required)], ['electron']);
 });
 

@@ -8,7 +8,7 @@
  * built-ins: scripts/bundle-electron.mjs bundles it (with zod and the
  * contract) into one CommonJS file, dist/electron/preload.cjs.
  */
-import { contextBridge } from 'electron';
+import { contextBridge, webUtils } from 'electron';
 import type { ApiEvent, ApiMethod, ApiRequest, ApiResponse, ApiResult, CordonApi } from '../core/api/cordon-api.js';
 import { invokeCall, onMainEvent } from './ipc-contract.js';
 
@@ -20,6 +20,14 @@ const api: CordonApi = {
     // Only a function is accepted: a page passing anything else gets nothing registered.
     if (typeof listener !== 'function') return () => undefined;
     return onMainEvent(listener);
+  },
+  pathForFile(file: unknown): string {
+    // Electron 32+ removed File.path; only a real File from a drop has one. Anything else the page passes gets ''.
+    try {
+      return webUtils.getPathForFile(file as Parameters<typeof webUtils.getPathForFile>[0]);
+    } catch {
+      return '';
+    }
   },
 };
 

@@ -18,6 +18,7 @@
 import * as z from 'zod/mini';
 import { ApprovalAnswerRequestSchema, ApprovalListSchema, ApprovalViewSchema } from './approvals-contract.js';
 import { ChatItemSchema, ChatStateSchema, FileChangeSchema, FileDiffSchema, FilePreviewSchema } from './chat-contract.js';
+import { DropOutcomeSchema, DropRequestSchema, TakeOutcomeSchema, TakeRequestSchema } from './transfer-contract.js';
 
 /** A session id as core writes them (12 hex digits), or a unique prefix where a method says so. */
 const SessionId = z.string().check(z.regex(/^[0-9a-f]{1,32}$/, 'a session id is hexadecimal'));
@@ -196,6 +197,21 @@ export const API_METHODS = {
     response: Empty,
   },
   /**
+   * One file dropped on a running session's screen, into its cordon-inbox
+   * through the gate (as `cordon drop`). Bytes from any UI (bounded, see
+   * transfer-contract.ts); a host path only from the app. Answers when the
+   * gate has decided, which for `ask` is after the user's answer.
+   */
+  'files.drop': {
+    request: DropRequestSchema,
+    response: DropOutcomeSchema,
+  },
+  /** A changed file out through the gate (as `cordon take`): its gated bytes for a download, or a desktop drag in the app. */
+  'files.take': {
+    request: TakeRequestSchema,
+    response: TakeOutcomeSchema,
+  },
+  /**
    * Opens a web or mail link in the user's browser, after the user confirmed
    * it in the UI. Only http:, https: and mailto: are accepted.
    */
@@ -310,4 +326,10 @@ export interface CordonApi {
   call<M extends ApiMethod>(method: M, request: ApiRequest<M>): Promise<ApiResult<ApiResponse<M>>>;
   /** Delivers every event until the returned function is called. */
   onEvent(listener: (event: ApiEvent) => void): () => void;
+  /**
+   * The app only (the preload's `webUtils.getPathForFile`): the host path of
+   * a file the user dropped, or '' when it has none. Absent in the browser
+   * UI, where a drop carries the file's bytes and no path (threat G22).
+   */
+  readonly pathForFile?: (file: unknown) => string;
 }

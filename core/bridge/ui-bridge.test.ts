@@ -39,6 +39,8 @@ const handlers: ApiHandlers = {
   'audit.verify': record('audit.verify', { ok: true, records: 0, message: 'ok' }),
   'policy.effective': record('policy.effective', { ok: true, issues: [], values: [], sources: [], managed: false }),
   'recent.workspaces': record('recent.workspaces', []),
+  'files.drop': record('files.drop', { sessionId: '0123456789ab', name: 'a.txt', outcome: 'arrived' as const, reason: 'clean', message: 'clean', sandboxPath: '/w/cordon-inbox/a.txt', findings: [] }),
+  'files.take': record('files.take', { outcome: 'refused' as const, reason: 'outside_workspace', message: 'no' }),
   'keys.status': record('keys.status', []),
   'keys.set': record('keys.set', keyView),
   'keys.rotate': record('keys.rotate', keyView),

@@ -17,8 +17,9 @@
  *   into a protected area.
  */
 import { constants } from 'node:fs';
-import { lchown, lstat, mkdir, open, readlink, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lchown, lstat, mkdir, mkdtemp, open, readlink, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import type { AuditSink } from '../audit/audit-event.js';
 import { readContained } from '../files/file-preview.js';
@@ -29,6 +30,7 @@ import { applyToText, createGateScanner, type GateScanner } from './gate-text.js
 import { inspectFile } from './file-content.js';
 import { auditTransfer } from './transfer-audit.js';
 import type { Finding } from '../dlp/index.js';
+import { dropNameProblem } from '../api/transfer-contract.js';
 
 /** The folder, in the first writable workspace, that drops land in. */
 export const INBOX_FOLDER = 'cordon-inbox';
@@ -50,7 +52,14 @@ export interface FileTransferDeps {
 
 /** What happened to one file. `path`: where it was written (host path; for a drop also the path inside the sandbox). */
 export type FileTransferOutcome =
-  | { readonly kind: 'delivered'; readonly decision: GateDecision; readonly path: string; readonly size: number }
+  | {
+      readonly kind: 'delivered';
+      readonly decision: GateDecision;
+      readonly path: string;
+      readonly size: number;
+      /** What the gate passed, for a take to memory only. */
+      readonly bytes?: Buffer;
+    }
   | { readonly kind: 'refused'; readonly decision: GateDecision };
 
 /**
@@ -69,21 +78,59 @@ export function classifyHostPath(realPath: string, ctx: MountRuleContext): Sourc
   return { kind: 'ok' };
 }
 
-/** Copies each of SOURCES (host paths) into SESSION's inbox through the gate. One outcome per source, in order. */
-export async function dropFiles(deps: FileTransferDeps, session: TransferSession, sources: readonly string[]): Promise<FileTransferOutcome[]> {
+/**
+ * One file to drop: a host path (`cordon drop`, the app, where core reads
+ * the file), or a name and the bytes a browser read from the user's drop
+ * (no host path exists there; nothing on the host is read).
+ */
+export type DropItem = string | { readonly name: string; readonly bytes: Buffer };
+
+/** Copies each of SOURCES into SESSION's inbox through the gate. One outcome per source, in order. */
+export async function dropFiles(deps: FileTransferDeps, session: TransferSession, sources: readonly DropItem[]): Promise<FileTransferOutcome[]> {
   const scanner = createGateScanner(deps.policy);
   const out: FileTransferOutcome[] = [];
-  for (const s of sources) out.push(await dropOne(deps, scanner, session, s));
+  for (const s of sources) out.push(typeof s === 'string' ? await dropOne(deps, scanner, session, s) : await dropContent(deps, scanner, session, s));
   return out;
+}
+
+/** The transfer of a dropped file before its content is looked at. */
+function dropBase(name: string): Omit<Transfer, 'scan'> {
+  return { direction: 'toSandbox', channel: 'file', name, contentType: 'application/octet-stream', size: 0, form: 'opaque' };
+}
+
+/** The one name rule (G18), for a path's last part and a browser's file name alike. */
+function nameRefusal(name: string): string | null {
+  const problem = dropNameProblem(name);
+  // The name itself may be the hostile part (escapes, overrides): it is not repeated.
+  return problem === null ? null : `a dropped file's name was refused: ${problem}`;
+}
+
+async function dropContent(deps: FileTransferDeps, scanner: GateScanner, session: TransferSession, item: { readonly name: string; readonly bytes: Buffer }): Promise<FileTransferOutcome> {
+  const badName = nameRefusal(item.name);
+  const base = dropBase(badName === null ? item.name : 'refused-name');
+  const refuse = (reason: GateDenyReason, message: string, extra: Partial<Transfer> = {}): FileTransferOutcome =>
+    finish(deps, session, { ...base, ...extra }, denial(reason, message, deps.policy.gates.dragDrop.toSandbox), '');
+  if (badName !== null) return refuse('bad_name', badName);
+  const max = deps.policy.gates.dragDrop.maxBytes;
+  if (item.bytes.length > max) return refuse('too_large', `file ${JSON.stringify(item.name)}: ${item.bytes.length} bytes is over the limit of ${max} (gates.dragDrop.maxBytes)`, { size: item.bytes.length });
+  const inbox = session.workspaces.find((w) => w.mode === 'rw');
+  if (inbox === undefined) return refuse('no_inbox', `session ${session.id} has no writable workspace to drop into`);
+  // No host path: the audit record names the file as the user's drop.
+  return judgeAndDeliver(deps, scanner, session, { ...base, source: { kind: 'ok' } }, item.bytes, `(dropped) ${item.name}`, async (data) => {
+    const w = await writeIntoInbox(inbox.path, item.name, data);
+    return w.ok ? { ok: true, path: w.path } : w;
+  });
 }
 
 async function dropOne(deps: FileTransferDeps, scanner: GateScanner, session: TransferSession, source: string): Promise<FileTransferOutcome> {
   const name = basename(source);
   const shown = JSON.stringify(source);
-  const base = { direction: 'toSandbox' as const, channel: 'file' as const, name, contentType: 'application/octet-stream', size: 0, form: 'opaque' as const };
+  const base = dropBase(name);
   const refuse = (reason: GateDenyReason, message: string, extra: Partial<Transfer> = {}, hostPath = source): FileTransferOutcome =>
     finish(deps, session, { ...base, ...extra }, denial(reason, message, deps.policy.gates.dragDrop.toSandbox), '', hostPath);
 
+  const badName = nameRefusal(name);
+  if (badName !== null) return refuse('bad_name', badName);
   let real: string;
   try {
     real = await realpath(source);
@@ -102,18 +149,21 @@ async function dropOne(deps: FileTransferDeps, scanner: GateScanner, session: Tr
   });
 }
 
+/** Where `takeFile` puts what the gate passed. */
+export type TakeDestination =
+  /** DEST on the host (a file, or a folder to put it in; default CWD); an existing file is replaced only with FORCE. */
+  | { readonly dest?: string; readonly force: boolean; readonly cwd: string }
+  /** A fresh private folder (0700) under the OS's temporary folder: the app's drag to the desktop. */
+  | { readonly kind: 'temp' }
+  /** Nowhere on the host: the outcome carries the bytes (the browser UI's download), at most MAX_BYTES. */
+  | { readonly kind: 'memory'; readonly maxBytes: number };
+
 /**
  * Copies PATH (as the sandbox sees it: absolute inside a mounted workspace,
- * or relative to the first workspace, the sandbox's working folder) to DEST
- * on the host (a file, or a folder to put it in; default CWD) through the
- * gate. An existing destination is replaced only with FORCE.
+ * or relative to the first workspace, the sandbox's working folder) out of
+ * SESSION through the gate, to TO.
  */
-export async function takeFile(
-  deps: FileTransferDeps,
-  session: TransferSession,
-  path: string,
-  opts: { readonly dest?: string; readonly force: boolean; readonly cwd: string },
-): Promise<FileTransferOutcome> {
+export async function takeFile(deps: FileTransferDeps, session: TransferSession, path: string, to: TakeDestination): Promise<FileTransferOutcome> {
   const scanner = createGateScanner(deps.policy);
   const shown = JSON.stringify(path);
   const base = { direction: 'fromSandbox' as const, channel: 'file' as const, name: basename(path), contentType: 'application/octet-stream', size: 0, form: 'opaque' as const };
@@ -122,16 +172,37 @@ export async function takeFile(
 
   const located = locateInWorkspaces(session, path);
   if (located === null) return refuse('outside_workspace', `${shown} is not inside a workspace of session ${session.id}`);
-  const max = deps.policy.gates.dragDrop.maxBytes;
+  const max = 'kind' in to && to.kind === 'memory' ? Math.min(to.maxBytes, deps.policy.gates.dragDrop.maxBytes) : deps.policy.gates.dragDrop.maxBytes;
   const r = await readContained(located.root, located.rel, max + 1);
   if (r.kind === 'refused') return refuse('outside_workspace', r.message);
-  if (r.size > max || !r.complete) return refuse('too_large', `file ${JSON.stringify(base.name)}: ${r.size} bytes is over the limit of ${max} (gates.dragDrop.maxBytes)`, { size: r.size });
+  if (r.size > max || !r.complete) return refuse('too_large', `file ${JSON.stringify(base.name)}: ${r.size} bytes is over the limit of ${max} (${max === deps.policy.gates.dragDrop.maxBytes ? 'gates.dragDrop.maxBytes' : 'what a browser download carries; use `cordon take`'})`, { size: r.size });
 
-  let target = resolveDest(opts.dest, opts.cwd);
-  try {
-    if ((await stat(target)).isDirectory()) target = join(target, base.name);
-  } catch {
-    // Not there yet: TARGET is the file to create.
+  if ('kind' in to && to.kind === 'memory') {
+    let passed: Buffer | null = null;
+    const o = await judgeAndDeliver(deps, scanner, session, base, r.bytes, `(download) ${base.name}`, (data) => {
+      passed = data;
+      return Promise.resolve({ ok: true, path: `(download) ${base.name}` });
+    }, path);
+    return o.kind === 'delivered' && passed !== null ? { ...o, bytes: passed } : o;
+  }
+
+  let target: string;
+  let force = false;
+  if ('kind' in to) {
+    // Only this process knows the folder's name; nothing is in it until the gate has passed the file.
+    try {
+      target = join(await mkdtemp(join(tmpdir(), 'cordon-take-')), base.name);
+    } catch (err) {
+      return refuse('write_failed', `cannot create a temporary folder (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  } else {
+    force = to.force;
+    target = resolveDest(to.dest, to.cwd);
+    try {
+      if ((await stat(target)).isDirectory()) target = join(target, base.name);
+    } catch {
+      // Not there yet: TARGET is the file to create.
+    }
   }
   let parent: string;
   try {
@@ -151,7 +222,7 @@ export async function takeFile(
     r.bytes,
     target,
     async (data) => {
-      const w = await writeHostFile(target, data, opts.force);
+      const w = await writeHostFile(target, data, force);
       return w.ok ? { ok: true, path: target } : w;
     },
     path,

@@ -89,6 +89,7 @@ export type GateDenyReason =
   | 'protected_destination'
   | 'destination_exists'
   | 'no_inbox'
+  | 'bad_name'
   | 'write_failed';
 
 /** Why a transfer passed (possibly rewritten). */

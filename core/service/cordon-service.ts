@@ -50,6 +50,7 @@ import { adapterFor } from '../agent/adapter-for.js';
 import type { AgentAdapter } from '../agent/agent-adapter.js';
 import { RecentWorkspaces } from './recent-workspaces.js';
 import { approvalEventFor, approvalHandlers } from './approval-handlers.js';
+import { SessionTransfers } from './session-transfers.js';
 import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
 import { ExportHost } from './export-host.js';
 import { alertNotice } from '../monitor/alert-notice.js';
@@ -92,6 +93,13 @@ export interface CordonServiceDeps {
   readonly showInFolder?: (path: string) => void;
   /** The host clipboard behind the sandbox's clipboard tools (issue 18); null or absent where there is none. */
   readonly clipboard?: HostClipboard | null;
+  /**
+   * True only in the app: a dropped file's host path from the renderer is
+   * accepted (the preload read it from the drop); `cordon ui` gets bytes.
+   */
+  readonly trustsRendererPaths?: boolean;
+  /** Starts a desktop drag of a file the gate wrote (Electron's `startDrag`); absent without the app. */
+  readonly startDrag?: (file: string) => void;
   /** Pause, inspect and keep for quarantine (issue 20); absent, sessions cannot be quarantined. */
   readonly forensics?: () => SandboxForensics;
 }
@@ -143,11 +151,25 @@ export class CordonService implements ApiEventSource {
   private follower: AuditFollower | null = null;
   private approvalStore: ApprovalStore | null = null;
   private readonly recent: RecentWorkspaces;
+  /** Files into and out of running sessions through the gate: `cordon drop` / `take` and the UI's drag-and-drop. */
+  readonly transfers: SessionTransfers;
+
   /** SIEM export while this process hosts a session (issue 20). */
   private readonly exports: ExportHost;
 
   constructor(private readonly deps: CordonServiceDeps) {
     this.recent = new RecentWorkspaces(join(deps.paths.home, 'recent-workspaces.json'));
+    this.transfers = new SessionTransfers({
+      paths: deps.paths,
+      audit: deps.audit,
+      loadPolicy: deps.loadPolicy,
+      listSessions: () => this.listSessions(),
+      sessions: () => this.sessions,
+      approvals: () => this.approvals(),
+      trustsRendererPaths: deps.trustsRendererPaths === true,
+      ...(deps.startDrag ? { startDrag: deps.startDrag } : {}),
+      isChanged: (id, workspace, path) => this.hosted.get(id)?.files?.list().changes.some((c) => c.root === workspace && c.path === path) ?? false,
+    });
     this.exports = new ExportHost({ auditDir: deps.paths.auditDir, home: deps.paths.home, audit: deps.audit, keyStore: deps.keyStore, version: deps.settings.version, notify: (message) => deps.notify({ level: 'warn', message }) });
     this.dispatch = createApiDispatcher(this.handlers());
   }
@@ -591,6 +613,7 @@ export class CordonService implements ApiEventSource {
     this.follower = null;
     this.approvalStore?.close();
     this.approvalStore = null;
+    await this.transfers.close();
   }
 
   /** Ids of sessions this process hosts. */
@@ -797,6 +820,7 @@ export class CordonService implements ApiEventSource {
       'keys.rotate': async (req: ApiRequest<'keys.rotate'>) => keyView(req.provider, await this.deps.keyStore().rotate(req.provider, req.secret)),
       'keys.remove': async (req: ApiRequest<'keys.remove'>) => keyView(req.provider, await this.deps.keyStore().remove(req.provider)),
       ...this.chatHandlers(),
+      ...this.transfers.handlers(),
       ...approvalHandlers({ approvals: () => this.approvals(), answerContext: () => ({ policy: this.deps.loadPolicy(), role: this.features() }) }),
     };
   }

@@ -34,6 +34,10 @@ export interface ProcessFacts {
    * pbcopy), or none on a headless machine.
    */
   readonly clipboard?: HostClipboard | null;
+  /** The app only: a dropped file's host path from the renderer is accepted (see CordonServiceDeps). */
+  readonly trustsRendererPaths?: boolean;
+  /** The app only: starts a desktop drag of a file the gate wrote. */
+  readonly startDrag?: (file: string) => void;
   /** The engine client, when the adapter needs its Docker specifics too (`cordon image build`). */
   readonly engine?: DockerEngine;
 }
@@ -64,6 +68,8 @@ export function openCordonService(facts: ProcessFacts): CordonService {
     forensics: () => new DockerForensics(),
     ...(facts.openExternal ? { openExternal: facts.openExternal } : {}),
     ...(facts.showInFolder ? { showInFolder: facts.showInFolder } : {}),
+    ...(facts.trustsRendererPaths === true ? { trustsRendererPaths: true } : {}),
+    ...(facts.startDrag ? { startDrag: facts.startDrag } : {}),
   });
 }
 

@@ -185,7 +185,8 @@ export function ApprovalPrompt() {
         ))}
       </dl>
       <figure className="approval-reason">
-        <figcaption>The agent&apos;s own words (not checked by Cordon):</figcaption>
+        {/* A clipboard or file transfer is asked about by Cordon's gate, not by the agent; names in its words may still come from the sandbox. */}
+        <figcaption>{head.kind === 'file-transfer' || head.kind === 'clipboard' ? "Why Cordon's gate asks (file names in it are not checked):" : "The agent's own words (not checked by Cordon):"}</figcaption>
         <p data-testid="approval-reason">{head.reason === null ? <em>No reason given.</em> : visibleText(head.reason)}</p>
       </figure>
       <p className={left.urgent ? 'approval-time urgent' : 'approval-time'}>

@@ -1,5 +1,11 @@
-/** One changed file: its diff and its preview as two tabs, and "Show in folder". */
-import { useId, useRef, useState, type KeyboardEvent } from 'react';
+/**
+ * One changed file: its diff and its preview as two tabs, "Show in folder",
+ * and a copy out through the gate (issue 18, item 4): "Save a copy"
+ * downloads the bytes the gate passed (`files.take`, never the agent's file
+ * itself); in the app the heading can also be dragged to the desktop, which
+ * drags a copy the gate wrote.
+ */
+import { useId, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import type { FileChangeView } from '../../../core/api/chat-contract.js';
 import { useShell } from '../api-context.js';
 import { FileDiff } from './file-diff.js';
@@ -22,6 +28,40 @@ export function FileDetail({ sessionId, change }: { readonly sessionId: string; 
   const tabRefs = useRef<Partial<Record<Tab, HTMLButtonElement | null>>>({});
   const id = useId();
 
+  const [taken, setTaken] = useState<{ readonly ok: boolean; readonly text: string } | null>(null);
+  // Only the app can drag a file to the desktop (webContents.startDrag); the preload's pathForFile marks it.
+  const desktop = api.pathForFile !== undefined;
+
+  const takeOut = async (as: 'download' | 'drag') => {
+    const r = await api.call('files.take', { sessionId, workspace: change.workspace, path: change.path, as });
+    if (!r.ok) {
+      setTaken({ ok: false, text: `Not saved: ${r.error.message}` });
+      return;
+    }
+    const o = r.value;
+    if (o.outcome === 'refused') {
+      setTaken({ ok: false, text: `Refused by the gate (${o.reason}): ${o.message}` });
+      announce(`${change.path} was not let out: ${o.message}`, 'error');
+      return;
+    }
+    if (o.outcome === 'download') {
+      const bytes = Uint8Array.from(atob(o.content), (c) => c.charCodeAt(0));
+      const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = o.name;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    }
+    setTaken({ ok: true, text: o.redacted ? `Saved a redacted copy: ${o.message}` : `Saved a copy (${o.message})` });
+  };
+
+  const onDragStart = (e: DragEvent) => {
+    // The app drags the gate's copy, not this element; a browser has no such drag.
+    e.preventDefault();
+    void takeOut('drag');
+  };
+
   const reveal = async () => {
     const r = await api.call('files.reveal', { sessionId, workspace: change.workspace, path: change.path });
     if (!r.ok) announce(`Could not show ${change.path} in its folder: ${r.error.message}`, 'error');
@@ -41,13 +81,25 @@ export function FileDetail({ sessionId, change }: { readonly sessionId: string; 
   return (
     <div className="file-detail" data-testid="file-detail">
       <div className="file-detail-head">
-        <h3 className="mono file-detail-path">{change.path}</h3>
+        <h3 className="mono file-detail-path" draggable={desktop && change.change !== 'deleted'} onDragStart={desktop ? onDragStart : undefined} title={desktop ? 'Drag to the desktop: a copy through the gate' : undefined}>
+          {change.path}
+        </h3>
         {change.change !== 'deleted' && (
-          <button type="button" className="btn btn-secondary" onClick={() => void reveal()}>
-            Show in folder
-          </button>
+          <>
+            <button type="button" className="btn btn-secondary" onClick={() => void takeOut('download')} data-testid="take-download">
+              Save a copy
+            </button>
+            <button type="button" className="btn btn-secondary" onClick={() => void reveal()}>
+              Show in folder
+            </button>
+          </>
         )}
       </div>
+      {taken !== null && (
+        <p className={`small ${taken.ok ? '' : 'error'}`} data-testid="take-outcome">
+          {taken.text}
+        </p>
+      )}
       <div role="tablist" aria-label={`${change.path}: changes or preview`} className="tabs" onKeyDown={onTabKey}>
         {TABS.map((t) => (
           <button

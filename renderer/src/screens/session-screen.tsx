@@ -4,6 +4,7 @@ import type { SessionSummary } from '../../../core/api/cordon-api.js';
 import { useApiEvents, useShell } from '../api-context.js';
 import { ActivityCharts } from '../components/charts.js';
 import { ScreenHeading } from '../components/screen-heading.js';
+import { SessionDropZone } from '../components/session-drop-zone.js';
 import { TerminalView } from '../components/terminal-view.js';
 import { Timeline } from '../components/timeline.js';
 import { useAuditLog } from '../components/use-audit-log.js';
@@ -39,7 +40,7 @@ export function SessionScreen({ sessionId, onStopped }: { readonly sessionId: st
 
   const where = summary?.workspaces.map((w) => w.path).join(', ');
   return (
-    <>
+    <SessionDropZone sessionId={sessionId} running={summary != null}>
       <div className="screen-head">
         <ScreenHeading>Session {sessionId}</ScreenHeading>
         <span className="screen-actions">
@@ -98,6 +99,6 @@ export function SessionScreen({ sessionId, onStopped }: { readonly sessionId: st
         {log.error !== null && <p role="alert" className="error">{log.error}</p>}
         <Timeline records={log.records} version={log.version} label="Session activity timeline" filterable />
       </section>
-    </>
+    </SessionDropZone>
   );
 }
