@@ -11,6 +11,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { normalize } from 'node:path';
 import type { AuditSink } from '../audit/audit-event.js';
+import type { ApprovalPolicyVerdict } from '../approvals/approval-policy.js';
 import { auditPolicyAnswer } from '../approvals/policy-answer-audit.js';
 import { decideMount, isInside, type MountRuleContext } from '../workspace/mount-rules.js';
 import { checkWorkspaceAccess, expandPath, planMounts, type PlannedWorkspace } from '../workspace/mount-plan.js';
@@ -70,12 +71,6 @@ export interface FileApprovals {
   }>;
 }
 
-/** Policy's verdict on a request before anyone is asked (approvals.preApproved / neverAllow / fileAccess). */
-export type FilePolicyVerdict =
-  | { readonly kind: 'ask' }
-  | { readonly kind: 'allow'; readonly write: boolean; readonly rule: string }
-  | { readonly kind: 'deny'; readonly reason: string; readonly message: string };
-
 export interface FileAccessContext {
   readonly sessionId: string;
   readonly home: string;
@@ -88,7 +83,8 @@ export interface FileAccessContext {
   readonly workspaces: readonly PlannedWorkspace[];
   readonly grants: SessionGrants;
   readonly approvals: FileApprovals;
-  readonly policy: (req: { readonly target: string; readonly write: boolean }) => FilePolicyVerdict;
+  /** Policy's verdict before anyone is asked (approvals.preApproved / neverAllow / fileAccess). */
+  readonly policy: (req: { readonly target: string; readonly write: boolean }) => ApprovalPolicyVerdict;
   /** "Always": remember the folder in the user's policy; a refusal (managed policy locks it) is a notice, the grant still holds for this session. */
   readonly allowAlways?: (target: string, write: boolean) => { ok: true } | { ok: false; message: string };
   readonly notify: (message: string) => void;
