@@ -85,19 +85,22 @@ describe('workspace watcher', () => {
       }
     }
     // Before the change: 60 deletions (under 1000) and a file no list names; after it: 60 more and the newly listed name.
+    // Earlier tests in this file share the log: only this session's records count.
+    const from = t.auditRecords().length;
+    const mine = (): Array<Record<string, unknown> & { cordon: Record<string, unknown> }> => t.auditRecords().slice(from);
     const script = `sleep 1; rm -f ${ws}/a*.txt; echo x > ${ws}/deploy.token; touch ${ws}/phase-a; while [ ! -f ${ws}/go ]; do sleep 0.1; done; rm -f ${ws}/b*.txt; echo y > ${ws}/release.token; sleep 3`;
     const child = t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', script]);
     const done = collect(child, undefined, 90_000);
     assert.ok(await eventually(() => existsSync(join(ws, 'phase-a')), 60_000), 'the agent ran its first phase');
     await new Promise((r) => setTimeout(r, 1500));
-    const alerts = (): Array<Record<string, unknown> & { cordon: Record<string, unknown> }> => t.auditRecords().filter((x) => x.cordon['kind'] === 'monitor.mass_change' || x.cordon['kind'] === 'monitor.sensitive_file');
+    const alerts = (): Array<Record<string, unknown> & { cordon: Record<string, unknown> }> => mine().filter((x) => x.cordon['kind'] === 'monitor.mass_change' || x.cordon['kind'] === 'monitor.sensitive_file');
     assert.deepEqual(alerts(), [], 'nothing alerts under the policy the session started with');
     policy({ massChange: { count: 50, seconds: 30 }, sensitiveFiles: ['release.token'] });
-    assert.ok(await eventually(() => t.auditRecords().some((x) => x.cordon['kind'] === 'policy.reloaded' && (x.cordon['changed'] as string[]).includes('monitoring.massChange.count')), 15_000), 'the reload reached the session');
+    assert.ok(await eventually(() => mine().some((x) => x.cordon['kind'] === 'policy.reloaded' && (x.cordon['changed'] as string[]).includes('monitoring.massChange.count')), 15_000), 'the reload reached the session');
     writeFileSync(join(ws, 'go'), '');
     const r = await done;
     assert.equal(r.code, 0, r.stderr);
-    const reload = t.auditRecords().find((x) => x.cordon['kind'] === 'policy.reloaded');
+    const reload = mine().find((x) => x.cordon['kind'] === 'policy.reloaded');
     assert.ok(reload);
     assert.deepEqual((reload.cordon['monitoring'] as { massChange: unknown }).massChange, { count: 50, seconds: 30 }, 'the audited reload shows the thresholds now in force');
     assert.ok((reload.cordon['changed'] as string[]).includes('monitoring.sensitiveFiles'));
