@@ -56,6 +56,14 @@ test('serve: delivers with no session; a changed audit.export moves delivery; an
     assert.deepEqual(seqs(a), [1, 2, 3, 4, 5, 6, 7], 'a no longer receives');
     assert.deepEqual(seqs(b), [1, 2, 3, 4, 5, 6, 7, 8]);
     assert.equal(notices.filter((n) => /invalid/.test(n)).length, 1);
+    // A session hosted meanwhile neither starts a second delivery nor ends this one when it ends.
+    const c = join(root, 'c.jsonl');
+    const release = host.hold(withFile('c', c));
+    add(1);
+    await release();
+    add(1);
+    await waitUntil('delivery outlives the session', () => seqs(b).at(-1) === 10, 10_000);
+    assert.equal(existsSync(c), false, 'the session\'s own policy did not start another delivery');
   } finally {
     await stop();
   }

@@ -29,7 +29,7 @@ export class ExportHost {
   private stopping: Promise<void> = Promise.resolve();
   private ticker: NodeJS.Timeout | null = null;
   private key: Promise<SigningKey | null> | null = null;
-  /** The `audit.export` section delivery runs with. */
+  /** The `audit.export` section delivery runs with; null while nothing holds delivery. */
   private config: ExportConfig | null = null;
   /** Restarts after a policy change, one at a time. */
   private restarting: Promise<void> = Promise.resolve();
@@ -63,7 +63,8 @@ export class ExportHost {
       this.ticker = setInterval(() => void this.checkpoint(), CHECKPOINT_EVERY_MS);
       this.ticker.unref();
     }
-    if (!this.running) this.start(policy.audit.export);
+    // Not while configured: a resident serve (or a restart it is making) owns the configuration.
+    if (this.config === null) this.start(policy.audit.export);
     let released = false;
     return async () => {
       if (released) return;
@@ -74,10 +75,12 @@ export class ExportHost {
       // The session's end is vouched for before it is exported.
       await this.checkpoint();
       await this.restarting;
+      // A holder that came while we waited keeps delivery running.
+      if (this.holders > 0) return;
+      this.config = null;
       if (!this.running) return;
       const exp = this.running;
       this.running = null;
-      this.config = null;
       // The session's last records (its stop) go out before this process exits.
       await exp.drain(2000);
       this.stopping = exp.stop();
