@@ -137,6 +137,10 @@ describe('CEF', () => {
     assert.equal(first?.has('cs1'), false, 'no session, no cs1 and no label for it');
     assert.equal(first?.has('cs1Label'), false);
     assert.equal(first?.has('dhost'), false);
+    log.record({ kind: 'monitor.sensitive_file', ocsfClass: 'detection_finding', activity: { id: 1, name: 'Create' }, outcome: 'failure', severity: 'high', message: 'm', details: { workspace: '/w/ws', path: 'sub/.git/hooks/post-checkout', reason: 'git hook', event: 'add' } });
+    const file = [...exportLines(dir, 5, 'cef', 'h', 'unused')].map(parseCefStrict)[0]?.ext;
+    assert.equal(file?.get('filePath'), '/w/ws/sub/.git/hooks/post-checkout', 'a watcher finding names its file');
+    assert.equal(file?.has('request'), false, 'a file path is not a request');
   });
 
   test('the strict reader is strict: it refuses what a careless producer would write', () => {

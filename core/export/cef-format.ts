@@ -68,7 +68,9 @@ export function cefMessage(rec: ExportRecord, version: string): string {
     ...labelled('cs1', str(cordon['session_id'])),
     ...destination(cordon),
     ['requestMethod', str(cordon['method'])],
-    ['request', str(cordon['path'])],
+    // `path` is a request path on the model route (it has a method), a workspace-relative file elsewhere.
+    ['request', str(cordon['method']) !== null ? str(cordon['path']) : null],
+    ['filePath', filePath(cordon)],
     ['out', num(cordon['bytesUp'])],
     ['in', num(cordon['bytesDown'])],
     ...labelled('cs5', str(cordon['channel'])),
@@ -116,6 +118,15 @@ function destination(c: Json): Array<[string, string | number | null]> {
   if (address !== null && net.isIPv4(address)) out.push(['dst', address]);
   else if (address !== null && net.isIPv6(address)) out.push(...labelled('c6a3', address));
   return out;
+}
+
+/** A file the record is about: a transfer's host path, or a watcher finding's workspace and path. */
+function filePath(c: Json): string | null {
+  const host = str(c['host_path']);
+  if (host !== null) return host;
+  const ws = str(c['workspace']);
+  const rel = str(c['path']);
+  return ws !== null && rel !== null && str(c['method']) === null ? `${ws.replace(/\/+$/, '')}/${rel}` : null;
 }
 
 /** `detector:count:action` per finding, comma-separated; only those three fields are ever read. */
