@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { FileAuditLog } from '../core/audit/audit-log.js';
+import { parseCefStrict } from '../core/testing/cef-strict-parser.js';
 import { TestEnv } from './test-harness.js';
 
 const t = new TestEnv('audit-cli');
@@ -28,8 +29,25 @@ describe('cordon audit export', () => {
     const lines = sys.stdout.trim().split('\n');
     assert.equal(lines.length, 5);
     assert.match(lines[0] ?? '', /^<110>1 \S+ \S+ cordon - test\.event \[cordon@32473 seq="1" hash="[0-9a-f]{64}" class_uid="6003"\] \{/);
-    const bad = await t.run(['audit', 'export', '--format', 'cef']);
+    const bad = await t.run(['audit', 'export', '--format', 'xml']);
     assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--format is ocsf-json, syslog, cef/);
+  });
+
+  test('--format cef: one CEF line a record, seq and hash kept; --follow refuses one-off options and a policy without destinations', async () => {
+    const cef = await t.run(['audit', 'export', '--since', '3', '--format', 'cef']);
+    assert.equal(cef.code, 0, cef.stderr);
+    const lines = cef.stdout.trim().split('\n');
+    assert.equal(lines.length, 2);
+    const recs = lines.map(parseCefStrict);
+    assert.deepEqual(recs.map((r) => r.ext.get('cn1')), ['4', '5']);
+    assert.ok(recs.every((r) => r.signatureId === '600301' && r.name === 'test.event' && /^[0-9a-f]{64}$/.test(r.ext.get('cs2') ?? '')));
+    const mixed = await t.run(['audit', 'export', '--follow', '--since', '1']);
+    assert.equal(mixed.code, 2);
+    assert.match(mixed.stderr, /--since and --format are for a one-off export/);
+    const none = await t.run(['audit', 'export', '--follow']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no audit\.export destinations/);
   });
 });
 

@@ -7,7 +7,7 @@
  * a Secret Service (keys): run it through scripts/run-tests.mjs.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -242,6 +242,23 @@ const REAL_RUNS: Record<string, () => Promise<void>> = {
     const r = await t.run(['audit', 'export', '--since', '1']);
     ok(r, 'audit export');
     assert.equal((JSON.parse(r.stdout.split('\n')[0] ?? '') as { seq: number }).seq, 2);
+    const cef = await t.run(['audit', 'export', '--since', '1', '--format', 'cef']);
+    ok(cef, 'audit export --format cef');
+    assert.match(cef.stdout.split('\n')[0] ?? '', /^CEF:0\|Cordon\|Cordon\|[^|]+\|\d+\|[^|]+\|\d+\|rt=\d+ .*cn1Label=seq cn1=2 /);
+    // --follow delivers to policy's destinations until stopped: a CEF file here, from a managed policy removed afterwards.
+    const managed = join(t.policyDir, 'managed', '50-export.json');
+    const out = join(t.root, 'siem-follow.cef');
+    writeFileSync(managed, JSON.stringify({ audit: { export: { destinations: [{ type: 'file', name: 'every-command', path: out, format: 'cef' }] } } }));
+    try {
+      const follow = t.spawn(['audit', 'export', '--follow']);
+      const followed = collect(follow, undefined, 60_000);
+      assert.ok(await eventually(() => existsSync(out) && readFileSync(out, 'utf8').split('\n').length > 5), 'the follower wrote the log out');
+      follow.kill('SIGTERM');
+      ok(await followed, 'audit export --follow');
+      assert.match(readFileSync(out, 'utf8'), /^CEF:0\|Cordon\|/);
+    } finally {
+      rmSync(managed, { force: true });
+    }
   },
   'audit verify': async () => {
     const r = await t.run(['audit', 'verify', '--json']);

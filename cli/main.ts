@@ -153,10 +153,11 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 
   audit
     .command('export')
-    .description('Print audit records on stdout, one a line, each keeping its OCSF class, seq and hash (for a one-off import into a SIEM).')
+    .description('Print audit records on stdout, one a line, each keeping its OCSF class, seq and hash (for a one-off import into a SIEM); with --follow, deliver to the policy\'s audit.export destinations until stopped.')
     .option('--since <seq>', 'only records after this seq (default: all)')
-    .option('--format <format>', 'ocsf-json (the log\'s own lines) or syslog (RFC 5424)', 'ocsf-json')
-    .action(act(async (ctx, opts: { since?: string; format?: string }) => (await import('./audit-command.js')).auditExport(ctx, opts)));
+    .option('--format <format>', 'ocsf-json (the log\'s own lines; the default), syslog (RFC 5424) or cef (ArcSight CEF)')
+    .option('--follow', 'keep delivering to the audit.export destinations in policy, from their cursors, until Ctrl-C or SIGTERM (where the app or `cordon ui` does not run); one process delivers at a time, another waits')
+    .action(act(async (ctx, opts: { since?: string; format?: string; follow?: boolean }) => (await import('./audit-command.js')).auditExport(ctx, opts)));
 
   const policy = program.command('policy').description('Show and check policy.');
   policy

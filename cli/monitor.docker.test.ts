@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { chownTree, purgeQuarantines, TestEnv } from './test-harness.js';
+import { chownTree, collect, eventually, purgeQuarantines, TestEnv } from './test-harness.js';
 
 const t = new TestEnv('monitor');
 after(async () => {
@@ -73,6 +73,44 @@ describe('workspace watcher', () => {
     assert.equal(readFileSync(join(dir, '0', 'sub', '.git', 'hooks', 'post-checkout'), 'utf8'), '#!/bin/sh\necho pwned\n');
     const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { restore: string[] };
     assert.ok(report.restore.some((c) => c.includes('post-checkout')));
+  });
+
+  test('a policy reload mid-session changes the thresholds and the sensitive-file list the running session is judged by, and is audited', { timeout: 120_000 }, async () => {
+    policy({ massChange: { count: 1000, seconds: 30 } });
+    const ws = t.workspace('ws-reload');
+    for (const p of ['a', 'b']) {
+      for (let i = 0; i < 60; i++) {
+        writeFileSync(join(ws, `${p}${i}.txt`), `file ${i}\n`);
+        chownTree(join(ws, `${p}${i}.txt`));
+      }
+    }
+    // Before the change: 60 deletions (under 1000) and a file no list names; after it: 60 more and the newly listed name.
+    // Earlier tests in this file share the log: only this session's records count.
+    const from = t.auditRecords().length;
+    const mine = (): Array<Record<string, unknown> & { cordon: Record<string, unknown> }> => t.auditRecords().slice(from);
+    const script = `sleep 1; rm -f ${ws}/a*.txt; echo x > ${ws}/deploy.token; touch ${ws}/phase-a; while [ ! -f ${ws}/go ]; do sleep 0.1; done; rm -f ${ws}/b*.txt; echo y > ${ws}/release.token; sleep 3`;
+    const child = t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', script]);
+    const done = collect(child, undefined, 90_000);
+    assert.ok(await eventually(() => existsSync(join(ws, 'phase-a')), 60_000), 'the agent ran its first phase');
+    await new Promise((r) => setTimeout(r, 1500));
+    const alerts = (): Array<Record<string, unknown> & { cordon: Record<string, unknown> }> => mine().filter((x) => x.cordon['kind'] === 'monitor.mass_change' || x.cordon['kind'] === 'monitor.sensitive_file');
+    assert.deepEqual(alerts(), [], 'nothing alerts under the policy the session started with');
+    policy({ massChange: { count: 50, seconds: 30 }, sensitiveFiles: ['release.token'] });
+    assert.ok(await eventually(() => mine().some((x) => x.cordon['kind'] === 'policy.reloaded' && (x.cordon['changed'] as string[]).includes('monitoring.massChange.count')), 15_000), 'the reload reached the session');
+    writeFileSync(join(ws, 'go'), '');
+    const r = await done;
+    assert.equal(r.code, 0, r.stderr);
+    const reload = mine().find((x) => x.cordon['kind'] === 'policy.reloaded');
+    assert.ok(reload);
+    assert.deepEqual((reload.cordon['monitoring'] as { massChange: unknown }).massChange, { count: 50, seconds: 30 }, 'the audited reload shows the thresholds now in force');
+    assert.ok((reload.cordon['changed'] as string[]).includes('monitoring.sensitiveFiles'));
+    const mass = alerts().find((x) => x.cordon['kind'] === 'monitor.mass_change');
+    assert.ok(mass, 'the new mass-change threshold applied to the running session');
+    assert.ok(Number(mass['time']) >= Number(reload['time']), 'the alert came after the reload');
+    const sensitive = alerts().filter((x) => x.cordon['kind'] === 'monitor.sensitive_file').map((x) => String(x.cordon['path']));
+    assert.deepEqual(sensitive, ['release.token'], 'the newly listed file alerts; the earlier one, never listed, does not');
+    assert.ok(!existsSync(join(ws, 'release.token')), 'and is neutralised at session end');
+    assert.ok(existsSync(join(ws, 'deploy.token')));
   });
 
   test('monitoring.quarantineOnAlert: the planted hook quarantines the session by itself', { timeout: 120_000 }, async () => {

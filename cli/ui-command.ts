@@ -11,6 +11,7 @@ import { installRoot } from '../core/paths/install-root.js';
 import { CliExit, type CliContext } from './cli-context.js';
 import { openWithDesktop } from './desktop-open.js';
 import { EXIT } from './exit-codes.js';
+import { stopSignal } from './stop-signal.js';
 
 export interface UiOptions {
   readonly port?: string;
@@ -48,19 +49,15 @@ export async function uiCommand(ctx: CliContext, opts: UiOptions): Promise<numbe
   // Listening for the stop signals before the URL is printed: whoever reads
   // the URL may stop us at once, and without a handler that would kill the
   // process before it stops its sessions.
-  const stopped = new Promise<NodeJS.Signals>((resolve) => {
-    const stop = (s: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve(s);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  const stopped = stopSignal();
   const pageUrl = `${bridge.url}#token=${bridge.token}`;
   // The only place the token is ever written: stdout, in the fragment (never sent to a server).
   process.stdout.write(`Cordon UI: ${pageUrl}\n`);
   process.stderr.write(`cordon: serving the Cordon app on 127.0.0.1:${bridge.port} for this user only; stop with Ctrl-C.\n`);
+
+  // A long-lived Cordon process delivers the audit log to the SIEM (issue 20), sessions or not.
+  const exporting = ctx.service.serveAuditExport();
+  if (!exporting.ok) process.stderr.write(`cordon: ${exporting.message}\n`);
 
   // While the browser loads the page, load what its first calls need (the
   // policy, the keychain's native binding): the first screen waits on them.

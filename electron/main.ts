@@ -188,6 +188,9 @@ function start(): void {
 
   // Sessions whose launcher died (a crashed app, a killed terminal) are cleaned up as the CLI does before each command.
   service.reap(false).catch((err: unknown) => console.warn(`cordon: cleaning up old sessions failed: ${(err as Error).message}`));
+  // The app delivers the audit log to the SIEM for as long as it runs, sessions or not (issue 20).
+  const exporting = service.serveAuditExport();
+  if (!exporting.ok) onNotice({ level: 'warn', message: exporting.message });
   rebuildTray();
   openWindow();
 }

@@ -7,8 +7,8 @@
  * not installed (scripts/setup.sh installs it).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { MemoryKeyStore } from '../keys/key-store.js';
 import { freePort } from '../egress/free-port.js';
 import { startAuditExport } from './audit-exporter.js';
 import { readCursor } from './audit-cursor.js';
+import { parseCefStrict } from '../testing/cef-strict-parser.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cordon-export-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -169,6 +170,75 @@ describe('OTLP/HTTP and the rotating file', () => {
   });
 });
 
+describe('one deliverer per destination', () => {
+  test('a second exporter waits while the first delivers (no duplicates), and takes over from the cursor when it stops', async () => {
+    const { dir, log, add } = logWith('lease', 30);
+    const seqs: number[] = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        const doc = JSON.parse(body) as { resourceLogs: Array<{ scopeLogs: Array<{ logRecords: Array<{ attributes: Array<{ key: string; value: { intValue?: string } }> }> }> }> };
+        for (const r of doc.resourceLogs[0]?.scopeLogs[0]?.logRecords ?? []) seqs.push(Number(r.attributes.find((a) => a.key === 'cordon.seq')?.value.intValue));
+        res.writeHead(200).end('{}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const dest = { type: 'otlp' as const, name: 'shared', url: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
+    const common = { auditDir: dir, audit: log, destinations: [dest], maxBacklogRecords: 1000, transport: { host: 'h', version: 't', keyStore: () => new MemoryKeyStore(systemClock) }, pollMs: 20, leaseRetryMs: 50 };
+    const events: string[] = [];
+    const first = startAuditExport(common);
+    const second = startAuditExport({ ...common, onLease: (e) => events.push(`${e.state}:${e.holderPid ?? ''}`) });
+    try {
+      assert.deepEqual(first.serving, ['shared']);
+      assert.deepEqual(second.serving, [], 'the lease is taken');
+      assert.deepEqual(events, [`waiting:${process.pid}`], 'the waiting one is told who delivers');
+      assert.ok(await first.drain(5000));
+      add(10);
+      assert.ok(await first.drain(5000));
+      assert.equal(new Set(seqs).size, seqs.length, 'two exporters, no duplicates');
+      await first.stop();
+      add(10);
+      assert.ok(await until(() => second.serving.length === 1, 3000), 'took over once the first stopped');
+      assert.ok(await second.drain(5000));
+      const total = kinds(dir).length;
+      assert.deepEqual(seqs, Array.from({ length: total }, (_, i) => i + 1), 'every record once, in order, across the hand-over');
+      assert.deepEqual(events, [`waiting:${process.pid}`, 'serving:']);
+    } finally {
+      await first.stop();
+      await second.stop();
+      server.close();
+    }
+  });
+
+  test('a lease left by a dead process, or not renewed for 30 s, is taken over; a live one is not', async () => {
+    const { dir, log } = logWith('stale', 3);
+    const lease = join(dir, 'export', 'f.lease');
+    const path = join(root, 'stale-out.jsonl');
+    const start = (): ReturnType<typeof startAuditExport> => startAuditExport({ auditDir: dir, audit: log, destinations: [{ type: 'file', name: 'f', path }], maxBacklogRecords: 1000, transport: { host: 'h', version: 't', keyStore: () => new MemoryKeyStore(systemClock) }, pollMs: 20, leaseRetryMs: 20 });
+    mkdirSync(join(dir, 'export'), { recursive: true });
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => dead.once('exit', r));
+    writeFileSync(lease, `${dead.pid ?? 999999} old`);
+    let exp = start();
+    assert.deepEqual(exp.serving, ['f'], 'dead holder: taken over at once');
+    await exp.stop();
+    assert.equal(existsSync(lease), false, 'released on stop');
+    // A live process (the test runner's parent, which never renews) holds it.
+    const live = process.ppid;
+    writeFileSync(lease, `${live} other`);
+    exp = start();
+    assert.deepEqual(exp.serving, [], 'a live, recently renewed holder keeps it');
+    await exp.stop();
+    assert.ok(existsSync(lease), 'not ours to remove');
+    const old = new Date(Date.now() - 31_000);
+    utimesSync(lease, old, old);
+    exp = start();
+    assert.deepEqual(exp.serving, ['f'], 'not renewed for 30 s: taken over');
+    await exp.stop();
+  });
+});
+
 describe('spool full', () => {
   test('a destination too far behind raises one spool-full alert and keeps every record for later', async () => {
     const { dir, log, add } = logWith('full', 20);
@@ -190,54 +260,63 @@ describe('spool full', () => {
 
 const RSYSLOGD = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
 
+/** Debian's rsyslogd on 127.0.0.1:PORT (TLS with CERTS), writing each message as TEMPLATE to OUT. */
+function rsyslogReceiver(work: string, port: number, certs: ReturnType<typeof makeTestCerts> | null, template: string): { out: string; start(): Promise<void>; stop(): Promise<void> } {
+  const out = join(work, 'received.log');
+  mkdirSync(work, { recursive: true });
+  if (certs) {
+    writeFileSync(join(work, 'key.pem'), certs.keyPem);
+    writeFileSync(join(work, 'cert.pem'), certs.certPem);
+  }
+  const conf = join(work, 'rsyslog.conf');
+  writeFileSync(
+    conf,
+    [
+      `global(workDirectory="${work}"${certs ? ` DefaultNetstreamDriverCAFile="${certs.caFile}" DefaultNetstreamDriverCertFile="${work}/cert.pem" DefaultNetstreamDriverKeyFile="${work}/key.pem"` : ''})`,
+      `module(load="imtcp"${certs ? ' StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon"' : ''})`,
+      `input(type="imtcp" port="${port}" address="127.0.0.1")`,
+      `template(name="raw" type="string" string="${template}\\n")`,
+      `action(type="omfile" file="${out}" template="raw")`,
+    ].join('\n'),
+  );
+  let rsyslog: ChildProcess | null = null;
+  return {
+    out,
+    start: async () => {
+      rsyslog = spawn(RSYSLOGD as string, ['-n', '-f', conf, '-i', join(work, 'pid')], { stdio: 'ignore' });
+      const net = await import('node:net');
+      assert.ok(
+        await until(() => {
+          const s = net.connect(port, '127.0.0.1');
+          s.on('error', () => undefined);
+          s.on('connect', () => s.destroy());
+          return existsSync(join(work, 'pid'));
+        }, 10_000),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+    },
+    stop: async () => {
+      const p = rsyslog;
+      rsyslog = null;
+      if (!p) return;
+      await new Promise<void>((r) => {
+        p.once('exit', () => r());
+        p.kill('SIGTERM');
+      });
+      rmSync(join(work, 'pid'), { force: true });
+    },
+  };
+}
+
 describe('rsyslog (Debian) as a real receiver', { skip: RSYSLOGD ? false : 'rsyslogd is not installed (scripts/setup.sh installs rsyslog and rsyslog-gnutls)' }, () => {
   for (const mode of ['tcp', 'tls'] as const) {
     test(`${mode}: every record arrives in order, exactly once after de-duplication by seq, across a receiver restart`, { timeout: 60_000 }, async () => {
-      const work = join(root, `rsyslog-${mode}`);
       const { dir, log, add } = logWith(`log-${mode}`, 50);
       const port = await freePort();
-      const out = join(work, 'received.log');
       const certs = mode === 'tls' ? makeTestCerts() : null;
-      spawnSync('mkdir', ['-p', work]);
-      if (certs) {
-        writeFileSync(join(work, 'key.pem'), certs.keyPem);
-        writeFileSync(join(work, 'cert.pem'), certs.certPem);
-      }
-      const conf = join(work, 'rsyslog.conf');
-      writeFileSync(
-        conf,
-        [
-          `global(workDirectory="${work}"${certs ? ` DefaultNetstreamDriverCAFile="${certs.caFile}" DefaultNetstreamDriverCertFile="${work}/cert.pem" DefaultNetstreamDriverKeyFile="${work}/key.pem"` : ''})`,
-          `module(load="imtcp"${certs ? ' StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon"' : ''})`,
-          `input(type="imtcp" port="${port}" address="127.0.0.1")`,
-          'template(name="raw" type="string" string="%structured-data%\\n")',
-          `action(type="omfile" file="${out}" template="raw")`,
-        ].join('\n'),
-      );
-      let rsyslog: ChildProcess | null = null;
-      const startReceiver = async (): Promise<void> => {
-        rsyslog = spawn(RSYSLOGD as string, ['-n', '-f', conf, '-i', join(work, 'pid')], { stdio: 'ignore' });
-        const net = await import('node:net');
-        assert.ok(
-          await until(() => {
-            const s = net.connect(port, '127.0.0.1');
-            s.on('error', () => undefined);
-            s.on('connect', () => s.destroy());
-            return existsSync(join(work, 'pid'));
-          }, 10_000),
-        );
-        await new Promise((r) => setTimeout(r, 300));
-      };
-      const stopReceiver = async (): Promise<void> => {
-        const p = rsyslog;
-        if (!p) return;
-        await new Promise<void>((r) => {
-          p.once('exit', () => r());
-          p.kill('SIGTERM');
-        });
-        rmSync(join(work, 'pid'), { force: true });
-      };
-      await startReceiver();
+      const receiver = rsyslogReceiver(join(root, `rsyslog-${mode}`), port, certs, '%structured-data%');
+      const out = receiver.out;
+      await receiver.start();
       const exp = startAuditExport({
         auditDir: dir,
         audit: log,
@@ -258,11 +337,11 @@ describe('rsyslog (Debian) as a real receiver', { skip: RSYSLOGD ? false : 'rsys
       try {
         assert.ok(await until(() => received().length >= 50, 10_000), `first records arrive (${received().length})`);
         // The receiver goes away in the middle of the session, records keep coming, it comes back.
-        await stopReceiver();
+        await receiver.stop();
         add(30);
         await new Promise((r) => setTimeout(r, 600));
         add(20);
-        await startReceiver();
+        await receiver.start();
         add(10);
         assert.ok(await exp.drain(20_000), 'caught up after the restart');
         await new Promise((r) => setTimeout(r, 500));
@@ -279,7 +358,47 @@ describe('rsyslog (Debian) as a real receiver', { skip: RSYSLOGD ? false : 'rsys
         assert.ok(kinds(dir).some((k) => k.kind === 'audit.export_failed'), 'the outage was alerted');
       } finally {
         await exp.stop();
-        await stopReceiver();
+        await receiver.stop();
+        certs?.cleanup();
+      }
+    });
+  }
+
+  for (const mode of ['tcp', 'tls'] as const) {
+    test(`${mode} with format cef: rsyslog receives one CEF message a record, hostile text included, and a strict reader gets the fields back`, { timeout: 60_000 }, async () => {
+      const dir = join(root, `cef-${mode}`);
+      const log = new FileAuditLog({ dir, productVersion: 'test' });
+      const hostile = ['pipe | equals = backslash \\ end', 'crlf\r\n<13>1 - forged syslog\r\nCEF:0|Evil|x|1|1|forged|10|', 'unicode é 漢字 🔥', 'cs1=forged msg=again'];
+      for (const [i, text] of hostile.entries()) log.record({ kind: 'egress.deny', ocsfClass: 'network_activity', activity: { id: 5, name: 'Refuse' }, outcome: 'failure', message: text, sessionId: `s${i}`, details: { host: `h|${i}=x`, port: 443, reason: text, decision: 'deny' } });
+      const port = await freePort();
+      const certs = mode === 'tls' ? makeTestCerts() : null;
+      const receiver = rsyslogReceiver(join(root, `rsyslog-cef-${mode}`), port, certs, '%msg%');
+      await receiver.start();
+      const exp = startAuditExport({
+        auditDir: dir,
+        audit: log,
+        destinations: [{ type: 'syslog', name: `cef-${mode}`, url: `${mode}://127.0.0.1:${port}`, format: 'cef', ...(certs ? { caFile: certs.caFile } : {}) }],
+        maxBacklogRecords: 10_000,
+        transport: { host: 'test-host', version: 'test', keyStore: () => new MemoryKeyStore(systemClock) },
+        pollMs: 50,
+      });
+      const lines = (): string[] => (existsSync(receiver.out) ? readFileSync(receiver.out, 'utf8').split('\n').filter(Boolean) : []);
+      try {
+        assert.ok(await until(() => lines().length >= hostile.length, 10_000), `arrived: ${lines().length}`);
+        await exp.drain(5000);
+        const got = lines().map(parseCefStrict);
+        assert.equal(got.length, hostile.length, lines().join('\n'));
+        assert.deepEqual(got.map((p) => p.ext.get('cn1')), hostile.map((_, i) => String(i + 1)));
+        assert.deepEqual(got.map((p) => p.ext.get('msg')), hostile);
+        assert.deepEqual(got.map((p) => p.ext.get('cs3')), hostile);
+        assert.deepEqual(got.map((p) => p.ext.get('dhost')), hostile.map((_, i) => `h|${i}=x`));
+        assert.deepEqual(got.map((p) => p.ext.get('cs1')), hostile.map((_, i) => `s${i}`));
+        const chain = readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { hash: string }).hash);
+        assert.deepEqual(got.map((p) => p.ext.get('cs2')), chain, 'each hash kept');
+        assert.ok(got.every((p) => p.name === 'egress.deny' && p.signatureId === '400105'));
+      } finally {
+        await exp.stop();
+        await receiver.stop();
         certs?.cleanup();
       }
     });

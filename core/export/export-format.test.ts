@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { mergePolicy, parsePolicyText, type PolicySource } from '../policy/policy-loader.js';
 import { destinationName } from './audit-exporter.js';
+import { cefMessage } from './cef-format.js';
 import { exportRecord, hecBatch, octetFrame, otlpLogs, syslogMessage } from './export-format.js';
 
 const line = JSON.stringify({ seq: 7, time: 1_700_000_000_123, class_uid: 2004, severity_id: 4, message: 'a\nb é', cordon: { kind: 'egress.deny', session_id: 'abc"def' }, prev_hash: '0'.repeat(64) }).replace(/\}$/, `,"hash":"${'a'.repeat(64)}"}`);
@@ -41,12 +42,21 @@ describe('audit.export policy', () => {
     return { kind, file: kind, document: p.document, raw: p.raw };
   };
 
-  test('the legacy destination keeps its meaning: a tcp/tls URL is syslog, anything else a file; cef is reported, not refused', () => {
+  test('the legacy destination keeps its meaning: a tcp/tls URL is syslog, anything else a file; format cef makes either CEF', () => {
     assert.deepEqual(mergePolicy([src('managed', '{"audit":{"export":{"destination":"tls://siem.example:6514","format":"syslog"}}}')]).audit.export.destinations, [{ type: 'syslog', name: 'legacy-syslog', url: 'tls://siem.example:6514' }]);
     assert.deepEqual(mergePolicy([src('managed', '{"audit":{"export":{"destination":"/var/log/cordon.jsonl"}}}')]).audit.export.destinations, [{ type: 'file', name: 'legacy-file', path: '/var/log/cordon.jsonl' }]);
-    const cef = mergePolicy([src('managed', '{"audit":{"export":{"destination":"/x","format":"cef"}}}')]).audit.export;
-    assert.equal(cef.destinations.length, 0);
-    assert.match(cef.unsupported[0] ?? '', /cef/);
+    assert.deepEqual(mergePolicy([src('managed', '{"audit":{"export":{"destination":"/x","format":"cef"}}}')]).audit.export.destinations, [{ type: 'file', name: 'legacy-file', path: '/x', format: 'cef' }]);
+    assert.deepEqual(mergePolicy([src('managed', '{"audit":{"export":{"destination":"tcp://127.0.0.1:514","format":"cef"}}}')]).audit.export.destinations, [{ type: 'syslog', name: 'legacy-syslog', url: 'tcp://127.0.0.1:514', format: 'cef' }]);
+    assert.equal(parsePolicyText('x', '{"audit":{"export":{"destinations":[{"type":"hec","url":"https://s:8088","tokenEntry":"hec","format":"cef"}]}}}').ok, false, 'cef is for syslog and files only');
+  });
+
+  test('syslog with format cef: the RFC 5424 header and structured data stay, the MSG is the CEF line', () => {
+    const r = exportRecord(line);
+    assert.ok(r);
+    const msg = syslogMessage(r, 'h', cefMessage(r, '9.9'));
+    assert.match(msg, /^<107>1 \S+ h cordon - egress\.deny \[cordon@32473 seq="7" [^\]]*\] CEF:0\|Cordon\|Cordon\|9\.9\|200400\|egress\.deny\|7\|rt=1700000000123 /);
+    assert.ok(msg.includes('msg=a\\nb é'), msg);
+    assert.ok(!msg.includes('\n'));
   });
 
   test('the section is taken whole from the highest level; a token value is not a valid field', () => {

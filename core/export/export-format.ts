@@ -49,14 +49,15 @@ const SD_ID = 'cordon@32473';
 /**
  * One RFC 5424 message: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG`.
  * MSGID is Cordon's event kind; the structured data repeats seq, hash and the
- * OCSF class for receivers that index SD; MSG is the record's JSON line.
+ * OCSF class for receivers that index SD; MSG is the record's JSON line, or
+ * BODY (a CEF line, see cef-format.ts).
  */
-export function syslogMessage(r: ExportRecord, host: string): string {
+export function syslogMessage(r: ExportRecord, host: string, body: string = r.line): string {
   const pri = FACILITY * 8 + (SYSLOG_SEVERITY[r.severityId] ?? 6);
   const ts = new Date(r.time || Date.now()).toISOString();
   const msgid = printable(r.kind, 32);
   const sd = `[${SD_ID} seq="${r.seq}" hash="${r.hash}" class_uid="${r.classUid}"${r.sessionId ? ` session="${sdEscape(r.sessionId)}"` : ''}]`;
-  return `<${pri}>1 ${ts} ${printable(host, 255)} cordon - ${msgid} ${sd} ${r.line}`;
+  return `<${pri}>1 ${ts} ${printable(host, 255)} cordon - ${msgid} ${sd} ${body}`;
 }
 
 /** RFC 5425 / RFC 6587 octet counting: `LEN SP MSG`, LEN in bytes, so a newline in MSG cannot forge a second message. */

@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import tls from 'node:tls';
 import type { ExportDestination } from '../policy/policy-schema.js';
 import type { KeyStore } from '../keys/key-store.js';
+import { cefMessage } from './cef-format.js';
 import { hecBatch, octetFrame, otlpLogs, syslogMessage, type ExportRecord } from './export-format.js';
 
 export type SendResult = { readonly ok: true } | { readonly ok: false; readonly why: string; readonly auth?: boolean };
@@ -40,7 +41,7 @@ export interface TransportContext {
 export function transportFor(d: ExportDestination, ctx: TransportContext): ExportTransport {
   switch (d.type) {
     case 'syslog':
-      return new SyslogTransport(d.url, d.caFile, ctx.host);
+      return new SyslogTransport(d.url, d.caFile, ctx.host, d.format === 'cef' ? (r) => cefMessage(r, ctx.version) : undefined);
     case 'hec':
       return httpTransport(new URL('services/collector/event', withSlash(d.url)), d.caFile, async () => {
         const token = await ctx.keyStore().get(d.tokenEntry);
@@ -50,7 +51,7 @@ export function transportFor(d: ExportDestination, ctx: TransportContext): Expor
     case 'otlp':
       return httpTransport(new URL('v1/logs', withSlash(d.url)), d.caFile, () => Promise.resolve({ ok: true, headers: { 'content-type': 'application/json' } }), (rs) => otlpLogs(rs, ctx.host, ctx.version));
     case 'file':
-      return new FileTransport(d.path, d.maxBytes ?? 50 * 1024 * 1024, d.keep ?? 5);
+      return new FileTransport(d.path, d.maxBytes ?? 50 * 1024 * 1024, d.keep ?? 5, d.format === 'cef' ? (r) => cefMessage(r, ctx.version) : (r) => r.line);
   }
 }
 
@@ -105,7 +106,13 @@ class SyslogTransport implements ExportTransport {
   private broken: string | null = null;
   private readonly target: URL;
 
-  constructor(url: string, private readonly caFile: string | undefined, private readonly host: string) {
+  constructor(
+    url: string,
+    private readonly caFile: string | undefined,
+    private readonly host: string,
+    /** The MSG of each message; absent, the record's JSON line. */
+    private readonly body?: (r: ExportRecord) => string,
+  ) {
     this.target = new URL(url.replace(/^(tcp|tls):/, 'http:'));
     this.tls = url.startsWith('tls:');
   }
@@ -145,7 +152,7 @@ class SyslogTransport implements ExportTransport {
         this.sock = await this.connect();
       }
       const sock = this.sock;
-      const data = Buffer.concat(records.map((r) => octetFrame(syslogMessage(r, this.host))));
+      const data = Buffer.concat(records.map((r) => octetFrame(syslogMessage(r, this.host, this.body?.(r)))));
       await new Promise<void>((resolve, reject) => sock.write(data, (e) => (e ? reject(e) : resolve())));
       // Give a dying receiver's RST a moment to arrive before calling the batch delivered.
       await new Promise((r) => setTimeout(r, 50));
@@ -164,18 +171,19 @@ class SyslogTransport implements ExportTransport {
   }
 }
 
-/** Appends JSON lines; rotates PATH → PATH.1 → … PATH.KEEP when it would pass MAXBYTES. */
+/** Appends one line a record (JSON or CEF, neither holds a raw newline); rotates PATH → PATH.1 → … PATH.KEEP when it would pass MAXBYTES. */
 class FileTransport implements ExportTransport {
   constructor(
     private readonly path: string,
     private readonly maxBytes: number,
     private readonly keep: number,
+    private readonly line: (r: ExportRecord) => string,
   ) {}
 
   send(records: readonly ExportRecord[]): Promise<SendResult> {
     try {
       mkdirSync(dirname(this.path), { recursive: true });
-      const data = records.map((r) => `${r.line}\n`).join('');
+      const data = records.map((r) => `${this.line(r)}\n`).join('');
       const size = existsSync(this.path) ? statSync(this.path).size : 0;
       if (size > 0 && size + Buffer.byteLength(data) > this.maxBytes) this.rotate();
       appendFileSync(this.path, data, { mode: 0o600 });

@@ -41,6 +41,8 @@ export class SessionMonitor {
   private watcher: { close(): Promise<void> } | null = null;
   private quarantine: ((reason: string) => void) | null = null;
   private quarantined = false;
+  /** The `monitoring` section in force: from session start, replaced by each valid policy reload. */
+  private policy: MonitoringPolicy;
 
   constructor(
     private readonly opts: {
@@ -53,8 +55,19 @@ export class SessionMonitor {
       readonly now?: () => number;
     },
   ) {
+    this.policy = opts.policy;
     this.rules = new RuleWindows(opts.policy);
     this.sink = { record: (e) => this.record(e) };
+  }
+
+  /**
+   * A policy reload: new thresholds apply to the next event (the windows keep
+   * what they counted), a new sensitive-file list to the next file created or
+   * changed, and `quarantineOnAlert` / `neutraliseSensitiveFiles` from now on.
+   */
+  setPolicy(p: MonitoringPolicy): void {
+    this.policy = p;
+    this.rules.setPolicy(p);
   }
 
   /** Sensitive files found so far (for a quarantine's bundle). */
@@ -87,7 +100,7 @@ export class SessionMonitor {
   }
 
   private maybeQuarantine(reason: string): void {
-    if (!this.opts.policy.quarantineOnAlert || this.quarantined || !this.quarantine) return;
+    if (!this.policy.quarantineOnAlert || this.quarantined || !this.quarantine) return;
     this.quarantined = true;
     this.quarantine(`automatic, monitoring.quarantineOnAlert: ${reason}`);
   }
@@ -108,7 +121,7 @@ export class SessionMonitor {
       const rel = relative(root, p).split(sep).join('/');
       if (event !== 'add') this.feed({ kind: 'monitor.file_changed', sessionId: this.opts.sessionId, at: this.now(), details: { event } });
       if (event === 'unlink') return;
-      const verdict = judgeSensitive(rel, this.opts.policy.sensitiveFiles, () => readBounded(p));
+      const verdict = judgeSensitive(rel, this.policy.sensitiveFiles, () => readBounded(p));
       if (!verdict.sensitive) return;
       const key = `${root}\0${rel}\0${verdict.reason}`;
       if (this.seen.has(key)) return;
@@ -144,7 +157,7 @@ export class SessionMonitor {
   async close(): Promise<string | null> {
     await this.watcher?.close().catch(() => undefined);
     this.watcher = null;
-    if (!this.opts.policy.neutraliseSensitiveFiles || this.found.length === 0) return null;
+    if (!this.policy.neutraliseSensitiveFiles || this.found.length === 0) return null;
     const stamp = new Date(this.now()).toISOString().replace(/[:.]/g, '-');
     const dest = join(this.opts.evidenceDir, `${this.opts.sessionId}-neutralised-${stamp}`);
     const moved: Array<{ from: string; to: string; reason: string }> = [];

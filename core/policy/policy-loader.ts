@@ -323,9 +323,9 @@ function effectiveMonitoring(ordered: readonly PolicySource[]): EffectivePolicy[
  * `audit.export`, whole from the highest level that sets it (destinations
  * interlock with their cursors; mixing levels would surprise). The legacy
  * `destination` becomes one more destination: a tcp:// or tls:// URL is
- * syslog, anything else a file path; format "cef" is not produced and is
- * listed in `unsupported` (the exporter reports it) rather than refused, so a
- * policy valid before stays valid.
+ * syslog, anything else a file path; `format: "cef"` makes it CEF (the
+ * syslog MSG, or one line a record in the file), any other format the OCSF
+ * JSON it always was.
  */
 function effectiveExport(ordered: readonly PolicySource[]): EffectivePolicy['audit']['export'] {
   let section: NonNullable<NonNullable<PolicySource['document']['audit']>['export']> | undefined;
@@ -333,14 +333,13 @@ function effectiveExport(ordered: readonly PolicySource[]): EffectivePolicy['aud
   const base = DEFAULT_POLICY.audit.export;
   if (!section) return base;
   const destinations: ExportDestination[] = [...(section.destinations ?? [])];
-  const unsupported: string[] = [];
   const legacy = section.destination;
   if (legacy !== undefined) {
-    if (section.format === 'cef') unsupported.push(`audit.export.format "cef" (destination ${legacy}) is not produced by this version`);
-    else if (/^(tcp|tls):\/\/[^/\s:]+:\d{1,5}$/.test(legacy)) destinations.push({ type: 'syslog', name: 'legacy-syslog', url: legacy });
-    else destinations.push({ type: 'file', name: 'legacy-file', path: legacy });
+    const format = section.format === 'cef' ? { format: 'cef' as const } : {};
+    if (/^(tcp|tls):\/\/[^/\s:]+:\d{1,5}$/.test(legacy)) destinations.push({ type: 'syslog', name: 'legacy-syslog', url: legacy, ...format });
+    else destinations.push({ type: 'file', name: 'legacy-file', path: legacy, ...format });
   }
-  return { destinations, maxBacklogRecords: section.maxBacklogRecords ?? base.maxBacklogRecords, unsupported };
+  return { destinations, maxBacklogRecords: section.maxBacklogRecords ?? base.maxBacklogRecords };
 }
 
 /**

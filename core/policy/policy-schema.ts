@@ -241,6 +241,7 @@ export const ExportDestinationSchema = z.discriminatedUnion('type', [
       name: exportName,
       url: z.string().regex(/^(tcp|tls):\/\/[^/\s:]+:\d{1,5}$/, 'syslog url is tcp://host:port or tls://host:port').describe('RFC 5424 messages with RFC 5425 octet-counted framing, over TCP or TLS (verified against system CAs plus caFile).'),
       caFile: z.string().min(1).optional().describe('PEM CA certificates trusted for tls://, in addition to the system CAs.'),
+      format: z.enum(['ocsf-json', 'cef']).optional().describe('The syslog MSG: ocsf-json (default; the record\'s JSON line) or cef (ArcSight Common Event Format, one CEF record per message).'),
     })
     .describe('syslog (RFC 5424 over TCP, or TLS per RFC 5425).'),
   z
@@ -264,7 +265,8 @@ export const ExportDestinationSchema = z.discriminatedUnion('type', [
     .strictObject({
       type: z.literal('file'),
       name: exportName,
-      path: z.string().min(1).describe('File the records are appended to, one OCSF JSON record a line.'),
+      path: z.string().min(1).describe('File the records are appended to, one record a line.'),
+      format: z.enum(['ocsf-json', 'cef']).optional().describe('Each line: ocsf-json (default; the OCSF JSON record) or cef (ArcSight Common Event Format).'),
       maxBytes: z.number().int().min(4096).optional().describe('Size at which the file is rotated (PATH.1, PATH.2 …). Default 50 MiB.'),
       keep: z.number().int().min(1).max(100).optional().describe('Rotated files kept. Default 5.'),
     })
@@ -277,7 +279,7 @@ export const AuditPolicySchema = z
     retentionDays: z.number().int().min(1).max(3650).optional().describe('How long rotated audit files are kept.'),
     export: z
       .strictObject({
-        format: z.enum(['ocsf-jsonl', 'cef', 'syslog']).optional().describe('Format sent to `destination` (ocsf-jsonl for a file, syslog for a syslog URL; cef is not produced by this version and is reported as such).'),
+        format: z.enum(['ocsf-jsonl', 'cef', 'syslog']).optional().describe('Format sent to `destination`: cef sends ArcSight Common Event Format (as the syslog MSG to a syslog URL, one line a record to a file); otherwise OCSF JSON (a file gets one record a line, a syslog URL RFC 5424 messages).'),
         destination: z.string().min(1).optional().describe('Where exported records go: a file path, or a syslog URL (tcp://host:port, tls://host:port). Kept for compatibility; `destinations` says more.'),
         destinations: z.array(ExportDestinationSchema).max(8).optional().describe('SIEM destinations; each receives every record at least once, in order, from Cordon\'s on-disk spool.'),
         maxBacklogRecords: z.number().int().min(100).max(10_000_000).optional().describe('Records a destination may fall behind before an alert is raised (the spool is full); records are never dropped while the log holds them. Default 100000.'),
@@ -414,7 +416,7 @@ export interface EffectivePolicy {
   /** Clipboard, terminal paste and drag-and-drop (core/gate/). */
   readonly gates: GatesPolicy;
   /** SIEM export (issue 20): the legacy `destination` folded into `destinations`. */
-  readonly audit: { readonly export: { readonly destinations: readonly ExportDestination[]; readonly maxBacklogRecords: number; readonly unsupported: readonly string[] } };
+  readonly audit: { readonly export: { readonly destinations: readonly ExportDestination[]; readonly maxBacklogRecords: number } };
   /** Detection rules and the workspace watcher (issue 20). */
   readonly monitoring: MonitoringPolicy;
 }
@@ -429,7 +431,7 @@ export const DEFAULT_POLICY: EffectivePolicy = {
   credentials: {},
   approvals: { ...DEFAULT_APPROVALS, preApproved: [], neverAllow: [] },
   gates: DEFAULT_GATES_POLICY,
-  audit: { export: { destinations: [], maxBacklogRecords: 100_000, unsupported: [] } },
+  audit: { export: { destinations: [], maxBacklogRecords: 100_000 } },
   monitoring: DEFAULT_MONITORING,
 };
 

@@ -53,6 +53,8 @@ import { approvalEventFor, approvalHandlers } from './approval-handlers.js';
 import { SessionTransfers } from './session-transfers.js';
 import type { SandboxForensics } from '../sandbox/sandbox-forensics.js';
 import { ExportHost } from './export-host.js';
+import type { LeaseEvent } from '../export/audit-exporter.js';
+import { watchPolicy } from '../policy/policy-watch.js';
 import { alertNotice } from '../monitor/alert-notice.js';
 import { endQuarantine, quarantineById, type QuarantineOutcome, type ReleaseOutcome } from './quarantine-service.js';
 
@@ -154,8 +156,9 @@ export class CordonService implements ApiEventSource {
   /** Files into and out of running sessions through the gate: `cordon drop` / `take` and the UI's drag-and-drop. */
   readonly transfers: SessionTransfers;
 
-  /** SIEM export while this process hosts a session (issue 20). */
+  /** SIEM export while this process hosts a session, or for its whole life once serveAuditExport ran (issue 20). */
   private readonly exports: ExportHost;
+  private stopServingExport: (() => Promise<void>) | null = null;
 
   constructor(private readonly deps: CordonServiceDeps) {
     this.recent = new RecentWorkspaces(join(deps.paths.home, 'recent-workspaces.json'));
@@ -604,6 +607,21 @@ export class CordonService implements ApiEventSource {
     return { ok: true, sessionId: s.id };
   }
 
+  /**
+   * Delivers the audit log to `audit.export`'s destinations for as long as
+   * this service lives (until close), sessions or not: the app, `cordon ui`
+   * and `cordon audit export --follow` call it; one-shot commands do not.
+   * Follows policy changes. False (and nothing started) when policy is
+   * invalid; a second call does nothing.
+   */
+  serveAuditExport(onLease?: (e: LeaseEvent) => void): { ok: true } | { ok: false; message: string } {
+    if (this.stopServingExport) return { ok: true };
+    const policy = this.deps.loadPolicy();
+    if (!policy.ok) return { ok: false, message: `policy is invalid, so the audit log is not exported: ${policy.issues.map(formatPolicyIssue).join('; ')}` };
+    this.stopServingExport = this.exports.serve(policy.policy, (onChange) => watchPolicy(this.deps.paths, onChange, this.deps.loadPolicy), onLease);
+    return { ok: true };
+  }
+
   /** Stops every session this process hosts and waits for their teardown (the app's Quit). */
   async close(): Promise<void> {
     const running = [...this.hosted.values()];
@@ -614,6 +632,10 @@ export class CordonService implements ApiEventSource {
     this.approvalStore?.close();
     this.approvalStore = null;
     await this.transfers.close();
+    // Last, so the sessions' final records go out with it (it drains for up to 2 s).
+    const stopExport = this.stopServingExport;
+    this.stopServingExport = null;
+    await stopExport?.();
   }
 
   /** Ids of sessions this process hosts. */

@@ -317,7 +317,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
     const liveDlp = parts.dlp;
     if (!live || !liveDlp) throw new Error('session egress did not start');
     const liveInspection = inspected.value;
-    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, keys: sessionKeys, inForce, inspection: liveInspection }, audit, sessionId), deps.reloadPolicy);
+    stopWatching = watchPolicy(deps.paths, (change) => applyPolicyChange(change, { egress: live, dlp: liveDlp, keys: sessionKeys, inForce, inspection: liveInspection, monitor }, audit, sessionId), deps.reloadPolicy);
     containerId = running.id;
     store.write({ ...record, placeholders: created, containerId });
     // A second guard beside the relay's lifeline, on the host where the agent
@@ -603,7 +603,7 @@ async function prepareSession(req: SessionRequest, deps: SessionDeps): Promise<P
 /** Live policy: a valid change reaches the running proxy for new connections; an invalid one is refused. */
 function applyPolicyChange(
   change: import('../policy/policy-watch.js').PolicyChange,
-  target: { egress: SessionEgress; dlp: ModelRouteDlp; keys: SessionKeys; inForce: { policy: EffectivePolicy }; inspection: SessionInspection },
+  target: { egress: SessionEgress; dlp: ModelRouteDlp; keys: SessionKeys; inForce: { policy: EffectivePolicy }; inspection: SessionInspection; monitor: SessionMonitor },
   audit: AuditSink,
   sessionId: string,
 ): void {
@@ -636,8 +636,11 @@ function applyPolicyChange(
   target.dlp.setPolicy(compiled.policy.dlp);
   target.inspection.setDlpPolicy(compiled.policy.dlp);
   target.keys.setTtlMinutes(change.policy.keys.phantomTtlMinutes);
+  // Detection thresholds and the watcher's sensitive-file list follow the reload too.
+  target.monitor.setPolicy(change.policy.monitoring);
   target.inForce.policy = change.policy;
   const e = change.policy.egress;
+  const m = change.policy.monitoring;
   // The summary names what changed; values are left out (they could be long
   // or, for providers' credential commands, sensitive), except the allowlist.
   audit.record({
@@ -647,7 +650,15 @@ function applyPolicyChange(
     outcome: 'success',
     message: `policy reloaded; changed: ${changed.slice(0, 20).join(', ')}${changed.length > 20 ? ` and ${changed.length - 20} more` : ''}`,
     sessionId,
-    details: { changed: changed.slice(0, 100), egress_mode: e.mode, allow: e.allow, deny_count: e.deny.length, allow_ranges: e.allowRanges },
+    details: {
+      changed: changed.slice(0, 100),
+      egress_mode: e.mode,
+      allow: e.allow,
+      deny_count: e.deny.length,
+      allow_ranges: e.allowRanges,
+      // The detection thresholds now in force, so an investigator sees what an alert was judged by.
+      ...(changed.some((p) => p.startsWith('monitoring.')) ? { monitoring: { alerts: m.alerts, quarantineOnAlert: m.quarantineOnAlert, massChange: m.massChange, egressDenials: m.egressDenials, dlpFindings: m.dlpFindings, modelRequests: m.modelRequests, phantomMisuse: m.phantomMisuse, clipboardTransfers: m.clipboardTransfers, sensitiveFileCount: m.sensitiveFiles.length } } : {}),
+    },
   });
 }
 
