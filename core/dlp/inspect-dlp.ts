@@ -93,7 +93,10 @@ export function createInspectDlp(options: InspectDlpOptions): InspectDlp {
     let run = filters.get(key);
     if (run === undefined) {
       // The model route's destinations are provider names; '' names none of them.
-      run = createModelRequestFilter({ policy, destination: key, vault: null, malformedJson: 'text' });
+      // No outcome cache: it pays on the model route, where every turn re-sends
+      // the conversation, but uploads to other hosts seldom repeat, and hashing
+      // every string of every body cost a third of what scanning it does.
+      run = createModelRequestFilter({ policy, destination: key, vault: null, malformedJson: 'text', cacheChars: 0 });
       filters.set(key, run);
     }
     return { key, run };
