@@ -143,13 +143,18 @@ export function spliceUtf8(text: string, bytes: Uint8Array, splices: readonly Te
 
 /** The slow way `spliceUtf8` must agree with. */
 function spliced(text: string, splices: readonly TextSplice[]): Buffer {
+  return Buffer.from(spliceText(text, splices), 'utf8');
+}
+
+/** `text` with `splices` (in text order, disjoint) applied, as a rope: nothing is copied until someone reads it. */
+export function spliceText(text: string, splices: readonly TextSplice[]): string {
   let out = '';
   let cursor = 0;
   for (const s of splices) {
     out += text.slice(cursor, s.start) + s.text;
     cursor = s.end;
   }
-  return Buffer.from(out + text.slice(cursor), 'utf8');
+  return out + text.slice(cursor);
 }
 
 /**

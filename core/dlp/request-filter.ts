@@ -9,7 +9,7 @@
 import type { Allow, Deny } from '../decision.js';
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { applyDecisions, applyDecisionsToBytes, applyToRanges, flattened, spliceUtf8, summarize, type DecidedFinding, type FindingSummary, type TextSplice } from './apply.js';
+import { applyDecisions, applyDecisionsToBytes, applyToRanges, flattened, spliceText, spliceUtf8, summarize, type DecidedFinding, type FindingSummary, type TextSplice } from './apply.js';
 import { decodeContentEncoding, type BodyDecodeFailure } from './content-encoding.js';
 import { adjacentTextBlocks, jsonStringLiterals, type JsonStringLiteral } from './json-strings.js';
 import { resolveAction, type CompiledDlpPolicy } from './policy.js';
@@ -495,13 +495,7 @@ function rewriteJson(
   }
   if (splices.length === 0) return { text: json, bytes: null };
   // With the bytes at hand they are what is sent, and the text stays a rope nobody flattens.
-  let text = '';
-  let cursor = 0;
-  for (const sp of splices) {
-    text += json.slice(cursor, sp.start) + sp.text;
-    cursor = sp.end;
-  }
-  text += json.slice(cursor);
+  const text = spliceText(json, splices);
   return bytes === null ? { text: flattened(text), bytes: null } : { text, bytes: spliceUtf8(json, bytes, splices) };
 }
 
