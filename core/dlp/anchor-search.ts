@@ -211,16 +211,6 @@ class PendingHits {
   }
 }
 
-/** Trigger-less anchors shorter than this are searched in an alternation of their own (see compileAnchorSearch). */
-const SHORT_REST_ANCHOR = 5;
-
-/** Trigger-less anchors of one side and length class, and the alternation that finds them. */
-interface RestGroup {
-  readonly side: 0 | 1;
-  readonly targets: readonly { entry: number; anchor: string }[];
-  readonly re: RegExp;
-}
-
 /** Characters searched per window: hits of one window are all that is held at a time. */
 const DEFAULT_WINDOW = 1 << 16;
 
@@ -276,23 +266,12 @@ export function compileAnchorSearch(
     }
     return { literal, byPrev, atStart };
   });
-  // Anchors with no trigger character share one alternation per case mode
-  // and length class: irregexp skips ahead by the shortest alternative, so
-  // one three-letter anchor (`pwd`) among long ones made the whole search
-  // about twice as slow; short anchors get an alternation of their own.
-  // Each group checks only its own anchors at its hits, so together they
-  // report every (position, anchor) pair exactly once.
-  // Longest first is not needed for correctness (every anchor of a group is
-  // checked at each of its hits), only so the alternation is deterministic.
-  const restGroups: RestGroup[] = [];
-  rest.forEach((list, index) => {
-    const side = index === 1 ? 1 : 0;
-    for (const short of [false, true]) {
-      const targets = list.filter((r) => r.anchor.length < SHORT_REST_ANCHOR === short);
-      if (targets.length === 0) continue;
-      const anchors = [...new Set(targets.map((r) => r.anchor))].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
-      restGroups.push({ side, targets, re: new RegExp(anchors.map(escapeRegex).join('|'), side === 1 ? 'gi' : 'g') });
-    }
+  // Anchors with no trigger character share one alternation per case mode.
+  // Longest first is not needed for correctness (every such anchor is checked
+  // at each hit), only so the alternation is deterministic.
+  const restRes = rest.map((list, side) => {
+    const anchors = [...new Set(list.map((r) => r.anchor))].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
+    return anchors.length === 0 ? null : new RegExp(anchors.map(escapeRegex).join('|'), side === 1 ? 'gi' : 'g');
   });
   const step = Math.max(1, window);
 
@@ -302,7 +281,7 @@ export function compileAnchorSearch(
       // Next unsearched hit of each trigger (-1: none left). Each pass resumes
       // where it stopped, so every trigger still reads the text once.
       const nextLiteral = literals.map((t) => text.indexOf(t.literal));
-      const nextMatch = restGroups.map((g) => firstMatch(g.re, text, 0));
+      const nextMatch = restRes.map((re) => firstMatch(re, text, 0));
       for (let end = step; ; end += step) {
         const last = end >= text.length;
         const bound = last ? text.length : end;
@@ -312,9 +291,10 @@ export function compileAnchorSearch(
         for (let t = 0; t < literals.length; t++) {
           nextLiteral[t] = literalPass(text, literals[t] as LiteralTrigger, nextLiteral[t] as number, bound, held, ticker);
         }
-        for (let k = 0; k < restGroups.length; k++) {
-          const g = restGroups[k] as RestGroup;
-          nextMatch[k] = regexPass(text, g.re, nextMatch[k] ?? -1, bound, g.targets, g.side === 1, held[g.side], ticker);
+        for (let side = 0; side < 2; side++) {
+          const re = restRes[side];
+          if (re === null || re === undefined) continue;
+          nextMatch[side] = regexPass(text, re, nextMatch[side] ?? -1, bound, rest[side] ?? [], side === 1, held[side === 0 ? 0 : 1], ticker);
         }
         const limit = last ? Infinity : bound - maxOffset;
         held[0].flush(limit, 0, visitor);

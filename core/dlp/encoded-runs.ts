@@ -110,9 +110,9 @@ export function printableStrings(bytes: Uint8Array): string {
 export function findEncodedRuns(text: string, covered: readonly Span[], tick: () => void, options: { readonly precheck?: boolean } = {}): EncodedRun[] {
   const out: EncodedRun[] = [];
   findBase64AndHexRuns(text, covered, tick, out, options.precheck ?? true);
-  for (const syntax of [PERCENT, BACKSLASH]) {
-    if (text.includes(syntax.trigger)) findEscapedRuns(text, syntax, new CoverCheck(covered), tick, out);
-  }
+  // No `includes` first: findEscapedRuns's own indexOf answers as fast when
+  // the trigger is absent, and code, where it is present, was read twice.
+  for (const syntax of [PERCENT, BACKSLASH]) findEscapedRuns(text, syntax, new CoverCheck(covered), tick, out);
   return out;
 }
 
