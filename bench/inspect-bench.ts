@@ -181,7 +181,6 @@ export async function inspectBench(quick: boolean, throughputOnly = false, only:
 
   try {
     console.log(`\n(e) TLS inspection (issue 19), in one process (client, proxy, server), loopback only, ${quick ? 'quick' : 'full'} counts ${JSON.stringify(counts)}`);
-    // 1. (--throughput-only skips it.)
     if (!throughputOnly) {
       // 1. New tunnels, paths interleaved so a busy moment hits all of them.
       const paths: Array<[string, string]> = [
@@ -258,7 +257,7 @@ export async function inspectBench(quick: boolean, throughputOnly = false, only:
       console.log(`(e2) ${w.label}: opaque ${fmt(o.rate)} MiB/s, inspected ${fmt(i.rate)} MiB/s, ratio ${fmt(ratio)} ${verdict}`);
       console.log(`(e3)   CPU per GiB (whole process): opaque ${fmt(o.cpuPerGib)} s, inspected ${fmt(i.cpuPerGib)} s, ratio ${fmt(i.cpuPerGib / o.cpuPerGib)}`);
     }
-    console.log('    notes: opaque tunnels here relay in Node (no splice helper) and the CPU figure includes client and server; each figure is the better of two runs taken in turns');
+    console.log('    notes: opaque tunnels here relay in Node (no splice helper) and the CPU figure includes client and server; each figure is the better of two runs taken in turns; the bodies are real text (@types/node, package READMEs) whose few e-mail addresses the default policy redacts');
   } finally {
     for (const p of proxies) await p.stop();
     server.close();
