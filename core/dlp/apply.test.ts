@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyDecisions, applyToRanges, type DecidedFinding } from './apply.js';
+import { applyDecisions, applyDecisionsToBytes, applyToRanges, spliceUtf8, type DecidedFinding, type TextSplice } from './apply.js';
 import type { DlpAction } from './types.js';
 
 /** A text, a tiling of it into parts, and findings anywhere in it. */
@@ -72,5 +72,47 @@ void describe('applying decisions to the parts of a jointly scanned text', () =>
       encodeURIComponent,
     );
     assert.deepEqual(r.parts, ['x-token', '%5BREDACTED%3Aaws_access_key_id%5D']);
+  });
+});
+
+void describe('spliceUtf8: a body rewritten as bytes', () => {
+  // Astral characters (surrogate pairs), two- and three-byte characters and ASCII, so splice edges land everywhere, between a pair's halves too.
+  const unicodeText = fc.array(fc.constantFrom('a', 'Z', ' ', '\n', 'é', '€', '—', '😀', '𝄞', '"'), { minLength: 1, maxLength: 60 }).map((cs) => cs.join(''));
+  const withSplices = unicodeText.chain((text) =>
+    fc.record({
+      text: fc.constant(text),
+      edges: fc.uniqueArray(fc.integer({ min: 0, max: text.length }), { maxLength: 8 }),
+      labels: fc.array(fc.constantFrom('', '[REDACTED:email]', 'ü', '😀'), { minLength: 4, maxLength: 4 }),
+    }),
+  );
+
+  void it('gives the bytes of the spliced text, whatever the characters and wherever the edges (property)', () => {
+    fc.assert(
+      fc.property(withSplices, ({ text, edges, labels }) => {
+        const sorted = [...edges].sort((a, b) => a - b);
+        const splices: TextSplice[] = [];
+        for (let k = 0; k + 1 < sorted.length; k += 2) splices.push({ start: sorted[k] as number, end: sorted[k + 1] as number, text: labels[(k / 2) % labels.length] ?? '' });
+        // Kept characters and labels, in order: every edge pair cut out and its label put in its place.
+        const kept = [0, ...sorted.slice(0, 2 * splices.length), text.length];
+        const expected = splices.map((s, k) => text.slice(kept[2 * k], kept[2 * k + 1]) + s.text).join('') + text.slice(kept[2 * splices.length]);
+        assert.deepEqual(spliceUtf8(text, Buffer.from(text, 'utf8'), splices), Buffer.from(expected, 'utf8'));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  void it('applyDecisionsToBytes agrees with applyDecisions (property)', () => {
+    fc.assert(
+      fc.property(scenario, ({ text, findings }) => {
+        const d = decided(findings);
+        const asText = applyDecisions(text, d, null);
+        const asBytes = applyDecisionsToBytes(text, Buffer.from(text, 'utf8'), d, null);
+        assert.equal(asBytes.text, asText.text);
+        assert.equal(asBytes.changed, asText.changed);
+        assert.equal(asBytes.blocked, asText.blocked);
+        assert.deepEqual(asBytes.bytes ?? Buffer.from(text, 'utf8'), Buffer.from(asText.text, 'utf8'));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

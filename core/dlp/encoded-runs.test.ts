@@ -137,6 +137,32 @@ void describe('encoded runs: properties', () => {
     );
   });
 
+  void it('the allocation-free check before decoding changes nothing: the same runs as decoding every candidate', () => {
+    // Pieces that make candidates of every shape: base64 and hex of text and
+    // of random bytes, URL paths of base64 segments, wrapped lines, padding.
+    const piece = fc.oneof(
+      fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), minLength: 6, maxLength: 60 }).map((t) => b64(t)),
+      fc.uint8Array({ minLength: 6, maxLength: 60 }).map((b) => Buffer.from(b).toString('base64')),
+      // Printable stretches just under, at and over the 8 bytes kept, between unprintable bytes.
+      fc.tuple(fc.uint8Array({ maxLength: 4 }), fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), minLength: 7, maxLength: 9 }), fc.uint8Array({ maxLength: 4 }), fc.constantFrom<'base64' | 'hex'>('base64', 'hex')).map(([a, t, b, kind]) =>
+        Buffer.concat([Buffer.from(a), Buffer.from([0x80]), Buffer.from(t), Buffer.from([0x00]), Buffer.from(b)]).toString(kind),
+      ),
+      fc.uint8Array({ minLength: 6, maxLength: 60 }).map((b) => Buffer.from(b).toString('base64url')),
+      fc.string({ minLength: 8, maxLength: 40 }).map((t) => Buffer.from(t).toString('hex')),
+      fc.uint8Array({ minLength: 8, maxLength: 40 }).map((b) => Buffer.from(b).toString('hex')),
+      fc.array(fc.string({ minLength: 12, maxLength: 30 }).map((t) => Buffer.from(t).toString('base64url').replace(/=+$/, '')), { minLength: 2, maxLength: 4 }).map((segs) => `/${segs.join('/')}`),
+      fc.string({ minLength: 40, maxLength: 120 }).map((t) => (b64(t).match(/.{1,48}/g) ?? []).join('\n')),
+      fc.constantFrom(' ', '\n', '=', '==', '/', '-', '_', '"', 'getEventListenersFromTarget', 'node_modules/@types/node/events.d.ts'),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), fc.constantFrom('', ' ', '/', '\n'), (pieces, sep) => {
+        const text = pieces.join(sep);
+        assert.deepEqual(findEncodedRuns(text, [], () => undefined), findEncodedRuns(text, [], () => undefined, { precheck: false }));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   void it('printableStrings keeps exactly the printable stretches of 8 or more', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {

@@ -103,14 +103,16 @@ export function printableStrings(bytes: Uint8Array): string {
  * kind then position. Runs lying wholly inside a `covered` span (already a
  * finding: its text is replaced whatever it hides) are not decoded.
  * `tick` is called once per bounded step, so a time budget can stop the walk
- * by throwing.
+ * by throwing. `precheck: false` decodes every base64/hex candidate instead
+ * of first checking, without allocating, whether it can yield anything: the
+ * reference the tests compare the checked walk against.
  */
-export function findEncodedRuns(text: string, covered: readonly Span[], tick: () => void): EncodedRun[] {
+export function findEncodedRuns(text: string, covered: readonly Span[], tick: () => void, options: { readonly precheck?: boolean } = {}): EncodedRun[] {
   const out: EncodedRun[] = [];
-  findBase64AndHexRuns(text, covered, tick, out);
-  for (const syntax of [PERCENT, BACKSLASH]) {
-    if (text.includes(syntax.trigger)) findEscapedRuns(text, syntax, new CoverCheck(covered), tick, out);
-  }
+  findBase64AndHexRuns(text, covered, tick, out, options.precheck ?? true);
+  // No `includes` first: findEscapedRuns's own indexOf answers as fast when
+  // the trigger is absent, and code, where it is present, was read twice.
+  for (const syntax of [PERCENT, BACKSLASH]) findEscapedRuns(text, syntax, new CoverCheck(covered), tick, out);
   return out;
 }
 
@@ -123,7 +125,7 @@ export function findEncodedRuns(text: string, covered: readonly Span[], tick: ()
  * code words are short, which makes this pass several times faster than a
  * regex.
  */
-function findBase64AndHexRuns(text: string, covered: readonly Span[], tick: () => void, out: EncodedRun[]): void {
+function findBase64AndHexRuns(text: string, covered: readonly Span[], tick: () => void, out: EncodedRun[], precheck: boolean): void {
   const n = text.length;
   const step = MIN_BASE64_CHARS;
   const cover = new CoverCheck(covered);
@@ -163,7 +165,9 @@ function findBase64AndHexRuns(text: string, covered: readonly Span[], tick: () =
     let end = b;
     // Padding belongs to the run: redacting the run must not leave a stray '='.
     while (end < n && end - b < 2 && text.charCodeAt(end) === 0x3d) end++;
-    if (!cover.covers(a, end)) decodeAlphabetRun(text, a, lineEnd, end, out, tick);
+    // Most long words of code (identifiers, paths) decode to bytes with no
+    // printable string in them: that is checked first, without allocating.
+    if (!cover.covers(a, end) && (!precheck || mayHideText(text, a, lineEnd, end))) decodeAlphabetRun(text, a, lineEnd, end, out, tick);
     i = end + step;
   }
 }
@@ -230,6 +234,80 @@ function decodeAlphabetRun(text: string, start: number, end: number, padded: num
     }
     segStart = k + 1;
   }
+}
+
+// Each base64 character's 6-bit value, both alphabets (as Node's decoder
+// reads them); -1 for anything else.
+const B64_VALUE = ((): Int8Array => {
+  const t = new Int8Array(65536).fill(-1);
+  const std = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let v = 0; v < 64; v++) t[std.charCodeAt(v)] = v;
+  t[0x2d] = 62; // '-'
+  t[0x5f] = 63; // '_'
+  return t;
+})();
+
+function isPrintableByte(b: number): boolean {
+  return (b >= 0x20 && b <= 0x7e) || b === 0x09 || b === 0x0a || b === 0x0d;
+}
+
+/**
+ * Whether `decodeAlphabetRun(text, start, end, padded)` would find anything:
+ * the same decodes (hex, base64, each '/'-separated segment) done byte by
+ * byte without allocating, each asking only whether a printable string of
+ * MIN_DECODED_STRING bytes appears, which is exactly when printableStrings
+ * returns one. Base64 is decoded as Node decodes it: alphabet characters in
+ * order, anything else (a wrapped run's line breaks) skipped, '=' ends it, a
+ * last lone character gives no byte.
+ */
+function mayHideText(text: string, start: number, end: number, padded: number): boolean {
+  const length = end - start;
+  if (length >= MIN_HEX_CHARS && length % 2 === 0 && hexHoldsText(text, start, end)) return true;
+  if (base64HoldsText(text, start, padded)) return true;
+  // The URL path case: each segment of the run decoded on its own.
+  let segStart = start;
+  for (let k = start; k <= padded; k++) {
+    if (k < padded && text.charCodeAt(k) !== 0x2f) continue;
+    if (k - segStart >= MIN_BASE64_CHARS && k - segStart < padded - start && base64HoldsText(text, segStart, k)) return true;
+    segStart = k + 1;
+  }
+  return false;
+}
+
+/** [start, end) is all hex digits and decodes to bytes holding a printable string of MIN_DECODED_STRING. */
+function hexHoldsText(text: string, start: number, end: number): boolean {
+  let run = 0;
+  let found = false;
+  for (let k = start; k < end; k += 2) {
+    const hi = hexValue(text.charCodeAt(k));
+    const lo = hexValue(text.charCodeAt(k + 1));
+    if (hi < 0 || lo < 0) return false;
+    if (isPrintableByte(hi * 16 + lo)) {
+      if (++run >= MIN_DECODED_STRING) found = true;
+    } else run = 0;
+  }
+  return found;
+}
+
+/** The base64 decode of [start, end) holds a printable string of MIN_DECODED_STRING bytes. */
+function base64HoldsText(text: string, start: number, end: number): boolean {
+  let acc = 0;
+  let bits = 0;
+  let run = 0;
+  for (let k = start; k < end; k++) {
+    const c = text.charCodeAt(k);
+    if (c === 0x3d) break;
+    const v = B64_VALUE[c] as number;
+    if (v < 0) continue;
+    acc = ((acc << 6) | v) & 0xfff;
+    bits += 6;
+    if (bits < 8) continue;
+    bits -= 8;
+    if (isPrintableByte((acc >> bits) & 0xff)) {
+      if (++run >= MIN_DECODED_STRING) return true;
+    } else run = 0;
+  }
+  return false;
 }
 
 function allIn(table: Uint8Array, s: string): boolean {

@@ -32,7 +32,7 @@ import { printableStrings } from './encoded-runs.js';
 import { DEFAULT_PACK_LIMITS, parseReceivePack, type PackLimits, type ReadableObject } from './git-pack.js';
 import { BLOCK_STATUS, dlpAuditEvent } from './model-route-dlp.js';
 import type { CompiledDlpPolicy } from './policy.js';
-import { createModelRequestFilter, type DlpBlockReason, type DlpRequestFilter } from './request-filter.js';
+import { createModelRequestFilter, rewrittenBodyBytes, type DlpBlockReason, type DlpRequestFilter } from './request-filter.js';
 
 export interface InspectDlpOptions {
   readonly sessionId: string;
@@ -93,7 +93,10 @@ export function createInspectDlp(options: InspectDlpOptions): InspectDlp {
     let run = filters.get(key);
     if (run === undefined) {
       // The model route's destinations are provider names; '' names none of them.
-      run = createModelRequestFilter({ policy, destination: key, vault: null, malformedJson: 'text' });
+      // No outcome cache: it pays on the model route, where every turn re-sends
+      // the conversation, but uploads to other hosts seldom repeat, and hashing
+      // every string of every body cost a third of what scanning it does.
+      run = createModelRequestFilter({ policy, destination: key, vault: null, malformedJson: 'text', cacheChars: 0 });
       filters.set(key, run);
     }
     return { key, run };
@@ -122,7 +125,7 @@ export function createInspectDlp(options: InspectDlpOptions): InspectDlp {
         case 'rewrite': {
           // Headers DLP did not see go on as they were.
           const headers = d.headers === undefined ? undefined : { ...d.headers, ...Object.fromEntries([...skip].filter((k) => req.headers[k] !== undefined).map((k) => [k, req.headers[k] as string])) };
-          return Promise.resolve({ kind: 'rewrite', body: Buffer.from(d.body, 'utf8'), ...(headers ? { headers } : {}), ...(d.path !== undefined ? { path: d.path } : {}), note: d.findings.length > 0 ? `dlp: ${d.findings.map((f) => `${f.detector}×${f.count} ${f.action}`).join(', ')}` : 'dlp: body decoded' });
+          return Promise.resolve({ kind: 'rewrite', body: rewrittenBodyBytes(d), ...(headers ? { headers } : {}), ...(d.path !== undefined ? { path: d.path } : {}), note: d.findings.length > 0 ? `dlp: ${d.findings.map((f) => `${f.detector}×${f.count} ${f.action}`).join(', ')}` : 'dlp: body decoded' });
         }
         case 'deny':
           return Promise.resolve(deny(reasonCode(d.reason), d.message, { status: STATUS[d.reason], ...(d.path !== undefined ? { path: d.path } : {}) }));

@@ -13,7 +13,7 @@ import { allow, deny } from '../decision.js';
 import type { FilterResult, ModelRequest, RequestFilter, ResponseTransformFactory } from '../egress/model-route.js';
 import type { FindingSummary } from './apply.js';
 import type { CompiledDlpPolicy } from './policy.js';
-import { createModelRequestFilter, type DlpBlockReason, type DlpRequestFilter } from './request-filter.js';
+import { createModelRequestFilter, rewrittenBodyBytes, type DlpBlockReason, type DlpRequestFilter } from './request-filter.js';
 import { createResponseRehydrator } from './sse-rehydrate.js';
 import { TokenVault } from './vault.js';
 
@@ -126,7 +126,7 @@ export function createModelRouteDlp(options: ModelRouteDlpOptions): ModelRouteDl
         case 'rewrite':
           return Promise.resolve({
             kind: 'rewrite',
-            body: Buffer.from(d.body, 'utf8'),
+            body: rewrittenBodyBytes(d),
             ...(d.headers !== undefined ? { headers: d.headers } : {}),
             ...(d.path !== undefined ? { path: d.path } : {}),
             ...(d.findings.length > 0 ? { note: `dlp: ${note(d.findings)}` } : { note: 'dlp: body decoded' }),

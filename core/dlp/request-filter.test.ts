@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createModelRequestFilter, type DlpRequestDecision } from './request-filter.js';
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { createModelRequestFilter, rewrittenBodyBytes, type DlpRequestDecision } from './request-filter.js';
 import { compileDlpPolicy, DEFAULT_DLP_POLICY, DlpPolicySchema, resolveAction } from './policy.js';
 import { TokenVault } from './vault.js';
 import { checkCustomPattern } from './custom-patterns.js';
@@ -234,5 +236,40 @@ void describe('model request filter: what is not a plain JSON body', () => {
     // Across two messages the halves stay apart: that is two texts the model reads separately.
     assert.equal(parsed.messages[1]?.content[0]?.text, 'AKIA');
     assert.deepEqual(filter({ body, contentType: 'application/json' }), first);
+  });
+});
+
+void describe('a body sent as bytes', () => {
+  // Findings (a key, a card, an e-mail address), characters of every UTF-8 width, JSON-sensitive characters.
+  const piece = fc.constantFrom(`key ${AWS_ID} `, `card ${CARD}\n`, 'mail ada@example.org ', 'é', '€ ', '😀', '"quoted"', '\\', 'plain words ', '\n');
+  const text = fc.array(piece, { maxLength: 30 }).map((ps) => ps.join(''));
+  const policy = compileDlpPolicy(DlpPolicySchema.parse({ categories: { secret: 'redact', pii: 'redact', custom: 'redact' } }));
+
+  void it('is rewritten to exactly the bytes the same body as a string becomes, as text and as JSON (property)', () => {
+    const filter = createModelRequestFilter({ policy, destination: 'x', vault: null, cacheChars: 0 });
+    fc.assert(
+      fc.property(text, fc.boolean(), (t, asJson) => {
+        const body = asJson ? JSON.stringify({ files: { a: { content: t }, b: { content: `${t}!` } } }) : t;
+        const contentType = asJson ? 'application/json' : 'text/plain';
+        const fromString = filter({ body, contentType });
+        const fromBytes = filter({ body: Buffer.from(body, 'utf8'), contentType });
+        assert.equal(fromBytes.kind, fromString.kind);
+        assert.deepEqual(fromBytes.findings, fromString.findings);
+        if (fromBytes.kind === 'rewrite' && fromString.kind === 'rewrite') {
+          assert.ok(fromBytes.bodyBytes !== undefined, 'a changed byte body comes as bytes');
+          assert.deepEqual(rewrittenBodyBytes(fromBytes), Buffer.from(fromString.body, 'utf8'));
+          assert.equal(fromBytes.body, fromString.body);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  void it('a gzip body goes on as its decoded bytes', () => {
+    const filter = createModelRequestFilter({ policy, destination: 'x', vault: null });
+    const body = 'nothing to find here, €uro and 😀 ';
+    const d = filter({ body: gzipSync(body), contentType: 'text/plain', contentEncoding: 'gzip' });
+    assert.ok(d.kind === 'rewrite');
+    assert.deepEqual(rewrittenBodyBytes(d), Buffer.from(body, 'utf8'));
   });
 });
