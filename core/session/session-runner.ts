@@ -636,6 +636,8 @@ function applyPolicyChange(
   target.dlp.setPolicy(compiled.policy.dlp);
   target.inspection.setDlpPolicy(compiled.policy.dlp);
   target.keys.setTtlMinutes(change.policy.keys.phantomTtlMinutes);
+  // Service credentials follow the reload: a removed one's phantom is refused from the next request, an added one's is in /run/cordon/credentials.
+  const credentials = target.inspection.setCredentials(compiled.policy.effective.credentials);
   target.inForce.policy = change.policy;
   const e = change.policy.egress;
   // The summary names what changed; values are left out (they could be long
@@ -647,7 +649,7 @@ function applyPolicyChange(
     outcome: 'success',
     message: `policy reloaded; changed: ${changed.slice(0, 20).join(', ')}${changed.length > 20 ? ` and ${changed.length - 20} more` : ''}`,
     sessionId,
-    details: { changed: changed.slice(0, 100), egress_mode: e.mode, allow: e.allow, deny_count: e.deny.length, allow_ranges: e.allowRanges },
+    details: { changed: changed.slice(0, 100), egress_mode: e.mode, allow: e.allow, deny_count: e.deny.length, allow_ranges: e.allowRanges, inspect: e.inspect ?? [], credentials_added: credentials.added, credentials_removed: credentials.removed, credentials_changed: credentials.changed },
   });
 }
 
