@@ -193,7 +193,7 @@ describe('inspected egress from a real session', () => {
     // Audited as HTTP/2, metadata only.
     const audit = readFileSync(join(t.cordonHome, 'audit', 'audit.jsonl'), 'utf8');
     for (const secret of [AWS, REAL_TOKEN]) assert.ok(!audit.includes(secret), 'a secret reached the audit log');
-    const h2 = t.auditRecords().filter((e) => e.cordon['httpVersion'] === '2').map((e) => `${String(e.cordon['kind'])}:${String(e.cordon['reason'] ?? e.cordon['path'] ?? '')}`);
+    const h2 = t.auditRecords().filter((e) => e.cordon['httpVersion'] === '2').map((e) => `${String(e.cordon['kind'])}:${JSON.stringify(e.cordon['reason'] ?? e.cordon['path'] ?? '').replace(/"/g, '')}`);
     for (const k of ['egress.allow:/h2-upload', 'egress.deny:dlp_blocked', 'egress.deny:credential_leak']) assert.ok(h2.includes(k), `${k} not audited as HTTP/2: ${h2.join(' ')}`);
   });
 
