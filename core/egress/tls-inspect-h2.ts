@@ -162,7 +162,7 @@ export class InspectH2 {
     const hostHeader = typeof headers.host === 'string' ? headers.host : null;
     const authority = typeof headers[':authority'] === 'string' ? headers[':authority'] : (hostHeader ?? '');
     const declared = Number(headers['content-length'] ?? '0');
-    if (String(headers.expect ?? '').toLowerCase() === '100-continue' && !stream.readableEnded && !stream.destroyed) stream.additionalHeaders({ ':status': 100 });
+    if (String(headers.expect ?? '').toLowerCase() === '100-continue' && !stream.readableEnded && !stream.destroyed && !stream.closed) stream.additionalHeaders({ ':status': 100 });
     await this.inspect.forward(state.tunnel, {
       version: '2',
       method,
@@ -187,9 +187,18 @@ export class InspectH2 {
           else if (n === 'set-cookie') out[n] = [...(Array.isArray(prev) ? prev : [String(prev)]), v];
           else out[n] = `${String(prev)}, ${v}`;
         }
-        stream.respond(out);
+        // The client may have reset the stream while the server answered; a head Node will not send cuts the stream instead of the proxy.
+        let sendable = !stream.destroyed && !stream.closed;
+        if (sendable) {
+          try {
+            stream.respond(out);
+          } catch {
+            sendable = false;
+            stream.close(NGHTTP2_INTERNAL_ERROR);
+          }
+        }
         // Node ends the stream itself for HEAD, 204 and 304: what the server sends after that (nothing) goes nowhere.
-        if (stream.writableEnded) {
+        if (!sendable || stream.writableEnded) {
           const sink = new PassThrough();
           sink.resume();
           return sink;
@@ -206,7 +215,7 @@ export class InspectH2 {
 
 /** Answers a refusal on a stream with `x-cordon-deny`; `close` resets the stream afterwards (its body was not read). */
 function refuseStream(stream: http2.ServerHttp2Stream, status: number, reason: string, message: string, close: boolean): void {
-  if (stream.destroyed) return;
+  if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
     stream.close(NGHTTP2_INTERNAL_ERROR);
     return;

@@ -11,10 +11,12 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { MemoryAuditSink } from '../audit/audit-event.js';
+import { createInspectDlp } from '../dlp/inspect-dlp.js';
+import { compileDlpPolicy, DlpPolicySchema } from '../dlp/policy.js';
 import { allow, deny } from '../decision.js';
 import { loadOrCreateInspectionCa, MemoryCaKeySlot, type InspectionCa } from '../inspect/inspection-ca.js';
 import { LeafIssuer } from '../inspect/leaf-issuer.js';
@@ -44,6 +46,13 @@ before(async () => {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      if (req.url?.startsWith('/slow')) {
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end('late');
+        }, 300);
+        return;
+      }
       if (req.url?.startsWith('/echo-auth')) {
         res.writeHead(200, { 'content-type': 'text/plain', 'x-echo': String(req.headers.authorization ?? '') });
         res.end(`you sent ${String(req.headers.authorization ?? '')}`);
@@ -366,6 +375,35 @@ describe('HTTP/2 inside inspected tunnels', { timeout: 120_000 }, () => {
     assert.equal((deny?.details as Record<string, unknown> | undefined)?.['httpVersion'], '2');
   });
 
+  test("the session's real DLP sees the same request either way: JSON, form, multipart, gzip and br bodies, a URL and a header reach the server identically redacted over HTTP/1.1 and HTTP/2", async () => {
+    const AWS = 'AKIAQ3EGRJ2KZ7XNP4VB';
+    const audit = new MemoryAuditSink();
+    const dlp = createInspectDlp({ sessionId: 's1', policy: compileDlpPolicy(DlpPolicySchema.parse({ categories: { secret: 'redact', pii: 'redact', custom: 'redact' } })), audit });
+    const { socketPath } = await startProxy(egress(), { inspectFilters: [dlp.filter] });
+    const boundary = 'b0undary';
+    const cases: Array<{ path: string; headers: Record<string, string>; body: Buffer }> = [
+      { path: '/json', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ note: `key ${AWS}`, n: 1 })) },
+      { path: '/form', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(`a=1&key=${encodeURIComponent(`id ${AWS}`)}`) },
+      { path: '/multipart', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body: Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="f"\r\n\r\nkey ${AWS}\r\n--${boundary}--\r\n`) },
+      { path: '/gzip', headers: { 'content-type': 'text/plain', 'content-encoding': 'gzip' }, body: gzipSync(`zipped ${AWS}`) },
+      { path: '/br', headers: { 'content-type': 'text/plain', 'content-encoding': 'br' }, body: brotliCompressSync(Buffer.from(`brotli ${AWS}`)) },
+      { path: `/url?key=${AWS}`, headers: {}, body: Buffer.from('') },
+      { path: '/header', headers: { 'x-note': `key ${AWS}` }, body: Buffer.from('plain') },
+    ];
+    for (const c of cases) {
+      seen.length = 0;
+      const one = await request(socketPath, 'upstream.test', { path: c.path, headers: c.headers, body: c.body });
+      const two = await h2request(socketPath, 'upstream.test', { path: c.path, headers: c.headers, body: c.body });
+      assert.equal(one.status, two.status, c.path);
+      assert.equal(seen.length, 2, c.path);
+      const [a, b] = seen;
+      const wire = (x: (typeof seen)[number] | undefined): string => JSON.stringify({ url: x?.url, body: x?.body.toString('latin1'), headers: Object.entries(x?.headers ?? {}).filter(([k]) => k !== 'connection').sort() });
+      assert.equal(wire(b), wire(a), `${c.path}: HTTP/2 sent the server something else than HTTP/1.1`);
+      assert.ok(!wire(a).includes(AWS), `${c.path}: the key reached the server: ${wire(a)}`);
+    }
+    assert.ok(!JSON.stringify(audit.events).includes(AWS), 'a value reached the audit records');
+  });
+
   test('many streams on one connection: split cookies are joined with "; ", each stream is its own filtered request', async () => {
     const bodies: string[] = [];
     const spy: RequestFilter = { name: 'spy', apply: (r) => (bodies.push(`${r.path} ${r.headers['cookie'] ?? ''} ${r.body.toString()}`), Promise.resolve(allow())) };
@@ -423,6 +461,23 @@ describe('HTTP/2 inside inspected tunnels', { timeout: 120_000 }, () => {
     assert.equal(get.status, 200);
     assert.equal(get.headers['x-echo'], 'Bearer abc');
     assert.equal(get.headers['connection'], undefined);
+  });
+
+  test('a client that resets its stream while the server is still answering costs nothing: the proxy stays up, the connection goes on', async () => {
+    const { socketPath } = await startProxy();
+    const { session } = await h2session(socketPath, 'upstream.test');
+    try {
+      for (let i = 0; i < 5; i++) {
+        const req = session.request({ ':method': 'GET', ':path': `/slow/${i}`, ':authority': `upstream.test:${port}` });
+        req.on('error', () => undefined);
+        req.end();
+        setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), 50 + i * 60);
+      }
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal((await h2ask(session, { ':path': '/after-resets', ':authority': `upstream.test:${port}` }, 'x')).status, 201);
+    } finally {
+      session.close();
+    }
   });
 
   test('property: an inspected HTTP/2 exchange returns the bytes and headers an opaque HTTP/1.1 tunnel returns, for random bodies', async () => {
