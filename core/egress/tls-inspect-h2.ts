@@ -28,8 +28,6 @@ export const H2_MAX_CONCURRENT_STREAMS = 100;
 /** Client-reset streams one connection may spend at once, and how many come back a second (CVE-2023-44487). */
 export const H2_RESET_BURST = 200;
 export const H2_RESET_PER_SECOND = 20;
-/** A connection with no frame for this long is closed (HTTP/1.1's keep-alive is shorter; HTTP/2 clients hold one connection). */
-const SESSION_IDLE_MS = 30_000;
 
 /** Connection-specific headers HTTP/2 forbids (RFC 9113 §8.2.2): dropped from an HTTP/1.1 server's answer. */
 const H2_CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'te']);
@@ -119,7 +117,9 @@ export class InspectH2 {
     this.sessions.set(session, state);
     session.on('error', () => undefined);
     session.once('close', () => this.sessions.delete(session));
-    session.setTimeout(SESSION_IDLE_MS, () => session.close());
+    // No frame for the header timeout: the connection closes gracefully (open streams finish). This also ends a connection
+    // nghttp2 has sent GOAWAY on for a protocol error: Node stops reading it then, and would keep it until the process ends.
+    session.setTimeout(this.ctx.limits.headerTimeoutMs, () => session.close());
   }
 
   /** Spends one of the connection's resets; false (and the connection closed) when it has none left. */

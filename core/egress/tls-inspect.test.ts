@@ -643,13 +643,18 @@ describe('HTTP/2 smuggling and floods against the inspecting proxy (raw frames)'
   });
 
   test('an HPACK dynamic table size update beyond the advertised 4096 ends the connection (COMPRESSION_ERROR)', async () => {
-    const { socketPath } = await startProxy();
+    const { audit, socketPath } = await startProxy(egress(), { limits: { headerTimeoutMs: 500 } });
     seen.length = 0;
     const c = await rawH2(socketPath);
     c.socket.write(frame(F.HEADERS, END_HEADERS | END_STREAM, 1, Buffer.concat([hpackInt(1 << 20, 5, 0x20), ...basic()])));
     assert.ok(await waitFor(() => outcome(c, 1) !== null), 'no answer');
     assert.match(outcome(c, 1) ?? '', /^goaway:9$|^closed$/, 'not a COMPRESSION_ERROR');
     assert.equal(seen.length, 0);
+    // nghttp2 answered the frame itself (GOAWAY), so no request record exists; the client leaves, the connection is
+    // closed after the header timeout (Node no longer reads it), and the tunnel's close record follows.
+    c.socket.destroy();
+    assert.ok(await waitFor(() => audit.events.some((e) => (e.details as Record<string, unknown>)['dataPath'] === 'inspect')), 'the tunnel close was not audited');
+    assert.ok(!audit.events.some((e) => e.kind === 'egress.allow' && (e.details as Record<string, unknown>)['method'] !== undefined));
   });
 
   test('more streams than SETTINGS_MAX_CONCURRENT_STREAMS at once: the extra ones are refused, none is served twice', async () => {
