@@ -197,55 +197,62 @@ describe('inspected egress from a real session', () => {
     for (const k of ['egress.allow:/h2-upload', 'egress.deny:dlp_blocked', 'egress.deny:credential_leak']) assert.ok(h2.includes(k), `${k} not audited as HTTP/2: ${h2.join(' ')}`);
   });
 
-  test('a policy reload during a session changes its credentials: a removed phantom is refused on its former host, an added one works from /run/cordon/credentials', async () => {
-    const SECOND = 'npm_SecondRealTokenHostOnly0123456789ab';
-    const ws = t.workspace('ws-reload');
-    const u = (h: string, p: string): string => `https://${h}:${port}${p}`;
-    const probe = (label: string, token: string, url: string): string => `echo "${label} $(curl -s -m 15 -o /dev/null -w '%{http_code}' -D /tmp/h -H "Authorization: Bearer ${token}" ${url}) $(grep -i '^x-cordon-deny' /tmp/h | tr -d '\\r' | cut -d' ' -f2)"`;
-    const script = [
-      probe('BEFORE', '$GH_TOKEN', u('inspected.test', '/reload-before')),
-      `echo "FILES_BEFORE $(ls /run/cordon/credentials | tr '\\n' ' ')"`,
-      `touch ${ws}/ready`,
-      // Waits for the host to change the policy (and see the reload audited).
-      `i=0; while [ ! -e ${ws}/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`,
-      probe('REMOVED', '$GH_TOKEN', u('inspected.test', '/reload-removed')),
-      probe('ADDED', '$(cat /run/cordon/credentials/NPM_TOKEN)', u('other.test', '/reload-added')),
-      `echo "FILES_AFTER $(ls /run/cordon/credentials | tr '\\n' ' ')"`,
-    ].join('; ');
-    received.length = 0;
-    const child = t.spawn(['exec', '--workspace', ws, '--', 'sh', '-c', script]);
-    const done = collect(child, undefined, 120_000);
-    try {
-      assert.ok(await eventually(() => existsSync(join(ws, 'ready')), 60_000), 'the session did not start');
-      const reloads = t.auditRecords().filter((e) => e.cordon['kind'] === 'policy.reloaded').length;
-      writePolicy({ npm: { hosts: ['other.test'], env: 'NPM_TOKEN', credentialCommand: tokenCommand(SECOND) } });
-      assert.ok(await eventually(() => t.auditRecords().filter((e) => e.cordon['kind'] === 'policy.reloaded').length > reloads, 10_000), 'the reload was not audited');
-      writeFileSync(join(ws, 'go'), '');
-      const r = await done;
-      assert.equal(r.code, 0, r.stderr + r.stdout);
-      const line = (label: string): string => r.stdout.split('\n').find((l) => l.startsWith(`${label} `)) ?? `${label} (missing)`;
-      assert.equal(line('BEFORE'), 'BEFORE 200 ');
-      assert.equal(line('FILES_BEFORE'), 'FILES_BEFORE GH_TOKEN ');
-      assert.equal(received.find((x) => x.url === '/reload-before')?.auth, `Bearer ${REAL_TOKEN}`);
-      // Removed from policy: its phantom is unknown now, refused on the host that took it before.
-      assert.equal(line('REMOVED'), 'REMOVED 403 credential_leak');
-      assert.ok(!received.some((x) => x.url === '/reload-removed'));
-      // Added: the phantom from the credentials folder swaps on its host.
-      assert.equal(line('ADDED'), 'ADDED 200 ');
-      assert.equal(received.find((x) => x.url === '/reload-added')?.auth, `Bearer ${SECOND}`);
-      assert.equal(line('FILES_AFTER'), 'FILES_AFTER NPM_TOKEN ');
-      const reload = t.auditRecords().filter((e) => e.cordon['kind'] === 'policy.reloaded').at(-1);
-      assert.deepEqual([reload?.cordon['credentials_added'], reload?.cordon['credentials_removed']], [['npm'], ['github']], JSON.stringify(reload));
-      const leak = t.auditRecords().filter((e) => e.cordon['kind'] === 'key.phantom_rejected').at(-1);
-      assert.equal(leak?.cordon['credential'], null, 'the removed credential is still known');
-      const audit = readFileSync(join(t.cordonHome, 'audit', 'audit.jsonl'), 'utf8');
-      for (const secret of [REAL_TOKEN, SECOND]) assert.ok(!audit.includes(secret), 'a real value reached the audit log');
-      assert.ok(!r.stdout.includes(SECOND) && !r.stdout.includes(REAL_TOKEN), 'a real value reached the sandbox');
-    } finally {
-      child.kill();
-      writePolicy({ github: { hosts: ['inspected.test'], env: 'GH_TOKEN', credentialCommand: tokenCommand(REAL_TOKEN) } });
-    }
-  });
+  // Under gVisor too: the phantom folder is a bind mount whose new files the sandbox must see while it runs.
+  for (const { runtime, base } of [
+    { runtime: 'runc', base: 'standard' },
+    { runtime: 'runsc', base: 'strict' },
+  ] as const) {
+    test(`a policy reload during a session (${runtime}) changes its credentials: a removed phantom is refused on its former host, an added one works from /run/cordon/credentials`, async () => {
+      const profile = t.profile(`reload-${runtime}`, base, { limits: { memoryMiB: 256, cpus: 1, pids: runtime === 'runc' ? 256 : 1024, tmpfsMiB: 64 } });
+      const SECOND = 'npm_SecondRealTokenHostOnly0123456789ab';
+      const ws = t.workspace(`ws-reload-${runtime}`);
+      const u = (h: string, p: string): string => `https://${h}:${port}${p}`;
+      const probe = (label: string, token: string, url: string): string => `echo "${label} $(curl -s -m 15 -o /dev/null -w '%{http_code}' -D /tmp/h -H "Authorization: Bearer ${token}" ${url}) $(grep -i '^x-cordon-deny' /tmp/h | tr -d '\\r' | cut -d' ' -f2)"`;
+      const script = [
+        probe('BEFORE', '$GH_TOKEN', u('inspected.test', '/reload-before')),
+        `echo "FILES_BEFORE $(ls /run/cordon/credentials | tr '\\n' ' ')"`,
+        `touch ${ws}/ready`,
+        // Waits for the host to change the policy (and see the reload audited).
+        `i=0; while [ ! -e ${ws}/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`,
+        probe('REMOVED', '$GH_TOKEN', u('inspected.test', '/reload-removed')),
+        probe('ADDED', '$(cat /run/cordon/credentials/NPM_TOKEN)', u('other.test', '/reload-added')),
+        `echo "FILES_AFTER $(ls /run/cordon/credentials | tr '\\n' ' ')"`,
+      ].join('; ');
+      received.length = 0;
+      const child = t.spawn(['exec', '--profile', profile, '--workspace', ws, '--', 'sh', '-c', script]);
+      const done = collect(child, undefined, 120_000);
+      try {
+        assert.ok(await eventually(() => existsSync(join(ws, 'ready')), 60_000), 'the session did not start');
+        const reloads = t.auditRecords().filter((e) => e.cordon['kind'] === 'policy.reloaded').length;
+        writePolicy({ npm: { hosts: ['other.test'], env: 'NPM_TOKEN', credentialCommand: tokenCommand(SECOND) } });
+        assert.ok(await eventually(() => t.auditRecords().filter((e) => e.cordon['kind'] === 'policy.reloaded').length > reloads, 10_000), 'the reload was not audited');
+        writeFileSync(join(ws, 'go'), '');
+        const r = await done;
+        assert.equal(r.code, 0, r.stderr + r.stdout);
+        const line = (label: string): string => r.stdout.split('\n').find((l) => l.startsWith(`${label} `)) ?? `${label} (missing)`;
+        assert.equal(line('BEFORE'), 'BEFORE 200 ');
+        assert.equal(line('FILES_BEFORE'), 'FILES_BEFORE GH_TOKEN ');
+        assert.equal(received.find((x) => x.url === '/reload-before')?.auth, `Bearer ${REAL_TOKEN}`);
+        // Removed from policy: its phantom is unknown now, refused on the host that took it before.
+        assert.equal(line('REMOVED'), 'REMOVED 403 credential_leak');
+        assert.ok(!received.some((x) => x.url === '/reload-removed'));
+        // Added: the phantom from the credentials folder swaps on its host.
+        assert.equal(line('ADDED'), 'ADDED 200 ');
+        assert.equal(received.find((x) => x.url === '/reload-added')?.auth, `Bearer ${SECOND}`);
+        assert.equal(line('FILES_AFTER'), 'FILES_AFTER NPM_TOKEN ');
+        const reload = t.auditRecords().filter((e) => e.cordon['kind'] === 'policy.reloaded').at(-1);
+        assert.deepEqual([reload?.cordon['credentials_added'], reload?.cordon['credentials_removed']], [['npm'], ['github']], JSON.stringify(reload));
+        const leak = t.auditRecords().filter((e) => e.cordon['kind'] === 'key.phantom_rejected').at(-1);
+        assert.equal(leak?.cordon['credential'], null, 'the removed credential is still known');
+        const audit = readFileSync(join(t.cordonHome, 'audit', 'audit.jsonl'), 'utf8');
+        for (const secret of [REAL_TOKEN, SECOND]) assert.ok(!audit.includes(secret), 'a real value reached the audit log');
+        assert.ok(!r.stdout.includes(SECOND) && !r.stdout.includes(REAL_TOKEN), 'a real value reached the sandbox');
+      } finally {
+        child.kill();
+        writePolicy({ github: { hosts: ['inspected.test'], env: 'GH_TOKEN', credentialCommand: tokenCommand(REAL_TOKEN) } });
+      }
+    });
+  }
 
   test('cordon ca show prints the certificate, never the key; a locked keychain stops a session that inspects', async () => {
     const show = await t.run(['ca', 'show', '--json']);
