@@ -463,6 +463,15 @@ describe('HTTP/2 inside inspected tunnels', { timeout: 120_000 }, () => {
     assert.equal(get.headers['connection'], undefined);
   });
 
+  test('expect: 100-continue over HTTP/2 is answered by Cordon and not sent on; the body arrives whole', async () => {
+    const { socketPath } = await startProxy();
+    seen.length = 0;
+    const a = await h2request(socketPath, 'upstream.test', { path: '/expect', headers: { expect: '100-continue' }, body: 'after continue' });
+    assert.equal(a.status, 201);
+    assert.equal(seen[0]?.body.toString(), 'after continue');
+    assert.equal(seen[0]?.headers.expect, undefined);
+  });
+
   test('a client that resets its stream while the server is still answering costs nothing: the proxy stays up, the connection goes on', async () => {
     const { socketPath } = await startProxy();
     const { session } = await h2session(socketPath, 'upstream.test');
