@@ -7,13 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
-import { chownTree, TestEnv } from './test-harness.js';
+import { chownTree, collect, eventually, TestEnv } from './test-harness.js';
 
 const t = new TestEnv('inspect');
 const AWS = 'AKIAQ3EGRJ2KZ7XNP4VB';
@@ -38,8 +38,17 @@ before(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
+  writePolicy({ github: { hosts: ['inspected.test'], env: 'GH_TOKEN', credentialCommand: tokenCommand(REAL_TOKEN) } });
+});
+
+/** A credential command printing VALUE (argv, no shell). */
+function tokenCommand(value: string): string[] {
+  return [process.execPath, '-e', `console.log(JSON.stringify({token:${JSON.stringify(value)},expiresAt:new Date(Date.now()+3600e3).toISOString()}))`];
+}
+
+/** The user policy file: the four loopback hosts, three inspected, gist blocking secrets, and CREDENTIALS. */
+function writePolicy(credentials: Record<string, unknown>): void {
   const hosts = ['inspected.test', 'gist.test', 'plain.test', 'other.test'];
-  const token = [process.execPath, '-e', `console.log(JSON.stringify({token:${JSON.stringify(REAL_TOKEN)},expiresAt:new Date(Date.now()+3600e3).toISOString()}))`];
   writeFileSync(
     join(t.cordonHome, 'policy.json'),
     JSON.stringify({
@@ -51,10 +60,10 @@ before(async () => {
         caFile: certs.caFile,
       },
       dlp: { categories: { secret: 'redact', pii: 'redact', custom: 'redact' }, destinations: { 'gist.test': { categories: { secret: 'block' } } } },
-      credentials: { github: { hosts: ['inspected.test'], env: 'GH_TOKEN', credentialCommand: token } },
+      credentials,
     }),
   );
-});
+}
 after(() => {
   server.close();
   certs.cleanup();
@@ -145,6 +154,105 @@ describe('inspected egress from a real session', () => {
     const kinds = t.auditRecords().map((e) => `${JSON.stringify(e.cordon['kind'])}:${JSON.stringify(e.cordon['reason'] ?? '')}`.replace(/"/g, ''));
     for (const k of ['dlp.findings:', 'dlp.block:dlp_blocked', 'key.phantom_rejected:credential_leak', 'egress.deny:credential_leak', 'egress.deny:dlp_blocked']) assert.ok(kinds.includes(k), `${k} not audited: ${kinds.join(' ')}`);
   });
+
+  test('the same through HTTP/2 (curl --http2): redacted, streamed and blocked with x-cordon-deny, a phantom that works only on its host', async () => {
+    const ws = t.workspace('ws-h2');
+    writeFileSync(join(ws, 'secret.txt'), `deploy key ${AWS}\n`);
+    chownTree(join(ws, 'secret.txt'));
+    const u = (h: string, p: string): string => `https://${h}:${port}${p}`;
+    // The HTTP version curl used, the status, and the x-cordon-deny header (HTTP/2 names it in lower case).
+    const code = (label: string, args: string): string => `echo "${label} $(curl --http2 -s -m 15 -o /dev/null -w '%{http_version} %{http_code}' -D /tmp/h ${args}) $(grep -i '^x-cordon-deny' /tmp/h | tr -d '\\r' | cut -d' ' -f2)"`;
+    const script = [
+      code('H2_REDACT', `${u('inspected.test', '/h2-upload')} --data-binary @secret.txt`),
+      // A body streamed from stdin: DATA frames with no content-length.
+      `echo "H2_STREAMED $(cat secret.txt | curl --http2 -s -m 15 -o /dev/null -w '%{http_version} %{http_code}' -T - ${u('inspected.test', '/h2-streamed')})"`,
+      code('H2_BLOCK', `${u('gist.test', '/h2-gists')} --data-binary @secret.txt`),
+      `echo "H2_PHANTOM $(curl --http2 -s -m 15 -H "Authorization: Bearer $GH_TOKEN" ${u('inspected.test', '/h2-user')})"`,
+      code('H2_LEAK_HEADER', `-H "Authorization: Bearer $GH_TOKEN" ${u('other.test', '/h2-other')}`),
+      code('H2_LEAK_BODY', `${u('inspected.test', '/h2-b')} -d "token=$GH_TOKEN"`),
+    ].join('; ');
+    received.length = 0;
+    const r = await t.run(['exec', '--workspace', ws, '--', 'sh', '-c', script], { timeoutMs: 180_000 });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const line = (label: string): string => r.stdout.split('\n').find((l) => l.startsWith(`${label} `)) ?? `${label} (missing)`;
+    assert.equal(line('H2_REDACT'), 'H2_REDACT 2 200 ', 'curl did not speak HTTP/2 to the inspecting proxy');
+    for (const path of ['/h2-upload', '/h2-streamed']) {
+      const got = received.find((x) => x.url === path);
+      assert.ok(got, `${path} not received: ${JSON.stringify(received.map((x) => x.url))}`);
+      assert.ok(!got.body.includes(AWS) && got.body.includes('[REDACTED:aws_access_key_id]'), got.body);
+    }
+    assert.equal(line('H2_STREAMED'), 'H2_STREAMED 2 200');
+    assert.equal(line('H2_BLOCK'), 'H2_BLOCK 2 403 dlp_blocked');
+    assert.ok(!received.some((x) => x.url === '/h2-gists'));
+    assert.equal(received.find((x) => x.url === '/h2-user')?.auth, `Bearer ${REAL_TOKEN}`);
+    assert.match(line('H2_PHANTOM'), /^H2_PHANTOM got Bearer cdn_ph_[A-Za-z0-9_-]{43}$/);
+    assert.equal(line('H2_LEAK_HEADER'), 'H2_LEAK_HEADER 2 403 credential_leak');
+    assert.equal(line('H2_LEAK_BODY'), 'H2_LEAK_BODY 2 403 credential_leak');
+    assert.ok(!received.some((x) => x.url === '/h2-other' || x.url === '/h2-b'));
+    assert.ok(!r.stdout.includes(REAL_TOKEN), 'the real token reached the sandbox');
+    // Audited as HTTP/2, metadata only.
+    const audit = readFileSync(join(t.cordonHome, 'audit', 'audit.jsonl'), 'utf8');
+    for (const secret of [AWS, REAL_TOKEN]) assert.ok(!audit.includes(secret), 'a secret reached the audit log');
+    const h2 = t.auditRecords().filter((e) => e.cordon['httpVersion'] === '2').map((e) => `${String(e.cordon['kind'])}:${JSON.stringify(e.cordon['reason'] ?? e.cordon['path'] ?? '').replace(/"/g, '')}`);
+    for (const k of ['egress.allow:/h2-upload', 'egress.deny:dlp_blocked', 'egress.deny:credential_leak']) assert.ok(h2.includes(k), `${k} not audited as HTTP/2: ${h2.join(' ')}`);
+  });
+
+  // Under gVisor too: the phantom folder is a bind mount whose new files the sandbox must see while it runs.
+  for (const { runtime, base } of [
+    { runtime: 'runc', base: 'standard' },
+    { runtime: 'runsc', base: 'strict' },
+  ] as const) {
+    test(`a policy reload during a session (${runtime}) changes its credentials: a removed phantom is refused on its former host, an added one works from /run/cordon/credentials`, async () => {
+      const profile = t.profile(`reload-${runtime}`, base, { limits: { memoryMiB: 256, cpus: 1, pids: runtime === 'runc' ? 256 : 1024, tmpfsMiB: 64 } });
+      const SECOND = 'npm_SecondRealTokenHostOnly0123456789ab';
+      const ws = t.workspace(`ws-reload-${runtime}`);
+      const u = (h: string, p: string): string => `https://${h}:${port}${p}`;
+      const probe = (label: string, token: string, url: string): string => `echo "${label} $(curl -s -m 15 -o /dev/null -w '%{http_code}' -D /tmp/h -H "Authorization: Bearer ${token}" ${url}) $(grep -i '^x-cordon-deny' /tmp/h | tr -d '\\r' | cut -d' ' -f2)"`;
+      const script = [
+        probe('BEFORE', '$GH_TOKEN', u('inspected.test', '/reload-before')),
+        `echo "FILES_BEFORE $(ls /run/cordon/credentials | tr '\\n' ' ')"`,
+        `touch ${ws}/ready`,
+        // Waits for the host to change the policy (and see the reload audited).
+        `i=0; while [ ! -e ${ws}/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`,
+        probe('REMOVED', '$GH_TOKEN', u('inspected.test', '/reload-removed')),
+        probe('ADDED', '$(cat /run/cordon/credentials/NPM_TOKEN)', u('other.test', '/reload-added')),
+        `echo "FILES_AFTER $(ls /run/cordon/credentials | tr '\\n' ' ')"`,
+      ].join('; ');
+      received.length = 0;
+      const child = t.spawn(['exec', '--profile', profile, '--workspace', ws, '--', 'sh', '-c', script]);
+      const done = collect(child, undefined, 120_000);
+      try {
+        assert.ok(await eventually(() => existsSync(join(ws, 'ready')), 60_000), 'the session did not start');
+        const reloads = t.auditRecords().filter((e) => e.cordon['kind'] === 'policy.reloaded').length;
+        writePolicy({ npm: { hosts: ['other.test'], env: 'NPM_TOKEN', credentialCommand: tokenCommand(SECOND) } });
+        assert.ok(await eventually(() => t.auditRecords().filter((e) => e.cordon['kind'] === 'policy.reloaded').length > reloads, 10_000), 'the reload was not audited');
+        writeFileSync(join(ws, 'go'), '');
+        const r = await done;
+        assert.equal(r.code, 0, r.stderr + r.stdout);
+        const line = (label: string): string => r.stdout.split('\n').find((l) => l.startsWith(`${label} `)) ?? `${label} (missing)`;
+        assert.equal(line('BEFORE'), 'BEFORE 200 ');
+        assert.equal(line('FILES_BEFORE'), 'FILES_BEFORE GH_TOKEN ');
+        assert.equal(received.find((x) => x.url === '/reload-before')?.auth, `Bearer ${REAL_TOKEN}`);
+        // Removed from policy: its phantom is unknown now, refused on the host that took it before.
+        assert.equal(line('REMOVED'), 'REMOVED 403 credential_leak');
+        assert.ok(!received.some((x) => x.url === '/reload-removed'));
+        // Added: the phantom from the credentials folder swaps on its host.
+        assert.equal(line('ADDED'), 'ADDED 200 ');
+        assert.equal(received.find((x) => x.url === '/reload-added')?.auth, `Bearer ${SECOND}`);
+        assert.equal(line('FILES_AFTER'), 'FILES_AFTER NPM_TOKEN ');
+        const reload = t.auditRecords().filter((e) => e.cordon['kind'] === 'policy.reloaded').at(-1);
+        assert.deepEqual([reload?.cordon['credentials_added'], reload?.cordon['credentials_removed']], [['npm'], ['github']], JSON.stringify(reload));
+        const leak = t.auditRecords().filter((e) => e.cordon['kind'] === 'key.phantom_rejected').at(-1);
+        assert.equal(leak?.cordon['credential'], null, 'the removed credential is still known');
+        const audit = readFileSync(join(t.cordonHome, 'audit', 'audit.jsonl'), 'utf8');
+        for (const secret of [REAL_TOKEN, SECOND]) assert.ok(!audit.includes(secret), 'a real value reached the audit log');
+        assert.ok(!r.stdout.includes(SECOND) && !r.stdout.includes(REAL_TOKEN), 'a real value reached the sandbox');
+      } finally {
+        child.kill();
+        writePolicy({ github: { hosts: ['inspected.test'], env: 'GH_TOKEN', credentialCommand: tokenCommand(REAL_TOKEN) } });
+      }
+    });
+  }
 
   test('cordon ca show prints the certificate, never the key; a locked keychain stops a session that inspects', async () => {
     const show = await t.run(['ca', 'show', '--json']);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { pipeline, type Transform } from 'node:stream';
+import { pipeline, type Readable, type Transform } from 'node:stream';
 import tls from 'node:tls';
 import type { EgressLimits } from './connection-limits.js';
 import type { MatchedRule } from './destination-decision.js';
@@ -85,8 +85,8 @@ export interface ModelContext extends RequestContext {
   readonly track: (s: net.Socket) => void;
 }
 
-/** Reads a model-route body up to the inspection limit; null once it is exceeded (without reading the rest). */
-export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | null> {
+/** Reads a request body (a model-route or inspected request, an HTTP/2 stream too) up to the inspection limit; null once it is exceeded (without reading the rest) or when the stream closes before its end. */
+export function readBody(req: Readable & { readonly complete?: boolean }, max: number): Promise<Buffer | null> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -5,15 +5,18 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { MemoryAuditSink } from '../audit/audit-event.js';
+import { createInspectDlp } from '../dlp/inspect-dlp.js';
+import { compileDlpPolicy, DlpPolicySchema } from '../dlp/policy.js';
 import { allow, deny } from '../decision.js';
 import { loadOrCreateInspectionCa, MemoryCaKeySlot, type InspectionCa } from '../inspect/inspection-ca.js';
 import { LeafIssuer } from '../inspect/leaf-issuer.js';
@@ -43,6 +46,13 @@ before(async () => {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      if (req.url?.startsWith('/slow')) {
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end('late');
+        }, 300);
+        return;
+      }
       if (req.url?.startsWith('/echo-auth')) {
         res.writeHead(200, { 'content-type': 'text/plain', 'x-echo': String(req.headers.authorization ?? '') });
         res.end(`you sent ${String(req.headers.authorization ?? '')}`);
@@ -137,6 +147,62 @@ async function request(socketPath: string, host: string, opts: { path?: string; 
 
 const upper: RequestFilter = { name: 'upper', apply: (r) => Promise.resolve({ kind: 'rewrite', body: Buffer.from(r.body.toString('utf8').toUpperCase()) }) };
 const refuser: RequestFilter = { name: 'refuser', apply: (r) => Promise.resolve(r.body.includes('SECRET') ? deny('dlp_blocked', 'Cordon DLP blocked this request.', { status: 403 }) : allow()) };
+
+interface H2Answer {
+  status: number;
+  headers: http2.IncomingHttpHeaders;
+  body: Buffer;
+  alpn: string | false;
+}
+
+/** A TLS connection through an inspected tunnel that offers ALPN PROTOCOLS (default h2 only). */
+async function tunnelTls(socketPath: string, host: string, protocols: string[] = ['h2'], cas: string[] = [ca.certPem, certs.caPem]): Promise<tls.TLSSocket> {
+  const t = await connect(socketPath, `${host}:${port}`);
+  if (!t.socket) throw new Error(`CONNECT refused: ${t.status} ${t.deny}`);
+  const secure = tls.connect({ socket: t.socket, servername: host, ca: cas, ALPNProtocols: protocols });
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secureConnect', resolve);
+    secure.once('error', reject);
+  });
+  return secure;
+}
+
+/** HTTP/2 requests on one inspected connection, as curl --http2 or Node's client in the sandbox make them. */
+async function h2session(socketPath: string, host: string, cas?: string[]): Promise<{ session: http2.ClientHttp2Session; alpn: string | false }> {
+  const secure = await tunnelTls(socketPath, host, ['h2', 'http/1.1'], cas);
+  const session = http2.connect(`https://${host}:${port}`, { createConnection: () => secure });
+  session.on('error', () => undefined);
+  return { session, alpn: secure.alpnProtocol ?? false };
+}
+
+function h2ask(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: Buffer | string, chunked = false): Promise<H2Answer & { rst: number }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request(headers[':method'] === 'CONNECT' ? headers : { ':method': 'POST', ':path': '/', ...headers });
+    let head: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => (head = h));
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('close', () => resolve({ status: Number(head[':status'] ?? 0), headers: head, body: Buffer.concat(chunks), alpn: 'h2', rst: req.rstCode ?? 0 }));
+    req.on('error', (e: Error) => (req.rstCode ? undefined : reject(e)));
+    if (chunked && body !== undefined) {
+      const b = Buffer.from(body);
+      req.write(b.subarray(0, 3));
+      setTimeout(() => req.end(b.subarray(3)), 20);
+    } else if (body !== undefined) req.end(body);
+    else req.end();
+  });
+}
+
+/** One HTTP/2 request on a new inspected connection. */
+async function h2request(socketPath: string, host: string, opts: { path?: string; method?: string; headers?: http2.OutgoingHttpHeaders; body?: Buffer | string; cas?: string[]; chunked?: boolean } = {}): Promise<H2Answer & { rst: number }> {
+  const { session, alpn } = await h2session(socketPath, host, opts.cas);
+  try {
+    const a = await h2ask(session, { ':method': opts.method ?? 'POST', ':path': opts.path ?? '/', ':authority': `${host}:${port}`, ...opts.headers }, opts.body, opts.chunked);
+    return { ...a, alpn };
+  } finally {
+    session.close();
+  }
+}
 
 describe('inspected tunnels', { timeout: 60_000 }, () => {
   test("a request passes through Cordon's leaf to the real server, and is audited as inspected", async () => {
@@ -281,6 +347,357 @@ describe('inspected tunnels', { timeout: 60_000 }, () => {
       }),
       { numRuns: 25 },
     );
+  });
+});
+
+describe('HTTP/2 inside inspected tunnels', { timeout: 120_000 }, () => {
+  test('the leaf offers h2: a request is read by node:http2, filtered, and sent to the server as HTTP/1.1; the audit names the version', async () => {
+    const { audit, socketPath } = await startProxy(egress(), { inspectFilters: [refuser, upper] });
+    seen.length = 0;
+    const a = await h2request(socketPath, 'upstream.test', { path: '/h2?q=1', body: 'quiet words', chunked: true, headers: { cookie: 'a=1', 'x-multi': 'one' } });
+    assert.equal(a.alpn, 'h2');
+    assert.equal(a.status, 201);
+    assert.equal(a.body.toString(), 'POST /h2?q=1\nQUIET WORDSSDROW TEIUQ');
+    assert.equal(a.headers['x-custom'], 'Yes');
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]?.body.toString(), 'QUIET WORDS');
+    assert.equal(seen[0]?.headers['content-length'], '11', 'the server did not get a fresh Content-Length');
+    assert.equal(seen[0]?.headers.host, `upstream.test:${port}`);
+    assert.equal(seen[0]?.headers.cookie, 'a=1');
+    const blocked = await h2request(socketPath, 'upstream.test', { body: 'my SECRET' });
+    assert.equal(blocked.status, 403);
+    assert.equal(blocked.headers['x-cordon-deny'], 'dlp_blocked');
+    assert.equal(seen.length, 1, 'the refused request reached the server');
+    const allowRec = audit.events.find((e) => e.kind === 'egress.allow' && (e.details as Record<string, unknown>)['httpVersion'] === '2');
+    assert.ok(allowRec, JSON.stringify(audit.events.map((e) => e.details)));
+    assert.equal((allowRec.details as Record<string, unknown>)['path'], '/h2');
+    const deny = audit.events.find((e) => e.kind === 'egress.deny' && (e.details as Record<string, unknown>)['reason'] === 'dlp_blocked');
+    assert.equal((deny?.details as Record<string, unknown> | undefined)?.['httpVersion'], '2');
+  });
+
+  test("the session's real DLP sees the same request either way: JSON, form, multipart, gzip and br bodies, a URL and a header reach the server identically redacted over HTTP/1.1 and HTTP/2", async () => {
+    const AWS = 'AKIAQ3EGRJ2KZ7XNP4VB';
+    const audit = new MemoryAuditSink();
+    const dlp = createInspectDlp({ sessionId: 's1', policy: compileDlpPolicy(DlpPolicySchema.parse({ categories: { secret: 'redact', pii: 'redact', custom: 'redact' } })), audit });
+    const { socketPath } = await startProxy(egress(), { inspectFilters: [dlp.filter] });
+    const boundary = 'b0undary';
+    const cases: Array<{ path: string; headers: Record<string, string>; body: Buffer }> = [
+      { path: '/json', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ note: `key ${AWS}`, n: 1 })) },
+      { path: '/form', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(`a=1&key=${encodeURIComponent(`id ${AWS}`)}`) },
+      { path: '/multipart', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body: Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="f"\r\n\r\nkey ${AWS}\r\n--${boundary}--\r\n`) },
+      { path: '/gzip', headers: { 'content-type': 'text/plain', 'content-encoding': 'gzip' }, body: gzipSync(`zipped ${AWS}`) },
+      { path: '/br', headers: { 'content-type': 'text/plain', 'content-encoding': 'br' }, body: brotliCompressSync(Buffer.from(`brotli ${AWS}`)) },
+      { path: `/url?key=${AWS}`, headers: {}, body: Buffer.from('') },
+      { path: '/header', headers: { 'x-note': `key ${AWS}` }, body: Buffer.from('plain') },
+    ];
+    for (const c of cases) {
+      seen.length = 0;
+      const one = await request(socketPath, 'upstream.test', { path: c.path, headers: c.headers, body: c.body });
+      const two = await h2request(socketPath, 'upstream.test', { path: c.path, headers: c.headers, body: c.body });
+      assert.equal(one.status, two.status, c.path);
+      assert.equal(seen.length, 2, c.path);
+      const [a, b] = seen;
+      const wire = (x: (typeof seen)[number] | undefined): string => JSON.stringify({ url: x?.url, body: x?.body.toString('latin1'), headers: Object.entries(x?.headers ?? {}).filter(([k]) => k !== 'connection').sort() });
+      assert.equal(wire(b), wire(a), `${c.path}: HTTP/2 sent the server something else than HTTP/1.1`);
+      assert.ok(!wire(a).includes(AWS), `${c.path}: the key reached the server: ${wire(a)}`);
+    }
+    assert.ok(!JSON.stringify(audit.events).includes(AWS), 'a value reached the audit records');
+  });
+
+  test('many streams on one connection: split cookies are joined with "; ", each stream is its own filtered request', async () => {
+    const bodies: string[] = [];
+    const spy: RequestFilter = { name: 'spy', apply: (r) => (bodies.push(`${r.path} ${r.headers['cookie'] ?? ''} ${r.body.toString()}`), Promise.resolve(allow())) };
+    const { socketPath } = await startProxy(egress(), { inspectFilters: [spy] });
+    const { session } = await h2session(socketPath, 'upstream.test');
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => h2ask(session, { ':path': `/s/${i}`, ':authority': `upstream.test:${port}`, cookie: ['a=1', `b=${i}`] }, `body ${i}`)));
+      answers.forEach((a, i) => assert.equal(a.body.toString(), `POST /s/${i}\nbody ${i}${Buffer.from(`body ${i}`).reverse().toString()}`));
+      assert.equal(bodies.length, 20);
+      assert.ok(bodies.includes('/s/7 a=1; b=7 body 7'), bodies.join('|'));
+    } finally {
+      session.close();
+    }
+  });
+
+  test(':authority for another host is refused (421 host_mismatch), and so is a host header that disagrees with it', async () => {
+    const { socketPath } = await startProxy();
+    seen.length = 0;
+    const a = await h2request(socketPath, 'upstream.test', { headers: { ':authority': `plain.test:${port}` } });
+    assert.equal(a.status, 421);
+    assert.equal(a.headers['x-cordon-deny'], 'host_mismatch');
+    const b = await h2request(socketPath, 'upstream.test', { headers: { host: `plain.test:${port}` } });
+    assert.equal(b.status, 421);
+    assert.equal(seen.length, 0);
+  });
+
+  test('CONNECT inside h2 is refused (upgrade_not_inspected); a body over the limit gets 413 and the stream is ended', async () => {
+    const { audit, socketPath } = await startProxy(egress(), { limits: { maxInspectedBodyBytes: 1000 } });
+    seen.length = 0;
+    const { session } = await h2session(socketPath, 'upstream.test');
+    try {
+      const c = await h2ask(session, { ':method': 'CONNECT', ':authority': `upstream.test:${port}` });
+      assert.equal(c.status, 403);
+      assert.equal(c.headers['x-cordon-deny'], 'upgrade_not_inspected');
+      const big = await h2ask(session, { ':path': '/big', ':authority': `upstream.test:${port}` }, 'x'.repeat(50_000));
+      assert.equal(big.status, 413);
+      assert.equal(big.headers['x-cordon-deny'], 'body_too_large');
+      const declared = await h2ask(session, { ':path': '/big', ':authority': `upstream.test:${port}`, 'content-length': '5000' }, 'x'.repeat(5000));
+      assert.equal(declared.status, 413);
+      // The connection is still good for the next request.
+      assert.equal((await h2ask(session, { ':path': '/after', ':authority': `upstream.test:${port}` }, 'ok')).status, 201);
+    } finally {
+      session.close();
+    }
+    assert.deepEqual(seen.map((x) => x.url), ['/after']);
+    assert.ok(audit.events.some((e) => (e.details as Record<string, unknown>)['reason'] === 'upgrade_not_inspected'));
+  });
+
+  test('responses: HEAD and 204-style answers, set-cookie lists and hop-by-hop headers are carried as HTTP/2 allows', async () => {
+    const { socketPath } = await startProxy();
+    const head = await h2request(socketPath, 'upstream.test', { method: 'HEAD', path: '/head' });
+    assert.equal(head.status, 201);
+    assert.equal(head.body.length, 0);
+    const get = await h2request(socketPath, 'upstream.test', { method: 'GET', path: '/echo-auth', headers: { authorization: 'Bearer abc' } });
+    assert.equal(get.status, 200);
+    assert.equal(get.headers['x-echo'], 'Bearer abc');
+    assert.equal(get.headers['connection'], undefined);
+  });
+
+  test('expect: 100-continue over HTTP/2 is answered by Cordon and not sent on; the body arrives whole', async () => {
+    const { socketPath } = await startProxy();
+    seen.length = 0;
+    const a = await h2request(socketPath, 'upstream.test', { path: '/expect', headers: { expect: '100-continue' }, body: 'after continue' });
+    assert.equal(a.status, 201);
+    assert.equal(seen[0]?.body.toString(), 'after continue');
+    assert.equal(seen[0]?.headers.expect, undefined);
+  });
+
+  test('a client that resets its stream while the server is still answering costs nothing: the proxy stays up, the connection goes on', async () => {
+    const { socketPath } = await startProxy();
+    const { session } = await h2session(socketPath, 'upstream.test');
+    try {
+      for (let i = 0; i < 5; i++) {
+        const req = session.request({ ':method': 'GET', ':path': `/slow/${i}`, ':authority': `upstream.test:${port}` });
+        req.on('error', () => undefined);
+        req.end();
+        setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), 50 + i * 60);
+      }
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal((await h2ask(session, { ':path': '/after-resets', ':authority': `upstream.test:${port}` }, 'x')).status, 201);
+    } finally {
+      session.close();
+    }
+  });
+
+  test('property: an inspected HTTP/2 exchange returns the bytes and headers an opaque HTTP/1.1 tunnel returns, for random bodies', async () => {
+    const inspected = await startProxy();
+    const opaque = await startProxy(egress({ inspect: [] }));
+    const dropped = /^(date|connection|keep-alive|transfer-encoding)$/;
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 70_000 }), fc.constantFrom('/', '/a/b?c=d', '/%7E?x'), async (bytes, path) => {
+        const body = Buffer.from(bytes);
+        const a = await h2request(inspected.socketPath, 'upstream.test', { body, path, cas: [ca.certPem] });
+        const b = await request(opaque.socketPath, 'upstream.test', { body, path, cas: [certs.caPem] });
+        assert.equal(a.status, b.status);
+        assert.ok(a.body.equals(b.body), 'bodies differ');
+        const h1 = b.rawHeaders.filter((_, i) => i % 2 === 0).map((h, i) => `${h.toLowerCase()}: ${b.rawHeaders[2 * i + 1] ?? ''}`).filter((h) => !dropped.test(h.split(':')[0] ?? ''));
+        const h2 = Object.entries(a.headers).filter(([k]) => !k.startsWith(':') && !dropped.test(k)).map(([k, v]) => `${k}: ${String(v)}`);
+        assert.deepEqual(h2.sort(), h1.sort());
+      }),
+      { numRuns: 15 },
+    );
+  });
+});
+
+/** HTTP/2 frames written by hand: the attacks a well-behaved client library will not send. */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+/** Frame types (RFC 9113 §6). */
+const F = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, GOAWAY: 7, CONTINUATION: 9 } as const;
+function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
+  return Buffer.concat([h, payload]);
+}
+/** An HPACK integer with an N-bit prefix (RFC 7541 §5.1). */
+function hpackInt(value: number, bits: number, mask: number): Buffer {
+  const max = (1 << bits) - 1;
+  if (value < max) return Buffer.from([mask | value]);
+  const out = [mask | max];
+  let v = value - max;
+  while (v >= 128) {
+    out.push((v % 128) + 128);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return Buffer.from(out);
+}
+/** A literal header field without indexing, new name, no Huffman: bytes exactly as given. */
+function literal(name: string, value: string): Buffer {
+  const n = Buffer.from(name, 'latin1');
+  const v = Buffer.from(value, 'latin1');
+  return Buffer.concat([Buffer.from([0]), hpackInt(n.length, 7, 0), n, hpackInt(v.length, 7, 0), v]);
+}
+const END_STREAM = 1;
+const END_HEADERS = 4;
+
+interface RawH2 {
+  socket: tls.TLSSocket;
+  frames: Array<{ type: number; flags: number; stream: number; payload: Buffer }>;
+  closed: Promise<void>;
+}
+
+/** A raw HTTP/2 connection through an inspected tunnel: preface and SETTINGS sent, the server's SETTINGS acknowledged. */
+async function rawH2(socketPath: string): Promise<RawH2> {
+  const socket = await tunnelTls(socketPath, 'upstream.test', ['h2']);
+  assert.equal(socket.alpnProtocol, 'h2');
+  const frames: RawH2['frames'] = [];
+  let buf = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 9) {
+      const len = buf.readUIntBE(0, 3);
+      if (buf.length < 9 + len) break;
+      const f = { type: buf[3] ?? 0, flags: buf[4] ?? 0, stream: buf.readUInt32BE(5) & 0x7fffffff, payload: buf.subarray(9, 9 + len) };
+      buf = buf.subarray(9 + len);
+      frames.push(f);
+      if (f.type === F.SETTINGS && (f.flags & 1) === 0 && socket.writable) socket.write(frame(F.SETTINGS, 1, 0));
+    }
+  });
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  socket.write(Buffer.concat([PREFACE, frame(F.SETTINGS, 0, 0)]));
+  return { socket, frames, closed };
+}
+const basic = (path = '/raw'): Buffer[] => [literal(':method', 'POST'), literal(':scheme', 'https'), literal(':path', path), literal(':authority', `upstream.test:${port}`)];
+/** The server's answer to STREAM: a HEADERS frame (its :status byte), RST_STREAM, or GOAWAY for the connection; null while none came. */
+function outcome(c: RawH2, stream: number): string | null {
+  for (const f of c.frames) {
+    // An indexed :status (RFC 7541 Appendix A: 0x8c is 400, 0x8d 404) or a literal one.
+    if (f.stream === stream && f.type === F.HEADERS) return `headers:${(f.payload[0] ?? 0).toString(16)}`;
+    if (f.stream === stream && f.type === F.RST_STREAM) return `rst:${f.payload.readUInt32BE(0)}`;
+    if (f.type === F.GOAWAY) return `goaway:${f.payload.readUInt32BE(4)}`;
+  }
+  return c.socket.destroyed ? 'closed' : null;
+}
+
+describe('HTTP/2 smuggling and floods against the inspecting proxy (raw frames)', { timeout: 120_000 }, () => {
+  const cases: Array<[string, () => Buffer[], Buffer | null]> = [
+    ['CR LF in a header value (a second header, or request, on the HTTP/1.1 side)', () => [...basic(), literal('x-a', 'b\r\nx-smuggled: 1')], null],
+    ['an upper-case header name', () => [...basic(), literal('X-Upper', '1')], null],
+    ['a transfer-encoding header', () => [...basic(), literal('transfer-encoding', 'chunked')], Buffer.from('0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n')],
+    ['a connection header', () => [...basic(), literal('connection', 'keep-alive')], null],
+    ['a content-length shorter than the DATA', () => [...basic(), literal('content-length', '3')], Buffer.from('abcdefghijkl')],
+    ['a content-length longer than the DATA', () => [...basic(), literal('content-length', '30')], Buffer.from('abc')],
+    ['a duplicated :path', () => [...basic(), literal(':path', '/other')], null],
+    ['a pseudo-header after a regular one', () => [literal(':method', 'POST'), literal(':scheme', 'https'), literal('x-a', '1'), literal(':path', '/p'), literal(':authority', `upstream.test:${port}`)], null],
+    ['an unknown pseudo-header', () => [...basic(), literal(':smuggle', '1')], null],
+    ['a :protocol (extended CONNECT, never enabled)', () => [literal(':method', 'CONNECT'), literal(':protocol', 'websocket'), literal(':scheme', 'https'), literal(':path', '/ws'), literal(':authority', `upstream.test:${port}`)], null],
+    ['a space in a header name', () => [...basic(), literal('x a', '1')], null],
+    ['a NUL in a header value', () => [...basic(), literal('x-a', 'a\0b')], null],
+  ];
+  for (const [name, fields, data] of cases) {
+    test(`never smuggled to the server: ${name}`, async () => {
+      const { socketPath } = await startProxy();
+      seen.length = 0;
+      const c = await rawH2(socketPath);
+      const block = Buffer.concat(fields());
+      c.socket.write(frame(F.HEADERS, END_HEADERS | (data ? 0 : END_STREAM), 1, block));
+      if (data) c.socket.write(frame(F.DATA, END_STREAM, 1, data));
+      assert.ok(await waitFor(() => outcome(c, 1) !== null), 'no answer');
+      await new Promise((r) => setTimeout(r, 100));
+      // nghttp2 resets the stream, or drops the one field that is not valid HTTP/2 (a CR, LF or NUL in a value, a space in a name: RFC 9113 §8.2.1)
+      // and the request goes on without it. Either way the server sees one request at most, with only the headers Cordon writes.
+      const o = outcome(c, 1) ?? '';
+      assert.ok(o.startsWith('rst:') || o.startsWith('goaway:') || o === 'closed' || o.startsWith('headers'), o);
+      assert.ok(seen.length <= 1 && seen.every((x) => x.url === '/raw'), `smuggled: ${JSON.stringify(seen.map((x) => x.url))}`);
+      for (const x of seen) assert.deepEqual(Object.keys(x.headers).filter((h) => !['host', 'content-length', 'connection'].includes(h)), [], `a malformed field reached the server: ${JSON.stringify(x.headers)}`);
+      c.socket.destroy();
+      // The proxy goes on serving.
+      assert.equal((await h2request(socketPath, 'upstream.test', { body: 'after' })).status, 201);
+    });
+  }
+
+  test('a header list over the limit (64 KiB over CONTINUATION) is refused; the proxy stays up', async () => {
+    const { audit, socketPath } = await startProxy();
+    seen.length = 0;
+    const c = await rawH2(socketPath);
+    const block = Buffer.concat([...basic(), literal('x-big', 'v'.repeat(65_000))]);
+    c.socket.write(frame(F.HEADERS, END_STREAM, 1, block.subarray(0, 16_000)));
+    for (let at = 16_000; at < block.length; at += 16_000) c.socket.write(frame(F.CONTINUATION, at + 16_000 >= block.length ? END_HEADERS : 0, 1, block.subarray(at, at + 16_000)));
+    assert.ok(await waitFor(() => outcome(c, 1) !== null), 'no answer');
+    const o = outcome(c, 1) ?? '';
+    const ours = audit.events.some((e) => (e.details as Record<string, unknown>)['reason'] === 'headers_too_large');
+    assert.ok(o.startsWith('rst:') || o.startsWith('goaway:') || o === 'closed' || (o.startsWith('headers') && ours), o);
+    assert.equal(seen.length, 0);
+    assert.equal((await h2request(socketPath, 'upstream.test', { body: 'after' })).status, 201);
+  });
+
+  test('CONTINUATION frames without end (CONTINUATION flood) close the connection long before the client is done', async () => {
+    const { socketPath } = await startProxy();
+    const c = await rawH2(socketPath);
+    c.socket.write(frame(F.HEADERS, 0, 1, Buffer.concat(basic())));
+    let sent = 0;
+    const chunk = frame(F.CONTINUATION, 0, 1, Buffer.concat(Array.from({ length: 100 }, (_, i) => literal(`x-${i}`, 'v'.repeat(100)))));
+    while (!c.socket.destroyed && sent < 4000) {
+      if (!c.socket.write(chunk)) await Promise.race([new Promise((r) => c.socket.once('drain', r)), c.closed]);
+      sent++;
+    }
+    await Promise.race([c.closed, new Promise((r) => setTimeout(r, 5000))]);
+    assert.ok(c.socket.destroyed || outcome(c, 1)?.startsWith('goaway'), `still open after ${sent} CONTINUATION frames`);
+    assert.ok(sent < 4000, 'the proxy read every frame');
+    assert.equal((await h2request(socketPath, 'upstream.test', { body: 'after' })).status, 201);
+  });
+
+  test('an HPACK dynamic table size update beyond the advertised 4096 ends the connection (COMPRESSION_ERROR)', async () => {
+    const { audit, socketPath } = await startProxy(egress(), { limits: { headerTimeoutMs: 500 } });
+    seen.length = 0;
+    const c = await rawH2(socketPath);
+    c.socket.write(frame(F.HEADERS, END_HEADERS | END_STREAM, 1, Buffer.concat([hpackInt(1 << 20, 5, 0x20), ...basic()])));
+    assert.ok(await waitFor(() => outcome(c, 1) !== null), 'no answer');
+    assert.match(outcome(c, 1) ?? '', /^goaway:9$|^closed$/, 'not a COMPRESSION_ERROR');
+    assert.equal(seen.length, 0);
+    // nghttp2 answered the frame itself (GOAWAY), so no request record exists; the client leaves, the connection is
+    // closed after the header timeout (Node no longer reads it), and the tunnel's close record follows.
+    c.socket.destroy();
+    assert.ok(await waitFor(() => audit.events.some((e) => (e.details as Record<string, unknown>)['dataPath'] === 'inspect')), 'the tunnel close was not audited');
+    assert.ok(!audit.events.some((e) => e.kind === 'egress.allow' && (e.details as Record<string, unknown>)['method'] !== undefined));
+  });
+
+  test('more streams than SETTINGS_MAX_CONCURRENT_STREAMS at once: the extra ones are refused, none is served twice', async () => {
+    const { socketPath } = await startProxy(egress(), { limits: { requestsPerSecond: 10_000, requestBurst: 10_000 } });
+    seen.length = 0;
+    const c = await rawH2(socketPath);
+    // Streams left open (no END_STREAM): each holds a slot.
+    const open: Buffer[] = [];
+    for (let i = 0; i < 150; i++) open.push(frame(F.HEADERS, END_HEADERS, 1 + 2 * i, Buffer.concat(basic(`/c/${i}`))));
+    c.socket.write(Buffer.concat(open));
+    assert.ok(await waitFor(() => c.frames.some((f) => f.type === F.RST_STREAM) || c.socket.destroyed), 'no stream was refused');
+    const refused = c.frames.filter((f) => f.type === F.RST_STREAM).length;
+    assert.ok(refused >= 50 || c.socket.destroyed, `only ${refused} of 150 refused`);
+    assert.equal(seen.length, 0, 'a stream without its end reached the server');
+    c.socket.destroy();
+  });
+
+  test('rapid reset (HEADERS then RST_STREAM, a thousand times) closes the connection, audited http2_flood; the proxy goes on', async () => {
+    const { audit, socketPath } = await startProxy(egress(), { limits: { requestsPerSecond: 10_000, requestBurst: 10_000 } });
+    seen.length = 0;
+    const c = await rawH2(socketPath);
+    let i = 0;
+    for (; i < 1000 && !c.socket.destroyed; i++) {
+      const id = 1 + 2 * i;
+      const rst = Buffer.alloc(4);
+      rst.writeUInt32BE(8, 0);
+      c.socket.write(Buffer.concat([frame(F.HEADERS, END_HEADERS, id, Buffer.concat(basic(`/r/${i}`))), frame(F.RST_STREAM, 0, id, rst)]));
+      if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+    }
+    await Promise.race([c.closed, new Promise((r) => setTimeout(r, 5000))]);
+    assert.ok(c.socket.destroyed, 'the flooding connection is still open');
+    assert.ok(await waitFor(() => audit.events.some((e) => (e.details as Record<string, unknown>)['reason'] === 'http2_flood')), 'the flood was not audited');
+    assert.equal(seen.length, 0);
+    assert.equal((await h2request(socketPath, 'upstream.test', { body: 'after' })).status, 201);
   });
 });
 

@@ -27,6 +27,8 @@ import { normaliseHost } from './host-match.js';
 import { readBody, systemCas } from './model-route-handler.js';
 import { runFilterChain, type FilterTrace, type ModelRequest, type RequestFilter, type ResponseTransformFactory } from './model-route.js';
 import { endToEndHeaders, refuseResponse } from './proxy-answers.js';
+import { malformedHeader, mergeHeaders, type ExchangeForwarder, type InspectedExchange, type Tunnel } from './inspected-exchange.js';
+import { InspectH2 } from './tls-inspect-h2.js';
 import type { RequestContext } from './request-context.js';
 
 /** What a session gives the proxy to inspect with: the leaves of its CA. */
@@ -85,7 +87,7 @@ export class UpstreamTrust {
 }
 
 /** Reasons an inspected tunnel or request is refused (beside the filters' own); stable, in `X-Cordon-Deny` and audit records. */
-export type InspectRefusal = 'inspection_unavailable' | 'sni_mismatch' | 'host_mismatch' | 'tls_handshake_failed' | 'not_tls' | 'not_http' | 'upgrade_not_inspected' | 'upstream_tls_failed' | 'upstream_failed' | 'body_too_large' | 'rate_limited';
+export type InspectRefusal = 'inspection_unavailable' | 'sni_mismatch' | 'host_mismatch' | 'tls_handshake_failed' | 'not_tls' | 'not_http' | 'upgrade_not_inspected' | 'upstream_tls_failed' | 'upstream_failed' | 'body_too_large' | 'rate_limited' | 'malformed_request' | 'http2_flood';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 
@@ -99,24 +101,18 @@ const UPSTREAM_IDLE_MS = 15_000;
 const MAX_UPSTREAM_POOLS = 64;
 const TLS_VERIFY = /CERT|SELF_SIGNED|UNABLE_TO|ALTNAME|SIGNATURE|ISSUER|TLS/;
 
-/** Per-tunnel state the shared HTTP server looks up by socket. */
-interface Tunnel {
-  readonly v: AllowDecision;
-  readonly port: number;
-  readonly pattern: string;
-  readonly agent: https.Agent;
-  requests: number;
-}
 
 /**
  * The HTTP side of every inspected tunnel of one proxy: one parser setup
  * (Node's llhttp, strict), fed each tunnel's decrypted socket.
  */
-export class InspectServer {
+export class InspectServer implements ExchangeForwarder {
   private readonly server: http.Server;
   private readonly tunnels = new WeakMap<net.Socket, Tunnel>();
   /** Upstream keep-alive pools by checked destination, least recently used first. */
   private readonly agents = new Map<string, https.Agent>();
+  /** The HTTP/2 side, made on the first tunnel that negotiates h2. */
+  private h2: InspectH2 | null = null;
 
   constructor(private readonly ctx: InspectContext) {
     const l = ctx.limits;
@@ -173,7 +169,8 @@ export class InspectServer {
     const secure = new tls.TLSSocket(client, {
       isServer: true,
       secureContext: leaf.context,
-      ALPNProtocols: ['http/1.1'],
+      // HTTP/2 is read by node:http2 (tls-inspect-h2.ts) and sent on as HTTP/1.1, so it can be offered whatever the server speaks.
+      ALPNProtocols: ['h2', 'http/1.1'],
       // The leaf is for the CONNECT host, which the destination decision checked; a ClientHello naming another host is fronting.
       SNICallback: (servername, cb) => {
         const n = normaliseHost(servername);
@@ -198,6 +195,10 @@ export class InspectServer {
     });
     secure.once('secure', () => {
       established = true;
+      if (secure.alpnProtocol === 'h2') {
+        (this.h2 ??= new InspectH2(this, ctx)).serve(secure, tunnel);
+        return;
+      }
       this.tunnels.set(secure, tunnel);
       this.server.emit('connection', secure);
     });
@@ -261,11 +262,13 @@ export class InspectServer {
 
   /** Closes every pooled upstream connection (the proxy stops). */
   close(): void {
+    this.h2?.close();
     for (const a of this.agents.values()) a.destroy();
     this.agents.clear();
   }
 
-  private refusal(t: Tunnel | undefined, reason: string, message: string, started: number, extra: Record<string, unknown> = {}): void {
+  /** Audits a refusal of tunnel T (absent: before a tunnel was known) as `egress.deny` with `inspected: true`. */
+  refusal(t: Tunnel | undefined, reason: string, message: string, started: number, extra: Record<string, unknown> = {}): void {
     this.ctx.audit.record({
       kind: 'egress.deny',
       ocsfClass: 'http_activity',
@@ -277,9 +280,8 @@ export class InspectServer {
     });
   }
 
+  /** An HTTP/1.1 request of a tunnel, as the shared parser hands it over. */
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const ctx = this.ctx;
-    const started = ctx.now();
     req.on('error', () => undefined);
     res.on('error', () => undefined);
     const t = this.tunnels.get(req.socket);
@@ -287,48 +289,97 @@ export class InspectServer {
       res.destroy();
       return;
     }
+    const headers = mergeHeaders(endToEndHeaders(req.rawHeaders, ['host', 'content-length']));
+    await this.forward(t, {
+      version: '1.1',
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      scheme: 'https',
+      authority: req.headers.host ?? '',
+      // HTTP/1.1 has no second name for the authority.
+      hostHeader: null,
+      headers,
+      declaredLength: Number(req.headers['content-length'] ?? '0'),
+      body: req,
+      aborted: () => false,
+      refuse: (status, reason, message, close) => {
+        refuseResponse(res, status, reason, message, close);
+        if (!close) req.resume();
+      },
+      respond: (status, pairs, flush) => {
+        // Cordon adds nothing the server did not send: the agent sees the server's own head.
+        res.sendDate = false;
+        res.writeHead(status, pairs.flat());
+        if (flush) res.flushHeaders();
+        return res;
+      },
+      headersSent: () => res.headersSent,
+      status: () => res.statusCode,
+      cut: () => res.destroy(),
+      onClose: (cb) => res.once('close', () => cb(res.writableFinished)),
+    });
+  }
+
+  /**
+   * One inspected request, whichever HTTP version carried it: the Host
+   * check, the rate limit, the bounded body, the filters, and the request
+   * sent as HTTP/1.1 on the tunnel's pooled upstream connection, its answer
+   * streamed back (credentials masked). Used by tls-inspect-h2.ts too.
+   */
+  async forward(t: Tunnel, x: InspectedExchange): Promise<void> {
+    const ctx = this.ctx;
+    const started = ctx.now();
     t.requests++;
     const { v, port } = t;
-    const method = req.method ?? 'GET';
-    const path = req.url ?? '/';
+    const { method, path } = x;
     const recorded = path.split('?')[0] ?? '/';
+    const httpVersion = x.version;
     const refuse = (status: number, reason: string, message: string, extra: Record<string, unknown> = {}, close = false): void => {
-      this.refusal(t, reason, message, started, { method, path: recorded, status, ...extra });
-      refuseResponse(res, status, reason, message, close);
-      if (!close) req.resume();
+      this.refusal(t, reason, message, started, { method, path: recorded, status, httpVersion, ...extra });
+      x.refuse(status, reason, message, close);
     };
+    // A tunnel inside the tunnel (CONNECT, HTTP/2's own or extended) would carry bytes no filter reads.
+    if (method === 'CONNECT') {
+      refuse(403, 'upgrade_not_inspected', 'Cordon refused a CONNECT inside an inspected connection: what it carries could not be scanned.');
+      return;
+    }
     // The Host must be the tunnel's: another name on the same connection would reach a virtual host nobody checked.
-    const hostHeader = req.headers.host ?? '';
     const expected = port === 443 ? [authority(v.host, 443), v.host.includes(':') ? `[${v.host}]` : v.host] : [authority(v.host, port)];
-    const hostNorm = hostHeader.toLowerCase().replace(/\.(?=:|$)/, '');
-    if (!expected.includes(hostNorm) || !path.startsWith('/')) {
-      refuse(421, 'host_mismatch', `Cordon refused a request for ${hostHeader.slice(0, 100) || '(no Host)'} inside the tunnel to ${authority(v.host, port)}.`);
+    const norm = (h: string): string => h.toLowerCase().replace(/\.(?=:|$)/, '');
+    if (x.scheme !== 'https') {
+      refuse(400, 'malformed_request', `Cordon refused a request with scheme ${JSON.stringify(x.scheme.slice(0, 16))} inside a TLS tunnel.`);
+      return;
+    }
+    if (!expected.includes(norm(x.authority)) || (x.hostHeader !== null && !expected.includes(norm(x.hostHeader))) || !path.startsWith('/')) {
+      refuse(421, 'host_mismatch', `Cordon refused a request for ${x.authority.slice(0, 100) || '(no Host)'} inside the tunnel to ${authority(v.host, port)}.`);
+      return;
+    }
+    // Defence in depth behind the parsers (llhttp, nghttp2): the request Cordon writes is HTTP/1.1, where a line break in a header would start a new one.
+    const bad = malformedHeader(x.headers);
+    if (bad !== null) {
+      refuse(400, 'malformed_request', `Cordon refused a request whose header ${bad.slice(0, 64)} cannot be sent on as HTTP/1.1.`);
       return;
     }
     if (!ctx.rate.take()) {
       refuse(429, 'rate_limited', 'Cordon refused the request: too many requests per second; retry shortly.');
       return;
     }
-    const declared = Number(req.headers['content-length'] ?? '0');
-    const body = declared > ctx.limits.maxInspectedBodyBytes ? null : await readBody(req, ctx.limits.maxInspectedBodyBytes);
+    const body = x.declaredLength > ctx.limits.maxInspectedBodyBytes ? null : await readBody(x.body, ctx.limits.maxInspectedBodyBytes);
+    if (x.aborted()) return;
     if (!body) {
       refuse(413, 'body_too_large', 'Cordon refused the request: the body is larger than the inspection limit.', {}, true);
       return;
     }
-    const headers: Record<string, string> = {};
-    for (const [name, value] of endToEndHeaders(req.rawHeaders, ['host', 'content-length'])) {
-      const k = name.toLowerCase();
-      headers[k] = headers[k] === undefined ? value : `${headers[k]}, ${value}`;
-    }
-    const request: ModelRequest = { provider: '', host: v.host, method, path, headers, body, sessionId: ctx.sessionId };
+    const request: ModelRequest = { provider: '', host: v.host, method, path, headers: x.headers, body, sessionId: ctx.sessionId };
     const chain = await runFilterChain(ctx.inspectFilters, request);
-    const trace = (x: readonly FilterTrace[]): FilterTrace[] => [...x];
+    const trace = (y: readonly FilterTrace[]): FilterTrace[] => [...y];
     if (chain.kind === 'deny') {
       refuse(chain.status, chain.reason, chain.message, { path: chain.path.split('?')[0] ?? '/', filters: trace(chain.trace) });
       return;
     }
+    if (x.aborted()) return;
     const final = chain.request;
-    const outHeaders: Record<string, string | number> = { ...final.headers, host: hostHeader, 'content-length': final.body.length };
+    const outHeaders: Record<string, string | number> = { ...final.headers, host: x.authority, 'content-length': final.body.length };
     const upstreamReq = https.request({ host: v.host, port, method: final.method, path: final.path, headers: outHeaders, setHost: false, agent: t.agent });
     let bytesDown = 0;
     let finished = false;
@@ -342,12 +393,12 @@ export class InspectServer {
         outcome: 'success',
         severity: 'informational',
         message: `Inspected request to ${authority(v.host, port)} sent.`,
-        details: { channel: 'connect', inspected: true, decision: 'allow', host: v.host, port, method, path: final.path.split('?')[0] ?? '/', status: res.statusCode, bytesUp: final.body.length, bytesDown, filters: trace(chain.trace), inspectRule: t.pattern, rule: v.matched, durationMs: ctx.now() - started },
+        details: { channel: 'connect', inspected: true, decision: 'allow', host: v.host, port, method, path: final.path.split('?')[0] ?? '/', status: x.status(), httpVersion, bytesUp: final.body.length, bytesDown, filters: trace(chain.trace), inspectRule: t.pattern, rule: v.matched, durationMs: ctx.now() - started },
       });
     };
     upstreamReq.on('error', (e: NodeJS.ErrnoException) => {
-      if (res.headersSent) {
-        res.destroy();
+      if (x.headersSent()) {
+        x.cut();
         return;
       }
       finished = true;
@@ -364,16 +415,13 @@ export class InspectServer {
       }
       const pairs = endToEndHeaders(upRes.rawHeaders, stages.length > 0 ? ['content-length'] : []);
       const mask = ctx.inspectHeaderMask;
-      // Cordon adds nothing the server did not send: the agent sees the server's own head.
-      res.sendDate = false;
-      res.writeHead(status, (mask ? pairs.map(([k, val]): [string, string] => [k, mask(final, val)]) : pairs).flat());
-      if (String(upRes.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
+      const out = x.respond(status, mask ? pairs.map(([k, val]): [string, string] => [k, mask(final, val)]) : pairs, String(upRes.headers['content-type'] ?? '').startsWith('text/event-stream'));
       upRes.on('data', (c: Buffer) => (bytesDown += c.length));
-      if (stages.length === 0) pipeline(upRes, res, finish);
-      else pipeline([upRes, ...stages, res], finish);
+      if (stages.length === 0) pipeline(upRes, out, finish);
+      else pipeline([upRes, ...stages, out], finish);
     });
-    res.once('close', () => {
-      if (!res.writableFinished) upstreamReq.destroy();
+    x.onClose((complete) => {
+      if (!complete) upstreamReq.destroy();
       finish();
     });
     upstreamReq.end(final.body);

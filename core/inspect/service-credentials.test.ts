@@ -115,4 +115,31 @@ describe('service credentials', () => {
     assert.equal(ServiceCredentialSchema.safeParse({ hosts: ['*'], env: 'T' }).success, false);
     assert.equal(ServiceCredentialSchema.safeParse({ hosts: ['a.test'], env: 'T', scheme: 'query' }).success, false);
   });
+  test('a reload: a kept credential keeps its phantom and takes its new hosts; a removed one is refused everywhere; an added one gets a phantom that swaps on its host', async () => {
+    const { creds, phantom, audit } = setup();
+    const npm = ServiceCredentialSchema.parse({ hosts: ['registry.npm.test'], env: 'NPM_TOKEN' });
+    // The github entry moves to another host; npm is added.
+    const moved = ServiceCredentialSchema.parse({ hosts: ['gh.other.test'], env: 'GH_TOKEN' });
+    const change = creds.update({ github: moved, npm });
+    assert.deepEqual([change.added, change.removed, change.changed], [['npm'], [], ['github']]);
+    const npmPhantom = change.env['NPM_TOKEN'] ?? '';
+    assert.match(npmPhantom, /^cdn_ph_[A-Za-z0-9_-]{43}$/);
+    assert.equal(creds.currentEnv()['GH_TOKEN'], phantom, 'a kept credential got a new phantom: the agent\'s variable would stop working');
+    const oldHost = await creds.filter.apply(req('api.github.test', { authorization: `Bearer ${phantom}` }));
+    assert.ok(oldHost.kind === 'deny' && oldHost.reason === 'credential_leak', 'the former host still gets the credential');
+    const newHost = await creds.filter.apply(req('gh.other.test', { authorization: `Bearer ${phantom}` }));
+    assert.ok(newHost.kind === 'rewrite' && newHost.headers?.['authorization'] === `Bearer ${REAL}`);
+    const added = await creds.filter.apply(req('registry.npm.test', { authorization: `Bearer ${npmPhantom}` }));
+    assert.ok(added.kind === 'rewrite' && added.headers?.['authorization'] === `Bearer ${REAL}`);
+    // Removed: the phantom is unknown now, refused on the host that took it a moment ago.
+    const removal = creds.update({ npm });
+    assert.deepEqual(removal.removed, ['github']);
+    const gone = await creds.filter.apply(req('gh.other.test', { authorization: `Bearer ${phantom}` }));
+    assert.ok(gone.kind === 'deny' && gone.reason === 'credential_leak' && gone.status === 403);
+    assert.equal(audit.events.at(-1)?.details?.['credential'], null, 'a removed credential is still named as known');
+    assert.deepEqual(Object.keys(creds.currentEnv()), ['NPM_TOKEN']);
+    // Its real value, handed out before, is still masked in answers on any host.
+    assert.equal(creds.maskHeader(req('anything.test', {}), `x ${REAL} y`), `x ${phantom} y`);
+    assertNoSecret(audit, '', phantom);
+  });
 });

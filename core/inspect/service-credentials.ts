@@ -50,8 +50,27 @@ export interface ServiceCredentials {
   readonly responseTransform: ResponseTransformFactory;
   /** The same for one response header value. */
   maskHeader(request: ModelRequest, value: string): string;
+  /**
+   * Replaces the credential set (a policy reload): a credential that stays
+   * keeps its phantom (the agent's environment still holds it) and takes its
+   * new hosts, header and source at once; a removed one is forgotten, so its
+   * phantom is refused (`credential_leak`) everywhere, its former hosts
+   * included; an added one gets a new phantom, returned in `env`.
+   */
+  update(credentials: Readonly<Record<string, ServiceCredentialPolicy>>): CredentialSetChange;
+  /** The variable → phantom map of the credentials in force now. */
+  currentEnv(): Readonly<Record<string, string>>;
   /** Forgets the real values and refuses every phantom from now on (session end). */
   revoke(): void;
+}
+
+/** What a reload changed in the credential set: names only, and the added credentials' phantoms by variable. */
+export interface CredentialSetChange {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly string[];
+  /** Variable → phantom for the added credentials (and kept ones whose variable changed). */
+  readonly env: Readonly<Record<string, string>>;
 }
 
 const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -68,15 +87,18 @@ export function setupServiceCredentials(opts: {
   readonly mint?: () => string;
 }): ServiceCredentials {
   const mint = opts.mint ?? (() => mintPhantomToken());
-  const entries: Entry[] = Object.entries(opts.credentials).map(([name, policy]) => {
-    const phantom = mint();
+  const entryFor = (name: string, policy: ServiceCredentialPolicy, phantom: string): Entry => {
     const hosts = policy.hosts.flatMap((h) => {
       const r = parseHostPattern(h);
       return r.ok ? [r.pattern] : [];
     });
     return { name, policy, hosts, phantom, hash: sha(phantom), source: opts.sourceFor(name, policy), real: null };
-  });
+  };
+  // Replaced whole by `update`: a request in flight keeps the set it started with.
+  let entries: Entry[] = Object.entries(opts.credentials).map(([name, policy]) => entryFor(name, policy, mint()));
   let revoked = false;
+  /** Entries a reload removed or replaced after their real value went out: still masked in every response, on any host. */
+  let retired: Entry[] = [];
   const owner = (token: string): Entry | null => {
     if (revoked) return null;
     const h = sha(token);
@@ -167,7 +189,7 @@ export function setupServiceCredentials(opts: {
   };
 
   /** The entries whose real value may be in this exchange: swapped before, for this host. Masking more often than needed costs nothing. */
-  const inPlay = (req: ModelRequest): Entry[] => entries.filter((e) => e.real !== null && onHost(e, req.host));
+  const inPlay = (req: ModelRequest): Entry[] => [...entries.filter((e) => e.real !== null && onHost(e, req.host)), ...retired];
 
   return {
     env: Object.fromEntries(entries.map((e) => [e.policy.env, e.phantom])),
@@ -182,9 +204,35 @@ export function setupServiceCredentials(opts: {
       for (const e of inPlay(req)) out = out.split(e.real as string).join(e.phantom);
       return out;
     },
+    update: (credentials) => {
+      const before = new Map(entries.map((e) => [e.name, e]));
+      const added: string[] = [];
+      const changed: string[] = [];
+      const env: Record<string, string> = {};
+      entries = Object.entries(credentials).map(([name, policy]) => {
+        const old = before.get(name);
+        if (!old) {
+          added.push(name);
+          const e = entryFor(name, policy, mint());
+          env[policy.env] = e.phantom;
+          return e;
+        }
+        if (JSON.stringify(old.policy) === JSON.stringify(policy)) return old;
+        changed.push(name);
+        if (old.policy.env !== policy.env) env[policy.env] = old.phantom;
+        // The same phantom, the new rules; the real value is fetched again (its source may have changed).
+        return entryFor(name, policy, old.phantom);
+      });
+      const removed = [...before.keys()].filter((n) => !(n in credentials));
+      const gone = [...removed, ...changed].map((n) => before.get(n));
+      retired = [...retired, ...gone.filter((e): e is Entry => e !== undefined && e.real !== null)];
+      return { added, removed, changed, env };
+    },
+    currentEnv: () => Object.fromEntries(entries.map((e) => [e.policy.env, e.phantom])),
     revoke: () => {
       revoked = true;
       for (const e of entries) e.real = null;
+      retired = [];
     },
   };
 }

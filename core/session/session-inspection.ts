@@ -4,7 +4,7 @@
  * sandbox reads, the service credentials' phantoms, and the filters the
  * proxy runs inside inspected tunnels. Threats: docs/threat-model-inspection.md.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditSink } from '../audit/audit-event.js';
 import type { CompiledDlpPolicy } from '../dlp/policy.js';
@@ -12,7 +12,7 @@ import { systemCas } from '../egress/model-route-handler.js';
 import type { EgressProxyOptions } from '../egress/egress-proxy-options.js';
 import { loadOrCreateInspectionCa, inspectionCaDir, type CaKeySlot } from '../inspect/inspection-ca.js';
 import { LeafIssuer } from '../inspect/leaf-issuer.js';
-import { setupServiceCredentials, type ServiceCredentials } from '../inspect/service-credentials.js';
+import { setupServiceCredentials, type CredentialSetChange, type ServiceCredentials } from '../inspect/service-credentials.js';
 import type { Clock } from '../keys/clock.js';
 import { CommandCredentialSource, KeyStoreCredentialSource } from '../keys/credential-source.js';
 import type { KeyStore } from '../keys/key-store.js';
@@ -23,6 +23,12 @@ import type { PlannedMount } from '../workspace/mount-plan.js';
 export const SANDBOX_TRUST_DIR = '/run/cordon/trust';
 export const SANDBOX_CA_FILE = `${SANDBOX_TRUST_DIR}/cordon-ca.crt`;
 export const SANDBOX_CA_BUNDLE = `${SANDBOX_TRUST_DIR}/ca-bundle.crt`;
+/**
+ * One file per service credential, named by its variable, holding its
+ * phantom: how a credential added by a policy reload reaches a sandbox whose
+ * environment is fixed (the ones there at start are in the environment too).
+ */
+export const SANDBOX_CREDENTIALS_DIR = '/run/cordon/credentials';
 
 export interface SessionInspection {
   /** Variables for the sandbox: the credentials' phantoms (before Cordon's own variables). */
@@ -33,6 +39,12 @@ export interface SessionInspection {
   /** What the proxy needs, once DLP is loaded. */
   proxyOptions(dlpPolicy: CompiledDlpPolicy): Promise<Pick<EgressProxyOptions, 'inspection' | 'inspectFilters' | 'inspectTransforms' | 'inspectHeaderMask'>>;
   setDlpPolicy(policy: CompiledDlpPolicy): void;
+  /**
+   * A policy reload's `credentials`: the set in force changes at once (see
+   * ServiceCredentials.update), and the folder the sandbox reads phantoms
+   * from follows it. Returns what changed, by name.
+   */
+  setCredentials(credentials: CompiledPolicy['effective']['credentials']): CredentialSetChange;
   revoke(): void;
 }
 
@@ -58,7 +70,11 @@ export async function setupSessionInspection(opts: {
   });
   const inspects = (opts.policy.egress.inspect ?? []).length > 0;
   let leaves: LeafIssuer | null = null;
-  const mounts: PlannedMount[] = [];
+  // Mounted in every session, empty when policy names no credential: a reload may add one.
+  const credentialsDir = join(opts.sessionDir, 'credentials');
+  mkdirSync(credentialsDir, { mode: 0o755 });
+  writePhantomFiles(credentialsDir, credentials.currentEnv());
+  const mounts: PlannedMount[] = [{ hostPath: credentialsDir, containerPath: SANDBOX_CREDENTIALS_DIR, readOnly: true, kind: 'cordon' }];
   let trustEnv: Record<string, string> = {};
   if (inspects) {
     // Fail closed: a session that should inspect and cannot does not start (no fallback key, no opaque tunnels).
@@ -94,7 +110,18 @@ export async function setupSessionInspection(opts: {
         };
       },
       setDlpPolicy: (p) => setDlp(p),
+      setCredentials: (c) => {
+        const change = credentials.update(c);
+        writePhantomFiles(credentialsDir, credentials.currentEnv());
+        return change;
+      },
       revoke: () => credentials.revoke(),
     },
   };
+}
+
+/** Makes DIR hold exactly one file per variable, its phantom inside (a phantom is no secret from the sandbox: its own environment holds it). */
+function writePhantomFiles(dir: string, env: Readonly<Record<string, string>>): void {
+  for (const name of readdirSync(dir)) if (!(name in env)) rmSync(join(dir, name), { force: true });
+  for (const [name, phantom] of Object.entries(env)) writeFileSync(join(dir, name), `${phantom}\n`, { mode: 0o644 });
 }

@@ -638,6 +638,8 @@ function applyPolicyChange(
   target.keys.setTtlMinutes(change.policy.keys.phantomTtlMinutes);
   // Detection thresholds and the watcher's sensitive-file list follow the reload too.
   target.monitor.setPolicy(change.policy.monitoring);
+  // Service credentials follow the reload: a removed one's phantom is refused from the next request, an added one's is in /run/cordon/credentials.
+  const credentials = target.inspection.setCredentials(compiled.policy.effective.credentials);
   target.inForce.policy = change.policy;
   const e = change.policy.egress;
   const m = change.policy.monitoring;
@@ -656,6 +658,10 @@ function applyPolicyChange(
       allow: e.allow,
       deny_count: e.deny.length,
       allow_ranges: e.allowRanges,
+      inspect: e.inspect ?? [],
+      credentials_added: credentials.added,
+      credentials_removed: credentials.removed,
+      credentials_changed: credentials.changed,
       // The detection thresholds now in force, so an investigator sees what an alert was judged by.
       ...(changed.some((p) => p.startsWith('monitoring.')) ? { monitoring: { alerts: m.alerts, quarantineOnAlert: m.quarantineOnAlert, massChange: m.massChange, egressDenials: m.egressDenials, dlpFindings: m.dlpFindings, modelRequests: m.modelRequests, phantomMisuse: m.phantomMisuse, clipboardTransfers: m.clipboardTransfers, sensitiveFileCount: m.sensitiveFiles.length } } : {}),
     },
