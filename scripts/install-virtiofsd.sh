@@ -27,7 +27,7 @@ pins=(
   "pool/main/libs/libseccomp/libseccomp2_2.6.0-2_amd64.deb 89d5138e05fb6a86b9afd8b54dc0fb4b14f4c27c05e6c5f767c2132bdf808531"
 )
 
-for system in /usr/libexec/virtiofsd /usr/lib/qemu/virtiofsd; do
+for system in /usr/libexec/virtiofsd; do  # the Rust one; QEMU 7.2's C one in /usr/lib/qemu takes other options
   if [ -x "$system" ] && "$system" --version >/dev/null 2>&1; then
     echo "install-virtiofsd: the system's $system runs; nothing to install"
     exit 0

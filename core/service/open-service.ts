@@ -13,6 +13,8 @@ import { loadPolicy } from '../policy/policy-loader.js';
 import { platformPolicySource } from '../policy/platform-sources.js';
 import { DockerForensics } from '../sandbox/docker-forensics.js';
 import { DockerEngine } from '../sandbox/docker-engine.js';
+import { MicroVmEngine } from '../sandbox/microvm/microvm-engine.js';
+import { TieredEngine } from '../sandbox/tiered-engine.js';
 import { ROOT_FALLBACK_USER, sudoCaller, type HostUser } from '../session/sandbox-user.js';
 import { CordonService, type ServiceNotice } from './cordon-service.js';
 
@@ -44,9 +46,11 @@ export function openCordonService(facts: ProcessFacts): CordonService {
   const paths = resolveCordonPaths(facts.env, facts.platform);
   const audit = new FileAuditLog({ dir: paths.auditDir, productVersion: facts.version });
   let keyStore: KeyStore | undefined;
+  const docker = facts.engine ?? new DockerEngine({ dockerHost: facts.env['DOCKER_HOST'] });
   return new CordonService({
     paths,
-    engine: facts.engine ?? new DockerEngine({ dockerHost: facts.env['DOCKER_HOST'] }),
+    // Containers through Docker Engine; the vm profile's microVMs (issue 21) built from its images.
+    engine: new TieredEngine(docker, () => new MicroVmEngine({ docker: docker.client, cacheDir: paths.cacheDir })),
     audit,
     // The native keychain binding (~25 ms) loads on first use only.
     keyStore: () => (keyStore ??= lazyKeyringStore()),
