@@ -46,6 +46,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <net/if.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -401,6 +402,16 @@ int main(void) {
   char **envp = calloc((size_t)envc + 1, sizeof *envp);
   for (long i = 0; i < envc; i++) envp[i] = (char *)field();
 
+  /* Loopback up (the relay listens on 127.0.0.1:3128); there is no other interface. */
+  int ifs = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (ifs < 0 || ioctl(ifs, SIOCGIFFLAGS, &ifr) < 0) die("loopback");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(ifs, SIOCSIFFLAGS, &ifr) < 0) die("loopback up");
+  close(ifs);
+
   port = open_port();
   int lproxy = listen_unix(NEWROOT "/run/cordon/egress/proxy.sock");
   int llife = listen_unix(NEWROOT "/run/cordon/egress/lifeline.sock");
@@ -435,6 +446,9 @@ int main(void) {
     } else {
       dup2(in_pipe[0], 0); dup2(out_pipe[1], 1); dup2(err_pipe[1], 2);
     }
+    /* As in a container: no capability can come back, not even through a set-uid file. */
+    for (int cap = 0; cap <= 63; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) _exit(126);
     if (setuid(0) == 0) _exit(126); /* must be impossible now */
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
