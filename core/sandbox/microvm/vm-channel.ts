@@ -107,6 +107,8 @@ export class ChannelHost {
   private lastOpened = 0;
   private stdinCredit = WINDOW;
   private stdinSource: Readable | null = null;
+  private readonly stdinPending: Buffer[] = [];
+  private stdinEnded = false;
   private closed = false;
   private exited = false;
 
@@ -145,16 +147,35 @@ export class ChannelHost {
     }
     this.stdinSource = stdin;
     stdin.on('data', (chunk: Buffer | string) => {
-      let b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      while (b.length > 0) {
-        const part = b.subarray(0, MAX_FRAME);
-        this.send(FrameType.stdin, 0, part);
-        this.stdinCredit -= part.length;
-        b = b.subarray(part.length);
-      }
-      if (this.stdinCredit <= 0) stdin.pause();
+      this.stdinPending.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      this.pumpStdin();
     });
-    stdin.on('end', () => this.send(FrameType.stdinEof, 0));
+    stdin.on('end', () => {
+      this.stdinEnded = true;
+      this.pumpStdin();
+    });
+  }
+
+  /** Sends the command's input within the guest's credit; the source stays paused while anything waits. */
+  private pumpStdin(): void {
+    while (this.stdinPending.length > 0 && this.stdinCredit > 0) {
+      const head = this.stdinPending[0] as Buffer;
+      const n = Math.min(head.length, this.stdinCredit, 32 * 1024);
+      this.send(FrameType.stdin, 0, head.subarray(0, n));
+      this.stdinCredit -= n;
+      if (n === head.length) this.stdinPending.shift();
+      else this.stdinPending[0] = head.subarray(n);
+    }
+    if (this.stdinPending.length > 0) {
+      this.stdinSource?.pause();
+      return;
+    }
+    if (this.stdinEnded) {
+      this.stdinEnded = false;
+      this.send(FrameType.stdinEof, 0);
+      return;
+    }
+    this.stdinSource?.resume();
   }
 
   private send(type: number, stream: number, payload?: Buffer): void {
@@ -201,7 +222,7 @@ export class ChannelHost {
           if (payload.length !== 4) return 'bad credit frame';
           this.stdinCredit += payload.readUInt32BE(0);
           if (this.stdinCredit > WINDOW) return 'stdin credit beyond the window';
-          if (this.stdinCredit > 0) this.stdinSource?.resume();
+          this.pumpStdin();
           return null;
         case FrameType.exit:
           if (payload.length !== 4 || this.exited) return 'bad exit frame';
