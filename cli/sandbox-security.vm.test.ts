@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -84,6 +84,11 @@ describe('a session under the vm profile', () => {
     writeFileSync(join(ws, 'readme.txt'), 'from-the-host\n');
     writeFileSync(join(ws, 'evil'), '#!/bin/sh\n');
     for (const p of ['.git', '.git/hooks', '.git/config', '.bashrc', 'readme.txt', 'evil']) chownTree(join(ws, p));
+    // Symlinks planted on the host toward host secrets resolve inside the guest, where they lead nowhere (threat V4).
+    symlinkSync(join(t.home, '.ssh'), join(ws, 'to-ssh'));
+    symlinkSync('/', join(ws, 'to-root'));
+    const ro = t.workspace('ws-ro');
+    writeFileSync(join(ro, 'ref.txt'), 'reference\n');
     const attacks: Array<[string, string]> = [
       ['write', 'echo pwned > .bashrc'],
       ['delete', 'rm -f .bashrc'],
@@ -107,13 +112,15 @@ describe('a session under the vm profile', () => {
       'echo from-the-guest > made-in-vm.txt && echo "write=ok"',
       `cat ${t.home}/.ssh/id_ed25519 ${t.home}/.aws/credentials 2>/dev/null; grep -rl ${HOST_SECRET} /home /tmp /root /etc /opt /srv /mnt 2>/dev/null; echo "cred-search-done"`,
       'touch /usr/bin/evil 2>/dev/null || echo "rootfs=ro"',
+      `cat to-ssh/id_ed25519 to-root${t.home}/.aws/credentials 2>/dev/null; echo "links-done"`,
+      `echo "ro-read=$(cat ${ro}/ref.txt)"; echo x > ${ro}/new.txt 2>/dev/null || echo "ro-write=refused"`,
       'grep -E "^Cap(Eff|Prm|Bnd):" /proc/self/status',
       'echo "uid=$(id -u)"',
       ...attacks.map(([name, cmd]) => `if ( ${cmd} ) 2>/dev/null; then echo "ATTACK-SUCCEEDED ${name}"; else echo "attack-failed ${name}"; fi`),
       'exit 7',
     ].join('\n');
     const hostKernel = spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim();
-    const r = await t.run(['exec', '--profile', 'vm', '--workspace', ws, '--', 'sh', '-c', script], { timeoutMs: 240_000 });
+    const r = await t.run(['exec', '--profile', 'vm', '--workspace', ws, '--workspace', `${ro}:ro`, '--', 'sh', '-c', script], { timeoutMs: 240_000 });
     assert.equal(r.code, 7, `exit code not propagated: ${r.stderr}\n${r.stdout}`);
     const kernel = /^kernel=(.+)$/m.exec(r.stdout)?.[1];
     assert.ok(kernel, r.stdout);
@@ -130,6 +137,10 @@ describe('a session under the vm profile', () => {
     assert.match(r.stdout, /^cred-search-done$/m);
     assert.ok(!r.stdout.includes(HOST_SECRET), 'a host secret is visible inside the VM');
     assert.match(r.stdout, /^rootfs=ro$/m);
+    assert.match(r.stdout, /^links-done$/m);
+    assert.match(r.stdout, /^ro-read=reference$/m);
+    assert.match(r.stdout, /^ro-write=refused$/m);
+    assert.ok(!existsSync(join(ro, 'new.txt')));
     for (const k of ['CapEff', 'CapPrm', 'CapBnd']) assert.match(r.stdout, new RegExp(`^${k}:\\s+0{16}$`, 'm'));
     assert.match(r.stdout, /^uid=1000$/m);
     for (const [name] of attacks) assert.match(r.stdout, new RegExp(`^attack-failed ${name}$`, 'm'), `attack "${name}" was not stopped:\n${r.stdout}`);
