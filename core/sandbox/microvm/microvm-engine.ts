@@ -63,10 +63,10 @@ export class MicroVmEngine implements SandboxEngine {
     return join(this.cacheDir, 'vm', 'run');
   }
 
-  async probe(): Promise<EngineProbe> {
+  probe(): Promise<EngineProbe> {
     const found = findVmAssets(this.kernelDir);
-    if (!found.ok) return { ok: false, message: found.message };
-    return { ok: true, version: `QEMU microvm, guest kernel ${found.assets.kernelRelease}, ${chooseAccelerator() === 'kvm' ? 'KVM' : 'TCG (software emulation; no usable /dev/kvm)'}`, runtimes: ['microvm'], apparmor: false, seccomp: true };
+    if (!found.ok) return Promise.resolve({ ok: false, message: found.message });
+    return Promise.resolve({ ok: true, version: `QEMU microvm, guest kernel ${found.assets.kernelRelease}, ${chooseAccelerator() === 'kvm' ? 'KVM' : 'TCG (software emulation; no usable /dev/kvm)'}`, runtimes: ['microvm'], apparmor: false, seccomp: true });
   }
 
   async hasImage(ref: string): Promise<boolean> {
@@ -80,8 +80,8 @@ export class MicroVmEngine implements SandboxEngine {
   }
 
   /** The guest kernel is the syscall boundary; AppArmor profiles do not apply. */
-  async apparmorEnabled(): Promise<boolean> {
-    return false;
+  apparmorEnabled(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 
   async start(spec: SandboxSpec, io: SandboxIo, hooks?: StartHooks): Promise<RunningSandbox> {
@@ -212,7 +212,10 @@ export class MicroVmEngine implements SandboxEngine {
           if (qemu.exitCode === null && qemu.signalCode === null) qemu.kill('SIGKILL');
           await qemuGone;
         },
-        resize: async (rows, cols) => channel.resize(rows, cols),
+        resize: (rows, cols) => {
+          channel.resize(rows, cols);
+          return Promise.resolve();
+        },
       };
     } catch (err) {
       cleanup();
@@ -222,7 +225,11 @@ export class MicroVmEngine implements SandboxEngine {
     }
   }
 
-  async list(filter: Readonly<Record<string, string>>): Promise<SandboxInfo[]> {
+  list(filter: Readonly<Record<string, string>>): Promise<SandboxInfo[]> {
+    return Promise.resolve(this.listNow(filter));
+  }
+
+  private listNow(filter: Readonly<Record<string, string>>): SandboxInfo[] {
     const out: SandboxInfo[] = [];
     let names: string[];
     try {
@@ -255,13 +262,13 @@ export class MicroVmEngine implements SandboxEngine {
   }
 
   /** The VM's end is not recorded by an engine that outlives it; VMs die with their launcher instead. */
-  async lastExit(): Promise<SandboxExit | null> {
-    return null;
+  lastExit(): Promise<SandboxExit | null> {
+    return Promise.resolve(null);
   }
 
   /** Not needed: QEMU and virtiofsd carry PR_SET_PDEATHSIG, so the kernel ends them with their launcher. */
-  async armSentinel(): Promise<Sentinel | null> {
-    return null;
+  armSentinel(): Promise<Sentinel | null> {
+    return Promise.resolve(null);
   }
 }
 

@@ -18,7 +18,6 @@ let dir: string;
 let proxy: Server;
 let lifeline: Server;
 const proxyConns: Socket[] = [];
-let lifelineConns = 0;
 let proxyBytes = Buffer.alloc(0);
 
 before(async () => {
@@ -32,7 +31,6 @@ before(async () => {
     s.on('error', () => undefined);
   });
   lifeline = createServer((s) => {
-    lifelineConns++;
     s.on('error', () => undefined);
   });
   await new Promise<void>((r) => proxy.listen(join(dir, 'proxy.sock'), r));

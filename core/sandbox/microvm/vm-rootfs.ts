@@ -44,7 +44,7 @@ export function rootImageDir(cacheDir: string): string {
 export async function ensureRootImage(docker: Docker, image: string, cacheDir: string, euid: number): Promise<RootImageResult> {
   let info: { Id: string; Config?: { Env?: string[] | null } };
   try {
-    info = (await docker.getImage(image).inspect()) as typeof info;
+    info = await docker.getImage(image).inspect();
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode === 404) {
       return { ok: false, reason: 'image', message: `image ${image} is not in Docker Engine; build it with \`cordon image build\`` };
@@ -69,7 +69,7 @@ export async function ensureRootImage(docker: Docker, image: string, cacheDir: s
   try {
     // Created, never started: export reads its file system as the image gives it.
     container = await docker.createContainer({ Image: image, Entrypoint: ['/nonexistent'], Cmd: [], NetworkDisabled: true, HostConfig: { NetworkMode: 'none' }, Labels: { 'dev.cordon.kind': 'vm-rootfs-export' } });
-    const tar = (await container.export()) as NodeJS.ReadableStream;
+    const tar = await container.export();
     const built = await runBuild(tar, rootDir, out, euid);
     if (!built.ok) return { ok: false, reason: 'build', message: built.message };
     writeFileSync(meta, JSON.stringify({ image, imageId: info.Id, env }), { mode: 0o600 });
@@ -96,16 +96,18 @@ export async function ensureRootImage(docker: Docker, image: string, cacheDir: s
 function readEnv(meta: string): string[] | null {
   try {
     const v = JSON.parse(readFileSync(meta, 'utf8')) as { env?: unknown };
-    return Array.isArray(v.env) && v.env.every((e) => typeof e === 'string') ? (v.env as string[]) : null;
+    return Array.isArray(v.env) && v.env.every((e) => typeof e === 'string') ? v.env : null;
   } catch {
     return null;
   }
 }
 
 function runBuild(tar: NodeJS.ReadableStream, rootDir: string, out: string, euid: number): Promise<{ ok: true } | { ok: false; message: string }> {
-  const [cmd, args] = euid === 0 ? ['sh', ['-c', BUILD_SCRIPT, 'build', rootDir, out]] : ['fakeroot', ['--', 'sh', '-c', BUILD_SCRIPT, 'build', rootDir, out]];
+  const script = ['-c', BUILD_SCRIPT, 'build', rootDir, out];
+  const cmd = euid === 0 ? 'sh' : 'fakeroot';
+  const args = euid === 0 ? script : ['--', 'sh', ...script];
   return new Promise((resolve) => {
-    const child = spawn(cmd as string, args as string[], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => {
       if (err.length < 4000) err += c.toString('utf8');
