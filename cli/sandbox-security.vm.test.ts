@@ -12,15 +12,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
+import { vmRunRoot } from '../core/sandbox/microvm/microvm-engine.js';
 import { startFakeVendor, type FakeVendor } from './fake-vendor.js';
-import { chownTree, collect, eventually, TestEnv } from './test-harness.js';
+import { chownTree, collect, CORDON_BIN, eventually, REPO_ROOT, TestEnv } from './test-harness.js';
 
 const t = new TestEnv('vmsec');
 const HOST_SECRET = `host-secret-vm-${randomBytes(6).toString('hex')}`;
@@ -32,7 +33,10 @@ let port = 0;
 let certs: TestCerts;
 let vendor: FakeVendor;
 
-/** QEMU and virtiofsd processes started for this test environment (their arguments name its folders). */
+/** This environment's VM folders (as root: under /run/cordon-vm, where the unprivileged QEMU can reach them). */
+const RUN_ROOT = vmRunRoot(join(t.cordonHome, 'cache'), process.geteuid?.() ?? 0);
+
+/** QEMU and virtiofsd processes started for this test environment (their arguments name its VM folders). */
 function vmProcesses(): { pid: number; cmdline: string }[] {
   const out: { pid: number; cmdline: string }[] = [];
   for (const name of readdirSync('/proc')) {
@@ -43,7 +47,7 @@ function vmProcesses(): { pid: number; cmdline: string }[] {
     } catch {
       continue;
     }
-    if (/qemu-system|virtiofsd/.test(cmdline) && cmdline.includes(t.cordonHome)) out.push({ pid: Number(name), cmdline });
+    if (/qemu-system|virtiofsd/.test(cmdline) && cmdline.includes(RUN_ROOT)) out.push({ pid: Number(name), cmdline });
   }
   return out;
 }
@@ -170,6 +174,34 @@ describe('a session under the vm profile', () => {
     assert.match(r.stderr, /^done$/m);
   });
 
+  test('cordon launch: the command runs on a terminal of the launcher\'s size, reads what is typed, and its exit code comes back', async () => {
+    // A profile like vm whose agent is a small script (no key needed).
+    const vm = JSON.parse(readFileSync(join(REPO_ROOT, 'sandbox-profiles', 'vm.json'), 'utf8')) as Record<string, unknown>;
+    delete vm['$schema'];
+    delete vm['provider'];
+    mkdirSync(join(t.cordonHome, 'profiles'), { recursive: true });
+    writeFileSync(
+      join(t.cordonHome, 'profiles', 'vmtty.json'),
+      JSON.stringify({ ...vm, name: 'vmtty', agent: 'generic', seccomp: join(REPO_ROOT, 'sandbox-profiles', 'seccomp', 'cordon-default.json'), command: ['sh', '-c', 'echo "tty=$(tty)"; echo "size=$(stty size)"; echo ready; read x; echo "got=$x"; exit 4'] }),
+    );
+    const child = spawn('script', ['-qec', `stty rows 33 cols 101; ${JSON.stringify(CORDON_BIN)} launch --profile vmtty; echo "rc=$?"`, '/dev/null'], { env: t.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    try {
+      assert.ok(await eventually(() => out.includes('ready'), 150_000, 200), `no prompt: ${out}`);
+      child.stdin.write('typed-in-vm\r');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000))]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const text = out.replace(/\r/g, '');
+    assert.match(text, /^tty=\/dev\/pts\/\d+$/m);
+    assert.match(text, /^size=33 101$/m);
+    assert.match(text, /^got=typed-in-vm$/m);
+    assert.match(text, /^rc=4$/m);
+  });
+
   test('Ctrl-C ends the VM (exit 130), and the phantom key is in no host process argument', async () => {
     const child = t.spawn(['exec', '--profile', 'vm', '--', 'sh', '-c', 'echo started; sleep 300']);
     const done = collect(child, undefined, 180_000);
@@ -178,6 +210,13 @@ describe('a session under the vm profile', () => {
     assert.ok(await eventually(() => out.includes('started'), 150_000, 200), 'the VM never ran the command');
     const procs = vmProcesses();
     assert.ok(procs.some((p) => p.cmdline.includes('qemu-system')), 'no QEMU process found');
+    if (process.geteuid?.() === 0) {
+      // Cordon runs as root here: QEMU must not (threat V2).
+      const qemu = procs.find((p) => p.cmdline.includes('qemu-system'));
+      const uids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$/m.exec(readFileSync(`/proc/${qemu?.pid ?? 0}/status`, 'utf8'));
+      assert.ok(uids && uids.slice(1).every((u) => u !== '0'), `QEMU runs as root: ${uids?.[0] ?? 'no status'}`);
+      assert.match(readFileSync(`/proc/${qemu?.pid ?? 0}/status`, 'utf8'), /^CapEff:\s+0{16}$/m);
+    }
     for (const p of procs) {
       assert.ok(!p.cmdline.includes('cdn_ph_'), `a phantom is in the arguments of ${p.pid}`);
       assert.ok(!/(^|\0)-(net|netdev|nic)\0(?!none)/.test(p.cmdline), `a network device in ${p.cmdline}`);
@@ -186,7 +225,7 @@ describe('a session under the vm profile', () => {
     const r = await done;
     assert.equal(r.code, 130, r.stderr);
     assert.ok(await eventually(() => vmProcesses().length === 0, 10_000), `left behind: ${JSON.stringify(vmProcesses())}`);
-    assert.deepEqual(readdirSync(join(t.cordonHome, 'cache', 'vm', 'run')), []);
+    assert.deepEqual(readdirSync(RUN_ROOT), []);
   });
 
   test('a killed launcher ends the VM: no QEMU or virtiofsd is left', async () => {
@@ -207,7 +246,7 @@ describe('a session under the vm profile', () => {
     // The next command sweeps the dead session's VM folder.
     const ps = await t.run(['ps']);
     assert.equal(ps.code, 0, ps.stderr);
-    assert.ok(await eventually(() => readdirSync(join(t.cordonHome, 'cache', 'vm', 'run')).length === 0, 5_000), 'the dead VM folder was not swept');
+    assert.ok(await eventually(() => readdirSync(RUN_ROOT).length === 0, 5_000), 'the dead VM folder was not swept');
   });
 
   test('claude -p in the VM answers through the model route with the phantom; the vendor gets the real key', async () => {

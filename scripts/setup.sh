@@ -44,6 +44,8 @@ fi
 as_root bash scripts/install-gvisor.sh
 as_root bash scripts/install-vm-kernel.sh
 as_root bash scripts/install-virtiofsd.sh
+# The unprivileged account QEMU runs as when Cordon runs as root (the microVM tier).
+id cordon-vm >/dev/null 2>&1 || as_root useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin cordon-vm
 
 # Writes Cordon's daemon.json (no bridge, runsc registered) and (re)starts the
 # engine with it, under systemd or by hand.

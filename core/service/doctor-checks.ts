@@ -8,6 +8,7 @@ import type { CordonPaths } from '../paths/cordon-paths.js';
 import type { PolicyLoadResult } from '../policy/policy-loader.js';
 import type { SandboxEngine } from '../sandbox/sandbox-engine.js';
 import { chooseAccelerator, findVmAssets } from '../sandbox/microvm/vm-assets.js';
+import { QEMU_ACCOUNT, qemuAccount } from '../sandbox/microvm/microvm-engine.js';
 import type { HostUser } from '../session/sandbox-user.js';
 import type { DoctorCheck } from '../api/cordon-api.js';
 
@@ -111,6 +112,9 @@ function microvmCheck(profile: string | null): DoctorCheck {
     return { check: 'microvm', status: profile !== null ? 'fail' : 'warn', detail: `the microVM tier is not available: ${found.message}`, fix: '`sudo bash scripts/setup.sh` in a Cordon checkout installs QEMU, the guest kernel and virtiofsd' };
   }
   const accel = chooseAccelerator() === 'kvm' ? 'KVM' : 'TCG (software emulation: no usable /dev/kvm, so VMs boot in seconds, not milliseconds)';
+  if (process.geteuid?.() === 0 && qemuAccount() === null) {
+    return { check: 'microvm', status: 'warn', detail: `QEMU microvm with guest kernel ${found.assets.kernelRelease}, accelerator ${accel}; but there is no ${QEMU_ACCOUNT} account, so QEMU would run as root (under its seccomp sandbox)`, fix: `sudo useradd --system --no-create-home --shell /usr/sbin/nologin ${QEMU_ACCOUNT} (scripts/setup.sh does it)` };
+  }
   return { check: 'microvm', status: 'ok', detail: `QEMU microvm with guest kernel ${found.assets.kernelRelease}, accelerator ${accel}: --profile vm is available${profile !== null ? ` (profile ${profile})` : ''}` };
 }
 

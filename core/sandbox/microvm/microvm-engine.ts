@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join, relative, sep } from 'node:path';
 import { ensureHelperBuilt } from '../../egress/helper-build.js';
@@ -51,16 +51,24 @@ export class MicroVmEngine implements SandboxEngine {
   private readonly cacheDir: string;
   private readonly kernelDir: string | undefined;
   private readonly euid: number;
+  private readonly qemuUser: { readonly uid: number; readonly gid: number } | null;
 
-  constructor(opts: { readonly docker: Docker; readonly cacheDir: string; readonly kernelDir?: string; readonly euid?: number }) {
+  /**
+   * QEMUUSER: who QEMU runs as when Cordon runs as root (threat V2); default
+   * the `cordon-vm` system account scripts/setup.sh creates, or null (QEMU
+   * stays root, under its seccomp sandbox) where it does not exist. Run by
+   * anyone else, QEMU runs as that user.
+   */
+  constructor(opts: { readonly docker: Docker; readonly cacheDir: string; readonly kernelDir?: string; readonly euid?: number; readonly qemuUser?: { readonly uid: number; readonly gid: number } | null }) {
     this.docker = opts.docker;
     this.cacheDir = opts.cacheDir;
     this.kernelDir = opts.kernelDir;
     this.euid = opts.euid ?? process.geteuid?.() ?? 1000;
+    this.qemuUser = opts.qemuUser !== undefined ? opts.qemuUser : this.euid === 0 ? lookupAccount(QEMU_ACCOUNT) : null;
   }
 
   private get runRoot(): string {
-    return join(this.cacheDir, 'vm', 'run');
+    return vmRunRoot(this.cacheDir, this.euid);
   }
 
   probe(): Promise<EngineProbe> {
@@ -98,8 +106,8 @@ export class MicroVmEngine implements SandboxEngine {
 
     const id = `${VM_ID_PREFIX}${randomBytes(6).toString('hex')}`;
     const dir = join(this.runRoot, id);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
+    mkdirSync(this.runRoot, { recursive: true, mode: 0o711 });
+    mkdirSync(dir, { mode: 0o700 });
     const channelSocket = join(dir, 'ch.sock');
     if (join(dir, 'fs00.sock').length > MAX_SOCKET_PATH) {
       rmSync(dir, { recursive: true, force: true });
@@ -125,6 +133,14 @@ export class MicroVmEngine implements SandboxEngine {
       layout.files,
     );
     writeFileSync(initrd, Buffer.concat([readFileSync(base), session]), { mode: 0o600 });
+    // As root, QEMU runs as an unprivileged user: it gets the VM's folder (sockets, initramfs,
+    // console log) and the root image as an open descriptor, nothing else of Cordon's.
+    const qemuUser = this.qemuUser;
+    const handOver = (path: string): void => {
+      if (qemuUser) chownSync(path, qemuUser.uid, qemuUser.gid);
+    };
+    handOver(dir);
+    handOver(initrd);
 
     const accelerator = chooseAccelerator();
     const children: ChildProcess[] = [];
@@ -155,7 +171,10 @@ export class MicroVmEngine implements SandboxEngine {
         server?.once('error', reject);
         server?.listen(channelSocket, () => resolve());
       });
+      chmodSync(channelSocket, 0o600);
+      handOver(channelSocket);
       await Promise.all(shares.map((s, i) => waitForSocket(s.socket, children[i] as ChildProcess, 10_000, fsErrors[i] ?? (() => ''))));
+      for (const s of shares) handOver(s.socket);
       const consoleLog = join(dir, 'console.log');
       const args = qemuArgs({
         accelerator,
@@ -163,13 +182,17 @@ export class MicroVmEngine implements SandboxEngine {
         cpus: Math.max(1, Math.ceil(spec.limits.nanoCpus / 1e9)),
         kernel: assets.kernel,
         initrd,
-        rootImage: root.value.path,
+        // QEMU may not be able to open the cache folder: the image comes as descriptor 3 (a QEMU fd set).
+        rootImage: '/dev/fdset/1',
         consoleLog,
         channelSocket,
         shares: shares.map((s) => ({ tag: s.tag, socket: s.socket })),
         tscKhz: accelerator === 'tcg' ? hostTscKhz() : null,
       });
-      const qemu = spawn(assets.setpriv, ['--pdeathsig', 'KILL', '--', assets.qemu, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const rootFd = openSync(root.value.path, 'r');
+      const drop = qemuUser ? ['--reuid', String(qemuUser.uid), '--regid', String(qemuUser.gid), ...kvmGroup(accelerator), '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs'] : [];
+      const qemu = spawn(assets.setpriv, [...drop, '--pdeathsig', 'KILL', '--', assets.qemu, '-add-fd', 'fd=3,set=1,opaque=root-image', ...args], { stdio: ['ignore', 'ignore', 'pipe', rootFd] });
+      closeSync(rootFd);
       children.push(qemu);
       const qemuErr = collect(qemu);
       const qemuGone = new Promise<void>((resolve) => qemu.once('close', () => resolve()));
@@ -205,7 +228,7 @@ export class MicroVmEngine implements SandboxEngine {
       });
       return {
         id,
-        details: { accelerator, guest_kernel: assets.kernelRelease, root_image: root.value.imageId },
+        details: { accelerator, guest_kernel: assets.kernelRelease, root_image: root.value.imageId, qemu_user: qemuUser ? String(qemuUser.uid) : String(this.euid) },
         wait: () => waitDone,
         kill: async () => {
           killed = true;
@@ -269,6 +292,48 @@ export class MicroVmEngine implements SandboxEngine {
   /** Not needed: QEMU and virtiofsd carry PR_SET_PDEATHSIG, so the kernel ends them with their launcher. */
   armSentinel(): Promise<Sentinel | null> {
     return Promise.resolve(null);
+  }
+}
+
+/** The system account QEMU runs as when Cordon runs as root (scripts/setup.sh creates it). */
+export const QEMU_ACCOUNT = 'cordon-vm';
+
+/**
+ * Where a VM's runtime folder lives. As root: under /run/cordon-vm (0711, one
+ * folder per Cordon cache), so the unprivileged QEMU can reach its own VM's
+ * folder without being able to enter Cordon's home (often under /root, 0700);
+ * otherwise in the cache folder.
+ */
+export function vmRunRoot(cacheDir: string, euid: number): string {
+  if (euid !== 0) return join(cacheDir, 'vm', 'run');
+  return join('/run/cordon-vm', createHash('sha256').update(cacheDir).digest('hex').slice(0, 12));
+}
+
+/** The account QEMU runs as when Cordon runs as root, or null where it does not exist. */
+export function qemuAccount(): { uid: number; gid: number } | null {
+  return lookupAccount(QEMU_ACCOUNT);
+}
+
+/** uid and gid of ACCOUNT from /etc/passwd, or null. */
+function lookupAccount(account: string): { uid: number; gid: number } | null {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f[0] === account && Number(f[2]) > 0 && Number(f[3]) > 0) return { uid: Number(f[2]), gid: Number(f[3]) };
+    }
+  } catch {
+    // No passwd file: QEMU stays this process's user.
+  }
+  return null;
+}
+
+/** setpriv's group options: none but /dev/kvm's group when KVM is used, so the dropped QEMU can open it. */
+function kvmGroup(accelerator: 'kvm' | 'tcg'): string[] {
+  if (accelerator !== 'kvm') return ['--clear-groups'];
+  try {
+    return ['--groups', String(statSync('/dev/kvm').gid)];
+  } catch {
+    return ['--clear-groups'];
   }
 }
 
