@@ -221,11 +221,30 @@ describe('a session under the vm profile', () => {
       assert.ok(!p.cmdline.includes('cdn_ph_'), `a phantom is in the arguments of ${p.pid}`);
       assert.ok(!/(^|\0)-(net|netdev|nic)\0(?!none)/.test(p.cmdline), `a network device in ${p.cmdline}`);
     }
+    // `cordon ps` lists the VM session like a container one.
+    const ps = await t.run(['ps', '--json']);
+    const listed = (JSON.parse(ps.stdout) as Array<{ runtime: string; containerId: string; state: string }>).find((x) => x.runtime === 'microvm');
+    assert.ok(listed && listed.containerId.startsWith('vm-') && listed.state === 'running', ps.stdout);
     child.kill('SIGINT');
     const r = await done;
     assert.equal(r.code, 130, r.stderr);
     assert.ok(await eventually(() => vmProcesses().length === 0, 10_000), `left behind: ${JSON.stringify(vmProcesses())}`);
     assert.deepEqual(readdirSync(RUN_ROOT), []);
+  });
+
+  test('cordon stop from another process ends the VM session (137, like a killed container)', async () => {
+    const child = t.spawn(['exec', '--profile', 'vm', '--', 'sh', '-c', 'echo started; sleep 300']);
+    const done = collect(child, undefined, 180_000);
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    assert.ok(await eventually(() => out.includes('started'), 150_000, 200), 'the VM never ran the command');
+    const ps = JSON.parse((await t.run(['ps', '--json'])).stdout) as Array<{ session: string; runtime: string }>;
+    const session = ps.find((x) => x.runtime === 'microvm')?.session ?? '';
+    const stop = await t.run(['stop', session]);
+    assert.equal(stop.code, 0, stop.stderr);
+    const r = await done;
+    assert.equal(r.code, 137, r.stderr);
+    assert.ok(await eventually(() => vmProcesses().length === 0, 5_000), `left behind: ${JSON.stringify(vmProcesses())}`);
   });
 
   test('a killed launcher ends the VM: no QEMU or virtiofsd is left', async () => {

@@ -222,6 +222,8 @@ export class MicroVmEngine implements SandboxEngine {
         for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
         channel.close();
         if (exitCode !== null) return exitCode;
+        // Killed from outside (`cordon stop`, the sweep) ends like a killed container.
+        if (qemu.signalCode === 'SIGKILL') killed = true;
         const tail = [qemuErr().trim(), readTail(consoleLog)].filter((t) => t !== '').join('\n');
         if (!killed) io.stderr.write(`cordon: the VM ended without its command's exit status${tail ? `; it said:\n${tail}\n` : '\n'}`);
         return killed ? 137 : 125;
