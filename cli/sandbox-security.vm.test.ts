@@ -52,6 +52,16 @@ function vmProcesses(): { pid: number; cmdline: string }[] {
   return out;
 }
 
+/** Starts `cordon ARGS` (whose command prints "started" first) and waits until the command runs in its VM. */
+async function startInVm(args: string[]): Promise<{ child: ReturnType<typeof t.spawn>; done: ReturnType<typeof collect> }> {
+  const child = t.spawn(args);
+  const done = collect(child, undefined, 180_000);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  assert.ok(await eventually(() => out.includes('started'), 150_000, 200), 'the VM never ran the command');
+  return { child, done };
+}
+
 const qemuRunning = (): boolean => vmProcesses().some((p) => p.cmdline.includes('qemu-system'));
 
 before(async () => {
@@ -203,11 +213,7 @@ describe('a session under the vm profile', () => {
   });
 
   test('Ctrl-C ends the VM (exit 130), and the phantom key is in no host process argument', async () => {
-    const child = t.spawn(['exec', '--profile', 'vm', '--', 'sh', '-c', 'echo started; sleep 300']);
-    const done = collect(child, undefined, 180_000);
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    assert.ok(await eventually(() => out.includes('started'), 150_000, 200), 'the VM never ran the command');
+    const { child, done } = await startInVm(['exec', '--profile', 'vm', '--', 'sh', '-c', 'echo started; sleep 300']);
     const procs = vmProcesses();
     assert.ok(procs.some((p) => p.cmdline.includes('qemu-system')), 'no QEMU process found');
     if (process.geteuid?.() === 0) {
@@ -233,11 +239,7 @@ describe('a session under the vm profile', () => {
   });
 
   test('cordon stop from another process ends the VM session (137, like a killed container)', async () => {
-    const child = t.spawn(['exec', '--profile', 'vm', '--', 'sh', '-c', 'echo started; sleep 300']);
-    const done = collect(child, undefined, 180_000);
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    assert.ok(await eventually(() => out.includes('started'), 150_000, 200), 'the VM never ran the command');
+    const { done } = await startInVm(['exec', '--profile', 'vm', '--', 'sh', '-c', 'echo started; sleep 300']);
     const ps = JSON.parse((await t.run(['ps', '--json'])).stdout) as Array<{ session: string; runtime: string }>;
     const session = ps.find((x) => x.runtime === 'microvm')?.session ?? '';
     const stop = await t.run(['stop', session]);
@@ -249,11 +251,7 @@ describe('a session under the vm profile', () => {
 
   test('a killed launcher ends the VM: no QEMU or virtiofsd is left', async () => {
     const ws = t.workspace('ws-kill');
-    const child = t.spawn(['exec', '--profile', 'vm', '--workspace', ws, '--', 'sh', '-c', 'echo started; while true; do date +%s%N >> beat.txt; sleep 0.2; done']);
-    const done = collect(child, undefined, 180_000);
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    assert.ok(await eventually(() => out.includes('started'), 150_000, 200), 'the VM never ran the command');
+    const { child, done } = await startInVm(['exec', '--profile', 'vm', '--workspace', ws, '--', 'sh', '-c', 'echo started; while true; do date +%s%N >> beat.txt; sleep 0.2; done']);
     child.kill('SIGKILL');
     await done;
     const killedAt = Date.now();
