@@ -17,8 +17,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { makeTestCerts, type TestCerts } from '../core/egress/test-certs.js';
+import { verifyEvidenceBundle } from '../core/response/evidence-bundle.js';
 import { vmRunRoot } from '../core/sandbox/microvm/microvm-engine.js';
 import { startFakeVendor, type FakeVendor } from './fake-vendor.js';
 import { chownTree, collect, CORDON_BIN, eventually, REPO_ROOT, TestEnv } from './test-harness.js';
@@ -247,6 +249,37 @@ describe('a session under the vm profile', () => {
     const r = await done;
     assert.equal(r.code, 137, r.stderr);
     assert.ok(await eventually(() => vmProcesses().length === 0, 5_000), `left behind: ${JSON.stringify(vmProcesses())}`);
+  });
+
+  test('cordon quarantine freezes the VM, bundles what the host can see (saying what it cannot), then stops it', async () => {
+    const ws = t.workspace('ws-quarantine');
+    const { done } = await startInVm(['exec', '--profile', 'vm', '--workspace', ws, '--', 'sh', '-c', 'echo started; while true; do date +%s%N >> beat.txt; sleep 0.1; done']);
+    const ps = JSON.parse((await t.run(['ps', '--json'])).stdout) as Array<{ session: string; runtime: string }>;
+    const session = ps.find((x) => x.runtime === 'microvm')?.session ?? '';
+    const q = await t.run(['quarantine', session, '--reason', 'test: vm quarantine']);
+    // Contained, paused and bundled; a VM's writable layer is guest memory, so nothing is kept: exit 1, saying so.
+    assert.match(q.stderr, /phantom revoked and egress closed/);
+    assert.match(q.stderr, /sandbox paused/);
+    assert.match(q.stderr, /evidence bundle complete .*\(signed\)/);
+    assert.match(q.stderr, /file system could not be kept/);
+    assert.equal(q.code, 1, q.stderr);
+    const h = await done;
+    assert.equal(h.code, 125, h.stderr);
+    assert.match(h.stderr, /quarantined by cordon quarantine/);
+    assert.ok(await eventually(() => vmProcesses().length === 0, 5_000), `left behind: ${JSON.stringify(vmProcesses())}`);
+    const beats = readFileSync(join(ws, 'beat.txt'), 'utf8').trim().split('\n').length;
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(readFileSync(join(ws, 'beat.txt'), 'utf8').trim().split('\n').length, beats, 'the agent wrote on after the quarantine');
+    const evidence = t.auditRecords().find((r) => r.cordon['kind'] === 'quarantine.evidence');
+    assert.ok(evidence, 'quarantine.evidence audited');
+    const bundle = q.stdout.trim();
+    const check = verifyEvidenceBundle(bundle, [String(evidence.cordon['key_fingerprint'])]);
+    assert.ok(check.ok, check.ok ? '' : check.reason);
+    const names = check.manifest.files.map((f) => f.name);
+    for (const n of ['container-inspect.json', 'recent-output.txt', 'proxy-connections.json', 'workspace-changes.json']) assert.ok(names.includes(n), `${n} in the bundle (has: ${names.join(', ')})`);
+    const tar = gunzipSync(readFileSync(bundle)).toString('latin1');
+    assert.match(tar, /guest memory/, 'the bundle says why the file system changes are missing');
+    assert.ok(!tar.includes('cdn_ph_'), 'a phantom is in the bundle');
   });
 
   test('a killed launcher ends the VM: no QEMU or virtiofsd is left', async () => {

@@ -14,6 +14,7 @@ import { platformPolicySource } from '../policy/platform-sources.js';
 import { DockerForensics } from '../sandbox/docker-forensics.js';
 import { DockerEngine } from '../sandbox/docker-engine.js';
 import { MicroVmEngine } from '../sandbox/microvm/microvm-engine.js';
+import { MicroVmForensics, TieredForensics } from '../sandbox/microvm/microvm-forensics.js';
 import { TieredEngine } from '../sandbox/tiered-engine.js';
 import { ROOT_FALLBACK_USER, sudoCaller, type HostUser } from '../session/sandbox-user.js';
 import { CordonService, type ServiceNotice } from './cordon-service.js';
@@ -65,7 +66,7 @@ export function openCordonService(facts: ProcessFacts): CordonService {
     notify: facts.notify,
     clipboard: facts.clipboard !== undefined ? facts.clipboard : desktopClipboard(facts.env, facts.platform),
     // Quarantine's pause/inspect/keep (issue 20), on the same engine (dockerode reads DOCKER_HOST as DockerEngine does).
-    forensics: () => new DockerForensics(),
+    forensics: () => new TieredForensics(() => new DockerForensics(), () => new MicroVmForensics({ cacheDir: paths.cacheDir, euid: process.geteuid?.() ?? 1000 })),
     ...(facts.openExternal ? { openExternal: facts.openExternal } : {}),
     ...(facts.showInFolder ? { showInFolder: facts.showInFolder } : {}),
   });

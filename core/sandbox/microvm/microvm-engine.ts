@@ -263,27 +263,19 @@ export class MicroVmEngine implements SandboxEngine {
       return [];
     }
     for (const name of names) {
-      const state = readState(join(this.runRoot, name));
+      const state = readVmState(this.runRoot, name);
       if (!state) continue;
       if (!Object.entries(filter).every(([k, v]) => k in state.labels && (v === '' || state.labels[k] === v))) continue;
-      out.push({ id: state.id, name: state.name, state: isQemu(state.pid) ? 'running' : 'exited', labels: state.labels, createdAt: new Date(state.createdAt) });
+      const p = vmProcessState(state.pid);
+      out.push({ id: state.id, name: state.name, state: p === null ? 'exited' : p === 'T' ? 'paused' : 'running', labels: state.labels, createdAt: new Date(state.createdAt) });
     }
     return out;
   }
 
   async remove(id: string): Promise<void> {
-    if (!id.startsWith(VM_ID_PREFIX) || id.includes('/') || id.includes('.')) return;
-    const dir = join(this.runRoot, id);
-    const state = readState(dir);
-    if (state && isQemu(state.pid)) {
-      try {
-        process.kill(state.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-      for (let i = 0; i < 100 && isQemu(state.pid); i++) await new Promise((r) => setTimeout(r, 20));
-    }
-    rmSync(dir, { recursive: true, force: true });
+    if (!isVmId(id)) return;
+    await stopVm(this.runRoot, id);
+    rmSync(join(this.runRoot, id), { recursive: true, force: true });
   }
 
   /** The VM's end is not recorded by an engine that outlives it; VMs die with their launcher instead. */
@@ -399,7 +391,28 @@ function mergeEnv(imageEnv: readonly string[], env: Readonly<Record<string, stri
   return [...merged].map(([k, v]) => `${k}=${v}`);
 }
 
-interface VmState {
+function isVmId(id: string): boolean {
+  return /^vm-[0-9a-f]{12}$/.test(id);
+}
+
+/** Kills VM ID's QEMU (a stopped one too) and waits, bounded, until it is gone; its folder stays. */
+export async function stopVm(runRoot: string, id: string): Promise<void> {
+  const state = isVmId(id) ? readVmState(runRoot, id) : null;
+  if (!state || vmProcessState(state.pid) === null) return;
+  try {
+    process.kill(state.pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+  for (let i = 0; i < 100 && vmProcessState(state.pid) !== null; i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** VM ID's state record in RUNROOT, or null. */
+export function readVmState(runRoot: string, id: string): VmState | null {
+  return isVmId(id) ? readState(join(runRoot, id)) : null;
+}
+
+export interface VmState {
   readonly id: string;
   readonly name: string;
   readonly pid: number;
@@ -417,16 +430,18 @@ function readState(dir: string): VmState | null {
   }
 }
 
-/** Whether PID is a live QEMU (not a recycled pid of something else). */
-function isQemu(pid: number): boolean {
+/**
+ * The kernel's state letter of PID (R, S, T for stopped …) if it is a live
+ * QEMU, or null (gone, a zombie, or a recycled pid of something else).
+ */
+export function vmProcessState(pid: number): string | null {
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // A zombie is not running.
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return cmd.includes('qemu-system') && state !== 'Z';
+    return cmd.includes('qemu-system') && state !== 'Z' ? state : null;
   } catch {
-    return false;
+    return null;
   }
 }
 
