@@ -2,7 +2,8 @@
 // Runs Cordon's test suite with Node's built-in test runner over the compiled
 // tests in dist/. Test files live next to the code they test as *.test.ts;
 // files named *.docker.test.ts need a running Docker Engine (and the images
-// built by `cordon image build`), *.keyring.test.ts a Secret Service.
+// built by `cordon image build`), *.vm.test.ts QEMU and the microVM guest kernel
+// (scripts/setup.sh), *.keyring.test.ts a Secret Service.
 //
 //   node scripts/run-tests.mjs            every test
 //   node scripts/run-tests.mjs --unit     only tests that need no Docker Engine
@@ -31,7 +32,7 @@ function walk(dir) {
 }
 
 let files = walk(dist).sort();
-if (unitOnly) files = files.filter((f) => !/\.(docker|keyring|e2e)\.test\.js$/.test(f));
+if (unitOnly) files = files.filter((f) => !/\.(docker|vm|keyring|e2e)\.test\.js$/.test(f));
 if (filters.length > 0) files = files.filter((f) => filters.some((pat) => relative(dist, f).includes(pat)));
 if (files.length === 0) {
   console.error('run-tests: no test files matched');

@@ -3,9 +3,13 @@
 #   - Debian packages: Docker Engine (docker.io), debootstrap,
 #     gnome-keyring + D-Bus (a real Secret Service), Xvfb, xclip, Chromium,
 #     util-linux's script(1), gcc (the static in-sandbox relay), musl-tools
-#     (tests the connect shim under a second C library);
+#     (tests the connect shim under a second C library), qemu-system-x86 (the
+#     vm profile's microVMs);
 #   - gVisor (runsc) for the strict profile: a pinned, checksum-verified build
 #     from Debian 13 (scripts/install-gvisor.sh; Debian 12's cannot run `ls`);
+#   - the microVM tier's guest kernel (Debian's cloud kernel, unpacked into
+#     /opt/cordon/vm-kernel, not installed: scripts/install-vm-kernel.sh) and
+#     virtiofsd (Debian 13's: scripts/install-virtiofsd.sh);
 #   - a running Docker Engine (systemd when present, else scripts/start-dockerd.sh);
 #   - npm dependencies and the compiled CLI;
 #   - the default agent image (cordon image build), unless it already exists.
@@ -20,7 +24,7 @@ as_root() {
 
 need_pkgs=()
 need() { dpkg -s "$1" >/dev/null 2>&1 || need_pkgs+=("$1"); }
-for p in docker.io debootstrap gnome-keyring dbus dbus-x11 libsecret-tools xvfb xclip xdotool chromium util-linux gcc libc6-dev musl-tools ca-certificates curl openssl rsyslog rsyslog-gnutls; do need "$p"; done
+for p in docker.io debootstrap gnome-keyring dbus dbus-x11 libsecret-tools xvfb xclip xdotool chromium util-linux gcc libc6-dev musl-tools ca-certificates curl openssl rsyslog rsyslog-gnutls qemu-system-x86 e2fsprogs binutils; do need "$p"; done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   # Written before docker.io is installed: a systemd host starts the engine
   # during installation, and it must never come up with a private-range bridge.
@@ -38,6 +42,10 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 as_root bash scripts/install-gvisor.sh
+as_root bash scripts/install-vm-kernel.sh
+as_root bash scripts/install-virtiofsd.sh
+# The unprivileged account QEMU runs as when Cordon runs as root (the microVM tier).
+id cordon-vm >/dev/null 2>&1 || as_root useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin cordon-vm
 
 # Writes Cordon's daemon.json (no bridge, runsc registered) and (re)starts the
 # engine with it, under systemd or by hand.

@@ -9,20 +9,24 @@ import { BUILTIN_PROFILE_DIR, listProfiles, loadProfile, parseProfile } from './
 const userDir = mkdtempSync(join(tmpdir(), 'cordon-profiles-'));
 after(() => rmSync(userDir, { recursive: true, force: true }));
 
-test('built-in profiles are valid: standard on runc, strict on gVisor', () => {
+test('built-in profiles are valid: standard on runc, strict on gVisor, vm in a microVM', () => {
   const std = loadProfile('standard', userDir);
   const strict = loadProfile('strict', userDir);
-  assert.ok(std.ok && strict.ok);
-  if (std.ok && strict.ok) {
+  const vm = loadProfile('vm', userDir);
+  assert.ok(std.ok && strict.ok && vm.ok);
+  if (std.ok && strict.ok && vm.ok) {
     assert.equal(std.value.profile.runtime, 'runc');
     assert.equal(strict.value.profile.runtime, 'runsc');
+    assert.equal(vm.value.profile.runtime, 'microvm');
+    // The same write protection as the container tiers.
+    assert.deepEqual(vm.value.profile.writeProtected, std.value.profile.writeProtected);
     for (const p of ['.git/hooks/', '.git/config', '.bashrc', '.zshrc', '.profile', '.mcp.json', '.claude/', '.vscode/', '.cursor/', '.idea/']) {
       assert.ok(std.value.profile.writeProtected.includes(p), `standard protects ${p}`);
     }
     assert.equal(std.value.profile.env['CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC'], '1');
     assert.equal(std.value.profile.env['DISABLE_AUTOUPDATER'], '1');
   }
-  assert.deepEqual(listProfiles(userDir).sort(), ['standard', 'strict']);
+  assert.deepEqual(listProfiles(userDir).sort(), ['standard', 'strict', 'vm']);
 });
 
 test('a malformed profile is rejected with the field path and reason', () => {

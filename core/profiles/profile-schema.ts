@@ -30,7 +30,9 @@ export const ProfileSchema = z
     user: z
       .union([z.literal('auto'), z.string().regex(/^[1-9][0-9]{0,9}:[1-9][0-9]{0,9}$/, 'UID:GID, both non-zero')])
       .describe('Non-root uid:gid in the sandbox. "auto" uses the invoking user; under sudo, the account behind sudo (SUDO_UID/SUDO_GID); 1000:1000 for plain root.'),
-    runtime: z.enum(['runc', 'runsc']).describe('OCI runtime: "runc" (namespaces + seccomp) or "runsc" (gVisor user-space kernel).'),
+    runtime: z
+      .enum(['runc', 'runsc', 'microvm'])
+      .describe('Isolation: "runc" (container: namespaces + seccomp), "runsc" (container under gVisor\'s user-space kernel) or "microvm" (a QEMU microVM with its own kernel; no network device; KVM where /dev/kvm is usable, software emulation otherwise).'),
     limits: z
       .strictObject({
         memoryMiB: z.number().int().min(64).max(1048576).describe('Memory limit; swap is not allowed beyond it.'),

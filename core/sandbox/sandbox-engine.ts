@@ -3,8 +3,8 @@ import type { PlannedMount } from '../workspace/mount-plan.js';
 
 /**
  * The one interface between Cordon's session logic and whatever isolates the
- * agent. The Docker Engine implementation (runc or gVisor) lives beside it; a
- * microVM driver is meant to slot in behind the same shape.
+ * agent. The Docker Engine implementation (runc or gVisor) lives beside it,
+ * the microVM one in microvm/; TieredEngine picks one per sandbox.
  */
 export interface SandboxEngine {
   readonly name: string;
@@ -93,7 +93,8 @@ export interface SandboxSpec {
   readonly command: readonly string[];
   /** "uid:gid", never 0. */
   readonly user: string;
-  readonly runtime: 'runc' | 'runsc';
+  /** runc or runsc (gVisor) under Docker Engine; microvm: a QEMU microVM (core/sandbox/microvm/). */
+  readonly runtime: 'runc' | 'runsc' | 'microvm';
   readonly workdir: string;
   readonly env: Readonly<Record<string, string>>;
   readonly mounts: readonly PlannedMount[];
@@ -116,6 +117,8 @@ export interface SandboxIo {
 
 export interface RunningSandbox {
   readonly id: string;
+  /** Facts about how it runs that the session's start record carries (a microVM's `accelerator`: kvm or tcg). */
+  readonly details?: Readonly<Record<string, string>>;
   /** Resolves with the exit code once the command ended and its output drained. */
   wait(): Promise<number>;
   kill(): Promise<void>;

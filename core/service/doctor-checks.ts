@@ -7,6 +7,8 @@ import { formatPolicyIssue } from '../policy/policy-schema.js';
 import type { CordonPaths } from '../paths/cordon-paths.js';
 import type { PolicyLoadResult } from '../policy/policy-loader.js';
 import type { SandboxEngine } from '../sandbox/sandbox-engine.js';
+import { chooseAccelerator, findVmAssets } from '../sandbox/microvm/vm-assets.js';
+import { QEMU_ACCOUNT, qemuAccount } from '../sandbox/microvm/microvm-engine.js';
 import type { HostUser } from '../session/sandbox-user.js';
 import type { DoctorCheck } from '../api/cordon-api.js';
 
@@ -64,7 +66,7 @@ export async function runDoctorChecks(ctx: DoctorDeps): Promise<DoctorReport> {
     checks.push({ check: 'docker', status: 'fail', detail: probe.message, fix: 'start Docker Engine (see above), then rerun `cordon doctor`' });
   } else {
     checks.push({ check: 'docker', status: 'ok', detail: `Docker Engine ${probe.version} reachable; runtimes: ${probe.runtimes.join(', ')}` });
-    if (runtime !== null) {
+    if (runtime !== null && runtime !== 'microvm') {
       checks.push(
         probe.runtimes.includes(runtime)
           ? { check: 'runtime', status: 'ok', detail: `${runtime} available for profile ${profileName}` }
@@ -76,6 +78,7 @@ export async function runDoctorChecks(ctx: DoctorDeps): Promise<DoctorReport> {
         ? { check: 'gvisor', status: 'ok', detail: 'runsc registered: --profile strict is available' }
         : { check: 'gvisor', status: 'warn', detail: 'gVisor (runsc) is not registered: --profile strict will not start', fix: '`sudo bash scripts/setup.sh` in a Cordon checkout installs the gVisor build Cordon pins and registers it' },
     );
+    checks.push(microvmCheck(runtime === 'microvm' ? profileName : null));
     checks.push(
       probe.seccomp
         ? { check: 'seccomp', status: 'ok', detail: 'seccomp filtering supported' }
@@ -95,6 +98,24 @@ export async function runDoctorChecks(ctx: DoctorDeps): Promise<DoctorReport> {
   }
 
   return { ok: !checks.some((c) => c.status === 'fail'), checks };
+}
+
+/**
+ * Whether the microVM tier (issue 21) can start here, and with which
+ * accelerator: KVM where /dev/kvm is usable, else TCG (software emulation,
+ * slower to boot). A failure only when PROFILE (the default profile) is a
+ * microVM one; otherwise a warning that --profile vm will not start.
+ */
+function microvmCheck(profile: string | null): DoctorCheck {
+  const found = findVmAssets();
+  if (!found.ok) {
+    return { check: 'microvm', status: profile !== null ? 'fail' : 'warn', detail: `the microVM tier is not available: ${found.message}`, fix: '`sudo bash scripts/setup.sh` in a Cordon checkout installs QEMU, the guest kernel and virtiofsd' };
+  }
+  const accel = chooseAccelerator() === 'kvm' ? 'KVM' : 'TCG (software emulation: no usable /dev/kvm, so VMs boot in seconds, not milliseconds)';
+  if (process.geteuid?.() === 0 && qemuAccount() === null) {
+    return { check: 'microvm', status: 'warn', detail: `QEMU microvm with guest kernel ${found.assets.kernelRelease}, accelerator ${accel}; but there is no ${QEMU_ACCOUNT} account, so QEMU would run as root (under its seccomp sandbox)`, fix: `sudo useradd --system --no-create-home --shell /usr/sbin/nologin ${QEMU_ACCOUNT} (scripts/setup.sh does it)` };
+  }
+  return { check: 'microvm', status: 'ok', detail: `QEMU microvm with guest kernel ${found.assets.kernelRelease}, accelerator ${accel}: --profile vm is available${profile !== null ? ` (profile ${profile})` : ''}` };
 }
 
 /** The profile's seccomp profile as compact JSON, or null when it cannot be read. */

@@ -13,6 +13,9 @@ import { loadPolicy } from '../policy/policy-loader.js';
 import { platformPolicySource } from '../policy/platform-sources.js';
 import { DockerForensics } from '../sandbox/docker-forensics.js';
 import { DockerEngine } from '../sandbox/docker-engine.js';
+import { MicroVmEngine } from '../sandbox/microvm/microvm-engine.js';
+import { MicroVmForensics, TieredForensics } from '../sandbox/microvm/microvm-forensics.js';
+import { TieredEngine } from '../sandbox/tiered-engine.js';
 import { ROOT_FALLBACK_USER, sudoCaller, type HostUser } from '../session/sandbox-user.js';
 import { CordonService, type ServiceNotice } from './cordon-service.js';
 
@@ -48,9 +51,11 @@ export function openCordonService(facts: ProcessFacts): CordonService {
   const paths = resolveCordonPaths(facts.env, facts.platform);
   const audit = new FileAuditLog({ dir: paths.auditDir, productVersion: facts.version });
   let keyStore: KeyStore | undefined;
+  const docker = facts.engine ?? new DockerEngine({ dockerHost: facts.env['DOCKER_HOST'] });
   return new CordonService({
     paths,
-    engine: facts.engine ?? new DockerEngine({ dockerHost: facts.env['DOCKER_HOST'] }),
+    // Containers through Docker Engine; the vm profile's microVMs (issue 21) built from its images.
+    engine: new TieredEngine(docker, () => new MicroVmEngine({ docker: docker.client, cacheDir: paths.cacheDir })),
     audit,
     // The native keychain binding (~25 ms) loads on first use only.
     keyStore: () => (keyStore ??= lazyKeyringStore()),
@@ -65,7 +70,7 @@ export function openCordonService(facts: ProcessFacts): CordonService {
     notify: facts.notify,
     clipboard: facts.clipboard !== undefined ? facts.clipboard : desktopClipboard(facts.env, facts.platform),
     // Quarantine's pause/inspect/keep (issue 20), on the same engine (dockerode reads DOCKER_HOST as DockerEngine does).
-    forensics: () => new DockerForensics(),
+    forensics: () => new TieredForensics(() => new DockerForensics(), () => new MicroVmForensics({ cacheDir: paths.cacheDir, euid: process.geteuid?.() ?? 1000 })),
     ...(facts.openExternal ? { openExternal: facts.openExternal } : {}),
     ...(facts.showInFolder ? { showInFolder: facts.showInFolder } : {}),
     ...(facts.trustsRendererPaths === true ? { trustsRendererPaths: true } : {}),

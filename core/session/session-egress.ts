@@ -157,7 +157,7 @@ export async function prepareSessionEgress(opts: {
    * possible: splicing out of the host socket corrupts bytes there, and its
    * sockets live in the sandbox's own network stack. Default: runsc's rules.
    */
-  readonly runtime?: 'runc' | 'runsc';
+  readonly runtime?: 'runc' | 'runsc' | 'microvm';
   /**
    * Host folder holding the agent's first-run files (agent-home.ts): mounted
    * read-only and copied into $HOME by the relay before the command starts.

@@ -31,7 +31,7 @@ export async function openSessionFileAccess(opts: {
   readonly sessionId: string;
   readonly sessionDir: string;
   /** Write grants are made under runc only (see SessionGrants). */
-  readonly runtime: 'runc' | 'runsc';
+  readonly runtime: 'runc' | 'runsc' | 'microvm';
   readonly home: string;
   readonly rules: MountRuleContext;
   readonly writeProtected: readonly string[];

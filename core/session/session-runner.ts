@@ -366,6 +366,7 @@ export async function runSession(req: SessionRequest, deps: SessionDeps, signal?
         runtime: loaded.profile.runtime,
         image: spec.image,
         container_id: running.id,
+        ...(running.details ?? {}),
         user: spec.user,
         workspaces: record.workspaces,
         protected_paths: plan.mounts.filter((m) => m.kind === 'protect').length,

@@ -13,7 +13,7 @@ export const SessionRecordSchema = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{12}$/),
   kind: z.enum(['exec', 'launch', 'demo', 'chat']),
   profile: z.string(),
-  runtime: z.enum(['runc', 'runsc']),
+  runtime: z.enum(['runc', 'runsc', 'microvm']),
   owner: z.strictObject({ pid: z.number().int(), start: z.string() }),
   createdAt: z.string(),
   containerId: z.string().nullable(),
