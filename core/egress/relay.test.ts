@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.js';
 import { waitUntil } from '../testing/wait-until.js';
-import { RELAY_EXIT_LIFELINE_LOST } from '../session/session-lifeline.js';
+import { LIFELINE_HELD, RELAY_EXIT_LIFELINE_LOST } from '../session/session-lifeline.js';
 
 const repoRoot = process.env['CORDON_REPO_ROOT'] ?? fileURLToPath(new URL('../../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'cordon-relay-'));
@@ -302,10 +302,18 @@ void test('fails closed: with the proxy socket gone, connections are closed with
   }
 });
 
-/** A stand-in for the launcher's lifeline socket: resolves with the relay's connection. */
-async function lifelineServer(path: string): Promise<{ server: net.Server; held: Promise<net.Socket> }> {
+/**
+ * A stand-in for the launcher's lifeline socket: resolves with the relay's
+ * connection, confirmed with the launcher's byte unless CONFIRM is false.
+ */
+async function lifelineServer(path: string, confirm = true): Promise<{ server: net.Server; held: Promise<net.Socket> }> {
   const server = net.createServer({ pauseOnConnect: true });
-  const held = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const held = new Promise<net.Socket>((resolve) =>
+    server.once('connection', (s) => {
+      if (confirm) s.write(LIFELINE_HELD);
+      resolve(s);
+    }),
+  );
   await new Promise<void>((r) => server.listen(path, r));
   return { server, held };
 }
@@ -343,6 +351,28 @@ void test('without its lifeline the relay never runs the command (fail closed)',
   assert.equal(exit.code, 111);
   assert.match(r.stderr(), /cannot reach the launcher's lifeline .*not starting the command/);
   assert.ok(!existsSync(marker), 'the command ran without a lifeline');
+});
+
+void test('the relay starts the command only after the launcher confirms the lifeline, and never if it closes unconfirmed', async () => {
+  const path = join(dir, 'lifeline-unconfirmed.sock');
+  const { server, held } = await lifelineServer(path, false);
+  const marker = join(dir, 'unconfirmed-ran');
+  const r = runRelay(await freePort(), echoPath, ['sh', '-c', `touch ${marker}`], {}, ['--lifeline', path]);
+  try {
+    const conn = await held;
+    // Connected but not confirmed: the command must not exist yet.
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal(r.child.exitCode, null, r.stderr());
+    assert.ok(!existsSync(marker), 'the command ran before the launcher confirmed its lifeline');
+    conn.destroy();
+    const exit = await r.exited;
+    assert.equal(exit.code, 111, r.stderr());
+    assert.match(r.stderr(), /closed before the launcher confirmed it; not starting the command/);
+    assert.ok(!existsSync(marker), 'the command ran without a confirmed lifeline');
+  } finally {
+    r.child.kill('SIGKILL');
+    server.close();
+  }
 });
 
 void test("terminal stop signals do not stop the relay (gVisor would deliver them to its init), and its command keeps the default actions", async () => {

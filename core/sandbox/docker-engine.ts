@@ -243,7 +243,8 @@ export class DockerEngine implements SandboxEngine {
         until: Math.ceil(Date.now() / 1000) + 1,
         filters: { type: ['container'], event: ['die', 'kill'], label },
       });
-      return lastDieEvent(await readAll(stream, 5000));
+      // The stream ends by itself at `until`; the bound is for an engine too busy to get there (5 s was reached on a loaded CI machine).
+      return lastDieEvent(await readAll(stream, 15_000));
     } catch {
       return null;
     }

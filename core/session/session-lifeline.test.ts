@@ -6,21 +6,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { waitUntil } from '../testing/wait-until.js';
-import { Lifeline } from './session-lifeline.js';
+import { LIFELINE_HELD, Lifeline } from './session-lifeline.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cordon-lifeline-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Connects like the relay does; resolves with the socket and a promise of its end (EOF, reset or error). */
-function dial(path: string): Promise<{ socket: net.Socket; ended: Promise<number> }> {
+/** Connects like the relay does; resolves with the socket, the bytes it got so far and a promise of its end (EOF, reset or error). */
+function dial(path: string): Promise<{ socket: net.Socket; ended: Promise<number>; got: () => Buffer }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(path);
+    const chunks: Buffer[] = [];
     const ended = new Promise<number>((r) => {
       socket.once('close', () => r(Date.now()));
       socket.on('error', () => undefined);
     });
-    socket.resume();
-    socket.once('connect', () => resolve({ socket, ended }));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.once('connect', () => resolve({ socket, ended, got: () => Buffer.concat(chunks) }));
     socket.once('error', reject);
   });
 }
@@ -30,13 +31,16 @@ test('only the first connection is kept: the socket stops accepting once the rel
   const lifeline = await Lifeline.bind(path);
   try {
     const relay = await dial(path);
-    await waitUntil('the first connection to be kept', () => lifeline.connected);
-    // What an agent would try next: a second connection, to hold or to impersonate.
+    // The relay starts the agent only once this byte arrives ...
+    await waitUntil('the launcher to confirm the lifeline', () => relay.got().length > 0);
+    assert.deepEqual(relay.got(), LIFELINE_HELD);
+    assert.ok(lifeline.connected);
+    // ... so what an agent would try next, a second connection to hold or to impersonate, cannot even connect.
     const second = await dial(path).then(
-      (c) => c.ended.then(() => 'closed'),
+      (c) => c.ended.then(() => 'connected'),
       (e: NodeJS.ErrnoException) => e.code ?? 'error',
     );
-    assert.match(second, /^(ENOENT|ECONNREFUSED|closed)$/);
+    assert.match(second, /^(ENOENT|ECONNREFUSED)$/);
     const early = await Promise.race([relay.ended.then(() => 'ended'), new Promise((r) => setTimeout(() => r('open'), 200))]);
     assert.equal(early, 'open', "the relay's lifeline broke while the launcher lives");
     relay.socket.destroy();

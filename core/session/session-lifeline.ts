@@ -8,17 +8,26 @@ import { ConnectionGate } from '../egress/connection-gate.js';
  */
 export const RELAY_EXIT_LIFELINE_LOST = 112;
 
+/** The one byte the launcher writes once it holds the relay's connection and no longer accepts others. */
+export const LIFELINE_HELD = Buffer.from([0x01]);
+
 /**
  * The launcher's end of a session's lifeline (issue 13): a Unix socket in the
  * session's egress folder, bound before the container exists, to which the
- * in-sandbox relay (PID 1) connects before it starts the agent. Nothing is ever
- * read from or written to the connection; it exists to close. When this
- * process dies, whatever killed it, the kernel closes its end and the relay
- * ends the sandbox, so an agent never keeps the workspace after Cordon is gone.
+ * in-sandbox relay (PID 1) connects before it starts the agent. Nothing is
+ * read from the connection and one byte is written to it (below); it exists
+ * to close. When this process dies, whatever killed it, the kernel closes its
+ * end and the relay ends the sandbox, so an agent never keeps the workspace
+ * after Cordon is gone.
  *
  * Only the first connection is kept, and the socket stops accepting as soon as
- * it arrives: the relay connects before the agent exists, so the agent can
- * neither take the relay's place nor hold a second lifeline open. The kept
+ * it arrives; then one byte, HELD, tells the relay so, and only then does the
+ * relay start the agent. (Its connect() returns as soon as the kernel queues
+ * it, before this process has run: without the byte, an agent started at once
+ * could queue a connection of its own before the socket closed. Such a
+ * connection is destroyed on accept, but the promise is that it never
+ * connects.) So the agent can neither take the relay's place nor hold a
+ * second lifeline open. The kept
  * socket is close-on-exec (libuv's accept4), so no child this process starts
  * (cordon-splice, a provider's credential command) inherits it and keeps the
  * sandbox alive after this process is gone.
@@ -53,8 +62,10 @@ export class Lifeline {
     socket.on('error', () => undefined);
     // The session's wait on the engine keeps the process alive, not this socket.
     socket.unref();
-    // Stops accepting (the socket file goes away); resolves once the kept connection closes.
+    // Stops accepting (the socket file goes away at once; the promise resolves
+    // when the kept connection closes), then lets the relay start the agent.
     void this.gate.close();
+    socket.write(LIFELINE_HELD);
   }
 
   /** Closes this end: the relay then ends the sandbox if it still runs. Call after the container is gone. */

@@ -680,6 +680,18 @@ static void hold_lifeline(const char *path) {
     fprintf(stderr, "cordon-relay: cannot reach the launcher's lifeline %s: %s; not starting the command\n", path, strerror(errno));
     exit(111);
   }
+  /* connect() returns once the kernel queued us, before the launcher took us
+   * and stopped listening; the launcher writes one byte after both. Until it
+   * arrives nothing of CMD's exists, so no agent can queue a connection of
+   * its own beside ours. End-of-file or an error instead: no command. */
+  unsigned char held;
+  ssize_t n;
+  do n = read(fd, &held, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) {
+    fprintf(stderr, "cordon-relay: the launcher's lifeline %s closed before the launcher confirmed it; not starting the command\n", path);
+    exit(111);
+  }
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) die("lifeline fcntl");
   struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = TOKEN_LIFELINE};
@@ -687,8 +699,9 @@ static void hold_lifeline(const char *path) {
   lifeline_fd = fd;
 }
 
-/* The lifeline woke us. The launcher never writes, so end-of-file or an error
- * means its process is gone; bytes (never sent today) are drained and ignored. */
+/* The lifeline woke us. The launcher writes nothing after its one
+ * confirmation byte, so end-of-file or an error means its process is gone;
+ * bytes (never sent today) are drained and ignored. */
 static int lifeline_lost(void) {
   char buf[64];
   for (;;) {
