@@ -4,9 +4,9 @@
  * URL: the fragment holds the bridge token and is left alone.
  */
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
-import type { Features } from '../../core/api/cordon-api.js';
+import type { ApiResponse, ApiResult, Features } from '../../core/api/cordon-api.js';
 import type { ApiChoice } from './api/choose-api.js';
-import type { FirstAnswers } from './first-answers.js';
+import type { FirstAnswers } from './model/first-answers.js';
 import type { ConnectionStatus, StatusSource } from './api/bridge-client.js';
 import { ShellContext, type Shell } from './api-context.js';
 import { NoTokenPage } from './screens/no-token-page.js';
@@ -50,6 +50,11 @@ export function App({ choice, first }: { readonly choice: ApiChoice; readonly fi
   return <BridgeGate choice={choice} connection={choice.connection} first={first} />;
 }
 
+/** First run (no stored key) opens Setup; otherwise Home. A machine not ready to launch says so when the checks are in. */
+function firstScreen(keys: ApiResult<ApiResponse<'keys.status'>>): Screen {
+  return keys.ok && keys.value.some((k) => k.state === 'present') ? { name: 'home' } : { name: 'setup' };
+}
+
 function useConnectionStatus(source: StatusSource): ConnectionStatus {
   return useSyncExternalStore(
     (notify) => source.onStatus(notify),
@@ -87,9 +92,12 @@ function Connected({
   readonly first: FirstAnswers | null;
 }) {
   const api = choice.api;
-  const [features, setFeatures] = useState<Features | null>(null);
-  const [version, setVersion] = useState('');
-  const [screen, setScreen] = useState<Screen | null>(null);
+  // Answers that were in before the app mounted draw the first screen in the first render.
+  const settled = first?.settled ?? null;
+  const settledInfo = settled?.info.ok === true ? settled.info.value : null;
+  const [features, setFeatures] = useState<Features | null>(settledInfo?.features ?? null);
+  const [version, setVersion] = useState(settledInfo?.version ?? '');
+  const [screen, setScreen] = useState<Screen | null>(settledInfo === null || settled === null ? null : firstScreen(settled.keys));
   const [startError, setStartError] = useState<string | null>(null);
   const [checksFail, setChecksFail] = useState(false);
   const [announcement, setAnnouncement] = useState<Announcement | null>(null);
@@ -117,9 +125,7 @@ function Connected({
       }
       setFeatures(info.value.features);
       setVersion(info.value.version);
-      // First run: no stored key. A machine not ready to launch says so when the checks are in.
-      const hasKey = keys.ok && keys.value.some((k) => k.state === 'present');
-      setScreen((current) => current ?? (hasKey ? { name: 'home' } : { name: 'setup' }));
+      setScreen((current) => current ?? firstScreen(keys));
       const checks = await doctor;
       if (live) setChecksFail(!checks.ok || checks.value.checks.some((c) => c.status === 'fail'));
     })();

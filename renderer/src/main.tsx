@@ -9,7 +9,7 @@ import '@xterm/xterm/css/xterm.css';
 import './styles.css';
 import { tokenFromFragment } from '../../core/api/bridge-protocol.js';
 import { chooseApi } from './api/choose-api.js';
-import type { FirstAnswers } from './first-answers.js';
+import { settleWithin } from './model/first-answers.js';
 
 const root = document.getElementById('root');
 if (root === null) throw new Error('index.html has no #root');
@@ -20,6 +20,8 @@ if (choice.kind === 'no_token') {
     if (tokenFromFragment(window.location.hash) !== null) window.location.reload();
   });
 }
-const first: FirstAnswers | null =
-  choice.kind === 'no_token' ? null : { info: choice.api.call('app.info', {}), keys: choice.api.call('keys.status', {}) };
-void import('./app-root.js').then((m) => m.mount(root, choice, first));
+// The app mounts once its chunk is in and the two answers are too (or 300 ms
+// have passed): its first render is then the first screen, not "Loading".
+const first =
+  choice.kind === 'no_token' ? null : settleWithin({ info: choice.api.call('app.info', {}), keys: choice.api.call('keys.status', {}) }, 300);
+void Promise.all([import('./app-root.js'), first]).then(([m, answers]) => m.mount(root, choice, answers));
