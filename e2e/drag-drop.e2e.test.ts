@@ -26,7 +26,7 @@ import type { Browser, Page } from 'playwright-core';
 import { DROP_CONTENT_MAX_BYTES } from '../core/api/transfer-contract.js';
 import { docxFixture } from '../core/testing/zip-writer.js';
 import { cordonContainers, TestEnv } from '../cli/test-harness.js';
-import { axeSerious, launchChromium, screenshot, shellProfile, startUi, type RunningUi } from './ui-harness.js';
+import { axeSerious, launchChromium, launchTerminalFromSetup, screenshot, shellProfile, startUi, type RunningUi } from './ui-harness.js';
 
 /** An AWS-style access key id (not AWS's documentation example, which DLP lets through on purpose). */
 const KEY = 'AKIAZ3MXQ7VJ2XKLP4NQ';
@@ -81,16 +81,7 @@ async function outcome(page: Page, name: string): Promise<{ status: string; text
 test('files dropped on a running session: a key arrives redacted inside the sandbox, a Confidential .docx is refused with the reason shown, an oversized file is refused before sending', { timeout: 240_000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.goto(ui.url);
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Setup', exact: true }).click();
-  await page.getByLabel('Workspace folder (absolute path)').fill(ws);
-  await page.getByLabel('Profile').selectOption(profile);
-  await page.getByRole('radio', { name: /^Terminal \(for developers\)/ }).check();
-  await page.getByRole('button', { name: 'Launch', exact: true }).click();
-  const terminal = page.getByTestId('terminal');
-  await terminal.waitFor({ timeout: 60_000 });
-  const heading = await page.getByRole('heading', { level: 1 }).innerText();
-  const sessionId = /Session ([0-9a-f]{12})/.exec(heading)?.[1] ?? '';
-  assert.match(sessionId, /^[0-9a-f]{12}$/, heading);
+  const sessionId = await launchTerminalFromSetup(page, ws, profile, 'drop-launch-failed');
   assert.equal((await cordonContainers(sessionId)).length, 1, 'the sandbox runs in Docker Engine');
   await page.locator('.xterm-rows').getByText('$', { exact: false }).first().waitFor({ timeout: 30_000 });
 
@@ -103,7 +94,7 @@ test('files dropped on a running session: a key arrives redacted inside the sand
   assert.ok(env1.text.includes(join(ws, 'cordon-inbox', 'env.txt')), env1.text);
 
   // Checked from inside the sandbox, by the session's own shell.
-  await terminal.click();
+  await page.getByTestId('terminal').click();
   await page.keyboard.type('echo "inbox:$(head -1 cordon-inbox/env.txt):end"');
   await page.keyboard.press('Enter');
   await page.locator('.xterm-rows').getByText('inbox:AWS_ACCESS_KEY_ID=[REDACTED:aws_access_key_id]:end').waitFor({ timeout: 15_000 });

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { cordonContainers, TestEnv } from '../cli/test-harness.js';
-import { axeSerious, launchChromium, screenshot, shellProfile, startUi, type RunningUi } from './ui-harness.js';
+import { axeSerious, launchChromium, launchTerminalFromSetup, screenshot, shellProfile, startUi, type RunningUi } from './ui-harness.js';
 
 const env = new TestEnv('e2e-q');
 let browser: Browser;
@@ -31,22 +31,7 @@ test('the session screen quarantines with one confirmed action: the evidence pat
   const profile = shellProfile(env);
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(ui.url);
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Setup', exact: true }).click();
-  await page.getByLabel('Workspace folder (absolute path)').fill(ws);
-  await page.getByLabel('Profile').selectOption(profile);
-  await page.getByRole('radio', { name: /^Terminal \(for developers\)/ }).check();
-  await page.getByRole('button', { name: 'Launch', exact: true }).click();
-  await page
-    .getByTestId('terminal')
-    .waitFor({ timeout: 60_000 })
-    .catch(async (err: unknown) => {
-      await screenshot(page, 'session-quarantine-launch-failed');
-      const alerts = await page.locator('[role="alert"], .notice-error, .statusbar').allInnerTexts();
-      throw new Error(`launch did not reach the terminal: ${alerts.join(' | ')} (${String(err)})`);
-    });
-  const heading = await page.getByRole('heading', { level: 1 }).innerText();
-  const sessionId = /Session ([0-9a-f]{12})/.exec(heading)?.[1] ?? '';
-  assert.match(sessionId, /^[0-9a-f]{12}$/, heading);
+  const sessionId = await launchTerminalFromSetup(page, ws, profile, 'session-quarantine-launch-failed');
 
   await page.getByRole('button', { name: 'Quarantine…' }).click();
   const confirm = page.getByRole('group', { name: `Confirm quarantining session ${sessionId}` });

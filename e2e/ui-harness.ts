@@ -112,6 +112,32 @@ export function shellProfile(env: TestEnv, name = 'shell'): string {
   return env.profile(name, 'standard', { description: 'A shell in the standard sandbox (tests)', agent: 'generic', command: ['bash', '-i'], provider: undefined });
 }
 
+/**
+ * Launches a terminal session as a user does: Setup, the workspace WS, the
+ * profile PROFILE, "Terminal (for developers)", Launch. Waits for the session
+ * screen's terminal and returns the session id from its heading; when the
+ * terminal never comes, saves SHOT_ON_FAILURE and fails with what the page says.
+ */
+export async function launchTerminalFromSetup(page: Page, ws: string, profile: string, shotOnFailure = 'launch-failed'): Promise<string> {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Setup', exact: true }).click();
+  await page.getByLabel('Workspace folder (absolute path)').fill(ws);
+  await page.getByLabel('Profile').selectOption(profile);
+  await page.getByRole('radio', { name: /^Terminal \(for developers\)/ }).check();
+  await page.getByRole('button', { name: 'Launch', exact: true }).click();
+  await page
+    .getByTestId('terminal')
+    .waitFor({ timeout: 60_000 })
+    .catch(async (err: unknown) => {
+      await screenshot(page, shotOnFailure);
+      const alerts = await page.locator('[role="alert"], .notice-error, .statusbar').allInnerTexts();
+      throw new Error(`launch did not reach the terminal: ${alerts.join(' | ')} (${String(err)})`);
+    });
+  const heading = await page.getByRole('heading', { level: 1 }).innerText();
+  const sessionId = /Session ([0-9a-f]{12})/.exec(heading)?.[1] ?? '';
+  assert.match(sessionId, /^[0-9a-f]{12}$/, heading);
+  return sessionId;
+}
+
 /** Writes a mandatory managed policy file. */
 export function writeManaged(env: TestEnv, file: string, doc: unknown): void {
   writeFileSync(join(env.policyDir, 'managed', file), JSON.stringify(doc, null, 2));

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { cordonContainers, TestEnv } from '../cli/test-harness.js';
-import { axeSerious, launchChromium, screenshot, shellProfile, startUi, writeManaged, type RunningUi } from './ui-harness.js';
+import { axeSerious, launchChromium, launchTerminalFromSetup, screenshot, shellProfile, startUi, writeManaged, type RunningUi } from './ui-harness.js';
 
 /** Looks like a real key; must go to the keychain and never come back to the page. */
 const FAKE_KEY = 'sk-ant-api03-E2E-ui-key-must-never-return-to-the-page-0123456789abcdef';
@@ -122,16 +122,8 @@ describe('a session from the UI', () => {
   test('launch on a workspace, a denied curl in the terminal shows in the timeline within 2 s, Stop removes the container', async () => {
     const { page } = await openUi(ui);
     await checkScreen(page, 'home');
-    await nav(page, 'Setup');
-    await page.getByLabel('Workspace folder (absolute path)').fill(ws);
-    await page.getByLabel('Profile').selectOption(profile);
-    await page.getByRole('radio', { name: /^Terminal \(for developers\)/ }).check();
-    await page.getByRole('button', { name: 'Launch', exact: true }).click();
+    const sessionId = await launchTerminalFromSetup(page, ws, profile, 'session-launch-failed');
     const terminal = page.getByTestId('terminal');
-    await terminal.waitFor({ timeout: 60_000 });
-    const heading = await page.getByRole('heading', { level: 1 }).innerText();
-    const sessionId = /Session ([0-9a-f]{12})/.exec(heading)?.[1] ?? '';
-    assert.match(sessionId, /^[0-9a-f]{12}$/, heading);
     // The shell's prompt arrives through the hosted terminal.
     await page.locator('.xterm-rows').getByText('$', { exact: false }).first().waitFor({ timeout: 30_000 });
     await terminal.click();
