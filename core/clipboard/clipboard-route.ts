@@ -66,8 +66,9 @@ export function clipboardRoute(deps: ClipboardRouteDeps): LocalRoute {
     const policy = deps.policy();
     try {
       if (op === 'types') return await types(clipboard, selection, policy, res);
-      if (op === 'read') return await read(deps, clipboard, selection, type, policy, scannerFor(policy), res);
-      return await write(deps, clipboard, selection, type, policy, scannerFor(policy), req, res);
+      const call: ClipboardCall = { deps, clipboard, selection, type, policy, scanner: scannerFor(policy) };
+      if (op === 'read') return await read(call, res);
+      return await write(call, req, res);
     } catch (err) {
       return refuseResponse(res, 502, 'clipboard_error', `the host clipboard failed: ${(err as Error).message}`);
     }
@@ -83,39 +84,32 @@ async function types(clipboard: HostClipboard, selection: Selection, policy: Pic
   res.end(body);
 }
 
-async function read(
-  deps: ClipboardRouteDeps,
-  clipboard: HostClipboard,
-  selection: Selection,
-  type: string,
-  policy: Pick<EffectivePolicy, 'dlp' | 'gates'>,
-  scanner: GateScanner,
-  res: http.ServerResponse,
-): Promise<void> {
-  const data = await clipboard.read(selection, type);
-  if (data === null) return refuseResponse(res, 404, 'nothing_to_paste', `the clipboard holds no ${type}`);
-  const out = await judge(deps, 'toSandbox', type, data, policy, scanner);
+/** One read or write as the route parsed it: where, what type, under which policy. */
+interface ClipboardCall {
+  readonly deps: ClipboardRouteDeps;
+  readonly clipboard: HostClipboard;
+  readonly selection: Selection;
+  readonly type: string;
+  readonly policy: Pick<EffectivePolicy, 'dlp' | 'gates'>;
+  readonly scanner: GateScanner;
+}
+
+async function read(call: ClipboardCall, res: http.ServerResponse): Promise<void> {
+  const data = await call.clipboard.read(call.selection, call.type);
+  if (data === null) return refuseResponse(res, 404, 'nothing_to_paste', `the clipboard holds no ${call.type}`);
+  const out = await judge(call, 'toSandbox', data);
   if ('refusal' in out) return refuseResponse(res, 403, out.refusal.reason, out.refusal.message);
-  res.writeHead(200, { 'Content-Type': type, 'Content-Length': out.bytes.length, 'X-Cordon-Gate': out.decision });
+  res.writeHead(200, { 'Content-Type': call.type, 'Content-Length': out.bytes.length, 'X-Cordon-Gate': out.decision });
   res.end(out.bytes);
 }
 
-async function write(
-  deps: ClipboardRouteDeps,
-  clipboard: HostClipboard,
-  selection: Selection,
-  type: string,
-  policy: Pick<EffectivePolicy, 'dlp' | 'gates'>,
-  scanner: GateScanner,
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-): Promise<void> {
+async function write(call: ClipboardCall, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   // Read at most one byte over the policy's limit: the gate refuses what is over it without keeping it all.
-  const limit = Math.min(MAX_CLIPBOARD_BYTES, policy.gates.clipboard.maxBytes);
+  const limit = Math.min(MAX_CLIPBOARD_BYTES, call.policy.gates.clipboard.maxBytes);
   const body = await readBounded(req, limit + 1);
-  const out = await judge(deps, 'fromSandbox', type, body, policy, scanner);
+  const out = await judge(call, 'fromSandbox', body);
   if ('refusal' in out) return refuseResponse(res, 403, out.refusal.reason, out.refusal.message);
-  await clipboard.write(selection, type, out.bytes);
+  await call.clipboard.write(call.selection, call.type, out.bytes);
   if (out.decision === 'redact') {
     const note = `copied with ${out.message}\n`;
     res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(note), 'X-Cordon-Gate': 'redact' });
@@ -134,7 +128,7 @@ type Judged = { readonly bytes: Buffer; readonly decision: 'allow' | 'redact'; r
  * (an image) is opaque: it passes only where policy lets content it cannot
  * read pass.
  */
-async function judge(deps: ClipboardRouteDeps, direction: TransferDirection, type: string, data: Buffer, policy: Pick<EffectivePolicy, 'dlp' | 'gates'>, scanner: GateScanner): Promise<Judged> {
+async function judge({ deps, type, policy, scanner }: ClipboardCall, direction: TransferDirection, data: Buffer): Promise<Judged> {
   const recentTransfers = deps.rate.recent(deps.sessionId, direction);
   deps.rate.record(deps.sessionId, direction);
   const sha256 = createHash('sha256').update(data).digest('hex');
