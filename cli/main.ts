@@ -112,7 +112,10 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .description('Serve the Cordon app to your browser on 127.0.0.1 behind a one-time token; prints the URL and runs until Ctrl-C.')
     .option('--port <n>', 'port on 127.0.0.1 (default: any free port)')
     .option('--open', 'open the URL in your default browser')
-    .action(act(async (ctx, opts: { port?: string; open?: boolean }) => (await import('./ui-command.js')).uiCommand(ctx, opts)));
+    .action(async (opts: { port?: string; open?: boolean }) => {
+      // The context loads after the URL is printed (see uiCommand), not before the action as act() does.
+      exitCode = await (await import('./ui-command.js')).uiCommand(getContext, opts);
+    });
 
   const image = program.command('image').description('Manage the agent image.');
   image
@@ -267,7 +270,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     // Clean up after launchers that died, before anything else runs.
     const name = actionCommand.name();
     commandName = name;
-    if (!['schema', 'validate', 'sign'].includes(name)) await (await getContext()).reap(false);
+    // `ui` reaps once its URL is out (it loads the context later, on purpose).
+    if (!['schema', 'validate', 'sign', 'ui'].includes(name)) await (await getContext()).reap(false);
   });
 
   try {

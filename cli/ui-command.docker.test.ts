@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -135,4 +135,19 @@ test('cordon ui refuses a port that is not a number as a usage error', async () 
   const r = await collect(t.spawn(['ui', '--port', '80x']), undefined, 30_000);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /--port takes a port number from 0 to 65535/);
+});
+
+test('cordon ui whose service cannot load (CORDON_HOME under a file) says why and exits 1, without waiting for a page', async (c) => {
+  if (!BUILT) {
+    notBuilt(c, await t.run(['ui', '--port', '0']));
+    return;
+  }
+  const blocker = join(t.home, 'not-a-folder');
+  writeFileSync(blocker, 'x');
+  const t0 = Date.now();
+  const r = await t.run(['ui', '--port', '0'], { env: { CORDON_HOME: join(blocker, 'cordon') }, timeoutMs: 30_000 });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /the Cordon service did not start: .*ENOTDIR/);
+  // The service loads a second after the URL when no page comes, so the command cannot linger.
+  assert.ok(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
 });

@@ -6,9 +6,11 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { eventsOnceLoaded } from '../core/api/api-dispatch.js';
 import { startUiBridge, type UiBridge } from '../core/bridge/ui-bridge.js';
 import { installRoot } from '../core/paths/install-root.js';
-import { CliExit, type CliContext } from './cli-context.js';
+import type { CliContext } from './cli-context.js';
+import { CliExit } from './cli-exit.js';
 import { openWithDesktop } from './desktop-open.js';
 import { EXIT } from './exit-codes.js';
 import { stopSignal } from './stop-signal.js';
@@ -29,16 +31,55 @@ export function parsePort(value: string | undefined): number {
   return Number(value);
 }
 
-export async function uiCommand(ctx: CliContext, opts: UiOptions): Promise<number> {
+export async function uiCommand(getContext: () => Promise<CliContext>, opts: UiOptions): Promise<number> {
   const port = parsePort(opts.port);
   const staticDir = rendererDir();
   if (!existsSync(join(staticDir, 'index.html'))) {
     throw new CliExit(EXIT.checkFailed, `the UI is not built: ${join(staticDir, 'index.html')} is missing. Run \`npm run build\` in ${installRoot()}, then \`cordon ui\` again.`);
   }
 
+  // The session service (policy, audit log, engine client, keychain: ~150 ms
+  // of loading) is not needed to serve the page, only to answer its calls. It
+  // loads once the page has been sent, while the browser parses it and
+  // compiles its scripts in its own process, so the two overlap (issue 15's
+  // first-screen target); or on the first call, or a second after the URL is
+  // out if no page comes. Then it cleans up after launchers that
+  // died (what every other command does before it runs), delivers the audit
+  // log to the SIEM for as long as we run (issue 20), and loads what the first
+  // calls need. A service that cannot load ends the command, as it would have
+  // before the URL was printed.
+  let loading: Promise<CliContext> | null = null;
+  let broke: (err: Error) => void = () => undefined;
+  const broken = new Promise<Error>((resolve) => (broke = resolve));
+  // The timer that loads the service when no page comes (set once the URL is out).
+  const idle: { timer?: NodeJS.Timeout } = {};
+  const context = (): Promise<CliContext> => {
+    if (loading === null) {
+      clearTimeout(idle.timer);
+      loading = getContext();
+      loading.then(
+        async (ctx) => {
+          await ctx.reap(false);
+          const exporting = ctx.service.serveAuditExport();
+          if (!exporting.ok) process.stderr.write(`cordon: ${exporting.message}\n`);
+          ctx.service.features();
+          void ctx.service.keyStore().status('anthropic').catch(() => undefined);
+        },
+        (err: unknown) => broke(err instanceof Error ? err : new Error(String(err))),
+      );
+    }
+    return loading;
+  };
   let bridge: UiBridge;
   try {
-    bridge = await startUiBridge({ dispatch: ctx.service.dispatch, events: ctx.service, staticDir, port, host: '127.0.0.1' });
+    bridge = await startUiBridge({
+      dispatch: async (method, params) => (await context()).service.dispatch(method, params),
+      events: eventsOnceLoaded(async () => (await context()).service),
+      staticDir,
+      port,
+      host: '127.0.0.1',
+      onPageSent: () => setImmediate(() => void context().catch(() => undefined)),
+    });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new CliExit(EXIT.checkFailed, `port ${port} on 127.0.0.1 is in use: choose another with --port, or --port 0 for any free one`);
@@ -55,17 +96,6 @@ export async function uiCommand(ctx: CliContext, opts: UiOptions): Promise<numbe
   process.stdout.write(`Cordon UI: ${pageUrl}\n`);
   process.stderr.write(`cordon: serving the Cordon app on 127.0.0.1:${bridge.port} for this user only; stop with Ctrl-C.\n`);
 
-  // A long-lived Cordon process delivers the audit log to the SIEM (issue 20), sessions or not.
-  const exporting = ctx.service.serveAuditExport();
-  if (!exporting.ok) process.stderr.write(`cordon: ${exporting.message}\n`);
-
-  // While the browser loads the page, load what its first calls need (the
-  // policy, the keychain's native binding): the first screen waits on them.
-  setImmediate(() => {
-    ctx.service.features();
-    void ctx.service.keyStore().status('anthropic').catch(() => undefined);
-  });
-
   let launchPage: LaunchPage | null = null;
   if (opts.open) {
     try {
@@ -76,11 +106,19 @@ export async function uiCommand(ctx: CliContext, opts: UiOptions): Promise<numbe
     }
   }
 
-  const signal = await stopped;
-  process.stderr.write(`cordon: ${signal}: stopping the UI and the sessions it started.\n`);
+  idle.timer = setTimeout(() => void context().catch(() => undefined), 1000);
+
+  const ended = await Promise.race([stopped, broken]);
+  clearTimeout(idle.timer);
   launchPage?.remove();
   await bridge.close();
-  await ctx.service.close();
+  if (ended instanceof Error) {
+    process.stderr.write(`cordon: the Cordon service did not start: ${ended.message}\n`);
+    return EXIT.checkFailed;
+  }
+  process.stderr.write(`cordon: ${ended}: stopping the UI and the sessions it started.\n`);
+  const loaded = loading as Promise<CliContext> | null;
+  if (loaded !== null) await (await loaded).service.close();
   return EXIT.ok;
 }
 

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ApiFailure, createApiDispatcher, type ApiHandlers } from './api-dispatch.js';
+import type { ApiEvent } from './cordon-api.js';
+import { ApiFailure, createApiDispatcher, eventsOnceLoaded, type ApiEventSource, type ApiHandlers } from './api-dispatch.js';
 
 function handlers(calls: string[], overrides: Partial<Record<keyof ApiHandlers, (r: never) => unknown>> = {}): ApiHandlers {
   const base = new Proxy(
@@ -85,4 +86,40 @@ test('expected failures travel as values with their code; other throws become "f
   );
   assert.deepEqual(await d('sessions.stop', { sessionId: 'abc' }), { ok: false, error: { code: 'not_found', message: 'no running session "abc"' } });
   assert.deepEqual(await d('doctor.run', {}), { ok: false, error: { code: 'failed', message: 'engine exploded' } });
+});
+
+test('eventsOnceLoaded: a listener subscribed before the service exists gets its events once it loads; one that left first, or a failed load, gets none', async () => {
+  const listeners = new Set<(e: ApiEvent) => void>();
+  const source: ApiEventSource = {
+    subscribe(l) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+  };
+  let loads = 0;
+  let release: (s: ApiEventSource) => void = () => undefined;
+  const loaded = new Promise<ApiEventSource>((r) => (release = r));
+  const events = eventsOnceLoaded(() => {
+    loads++;
+    return loaded;
+  });
+  const got: ApiEvent[] = [];
+  const stays = events.subscribe((e) => got.push(e));
+  const leaves = events.subscribe(() => assert.fail('a listener that unsubscribed before the load got an event'));
+  leaves();
+  release(source);
+  await loaded;
+  await new Promise((r) => setImmediate(r));
+  assert.equal(listeners.size, 1, 'only the listener still subscribed is attached');
+  const notice: ApiEvent = { type: 'notice', level: 'info', message: 'hello' };
+  for (const l of listeners) l(notice);
+  assert.deepEqual(got, [notice]);
+  stays();
+  assert.equal(listeners.size, 0, 'unsubscribing after the load detaches from the service');
+  assert.ok(loads >= 1);
+
+  const failing = eventsOnceLoaded(() => Promise.reject(new Error('no service')));
+  const off = failing.subscribe(() => assert.fail('an event from a service that never loaded'));
+  await new Promise((r) => setImmediate(r));
+  off();
 });

@@ -69,3 +69,28 @@ export interface ApiEventSource {
   /** Delivers every event until the returned function is called. */
   subscribe(listener: (event: import('./cordon-api.js').ApiEvent) => void): () => void;
 }
+
+/**
+ * An event source for a service that is still loading: a listener is attached
+ * once LOAD (called on the first subscription) resolves, and never if it
+ * unsubscribed first or LOAD failed. Nothing is lost in between: the service
+ * emits nothing before it exists.
+ */
+export function eventsOnceLoaded(load: () => Promise<ApiEventSource>): ApiEventSource {
+  return {
+    subscribe(listener) {
+      let off: (() => void) | null = null;
+      let gone = false;
+      load().then(
+        (source) => {
+          if (!gone) off = source.subscribe(listener);
+        },
+        () => undefined,
+      );
+      return () => {
+        gone = true;
+        off?.();
+      };
+    },
+  };
+}

@@ -334,6 +334,32 @@ test('bridge: path traversal serves nothing outside the folder', async () => {
   }
 });
 
+test('bridge: onPageSent fires once the page (HTML) has gone out, not for scripts, refusals or a foreign Host', async () => {
+  let sent = 0;
+  const hooked = await startUiBridge({ dispatch: createApiDispatcher(handlers), events, staticDir, host: '127.0.0.1', onPageSent: () => sent++ });
+  try {
+    const at = `127.0.0.1:${hooked.port}`;
+    const fetch = (path: string, hostHeader = at): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: hooked.port, path, headers: { host: hostHeader } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    assert.equal(await fetch('/assets/app.js'), 200);
+    assert.equal(await fetch('/nothing-here.html'), 404);
+    assert.equal(await fetch('/', 'evil.example:80'), 403);
+    assert.equal(sent, 0, 'fired for something that is not the page');
+    assert.equal(await fetch('/'), 200);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(sent, 1);
+  } finally {
+    await hooked.close();
+  }
+});
+
 test('bridge: a socket that stops answering pings is terminated', async () => {
   const quick = await startUiBridge({ dispatch: createApiDispatcher(handlers), events, staticDir, host: '127.0.0.1', limits: { pingMs: 100 } });
   try {

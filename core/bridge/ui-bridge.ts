@@ -28,6 +28,12 @@ export interface UiBridgeOptions {
   readonly host: typeof BRIDGE_HOST;
   /** Limits, for tests; the defaults are what `cordon ui` uses. */
   readonly limits?: Partial<BridgeLimits>;
+  /**
+   * Called each time a page (an HTML file) has been sent: the browser now
+   * parses it in its own process and asks for its scripts, and calls come
+   * only after those ran. `cordon ui` loads its service then.
+   */
+  readonly onPageSent?: () => void;
 }
 
 export interface BridgeLimits {
@@ -73,7 +79,7 @@ export async function startUiBridge(opts: UiBridgeOptions): Promise<UiBridge> {
   // Node enforces the timeouts below only when it sweeps its connections
   // (every 30 s by default): sweep often enough for them to mean what they say.
   const server = createServer({ connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs) }, (req, res) => {
-    serveHttp(req, res, { port, token }, root);
+    serveHttp(req, res, { port, token }, root, opts.onPageSent);
   });
   // Slowloris: a client gets 10 s to send its headers and 30 s for the whole request.
   server.headersTimeout = limits.headersTimeoutMs;
@@ -157,7 +163,7 @@ function securityHeaders(port: number): Record<string, string> {
   };
 }
 
-function serveHttp(req: IncomingMessage, res: ServerResponse, cfg: { port: number; token: string }, root: string): void {
+function serveHttp(req: IncomingMessage, res: ServerResponse, cfg: { port: number; token: string }, root: string, onPageSent?: () => void): void {
   const headers = securityHeaders(cfg.port);
   const plain = (status: number, body: string): void => {
     res.writeHead(status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
@@ -181,6 +187,7 @@ function serveHttp(req: IncomingMessage, res: ServerResponse, cfg: { port: numbe
   }
   const stream = createReadStream(found.file);
   stream.on('error', () => res.destroy());
+  if (onPageSent !== undefined && found.contentType.startsWith('text/html')) res.once('finish', onPageSent);
   stream.pipe(res);
 }
 
