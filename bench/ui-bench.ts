@@ -23,7 +23,26 @@ import { launchChromium, shellProfile, startUi } from '../e2e/ui-harness.js';
 
 const EVENTS = Math.max(20, Number(process.env['BENCH_EVENTS'] ?? 60));
 const TIMELINE_EVENTS = 10_000;
-const FIRST_SCREEN_RUNS = Math.max(1, Number(process.env['BENCH_FIRST_RUNS'] ?? 5));
+const FIRST_SCREEN_RUNS = Math.max(1, Number(process.env['BENCH_FIRST_RUNS'] ?? 7));
+/** Idle time before each cold start (see its use). */
+const SETTLE_MS = 500;
+
+/**
+ * Runs in every new page before its own scripts: once the DOM holds an h1 and
+ * the main navigation, waits for the next frame to be painted (a rAF callback
+ * runs just before the frame's paint; a message posted from it is handled
+ * right after) and stores that moment as wall-clock milliseconds.
+ */
+const DRAWN_OBSERVER = `(() => {
+  const ready = () => document.querySelector('h1') !== null && document.querySelector('nav[aria-label="Main"]') !== null;
+  const note = () => requestAnimationFrame(() => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => { window.__cordonFirstScreenDrawn = performance.timeOrigin + performance.now(); };
+    ch.port2.postMessage(0);
+  });
+  const watch = new MutationObserver(() => { if (ready()) { watch.disconnect(); note(); } });
+  watch.observe(document, { childList: true, subtree: true });
+})()`;
 
 function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -54,6 +73,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < FIRST_SCREEN_RUNS; i++) {
       const ctx = await browser.newContext();
       const probe = await ctx.newPage();
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
       const tb = performance.now();
       await probe.goto(probeUi.url.replace(/\/#.*$/, '/favicon.svg'));
       statics.push(performance.now() - tb);
@@ -61,25 +81,41 @@ async function main(): Promise<void> {
     }
     await probeUi.stop();
     const staticNav = quantile(statics, 0.5);
-    const firsts: Array<{ total: number; up: number; page: number }> = [];
+    // Two ends for each run: "drawn", the first frame painted with the
+    // heading and the main navigation in the DOM, noted by the page itself
+    // (an observer installed before any of the app's code runs); and "seen",
+    // when Playwright's own queries found both, which adds its polling and
+    // its injected script's work on the page's busy main thread. The target
+    // is judged on "drawn": that is when the user sees the screen.
+    const firsts: Array<{ total: number; seen: number; up: number; page: number }> = [];
     for (let i = 0; i < FIRST_SCREEN_RUNS; i++) {
       const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      await ctx.addInitScript(DRAWN_OBSERVER);
       const p = await ctx.newPage();
-      const t0 = performance.now();
+      // A cold start on an otherwise idle machine, as a user's is: the
+      // previous run's `cordon ui` and browser context are still winding
+      // down, and the new page's renderer still starting, for a few hundred
+      // ms after their promises resolve; on two cores that work would be
+      // counted against this run.
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      const t0 = performance.timeOrigin + performance.now();
       const run = await startUi(env);
-      const tUrl = performance.now();
+      const tUrl = performance.timeOrigin + performance.now();
       await p.goto(run.url);
       await p.getByRole('navigation', { name: 'Main' }).waitFor();
       await p.getByRole('heading', { level: 1 }).waitFor();
-      const tScreen = performance.now();
-      firsts.push({ total: tScreen - t0, up: tUrl - t0, page: tScreen - tUrl });
+      const tSeen = performance.timeOrigin + performance.now();
+      const drawn = await p.waitForFunction('window.__cordonFirstScreenDrawn').then((h) => h.jsonValue() as Promise<number>);
+      firsts.push({ total: drawn - t0, seen: tSeen - t0, up: tUrl - t0, page: drawn - tUrl });
       await ctx.close();
       await run.stop();
     }
     const first = quantile(firsts.map((f) => f.total), 0.5);
+    const seen = quantile(firsts.map((f) => f.seen), 0.5);
     const up = quantile(firsts.map((f) => f.up), 0.5);
     const pagePart = quantile(firsts.map((f) => f.page), 0.5);
-    console.log(`time to first screen: ${ms(first)} median of ${FIRST_SCREEN_RUNS} cold starts (min ${ms(Math.min(...firsts.map((f) => f.total)))}, max ${ms(Math.max(...firsts.map((f) => f.total)))}); cordon ui up and printing its URL: ${ms(up)}; page to first screen: ${ms(pagePart)}`);
+    console.log(`time to first screen (drawn): ${ms(first)} median of ${FIRST_SCREEN_RUNS} cold starts (min ${ms(Math.min(...firsts.map((f) => f.total)))}, max ${ms(Math.max(...firsts.map((f) => f.total)))}); cordon ui up and printing its URL: ${ms(up)}; page to first screen drawn: ${ms(pagePart)}`);
+    console.log(`  seen by Playwright's queries: ${ms(seen)} median (its polling and injected script add ${ms(seen - first)})`);
     console.log(`  baselines in this run: cordon --version ${ms(cliStart)} (median of 3); a first navigation to a static file ${ms(staticNav)} (median of ${FIRST_SCREEN_RUNS})`);
     console.log(`  ratios: first screen / (CLI start + static navigation) = ${(first / (cliStart + staticNav)).toFixed(2)}x; page part / static navigation = ${(pagePart / staticNav).toFixed(2)}x`);
     results.push(`first screen ${ms(first)} (target <= 1000 ms: ${first <= 1000 ? 'met' : 'NOT met'})`);
