@@ -14,6 +14,9 @@
  *      proxy reads it with node:http2 and speaks HTTP/1.1 to the server):
  *      added latency per new h2 connection, and upload/download throughput
  *      on one h2 connection, against the same opaque HTTP/1.1 tunnel.
+ *   5. for each upload, the inspected path with no filters (the ceiling any
+ *      DLP can reach), and the time per MiB the filters add next to the time
+ *      the throughput target leaves them.
  * Targets: cached leaf <= 2 ms added per new connection; throughput >= 0.6 of
  * the opaque tunnel with DLP on. Flags: --quick (smaller counts),
  * --throughput-only (skips 1), --workload text|json|download (only that one
@@ -123,7 +126,7 @@ export async function inspectBench(quick: boolean, throughputOnly = false, only:
   const dlp = createInspectDlp({ sessionId: 'bench', policy: compileDlpPolicy(DEFAULT_DLP_POLICY), audit });
   const creds = setupServiceCredentials({ sessionId: 'bench', credentials: {}, audit, sourceFor: () => ({ provider: 'x', get: () => Promise.resolve({ ok: false, reason: 'not_found', message: 'none' }) }) });
   const proxies: EgressProxy[] = [];
-  const start = async (inspect: boolean, cacheSize = 256): Promise<string> => {
+  const start = async (inspect: boolean, cacheSize = 256, filters = true): Promise<string> => {
     const p = compileEgressPolicy({ allow: [`${HOST}:${port}`], inspect: inspect ? [HOST] : [], allowRanges: ['127.0.0.0/8'], resolve: { [HOST]: '127.0.0.1' }, caFile: certs.caFile });
     if (!p.ok) throw new Error(p.errors.join('; '));
     const socketPath = join(dir, `p${proxies.length}.sock`);
@@ -134,8 +137,8 @@ export async function inspectBench(quick: boolean, throughputOnly = false, only:
       hostAddresses: () => [],
       limits: { requestsPerSecond: 1e6, requestBurst: 1e6, maxInspectedBodyBytes: 64 * 1024 * 1024 },
       inspection: { leaves: new LeafIssuer(ca.value, Date.now, cacheSize) },
-      inspectFilters: [creds.filter, dlp.filter],
-      inspectTransforms: [creds.responseTransform],
+      inspectFilters: filters ? [creds.filter, dlp.filter] : [],
+      inspectTransforms: filters ? [creds.responseTransform] : [],
       inspectHeaderMask: (r, v) => creds.maskHeader(r, v),
     });
     await proxy.start();
@@ -145,6 +148,9 @@ export async function inspectBench(quick: boolean, throughputOnly = false, only:
   const opaque = await start(false);
   const cached = await start(true);
   const uncached = await start(true, 0);
+  // The inspected path with no filters at all: TLS termination and HTTP only,
+  // the most any inspection with DLP can reach.
+  const bare = await start(true, 256, false);
   const trust = [ca.value.certPem, certs.caPem];
 
   const tunnel = (socketPath: string): Promise<net.Socket> =>
@@ -293,6 +299,15 @@ export async function inspectBench(quick: boolean, throughputOnly = false, only:
       const verdict = `(target >= 0.6: ${ratio >= 0.6 && i.refused === 0 ? 'MET' : 'MISSED'})${i.refused + o.refused > 0 ? `, ${i.refused + o.refused} requests refused` : ''}`;
       console.log(`(e2) ${w.label}: opaque ${fmt(o.rate)} MiB/s, inspected ${fmt(i.rate)} MiB/s, ratio ${fmt(ratio)} ${verdict}`);
       console.log(`(e3)   CPU per GiB (whole process): opaque ${fmt(o.cpuPerGib)} s, inspected ${fmt(i.cpuPerGib)} s, ratio ${fmt(i.cpuPerGib / o.cpuPerGib)}`);
+      if (bodies !== null) {
+        // What DLP may cost at most for the target, against what it costs:
+        // time per MiB above the filterless inspected path, same bodies, same run.
+        const b = best(await measure(bare, bodies, w.contentType), await measure(bare, bodies, w.contentType));
+        const msPerMib = (rate: number): number => 1000 / rate;
+        const budget = msPerMib(0.6 * o.rate) - msPerMib(b.rate);
+        const spent = msPerMib(i.rate) - msPerMib(b.rate);
+        console.log(`(e5)   inspected without filters (TLS and HTTP only, the ceiling for any DLP): ${fmt(b.rate)} MiB/s, ratio ${fmt(b.rate / o.rate)}; the filters (service credentials + DLP) add ${fmt(spent)} ms per MiB, the target leaves them ${fmt(budget)} ms per MiB`);
+      }
     }
     console.log('    notes: opaque tunnels here relay in Node (no splice helper) and the CPU figure includes client and server; each figure is the better of two runs taken in turns; the bodies are real text (@types/node, package READMEs) whose few e-mail addresses the default policy redacts');
     // 4. HTTP/2: one h2 connection, the same text bodies one after another on it; the baseline is the opaque HTTP/1.1 tunnel measured just before.
