@@ -2,10 +2,12 @@
  * `npm run bench:ui`: the app's UI as served by `cordon ui`, in Debian's
  * Chromium, against the real core.
  *
- *  - time to first screen: from starting `cordon ui` to the first screen drawn
- *    (its heading and navigation visible), the median of several cold starts,
- *    next to `cordon --version` (the CLI's own start) and a first navigation
- *    to a static file (the browser's own cost) measured in the same run;
+ *  - time to first screen: from starting `cordon ui` to the first frame the
+ *    page painted with its heading and main navigation in the DOM (noted by
+ *    the page itself), the median of several cold starts each begun on a
+ *    quiet machine, next to when Playwright's queries saw the same, to
+ *    `cordon --version` (the CLI's own start) and to a first navigation to a
+ *    static file (the browser's own cost), measured in the same run;
  *  - event latency: an audit record written by another process (as the CLI or
  *    a proxy writes them) until its row is in the page's DOM, p50/p95 over
  *    EVENTS records, each written only after the previous one arrived;
