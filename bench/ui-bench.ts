@@ -107,7 +107,7 @@ async function main(): Promise<void> {
       await p.getByRole('navigation', { name: 'Main' }).waitFor();
       await p.getByRole('heading', { level: 1 }).waitFor();
       const tSeen = performance.timeOrigin + performance.now();
-      const drawn = await p.waitForFunction('window.__cordonFirstScreenDrawn').then((h) => h.jsonValue() as Promise<number>);
+      const drawn = await p.waitForFunction(() => (globalThis as unknown as { __cordonFirstScreenDrawn?: number }).__cordonFirstScreenDrawn).then((h) => h.jsonValue() as Promise<number>);
       firsts.push({ total: drawn - t0, seen: tSeen - t0, up: tUrl - t0, page: drawn - tUrl });
       await ctx.close();
       await run.stop();

@@ -51,11 +51,8 @@ export async function uiCommand(getContext: () => Promise<CliContext>, opts: UiO
   let loading: Promise<CliContext> | null = null;
   let broke: (err: Error) => void = () => undefined;
   const broken = new Promise<Error>((resolve) => (broke = resolve));
-  // The timer that loads the service when no page comes (set once the URL is out).
-  const idle: { timer?: NodeJS.Timeout } = {};
   const context = (): Promise<CliContext> => {
     if (loading === null) {
-      clearTimeout(idle.timer);
       loading = getContext();
       loading.then(
         async (ctx) => {
@@ -106,10 +103,11 @@ export async function uiCommand(getContext: () => Promise<CliContext>, opts: UiO
     }
   }
 
-  idle.timer = setTimeout(() => void context().catch(() => undefined), 1000);
+  // If no page comes within a second, load anyway (context() loads only once).
+  const idle = setTimeout(() => void context().catch(() => undefined), 1000);
 
   const ended = await Promise.race([stopped, broken]);
-  clearTimeout(idle.timer);
+  clearTimeout(idle);
   launchPage?.remove();
   await bridge.close();
   if (ended instanceof Error) {

@@ -72,9 +72,9 @@ export interface ApiEventSource {
 
 /**
  * An event source for a service that is still loading: a listener is attached
- * once LOAD (called on the first subscription) resolves, and never if it
- * unsubscribed first or LOAD failed. Nothing is lost in between: the service
- * emits nothing before it exists.
+ * once LOAD (called on each subscription; the caller makes it load only once)
+ * resolves, and never if it unsubscribed first or LOAD failed. Nothing is lost
+ * in between: the service emits nothing before it exists.
  */
 export function eventsOnceLoaded(load: () => Promise<ApiEventSource>): ApiEventSource {
   return {
