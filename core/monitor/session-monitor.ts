@@ -31,6 +31,9 @@ export interface SensitiveFinding {
 }
 
 /** Folders not watched: churn (git's object store, package installs) that no rule reads and that would cost a watch each. */
+/** How long after a content-judged file was found clean it is judged again. */
+const RECHECK_MS = 500;
+
 const UNWATCHED = /(^|[/\\])(\.git[/\\](objects|lfs|logs)|node_modules)([/\\]|$)/;
 
 export class SessionMonitor {
@@ -38,6 +41,8 @@ export class SessionMonitor {
   private readonly rules: RuleWindows;
   private readonly found: SensitiveFinding[] = [];
   private readonly seen = new Set<string>();
+  /** Files judged by their content and found clean, by path, with their workspace: judged again later (see judge). */
+  private readonly recheck = new Map<string, string>();
   private watcher: { close(): Promise<void> } | null = null;
   private quarantine: ((reason: string) => void) | null = null;
   private quarantined = false;
@@ -118,23 +123,9 @@ export class SessionMonitor {
     const onFile = (event: 'add' | 'change' | 'unlink', p: string): void => {
       const root = rootOf(p);
       if (!root) return;
-      const rel = relative(root, p).split(sep).join('/');
       if (event !== 'add') this.feed({ kind: 'monitor.file_changed', sessionId: this.opts.sessionId, at: this.now(), details: { event } });
       if (event === 'unlink') return;
-      const verdict = judgeSensitive(rel, this.policy.sensitiveFiles, () => readBounded(p));
-      if (!verdict.sensitive) return;
-      const key = `${root}\0${rel}\0${verdict.reason}`;
-      if (this.seen.has(key)) return;
-      this.seen.add(key);
-      this.found.push({ workspace: root, path: rel, reason: verdict.reason, at: new Date(this.now()).toISOString(), event });
-      recordDetectionFinding(this.opts.audit, {
-        kind: 'monitor.sensitive_file',
-        severity: 'high',
-        message: `session ${this.opts.sessionId} ${event === 'add' ? 'created' : 'changed'} a sensitive file in ${root}: ${verdict.reason}`,
-        sessionId: this.opts.sessionId,
-        details: { workspace: root, path: rel, reason: verdict.reason, event },
-      });
-      this.maybeQuarantine(verdict.reason);
+      this.judge(event, root, p);
     };
     w.on('add', (p: string) => onFile('add', p));
     w.on('change', (p: string) => onFile('change', p));
@@ -150,6 +141,45 @@ export class SessionMonitor {
   }
 
   /**
+   * Judges file P (in workspace ROOT) and raises a finding once per file and
+   * reason. A file judged by its content (a git config) and found clean is
+   * judged again RECHECK_MS later and at close: created and then written
+   * within one tick of the file system's clock, its write can look like no
+   * change to the watcher (same mtime, and our own read moved its atime past
+   * it), so `printf '[core]…' > .git/config` could otherwise pass unseen.
+   */
+  private judge(event: 'add' | 'change', root: string, p: string): void {
+    const rel = relative(root, p).split(sep).join('/');
+    let read = false;
+    const verdict = judgeSensitive(rel, this.policy.sensitiveFiles, () => {
+      read = true;
+      return readBounded(p);
+    });
+    if (!verdict.sensitive) {
+      if (read && !this.recheck.has(p)) {
+        this.recheck.set(p, root);
+        setTimeout(() => {
+          if (this.watcher !== null && this.recheck.has(p)) this.judge('change', root, p);
+        }, RECHECK_MS).unref();
+      }
+      return;
+    }
+    this.recheck.delete(p);
+    const key = `${root}\0${rel}\0${verdict.reason}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.found.push({ workspace: root, path: rel, reason: verdict.reason, at: new Date(this.now()).toISOString(), event });
+    recordDetectionFinding(this.opts.audit, {
+      kind: 'monitor.sensitive_file',
+      severity: 'high',
+      message: `session ${this.opts.sessionId} ${event === 'add' ? 'created' : 'changed'} a sensitive file in ${root}: ${verdict.reason}`,
+      sessionId: this.opts.sessionId,
+      details: { workspace: root, path: rel, reason: verdict.reason, event },
+    });
+    this.maybeQuarantine(verdict.reason);
+  }
+
+  /**
    * Stops watching and, unless policy keeps them, moves the sensitive files
    * this session created or changed out of the workspace, with a report.
    * Returns the folder they went to (null when nothing was moved).
@@ -157,6 +187,9 @@ export class SessionMonitor {
   async close(): Promise<string | null> {
     await this.watcher?.close().catch(() => undefined);
     this.watcher = null;
+    // Content-judged files last seen clean, judged once more now that the session is over.
+    for (const [p, root] of [...this.recheck]) this.judge('change', root, p);
+    this.recheck.clear();
     if (!this.policy.neutraliseSensitiveFiles || this.found.length === 0) return null;
     const stamp = new Date(this.now()).toISOString().replace(/[:.]/g, '-');
     const dest = join(this.opts.evidenceDir, `${this.opts.sessionId}-neutralised-${stamp}`);
